@@ -1,0 +1,104 @@
+# rmlops — build, test, install, demo, bench.
+#
+#   make                 library and programs (build/)
+#   make check           every unit test (cmocka) and program test (cmd/tests)
+#   make check SANITIZE=1  the same under AddressSanitizer + UBSan (build-san/)
+#   make install PREFIX=/usr/local
+#   make demo            the README's main job on the data the repo carries
+#   make bench           throughput figures, side by side with PyTorch if present
+#   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml reader
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+CC       ?= cc
+OPT      ?= -O2 -march=x86-64-v2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CPPFLAGS += -Ilib -Icmd -I/usr/include/stb -D_GNU_SOURCE -DRML_VERSION='"$(VERSION)"'
+XCFLAGS  := -std=c11 -fopenmp $(WARN)
+LDLIBS   += -lopenblas -lyaml -lpng -lz -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+B        := build-san
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+B        := build
+endif
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CMD_SRC  := $(sort $(wildcard cmd/rmlops-*.c))
+PROGS    := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
+CLI_OBJ  := $(B)/cmd/cli.o
+TEST_SRC := $(sort $(wildcard lib/tests/test_*.c))
+TESTS    := $(TEST_SRC:lib/tests/%.c=$(B)/tests/%)
+CMD_TESTS := $(sort $(wildcard cmd/tests/*.sh))
+MAN1     := $(sort $(wildcard man/*.1))
+MAN5     := $(sort $(wildcard man/*.5))
+MAN7     := $(sort $(wildcard man/*.7))
+LIBA     := $(B)/librmlops.a
+
+all: $(LIBA) $(PROGS)
+
+$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/lib/tests/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Unit tests run from the top so they find testdata/; program tests get
+# the build's bin/ first on PATH.
+check: all $(TESTS)
+	@fail=0; pass=0; \
+	for t in $(TESTS); do \
+	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; \
+	for t in $(CMD_TESTS); do \
+	  if PATH="$(CURDIR)/$(B)/bin:$$PATH" RML_TESTDATA="$(CURDIR)/testdata" bash $$t; \
+	  then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; \
+	echo "$$pass passed, $$fail failed"; \
+	test $$fail -eq 0
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7)
+
+demo: all
+	bash scripts/demo.sh $(B)/bin
+
+bench: all
+	bash scripts/bench.sh $(B)/bin
+
+# libFuzzer build of the reader; corpus seeds in testdata/fuzz/.
+FUZZ_SECONDS ?= 600
+fuzz:
+	@mkdir -p build-fuzz/corpus
+	clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -std=c11 \
+	  -o build-fuzz/fuzz_format scripts/fuzz_format.c $(LIB_SRC) $(LDLIBS)
+	build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  build-fuzz/corpus testdata/fuzz
+
+lint-man:
+	@for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -T lint -W warning $$m || exit 1; done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all check install demo bench fuzz clean lint-man
+.SECONDARY:

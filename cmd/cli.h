@@ -1,0 +1,62 @@
+/*
+ * cli.h — what every rmlops program does the same way: messages on stderr
+ * as "rmlops-x: ...", loading inputs while remembering their content hash
+ * for provenance, saving outputs atomically and stamped with lineage,
+ * refusing to write binary data to a terminal, checking that stdout was
+ * really written, parsing numbers strictly, and a progress bar that shows
+ * only on a terminal. Linked into each program, not into librmlops.
+ */
+#ifndef RML_CLI_H
+#define RML_CLI_H
+
+#include <stdint.h>
+
+#include "format.h"
+#include "rml.h"
+
+/* Exit statuses shared by all programs. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+extern const char *cli_prog;   /* "rmlops-data" */
+extern int cli_verbosity;      /* 0 quiet, 1 normal, 2 verbose */
+
+void cli_init(const char *prog, int argc, char **argv);
+
+/* "rmlops-x: message\n" on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Only when verbose. */
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print err's message (or the code's generic text) and return CLI_EXIT_FAIL. */
+int cli_fail(const rml_error *err);
+/* Print "rmlops-x: message" and "Try 'rmlops-x --help'." and return 2. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the version line and return 0. */
+int cli_version(void);
+
+/* Strict number parsing for option values: the whole string must be a
+ * number within [lo, hi]; otherwise a usage message naming the option. */
+int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *out);
+
+/* Load path ("-" = stdin) and remember (role, sha256) for the provenance of
+ * whatever this program writes next. Returns RML_OK or fills err. */
+rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *err);
+
+/* Refuse a binary output to a terminal: returns 0 when path is fine. */
+int cli_check_output(const char *path);
+
+/* Stamp out with provenance (program, version, command line, seed when
+ * >= 0, every input loaded through cli_load and their lineage) and save
+ * it atomically to path ("-" = stdout). */
+rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *err);
+
+/* Close stdout and report a write error (full disk, broken pipe): returns
+ * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */
+int cli_finish(int status);
+
+/* Progress on stderr, only when stderr is a terminal and not quiet;
+ * cheap to call often (redraws at most ten times a second). done == total
+ * ends the line. */
+void cli_progress(const char *label, int64_t done, int64_t total);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * rml.c — errors, the seeded generator, SHA-256, CRC-32 and thread control
+ * shared by all of librmlops. Nothing here allocates.
+ */
+#include "rml.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+#include <omp.h>
+
+/* OpenBLAS's own controls; declared here so no cblas header is needed. */
+void openblas_set_num_threads(int n);
+
+const char *rml_strerror(rml_status code)
+{
+	switch (code) {
+	case RML_OK: return "success";
+	case RML_ERR_IO: return "input/output error or unexpected end of input";
+	case RML_ERR_FORMAT: return "malformed input";
+	case RML_ERR_VERSION: return "unsupported format version";
+	case RML_ERR_LIMIT: return "size beyond the supported limits";
+	case RML_ERR_NOMEM: return "out of memory";
+	case RML_ERR_ARG: return "invalid argument";
+	case RML_ERR_MISMATCH: return "inputs do not match";
+	case RML_ERR_NUMERIC: return "numerical failure";
+	}
+	return "unknown error";
+}
+
+rml_status rml_errorf(rml_error *err, rml_status code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		err->code = code;
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* ---- random numbers ---------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void rml_rng_seed(rml_rng *r, uint64_t seed)
+{
+	uint64_t x = seed;
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&x);
+	r->has_spare = 0;
+	r->spare = 0;
+}
+
+void rml_rng_seed_stream(rml_rng *r, uint64_t seed, uint64_t stream)
+{
+	uint64_t x = seed ^ 0x5851f42d4c957f2dULL;
+	uint64_t a = splitmix64(&x);
+	x = stream + 0x14057b7ef767814fULL;
+	uint64_t b = splitmix64(&x);
+	rml_rng_seed(r, a ^ (b * 0x9e3779b97f4a7c15ULL));
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t rml_rng_u64(rml_rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+double rml_rng_uniform(rml_rng *r)
+{
+	return (double)(rml_rng_u64(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t rml_rng_below(rml_rng *r, uint64_t n)
+{
+	if (n <= 1)
+		return 0;
+	uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+	uint64_t x;
+	do
+		x = rml_rng_u64(r);
+	while (x >= limit);
+	return x % n;
+}
+
+double rml_rng_normal(rml_rng *r)
+{
+	if (r->has_spare) {
+		r->has_spare = 0;
+		return r->spare;
+	}
+	double u, v, s;
+	do {
+		u = 2.0 * rml_rng_uniform(r) - 1.0;
+		v = 2.0 * rml_rng_uniform(r) - 1.0;
+		s = u * u + v * v;
+	} while (s >= 1.0 || s == 0.0);
+	double m = sqrt(-2.0 * log(s) / s);
+	r->spare = v * m;
+	r->has_spare = 1;
+	return u * m;
+}
+
+void rml_rng_shuffle(rml_rng *r, int64_t *idx, int64_t n)
+{
+	for (int64_t i = n - 1; i > 0; i--) {
+		int64_t j = (int64_t)rml_rng_below(r, (uint64_t)i + 1);
+		int64_t t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+}
+
+/* ---- SHA-256 (FIPS 180-4) ----------------------------------------------- */
+
+static const uint32_t K256[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static inline uint32_t ror32(uint32_t x, int k)
+{
+	return (x >> k) | (x << (32 - k));
+}
+
+static void sha256_block(uint32_t h[8], const uint8_t *p)
+{
+	uint32_t w[64];
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+	uint32_t e = h[4], f = h[5], g = h[6], hh = h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t S1 = ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25);
+		uint32_t ch = (e & f) ^ (~e & g);
+		uint32_t t1 = hh + S1 + ch + K256[i] + w[i];
+		uint32_t S0 = ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22);
+		uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+		uint32_t t2 = S0 + mj;
+		hh = g; g = f; f = e; e = d + t1;
+		d = c; c = b; b = a; a = t1 + t2;
+	}
+	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+	h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+void rml_sha256_init(rml_sha256 *c)
+{
+	static const uint32_t h0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+	memcpy(c->h, h0, sizeof h0);
+	c->len = 0;
+	c->fill = 0;
+}
+
+void rml_sha256_update(rml_sha256 *c, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	c->len += n;
+	if (c->fill) {
+		size_t take = 64 - c->fill < n ? 64 - c->fill : n;
+		memcpy(c->buf + c->fill, p, take);
+		c->fill += take;
+		p += take;
+		n -= take;
+		if (c->fill < 64)
+			return;
+		sha256_block(c->h, c->buf);
+		c->fill = 0;
+	}
+	for (; n >= 64; p += 64, n -= 64)
+		sha256_block(c->h, p);
+	memcpy(c->buf, p, n);
+	c->fill = n;
+}
+
+void rml_sha256_final(rml_sha256 *c, uint8_t out[32])
+{
+	uint64_t bits = c->len * 8;
+	uint8_t pad = 0x80;
+	rml_sha256_update(c, &pad, 1);
+	uint8_t zero = 0;
+	while (c->fill != 56)
+		rml_sha256_update(c, &zero, 1);
+	uint8_t l[8];
+	for (int i = 0; i < 8; i++)
+		l[i] = (uint8_t)(bits >> (56 - 8 * i));
+	rml_sha256_update(c, l, 8);
+	for (int i = 0; i < 8; i++) {
+		out[4 * i] = (uint8_t)(c->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t)c->h[i];
+	}
+}
+
+void rml_hex32(const uint8_t d[32], char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = 0;
+}
+
+uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	/* zlib takes uInt lengths; feed large buffers in pieces. */
+	while (n > 0) {
+		uInt take = n > (1u << 30) ? (1u << 30) : (uInt)n;
+		crc = (uint32_t)crc32(crc, p, take);
+		p += take;
+		n -= take;
+	}
+	return crc;
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static int n_threads_in_force;
+
+int rml_set_threads(int n)
+{
+	if (n <= 0)
+		n = omp_get_num_procs();
+	if (n < 1)
+		n = 1;
+	omp_set_num_threads(n);
+	openblas_set_num_threads(n);
+	n_threads_in_force = n;
+	return n;
+}
+
+int rml_get_threads(void)
+{
+	if (!n_threads_in_force)
+		return rml_set_threads(0);
+	return n_threads_in_force;
+}
+
+int rml_mul_overflow(int64_t a, int64_t b, int64_t *out)
+{
+	if (a < 0 || b < 0)
+		return -1;
+	if (a != 0 && b > INT64_MAX / a)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+double rml_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

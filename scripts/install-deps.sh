@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install the Debian packages rmlops builds and tests with, when missing.
+# Optional: python3-torch and python3-numpy (reference vectors, benchmarks).
+set -e
+pkgs="build-essential libopenblas-dev libyaml-dev libstb-dev libpng-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist mandoc"
+[ "${RML_WITH_TORCH:-0}" = 1 ] && pkgs="$pkgs python3-torch python3-numpy"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+echo "installing:$missing" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
