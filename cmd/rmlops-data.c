@@ -1,0 +1,539 @@
+/*
+ * rmlops-data — get images into rmlops datasets and reshape them: import,
+ * split, take, tasks, concat, show (PNG contact sheet), export (image
+ * folder). The work is in lib/dataops.c and lib/canvas.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "canvas.h"
+#include "cli.h"
+#include "dataops.h"
+
+struct cmdline {
+	const char *cmd;
+	const char *output, *rest, *split, *labels, *classes, *meta;
+	int64_t seed, threads, resize, count, per_class, first, ways, shots, queries, episodes;
+	int64_t cols, scale;
+	double fraction;
+	int gray_to_rgb, relabel, fashion, json;
+	char **args;
+	int n_args;
+};
+
+static void usage(void)
+{
+	printf("Usage: rmlops-data COMMAND [OPTIONS] [ARGS]\n"
+	       "Import, reshape and look at image datasets (.rml files of kind dataset).\n"
+	       "\n"
+	       "Commands:\n"
+	       "  import cifar10 DIR|FILE...   CIFAR-10 binary batches (cifar-10-batches-bin);\n"
+	       "                               with a directory, --split train|test picks the files\n"
+	       "  import cifar100 DIR|FILE     CIFAR-100 binary; --labels fine|coarse\n"
+	       "  import folder DIR            DIR/<class>/<image> (PNG, JPEG, BMP, ...)\n"
+	       "  import idx IMAGES LABELS     idx3/idx1 files, gzipped or not (MNIST, Fashion-MNIST)\n"
+	       "  split [IN]                   stratified split: --fraction F or --count N to -o,\n"
+	       "                               the rest to --rest FILE\n"
+	       "  take [IN]                    a subset: --count N, --fraction F, --per-class N,\n"
+	       "                               --first N, --classes LIST [--relabel]\n"
+	       "  tasks [IN]                   n-way k-shot episodes: --ways N --shots K\n"
+	       "                               --queries Q --episodes E\n"
+	       "  concat A B...                images of B... after those of A\n"
+	       "  show [IN]                    a PNG contact sheet (-o sheet.png; --count, --cols, --scale)\n"
+	       "  export [IN] DIR              write DIR/<class>/<index>.png\n"
+	       "\n"
+	       "Options:\n"
+	       "  -o, --output FILE     output (default standard output)\n"
+	       "      --rest FILE       split: where the remaining images go\n"
+	       "      --split train|test   import cifar10/cifar100: which part of a directory\n"
+	       "      --labels fine|coarse import cifar100 (default fine)\n"
+	       "      --classes LIST    take: class names or indices, comma separated;\n"
+	       "                        import idx: 'fashion-mnist' for its class names\n"
+	       "      --meta FILE       import cifar10/cifar100: class-name file\n"
+	       "      --resize N        import: resize every image to NxN\n"
+	       "      --gray-to-rgb     import: expand grey images to three channels\n"
+	       "  -s, --seed N          seed of every random choice (default 1)\n"
+	       "  -j, --threads N       worker threads (default: all cores)\n"
+	       "      --json            report as JSON on standard error\n"
+	       "  -q, --quiet / -v, --verbose\n"
+	       "  -h, --help / -V, --version\n"
+	       "\n"
+	       "Example: rmlops-data import folder cifar10/test -o test.rml\n"
+	       "         rmlops-data take --per-class 100 < test.rml | rmlops-data show -o sheet.png\n");
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *c)
+{
+	enum {
+		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
+		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
+		O_COLS, O_SCALE, O_JSON,
+	};
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' },
+		{ "seed", required_argument, 0, 's' },
+		{ "threads", required_argument, 0, 'j' },
+		{ "rest", required_argument, 0, O_REST },
+		{ "split", required_argument, 0, O_SPLIT },
+		{ "labels", required_argument, 0, O_LABELS },
+		{ "classes", required_argument, 0, O_CLASSES },
+		{ "meta", required_argument, 0, O_META },
+		{ "resize", required_argument, 0, O_RESIZE },
+		{ "gray-to-rgb", no_argument, 0, O_GRAY },
+		{ "fraction", required_argument, 0, O_FRACTION },
+		{ "count", required_argument, 0, O_COUNT },
+		{ "per-class", required_argument, 0, O_PER_CLASS },
+		{ "first", required_argument, 0, O_FIRST },
+		{ "relabel", no_argument, 0, O_RELABEL },
+		{ "ways", required_argument, 0, O_WAYS },
+		{ "shots", required_argument, 0, O_SHOTS },
+		{ "queries", required_argument, 0, O_QUERIES },
+		{ "episodes", required_argument, 0, O_EPISODES },
+		{ "cols", required_argument, 0, O_COLS },
+		{ "scale", required_argument, 0, O_SCALE },
+		{ "json", no_argument, 0, O_JSON },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "o:s:j:qvhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'o': c->output = optarg; break;
+		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case O_REST: c->rest = optarg; break;
+		case O_SPLIT:
+			if (strcmp(optarg, "train") && strcmp(optarg, "test"))
+				return cli_usage_error("--split is train or test, not '%s'", optarg);
+			c->split = optarg;
+			break;
+		case O_LABELS:
+			if (strcmp(optarg, "fine") && strcmp(optarg, "coarse"))
+				return cli_usage_error("--labels is fine or coarse, not '%s'", optarg);
+			c->labels = optarg;
+			break;
+		case O_CLASSES: c->classes = optarg; break;
+		case O_META: c->meta = optarg; break;
+		case O_RESIZE: if (cli_parse_i64("--resize", optarg, 1, 4096, &c->resize)) return 2; break;
+		case O_GRAY: c->gray_to_rgb = 1; break;
+		case O_FRACTION: if (cli_parse_f64("--fraction", optarg, 0, 1, &c->fraction)) return 2; break;
+		case O_COUNT: if (cli_parse_i64("--count", optarg, 1, INT64_MAX, &c->count)) return 2; break;
+		case O_PER_CLASS: if (cli_parse_i64("--per-class", optarg, 1, INT64_MAX, &c->per_class)) return 2; break;
+		case O_FIRST: if (cli_parse_i64("--first", optarg, 1, INT64_MAX, &c->first)) return 2; break;
+		case O_RELABEL: c->relabel = 1; break;
+		case O_WAYS: if (cli_parse_i64("--ways", optarg, 2, 100000, &c->ways)) return 2; break;
+		case O_SHOTS: if (cli_parse_i64("--shots", optarg, 1, 100000, &c->shots)) return 2; break;
+		case O_QUERIES: if (cli_parse_i64("--queries", optarg, 0, 100000, &c->queries)) return 2; break;
+		case O_EPISODES: if (cli_parse_i64("--episodes", optarg, 1, 1000000, &c->episodes)) return 2; break;
+		case O_COLS: if (cli_parse_i64("--cols", optarg, 1, 1000, &c->cols)) return 2; break;
+		case O_SCALE: if (cli_parse_i64("--scale", optarg, 1, 32, &c->scale)) return 2; break;
+		case O_JSON: c->json = 1; break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity = 2; break;
+		case 'h': usage(); return -1;
+		case 'V': cli_version(); return -1;
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("no command given");
+	c->cmd = argv[optind++];
+	c->args = argv + optind;
+	c->n_args = argc - optind;
+	return 0;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *s = malloc(strlen(a) + strlen(b) + 2);
+	if (s)
+		sprintf(s, "%s/%s", a, b);
+	return s;
+}
+
+static int load_input(struct cmdline *c, int i, rml_dataset *d, const char *role, rml_error *err)
+{
+	const char *path = i < c->n_args ? c->args[i] : "-";
+	rml_file f;
+	if (cli_load(&f, path, role, err))
+		return -1;
+	rml_status st = rml_dataset_from_file(d, &f, err);
+	rml_file_free(&f);
+	if (st) {
+		char m[sizeof err->msg + 64];
+		snprintf(m, sizeof m, "%s: %s", strcmp(path, "-") ? path : "standard input", err->msg);
+		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
+		return -1;
+	}
+	return 0;
+}
+
+static int save_dataset(const rml_dataset *d, const char *path, int64_t seed, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = rml_dataset_to_file(d, &f, err);
+	if (!st)
+		st = cli_save(&f, path ? path : "-", seed, err);
+	rml_file_free(&f);
+	return st ? -1 : 0;
+}
+
+static int report(const struct cmdline *c, const rml_dataset *d, const char *what)
+{
+	if (c->json)
+		fprintf(stderr, "{\"%s\":{\"n\":%lld,\"h\":%lld,\"w\":%lld,\"c\":%lld,\"classes\":%d}}\n",
+			what, (long long)d->n, (long long)d->h, (long long)d->w, (long long)d->c,
+			d->n_classes);
+	else if (cli_verbosity > 0)
+		cli_msg("%s: %lld images of %lldx%lldx%lld in %d classes", what, (long long)d->n,
+			(long long)d->h, (long long)d->w, (long long)d->c, d->n_classes);
+	return 0;
+}
+
+static int cmd_import(struct cmdline *c, rml_dataset *d, rml_error *err)
+{
+	if (c->n_args < 1)
+		return cli_usage_error("import needs a source: cifar10, cifar100, folder or idx");
+	const char *src = c->args[0];
+	char **a = c->args + 1;
+	int na = c->n_args - 1;
+	rml_status st;
+	if (strcmp(src, "cifar10") == 0) {
+		if (na < 1)
+			return cli_usage_error("import cifar10 needs a directory or batch files");
+		char *files[6] = { 0 };
+		char *meta = NULL;
+		int nf = 0;
+		if (na == 1 && is_dir(a[0])) {
+			if (!c->split || strcmp(c->split, "train") == 0)
+				for (int i = 1; i <= 5; i++) {
+					char name[32];
+					snprintf(name, sizeof name, "data_batch_%d.bin", i);
+					files[nf++] = join(a[0], name);
+				}
+			else
+				files[nf++] = join(a[0], "test_batch.bin");
+			meta = join(a[0], "batches.meta.txt");
+			if (meta && access(meta, R_OK) != 0) {
+				free(meta);
+				meta = NULL;
+			}
+			if (c->meta) {
+				free(meta);
+				meta = strdup(c->meta);
+			}
+			st = rml_import_cifar10(d, (const char *const *)files, nf, meta, err);
+			for (int i = 0; i < nf; i++)
+				free(files[i]);
+			free(meta);
+		} else {
+			st = rml_import_cifar10(d, (const char *const *)a, na, c->meta, err);
+		}
+	} else if (strcmp(src, "cifar100") == 0) {
+		if (na != 1)
+			return cli_usage_error("import cifar100 needs one directory or file");
+		int fine = !c->labels || strcmp(c->labels, "fine") == 0;
+		char *file = NULL, *names = NULL;
+		if (is_dir(a[0])) {
+			file = join(a[0], c->split && strcmp(c->split, "test") == 0 ? "test.bin" : "train.bin");
+			names = join(a[0], fine ? "fine_label_names.txt" : "coarse_label_names.txt");
+			if (names && access(names, R_OK) != 0) {
+				free(names);
+				names = NULL;
+			}
+		} else {
+			file = strdup(a[0]);
+		}
+		if (c->meta) {
+			free(names);
+			names = strdup(c->meta);
+		}
+		st = rml_import_cifar100(d, file, fine, names, err);
+		free(file);
+		free(names);
+	} else if (strcmp(src, "folder") == 0) {
+		if (na != 1)
+			return cli_usage_error("import folder needs one directory");
+		st = rml_import_folder(d, a[0], (int)c->resize, err);
+	} else if (strcmp(src, "idx") == 0) {
+		if (na != 2)
+			return cli_usage_error("import idx needs an image file and a label file");
+		int fashion = c->classes && strcmp(c->classes, "fashion-mnist") == 0;
+		if (c->classes && !fashion)
+			return cli_usage_error("import idx knows --classes fashion-mnist only");
+		st = rml_import_idx(d, a[0], a[1], fashion ? rml_fashion_mnist_classes : NULL,
+				    fashion ? 10 : 0, err);
+		if (!st && fashion) {
+			free(d->name);
+			d->name = strdup("fashion-mnist");
+		}
+	} else {
+		return cli_usage_error("unknown import source '%s' (cifar10, cifar100, folder, idx)", src);
+	}
+	if (!st && (c->resize || c->gray_to_rgb))
+		st = rml_dataset_reshape(d, (int)c->resize, c->gray_to_rgb, err);
+	return st ? -1 : 0;
+}
+
+/* Class list "cat,dog" or "3,5" into indices. */
+static int parse_classes(const char *s, const rml_dataset *d, int **out, int *n)
+{
+	char *dup = strdup(s), *save = NULL;
+	int *v = malloc((strlen(s) + 1) * sizeof *v);
+	int k = 0;
+	if (!dup || !v) {
+		free(dup);
+		free(v);
+		return cli_usage_error("out of memory");
+	}
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int found = -1;
+		for (int i = 0; i < d->n_classes; i++)
+			if (strcmp(d->class_names[i], t) == 0)
+				found = i;
+		if (found < 0) {
+			char *end;
+			long x = strtol(t, &end, 10);
+			if (*end == 0 && x >= 0 && x < d->n_classes)
+				found = (int)x;
+		}
+		if (found < 0) {
+			cli_usage_error("--classes: no class '%s' in the dataset", t);
+			free(dup);
+			free(v);
+			return 2;
+		}
+		v[k++] = found;
+	}
+	free(dup);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int cmd_show(struct cmdline *c, const rml_dataset *d, rml_error *err)
+{
+	const char *out = c->output ? c->output : "-";
+	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
+		cli_msg("refusing to write a PNG to a terminal; use -o sheet.png");
+		return 2;
+	}
+	int64_t n = c->count ? c->count : (d->n < 100 ? d->n : 100);
+	if (n > d->n)
+		n = d->n;
+	if (n <= 0) {
+		rml_errorf(err, RML_ERR_ARG, "the dataset is empty, nothing to show");
+		return -1;
+	}
+	int cols = (int)(c->cols ? c->cols : 10);
+	int scale = (int)(c->scale ? c->scale : (d->h <= 32 ? 3 : 1));
+	int rows = (int)((n + cols - 1) / cols);
+	int cw = (int)d->w * scale, chh = (int)d->h * scale, lab = 12, pad = 4;
+	rml_canvas cv;
+	if (rml_canvas_init(&cv, cols * (cw + pad) + pad, rows * (chh + lab + pad) + pad, 0xffffff, err))
+		return -1;
+	for (int64_t i = 0; i < n; i++) {
+		int x = pad + (int)(i % cols) * (cw + pad), y = pad + (int)(i / cols) * (chh + lab + pad);
+		rml_canvas_image(&cv, x, y, d->images + i * d->h * d->w * d->c, (int)d->h, (int)d->w,
+				 (int)d->c, scale);
+		char text[64];
+		int l = d->labels[i];
+		snprintf(text, sizeof text, "%s", l >= 0 ? d->class_names[l] : "?");
+		int maxch = cw / 6;
+		if ((int)strlen(text) > maxch && maxch > 0)
+			text[maxch] = 0;
+		rml_canvas_text(&cv, x, y + chh + 3, text, 1, 0x202020);
+	}
+	rml_status st = rml_canvas_save_png(&cv, out, err);
+	rml_canvas_free(&cv);
+	return st ? -1 : 0;
+}
+
+static int cmd_export(struct cmdline *c, const rml_dataset *d, const char *dir, rml_error *err)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		rml_errorf(err, RML_ERR_IO, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	for (int k = 0; k < d->n_classes; k++) {
+		char *sub = join(dir, d->class_names[k]);
+		if (!sub || strchr(d->class_names[k], '/') ||
+		    (mkdir(sub, 0777) != 0 && errno != EEXIST)) {
+			rml_errorf(err, RML_ERR_IO, "cannot make a folder for class '%s'", d->class_names[k]);
+			free(sub);
+			return -1;
+		}
+		free(sub);
+	}
+	rml_canvas cv = { (int)d->w, (int)d->h, NULL };
+	for (int64_t i = 0; i < d->n; i++) {
+		if (d->labels[i] < 0)
+			continue;
+		char name[64];
+		snprintf(name, sizeof name, "%06lld.png", (long long)i);
+		char *sub = join(dir, d->class_names[d->labels[i]]);
+		char *path = sub ? join(sub, name) : NULL;
+		free(sub);
+		if (!path) {
+			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+			return -1;
+		}
+		uint8_t *rgb = malloc((size_t)(d->h * d->w * 3));
+		if (!rgb) {
+			free(path);
+			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+			return -1;
+		}
+		const uint8_t *im = d->images + i * d->h * d->w * d->c;
+		for (int64_t q = 0; q < d->h * d->w; q++)
+			for (int ch = 0; ch < 3; ch++)
+				rgb[3 * q + ch] = im[q * d->c + (d->c >= 3 ? ch : 0)];
+		cv.px = rgb;
+		rml_status st = rml_canvas_save_png(&cv, path, err);
+		free(rgb);
+		free(path);
+		if (st)
+			return -1;
+		cli_progress("export", i + 1, d->n);
+	}
+	(void)c;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-data", argc, argv);
+	struct cmdline c = { .seed = 1 };
+	int st = parse_args(argc, argv, &c);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+	rml_set_threads((int)c.threads);
+	rml_error err = { 0 };
+	rml_dataset d, a, b;
+	rml_dataset_init(&d);
+	rml_dataset_init(&a);
+	rml_dataset_init(&b);
+	int status = CLI_EXIT_OK, r = 0;
+	int writes = strcmp(c.cmd, "show") && strcmp(c.cmd, "export");
+	if (writes && cli_check_output(c.output))
+		return CLI_EXIT_USAGE;
+
+	if (strcmp(c.cmd, "import") == 0) {
+		r = cmd_import(&c, &d, &err);
+		if (!r)
+			r = save_dataset(&d, c.output, -1, &err);
+		if (!r)
+			report(&c, &d, "import");
+	} else if (strcmp(c.cmd, "split") == 0) {
+		if (c.n_args > 1)
+			return cli_usage_error("split takes one input");
+		if (!c.fraction && !c.count)
+			return cli_usage_error("split needs --fraction F or --count N");
+		r = load_input(&c, 0, &d, "data", &err);
+		if (!r)
+			r = rml_dataset_split(&d, c.fraction, c.count, (uint64_t)c.seed, &a, &b, &err) ? -1 : 0;
+		if (!r)
+			r = save_dataset(&a, c.output, c.seed, &err);
+		if (!r && c.rest)
+			r = save_dataset(&b, c.rest, c.seed, &err);
+		if (!r)
+			report(&c, &a, "split");
+	} else if (strcmp(c.cmd, "take") == 0 || strcmp(c.cmd, "subset") == 0) {
+		if (c.n_args > 1)
+			return cli_usage_error("take takes one input");
+		int modes = (c.count > 0) + (c.fraction > 0) + (c.per_class > 0) + (c.first > 0);
+		if (modes > 1)
+			return cli_usage_error("give only one of --count, --fraction, --per-class, --first");
+		if (!modes && !c.classes)
+			return cli_usage_error("take needs --count, --fraction, --per-class, --first or --classes");
+		r = load_input(&c, 0, &d, "data", &err);
+		int *cls = NULL, ncls = 0;
+		if (!r && c.classes && (st = parse_classes(c.classes, &d, &cls, &ncls))) {
+			rml_dataset_free(&d);
+			return cli_finish(st);
+		}
+		if (!r) {
+			rml_take_opts o = { c.count, c.fraction, c.per_class, c.first, cls, ncls,
+					    c.relabel, (uint64_t)c.seed };
+			r = rml_dataset_take(&a, &d, &o, &err) ? -1 : 0;
+		}
+		free(cls);
+		if (!r)
+			r = save_dataset(&a, c.output, c.seed, &err);
+		if (!r)
+			report(&c, &a, "take");
+	} else if (strcmp(c.cmd, "tasks") == 0) {
+		if (c.n_args > 1)
+			return cli_usage_error("tasks takes one input");
+		if (!c.ways || !c.shots)
+			return cli_usage_error("tasks needs --ways N and --shots K");
+		r = load_input(&c, 0, &d, "data", &err);
+		rml_file f;
+		rml_file_init(&f);
+		if (!r)
+			r = rml_dataset_tasks(&d, (int)c.ways, (int)c.shots, (int)c.queries,
+					      (int)(c.episodes ? c.episodes : 1), (uint64_t)c.seed, &f,
+					      &err) ? -1 : 0;
+		if (!r)
+			r = cli_save(&f, c.output ? c.output : "-", c.seed, &err) ? -1 : 0;
+		rml_file_free(&f);
+	} else if (strcmp(c.cmd, "concat") == 0) {
+		if (c.n_args < 2)
+			return cli_usage_error("concat needs at least two inputs");
+		r = load_input(&c, 0, &d, "data", &err);
+		for (int i = 1; !r && i < c.n_args; i++) {
+			rml_dataset_free(&b);
+			r = load_input(&c, i, &b, "data", &err);
+			if (!r) {
+				rml_dataset_free(&a);
+				r = rml_dataset_concat(&a, &d, &b, &err) ? -1 : 0;
+			}
+			if (!r) {
+				rml_dataset tmp = d;
+				d = a;
+				a = tmp;
+			}
+		}
+		if (!r)
+			r = save_dataset(&d, c.output, -1, &err);
+	} else if (strcmp(c.cmd, "show") == 0) {
+		if (c.n_args > 1)
+			return cli_usage_error("show takes one input");
+		r = load_input(&c, 0, &d, "data", &err);
+		if (!r)
+			r = cmd_show(&c, &d, &err);
+	} else if (strcmp(c.cmd, "export") == 0) {
+		if (c.n_args < 1 || c.n_args > 2)
+			return cli_usage_error("export needs [INPUT] DIR");
+		const char *dir = c.args[c.n_args - 1];
+		c.n_args--;
+		r = load_input(&c, 0, &d, "data", &err);
+		if (!r)
+			r = cmd_export(&c, &d, dir, &err);
+	} else {
+		return cli_usage_error("unknown command '%s'", c.cmd);
+	}
+	if (r > 0)
+		status = r;
+	else if (r < 0)
+		status = cli_fail(&err);
+	rml_dataset_free(&d);
+	rml_dataset_free(&a);
+	rml_dataset_free(&b);
+	return cli_finish(status);
+}

@@ -1,0 +1,218 @@
+/*
+ * faultsim.c — fault injection on a model (see faultsim.h).
+ */
+#include "faultsim.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "metrics.h"
+
+void rml_fault_targets_free(rml_fault_targets *tg)
+{
+	free(tg->t);
+	free(tg->scores);
+	memset(tg, 0, sizeof *tg);
+}
+
+rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const char *what,
+				    rml_error *err)
+{
+	memset(tg, 0, sizeof *tg);
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	char *list = strdup(what ? what : "theta");
+	uint8_t *chosen = calloc((size_t)np + 1, 1);
+	if (!list || !chosen) {
+		free(list);
+		free(chosen);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	rml_status st = RML_OK;
+	char *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		unsigned mask;
+		if (!strpbrk(item, "*?.[") && rml_group_mask_parse(item, &mask, NULL) == RML_OK) {
+			for (int64_t i = 0; i < np; i++)
+				if (mask & RML_GROUP_BIT(p[i].group))
+					chosen[i] = 1;
+			continue;
+		}
+		int hits = 0;
+		for (int64_t i = 0; i < np; i++)
+			if (fnmatch(item, p[i].name, 0) == 0) {
+				chosen[i] = 1;
+				hits++;
+			}
+		if (!hits) {
+			st = rml_errorf(err, RML_ERR_ARG,
+					"target '%s' is neither a parameter group (theta, omega, "
+					"phi, W, adapters, all) nor a pattern matching a tensor",
+					item);
+			break;
+		}
+	}
+	free(list);
+	int n = 0;
+	for (int64_t i = 0; i < np; i++)
+		n += chosen[i];
+	if (st == RML_OK && n == 0)
+		st = rml_errorf(err, RML_ERR_ARG, "no weight tensors selected by '%s'", what);
+	if (st == RML_OK) {
+		tg->t = calloc((size_t)n, sizeof *tg->t);
+		if (!tg->t)
+			st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	if (st == RML_OK) {
+		for (int64_t i = 0; i < np; i++)
+			if (chosen[i]) {
+				tg->t[tg->n++] = (rml_fault_target){ p[i].name, p[i].data,
+								     p[i].numel, NULL };
+				tg->total += p[i].numel;
+			}
+	}
+	free(chosen);
+	return st;
+}
+
+rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
+			       float *probs, rml_error *err)
+{
+	int h, w, c;
+	rml_model_input_shape(m, &h, &w, &c);
+	if (d->h != h || d->w != w || d->c != c)
+		return rml_errorf(err, RML_ERR_MISMATCH,
+				  "the model takes %dx%dx%d images, the dataset holds %lldx%lldx%lld",
+				  h, w, c, (long long)d->h, (long long)d->w, (long long)d->c);
+	int64_t k = rml_model_n_classes(m);
+	rml_status st = rml_model_reserve(m, batch, 0, err);
+	if (st)
+		return st;
+	int64_t img = d->h * d->w * d->c;
+	for (int64_t i = 0; i < d->n; i += batch) {
+		int64_t b = d->n - i < batch ? d->n - i : batch;
+		float *logits;
+		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
+		if (st)
+			return st;
+		rml_softmax(probs + i * k, logits, b, k);
+	}
+	return RML_OK;
+}
+
+rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
+					 const rml_dataset *d, int64_t batch, rml_error *err)
+{
+	int64_t k = rml_model_n_classes(m);
+	for (int64_t i = 0; i < d->n; i++)
+		if (d->labels[i] < 0 || d->labels[i] >= k)
+			return rml_errorf(err, RML_ERR_MISMATCH,
+					  "gradient scores need labels in 0..%lld; image %lld has %d",
+					  (long long)k - 1, (long long)i, d->labels[i]);
+	rml_status st = rml_model_reserve(m, batch, 1, err);
+	if (st)
+		return st;
+	float *dlogits = malloc((size_t)(batch * k) * sizeof *dlogits);
+	float *probs = malloc((size_t)(batch * k) * sizeof *probs);
+	if (!dlogits || !probs) {
+		free(dlogits);
+		free(probs);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	rml_model_set_trainable(m, RML_GROUPS_ALL);
+	rml_model_zero_grad(m);
+	int64_t img = d->h * d->w * d->c;
+	for (int64_t i = 0; i < d->n && st == RML_OK; i += batch) {
+		int64_t b = d->n - i < batch ? d->n - i : batch;
+		float *logits;
+		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
+		if (st)
+			break;
+		rml_xent_forward(probs, logits, d->labels + i, b, k, 0.0f);
+		memset(dlogits, 0, (size_t)(b * k) * sizeof *dlogits);
+		/* Scale so the sum over batches is the gradient of the mean loss. */
+		rml_xent_backward(dlogits, probs, d->labels + i, b, k, 0.0f,
+				  (float)b / (float)d->n);
+		st = rml_model_backward(m, dlogits, NULL, err);
+	}
+	free(dlogits);
+	free(probs);
+	rml_model_set_trainable(m, 0);
+	if (st)
+		return st;
+	free(tg->scores);
+	tg->scores = malloc((size_t)tg->total * sizeof *tg->scores);
+	if (!tg->scores)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	/* Match each target back to its parameter to find its gradient. */
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	int64_t off = 0;
+	for (int i = 0; i < tg->n; i++) {
+		const float *g = NULL;
+		for (int64_t j = 0; j < np; j++)
+			if (p[j].data == tg->t[i].data)
+				g = p[j].grad;
+		for (int64_t e = 0; e < tg->t[i].n; e++)
+			tg->scores[off + e] = g ? fabsf(g[e]) : 0.0f;
+		tg->t[i].score = tg->scores + off;
+		off += tg->t[i].n;
+	}
+	return RML_OK;
+}
+
+rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
+			       int64_t batch, double *acc, double *sdc, float *probs_out,
+			       rml_error *err)
+{
+	int64_t k = rml_model_n_classes(m), n = d->n;
+	float *probs = malloc((size_t)(n * k) * sizeof *probs);
+	int32_t *clean = malloc((size_t)n * sizeof *clean);
+	int32_t *pred = malloc((size_t)n * sizeof *pred);
+	float *conf = malloc((size_t)n * sizeof *conf);
+	rml_fault_log log;
+	rml_fault_log_init(&log);
+	rml_status st = RML_OK;
+	if (!probs || !clean || !pred || !conf)
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (!st)
+		st = rml_predict_dataset(m, d, batch, probs, err);
+	if (!st)
+		rml_top1(probs, n, k, clean, conf);
+	for (int64_t r = 0; r < n_rep && st == RML_OK; r++) {
+		rml_rng rng;
+		rml_rng_seed_stream(&rng, seed, (uint64_t)r);
+		st = rml_inject(spec, tg->t, tg->n, &rng, &log, err);
+		if (st)
+			break;
+		float *pr = probs_out ? probs_out + r * n * k : probs;
+		st = rml_predict_dataset(m, d, batch, pr, err);
+		rml_inject_undo(tg->t, &log);
+		if (st)
+			break;
+		rml_top1(pr, n, k, pred, conf);
+		int64_t right = 0, clean_right = 0, corrupted = 0;
+		for (int64_t i = 0; i < n; i++) {
+			int ok = pred[i] == d->labels[i];
+			right += ok;
+			if (clean[i] == d->labels[i]) {
+				clean_right++;
+				corrupted += !ok;
+			}
+		}
+		if (acc)
+			acc[r] = n ? (double)right / (double)n : 0;
+		if (sdc)
+			sdc[r] = clean_right ? (double)corrupted / (double)clean_right : 0;
+	}
+	rml_fault_log_free(&log);
+	free(probs);
+	free(clean);
+	free(pred);
+	free(conf);
+	return st;
+}

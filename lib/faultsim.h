@@ -1,0 +1,53 @@
+/*
+ * faultsim.h — fault injection applied to a model: choosing the target
+ * tensors (parameter groups or name patterns), gradient scores for
+ * grad-topk placement, and repeated inject–evaluate–undo runs that never
+ * copy the model. Used by rmlops-inject and rmlops-eval --repeat.
+ */
+#ifndef RML_FAULTSIM_H
+#define RML_FAULTSIM_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+#include "inject.h"
+#include "model.h"
+
+typedef struct {
+	rml_fault_target *t;
+	int n;
+	int64_t total;      /* weights over all targets */
+	float *scores;      /* one block for grad-topk scores, or NULL */
+} rml_fault_targets;
+
+/* Targets from a comma list of group names (theta, omega, phi, W,
+ * adapters, base, all) and tensor-name patterns (fnmatch: * and ?).
+ * Parameters only; batch-norm running statistics are not weights. A
+ * pattern that matches nothing, or a selection that is empty (e.g. phi on
+ * a model without adapters), is an error. */
+rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const char *what,
+				    rml_error *err);
+void rml_fault_targets_free(rml_fault_targets *tg);
+
+/* |d loss / d w| summed over the dataset (cross-entropy, eval-mode batch
+ * norm), stored as each target's score. */
+rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
+					 const rml_dataset *d, int64_t batch, rml_error *err);
+
+/* Class probabilities of the model for every image of d into probs
+ * [d->n, n_classes], in batches of `batch` (eval mode). */
+rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
+			       float *probs, rml_error *err);
+
+/* n_rep independent injections (repetition r uses rml_rng_seed_stream(seed,
+ * r)), each evaluated on d and undone. Per repetition: accuracy into
+ * acc[r] and silent data corruption rate into sdc[r] (share of the clean
+ * model's correct predictions that become wrong), either may be NULL. When
+ * probs_out is not NULL it receives the probabilities of every repetition,
+ * [n_rep, d->n, k]. The model is bit-identical afterwards. */
+rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
+			       int64_t batch, double *acc, double *sdc, float *probs_out,
+			       rml_error *err);
+
+#endif
