@@ -1,0 +1,909 @@
+/*
+ * layers.c — the engine's layer kernels (contract in kernels.h): NHWC
+ * feature maps, GEMMs through OpenBLAS, everything else in OpenMP loops.
+ *
+ * Determinism: every reduction over rows (bias, batch-norm and layer-norm
+ * gradients, channel scales) runs per channel in row order, with threads
+ * splitting channels rather than rows, so results do not depend on the
+ * thread count at all. Gradient scatters (col2im, depthwise dx) are split
+ * by image, so no two threads write the same element.
+ */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Below this many elements a loop runs on one thread: forking costs more. */
+#define PAR_MIN 16384
+/* Channels per task in column reductions. */
+#define CH_BLOCK 16
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* out[j] += sum over rows of a[r,j] (and out2[j] += sum a[r,j]*b[r,j]). */
+static void col_sums(double *s1, double *s2, const float *a, const float *b, int64_t rows,
+		     int64_t c)
+{
+	int64_t nb = (c + CH_BLOCK - 1) / CH_BLOCK;
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN && nb > 1)
+	for (int64_t blk = 0; blk < nb; blk++) {
+		int64_t c0 = blk * CH_BLOCK, c1 = c0 + CH_BLOCK < c ? c0 + CH_BLOCK : c;
+		double t1[CH_BLOCK] = { 0 }, t2[CH_BLOCK] = { 0 };
+		for (int64_t r = 0; r < rows; r++) {
+			const float *ar = a + r * c;
+			if (b) {
+				const float *br = b + r * c;
+				for (int64_t j = c0; j < c1; j++) {
+					t1[j - c0] += ar[j];
+					t2[j - c0] += (double)ar[j] * br[j];
+				}
+			} else {
+				for (int64_t j = c0; j < c1; j++)
+					t1[j - c0] += ar[j];
+			}
+		}
+		for (int64_t j = c0; j < c1; j++) {
+			if (s1)
+				s1[j] = t1[j - c0];
+			if (s2)
+				s2[j] = t2[j - c0];
+		}
+	}
+}
+
+/* db[j] += sum_r dy[r,j] */
+static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
+{
+	double s[4096];
+	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		/* col_sums wants contiguous rows of width c: handle a slice. */
+		if (cc == c) {
+			col_sums(s, NULL, dy, NULL, rows, c);
+		} else {
+			for (int64_t j = 0; j < cc; j++) {
+				double t = 0;
+				for (int64_t r = 0; r < rows; r++)
+					t += dy[r * c + c0 + j];
+				s[j] = t;
+			}
+		}
+		for (int64_t j = 0; j < cc; j++)
+			db[c0 + j] += (float)s[j];
+	}
+}
+
+/* ---- standard convolution ------------------------------------------------- */
+
+static int is_pointwise(int k, int stride, int pad)
+{
+	return k == 1 && stride == 1 && pad == 0;
+}
+
+int64_t rml_conv2d_workspace(int64_t n, int64_t h, int64_t w, int64_t cin, int k, int stride,
+			     int pad)
+{
+	if (is_pointwise(k, stride, pad))
+		return 0;
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	return n * oh * ow * (int64_t)k * k * cin;
+}
+
+static void im2col(float *col, const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+		   int k, int stride, int pad, int64_t oh, int64_t ow)
+{
+	int64_t K = (int64_t)k * k * cin;
+#pragma omp parallel for schedule(static) if (n * oh * ow * K > PAR_MIN)
+	for (int64_t row = 0; row < n * oh; row++) {
+		int64_t b = row / oh, oy = row % oh;
+		for (int64_t ox = 0; ox < ow; ox++) {
+			float *dst = col + (row * ow + ox) * K;
+			for (int ky = 0; ky < k; ky++) {
+				int64_t iy = oy * stride - pad + ky;
+				for (int kx = 0; kx < k; kx++) {
+					int64_t ix = ox * stride - pad + kx;
+					float *d = dst + ((int64_t)ky * k + kx) * cin;
+					if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+						memset(d, 0, (size_t)cin * sizeof *d);
+					else
+						memcpy(d, x + ((b * h + iy) * w + ix) * cin,
+						       (size_t)cin * sizeof *d);
+				}
+			}
+		}
+	}
+}
+
+/* dx += col2im(dcol): split by image, so writes never collide. */
+static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, int64_t w, int64_t cin,
+		       int k, int stride, int pad, int64_t oh, int64_t ow)
+{
+	int64_t K = (int64_t)k * k * cin;
+#pragma omp parallel for schedule(static) if (n > 1 && n * oh * ow * K > PAR_MIN)
+	for (int64_t b = 0; b < n; b++)
+		for (int64_t oy = 0; oy < oh; oy++)
+			for (int64_t ox = 0; ox < ow; ox++) {
+				const float *src = col + ((b * oh + oy) * ow + ox) * K;
+				for (int ky = 0; ky < k; ky++) {
+					int64_t iy = oy * stride - pad + ky;
+					if (iy < 0 || iy >= h)
+						continue;
+					for (int kx = 0; kx < k; kx++) {
+						int64_t ix = ox * stride - pad + kx;
+						if (ix < 0 || ix >= w)
+							continue;
+						float *d = dx + ((b * h + iy) * w + ix) * cin;
+						const float *s = src + ((int64_t)ky * k + kx) * cin;
+						for (int64_t c = 0; c < cin; c++)
+							d[c] += s[c];
+					}
+				}
+			}
+}
+
+void rml_conv2d_forward(float *y, float *col, const float *x, const float *wt, const float *b,
+			int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, int k,
+			int stride, int pad)
+{
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	int64_t rows = n * oh * ow, K = (int64_t)k * k * cin;
+	const float *a = x;
+	if (!is_pointwise(k, stride, pad)) {
+		im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
+		a = col;
+	}
+	rml_linear_forward(y, a, wt, b, rows, K, cout);
+}
+
+void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const float *dy,
+			 const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+			 int64_t cin, int64_t cout, int k, int stride, int pad)
+{
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	int64_t rows = n * oh * ow, K = (int64_t)k * k * cin;
+	if (db)
+		bias_grad(db, dy, rows, cout);
+	if (is_pointwise(k, stride, pad)) {
+		rml_linear_backward(dx, dw, NULL, dy, x, wt, rows, K, cout);
+		return;
+	}
+	if (dw) {
+		im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cout, (int)rows,
+			    1.0f, col, (int)K, dy, (int)cout, 1.0f, dw, (int)cout);
+	}
+	if (dx) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)K, (int)cout,
+			    1.0f, dy, (int)cout, wt, (int)cout, 0.0f, col, (int)K);
+		col2im_add(dx, col, n, h, w, cin, k, stride, pad, oh, ow);
+	}
+}
+
+/* ---- depthwise convolution -------------------------------------------------- */
+
+void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float *b, int64_t n,
+			  int64_t h, int64_t w, int64_t c, int k, int stride, int pad)
+{
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+#pragma omp parallel for schedule(static) if (n * oh * ow * c > PAR_MIN)
+	for (int64_t row = 0; row < n * oh; row++) {
+		int64_t bi = row / oh, oy = row % oh;
+		for (int64_t ox = 0; ox < ow; ox++) {
+			float *o = y + (row * ow + ox) * c;
+			if (b)
+				memcpy(o, b, (size_t)c * sizeof *o);
+			else
+				memset(o, 0, (size_t)c * sizeof *o);
+			for (int ky = 0; ky < k; ky++) {
+				int64_t iy = oy * stride - pad + ky;
+				if (iy < 0 || iy >= h)
+					continue;
+				for (int kx = 0; kx < k; kx++) {
+					int64_t ix = ox * stride - pad + kx;
+					if (ix < 0 || ix >= w)
+						continue;
+					const float *xi = x + ((bi * h + iy) * w + ix) * c;
+					const float *wi = wt + ((int64_t)ky * k + kx) * c;
+#pragma omp simd
+					for (int64_t j = 0; j < c; j++)
+						o[j] += xi[j] * wi[j];
+				}
+			}
+		}
+	}
+}
+
+void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			   const float *wt, int64_t n, int64_t h, int64_t w, int64_t c, int k,
+			   int stride, int pad)
+{
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	if (db)
+		bias_grad(db, dy, n * oh * ow, c);
+	if (dx) {
+#pragma omp parallel for schedule(static) if (n > 1 && n * oh * ow * c > PAR_MIN)
+		for (int64_t bi = 0; bi < n; bi++)
+			for (int64_t oy = 0; oy < oh; oy++)
+				for (int64_t ox = 0; ox < ow; ox++) {
+					const float *g = dy + ((bi * oh + oy) * ow + ox) * c;
+					for (int ky = 0; ky < k; ky++) {
+						int64_t iy = oy * stride - pad + ky;
+						if (iy < 0 || iy >= h)
+							continue;
+						for (int kx = 0; kx < k; kx++) {
+							int64_t ix = ox * stride - pad + kx;
+							if (ix < 0 || ix >= w)
+								continue;
+							float *d = dx + ((bi * h + iy) * w + ix) * c;
+							const float *wi = wt + ((int64_t)ky * k + kx) * c;
+#pragma omp simd
+							for (int64_t j = 0; j < c; j++)
+								d[j] += g[j] * wi[j];
+						}
+					}
+				}
+	}
+	if (dw) {
+		/* Channel blocks in parallel; each sums over all positions in order. */
+		int64_t nb = (c + CH_BLOCK - 1) / CH_BLOCK;
+#pragma omp parallel for schedule(static) if (nb > 1 && n * oh * ow * c > PAR_MIN)
+		for (int64_t blk = 0; blk < nb; blk++) {
+			int64_t c0 = blk * CH_BLOCK, c1 = c0 + CH_BLOCK < c ? c0 + CH_BLOCK : c;
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++) {
+					double acc[CH_BLOCK] = { 0 };
+					for (int64_t bi = 0; bi < n; bi++)
+						for (int64_t oy = 0; oy < oh; oy++) {
+							int64_t iy = oy * stride - pad + ky;
+							if (iy < 0 || iy >= h)
+								continue;
+							for (int64_t ox = 0; ox < ow; ox++) {
+								int64_t ix = ox * stride - pad + kx;
+								if (ix < 0 || ix >= w)
+									continue;
+								const float *g = dy + ((bi * oh + oy) * ow + ox) * c;
+								const float *xi = x + ((bi * h + iy) * w + ix) * c;
+								for (int64_t j = c0; j < c1; j++)
+									acc[j - c0] += g[j] * xi[j];
+							}
+						}
+					float *d = dw + ((int64_t)ky * k + kx) * c;
+					for (int64_t j = c0; j < c1; j++)
+						d[j] += (float)acc[j - c0];
+				}
+		}
+	}
+}
+
+/* ---- linear ------------------------------------------------------------------- */
+
+void rml_linear_forward(float *y, const float *x, const float *wt, const float *b,
+			int64_t rows, int64_t in, int64_t out)
+{
+	float beta = 0.0f;
+	if (b) {
+#pragma omp parallel for schedule(static) if (rows * out > PAR_MIN)
+		for (int64_t r = 0; r < rows; r++)
+			memcpy(y + r * out, b, (size_t)out * sizeof *y);
+		beta = 1.0f;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1.0f,
+		    x, (int)in, wt, (int)out, beta, y, (int)out);
+}
+
+void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			 const float *wt, int64_t rows, int64_t in, int64_t out)
+{
+	if (db)
+		bias_grad(db, dy, rows, out);
+	if (dw)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)out, (int)rows,
+			    1.0f, x, (int)in, dy, (int)out, 1.0f, dw, (int)out);
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, (int)out,
+			    1.0f, dy, (int)out, wt, (int)out, 1.0f, dx, (int)in);
+}
+
+/* ---- batch normalisation ---------------------------------------------------------- */
+
+void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
+			  const float *x, const float *gamma, const float *beta, int64_t rows,
+			  int64_t c, float momentum, float eps)
+{
+	double s1[4096], s2[4096];
+	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		if (cc == c) {
+			col_sums(s1, s2, x, x, rows, c);
+		} else {
+			for (int64_t j = 0; j < cc; j++) {
+				double a = 0, q = 0;
+				for (int64_t r = 0; r < rows; r++) {
+					double v = x[r * c + c0 + j];
+					a += v;
+					q += v * v;
+				}
+				s1[j] = a;
+				s2[j] = q;
+			}
+		}
+		for (int64_t j = 0; j < cc; j++) {
+			double m = s1[j] / (double)rows;
+			double var = s2[j] / (double)rows - m * m;
+			if (var < 0)
+				var = 0;
+			mean[c0 + j] = (float)m;
+			rstd[c0 + j] = (float)(1.0 / sqrt(var + eps));
+			if (run_mean && run_var) {
+				double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
+				run_mean[c0 + j] = (float)((1 - momentum) * run_mean[c0 + j] + momentum * m);
+				run_var[c0 + j] =
+					(float)((1 - momentum) * run_var[c0 + j] + momentum * unbiased);
+			}
+		}
+	}
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		const float *xr = x + r * c;
+		float *yr = y + r * c;
+#pragma omp simd
+		for (int64_t j = 0; j < c; j++)
+			yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+	}
+}
+
+void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+			   const float *x, const float *mean, const float *rstd,
+			   const float *gamma, int64_t rows, int64_t c)
+{
+	/* Σdy and Σdy·x give Σdy·x̂ = rstd (Σdy·x − mean Σdy). */
+	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		double sd[4096], sdx[4096];
+		if (cc == c) {
+			col_sums(sd, sdx, dy, x, rows, c);
+		} else {
+			for (int64_t j = 0; j < cc; j++) {
+				double a = 0, q = 0;
+				for (int64_t r = 0; r < rows; r++) {
+					a += dy[r * c + c0 + j];
+					q += (double)dy[r * c + c0 + j] * x[r * c + c0 + j];
+				}
+				sd[j] = a;
+				sdx[j] = q;
+			}
+		}
+		float k1[4096], k2[4096], k3[4096];
+		for (int64_t j = 0; j < cc; j++) {
+			int64_t ch = c0 + j;
+			double sxh = rstd[ch] * (sdx[j] - mean[ch] * sd[j]);
+			if (dgamma)
+				dgamma[ch] += (float)sxh;
+			if (dbeta)
+				dbeta[ch] += (float)sd[j];
+			/* dx = g·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N) = k1·dy + k2·x + k3 */
+			double a = (double)gamma[ch] * rstd[ch];
+			double mdy = sd[j] / (double)rows, mxh = sxh / (double)rows;
+			k1[j] = (float)a;
+			k2[j] = (float)(-a * mxh * rstd[ch]);
+			k3[j] = (float)(-a * mdy + a * mxh * rstd[ch] * mean[ch]);
+		}
+		if (!dx)
+			continue;
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+		for (int64_t r = 0; r < rows; r++) {
+			const float *g = dy + r * c + c0, *xr = x + r * c + c0;
+			float *d = dx + r * c + c0;
+#pragma omp simd
+			for (int64_t j = 0; j < cc; j++)
+				d[j] += k1[j] * g[j] + k2[j] * xr[j] + k3[j];
+		}
+	}
+}
+
+void rml_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+			 const float *run_mean, const float *run_var, int64_t rows, int64_t c,
+			 float eps)
+{
+	float sc[4096], sh[4096];
+	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		for (int64_t j = 0; j < cc; j++) {
+			float r = (float)(1.0 / sqrt((double)run_var[c0 + j] + eps));
+			sc[j] = gamma[c0 + j] * r;
+			sh[j] = beta[c0 + j] - run_mean[c0 + j] * sc[j];
+		}
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+		for (int64_t r = 0; r < rows; r++) {
+			const float *xr = x + r * c + c0;
+			float *yr = y + r * c + c0;
+#pragma omp simd
+			for (int64_t j = 0; j < cc; j++)
+				yr[j] = xr[j] * sc[j] + sh[j];
+		}
+	}
+}
+
+void rml_bn_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy,
+			  const float *x, const float *gamma, const float *run_mean,
+			  const float *run_var, int64_t rows, int64_t c, float eps)
+{
+	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		float rs[4096], k1[4096];
+		for (int64_t j = 0; j < cc; j++) {
+			rs[j] = (float)(1.0 / sqrt((double)run_var[c0 + j] + eps));
+			k1[j] = gamma[c0 + j] * rs[j];
+		}
+		if (dgamma || dbeta) {
+			double sd[4096], sdx[4096];
+			if (cc == c) {
+				col_sums(sd, sdx, dy, x, rows, c);
+			} else {
+				for (int64_t j = 0; j < cc; j++) {
+					double a = 0, q = 0;
+					for (int64_t r = 0; r < rows; r++) {
+						a += dy[r * c + c0 + j];
+						q += (double)dy[r * c + c0 + j] * x[r * c + c0 + j];
+					}
+					sd[j] = a;
+					sdx[j] = q;
+				}
+			}
+			for (int64_t j = 0; j < cc; j++) {
+				if (dgamma)
+					dgamma[c0 + j] += (float)(rs[j] * (sdx[j] - run_mean[c0 + j] * sd[j]));
+				if (dbeta)
+					dbeta[c0 + j] += (float)sd[j];
+			}
+		}
+		if (!dx)
+			continue;
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+		for (int64_t r = 0; r < rows; r++) {
+			const float *g = dy + r * c + c0;
+			float *d = dx + r * c + c0;
+#pragma omp simd
+			for (int64_t j = 0; j < cc; j++)
+				d[j] += k1[j] * g[j];
+		}
+	}
+}
+
+/* ---- layer normalisation ------------------------------------------------------------- */
+
+void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+			   const float *gamma, const float *beta, int64_t rows, int64_t d, float eps)
+{
+#pragma omp parallel for schedule(static) if (rows * d > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		const float *xr = x + r * d;
+		double s = 0, q = 0;
+		for (int64_t j = 0; j < d; j++)
+			s += xr[j];
+		double m = s / (double)d;
+		for (int64_t j = 0; j < d; j++) {
+			double t = xr[j] - m;
+			q += t * t;
+		}
+		float rs = (float)(1.0 / sqrt(q / (double)d + eps));
+		float mf = (float)m;
+		mean[r] = mf;
+		rstd[r] = rs;
+		float *yr = y + r * d;
+#pragma omp simd
+		for (int64_t j = 0; j < d; j++)
+			yr[j] = (xr[j] - mf) * rs * gamma[j] + beta[j];
+	}
+}
+
+void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+			    const float *x, const float *mean, const float *rstd,
+			    const float *gamma, int64_t rows, int64_t d)
+{
+	if (dgamma || dbeta) {
+		int64_t nb = (d + CH_BLOCK - 1) / CH_BLOCK;
+#pragma omp parallel for schedule(static) if (nb > 1 && rows * d > PAR_MIN)
+		for (int64_t blk = 0; blk < nb; blk++) {
+			int64_t c0 = blk * CH_BLOCK, c1 = c0 + CH_BLOCK < d ? c0 + CH_BLOCK : d;
+			double g[CH_BLOCK] = { 0 }, bsum[CH_BLOCK] = { 0 };
+			for (int64_t r = 0; r < rows; r++) {
+				const float *xr = x + r * d, *gr = dy + r * d;
+				for (int64_t j = c0; j < c1; j++) {
+					g[j - c0] += (double)gr[j] * (xr[j] - mean[r]) * rstd[r];
+					bsum[j - c0] += gr[j];
+				}
+			}
+			for (int64_t j = c0; j < c1; j++) {
+				if (dgamma)
+					dgamma[j] += (float)g[j - c0];
+				if (dbeta)
+					dbeta[j] += (float)bsum[j - c0];
+			}
+		}
+	}
+	if (!dx)
+		return;
+#pragma omp parallel for schedule(static) if (rows * d > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		const float *xr = x + r * d, *gr = dy + r * d;
+		double a = 0, b = 0;
+		for (int64_t j = 0; j < d; j++) {
+			double gx = (double)gr[j] * gamma[j];
+			a += gx;
+			b += gx * (xr[j] - mean[r]) * rstd[r];
+		}
+		float ma = (float)(a / (double)d), mb = (float)(b / (double)d);
+		float *dr = dx + r * d;
+		for (int64_t j = 0; j < d; j++) {
+			float xh = (xr[j] - mean[r]) * rstd[r];
+			dr[j] += rstd[r] * (gr[j] * gamma[j] - ma - xh * mb);
+		}
+	}
+}
+
+/* ---- activations and elementwise -------------------------------------------------------- */
+
+void rml_silu_forward(float *y, const float *x, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (int64_t i = 0; i < n; i++)
+		y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		float s = 1.0f / (1.0f + expf(-x[i]));
+		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+	}
+}
+
+void rml_add_forward(float *y, const float *a, const float *b, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (int64_t i = 0; i < n; i++)
+		y[i] = a[i] + b[i];
+}
+
+void rml_add_backward(float *da, float *db, const float *dy, int64_t n)
+{
+	if (da) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+		for (int64_t i = 0; i < n; i++)
+			da[i] += dy[i];
+	}
+	if (db) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+		for (int64_t i = 0; i < n; i++)
+			db[i] += dy[i];
+	}
+}
+
+void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+#pragma omp simd
+		for (int64_t j = 0; j < c; j++)
+			y[r * c + j] = x[r * c + j] * s[j];
+	}
+}
+
+void rml_chscale_backward(float *dx, float *ds, const float *dy, const float *x,
+			  const float *s, int64_t rows, int64_t c)
+{
+	if (ds) {
+		double acc[4096];
+		for (int64_t c0 = 0; c0 < c; c0 += 4096) {
+			int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+			if (cc == c) {
+				col_sums(NULL, acc, dy, x, rows, c);
+			} else {
+				for (int64_t j = 0; j < cc; j++) {
+					double t = 0;
+					for (int64_t r = 0; r < rows; r++)
+						t += (double)dy[r * c + c0 + j] * x[r * c + c0 + j];
+					acc[j] = t;
+				}
+			}
+			for (int64_t j = 0; j < cc; j++)
+				ds[c0 + j] += (float)acc[j];
+		}
+	}
+	if (dx) {
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
+		for (int64_t r = 0; r < rows; r++) {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++)
+				dx[r * c + j] += dy[r * c + j] * s[j];
+		}
+	}
+}
+
+void rml_concat_forward(float *y, const float *a, const float *b, int64_t rows, int64_t ca,
+			int64_t cb)
+{
+#pragma omp parallel for schedule(static) if (rows * (ca + cb) > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		memcpy(y + r * (ca + cb), a + r * ca, (size_t)ca * sizeof *y);
+		memcpy(y + r * (ca + cb) + ca, b + r * cb, (size_t)cb * sizeof *y);
+	}
+}
+
+void rml_concat_backward(float *da, float *db, const float *dy, int64_t rows, int64_t ca,
+			 int64_t cb)
+{
+#pragma omp parallel for schedule(static) if (rows * (ca + cb) > PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		const float *g = dy + r * (ca + cb);
+		if (da)
+			for (int64_t j = 0; j < ca; j++)
+				da[r * ca + j] += g[j];
+		if (db)
+			for (int64_t j = 0; j < cb; j++)
+				db[r * cb + j] += g[ca + j];
+	}
+}
+
+/* ---- unfold / fold ------------------------------------------------------------------------ */
+
+/* Position of pixel (i, j) in the unfolded [4, P] layout of one image. */
+static inline int64_t unfold_index(int64_t i, int64_t j, int64_t h, int64_t w)
+{
+	int64_t P = (h / 2) * (w / 2);
+	int64_t q = 2 * (i % 2) + (j % 2);
+	int64_t patch = (i / 2) * (w / 2) + j / 2;
+	return q * P + patch;
+}
+
+void rml_unfold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
+	for (int64_t bi = 0; bi < n; bi++)
+		for (int64_t i = 0; i < h; i++)
+			for (int64_t j = 0; j < w; j++)
+				memcpy(y + (bi * h * w + unfold_index(i, j, h, w)) * c,
+				       x + ((bi * h + i) * w + j) * c, (size_t)c * sizeof *y);
+}
+
+void rml_unfold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
+	for (int64_t bi = 0; bi < n; bi++)
+		for (int64_t i = 0; i < h; i++)
+			for (int64_t j = 0; j < w; j++) {
+				const float *g = dy + (bi * h * w + unfold_index(i, j, h, w)) * c;
+				float *d = dx + ((bi * h + i) * w + j) * c;
+				for (int64_t k = 0; k < c; k++)
+					d[k] += g[k];
+			}
+}
+
+void rml_fold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
+	for (int64_t bi = 0; bi < n; bi++)
+		for (int64_t i = 0; i < h; i++)
+			for (int64_t j = 0; j < w; j++)
+				memcpy(y + ((bi * h + i) * w + j) * c,
+				       x + (bi * h * w + unfold_index(i, j, h, w)) * c,
+				       (size_t)c * sizeof *y);
+}
+
+void rml_fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+#pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
+	for (int64_t bi = 0; bi < n; bi++)
+		for (int64_t i = 0; i < h; i++)
+			for (int64_t j = 0; j < w; j++) {
+				const float *g = dy + ((bi * h + i) * w + j) * c;
+				float *d = dx + (bi * h * w + unfold_index(i, j, h, w)) * c;
+				for (int64_t k = 0; k < c; k++)
+					d[k] += g[k];
+			}
+}
+
+/* ---- attention ---------------------------------------------------------------------------- */
+
+void rml_attention_forward(float *out, float *att, const float *qkv, int64_t s, int64_t p,
+			   int64_t d, int n_head)
+{
+	int64_t hd = d / n_head;
+	float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) if (s * n_head * p * p * hd > PAR_MIN)
+	for (int64_t sh = 0; sh < s * n_head; sh++) {
+		int64_t si = sh / n_head, hh = sh % n_head;
+		const float *base = qkv + si * p * 3 * d;
+		float *a = att + sh * p * p;
+		for (int64_t i = 0; i < p; i++) {
+			const float *q = base + i * 3 * d + hh * hd;
+			float mx = -INFINITY;
+			for (int64_t j = 0; j < p; j++) {
+				const float *k = base + j * 3 * d + d + hh * hd;
+				float dot = 0;
+				for (int64_t e = 0; e < hd; e++)
+					dot += q[e] * k[e];
+				a[i * p + j] = dot * scale;
+				if (a[i * p + j] > mx)
+					mx = a[i * p + j];
+			}
+			float sum = 0;
+			for (int64_t j = 0; j < p; j++) {
+				a[i * p + j] = expf(a[i * p + j] - mx);
+				sum += a[i * p + j];
+			}
+			float inv = 1.0f / sum;
+			for (int64_t j = 0; j < p; j++)
+				a[i * p + j] *= inv;
+			float *o = out + (si * p + i) * d + hh * hd;
+			for (int64_t e = 0; e < hd; e++)
+				o[e] = 0;
+			for (int64_t j = 0; j < p; j++) {
+				const float *v = base + j * 3 * d + 2 * d + hh * hd;
+				float aij = a[i * p + j];
+				for (int64_t e = 0; e < hd; e++)
+					o[e] += aij * v[e];
+			}
+		}
+	}
+}
+
+int64_t rml_attention_workspace(int64_t s, int64_t p, int64_t d, int n_head)
+{
+	(void)d;
+	return s * n_head * p * p;
+}
+
+void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
+			    const float *att, int64_t s, int64_t p, int64_t d, int n_head)
+{
+	int64_t hd = d / n_head;
+	float scale = 1.0f / sqrtf((float)hd);
+	/* Heads of one sequence write disjoint slices of dqkv, so any split is safe. */
+#pragma omp parallel for schedule(static) if (s * n_head * p * p * hd > PAR_MIN)
+	for (int64_t sh = 0; sh < s * n_head; sh++) {
+		int64_t si = sh / n_head, hh = sh % n_head;
+		const float *base = qkv + si * p * 3 * d;
+		float *dbase = dqkv + si * p * 3 * d;
+		const float *a = att + sh * p * p;
+		float *ds = ws + sh * p * p;
+		for (int64_t i = 0; i < p; i++) {
+			const float *go = dout + (si * p + i) * d + hh * hd;
+			float rowdot = 0;
+			for (int64_t j = 0; j < p; j++) {
+				const float *v = base + j * 3 * d + 2 * d + hh * hd;
+				float da = 0;
+				for (int64_t e = 0; e < hd; e++)
+					da += go[e] * v[e];
+				ds[i * p + j] = da;
+				rowdot += da * a[i * p + j];
+				/* dV_j += a_ij dO_i */
+				float *dv = dbase + j * 3 * d + 2 * d + hh * hd;
+				float aij = a[i * p + j];
+				for (int64_t e = 0; e < hd; e++)
+					dv[e] += aij * go[e];
+			}
+			for (int64_t j = 0; j < p; j++)
+				ds[i * p + j] = a[i * p + j] * (ds[i * p + j] - rowdot) * scale;
+		}
+		for (int64_t i = 0; i < p; i++) {
+			const float *q = base + i * 3 * d + hh * hd;
+			float *dq = dbase + i * 3 * d + hh * hd;
+			for (int64_t j = 0; j < p; j++) {
+				const float *k = base + j * 3 * d + d + hh * hd;
+				float *dk = dbase + j * 3 * d + d + hh * hd;
+				float g = ds[i * p + j];
+				for (int64_t e = 0; e < hd; e++) {
+					dq[e] += g * k[e];
+					dk[e] += g * q[e];
+				}
+			}
+		}
+	}
+}
+
+/* ---- pooling and loss ------------------------------------------------------------------------ */
+
+void rml_gap_forward(float *y, const float *x, int64_t n, int64_t hw, int64_t c)
+{
+	for (int64_t b = 0; b < n; b++) {
+		float *o = y + b * c;
+		for (int64_t j = 0; j < c; j++)
+			o[j] = 0;
+		for (int64_t q = 0; q < hw; q++) {
+			const float *xr = x + (b * hw + q) * c;
+			for (int64_t j = 0; j < c; j++)
+				o[j] += xr[j];
+		}
+		float inv = 1.0f / (float)hw;
+		for (int64_t j = 0; j < c; j++)
+			o[j] *= inv;
+	}
+}
+
+void rml_gap_backward(float *dx, const float *dy, int64_t n, int64_t hw, int64_t c)
+{
+	float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static) if (n * hw * c > PAR_MIN)
+	for (int64_t b = 0; b < n; b++)
+		for (int64_t q = 0; q < hw; q++) {
+			float *d = dx + (b * hw + q) * c;
+			const float *g = dy + b * c;
+			for (int64_t j = 0; j < c; j++)
+				d[j] += g[j] * inv;
+		}
+}
+
+void rml_softmax(float *probs, const float *logits, int64_t n, int64_t k)
+{
+	for (int64_t r = 0; r < n; r++) {
+		const float *l = logits + r * k;
+		float *p = probs + r * k;
+		float mx = -INFINITY;
+		int finite = 1;
+		for (int64_t j = 0; j < k; j++) {
+			if (!isfinite(l[j]))
+				finite = 0;
+			else if (l[j] > mx)
+				mx = l[j];
+		}
+		if (!finite) {
+			for (int64_t j = 0; j < k; j++)
+				p[j] = NAN;
+			continue;
+		}
+		double sum = 0;
+		for (int64_t j = 0; j < k; j++) {
+			p[j] = expf(l[j] - mx);
+			sum += p[j];
+		}
+		float inv = (float)(1.0 / sum);
+		for (int64_t j = 0; j < k; j++)
+			p[j] *= inv;
+	}
+}
+
+float rml_xent_forward(float *probs, const float *logits, const int32_t *labels, int64_t n,
+		       int64_t k, float smoothing)
+{
+	rml_softmax(probs, logits, n, k);
+	double total = 0;
+	for (int64_t r = 0; r < n; r++) {
+		const float *l = logits + r * k;
+		if (!isfinite(probs[r * k])) {
+			total = NAN;
+			continue;
+		}
+		float mx = -INFINITY;
+		for (int64_t j = 0; j < k; j++)
+			if (l[j] > mx)
+				mx = l[j];
+		double sum = 0;
+		for (int64_t j = 0; j < k; j++)
+			sum += exp((double)l[j] - mx);
+		double lse = mx + log(sum);
+		double loss = (1.0 - smoothing) * (lse - l[labels[r]]);
+		if (smoothing > 0) {
+			double mean_nll = 0;
+			for (int64_t j = 0; j < k; j++)
+				mean_nll += lse - l[j];
+			loss += smoothing * mean_nll / (double)k;
+		}
+		total += loss;
+	}
+	return n ? (float)(total / (double)n) : 0.0f;
+}
+
+void rml_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t n,
+		       int64_t k, float smoothing, float scale)
+{
+	float f = scale / (float)n, off = smoothing / (float)k;
+	for (int64_t r = 0; r < n; r++)
+		for (int64_t j = 0; j < k; j++) {
+			float target = off + (j == labels[r] ? 1.0f - smoothing : 0.0f);
+			dlogits[r * k + j] += f * (probs[r * k + j] - target);
+		}
+}

@@ -1,0 +1,1678 @@
+/*
+ * net.c — models as data (contract in model.h): an architecture in YAML
+ * becomes a flat list of operations over one parameter block, one
+ * gradient block, one buffer block and one activation arena. Forward
+ * runs the list, backward runs it in reverse and skips every operation
+ * that neither leads to a trainable parameter nor to a requested input
+ * gradient.
+ *
+ * Not here: the kernels (layers.c), optimisers, datasets.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "kernels.h"
+#include "model_internal.h"
+
+#define MAX_BLOCKS 64
+#define BN_EPS 1e-5f
+#define LN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+/* ---- architecture --------------------------------------------------------- */
+
+typedef enum { BLK_MV2, BLK_MVIT } blk_type;
+
+typedef struct {
+	blk_type type;
+	int out, stride, expand;     /* mv2 */
+	int dim, depth, heads;       /* mvit (channels are the input's) */
+} arch_block;
+
+typedef struct {
+	int h, w, c;
+	double mean[4], std[4];
+	int stem_out, stem_stride;
+	arch_block blocks[MAX_BLOCKS];
+	int n_blocks;
+	int head_conv;
+	char *yaml;
+} arch;
+
+static const char *const preset_names[] = { "mvit-xxs", "mvit-tiny", NULL };
+
+static const char preset_mvit_xxs[] =
+	"# MobileViT-XXS adapted to 32x32 inputs (about 0.95 M parameters).\n"
+	"name: mvit-xxs\n"
+	"input: {h: 32, w: 32, c: 3, mean: [125.3, 123.0, 113.9], std: [63.0, 62.1, 66.7]}\n"
+	"stem: {out: 16, stride: 2}\n"
+	"blocks:\n"
+	"  - {type: mv2, out: 16, stride: 1, expand: 2}\n"
+	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
+	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
+	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
+	"  - {type: mv2, out: 48, stride: 2, expand: 2}\n"
+	"  - {type: mvit, dim: 64, depth: 2, heads: 4}\n"
+	"  - {type: mv2, out: 64, stride: 2, expand: 2}\n"
+	"  - {type: mvit, dim: 80, depth: 4, heads: 4}\n"
+	"  - {type: mv2, out: 80, stride: 1, expand: 2}\n"
+	"  - {type: mvit, dim: 96, depth: 3, heads: 4}\n"
+	"head: {conv: 320}\n";
+
+static const char preset_mvit_tiny[] =
+	"# A very small network of the same kind, for tests.\n"
+	"name: mvit-tiny\n"
+	"input: {h: 32, w: 32, c: 3, mean: [125.3, 123.0, 113.9], std: [63.0, 62.1, 66.7]}\n"
+	"stem: {out: 8, stride: 2}\n"
+	"blocks:\n"
+	"  - {type: mv2, out: 8, stride: 1, expand: 2}\n"
+	"  - {type: mv2, out: 12, stride: 2, expand: 2}\n"
+	"  - {type: mvit, dim: 16, depth: 1, heads: 2}\n"
+	"head: {conv: 24}\n";
+
+const char *const *rml_model_presets(void)
+{
+	return preset_names;
+}
+
+const char *rml_model_preset_yaml(const char *name)
+{
+	if (strcmp(name, "mvit-xxs") == 0)
+		return preset_mvit_xxs;
+	if (strcmp(name, "mvit-tiny") == 0)
+		return preset_mvit_tiny;
+	return NULL;
+}
+
+/* Minimal walker over a libyaml document. */
+typedef struct {
+	yaml_document_t *doc;
+	rml_error *err;
+	int bad;
+} ywalk;
+
+static rml_status yfail(ywalk *y, yaml_node_t *n, const char *fmt, const char *what)
+{
+	y->bad = 1;
+	return rml_errorf(y->err, RML_ERR_FORMAT, "architecture, line %d: %s%s",
+			  n ? (int)n->start_mark.line + 1 : 0, fmt, what ? what : "");
+}
+
+static int yint(ywalk *y, yaml_node_t *n, const char *key, int lo, int hi, int *out)
+{
+	if (!n || n->type != YAML_SCALAR_NODE) {
+		yfail(y, n, "expected a number for ", key);
+		return -1;
+	}
+	char *end;
+	long v = strtol((const char *)n->data.scalar.value, &end, 10);
+	if (*end || end == (char *)n->data.scalar.value || v < lo || v > hi) {
+		char m[160];
+		snprintf(m, sizeof m, "'%s' for %s must be a whole number from %d to %d",
+			 (const char *)n->data.scalar.value, key, lo, hi);
+		yfail(y, n, m, NULL);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int ydoubles(ywalk *y, yaml_node_t *n, const char *key, double *out, int count)
+{
+	if (!n || n->type != YAML_SEQUENCE_NODE ||
+	    n->data.sequence.items.top - n->data.sequence.items.start != count) {
+		char m[96];
+		snprintf(m, sizeof m, "%s must be a list of %d numbers", key, count);
+		yfail(y, n, m, NULL);
+		return -1;
+	}
+	for (int i = 0; i < count; i++) {
+		yaml_node_t *v = yaml_document_get_node(y->doc, n->data.sequence.items.start[i]);
+		char *end;
+		if (!v || v->type != YAML_SCALAR_NODE) {
+			yfail(y, n, "expected numbers in ", key);
+			return -1;
+		}
+		out[i] = strtod((const char *)v->data.scalar.value, &end);
+		if (*end || !isfinite(out[i])) {
+			yfail(y, v, "not a number in ", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Iterate the pairs of a mapping, checking each key against `allowed`. */
+typedef struct {
+	const char *key;
+	yaml_node_t *val;
+} ypair;
+
+static int ymap(ywalk *y, yaml_node_t *n, const char *what, const char *const *allowed,
+		ypair *out, int max)
+{
+	if (!n || n->type != YAML_MAPPING_NODE) {
+		yfail(y, n, "expected a mapping for ", what);
+		return -1;
+	}
+	int k = 0;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(y->doc, p->key);
+		if (!kn || kn->type != YAML_SCALAR_NODE) {
+			yfail(y, kn, "keys must be words in ", what);
+			return -1;
+		}
+		const char *key = (const char *)kn->data.scalar.value;
+		int ok = 0;
+		for (int i = 0; allowed[i]; i++)
+			ok |= strcmp(allowed[i], key) == 0;
+		if (!ok) {
+			char m[160];
+			snprintf(m, sizeof m, "unknown key '%s' in %s", key, what);
+			yfail(y, kn, m, NULL);
+			return -1;
+		}
+		if (k < max)
+			out[k++] = (ypair){ key, yaml_document_get_node(y->doc, p->value) };
+	}
+	return k;
+}
+
+static yaml_node_t *yget(ypair *p, int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(p[i].key, key) == 0)
+			return p[i].val;
+	return NULL;
+}
+
+static rml_status arch_parse(arch *a, const char *text, rml_error *err)
+{
+	memset(a, 0, sizeof *a);
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&parser))
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+	if (!yaml_parser_load(&parser, &doc)) {
+		rml_status st = rml_errorf(err, RML_ERR_FORMAT, "architecture, line %d: %s",
+					   (int)parser.problem_mark.line + 1,
+					   parser.problem ? parser.problem : "invalid YAML");
+		yaml_parser_delete(&parser);
+		return st;
+	}
+	ywalk y = { &doc, err, 0 };
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	static const char *const top_keys[] = { "name", "input", "stem", "blocks", "head", NULL };
+	static const char *const in_keys[] = { "h", "w", "c", "mean", "std", NULL };
+	static const char *const stem_keys[] = { "out", "stride", NULL };
+	static const char *const head_keys[] = { "conv", NULL };
+	static const char *const blk_keys[] = { "type", "out", "stride", "expand", "dim", "depth",
+						"heads", NULL };
+	ypair top[8], in[8], st_[4], hd[4], bk[10];
+	int nt = root ? ymap(&y, root, "the architecture", top_keys, top, 8) : -1;
+	if (!root)
+		yfail(&y, NULL, "empty architecture", NULL);
+	yaml_node_t *n_in = nt > 0 ? yget(top, nt, "input") : NULL;
+	yaml_node_t *n_stem = nt > 0 ? yget(top, nt, "stem") : NULL;
+	yaml_node_t *n_blocks = nt > 0 ? yget(top, nt, "blocks") : NULL;
+	yaml_node_t *n_head = nt > 0 ? yget(top, nt, "head") : NULL;
+	if (!y.bad && (!n_in || !n_stem || !n_blocks || !n_head))
+		yfail(&y, root, "the architecture needs input, stem, blocks and head", NULL);
+	if (!y.bad) {
+		int k = ymap(&y, n_in, "input", in_keys, in, 8);
+		if (k >= 0 && !yint(&y, yget(in, k, "h"), "input.h", 2, 4096, &a->h) &&
+		    !yint(&y, yget(in, k, "w"), "input.w", 2, 4096, &a->w) &&
+		    !yint(&y, yget(in, k, "c"), "input.c", 1, 4, &a->c)) {
+			for (int i = 0; i < 4; i++) {
+				a->mean[i] = 0;
+				a->std[i] = 1;
+			}
+			if (yget(in, k, "mean"))
+				ydoubles(&y, yget(in, k, "mean"), "input.mean", a->mean, a->c);
+			if (!y.bad && yget(in, k, "std"))
+				ydoubles(&y, yget(in, k, "std"), "input.std", a->std, a->c);
+			for (int i = 0; !y.bad && i < a->c; i++)
+				if (!(a->std[i] > 0))
+					yfail(&y, n_in, "input.std must be positive", NULL);
+		}
+	}
+	if (!y.bad) {
+		int k = ymap(&y, n_stem, "stem", stem_keys, st_, 4);
+		a->stem_stride = 2;
+		if (k >= 0 && !yint(&y, yget(st_, k, "out"), "stem.out", 1, 4096, &a->stem_out) &&
+		    yget(st_, k, "stride"))
+			yint(&y, yget(st_, k, "stride"), "stem.stride", 1, 2, &a->stem_stride);
+	}
+	if (!y.bad) {
+		int k = ymap(&y, n_head, "head", head_keys, hd, 4);
+		if (k >= 0)
+			yint(&y, yget(hd, k, "conv"), "head.conv", 1, 65536, &a->head_conv);
+	}
+	if (!y.bad && n_blocks->type != YAML_SEQUENCE_NODE)
+		yfail(&y, n_blocks, "blocks must be a list", NULL);
+	if (!y.bad) {
+		int h = (a->h + 2 - 3) / a->stem_stride + 1, w = (a->w + 2 - 3) / a->stem_stride + 1;
+		for (yaml_node_item_t *it = n_blocks->data.sequence.items.start;
+		     !y.bad && it < n_blocks->data.sequence.items.top; it++) {
+			yaml_node_t *bn = yaml_document_get_node(&doc, *it);
+			if (a->n_blocks >= MAX_BLOCKS) {
+				yfail(&y, bn, "too many blocks", NULL);
+				break;
+			}
+			int k = ymap(&y, bn, "a block", blk_keys, bk, 10);
+			if (k < 0)
+				break;
+			arch_block *b = &a->blocks[a->n_blocks];
+			yaml_node_t *tn = yget(bk, k, "type");
+			const char *type = tn && tn->type == YAML_SCALAR_NODE ? (const char *)tn->data.scalar.value : "";
+			if (strcmp(type, "mv2") == 0) {
+				b->type = BLK_MV2;
+				b->stride = 1;
+				b->expand = 2;
+				if (yint(&y, yget(bk, k, "out"), "mv2.out", 1, 4096, &b->out))
+					break;
+				if (yget(bk, k, "stride") && yint(&y, yget(bk, k, "stride"), "mv2.stride", 1, 2, &b->stride))
+					break;
+				if (yget(bk, k, "expand") && yint(&y, yget(bk, k, "expand"), "mv2.expand", 1, 16, &b->expand))
+					break;
+				h = (h + 2 - 3) / b->stride + 1;
+				w = (w + 2 - 3) / b->stride + 1;
+			} else if (strcmp(type, "mvit") == 0) {
+				b->type = BLK_MVIT;
+				b->heads = 4;
+				if (yint(&y, yget(bk, k, "dim"), "mvit.dim", 1, 4096, &b->dim) ||
+				    yint(&y, yget(bk, k, "depth"), "mvit.depth", 1, 64, &b->depth))
+					break;
+				if (yget(bk, k, "heads") && yint(&y, yget(bk, k, "heads"), "mvit.heads", 1, 64, &b->heads))
+					break;
+				if (b->dim % b->heads)
+					yfail(&y, bn, "mvit.dim must be a multiple of mvit.heads", NULL);
+				else if (h % 2 || w % 2)
+					yfail(&y, bn, "a mvit block needs an even feature-map size for 2x2 patches", NULL);
+				else if (a->n_blocks == 0 && 0)
+					break;
+			} else {
+				yfail(&y, tn ? tn : bn, "block type must be mv2 or mvit", NULL);
+			}
+			a->n_blocks++;
+		}
+	}
+	if (!y.bad && a->n_blocks == 0)
+		yfail(&y, n_blocks, "the architecture has no blocks", NULL);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (y.bad)
+		return err ? err->code : RML_ERR_FORMAT;
+	a->yaml = strdup(text);
+	return a->yaml ? RML_OK : rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+}
+
+/* ---- the graph -------------------------------------------------------------- */
+
+typedef enum {
+	OP_NORM, OP_CONV, OP_DW, OP_BN, OP_SILU, OP_ADD, OP_CONCAT, OP_UNFOLD, OP_FOLD,
+	OP_LN, OP_LINEAR, OP_ATTN, OP_GAP, OP_CHSCALE, OP_COUNT
+} op_kind;
+
+static const char *const op_names[OP_COUNT] = {
+	"normalise", "conv", "dwconv", "batchnorm", "silu", "add", "concat", "unfold", "fold",
+	"layernorm", "linear", "attention", "avgpool", "chscale",
+};
+
+typedef struct {
+	int64_t per_img;    /* floats per image (0: fixed size) */
+	int64_t fixed;      /* floats when per_img == 0 */
+	int64_t h, w, c;    /* geometry (rows = n*h*w) */
+	float *data, *grad;
+	int needs_grad;
+	int touched;
+} tensor;
+
+typedef struct {
+	op_kind kind;
+	int in, in2, out;
+	int p[2];           /* parameter indices, -1 none */
+	int buf[2];         /* buffer indices */
+	int save[2];        /* tensors saved for backward */
+	int k, stride, pad, heads;
+	int64_t cin, cout;  /* channels */
+	int run;            /* executed in the last backward (for tests) */
+} op;
+
+typedef struct {
+	char *name;
+	rml_group group;
+	int ndim;
+	int64_t dims[4];
+	int64_t numel;
+	int init;           /* INIT_* */
+	int64_t fan;
+} pdesc;
+
+enum { INIT_ONE, INIT_ZERO, INIT_CONV, INIT_LINEAR, INIT_UNIFORM_FANIN, INIT_BIAS_FANIN };
+
+struct rml_model {
+	arch a;
+	int n_classes, gamma;
+	char **class_names;
+	uint64_t seed;
+	tensor *t;
+	int n_t;
+	op *ops;
+	int n_ops;
+	pdesc *pd;
+	int n_p;
+	rml_param *params;
+	float *pblock, *gblock;
+	pdesc *bd;
+	int n_b;
+	rml_param *buffers;
+	float *bblock;
+	int64_t group_off[RML_GROUP_COUNT + 1];
+	int64_t max_batch;
+	int with_grad;
+	float *arena, *garena, *ws;
+	int64_t ws_size;    /* floats per image for workspaces */
+	int64_t ws_fixed;
+	unsigned trainable;
+	int input_grad;
+	rml_mode last_mode;
+	int64_t last_n;
+	int logits_t;
+	double flops;
+	int profile;
+	double prof_time[OP_COUNT][2];
+};
+
+/* Graph construction ---------------------------------------------------------- */
+
+typedef struct {
+	rml_model *m;
+	rml_status st;
+	rml_error *err;
+	char prefix[160];
+} builder;
+
+static int new_tensor(builder *b, int64_t h, int64_t w, int64_t c)
+{
+	rml_model *m = b->m;
+	tensor *t = realloc(m->t, (size_t)(m->n_t + 1) * sizeof *t);
+	if (!t) {
+		b->st = RML_ERR_NOMEM;
+		return 0;
+	}
+	m->t = t;
+	memset(&t[m->n_t], 0, sizeof *t);
+	t[m->n_t].per_img = h * w * c;
+	t[m->n_t].h = h;
+	t[m->n_t].w = w;
+	t[m->n_t].c = c;
+	return m->n_t++;
+}
+
+static int new_fixed(builder *b, int64_t floats_per_img, int64_t fixed)
+{
+	int id = new_tensor(b, 1, 1, 1);
+	if (b->st)
+		return 0;
+	b->m->t[id].per_img = floats_per_img;
+	b->m->t[id].fixed = fixed;
+	return id;
+}
+
+static int add_pdesc(builder *b, pdesc **list, int *n, const char *suffix, rml_group g,
+		     int ndim, const int64_t *dims, int init, int64_t fan)
+{
+	pdesc *v = realloc(*list, (size_t)(*n + 1) * sizeof *v);
+	if (!v) {
+		b->st = RML_ERR_NOMEM;
+		return -1;
+	}
+	*list = v;
+	pdesc *p = &v[*n];
+	memset(p, 0, sizeof *p);
+	size_t l = strlen(b->prefix) + strlen(suffix) + 2;
+	p->name = malloc(l);
+	if (!p->name) {
+		b->st = RML_ERR_NOMEM;
+		return -1;
+	}
+	snprintf(p->name, l, "%s.%s", b->prefix, suffix);
+	p->group = g;
+	p->ndim = ndim;
+	p->numel = 1;
+	for (int i = 0; i < ndim; i++) {
+		p->dims[i] = dims[i];
+		p->numel *= dims[i];
+	}
+	p->init = init;
+	p->fan = fan;
+	return (*n)++;
+}
+
+static int add_param(builder *b, const char *suffix, rml_group g, int ndim, const int64_t *dims,
+		     int init, int64_t fan)
+{
+	return add_pdesc(b, &b->m->pd, &b->m->n_p, suffix, g, ndim, dims, init, fan);
+}
+
+static op *new_op(builder *b, op_kind kind, int in, int out)
+{
+	rml_model *m = b->m;
+	op *v = realloc(m->ops, (size_t)(m->n_ops + 1) * sizeof *v);
+	if (!v) {
+		b->st = RML_ERR_NOMEM;
+		return NULL;
+	}
+	m->ops = v;
+	op *o = &v[m->n_ops++];
+	memset(o, 0, sizeof *o);
+	o->kind = kind;
+	o->in = in;
+	o->in2 = -1;
+	o->out = out;
+	o->p[0] = o->p[1] = o->buf[0] = o->buf[1] = o->save[0] = o->save[1] = -1;
+	return o;
+}
+
+static void push(builder *b, const char *name, char *saved)
+{
+	strcpy(saved, b->prefix);
+	size_t l = strlen(b->prefix);
+	snprintf(b->prefix + l, sizeof b->prefix - l, "%s%s", l ? "." : "", name);
+}
+
+static void pop(builder *b, const char *saved)
+{
+	strcpy(b->prefix, saved);
+}
+
+/* conv (standard k x k, or depthwise when dw) with optional bias. */
+static int g_conv(builder *b, const char *name, int x, int64_t cout, int k, int stride, int dw,
+		  int bias, rml_group g)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x];
+	int64_t cin = tx->c, h = tx->h, w = tx->w;
+	int pad = k / 2;
+	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	char sv[160];
+	push(b, name, sv);
+	int y = new_tensor(b, oh, ow, dw ? cin : cout);
+	op *o = new_op(b, dw ? OP_DW : OP_CONV, x, y);
+	if (!o) {
+		pop(b, sv);
+		return 0;
+	}
+	o->k = k;
+	o->stride = stride;
+	o->pad = pad;
+	o->cin = cin;
+	o->cout = dw ? cin : cout;
+	if (dw) {
+		int64_t d[3] = { k, k, cin };
+		o->p[0] = add_param(b, "w", g, 3, d, g == RML_GROUP_THETA ? INIT_CONV : INIT_UNIFORM_FANIN,
+				    g == RML_GROUP_THETA ? (int64_t)k * k : (int64_t)k * k);
+		b->m->flops += (double)oh * ow * cin * k * k;
+	} else {
+		int64_t d[4] = { k, k, cin, cout };
+		o->p[0] = add_param(b, "w", g, 4, d, g == RML_GROUP_THETA ? INIT_CONV : INIT_UNIFORM_FANIN,
+				    g == RML_GROUP_THETA ? (int64_t)k * k * cout : (int64_t)k * k * cin);
+		b->m->flops += (double)oh * ow * cin * cout * k * k;
+		int64_t ws = rml_conv2d_workspace(1, h, w, cin, k, stride, pad);
+		if (ws > b->m->ws_size)
+			b->m->ws_size = ws;
+	}
+	if (bias) {
+		int64_t d[1] = { o->cout };
+		o->p[1] = add_param(b, "b", g, 1, d, INIT_BIAS_FANIN, dw ? (int64_t)k * k : (int64_t)k * k * cin);
+	}
+	pop(b, sv);
+	return y;
+}
+
+static int g_bn(builder *b, const char *name, int x)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x];
+	int64_t c = tx->c;
+	char sv[160];
+	push(b, name, sv);
+	int y = new_tensor(b, tx->h, tx->w, c);
+	int sm = new_fixed(b, 0, c), sr = new_fixed(b, 0, c);
+	op *o = new_op(b, OP_BN, x, y);
+	if (o) {
+		int64_t d[1] = { c };
+		o->cin = o->cout = c;
+		o->p[0] = add_param(b, "gamma", RML_GROUP_THETA, 1, d, INIT_ONE, 0);
+		o->p[1] = add_param(b, "beta", RML_GROUP_THETA, 1, d, INIT_ZERO, 0);
+		o->buf[0] = add_pdesc(b, &b->m->bd, &b->m->n_b, "running_mean", RML_GROUP_THETA, 1, d, INIT_ZERO, 0);
+		o->buf[1] = add_pdesc(b, &b->m->bd, &b->m->n_b, "running_var", RML_GROUP_THETA, 1, d, INIT_ONE, 0);
+		o->save[0] = sm;
+		o->save[1] = sr;
+	}
+	pop(b, sv);
+	return y;
+}
+
+static int g_unary(builder *b, op_kind kind, int x)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x];
+	int y = new_tensor(b, tx->h, tx->w, tx->c);
+	op *o = new_op(b, kind, x, y);
+	if (o)
+		o->cin = o->cout = b->m->t[x].c;
+	return y;
+}
+
+static int g_binary(builder *b, op_kind kind, int x, int x2)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x], *t2 = &b->m->t[x2];
+	int64_t c = kind == OP_CONCAT ? tx->c + t2->c : tx->c;
+	int y = new_tensor(b, tx->h, tx->w, c);
+	op *o = new_op(b, kind, x, y);
+	if (o) {
+		o->in2 = x2;
+		o->cin = b->m->t[x].c;
+		o->cout = c;
+	}
+	return y;
+}
+
+static int g_conv_bn_silu(builder *b, const char *name, int x, int64_t cout, int k, int stride,
+			  int dw, int act)
+{
+	char sv[160];
+	push(b, name, sv);
+	int y = g_conv(b, "conv", x, cout, k, stride, dw, 0, RML_GROUP_THETA);
+	y = g_bn(b, "bn", y);
+	if (act)
+		y = g_unary(b, OP_SILU, y);
+	pop(b, sv);
+	return y;
+}
+
+static int g_linear(builder *b, const char *name, int x, int64_t out, rml_group g, int init)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x];
+	int64_t in = tx->c;
+	char sv[160];
+	push(b, name, sv);
+	int y = new_tensor(b, tx->h, tx->w, out);
+	op *o = new_op(b, OP_LINEAR, x, y);
+	if (o) {
+		o->cin = in;
+		o->cout = out;
+		int64_t dw[2] = { in, out }, db[1] = { out };
+		o->p[0] = add_param(b, "w", g, 2, dw, init, in);
+		o->p[1] = add_param(b, "b", g, 1, db, init == INIT_LINEAR ? INIT_ZERO : INIT_BIAS_FANIN, in);
+		b->m->flops += (double)tx->h * tx->w * in * out;
+	}
+	pop(b, sv);
+	return y;
+}
+
+static int g_ln(builder *b, const char *name, int x)
+{
+	if (b->st)
+		return 0;
+	tensor *tx = &b->m->t[x];
+	char sv[160];
+	push(b, name, sv);
+	int y = new_tensor(b, tx->h, tx->w, tx->c);
+	int rows = (int)(tx->h * tx->w);
+	int sm = new_fixed(b, rows, 0), sr = new_fixed(b, rows, 0);
+	op *o = new_op(b, OP_LN, x, y);
+	if (o) {
+		int64_t d[1] = { b->m->t[x].c };
+		o->cin = o->cout = b->m->t[x].c;
+		o->p[0] = add_param(b, "gamma", RML_GROUP_THETA, 1, d, INIT_ONE, 0);
+		o->p[1] = add_param(b, "beta", RML_GROUP_THETA, 1, d, INIT_ZERO, 0);
+		o->save[0] = sm;
+		o->save[1] = sr;
+	}
+	pop(b, sv);
+	return y;
+}
+
+/* Tokens are tensors of geometry (4*P, 1, d): rows = n*4*P. */
+static int g_transformer_layer(builder *b, int x, int heads, int64_t P)
+{
+	int64_t d = b->m->t[x].c;
+	int h1 = g_ln(b, "ln1", x);
+	int qkv = g_linear(b, "attn.qkv", h1, 3 * d, RML_GROUP_THETA, INIT_LINEAR);
+	int att_out = 0;
+	if (!b->st) {
+		char sv[160];
+		push(b, "attn", sv);
+		att_out = new_tensor(b, 4 * P, 1, d);
+		int probs = new_fixed(b, 4 * (int64_t)heads * P * P, 0);
+		op *o = new_op(b, OP_ATTN, qkv, att_out);
+		if (o) {
+			o->heads = heads;
+			o->cin = 3 * d;
+			o->cout = d;
+			o->save[0] = probs;
+			o->k = (int)P;
+			b->m->flops += 2.0 * 4 * P * P * d;
+		}
+		int64_t ws = 4 * (int64_t)heads * P * P;
+		if (ws > b->m->ws_size)
+			b->m->ws_size = ws;
+		pop(b, sv);
+	}
+	int proj = g_linear(b, "attn.proj", att_out, d, RML_GROUP_THETA, INIT_LINEAR);
+	int r1 = g_binary(b, OP_ADD, x, proj);
+	int h2 = g_ln(b, "ln2", r1);
+	int f1 = g_linear(b, "mlp.fc1", h2, 2 * d, RML_GROUP_THETA, INIT_LINEAR);
+	int a1 = g_unary(b, OP_SILU, f1);
+	int f2 = g_linear(b, "mlp.fc2", a1, d, RML_GROUP_THETA, INIT_LINEAR);
+	return g_binary(b, OP_ADD, r1, f2);
+}
+
+static int g_mvit(builder *b, int x, const arch_block *blk)
+{
+	tensor *tx = &b->m->t[x];
+	int64_t C = tx->c, H = tx->h, W = tx->w, P = (H / 2) * (W / 2), d = blk->dim;
+	char sv[160];
+	int y = g_conv_bn_silu(b, "local", x, C, 3, 1, 0, 1);
+	y = g_conv(b, "proj_in", y, d, 1, 1, 0, 0, RML_GROUP_THETA);
+	int tok = 0;
+	if (!b->st) {
+		tok = new_tensor(b, 4 * P, 1, d);
+		new_op(b, OP_UNFOLD, y, tok);
+		b->m->t[tok].h = 4 * P;  /* rows per image */
+	}
+	for (int l = 0; l < blk->depth && !b->st; l++) {
+		char name[32];
+		snprintf(name, sizeof name, "transformer.%d", l);
+		push(b, name, sv);
+		tok = g_transformer_layer(b, tok, blk->heads, P);
+		pop(b, sv);
+	}
+	tok = g_ln(b, "ln", tok);
+	int fm = 0;
+	if (!b->st) {
+		fm = new_tensor(b, H, W, d);
+		op *o = new_op(b, OP_FOLD, tok, fm);
+		(void)o;
+	}
+	y = g_conv_bn_silu(b, "proj_out", fm, C, 1, 1, 0, 1);
+	int cat = g_binary(b, OP_CONCAT, x, y);
+	return g_conv_bn_silu(b, "fuse", cat, C, 3, 1, 0, 1);
+}
+
+/* One adapter unit: 1x1 C->C/g, SiLU, 3x3 depthwise, SiLU, 1x1 C/g->C. */
+static int g_adapter_unit(builder *b, const char *name, int x, int64_t C, int gamma, rml_group g)
+{
+	char sv[160];
+	push(b, name, sv);
+	int64_t r = C / gamma > 0 ? C / gamma : 1;
+	int y = g_conv(b, "pw1", x, r, 1, 1, 0, 1, g);
+	y = g_unary(b, OP_SILU, y);
+	y = g_conv(b, "dw", y, 0, 3, 1, 1, 1, g);
+	y = g_unary(b, OP_SILU, y);
+	y = g_conv(b, "pw2", y, C, 1, 1, 0, 1, g);
+	pop(b, sv);
+	return y;
+}
+
+static int g_adapter(builder *b, int x, int op_out, int gamma)
+{
+	int64_t C = b->m->t[x].c;
+	char sv[160];
+	push(b, "adapter", sv);
+	int a = g_adapter_unit(b, "u1", x, C, gamma, RML_GROUP_OMEGA);
+	a = g_adapter_unit(b, "u2", a, C, gamma, RML_GROUP_OMEGA);
+	a = g_adapter_unit(b, "u3", a, C, gamma, RML_GROUP_PHI);
+	int s = 0;
+	if (!b->st) {
+		s = new_tensor(b, b->m->t[a].h, b->m->t[a].w, C);
+		op *o = new_op(b, OP_CHSCALE, a, s);
+		if (o) {
+			int64_t d[1] = { C };
+			o->cin = o->cout = C;
+			o->p[0] = add_param(b, "scale", RML_GROUP_PHI, 1, d, INIT_ZERO, 0);
+		}
+	}
+	pop(b, sv);
+	return g_binary(b, OP_ADD, op_out, s);
+}
+
+static void free_graph(rml_model *m)
+{
+	for (int i = 0; i < m->n_p; i++)
+		free(m->pd[i].name);
+	for (int i = 0; i < m->n_b; i++)
+		free(m->bd[i].name);
+	free(m->pd);
+	free(m->bd);
+	free(m->t);
+	free(m->ops);
+	free(m->params);
+	free(m->buffers);
+	free(m->pblock);
+	free(m->gblock);
+	free(m->bblock);
+	free(m->arena);
+	free(m->garena);
+	free(m->ws);
+	m->pd = m->bd = NULL;
+	m->t = NULL;
+	m->ops = NULL;
+	m->params = m->buffers = NULL;
+	m->pblock = m->gblock = m->bblock = m->arena = m->garena = m->ws = NULL;
+	m->n_p = m->n_b = m->n_t = m->n_ops = 0;
+	m->max_batch = 0;
+	m->flops = 0;
+	m->ws_size = 0;
+}
+
+static rml_status build_graph(rml_model *m, rml_error *err)
+{
+	builder b = { .m = m, .err = err };
+	arch *a = &m->a;
+	int x = new_tensor(&b, a->h, a->w, a->c);
+	int y = new_tensor(&b, a->h, a->w, a->c);
+	new_op(&b, OP_NORM, x, y);
+	char sv[160];
+	y = g_conv_bn_silu(&b, "stem", y, a->stem_out, 3, a->stem_stride, 0, 1);
+	for (int i = 0; i < a->n_blocks && !b.st; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "blocks.%d", i);
+		push(&b, name, sv);
+		const arch_block *blk = &a->blocks[i];
+		if (blk->type == BLK_MV2) {
+			int64_t cin = m->t[y].c, hid = cin * blk->expand;
+			int z = g_conv_bn_silu(&b, "expand", y, hid, 1, 1, 0, 1);
+			z = g_conv_bn_silu(&b, "dw", z, 0, 3, blk->stride, 1, 1);
+			z = g_conv_bn_silu(&b, "project", z, blk->out, 1, 1, 0, 0);
+			if (!b.st && blk->stride == 1 && cin == blk->out)
+				z = g_binary(&b, OP_ADD, y, z);
+			y = z;
+		} else {
+			int z = g_mvit(&b, y, blk);
+			if (m->gamma)
+				z = g_adapter(&b, y, z, m->gamma);
+			y = z;
+		}
+		pop(&b, sv);
+	}
+	y = g_conv_bn_silu(&b, "final", y, a->head_conv, 1, 1, 0, 1);
+	if (!b.st) {
+		int pooled = new_tensor(&b, 1, 1, m->t[y].c);
+		new_op(&b, OP_GAP, y, pooled);
+		y = pooled;
+	}
+	y = g_linear(&b, "head", y, m->n_classes, RML_GROUP_W, INIT_LINEAR);
+	m->logits_t = y;
+	if (b.st)
+		return rml_errorf(err, b.st, "cannot build the network: %s", rml_strerror(b.st));
+	/* Lay the parameters out group by group. */
+	m->params = calloc((size_t)m->n_p + 1, sizeof *m->params);
+	m->buffers = calloc((size_t)m->n_b + 1, sizeof *m->buffers);
+	if (!m->params || !m->buffers)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	int64_t off = 0;
+	int k = 0;
+	int *order = malloc((size_t)(m->n_p + 1) * sizeof *order);
+	if (!order)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int g = 0; g < RML_GROUP_COUNT; g++) {
+		m->group_off[g] = off;
+		for (int i = 0; i < m->n_p; i++)
+			if ((int)m->pd[i].group == g) {
+				order[i] = k;
+				rml_param *p = &m->params[k++];
+				p->name = m->pd[i].name;
+				p->group = m->pd[i].group;
+				p->ndim = m->pd[i].ndim;
+				memcpy(p->dims, m->pd[i].dims, sizeof p->dims);
+				p->numel = m->pd[i].numel;
+				p->offset = off;
+				off += p->numel;
+			}
+	}
+	m->group_off[RML_GROUP_COUNT] = off;
+	/* Ops refer to parameters by descriptor index: map to layout index. */
+	for (int i = 0; i < m->n_ops; i++)
+		for (int j = 0; j < 2; j++)
+			if (m->ops[i].p[j] >= 0)
+				m->ops[i].p[j] = order[m->ops[i].p[j]];
+	pdesc *sorted = malloc((size_t)(m->n_p + 1) * sizeof *sorted);
+	if (!sorted) {
+		free(order);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	for (int i = 0; i < m->n_p; i++)
+		sorted[order[i]] = m->pd[i];
+	free(m->pd);
+	m->pd = sorted;
+	free(order);
+	m->pblock = calloc((size_t)off + 1, sizeof *m->pblock);
+	m->gblock = calloc((size_t)off + 1, sizeof *m->gblock);
+	int64_t boff = 0;
+	for (int i = 0; i < m->n_b; i++)
+		boff += m->bd[i].numel;
+	m->bblock = calloc((size_t)boff + 1, sizeof *m->bblock);
+	if (!m->pblock || !m->gblock || !m->bblock)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < m->n_p; i++) {
+		m->params[i].data = m->pblock + m->params[i].offset;
+		m->params[i].grad = m->gblock + m->params[i].offset;
+	}
+	boff = 0;
+	for (int i = 0; i < m->n_b; i++) {
+		rml_param *p = &m->buffers[i];
+		p->name = m->bd[i].name;
+		p->group = RML_GROUP_THETA;
+		p->ndim = m->bd[i].ndim;
+		memcpy(p->dims, m->bd[i].dims, sizeof p->dims);
+		p->numel = m->bd[i].numel;
+		p->offset = boff;
+		p->data = m->bblock + boff;
+		p->grad = NULL;
+		boff += p->numel;
+	}
+	return RML_OK;
+}
+
+static void init_params(rml_model *m, uint64_t seed, unsigned groups)
+{
+	rml_rng r;
+	for (int i = 0; i < m->n_p; i++) {
+		rml_param *p = &m->params[i];
+		if (!(groups & RML_GROUP_BIT(p->group)))
+			continue;
+		/* A stream per parameter name position: adding adapters leaves the
+		 * base initialisation unchanged. */
+		uint64_t h = 1469598103934665603ULL;
+		for (const char *c = p->name; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+		rml_rng_seed_stream(&r, seed, h);
+		const pdesc *d = &m->pd[i];
+		for (int64_t j = 0; j < p->numel; j++) {
+			double v = 0;
+			switch (d->init) {
+			case INIT_ONE: v = 1; break;
+			case INIT_ZERO: v = 0; break;
+			case INIT_CONV: v = rml_rng_normal(&r) * sqrt(2.0 / (double)d->fan); break;
+			case INIT_LINEAR: v = rml_rng_normal(&r) * 0.02; break;
+			case INIT_UNIFORM_FANIN:
+			case INIT_BIAS_FANIN:
+				v = (2 * rml_rng_uniform(&r) - 1) / sqrt((double)d->fan);
+				break;
+			}
+			p->data[j] = (float)v;
+		}
+	}
+	for (int i = 0; i < m->n_b; i++)
+		for (int64_t j = 0; j < m->buffers[i].numel; j++)
+			m->buffers[i].data[j] = m->bd[i].init == INIT_ONE ? 1.0f : 0.0f;
+}
+
+/* ---- public: creation -------------------------------------------------------- */
+
+const char *rml_group_name(rml_group g)
+{
+	static const char *const n[] = { "theta", "omega", "phi", "W" };
+	return (unsigned)g < RML_GROUP_COUNT ? n[g] : "?";
+}
+
+rml_status rml_group_mask_parse(const char *s, unsigned *mask, rml_error *err)
+{
+	unsigned m = 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", s);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "theta") == 0 || strcmp(t, "base") == 0)
+			m |= RML_GROUP_BIT(RML_GROUP_THETA);
+		else if (strcmp(t, "omega") == 0)
+			m |= RML_GROUP_BIT(RML_GROUP_OMEGA);
+		else if (strcmp(t, "phi") == 0)
+			m |= RML_GROUP_BIT(RML_GROUP_PHI);
+		else if (strcmp(t, "W") == 0 || strcmp(t, "w") == 0 || strcmp(t, "head") == 0)
+			m |= RML_GROUP_BIT(RML_GROUP_W);
+		else if (strcmp(t, "adapters") == 0)
+			m |= RML_GROUP_BIT(RML_GROUP_OMEGA) | RML_GROUP_BIT(RML_GROUP_PHI);
+		else if (strcmp(t, "all") == 0)
+			m |= RML_GROUPS_ALL;
+		else
+			return rml_errorf(err, RML_ERR_ARG,
+					  "unknown parameter group '%s' (theta, omega, phi, W, adapters, all)", t);
+	}
+	if (!m)
+		return rml_errorf(err, RML_ERR_ARG, "no parameter group in '%s'", s);
+	*mask = m;
+	return RML_OK;
+}
+
+static rml_status model_build(rml_model *m, rml_error *err)
+{
+	free_graph(m);
+	return build_graph(m, err);
+}
+
+rml_status rml_model_create(rml_model **out, const rml_model_config *cfg, rml_error *err)
+{
+	*out = NULL;
+	if (cfg->n_classes < 1 || cfg->n_classes > 100000)
+		return rml_errorf(err, RML_ERR_ARG, "class count %d is outside 1..100000", cfg->n_classes);
+	if (cfg->adapter_gamma && cfg->adapter_gamma != 1 && cfg->adapter_gamma != 2 &&
+	    cfg->adapter_gamma != 4 && cfg->adapter_gamma != 8)
+		return rml_errorf(err, RML_ERR_ARG, "adapter compression must be 1, 2, 4 or 8, not %d",
+				  cfg->adapter_gamma);
+	rml_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	const char *text = rml_model_preset_yaml(cfg->arch);
+	rml_status st = arch_parse(&m->a, text ? text : cfg->arch, err);
+	if (!st) {
+		m->n_classes = cfg->n_classes;
+		m->gamma = cfg->adapter_gamma;
+		m->seed = cfg->seed;
+		m->profile = getenv("RML_PROFILE") != NULL;
+		st = model_build(m, err);
+	}
+	if (st) {
+		rml_model_free(m);
+		return st;
+	}
+	init_params(m, cfg->seed, RML_GROUPS_ALL);
+	*out = m;
+	return RML_OK;
+}
+
+void rml_model_free(rml_model *m)
+{
+	if (!m)
+		return;
+	free_graph(m);
+	free(m->a.yaml);
+	if (m->class_names)
+		for (int i = 0; i < m->n_classes; i++)
+			free(m->class_names[i]);
+	free(m->class_names);
+	free(m);
+}
+
+/* Rebuild with a new shape, carrying over every parameter and buffer whose
+ * name and size still match. */
+static rml_status rebuild_keep(rml_model *m, rml_error *err)
+{
+	int64_t np = m->n_p, nb = m->n_b;
+	char **names = malloc((size_t)(np + nb + 1) * sizeof *names);
+	float **vals = malloc((size_t)(np + nb + 1) * sizeof *vals);
+	int64_t *sizes = malloc((size_t)(np + nb + 1) * sizeof *sizes);
+	if (!names || !vals || !sizes) {
+		free(names);
+		free(vals);
+		free(sizes);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	int k = 0;
+	for (int i = 0; i < np + nb; i++) {
+		rml_param *p = i < np ? &m->params[i] : &m->buffers[i - np];
+		names[k] = strdup(p->name);
+		vals[k] = malloc((size_t)p->numel * sizeof(float) + 1);
+		sizes[k] = p->numel;
+		if (names[k] && vals[k])
+			memcpy(vals[k], p->data, (size_t)p->numel * sizeof(float));
+		k++;
+	}
+	int64_t mb = m->max_batch;
+	int wg = m->with_grad;
+	rml_status st = model_build(m, err);
+	if (!st) {
+		init_params(m, m->seed, RML_GROUPS_ALL);
+		for (int i = 0; i < k; i++) {
+			if (!names[i] || !vals[i])
+				continue;
+			for (int j = 0; j < m->n_p + m->n_b; j++) {
+				rml_param *p = j < m->n_p ? &m->params[j] : &m->buffers[j - m->n_p];
+				if (strcmp(p->name, names[i]) == 0 && p->numel == sizes[i])
+					memcpy(p->data, vals[i], (size_t)p->numel * sizeof(float));
+			}
+		}
+		if (mb)
+			st = rml_model_reserve(m, mb, wg, err);
+	}
+	for (int i = 0; i < k; i++) {
+		free(names[i]);
+		free(vals[i]);
+	}
+	free(names);
+	free(vals);
+	free(sizes);
+	return st;
+}
+
+rml_status rml_model_add_adapters(rml_model *m, int gamma, uint64_t seed, rml_error *err)
+{
+	if (m->gamma)
+		return rml_errorf(err, RML_ERR_ARG, "the model already has adapters");
+	if (gamma != 1 && gamma != 2 && gamma != 4 && gamma != 8)
+		return rml_errorf(err, RML_ERR_ARG, "adapter compression must be 1, 2, 4 or 8, not %d", gamma);
+	int has_mvit = 0;
+	for (int i = 0; i < m->a.n_blocks; i++)
+		has_mvit |= m->a.blocks[i].type == BLK_MVIT;
+	if (!has_mvit)
+		return rml_errorf(err, RML_ERR_ARG, "the architecture has no MobileViT block to adapt");
+	m->gamma = gamma;
+	uint64_t old = m->seed;
+	m->seed = seed;
+	rml_status st = rebuild_keep(m, err);
+	m->seed = old;
+	return st;
+}
+
+rml_status rml_model_reset_head(rml_model *m, int n_classes, uint64_t seed, rml_error *err)
+{
+	if (n_classes < 1 || n_classes > 100000)
+		return rml_errorf(err, RML_ERR_ARG, "class count %d is outside 1..100000", n_classes);
+	if (m->class_names)
+		for (int i = 0; i < m->n_classes; i++)
+			free(m->class_names[i]);
+	free(m->class_names);
+	m->class_names = NULL;
+	int same = n_classes == m->n_classes;
+	m->n_classes = n_classes;
+	rml_status st = same ? RML_OK : rebuild_keep(m, err);
+	if (!st) {
+		uint64_t old = m->seed;
+		m->seed = seed;
+		init_params(m, seed, RML_GROUP_BIT(RML_GROUP_W));
+		m->seed = old;
+	}
+	return st;
+}
+
+/* ---- introspection ------------------------------------------------------------------ */
+
+int rml_model_n_classes(const rml_model *m) { return m->n_classes; }
+int rml_model_has_adapters(const rml_model *m) { return m->gamma != 0; }
+const char *const *rml_model_class_names(const rml_model *m)
+{
+	return (const char *const *)m->class_names;
+}
+
+rml_status rml_model_set_class_names(rml_model *m, const char *const *names, int n,
+				     rml_error *err)
+{
+	if (n != m->n_classes)
+		return rml_errorf(err, RML_ERR_MISMATCH, "%d class names for a model of %d classes", n,
+				  m->n_classes);
+	char **v = calloc((size_t)n, sizeof *v);
+	if (!v)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+		if (!(v[i] = strdup(names[i] ? names[i] : ""))) {
+			for (int j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		}
+	if (m->class_names)
+		for (int i = 0; i < m->n_classes; i++)
+			free(m->class_names[i]);
+	free(m->class_names);
+	m->class_names = v;
+	return RML_OK;
+}
+
+void rml_model_input_shape(const rml_model *m, int *h, int *w, int *c)
+{
+	*h = m->a.h;
+	*w = m->a.w;
+	*c = m->a.c;
+}
+
+int64_t rml_model_n_params(const rml_model *m, unsigned mask)
+{
+	int64_t n = 0;
+	for (int g = 0; g < RML_GROUP_COUNT; g++)
+		if (mask & RML_GROUP_BIT(g))
+			n += m->group_off[g + 1] - m->group_off[g];
+	return n;
+}
+
+rml_param *rml_model_params(rml_model *m, int64_t *n)
+{
+	*n = m->n_p;
+	return m->params;
+}
+
+rml_param *rml_model_buffers(rml_model *m, int64_t *n)
+{
+	*n = m->n_b;
+	return m->buffers;
+}
+
+void rml_model_group_range(const rml_model *m, rml_group g, int64_t *offset, int64_t *count)
+{
+	*offset = m->group_off[g];
+	*count = m->group_off[g + 1] - m->group_off[g];
+}
+
+float *rml_model_param_block(rml_model *m) { return m->pblock; }
+float *rml_model_grad_block(rml_model *m) { return m->gblock; }
+double rml_model_flops(const rml_model *m) { return m->flops; }
+
+const char *rml_model_arch_yaml(const rml_model *m) { return m->a.yaml; }
+int rml_model_adapter_gamma(const rml_model *m) { return m->gamma; }
+
+/* ---- running ------------------------------------------------------------------------- */
+
+static int64_t t_floats(const tensor *t, int64_t n)
+{
+	return t->per_img ? t->per_img * n : t->fixed;
+}
+
+rml_status rml_model_reserve(rml_model *m, int64_t max_batch, int with_grad, rml_error *err)
+{
+	if (max_batch < 1)
+		return rml_errorf(err, RML_ERR_ARG, "batch size must be at least 1");
+	if (max_batch <= m->max_batch && (!with_grad || m->with_grad))
+		return RML_OK;
+	if (max_batch < m->max_batch)
+		max_batch = m->max_batch;
+	with_grad |= m->with_grad;
+	int64_t total = 0;
+	for (int i = 0; i < m->n_t; i++)
+		total += (t_floats(&m->t[i], max_batch) + 15) / 16 * 16;
+	float *arena = malloc((size_t)total * sizeof *arena);
+	float *garena = with_grad ? malloc((size_t)total * sizeof *garena) : NULL;
+	int64_t ws = m->ws_size * max_batch;
+	float *wsb = malloc((size_t)(ws + 16) * sizeof *wsb);
+	if (!arena || (with_grad && !garena) || !wsb) {
+		free(arena);
+		free(garena);
+		free(wsb);
+		return rml_errorf(err, RML_ERR_NOMEM,
+				  "out of memory for activations of batch %lld (%.0f MB)",
+				  (long long)max_batch, (double)total * 4 * (with_grad ? 2 : 1) / 1e6);
+	}
+	free(m->arena);
+	free(m->garena);
+	free(m->ws);
+	m->arena = arena;
+	m->garena = garena;
+	m->ws = wsb;
+	int64_t off = 0;
+	for (int i = 0; i < m->n_t; i++) {
+		m->t[i].data = arena + off;
+		m->t[i].grad = garena ? garena + off : NULL;
+		off += (t_floats(&m->t[i], max_batch) + 15) / 16 * 16;
+	}
+	m->max_batch = max_batch;
+	m->with_grad = with_grad;
+	return RML_OK;
+}
+
+void rml_model_set_trainable(rml_model *m, unsigned mask)
+{
+	m->trainable = mask & RML_GROUPS_ALL;
+}
+
+void rml_model_zero_grad(rml_model *m)
+{
+	for (int g = 0; g < RML_GROUP_COUNT; g++)
+		if (m->trainable & RML_GROUP_BIT(g))
+			memset(m->gblock + m->group_off[g], 0,
+			       (size_t)(m->group_off[g + 1] - m->group_off[g]) * sizeof(float));
+}
+
+static float *P(rml_model *m, int i) { return i >= 0 ? m->params[i].data : NULL; }
+static float *B(rml_model *m, int i) { return i >= 0 ? m->buffers[i].data : NULL; }
+
+rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode mode,
+			     float **logits, rml_error *err)
+{
+	if (n < 1 || n > m->max_batch)
+		return rml_errorf(err, RML_ERR_ARG, "batch of %lld images, reserved for %lld",
+				  (long long)n, (long long)m->max_batch);
+	m->last_mode = mode;
+	m->last_n = n;
+	for (int i = 0; i < m->n_ops; i++) {
+		op *o = &m->ops[i];
+		tensor *ti = &m->t[o->in], *to = &m->t[o->out];
+		int64_t rows = n * ti->h * ti->w;
+		double t0 = m->profile ? rml_now() : 0;
+		switch (o->kind) {
+		case OP_NORM: {
+			const arch *a = &m->a;
+			float sc[4], sh[4];
+			for (int c = 0; c < a->c; c++) {
+				sc[c] = (float)(1.0 / a->std[c]);
+				sh[c] = (float)(-a->mean[c] / a->std[c]);
+			}
+			int64_t cnt = n * a->h * a->w;
+			for (int64_t r = 0; r < cnt; r++)
+				for (int c = 0; c < a->c; c++)
+					to->data[r * a->c + c] = x[r * a->c + c] * sc[c] + sh[c];
+			break;
+		}
+		case OP_CONV:
+			rml_conv2d_forward(to->data, m->ws, ti->data, P(m, o->p[0]), P(m, o->p[1]), n,
+					   ti->h, ti->w, ti->c, o->cout, o->k, o->stride, o->pad);
+			break;
+		case OP_DW:
+			rml_dwconv2d_forward(to->data, ti->data, P(m, o->p[0]), P(m, o->p[1]), n, ti->h,
+					     ti->w, ti->c, o->k, o->stride, o->pad);
+			break;
+		case OP_BN:
+			if (mode == RML_MODE_TRAIN)
+				rml_bn_forward_train(to->data, m->t[o->save[0]].data, m->t[o->save[1]].data,
+						     B(m, o->buf[0]), B(m, o->buf[1]), ti->data,
+						     P(m, o->p[0]), P(m, o->p[1]), rows, ti->c,
+						     BN_MOMENTUM, BN_EPS);
+			else
+				rml_bn_forward_eval(to->data, ti->data, P(m, o->p[0]), P(m, o->p[1]),
+						    B(m, o->buf[0]), B(m, o->buf[1]), rows, ti->c, BN_EPS);
+			break;
+		case OP_SILU:
+			rml_silu_forward(to->data, ti->data, rows * ti->c);
+			break;
+		case OP_ADD:
+			rml_add_forward(to->data, ti->data, m->t[o->in2].data, rows * ti->c);
+			break;
+		case OP_CONCAT:
+			rml_concat_forward(to->data, ti->data, m->t[o->in2].data, rows, ti->c,
+					   m->t[o->in2].c);
+			break;
+		case OP_UNFOLD:
+			rml_unfold_forward(to->data, ti->data, n, ti->h, ti->w, ti->c);
+			break;
+		case OP_FOLD:
+			rml_fold_forward(to->data, ti->data, n, to->h, to->w, to->c);
+			break;
+		case OP_LN:
+			rml_layernorm_forward(to->data, m->t[o->save[0]].data, m->t[o->save[1]].data,
+					      ti->data, P(m, o->p[0]), P(m, o->p[1]), rows, ti->c, LN_EPS);
+			break;
+		case OP_LINEAR:
+			rml_linear_forward(to->data, ti->data, P(m, o->p[0]), P(m, o->p[1]), rows, ti->c,
+					   o->cout);
+			break;
+		case OP_ATTN:
+			/* Rows of one image are 4 sequences of P tokens each. */
+			rml_attention_forward(to->data, m->t[o->save[0]].data, ti->data, n * 4, o->k,
+					      to->c, o->heads);
+			break;
+		case OP_GAP:
+			rml_gap_forward(to->data, ti->data, n, ti->h * ti->w, ti->c);
+			break;
+		case OP_CHSCALE:
+			rml_chscale_forward(to->data, ti->data, P(m, o->p[0]), rows, ti->c);
+			break;
+		default:
+			break;
+		}
+		if (m->profile)
+			m->prof_time[o->kind][0] += rml_now() - t0;
+	}
+	*logits = m->t[m->logits_t].data;
+	return RML_OK;
+}
+
+rml_status rml_model_forward_u8(rml_model *m, const uint8_t *x, int64_t n, rml_mode mode,
+				float **logits, rml_error *err)
+{
+	if (n < 1 || n > m->max_batch)
+		return rml_errorf(err, RML_ERR_ARG, "batch of %lld images, reserved for %lld",
+				  (long long)n, (long long)m->max_batch);
+	/* The normalisation op reads floats: convert into the first tensor. */
+	float *in = m->t[0].data;
+	int64_t cnt = n * m->a.h * m->a.w * m->a.c;
+	for (int64_t i = 0; i < cnt; i++)
+		in[i] = x[i];
+	return rml_model_forward(m, in, n, mode, logits, err);
+}
+
+/* Which tensors need a gradient: the input when asked, and everything
+ * downstream of it or of a trainable parameter. */
+static void mark_needs(rml_model *m, int want_dx)
+{
+	for (int i = 0; i < m->n_t; i++)
+		m->t[i].needs_grad = 0;
+	m->t[0].needs_grad = want_dx;
+	for (int i = 0; i < m->n_ops; i++) {
+		op *o = &m->ops[i];
+		int need = m->t[o->in].needs_grad || (o->in2 >= 0 && m->t[o->in2].needs_grad);
+		for (int j = 0; j < 2; j++)
+			if (o->p[j] >= 0 && (m->trainable & RML_GROUP_BIT(m->params[o->p[j]].group)))
+				need = 1;
+		m->t[o->out].needs_grad = need;
+	}
+}
+
+static float *grad_of(rml_model *m, int t, int64_t n)
+{
+	tensor *tt = &m->t[t];
+	if (!tt->needs_grad)
+		return NULL;
+	if (!tt->touched) {
+		memset(tt->grad, 0, (size_t)t_floats(tt, n) * sizeof(float));
+		tt->touched = 1;
+	}
+	return tt->grad;
+}
+
+static float *PG(rml_model *m, int i)
+{
+	if (i < 0 || !(m->trainable & RML_GROUP_BIT(m->params[i].group)))
+		return NULL;
+	return m->params[i].grad;
+}
+
+rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml_error *err)
+{
+	if (!m->with_grad)
+		return rml_errorf(err, RML_ERR_ARG, "the model was not reserved for gradients");
+	int64_t n = m->last_n;
+	mark_needs(m, dx != NULL);
+	for (int i = 0; i < m->n_t; i++)
+		m->t[i].touched = 0;
+	tensor *tl = &m->t[m->logits_t];
+	if (!tl->needs_grad)
+		return RML_OK;  /* nothing trainable and no input gradient asked */
+	memcpy(tl->grad, dlogits, (size_t)(n * tl->c) * sizeof(float));
+	tl->touched = 1;
+	int eval = m->last_mode == RML_MODE_EVAL;
+	for (int i = m->n_ops - 1; i >= 0; i--) {
+		op *o = &m->ops[i];
+		tensor *ti = &m->t[o->in], *to = &m->t[o->out];
+		o->run = 0;
+		if (!to->needs_grad || !to->touched)
+			continue;
+		float *dy = to->grad;
+		float *gin = o->kind == OP_NORM ? NULL : grad_of(m, o->in, n);
+		float *gin2 = o->in2 >= 0 ? grad_of(m, o->in2, n) : NULL;
+		float *pg0 = PG(m, o->p[0]), *pg1 = PG(m, o->p[1]);
+		if (!gin && !gin2 && !pg0 && !pg1 && o->kind != OP_NORM)
+			continue;
+		o->run = 1;
+		int64_t rows = n * ti->h * ti->w;
+		double t0 = m->profile ? rml_now() : 0;
+		switch (o->kind) {
+		case OP_NORM:
+			if (dx) {
+				const arch *a = &m->a;
+				int64_t cnt = n * a->h * a->w;
+				for (int64_t r = 0; r < cnt; r++)
+					for (int c = 0; c < a->c; c++)
+						dx[r * a->c + c] += dy[r * a->c + c] / (float)a->std[c];
+			}
+			break;
+		case OP_CONV:
+			rml_conv2d_backward(gin, pg0, pg1, m->ws, dy, ti->data, P(m, o->p[0]), n, ti->h,
+					    ti->w, ti->c, o->cout, o->k, o->stride, o->pad);
+			break;
+		case OP_DW:
+			rml_dwconv2d_backward(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), n, ti->h, ti->w,
+					      ti->c, o->k, o->stride, o->pad);
+			break;
+		case OP_BN:
+			if (eval)
+				rml_bn_backward_eval(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]),
+						     B(m, o->buf[0]), B(m, o->buf[1]), rows, ti->c, BN_EPS);
+			else
+				rml_bn_backward_train(gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
+						      m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
+			break;
+		case OP_SILU:
+			if (gin)
+				rml_silu_backward(gin, dy, ti->data, rows * ti->c);
+			break;
+		case OP_ADD:
+			rml_add_backward(gin, gin2, dy, rows * ti->c);
+			break;
+		case OP_CONCAT:
+			rml_concat_backward(gin, gin2, dy, rows, ti->c, m->t[o->in2].c);
+			break;
+		case OP_UNFOLD:
+			if (gin)
+				rml_unfold_backward(gin, dy, n, ti->h, ti->w, ti->c);
+			break;
+		case OP_FOLD:
+			if (gin)
+				rml_fold_backward(gin, dy, n, to->h, to->w, to->c);
+			break;
+		case OP_LN:
+			rml_layernorm_backward(gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
+					       m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
+			break;
+		case OP_LINEAR:
+			rml_linear_backward(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), rows, ti->c,
+					    o->cout);
+			break;
+		case OP_ATTN:
+			if (gin)
+				rml_attention_backward(gin, m->ws, dy, ti->data, m->t[o->save[0]].data,
+						       n * 4, o->k, to->c, o->heads);
+			break;
+		case OP_GAP:
+			if (gin)
+				rml_gap_backward(gin, dy, n, ti->h * ti->w, ti->c);
+			break;
+		case OP_CHSCALE:
+			rml_chscale_backward(gin, pg0, dy, ti->data, P(m, o->p[0]), rows, ti->c);
+			break;
+		default:
+			break;
+		}
+		if (m->profile)
+			m->prof_time[o->kind][1] += rml_now() - t0;
+	}
+	return RML_OK;
+}
+
+int rml_model_backward_ops_run(const rml_model *m)
+{
+	int k = 0;
+	for (int i = 0; i < m->n_ops; i++)
+		k += m->ops[i].run;
+	return k;
+}
+
+int rml_model_n_ops(const rml_model *m)
+{
+	return m->n_ops;
+}
+
+void rml_model_profile_report(const rml_model *m, char *buf, size_t size)
+{
+	size_t at = 0;
+	at += (size_t)snprintf(buf + at, size - at, "%-12s %10s %10s\n", "op", "forward s", "backward s");
+	for (int k = 0; k < OP_COUNT && at < size; k++)
+		if (m->prof_time[k][0] > 0 || m->prof_time[k][1] > 0)
+			at += (size_t)snprintf(buf + at, size - at, "%-12s %10.3f %10.3f\n", op_names[k],
+					       m->prof_time[k][0], m->prof_time[k][1]);
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+void rml_model_base_hash(const rml_model *m, char hex[65])
+{
+	rml_sha256 c;
+	rml_sha256_init(&c);
+	for (int i = 0; i < m->n_p + m->n_b; i++) {
+		const rml_param *p = i < m->n_p ? &m->params[i] : &m->buffers[i - m->n_p];
+		if (p->group != RML_GROUP_THETA)
+			continue;
+		rml_sha256_update(&c, p->name, strlen(p->name) + 1);
+		for (int d = 0; d < p->ndim; d++) {
+			uint8_t le[8];
+			for (int b = 0; b < 8; b++)
+				le[b] = (uint8_t)((uint64_t)p->dims[d] >> (8 * b));
+			rml_sha256_update(&c, le, 8);
+		}
+		rml_sha256_update(&c, p->data, (size_t)p->numel * sizeof(float));
+	}
+	uint8_t dg[32];
+	rml_sha256_final(&c, dg);
+	rml_hex32(dg, hex);
+}
+
+static rml_status put_param(rml_file *f, const rml_param *p, rml_error *err)
+{
+	return rml_add_tensor(f, p->name, RML_DTYPE_F32, p->ndim, p->dims, p->data, err)
+		       ? RML_OK
+		       : (err ? err->code : RML_ERR_NOMEM);
+}
+
+rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
+{
+	rml_status st = rml_set_str(f, "kind", "model");
+	if (!st)
+		st = rml_set_str(f, "model.arch_yaml", m->a.yaml);
+	if (!st)
+		st = rml_set_i64(f, "model.n_classes", m->n_classes);
+	if (!st)
+		st = rml_set_i64(f, "model.adapter_gamma", m->gamma);
+	if (!st && m->class_names)
+		st = rml_set_str_array(f, "model.classes", (const char *const *)m->class_names,
+				       m->n_classes);
+	if (!st) {
+		char hex[65];
+		rml_model_base_hash(m, hex);
+		st = rml_set_str(f, "model.base_hash", hex);
+	}
+	if (st)
+		return rml_errorf(err, st, "cannot describe the model: %s", rml_strerror(st));
+	for (int i = 0; i < m->n_p && !st; i++)
+		st = put_param(f, &m->params[i], err);
+	for (int i = 0; i < m->n_b && !st; i++)
+		st = put_param(f, &m->buffers[i], err);
+	return st;
+}
+
+static rml_status take_param(rml_param *p, const rml_file *f, const char *what, rml_error *err)
+{
+	rml_tensor *t = rml_find_tensor(f, p->name);
+	if (!t)
+		return rml_errorf(err, RML_ERR_FORMAT, "%s: tensor '%s' is missing", what, p->name);
+	int ok = t->dtype == RML_DTYPE_F32 && t->ndim == p->ndim;
+	for (int d = 0; ok && d < p->ndim; d++)
+		ok = t->dims[d] == p->dims[d];
+	if (!ok)
+		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' has the wrong type or shape",
+				  what, p->name);
+	memcpy(p->data, t->data, (size_t)p->numel * sizeof(float));
+	return RML_OK;
+}
+
+rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *err)
+{
+	*out = NULL;
+	rml_status st = rml_expect_kind(f, "model", "input", err);
+	const char *yaml = NULL;
+	int64_t k = 0, gamma = 0;
+	if (!st)
+		st = rml_get_str(f, "model.arch_yaml", &yaml, err);
+	if (!st)
+		st = rml_get_i64(f, "model.n_classes", &k, err);
+	if (!st && rml_get(f, "model.adapter_gamma"))
+		st = rml_get_i64(f, "model.adapter_gamma", &gamma, err);
+	if (st)
+		return st;
+	if (k < 1 || k > 100000 || gamma < 0 || gamma > 8)
+		return rml_errorf(err, RML_ERR_FORMAT, "model: invalid class count or adapter setting");
+	rml_model_config cfg = { yaml, (int)k, (int)gamma, 0 };
+	rml_model *m;
+	st = rml_model_create(&m, &cfg, err);
+	if (st)
+		return st;
+	int expected = m->n_p + m->n_b, matched = 0;
+	for (int i = 0; i < m->n_p && !st; i++)
+		st = take_param(&m->params[i], f, "model", err);
+	for (int i = 0; i < m->n_b && !st; i++)
+		st = take_param(&m->buffers[i], f, "model", err);
+	matched = expected;
+	if (!st && f->n_tensors != matched)
+		st = rml_errorf(err, RML_ERR_FORMAT, "model: %lld tensors, the architecture has %d",
+				(long long)f->n_tensors, matched);
+	const rml_kv *cl = rml_get(f, "model.classes");
+	if (!st && cl && cl->type == RML_KV_STR_ARRAY)
+		st = rml_model_set_class_names(m, (const char *const *)cl->sa, (int)cl->n, err);
+	if (st) {
+		rml_model_free(m);
+		return st;
+	}
+	*out = m;
+	return RML_OK;
+}
+
+rml_status rml_model_adapters_to_file(const rml_model *m, int with_head, rml_file *f,
+				      rml_error *err)
+{
+	if (!m->gamma)
+		return rml_errorf(err, RML_ERR_ARG, "the model has no adapters");
+	char hex[65];
+	rml_model_base_hash(m, hex);
+	rml_status st = rml_set_str(f, "kind", "adapters");
+	if (!st)
+		st = rml_set_str(f, "adapters.base_hash", hex);
+	if (!st)
+		st = rml_set_i64(f, "adapters.gamma", m->gamma);
+	if (!st)
+		st = rml_set_i64(f, "adapters.with_head", with_head);
+	if (st)
+		return rml_errorf(err, st, "cannot describe the adapters");
+	for (int i = 0; i < m->n_p && !st; i++) {
+		rml_group g = m->params[i].group;
+		if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI || (with_head && g == RML_GROUP_W))
+			st = put_param(f, &m->params[i], err);
+	}
+	return st;
+}
+
+rml_status rml_model_load_adapters(rml_model *m, const rml_file *f, rml_error *err)
+{
+	rml_status st = rml_expect_kind(f, "adapters", "adapter file", err);
+	const char *hash = NULL;
+	if (!st)
+		st = rml_get_str(f, "adapters.base_hash", &hash, err);
+	if (st)
+		return st;
+	char mine[65];
+	rml_model_base_hash(m, mine);
+	if (strcmp(hash, mine) != 0)
+		return rml_errorf(err, RML_ERR_MISMATCH,
+				  "the adapters belong to base model %.12s…, this model is %.12s…", hash,
+				  mine);
+	int64_t gamma = 0;
+	if (rml_get_i64(f, "adapters.gamma", &gamma, err))
+		return RML_ERR_FORMAT;
+	if (!m->gamma) {
+		st = rml_model_add_adapters(m, (int)gamma, 0, err);
+		if (st)
+			return st;
+	} else if (gamma != m->gamma) {
+		return rml_errorf(err, RML_ERR_MISMATCH, "adapters of compression %lld for a model with %d",
+				  (long long)gamma, m->gamma);
+	}
+	for (int i = 0; i < m->n_p && !st; i++) {
+		rml_group g = m->params[i].group;
+		if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI)
+			st = take_param(&m->params[i], f, "adapter file", err);
+		else if (g == RML_GROUP_W && rml_find_tensor(f, m->params[i].name))
+			st = take_param(&m->params[i], f, "adapter file", err);
+	}
+	return st;
+}
