@@ -12,6 +12,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* Below this many elements a loop runs on one thread: forking costs more. */
@@ -21,33 +22,77 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* out[j] += sum over rows of a[r,j] (and out2[j] += sum a[r,j]*b[r,j]). */
+/* exp(x) in float without libm, so loops over it vectorise: range
+ * reduction by ln 2 and the degree-6 polynomial of Cephes' expf (about
+ * 1 ulp) for |x| < 87. Outside it saturates (about 1e-38 and 2e38);
+ * NaN and infinite inputs give NaN, which is what fault injection needs:
+ * a damaged activation must stay visibly damaged. */
+static inline float vexpf(float x)
+{
+	float xh = x < 88.3762626647949f ? x : 88.3762626647949f;
+	float xc = xh > -87.3365447504f ? xh : -87.3365447504f;
+	float n = floorf(xc * 1.44269504088896341f + 0.5f);
+	float r = xc - n * 0.693359375f;
+	r = r + n * 2.12194440e-4f;
+	float z = r * r;
+	float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
+		    4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
+	p = p * z + r + 1.0f;
+	int32_t e = ((int32_t)n + 127) << 23;
+	float scale;
+	memcpy(&scale, &e, 4);
+	/* x - x is 0 for finite x and NaN otherwise: non-finite inputs give NaN. */
+	return p * scale + (x - x);
+}
+
+/* Column sums s1[j] = sum_r a[r,j] and s2[j] = sum_r a[r,j]*b[r,j] (when
+ * b). Rows are cut into chunks whose size depends only on `rows`; chunks
+ * run in parallel into their own partial sums, added in chunk order, so
+ * the result is the same for every thread count. */
+#define RED_CHUNKS 64
+#define RED_COLS 512
 static void col_sums(double *s1, double *s2, const float *a, const float *b, int64_t rows,
 		     int64_t c)
 {
-	int64_t nb = (c + CH_BLOCK - 1) / CH_BLOCK;
-#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN && nb > 1)
-	for (int64_t blk = 0; blk < nb; blk++) {
-		int64_t c0 = blk * CH_BLOCK, c1 = c0 + CH_BLOCK < c ? c0 + CH_BLOCK : c;
-		double t1[CH_BLOCK] = { 0 }, t2[CH_BLOCK] = { 0 };
-		for (int64_t r = 0; r < rows; r++) {
-			const float *ar = a + r * c;
-			if (b) {
-				const float *br = b + r * c;
-				for (int64_t j = c0; j < c1; j++) {
-					t1[j - c0] += ar[j];
-					t2[j - c0] += (double)ar[j] * br[j];
+	int64_t chunk = rows / RED_CHUNKS + 1;
+	if (chunk < 256)
+		chunk = 256;
+	int64_t nch = (rows + chunk - 1) / chunk;
+	float p1[RED_CHUNKS * RED_COLS], p2[RED_CHUNKS * RED_COLS];
+	for (int64_t c0 = 0; c0 < c; c0 += RED_COLS) {
+		int64_t cc = c - c0 < RED_COLS ? c - c0 : RED_COLS;
+#pragma omp parallel for schedule(static) if (rows * c > PAR_MIN && nch > 1)
+		for (int64_t k = 0; k < nch; k++) {
+			float *q1 = p1 + k * RED_COLS, *q2 = p2 + k * RED_COLS;
+			for (int64_t j = 0; j < cc; j++)
+				q1[j] = q2[j] = 0;
+			int64_t r1 = (k + 1) * chunk < rows ? (k + 1) * chunk : rows;
+			for (int64_t r = k * chunk; r < r1; r++) {
+				const float *ar = a + r * c + c0;
+				if (b) {
+					const float *br = b + r * c + c0;
+#pragma omp simd
+					for (int64_t j = 0; j < cc; j++) {
+						q1[j] += ar[j];
+						q2[j] += ar[j] * br[j];
+					}
+				} else {
+#pragma omp simd
+					for (int64_t j = 0; j < cc; j++)
+						q1[j] += ar[j];
 				}
-			} else {
-				for (int64_t j = c0; j < c1; j++)
-					t1[j - c0] += ar[j];
 			}
 		}
-		for (int64_t j = c0; j < c1; j++) {
+		for (int64_t j = 0; j < cc; j++) {
+			double t1 = 0, t2 = 0;
+			for (int64_t k = 0; k < nch; k++) {
+				t1 += p1[k * RED_COLS + j];
+				t2 += p2[k * RED_COLS + j];
+			}
 			if (s1)
-				s1[j] = t1[j - c0];
+				s1[c0 + j] = t1;
 			if (s2)
-				s2[j] = t2[j - c0];
+				s2[c0 + j] = t2;
 		}
 	}
 }
@@ -58,7 +103,6 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 	double s[4096];
 	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
 		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
-		/* col_sums wants contiguous rows of width c: handle a slice. */
 		if (cc == c) {
 			col_sums(s, NULL, dy, NULL, rows, c);
 		} else {
@@ -71,6 +115,54 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 		}
 		for (int64_t j = 0; j < cc; j++)
 			db[c0 + j] += (float)s[j];
+	}
+}
+
+/* ---- GEMM ------------------------------------------------------------------
+ * OpenBLAS runs single-threaded (see rml_set_threads); the threads are
+ * ours, splitting rows of the output or columns of a weight gradient, so
+ * no two threads sum the same element and the results do not depend on
+ * scheduling. One pool of OpenMP threads also means no second pool
+ * spinning against it on a small machine. */
+
+/* C[rows,n] = A[rows,k] · B (B [k,n], or [n,k] when transb) + beta C */
+static void gemm_rows(int64_t rows, int64_t n, int64_t k, const float *A, int64_t lda,
+		      const float *Bm, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
+{
+	int nt = omp_get_max_threads();
+	int64_t per = (rows + nt - 1) / nt;
+	if (rows * n * k < 65536 || nt == 1 || per < 8) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans, (int)rows,
+			    (int)n, (int)k, 1.0f, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
+		return;
+	}
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < nt; t++) {
+		int64_t r0 = t * per, r1 = r0 + per < rows ? r0 + per : rows;
+		if (r1 > r0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
+				    (int)(r1 - r0), (int)n, (int)k, 1.0f, A + r0 * lda, (int)lda, Bm,
+				    (int)ldb, beta, C + r0 * ldc, (int)ldc);
+	}
+}
+
+/* G[k,n] += A[rows,k]^T · D[rows,n], split by columns of G. */
+static void gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, const float *D,
+		       float *G)
+{
+	int nt = omp_get_max_threads();
+	int64_t per = (n + nt - 1) / nt;
+	if (rows * n * k < 65536 || nt == 1 || per < 4) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)rows, 1.0f,
+			    A, (int)k, D, (int)n, 1.0f, G, (int)n);
+		return;
+	}
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < nt; t++) {
+		int64_t c0 = t * per, c1 = c0 + per < n ? c0 + per : n;
+		if (c1 > c0)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)(c1 - c0),
+				    (int)rows, 1.0f, A, (int)k, D + c0, (int)n, 1.0f, G + c0, (int)n);
 	}
 }
 
@@ -170,12 +262,10 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 	}
 	if (dw) {
 		im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)cout, (int)rows,
-			    1.0f, col, (int)K, dy, (int)cout, 1.0f, dw, (int)cout);
+		gemm_wgrad(rows, K, cout, col, dy, dw);
 	}
 	if (dx) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)K, (int)cout,
-			    1.0f, dy, (int)cout, wt, (int)cout, 0.0f, col, (int)K);
+		gemm_rows(rows, K, cout, dy, cout, wt, cout, 1, 0.0f, col, K);
 		col2im_add(dx, col, n, h, w, cin, k, stride, pad, oh, ow);
 	}
 }
@@ -288,8 +378,7 @@ void rml_linear_forward(float *y, const float *x, const float *wt, const float *
 			memcpy(y + r * out, b, (size_t)out * sizeof *y);
 		beta = 1.0f;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1.0f,
-		    x, (int)in, wt, (int)out, beta, y, (int)out);
+	gemm_rows(rows, out, in, x, in, wt, out, 0, beta, y, out);
 }
 
 void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -298,11 +387,9 @@ void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const
 	if (db)
 		bias_grad(db, dy, rows, out);
 	if (dw)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)out, (int)rows,
-			    1.0f, x, (int)in, dy, (int)out, 1.0f, dw, (int)out);
+		gemm_wgrad(rows, in, out, x, dy, dw);
 	if (dx)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, (int)out,
-			    1.0f, dy, (int)out, wt, (int)out, 1.0f, dx, (int)in);
+		gemm_rows(rows, in, out, dy, out, wt, out, 1, 1.0f, dx, in);
 }
 
 /* ---- batch normalisation ---------------------------------------------------------- */
@@ -545,19 +632,42 @@ void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float 
 
 /* ---- activations and elementwise -------------------------------------------------------- */
 
+/* Elementwise loops run in blocks: threads take blocks, and the plain
+ * inner loop is what the compiler vectorises. */
+#define EW_BLOCK 8192
+
+static void silu_block(float *restrict y, const float *restrict x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = x[i] / (1.0f + vexpf(-x[i]));
+}
+
+static void dsilu_block(float *restrict dx, const float *restrict dy, const float *restrict x,
+			int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float s = 1.0f / (1.0f + vexpf(-x[i]));
+		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+	}
+}
+
 void rml_silu_forward(float *y, const float *x, int64_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-	for (int64_t i = 0; i < n; i++)
-		y[i] = x[i] / (1.0f + expf(-x[i]));
+	int64_t nb = (n + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+	for (int64_t b = 0; b < nb; b++) {
+		int64_t i0 = b * EW_BLOCK, m = n - i0 < EW_BLOCK ? n - i0 : EW_BLOCK;
+		silu_block(y + i0, x + i0, m);
+	}
 }
 
 void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-	for (int64_t i = 0; i < n; i++) {
-		float s = 1.0f / (1.0f + expf(-x[i]));
-		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+	int64_t nb = (n + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+	for (int64_t b = 0; b < nb; b++) {
+		int64_t i0 = b * EW_BLOCK, m = n - i0 < EW_BLOCK ? n - i0 : EW_BLOCK;
+		dsilu_block(dx + i0, dy + i0, x + i0, m);
 	}
 }
 
@@ -732,7 +842,7 @@ void rml_attention_forward(float *out, float *att, const float *qkv, int64_t s, 
 			}
 			float sum = 0;
 			for (int64_t j = 0; j < p; j++) {
-				a[i * p + j] = expf(a[i * p + j] - mx);
+				a[i * p + j] = vexpf(a[i * p + j] - mx);
 				sum += a[i * p + j];
 			}
 			float inv = 1.0f / sum;

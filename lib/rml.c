@@ -269,7 +269,9 @@ int rml_set_threads(int n)
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);
-	openblas_set_num_threads(n);
+	/* The kernels split GEMMs over OpenMP threads themselves: a second,
+	 * spinning pool inside OpenBLAS would only compete with them. */
+	openblas_set_num_threads(1);
 	n_threads_in_force = n;
 	return n;
 }
