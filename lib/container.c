@@ -819,7 +819,7 @@ static rml_status parse_tensor(rml_file *f, cur *c, tensor_loc *loc, uint64_t *n
 			st = bad_header(err, what, "header ends inside tensor '%s'", name);
 	}
 	if (!st) {
-		size_t expect;
+		size_t expect = 0;
 		rml_status s2 = shape_bytes(t.dtype, t.ndim, t.dims, &expect);
 		if (s2 == RML_ERR_LIMIT)
 			st = rml_errorf(err, RML_ERR_LIMIT,

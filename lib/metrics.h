@@ -54,4 +54,48 @@ typedef struct {
 } rml_summary;
 void rml_summarize(const double *x, int64_t n, rml_summary *s);
 
+/* ---- the predictions file ------------------------------------------------
+ * kind "predictions": tensors "probs" f32 [n,k], "labels" i32 [n] (-1
+ * unknown), "rejected" u8 [n], "entropy" f32 [n]; optional
+ * "entropy_before" f32 [n] (test-time adaptation); key
+ * "predictions.classes" (str array) when the model names its classes. */
+typedef struct {
+	int64_t n, k;
+	float *probs;
+	int32_t *labels;
+	uint8_t *rejected;
+	float *entropy;
+	float *entropy_before;  /* may be NULL */
+} rml_predictions;
+
+void rml_predictions_init(rml_predictions *p);
+void rml_predictions_free(rml_predictions *p);
+rml_status rml_predictions_alloc(rml_predictions *p, int64_t n, int64_t k, rml_error *err);
+rml_status rml_predictions_to_file(const rml_predictions *p, rml_file *f, rml_error *err);
+rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_error *err);
+
+/* Rejection rules: none, entropy above a threshold, confidence below a
+ * threshold; or the threshold that rejects a target fraction. */
+typedef enum { RML_REJECT_NONE = 0, RML_REJECT_ENTROPY, RML_REJECT_CONFIDENCE } rml_reject_rule;
+
+/* Fill p->entropy and p->rejected from p->probs by the rule: with
+ * rate >= 0 the threshold is chosen so that round(rate * n) examples are
+ * rejected (the most uncertain ones, ties broken by index), otherwise the
+ * given threshold is used. The threshold in force is returned in *used. */
+void rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
+			    double rate, double *used);
+
+/* Everything rmlops-eval reports about one predictions set. */
+typedef struct {
+	int64_t n, n_labelled, n_rejected;
+	double acc1, acc2, reject_rate, nll, brier, ece, mce, ace;
+	double threshold;
+	double *class_acc;      /* [k], NaN for a class without examples; owned */
+	int64_t *class_n;       /* [k]; owned */
+} rml_eval_report;
+
+rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning binning,
+			    rml_eval_report *r, rml_error *err);
+void rml_eval_report_free(rml_eval_report *r);
+
 #endif

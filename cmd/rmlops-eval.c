@@ -1,0 +1,366 @@
+/*
+ * rmlops-eval — measure a model on a dataset, or a predictions file:
+ * ACC1, ACC2 with rejection, NLL, Brier, calibration errors, per-class
+ * accuracy; and, with a fault description and --repeat, the same over
+ * many independent fault injections with 95% confidence intervals.
+ * Metrics are lib/measures.c; repetitions lib/faultsim.c.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dataset.h"
+#include "faultsim.h"
+#include "metrics.h"
+#include "model.h"
+
+struct cmdline {
+	const char *model, *data, *preds, *preds_out, *target;
+	rml_reject_rule reject;
+	double threshold, rate;
+	int64_t bins, batch, threads, seed, repeat;
+	rml_binning binning;
+	int json, per_class, have_threshold, fault;
+	rml_fault_spec spec;
+};
+
+static void usage(void)
+{
+	printf("Usage: rmlops-eval -m MODEL -d DATA [OPTIONS]\n"
+	       "       rmlops-eval -p PREDICTIONS [OPTIONS]\n"
+	       "Measure a model on a dataset, or a predictions file.\n"
+	       "\n"
+	       "  -m, --model FILE        the model ('-' = standard input)\n"
+	       "  -d, --data FILE         the dataset\n"
+	       "  -p, --predictions FILE  measure a predictions file instead\n"
+	       "  -P, --write-predictions FILE  write the predictions (kind predictions)\n"
+	       "Rejection (graceful degradation):\n"
+	       "      --reject RULE       none (default), entropy, confidence\n"
+	       "      --threshold T       reject above this entropy / below this confidence\n"
+	       "      --reject-rate R     or reject the fraction R of most uncertain examples\n"
+	       "Calibration error:\n"
+	       "      --bins N            bins for ECE and MCE (default 15)\n"
+	       "      --binning KIND      width (default) or mass\n"
+	       "Fault injection, repeated (see rmlops-inject(1) for the meaning):\n"
+	       "      --repeat N          N independent injections, mean/sd/95%% CI of each metric\n"
+	       "      --fault MODEL       bitflip (default), stuck0, stuck1, zero, random\n"
+	       "      --unit UNIT         tensor (default), weight\n"
+	       "      --rate R            (default 0.1);  --ber P instead of --unit/--rate\n"
+	       "      --bits BITS         any, sign, exponent, mantissa, or positions\n"
+	       "      --target WHAT       groups or tensor patterns (default theta)\n"
+	       "Other:\n"
+	       "      --per-class         accuracy of every class\n"
+	       "      --batch N           batch size (default 128)\n"
+	       "  -s, --seed N            seed of the injections (default 1)\n"
+	       "  -j, --threads N         worker threads (default: all cores)\n"
+	       "      --json              one JSON object on standard output\n"
+	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	       "\n"
+	       "Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n");
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *c)
+{
+	enum {
+		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
+		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON,
+	};
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
+		{ "predictions", required_argument, 0, 'p' },
+		{ "write-predictions", required_argument, 0, 'P' },
+		{ "reject", required_argument, 0, O_REJECT }, { "threshold", required_argument, 0, O_THR },
+		{ "reject-rate", required_argument, 0, O_RATE_REJ },
+		{ "bins", required_argument, 0, O_BINS }, { "binning", required_argument, 0, O_BINNING },
+		{ "repeat", required_argument, 0, O_REPEAT }, { "fault", required_argument, 0, O_FAULT },
+		{ "unit", required_argument, 0, O_UNIT }, { "rate", required_argument, 0, O_RATE },
+		{ "ber", required_argument, 0, O_BER }, { "bits", required_argument, 0, O_BITS },
+		{ "target", required_argument, 0, O_TARGET },
+		{ "per-class", no_argument, 0, O_PER_CLASS }, { "batch", required_argument, 0, O_BATCH },
+		{ "seed", required_argument, 0, 's' }, { "threads", required_argument, 0, 'j' },
+		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+	};
+	rml_error err = { 0 };
+	int o;
+	while ((o = getopt_long(argc, argv, "m:d:p:P:s:j:qvhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'm': c->model = optarg; break;
+		case 'd': c->data = optarg; break;
+		case 'p': c->preds = optarg; break;
+		case 'P': c->preds_out = optarg; break;
+		case O_REJECT:
+			if (strcmp(optarg, "none") == 0) c->reject = RML_REJECT_NONE;
+			else if (strcmp(optarg, "entropy") == 0) c->reject = RML_REJECT_ENTROPY;
+			else if (strcmp(optarg, "confidence") == 0) c->reject = RML_REJECT_CONFIDENCE;
+			else return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
+			break;
+		case O_THR:
+			if (cli_parse_f64("--threshold", optarg, 0, 1e6, &c->threshold)) return 2;
+			c->have_threshold = 1;
+			break;
+		case O_RATE_REJ: if (cli_parse_f64("--reject-rate", optarg, 0, 1, &c->rate)) return 2; break;
+		case O_BINS: if (cli_parse_i64("--bins", optarg, 1, 10000, &c->bins)) return 2; break;
+		case O_BINNING:
+			if (strcmp(optarg, "width") == 0) c->binning = RML_BINS_WIDTH;
+			else if (strcmp(optarg, "mass") == 0) c->binning = RML_BINS_MASS;
+			else return cli_usage_error("--binning is width or mass, not '%s'", optarg);
+			break;
+		case O_REPEAT: if (cli_parse_i64("--repeat", optarg, 1, 1000000, &c->repeat)) return 2; break;
+		case O_FAULT:
+			if (rml_fault_model_parse(optarg, &c->spec.model, &err)) return cli_usage_error("%s", err.msg);
+			c->fault = 1;
+			break;
+		case O_UNIT:
+			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err)) return cli_usage_error("%s", err.msg);
+			if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK || c->spec.unit == RML_FAULT_UNIT_BER)
+				return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
+			c->fault = 1;
+			break;
+		case O_RATE: if (cli_parse_f64("--rate", optarg, 0, 1, &c->spec.rate)) return 2; c->fault = 1; break;
+		case O_BER:
+			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate)) return 2;
+			c->spec.unit = RML_FAULT_UNIT_BER;
+			c->fault = 1;
+			break;
+		case O_BITS:
+			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err)) return cli_usage_error("%s", err.msg);
+			c->fault = 1;
+			break;
+		case O_TARGET: c->target = optarg; c->fault = 1; break;
+		case O_PER_CLASS: c->per_class = 1; break;
+		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
+		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case O_JSON: c->json = 1; break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity = 2; break;
+		case 'h': usage(); return -1;
+		case 'V': cli_version(); return -1;
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (c->preds && (c->model || c->data))
+		return cli_usage_error("give either -p PREDICTIONS or -m MODEL -d DATA");
+	if (!c->preds && (!c->model || !c->data))
+		return cli_usage_error("give -m MODEL and -d DATA (or -p PREDICTIONS)");
+	if (c->model && c->data && !strcmp(c->model, "-") && !strcmp(c->data, "-"))
+		return cli_usage_error("model and data cannot both come from standard input");
+	if (c->reject != RML_REJECT_NONE && !c->have_threshold && c->rate < 0)
+		return cli_usage_error("--reject needs --threshold T or --reject-rate R");
+	if (c->reject == RML_REJECT_NONE && (c->have_threshold || c->rate >= 0))
+		return cli_usage_error("--threshold and --reject-rate go with --reject entropy|confidence");
+	if (c->fault && !c->repeat)
+		c->repeat = 1;
+	if (c->repeat && c->preds)
+		return cli_usage_error("--repeat needs a model and data, not a predictions file");
+	if (c->spec.unit == RML_FAULT_UNIT_BER && c->spec.model >= RML_FAULT_ZERO)
+		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");
+	return 0;
+}
+
+/* The metrics of one predictions set under the rejection rule. */
+static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report *r, rml_error *err)
+{
+	double used;
+	rml_predictions_reject(p, c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
+			       &used);
+	if (rml_eval_compute(p, (int)c->bins, c->binning, r, err))
+		return -1;
+	r->threshold = used;
+	return 0;
+}
+
+#define N_METRICS 8
+static const char *const metric_names[N_METRICS] = {
+	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
+};
+
+static void metric_values(const rml_eval_report *r, double *v)
+{
+	v[0] = r->acc1;
+	v[1] = r->acc2;
+	v[2] = r->reject_rate;
+	v[3] = r->nll;
+	v[4] = r->brier;
+	v[5] = r->ece;
+	v[6] = r->mce;
+	v[7] = r->ace;
+}
+
+static void print_single(const rml_eval_report *r, const struct cmdline *c,
+			 const char *const *names, int64_t k)
+{
+	double v[N_METRICS];
+	metric_values(r, v);
+	if (c->json) {
+		printf("{\"n\":%lld", (long long)r->n);
+		for (int i = 0; i < N_METRICS; i++)
+			printf(",\"%s\":%.6f", metric_names[i], v[i]);
+		if (c->reject != RML_REJECT_NONE)
+			printf(",\"threshold\":%.6f", r->threshold);
+		if (c->per_class) {
+			printf(",\"per_class\":{");
+			for (int64_t j = 0; j < k; j++) {
+				printf("%s\"%s\":", j ? "," : "", names && names[j] ? names[j] : "?");
+				if (isnan(r->class_acc[j]))
+					printf("null");
+				else
+					printf("%.6f", r->class_acc[j]);
+			}
+			printf("}");
+		}
+		printf("}\n");
+		return;
+	}
+	printf("%-12s %lld\n", "n", (long long)r->n);
+	for (int i = 0; i < N_METRICS; i++)
+		printf("%-12s %.4f\n", metric_names[i], v[i]);
+	if (c->reject != RML_REJECT_NONE)
+		printf("%-12s %.4f\n", "threshold", r->threshold);
+	if (c->per_class)
+		for (int64_t j = 0; j < k; j++)
+			printf("  %-20s %.4f (%lld)\n", names && names[j] ? names[j] : "?", r->class_acc[j],
+			       (long long)r->class_n[j]);
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-eval", argc, argv);
+	struct cmdline c = { .rate = -1, .bins = 15, .batch = 128, .seed = 1,
+			     .spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY } };
+	int st = parse_args(argc, argv, &c);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+	if (c.preds_out && cli_check_output(c.preds_out))
+		return CLI_EXIT_USAGE;
+	rml_set_threads((int)c.threads);
+	rml_error err = { 0 };
+	rml_predictions p;
+	rml_predictions_init(&p);
+	rml_eval_report rep = { 0 };
+	rml_dataset d;
+	rml_dataset_init(&d);
+	rml_model *m = NULL;
+	rml_fault_targets tg = { 0 };
+	double *vals = NULL;
+	int status = CLI_EXIT_FAIL;
+	const char *const *names = NULL;
+	rml_file f, pf;
+	rml_file_init(&f);
+	rml_file_init(&pf);
+
+	if (c.preds) {
+		if (cli_load(&f, c.preds, "predictions", &err) || rml_predictions_from_file(&p, &f, &err))
+			goto done;
+	} else {
+		if (cli_load(&f, c.model, "model", &err) || rml_model_from_file(&m, &f, &err))
+			goto done;
+		rml_file_free(&f);
+		if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
+			goto done;
+		if (d.n_classes > rml_model_n_classes(m)) {
+			rml_errorf(&err, RML_ERR_MISMATCH, "the dataset has %d classes, the model %d",
+				   d.n_classes, rml_model_n_classes(m));
+			goto done;
+		}
+		names = rml_model_class_names(m);
+		if (!names)
+			names = (const char *const *)d.class_names;
+		if (rml_predictions_alloc(&p, d.n, rml_model_n_classes(m), &err))
+			goto done;
+		memcpy(p.labels, d.labels, (size_t)d.n * sizeof *p.labels);
+		if (!c.repeat && rml_predict_dataset(m, &d, c.batch, p.probs, &err))
+			goto done;
+	}
+	if (c.repeat) {
+		/* Repetitions: inject, predict, measure, undo. */
+		if (rml_fault_targets_select(&tg, m, c.target ? c.target : "theta", &err))
+			goto done;
+		vals = malloc((size_t)(c.repeat * N_METRICS) * sizeof *vals);
+		if (!vals) {
+			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int64_t r = 0; r < c.repeat; r++) {
+			/* Repetition r draws its faults from stream r of the seed, so
+			 * any repetition can be reproduced alone. */
+			rml_fault_log log;
+			rml_fault_log_init(&log);
+			rml_rng rng;
+			rml_rng_seed_stream(&rng, (uint64_t)c.seed, (uint64_t)r);
+			rml_status s = rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err);
+			if (!s)
+				s = rml_predict_dataset(m, &d, c.batch, p.probs, &err);
+			rml_inject_undo(tg.t, &log);
+			rml_fault_log_free(&log);
+			if (s)
+				goto done;
+			rml_eval_report_free(&rep);
+			if (measure(&p, &c, &rep, &err))
+				goto done;
+			metric_values(&rep, vals + r * N_METRICS);
+			cli_progress("repetitions", r + 1, c.repeat);
+		}
+		double *col = malloc((size_t)c.repeat * sizeof *col);
+		if (!col) {
+			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		if (c.json)
+			printf("{\"n\":%lld,\"n_rep\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g}",
+			       (long long)d.n, (long long)c.repeat, rml_fault_model_name(c.spec.model),
+			       rml_fault_unit_name(c.spec.unit), c.spec.rate);
+		else
+			printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
+			       "95% CI", (long long)c.repeat, (long long)d.n);
+		for (int i = 0; i < N_METRICS; i++) {
+			for (int64_t r = 0; r < c.repeat; r++)
+				col[r] = vals[r * N_METRICS + i];
+			rml_summary s;
+			rml_summarize(col, c.repeat, &s);
+			if (c.json)
+				printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
+				       metric_names[i], s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
+			else
+				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", metric_names[i], s.mean, s.sd, s.lo,
+				       s.hi);
+		}
+		if (c.json)
+			printf("}\n");
+		free(col);
+	} else {
+		if (measure(&p, &c, &rep, &err))
+			goto done;
+		print_single(&rep, &c, names, p.k);
+	}
+	if (c.preds_out) {
+		if (rml_predictions_to_file(&p, &pf, &err))
+			goto done;
+		if (names && rml_set_str_array(&pf, "predictions.classes", names, p.k)) {
+			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		if (cli_save(&pf, c.preds_out, c.repeat ? c.seed : -1, &err))
+			goto done;
+	}
+	status = CLI_EXIT_OK;
+done:
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
+	free(vals);
+	rml_fault_targets_free(&tg);
+	rml_eval_report_free(&rep);
+	rml_predictions_free(&p);
+	rml_dataset_free(&d);
+	rml_model_free(m);
+	rml_file_free(&f);
+	rml_file_free(&pf);
+	return cli_finish(status);
+}

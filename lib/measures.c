@@ -1,0 +1,456 @@
+/*
+ * measures.c — accuracy, rejection, proper scores, calibration errors,
+ * AUROC, confidence intervals and the predictions file (see metrics.h).
+ * Non-finite probability rows are treated as a broken prediction: wrong,
+ * maximally uncertain, never a crash.
+ */
+#include "metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int row_finite(const float *p, int64_t k)
+{
+	for (int64_t j = 0; j < k; j++)
+		if (!isfinite(p[j]))
+			return 0;
+	return 1;
+}
+
+void rml_top1(const float *probs, int64_t n, int64_t k, int32_t *pred, float *conf)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float *p = probs + i * k;
+		if (!row_finite(p, k)) {
+			if (pred)
+				pred[i] = -1;
+			if (conf)
+				conf[i] = 0;
+			continue;
+		}
+		int64_t best = 0;
+		for (int64_t j = 1; j < k; j++)
+			if (p[j] > p[best])
+				best = j;
+		if (pred)
+			pred[i] = (int32_t)best;
+		if (conf)
+			conf[i] = p[best];
+	}
+}
+
+void rml_entropy(const float *probs, int64_t n, int64_t k, float *ent)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float *p = probs + i * k;
+		if (!row_finite(p, k)) {
+			ent[i] = (float)log((double)k);
+			continue;
+		}
+		double h = 0;
+		for (int64_t j = 0; j < k; j++)
+			if (p[j] > 0)
+				h -= (double)p[j] * log((double)p[j]);
+		ent[i] = (float)h;
+	}
+}
+
+typedef struct {
+	float conf;
+	int64_t i;
+} ci_pair;
+
+static int by_conf(const void *a, const void *b)
+{
+	const ci_pair *x = a, *y = b;
+	if (x->conf != y->conf)
+		return x->conf < y->conf ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Bin statistics for ECE/MCE; returns NAN on allocation failure. */
+static double calib_error(const float *conf, const uint8_t *correct, int64_t n, int n_bins,
+			  rml_binning b, int max)
+{
+	if (n <= 0 || n_bins <= 0)
+		return 0;
+	double err = 0;
+	if (b == RML_BINS_WIDTH) {
+		double *sc = calloc((size_t)n_bins, sizeof *sc), *sa = calloc((size_t)n_bins, sizeof *sa);
+		int64_t *cnt = calloc((size_t)n_bins, sizeof *cnt);
+		if (!sc || !sa || !cnt) {
+			free(sc);
+			free(sa);
+			free(cnt);
+			return NAN;
+		}
+		for (int64_t i = 0; i < n; i++) {
+			double c = isfinite(conf[i]) ? conf[i] : 0;
+			int bi = (int)(c * n_bins);
+			if (bi >= n_bins)
+				bi = n_bins - 1;
+			if (bi < 0)
+				bi = 0;
+			sc[bi] += c;
+			sa[bi] += correct[i];
+			cnt[bi]++;
+		}
+		for (int k = 0; k < n_bins; k++) {
+			if (!cnt[k])
+				continue;
+			double gap = fabs(sa[k] / cnt[k] - sc[k] / cnt[k]);
+			err = max ? fmax(err, gap) : err + gap * (double)cnt[k] / (double)n;
+		}
+		free(sc);
+		free(sa);
+		free(cnt);
+		return err;
+	}
+	ci_pair *s = malloc((size_t)n * sizeof *s);
+	if (!s)
+		return NAN;
+	for (int64_t i = 0; i < n; i++) {
+		s[i].conf = isfinite(conf[i]) ? conf[i] : 0;
+		s[i].i = i;
+	}
+	qsort(s, (size_t)n, sizeof *s, by_conf);
+	for (int k = 0; k < n_bins; k++) {
+		int64_t lo = n * k / n_bins, hi = n * (k + 1) / n_bins;
+		if (hi <= lo)
+			continue;
+		double c = 0, a = 0;
+		for (int64_t j = lo; j < hi; j++) {
+			c += s[j].conf;
+			a += correct[s[j].i];
+		}
+		double gap = fabs(a / (double)(hi - lo) - c / (double)(hi - lo));
+		err = max ? fmax(err, gap) : err + gap * (double)(hi - lo) / (double)n;
+	}
+	free(s);
+	return err;
+}
+
+double rml_ece(const float *conf, const uint8_t *correct, int64_t n, int n_bins, rml_binning b)
+{
+	return calib_error(conf, correct, n, n_bins, b, 0);
+}
+
+double rml_mce(const float *conf, const uint8_t *correct, int64_t n, int n_bins, rml_binning b)
+{
+	return calib_error(conf, correct, n, n_bins, b, 1);
+}
+
+double rml_nll(const float *probs, const int32_t *labels, int64_t n, int64_t k)
+{
+	double s = 0;
+	int64_t m = 0;
+	for (int64_t i = 0; i < n; i++) {
+		if (labels[i] < 0 || labels[i] >= k)
+			continue;
+		double p = probs[i * k + labels[i]];
+		if (!row_finite(probs + i * k, k))
+			p = 0;
+		s -= log(p > 1e-12 ? p : 1e-12);
+		m++;
+	}
+	return m ? s / (double)m : 0;
+}
+
+double rml_brier(const float *probs, const int32_t *labels, int64_t n, int64_t k)
+{
+	double s = 0;
+	int64_t m = 0;
+	for (int64_t i = 0; i < n; i++) {
+		if (labels[i] < 0 || labels[i] >= k)
+			continue;
+		const float *p = probs + i * k;
+		int fin = row_finite(p, k);
+		for (int64_t j = 0; j < k; j++) {
+			double pj = fin ? p[j] : 1.0 / (double)k;
+			double y = j == labels[i];
+			s += (pj - y) * (pj - y);
+		}
+		m++;
+	}
+	return m ? s / (double)m : 0;
+}
+
+double rml_auroc(const float *score, const uint8_t *positive, int64_t n)
+{
+	ci_pair *s = malloc((size_t)(n ? n : 1) * sizeof *s);
+	if (!s)
+		return NAN;
+	int64_t np = 0, nn = 0;
+	for (int64_t i = 0; i < n; i++) {
+		s[i].conf = isfinite(score[i]) ? score[i] : -INFINITY;
+		s[i].i = i;
+		np += positive[i] != 0;
+	}
+	nn = n - np;
+	if (!np || !nn) {
+		free(s);
+		return 0.5;
+	}
+	qsort(s, (size_t)n, sizeof *s, by_conf);
+	/* Mann–Whitney U with mid-ranks for ties. */
+	double rank_sum = 0;
+	for (int64_t i = 0; i < n;) {
+		int64_t j = i;
+		while (j < n && s[j].conf == s[i].conf)
+			j++;
+		double mid = (double)(i + 1 + j) / 2.0;
+		for (int64_t q = i; q < j; q++)
+			if (positive[s[q].i])
+				rank_sum += mid;
+		i = j;
+	}
+	free(s);
+	return (rank_sum - (double)np * (double)(np + 1) / 2.0) / ((double)np * (double)nn);
+}
+
+/* Two-sided 95% Student t quantile for df degrees of freedom: a table up to
+ * 30, then the Cornish–Fisher expansion around the normal quantile. */
+static double t975(int64_t df)
+{
+	static const double tab[31] = {
+		0, 12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622,
+		2.2281, 2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930,
+		2.0860, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452,
+		2.0423,
+	};
+	if (df <= 0)
+		return NAN;
+	if (df <= 30)
+		return tab[df];
+	double z = 1.959963984540054, v = (double)df;
+	double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+	return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v) +
+	       (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * v * v * v);
+}
+
+void rml_summarize(const double *x, int64_t n, rml_summary *s)
+{
+	s->n_rep = n;
+	double m = 0;
+	for (int64_t i = 0; i < n; i++)
+		m += x[i];
+	m = n ? m / (double)n : 0;
+	double v = 0;
+	for (int64_t i = 0; i < n; i++)
+		v += (x[i] - m) * (x[i] - m);
+	s->mean = m;
+	s->sd = n > 1 ? sqrt(v / (double)(n - 1)) : 0;
+	double half = n > 1 ? t975(n - 1) * s->sd / sqrt((double)n) : 0;
+	s->lo = m - half;
+	s->hi = m + half;
+}
+
+/* ---- predictions ----------------------------------------------------------- */
+
+void rml_predictions_init(rml_predictions *p)
+{
+	memset(p, 0, sizeof *p);
+}
+
+void rml_predictions_free(rml_predictions *p)
+{
+	free(p->probs);
+	free(p->labels);
+	free(p->rejected);
+	free(p->entropy);
+	free(p->entropy_before);
+	rml_predictions_init(p);
+}
+
+rml_status rml_predictions_alloc(rml_predictions *p, int64_t n, int64_t k, rml_error *err)
+{
+	int64_t nk;
+	if (n < 0 || k < 1 || rml_mul_overflow(n, k, &nk))
+		return rml_errorf(err, RML_ERR_LIMIT, "predictions of %lld x %lld are beyond the limits",
+				  (long long)n, (long long)k);
+	rml_predictions_free(p);
+	p->probs = calloc((size_t)(nk ? nk : 1), sizeof *p->probs);
+	p->labels = malloc((size_t)(n ? n : 1) * sizeof *p->labels);
+	p->rejected = calloc((size_t)(n ? n : 1), 1);
+	p->entropy = calloc((size_t)(n ? n : 1), sizeof *p->entropy);
+	if (!p->probs || !p->labels || !p->rejected || !p->entropy) {
+		rml_predictions_free(p);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	for (int64_t i = 0; i < n; i++)
+		p->labels[i] = -1;
+	p->n = n;
+	p->k = k;
+	return RML_OK;
+}
+
+rml_status rml_predictions_to_file(const rml_predictions *p, rml_file *f, rml_error *err)
+{
+	int64_t d2[2] = { p->n, p->k }, d1[1] = { p->n };
+	rml_status st = rml_set_str(f, "kind", "predictions");
+	if (st)
+		return rml_errorf(err, st, "out of memory");
+	if (!rml_add_tensor(f, "probs", RML_DTYPE_F32, 2, d2, p->probs, err) ||
+	    !rml_add_tensor(f, "labels", RML_DTYPE_I32, 1, d1, p->labels, err) ||
+	    !rml_add_tensor(f, "rejected", RML_DTYPE_U8, 1, d1, p->rejected, err) ||
+	    !rml_add_tensor(f, "entropy", RML_DTYPE_F32, 1, d1, p->entropy, err) ||
+	    (p->entropy_before &&
+	     !rml_add_tensor(f, "entropy_before", RML_DTYPE_F32, 1, d1, p->entropy_before, err)))
+		return err ? err->code : RML_ERR_NOMEM;
+	return RML_OK;
+}
+
+rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_error *err)
+{
+	rml_predictions_init(p);
+	rml_status st = rml_expect_kind(f, "predictions", "input", err);
+	if (st)
+		return st;
+	rml_tensor *pr = rml_expect_tensor(f, "probs", RML_DTYPE_F32, 2, err);
+	rml_tensor *lb = pr ? rml_expect_tensor(f, "labels", RML_DTYPE_I32, 1, err) : NULL;
+	rml_tensor *rj = lb ? rml_expect_tensor(f, "rejected", RML_DTYPE_U8, 1, err) : NULL;
+	rml_tensor *en = rj ? rml_expect_tensor(f, "entropy", RML_DTYPE_F32, 1, err) : NULL;
+	if (!en)
+		return RML_ERR_FORMAT;
+	int64_t n = pr->dims[0], k = pr->dims[1];
+	if (lb->dims[0] != n || rj->dims[0] != n || en->dims[0] != n || k < 1)
+		return rml_errorf(err, RML_ERR_FORMAT, "predictions: tensors disagree on the count");
+	st = rml_predictions_alloc(p, n, k, err);
+	if (st)
+		return st;
+	memcpy(p->probs, pr->data, pr->nbytes);
+	memcpy(p->labels, lb->data, lb->nbytes);
+	memcpy(p->rejected, rj->data, rj->nbytes);
+	memcpy(p->entropy, en->data, en->nbytes);
+	for (int64_t i = 0; i < n; i++)
+		if (p->labels[i] < -1 || p->labels[i] >= k) {
+			rml_predictions_free(p);
+			return rml_errorf(err, RML_ERR_FORMAT, "predictions: label %d of row %lld is out of range",
+					  p->labels[i], (long long)i);
+		}
+	rml_tensor *eb = rml_find_tensor(f, "entropy_before");
+	if (eb && eb->dtype == RML_DTYPE_F32 && eb->ndim == 1 && eb->dims[0] == n) {
+		p->entropy_before = malloc(eb->nbytes + 1);
+		if (p->entropy_before)
+			memcpy(p->entropy_before, eb->data, eb->nbytes);
+	}
+	return RML_OK;
+}
+
+typedef struct {
+	float u;
+	int64_t i;
+} unc_pair;
+
+static int by_uncertainty_desc(const void *a, const void *b)
+{
+	const unc_pair *x = a, *y = b;
+	if (x->u != y->u)
+		return x->u > y->u ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+void rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
+			    double rate, double *used)
+{
+	rml_entropy(p->probs, p->n, p->k, p->entropy);
+	memset(p->rejected, 0, (size_t)p->n);
+	if (used)
+		*used = NAN;
+	if (rule == RML_REJECT_NONE || p->n == 0)
+		return;
+	float *conf = malloc((size_t)p->n * sizeof *conf);
+	if (!conf)
+		return;
+	rml_top1(p->probs, p->n, p->k, NULL, conf);
+	/* Uncertainty: entropy, or 1 - confidence; broken rows are maximal. */
+	for (int64_t i = 0; i < p->n; i++) {
+		if (rule == RML_REJECT_CONFIDENCE)
+			conf[i] = 1.0f - conf[i];
+		else
+			conf[i] = p->entropy[i];
+	}
+	double thr = rule == RML_REJECT_CONFIDENCE ? 1.0 - threshold : threshold;
+	if (rate >= 0) {
+		int64_t k = llround(rate * (double)p->n);
+		unc_pair *s = malloc((size_t)p->n * sizeof *s);
+		if (s) {
+			for (int64_t i = 0; i < p->n; i++)
+				s[i] = (unc_pair){ conf[i], i };
+			qsort(s, (size_t)p->n, sizeof *s, by_uncertainty_desc);
+			for (int64_t j = 0; j < k; j++)
+				p->rejected[s[j].i] = 1;
+			thr = k > 0 ? s[k - 1].u : INFINITY;
+			free(s);
+		}
+	} else {
+		for (int64_t i = 0; i < p->n; i++)
+			p->rejected[i] = conf[i] > thr;
+	}
+	if (used)
+		*used = rule == RML_REJECT_CONFIDENCE ? 1.0 - thr : thr;
+	free(conf);
+}
+
+void rml_eval_report_free(rml_eval_report *r)
+{
+	free(r->class_acc);
+	free(r->class_n);
+	r->class_acc = NULL;
+	r->class_n = NULL;
+}
+
+rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning binning,
+			    rml_eval_report *r, rml_error *err)
+{
+	memset(r, 0, sizeof *r);
+	int64_t n = p->n, k = p->k;
+	int32_t *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
+	float *conf = malloc((size_t)(n ? n : 1) * sizeof *conf);
+	uint8_t *correct = malloc((size_t)(n ? n : 1));
+	r->class_acc = calloc((size_t)k, sizeof *r->class_acc);
+	r->class_n = calloc((size_t)k, sizeof *r->class_n);
+	if (!pred || !conf || !correct || !r->class_acc || !r->class_n) {
+		free(pred);
+		free(conf);
+		free(correct);
+		rml_eval_report_free(r);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	rml_top1(p->probs, n, k, pred, conf);
+	int64_t m = 0, right = 0, acc_n = 0, acc_right = 0, rej = 0;
+	for (int64_t i = 0; i < n; i++) {
+		rej += p->rejected[i] != 0;
+		if (p->labels[i] < 0)
+			continue;
+		int ok = pred[i] == p->labels[i];
+		correct[m] = (uint8_t)ok;
+		conf[m] = conf[i];
+		m++;
+		right += ok;
+		r->class_n[p->labels[i]]++;
+		r->class_acc[p->labels[i]] += ok;
+		if (!p->rejected[i]) {
+			acc_n++;
+			acc_right += ok;
+		}
+	}
+	for (int64_t j = 0; j < k; j++)
+		r->class_acc[j] = r->class_n[j] ? r->class_acc[j] / (double)r->class_n[j] : NAN;
+	r->n = n;
+	r->n_labelled = m;
+	r->n_rejected = rej;
+	r->reject_rate = n ? (double)rej / (double)n : 0;
+	r->acc1 = m ? (double)right / (double)m : 0;
+	r->acc2 = acc_n ? (double)acc_right / (double)acc_n : 0;
+	r->nll = rml_nll(p->probs, p->labels, n, k);
+	r->brier = rml_brier(p->probs, p->labels, n, k);
+	r->ece = rml_ece(conf, correct, m, n_bins, binning);
+	r->mce = rml_mce(conf, correct, m, n_bins, binning);
+	r->ace = rml_ece(conf, correct, m, n_bins, RML_BINS_MASS);
+	free(pred);
+	free(conf);
+	free(correct);
+	return RML_OK;
+}
