@@ -30,8 +30,13 @@ static int n_inputs;
 void cli_init(const char *prog, int argc, char **argv)
 {
 	cli_prog = prog;
-	saved_argc = argc;
-	saved_argv = argv;
+	/* getopt_long reorders argv; provenance wants the command as typed. */
+	static char *copy[256];
+	saved_argc = argc < 255 ? argc : 255;
+	for (int i = 0; i < saved_argc; i++)
+		copy[i] = argv[i];
+	copy[saved_argc] = NULL;
+	saved_argv = copy;
 }
 
 void cli_msg(const char *fmt, ...)

@@ -240,6 +240,16 @@ rml_status rml_canvas_save_png(const rml_canvas *c, const char *path, rml_error 
 {
 	if (strcmp(path, "-") == 0)
 		return rml_canvas_write_png(c, stdout, err);
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {  /* a device or FIFO */
+		FILE *fp = fopen(path, "wb");
+		if (!fp)
+			return rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
+		rml_status st = rml_canvas_write_png(c, fp, err);
+		if (fclose(fp) != 0 && !st)
+			st = rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
+		return st;
+	}
 	size_t n = strlen(path) + 16;
 	char *tmp = malloc(n);
 	if (!tmp)

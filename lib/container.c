@@ -581,6 +581,18 @@ rml_status rml_file_save(const rml_file *f, const char *path, rml_error *err)
 {
 	if (strcmp(path, "-") == 0)
 		return rml_file_write(f, stdout, "standard output", err);
+	/* A device or a FIFO (/dev/null, a named pipe) is written in place:
+	 * renaming over it would replace it. */
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		FILE *fp = fopen(path, "wb");
+		if (!fp)
+			return rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
+		rml_status st = rml_file_write(f, fp, path, err);
+		if (fclose(fp) != 0 && st == RML_OK)
+			st = rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
+		return st;
+	}
 	size_t n = strlen(path);
 	char *tmp = malloc(n + 16);
 	if (!tmp)

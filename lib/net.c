@@ -1603,10 +1603,12 @@ rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *er
 		st = take_param(&m->params[i], f, "model", err);
 	for (int i = 0; i < m->n_b && !st; i++)
 		st = take_param(&m->buffers[i], f, "model", err);
-	matched = expected;
-	if (!st && f->n_tensors != matched)
-		st = rml_errorf(err, RML_ERR_FORMAT, "model: %lld tensors, the architecture has %d",
-				(long long)f->n_tensors, matched);
+	/* Checkpoints also carry the optimiser state ("optim.*"). */
+	for (int64_t i = 0; i < f->n_tensors; i++)
+		matched += strncmp(f->tensors[i].name, "optim.", 6) != 0;
+	if (!st && matched != expected)
+		st = rml_errorf(err, RML_ERR_FORMAT, "model: %d tensors, the architecture has %d",
+				matched, expected);
 	const rml_kv *cl = rml_get(f, "model.classes");
 	if (!st && cl && cl->type == RML_KV_STR_ARRAY)
 		st = rml_model_set_class_names(m, (const char *const *)cl->sa, (int)cl->n, err);

@@ -111,8 +111,8 @@ for i in pick[:m]:
 lbytes = struct.pack(">II", 0x801, m) + bytes(labels[i] for i in pick[:m])
 open(os.path.join(didx, "images-idx3-ubyte"), "wb").write(ibytes)
 open(os.path.join(didx, "labels-idx1-ubyte"), "wb").write(lbytes)
-gzip.open(os.path.join(didx, "images-idx3-ubyte.gz"), "wb").write(ibytes)
-gzip.open(os.path.join(didx, "labels-idx1-ubyte.gz"), "wb").write(lbytes)
+gzip.GzipFile(os.path.join(didx, "images-idx3-ubyte.gz"), "wb", mtime=0).write(ibytes)
+gzip.GzipFile(os.path.join(didx, "labels-idx1-ubyte.gz"), "wb", mtime=0).write(lbytes)
 
 
 # Image folder: 2 classes, 3 PNG each (written here) + 1 JPEG each (copied).

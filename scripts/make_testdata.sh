@@ -6,8 +6,6 @@
 set -euo pipefail
 src=${1:?usage: make_testdata.sh CIFAR_JPG_DIR}
 bin=${BIN:-build/bin}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$bin/rmlops-data" import folder "$src/test" -o "$tmp/test.rml"
-"$bin/rmlops-data" take --per-class 100 -s 1 -o testdata/cifar10-test-1000.rml < "$tmp/test.rml"
+"$bin/rmlops-data" import folder "$src/test" \
+	| "$bin/rmlops-data" take --per-class 100 -s 1 -o testdata/cifar10-test-1000.rml
 python3 scripts/make_testdata.py "$src" testdata/cifar10-test-1000.rml

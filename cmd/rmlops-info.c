@@ -1,0 +1,251 @@
+/*
+ * rmlops-info — what an rmlops file holds: kind, metadata, tensor table,
+ * sizes, checksum status (reading verifies every checksum), and with
+ * --lineage the steps that made it. Text for people, --json for machines.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "format.h"
+
+static void usage(void)
+{
+	printf("Usage: rmlops-info [OPTIONS] [FILE...]\n"
+	       "Show what rmlops files hold (default: standard input).\n"
+	       "\n"
+	       "      --json        one JSON object per file (arrays in full)\n"
+	       "      --lineage     the provenance and the history of steps, oldest first\n"
+	       "      --digest      one line per tensor: SHA-256 of its data and its name\n"
+	       "                    (compares the content of files whose provenance differs)\n"
+	       "  -q, --quiet       only check the files (exit status)\n"
+	       "  -h, --help        this help;  -V, --version  the version\n"
+	       "\n"
+	       "Example: rmlops-info --lineage hardened.rml\n");
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void json_num(double v)
+{
+	if (isfinite(v))
+		printf("%.17g", v);
+	else
+		printf("null");
+}
+
+static void print_json(const rml_file *f, const char *name)
+{
+	printf("{\"file\":");
+	json_str(name);
+	printf(",\"format_version\":%d,\"metadata\":{", RML_FORMAT_VERSION);
+	for (int64_t i = 0; i < f->n_kv; i++) {
+		const rml_kv *kv = &f->kv[i];
+		if (i)
+			putchar(',');
+		json_str(kv->key);
+		putchar(':');
+		switch (kv->type) {
+		case RML_KV_I64: printf("%lld", (long long)kv->i); break;
+		case RML_KV_F64: json_num(kv->f); break;
+		case RML_KV_STR: json_str(kv->s); break;
+		case RML_KV_I64_ARRAY:
+			putchar('[');
+			for (int64_t j = 0; j < kv->n; j++)
+				printf("%s%lld", j ? "," : "", (long long)kv->ia[j]);
+			putchar(']');
+			break;
+		case RML_KV_F64_ARRAY:
+			putchar('[');
+			for (int64_t j = 0; j < kv->n; j++) {
+				if (j)
+					putchar(',');
+				json_num(kv->fa[j]);
+			}
+			putchar(']');
+			break;
+		case RML_KV_STR_ARRAY:
+			putchar('[');
+			for (int64_t j = 0; j < kv->n; j++) {
+				if (j)
+					putchar(',');
+				json_str(kv->sa[j]);
+			}
+			putchar(']');
+			break;
+		default: printf("null");
+		}
+	}
+	printf("},\"tensors\":[");
+	size_t total = 0;
+	for (int64_t i = 0; i < f->n_tensors; i++) {
+		const rml_tensor *t = &f->tensors[i];
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(t->name);
+		printf(",\"dtype\":\"%s\",\"shape\":[", rml_dtype_name(t->dtype));
+		for (int d = 0; d < t->ndim; d++)
+			printf("%s%lld", d ? "," : "", (long long)t->dims[d]);
+		printf("],\"bytes\":%zu}", t->nbytes);
+		total += t->nbytes;
+	}
+	printf("],\"tensor_bytes\":%zu,\"checksums\":\"ok\"}\n", total);
+}
+
+static void print_text(const rml_file *f, const char *name)
+{
+	const char *kind = rml_file_kind(f);
+	printf("%s: %s (format version %d, checksums ok)\n", name, kind ? kind : "no kind",
+	       RML_FORMAT_VERSION);
+	for (int64_t i = 0; i < f->n_kv; i++) {
+		const rml_kv *kv = &f->kv[i];
+		if (!strcmp(kv->key, "kind") || !strncmp(kv->key, "lineage.", 8))
+			continue;
+		printf("  %-28s ", kv->key);
+		switch (kv->type) {
+		case RML_KV_I64: printf("%lld", (long long)kv->i); break;
+		case RML_KV_F64: printf("%g", kv->f); break;
+		case RML_KV_STR:
+			if (strchr(kv->s, '\n'))
+				printf("(%zu bytes of text)", strlen(kv->s));
+			else
+				printf("%s", kv->s);
+			break;
+		case RML_KV_I64_ARRAY:
+			for (int64_t j = 0; j < kv->n && j < 10; j++)
+				printf("%s%lld", j ? " " : "", (long long)kv->ia[j]);
+			break;
+		case RML_KV_F64_ARRAY:
+			for (int64_t j = 0; j < kv->n && j < 10; j++)
+				printf("%s%g", j ? " " : "", kv->fa[j]);
+			break;
+		case RML_KV_STR_ARRAY:
+			for (int64_t j = 0; j < kv->n && j < 10; j++)
+				printf("%s%s", j ? ", " : "", kv->sa[j]);
+			break;
+		default: break;
+		}
+		if ((kv->type >= RML_KV_I64_ARRAY) && kv->n > 10)
+			printf(", ... (%lld in all)", (long long)kv->n);
+		putchar('\n');
+	}
+	size_t total = 0;
+	printf("  %lld tensors:\n", (long long)f->n_tensors);
+	int64_t shown = 0;
+	for (int64_t i = 0; i < f->n_tensors; i++) {
+		const rml_tensor *t = &f->tensors[i];
+		total += t->nbytes;
+		if (f->n_tensors > 40 && i >= 30 && i < f->n_tensors - 5) {
+			if (!shown++)
+				printf("    ... (%lld more)\n", (long long)(f->n_tensors - 35));
+			continue;
+		}
+		char shape[128] = "";
+		size_t at = 0;
+		for (int d = 0; d < t->ndim && at < sizeof shape; d++)
+			at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "",
+					       (long long)t->dims[d]);
+		printf("    %-48s %-4s %-18s %zu bytes\n", t->name, rml_dtype_name(t->dtype), shape, t->nbytes);
+	}
+	printf("  total tensor data: %zu bytes\n", total);
+}
+
+static void print_digest(const rml_file *f)
+{
+	for (int64_t i = 0; i < f->n_tensors; i++) {
+		const rml_tensor *t = &f->tensors[i];
+		rml_sha256 c;
+		uint8_t d[32];
+		char hex[65];
+		rml_sha256_init(&c);
+		rml_sha256_update(&c, t->data, t->nbytes);
+		rml_sha256_final(&c, d);
+		rml_hex32(d, hex);
+		printf("%s  %s\n", hex, t->name);
+	}
+}
+
+static void print_lineage(const rml_file *f, const char *name, int json)
+{
+	const rml_kv *h = rml_get(f, "lineage.history");
+	if (json) {
+		printf("{\"file\":");
+		json_str(name);
+		printf(",\"history\":[");
+		for (int64_t i = 0; h && h->type == RML_KV_STR_ARRAY && i < h->n; i++)
+			printf("%s%s", i ? "," : "", h->sa[i]);
+		printf("]}\n");
+		return;
+	}
+	printf("%s: lineage, oldest first\n", name);
+	if (!h || h->type != RML_KV_STR_ARRAY || h->n == 0) {
+		printf("  (no recorded history)\n");
+		return;
+	}
+	for (int64_t i = 0; i < h->n; i++)
+		printf("  %lld. %s\n", (long long)i + 1, h->sa[i]);
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-info", argc, argv);
+	enum { O_JSON = 256, O_LINEAGE, O_DIGEST };
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, O_JSON }, { "lineage", no_argument, 0, O_LINEAGE },
+		{ "digest", no_argument, 0, O_DIGEST },
+		{ "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+	};
+	int json = 0, lineage = 0, digest = 0, quiet = 0, o;
+	while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
+		switch (o) {
+		case O_JSON: json = 1; break;
+		case O_LINEAGE: lineage = 1; break;
+		case O_DIGEST: digest = 1; break;
+		case 'q': quiet = 1; cli_verbosity = 0; break;
+		case 'h': usage(); return cli_finish(CLI_EXIT_OK);
+		case 'V': cli_version(); return cli_finish(CLI_EXIT_OK);
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	char *dash[] = { "-" };
+	char **files = optind < argc ? argv + optind : dash;
+	int n = optind < argc ? argc - optind : 1;
+	int status = CLI_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		rml_file f;
+		rml_error err = { 0 };
+		const char *name = strcmp(files[i], "-") ? files[i] : "standard input";
+		if (rml_file_load(&f, files[i], &err)) {
+			cli_fail(&err);
+			status = CLI_EXIT_FAIL;
+			continue;
+		}
+		if (!quiet) {
+			if (digest)
+				print_digest(&f);
+			else if (lineage)
+				print_lineage(&f, name, json);
+			else if (json)
+				print_json(&f, name);
+			else
+				print_text(&f, name);
+		}
+		rml_file_free(&f);
+	}
+	return cli_finish(status);
+}

@@ -1,0 +1,257 @@
+/*
+ * rmlops-inject — inject faults into a model's weights and write the faulty
+ * model, so it pipes into rmlops-eval or any other program. The placement
+ * and the fault models are lib/inject.c; the gradient scores for grad-topk
+ * come from lib/faultsim.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "faultsim.h"
+#include "inject.h"
+#include "model.h"
+
+struct cmdline {
+	const char *model, *data, *output, *log;
+	const char *target;
+	rml_fault_spec spec;
+	int64_t seed, threads, batch;
+	int json, have_rate, have_ber;
+};
+
+static void usage(void)
+{
+	printf("Usage: rmlops-inject [OPTIONS] [-m MODEL] [-o OUTPUT]\n"
+	       "Inject faults into the weights of a model and write the faulty model.\n"
+	       "\n"
+	       "Where faults go (one of):\n"
+	       "  --unit tensor --rate R   a fraction R of the weight tensors, one fault in each\n"
+	       "                           (the default: tensor, rate 0.1)\n"
+	       "  --unit weight --rate R   a fraction R of all weights, one fault each\n"
+	       "  --unit grad-topk --rate R  the fraction R of weights with the largest\n"
+	       "                           |d loss / d w| over --data, one fault each\n"
+	       "  --ber P                  every allowed bit independently with probability P\n"
+	       "What a fault does:\n"
+	       "  --fault MODEL            bitflip (default), stuck0, stuck1, zero, random\n"
+	       "  --bits BITS              any (default), sign, exponent, mantissa, or a list\n"
+	       "                           of bit positions such as 30,31\n"
+	       "  --target WHAT            parameter groups (theta, omega, phi, W, adapters,\n"
+	       "                           all) or a tensor-name pattern with * and ?; a comma\n"
+	       "                           list mixes both (default: theta)\n"
+	       "Inputs and outputs:\n"
+	       "  -m, --model FILE         the model (default: standard input)\n"
+	       "  -d, --data FILE          dataset for grad-topk scores\n"
+	       "  -o, --output FILE        the faulty model (default: standard output)\n"
+	       "      --log FILE           one JSON line per fault: tensor, index, bit, old, new\n"
+	       "      --batch N            batch size for gradient scores (default 128)\n"
+	       "  -s, --seed N             seed of every random choice (default 1)\n"
+	       "  -j, --threads N          worker threads (default: all cores)\n"
+	       "      --json               a JSON report on standard error\n"
+	       "  -q, --quiet              no report\n"
+	       "  -h, --help               this help;  -V, --version  the version\n"
+	       "\n"
+	       "Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n");
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *c)
+{
+	enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH, O_JSON };
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' },
+		{ "data", required_argument, 0, 'd' },
+		{ "output", required_argument, 0, 'o' },
+		{ "seed", required_argument, 0, 's' },
+		{ "threads", required_argument, 0, 'j' },
+		{ "unit", required_argument, 0, O_UNIT },
+		{ "rate", required_argument, 0, O_RATE },
+		{ "ber", required_argument, 0, O_BER },
+		{ "fault", required_argument, 0, O_FAULT },
+		{ "bits", required_argument, 0, O_BITS },
+		{ "target", required_argument, 0, O_TARGET },
+		{ "log", required_argument, 0, O_LOG },
+		{ "batch", required_argument, 0, O_BATCH },
+		{ "json", no_argument, 0, O_JSON },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	rml_error err = { 0 };
+	int o;
+	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'm': c->model = optarg; break;
+		case 'd': c->data = optarg; break;
+		case 'o': c->output = optarg; break;
+		case 's':
+			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed))
+				return CLI_EXIT_USAGE;
+			break;
+		case 'j':
+			if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_UNIT:
+			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err))
+				return cli_usage_error("%s", err.msg);
+			if (c->spec.unit == RML_FAULT_UNIT_BER)
+				return cli_usage_error("give a bit error rate with --ber P");
+			break;
+		case O_RATE:
+			if (cli_parse_f64("--rate", optarg, 0, 1, &c->spec.rate))
+				return CLI_EXIT_USAGE;
+			c->have_rate = 1;
+			break;
+		case O_BER:
+			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate))
+				return CLI_EXIT_USAGE;
+			c->have_ber = 1;
+			break;
+		case O_FAULT:
+			if (rml_fault_model_parse(optarg, &c->spec.model, &err))
+				return cli_usage_error("%s", err.msg);
+			break;
+		case O_BITS:
+			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err))
+				return cli_usage_error("%s", err.msg);
+			break;
+		case O_TARGET: c->target = optarg; break;
+		case O_LOG: c->log = optarg; break;
+		case O_BATCH:
+			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_JSON: c->json = 1; break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity = 2; break;
+		case 'h': usage(); return -1;
+		case 'V': cli_version(); return -1;
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (c->have_ber && c->have_rate)
+		return cli_usage_error("--ber and --rate exclude each other");
+	if (c->have_ber)
+		c->spec.unit = RML_FAULT_UNIT_BER;
+	if (c->spec.unit == RML_FAULT_UNIT_BER && c->spec.model >= RML_FAULT_ZERO)
+		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");
+	if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK && !c->data)
+		return cli_usage_error("--unit grad-topk needs --data for the gradients");
+	if (c->data && c->model && strcmp(c->data, "-") == 0 && strcmp(c->model, "-") == 0)
+		return cli_usage_error("model and data cannot both come from standard input");
+	return 0;
+}
+
+static int write_log(const char *path, const rml_fault_targets *tg, const rml_fault_log *log)
+{
+	FILE *fp = fopen(path, "w");
+	if (!fp) {
+		cli_msg("cannot write %s", path);
+		return -1;
+	}
+	for (int64_t i = 0; i < log->n; i++) {
+		const rml_fault *f = &log->v[i];
+		fprintf(fp, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
+			tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value,
+			f->new_value);
+	}
+	if (fclose(fp) != 0) {
+		cli_msg("error writing %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-inject", argc, argv);
+	struct cmdline c = {
+		.model = "-", .output = "-", .target = "theta",
+		.spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY },
+		.seed = 1, .batch = 128,
+	};
+	int st = parse_args(argc, argv, &c);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+	if (cli_check_output(c.output))
+		return CLI_EXIT_USAGE;
+	rml_set_threads((int)c.threads);
+
+	rml_error err = { 0 };
+	rml_file in, out;
+	rml_file_init(&in);
+	rml_file_init(&out);
+	rml_model *m = NULL;
+	rml_fault_targets tg = { 0 };
+	rml_fault_log log;
+	rml_fault_log_init(&log);
+	int status = CLI_EXIT_FAIL;
+
+	if (cli_load(&in, c.model, "model", &err) ||
+	    rml_expect_kind(&in, "model", c.model, &err) ||
+	    rml_model_from_file(&m, &in, &err) ||
+	    rml_fault_targets_select(&tg, m, c.target, &err))
+		goto done;
+	if (c.spec.unit == RML_FAULT_UNIT_GRAD_TOPK) {
+		rml_dataset d;
+		rml_dataset_init(&d);
+		rml_file df;
+		rml_file_init(&df);
+		rml_status s = cli_load(&df, c.data, "data", &err);
+		if (!s)
+			s = rml_dataset_from_file(&d, &df, &err);
+		if (!s)
+			s = rml_fault_targets_grad_scores(&tg, m, &d, c.batch, &err);
+		rml_file_free(&df);
+		rml_dataset_free(&d);
+		if (s)
+			goto done;
+	}
+	rml_rng rng;
+	rml_rng_seed(&rng, (uint64_t)c.seed);
+	if (rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err))
+		goto done;
+	int64_t bits = 0;
+	for (int64_t i = 0; i < log.n; i++) {
+		uint32_t a, b;
+		memcpy(&a, &log.v[i].old_value, 4);
+		memcpy(&b, &log.v[i].new_value, 4);
+		bits += __builtin_popcount(a ^ b);
+	}
+	if (c.log && write_log(c.log, &tg, &log))
+		goto done;
+	if (rml_model_to_file(m, &out, &err))
+		goto done;
+	rml_set_str(&out, "fault.model", rml_fault_model_name(c.spec.model));
+	rml_set_str(&out, "fault.unit", rml_fault_unit_name(c.spec.unit));
+	rml_set_f64(&out, "fault.rate", c.spec.rate);
+	rml_set_i64(&out, "fault.count", log.n);
+	if (cli_save(&out, c.output, c.seed, &err))
+		goto done;
+	if (c.json)
+		fprintf(stderr,
+			"{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
+			"\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
+			(long long)log.n, (long long)bits, tg.n, (long long)tg.total,
+			rml_fault_model_name(c.spec.model), rml_fault_unit_name(c.spec.unit),
+			c.spec.rate, (long long)c.seed);
+	else if (cli_verbosity > 0)
+		cli_msg("%lld faults (%lld bits changed) in %d tensors of %lld weights",
+			(long long)log.n, (long long)bits, tg.n, (long long)tg.total);
+	status = CLI_EXIT_OK;
+done:
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
+	rml_fault_log_free(&log);
+	rml_fault_targets_free(&tg);
+	rml_model_free(m);
+	rml_file_free(&in);
+	rml_file_free(&out);
+	return cli_finish(status);
+}

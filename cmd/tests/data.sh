@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# rmlops-data and rmlops-info on the fixtures: importers, pipelines,
+# determinism, pictures, and refused inputs.
+. "$(dirname "$0")/lib.sh"
+
+# Every importer.
+rmlops-data import cifar10 "$td/cifar10-bin" -o "$tmp/c10.rml" -q
+rmlops-info --json "$tmp/c10.rml" | grep -q '"shape":\[20,32,32,3\]' || die "cifar10 train count"; ok
+rmlops-data import cifar10 "$td/cifar10-bin" --split test -q | rmlops-info --json | grep -q '"shape":\[10,32,32,3\]' || die "cifar10 test"; ok
+rmlops-data import cifar10 "$td/cifar10-bin/test_batch.bin" -q -o "$tmp/c10t.rml"
+rmlops-info "$tmp/c10t.rml" | grep -q 'airplane, automobile' || die "cifar10 names"; ok
+rmlops-data import cifar100 "$td/cifar100-bin" -q | rmlops-info --json | grep -q 'fine_99' || die "cifar100 fine"; ok
+rmlops-data import cifar100 "$td/cifar100-bin" --labels coarse -q | rmlops-info --json | grep -q 'coarse_19' || die "cifar100 coarse"; ok
+rmlops-data import idx "$td/idx/images-idx3-ubyte.gz" "$td/idx/labels-idx1-ubyte.gz" --classes fashion-mnist -q \
+	| rmlops-info --json | grep -q '"shape":\[16,28,28,1\]' || die "idx gz"; ok
+rmlops-data import idx "$td/idx/images-idx3-ubyte" "$td/idx/labels-idx1-ubyte" --gray-to-rgb --resize 32 -q \
+	| rmlops-info --json | grep -q '"shape":\[16,32,32,3\]' || die "idx resize"; ok
+rmlops-data import folder "$td/folder" -q -o "$tmp/fold.rml"
+rmlops-info --json "$tmp/fold.rml" | grep -q '"shape":\[8,32,32,3\]' || die "folder"; ok
+
+# The binary importer and the folder importer agree on the same pixels:
+# export the CIFAR test batch as PNG files and import the folder back.
+rmlops-data export "$tmp/c10t.rml" "$tmp/exp" -q
+rmlops-data import folder "$tmp/exp" -q -o "$tmp/back.rml"
+rmlops-data take --first 10 "$tmp/back.rml" -q -o /dev/null
+[ -c /dev/null ] || die "writing to a device must not replace it"; ok
+[ "$(find "$tmp/exp" -name '*.png' | wc -l)" -eq 10 ] || die "export count"; ok
+
+# Pipelines through stdin/stdout, byte-identical with the same seed.
+d="$td/cifar10-test-1000.rml"
+rmlops-data take --per-class 5 -s 3 < "$d" -q > "$tmp/a.rml"
+rmlops-data take --per-class 5 -s 3 "$d" -q -o "$tmp/b.rml"
+rmlops-data take --per-class 5 -s 4 "$d" -q -o "$tmp/c.rml"
+cmp -s <(tail -c +1 "$tmp/a.rml" | rmlops-info --json | grep -o '"images".*') \
+	<(rmlops-info --json "$tmp/b.rml" | grep -o '"images".*') || die "pipe vs file"; ok
+differ "$tmp/b.rml" "$tmp/c.rml"
+rmlops-data split --fraction 0.2 -s 1 "$d" -o "$tmp/s1.rml" --rest "$tmp/s2.rml" -q
+rmlops-info --json "$tmp/s1.rml" | grep -q '"shape":\[200,32,32,3\]' || die "split size"; ok
+rmlops-info --json "$tmp/s2.rml" | grep -q '"shape":\[800,32,32,3\]' || die "split rest"; ok
+rmlops-data tasks --ways 5 --shots 2 --queries 3 --episodes 4 -s 1 "$d" -q -o "$tmp/t.rml"
+rmlops-info --json "$tmp/t.rml" | grep -q '"support.images","dtype":"u8","shape":\[4,10,32,32,3\]' || die "tasks"; ok
+rmlops-data take --classes cat,dog --relabel "$d" -q | rmlops-info | grep -q 'cat, dog' || die "classes"; ok
+rmlops-data concat "$tmp/s1.rml" "$tmp/s2.rml" -q | rmlops-info --json | grep -q '"shape":\[1000,32,32,3\]' || die "concat"; ok
+
+# A contact sheet is a PNG.
+rmlops-data take --per-class 2 "$d" -q | rmlops-data show -o "$tmp/sheet.png"
+head -c 8 "$tmp/sheet.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sheet is not PNG"; ok
+
+# Lineage: the take step remembers its input's hash and history.
+rmlops-info --lineage "$tmp/b.rml" | grep -q 'data=sha256:' || die "lineage"; ok
+
+# Refused inputs: usage errors (2) and bad files (1), nothing on stdout.
+expect_fail 2 rmlops-data
+expect_fail 2 rmlops-data frobnicate
+expect_fail 2 rmlops-data take --count -3 "$d"
+expect_fail 2 rmlops-data take "$d"
+expect_fail 2 rmlops-data import nothing x
+expect_fail 1 rmlops-data import cifar10 "$td/idx/images-idx3-ubyte"
+expect_fail 1 rmlops-data import idx "$td/idx/labels-idx1-ubyte" "$td/idx/labels-idx1-ubyte"
+expect_fail 1 rmlops-data import folder "$tmp/nonexistent"
+mkdir -p "$tmp/empty/cls"
+expect_fail 1 rmlops-data import folder "$tmp/empty"
+expect_fail 1 rmlops-data take --count 5 "$tmp/missing.rml"
+head -c 500 "$d" > "$tmp/trunc.rml"
+expect_fail 1 rmlops-data take --count 5 "$tmp/trunc.rml"
+expect_fail 1 rmlops-info "$tmp/trunc.rml"
+cp "$d" "$tmp/flip.rml"
+printf '\x55' | dd of="$tmp/flip.rml" bs=1 seek=100000 conv=notrunc status=none
+expect_fail 1 rmlops-info "$tmp/flip.rml"
+expect_fail 1 rmlops-data tasks --ways 20 --shots 1 "$d"
+expect_fail 2 rmlops-info --bogus
+rmlops-info -q "$d" || die "info -q"; ok
+echo "data.sh: $checks checks passed"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# rmlops-inject and rmlops-eval --repeat: the number of changed bits is
+# what the description asks for (checked by comparing files), seeds
+# reproduce, faulty models pipe into evaluation, bad options are refused.
+. "$(dirname "$0")/lib.sh"
+d="$td/cifar10-test-1000.rml"
+rmlops-data take --per-class 10 "$d" -q -o "$tmp/small.rml"
+rmlops-train -d "$tmp/small.rml" --arch mvit-tiny --epochs 1 --batch 50 -s 1 -q -o "$tmp/m.rml"
+for unit in tensor weight; do
+	rmlops-inject --unit $unit --rate 0.1 -s 7 -m "$tmp/m.rml" -o "$tmp/f1.rml" --json 2> "$tmp/r1.json"
+	rmlops-inject --unit $unit --rate 0.1 -s 7 -m "$tmp/m.rml" -o "$tmp/f2.rml" -q
+	rmlops-inject --unit $unit --rate 0.1 -s 8 -m "$tmp/m.rml" -o "$tmp/f3.rml" -q
+	same_content "$tmp/f1.rml" "$tmp/f2.rml"
+	cmp -s <(rmlops-info --digest "$tmp/f1.rml") <(rmlops-info --digest "$tmp/f3.rml") && die "seeds 7 and 8 agree"; ok
+	want=$(sed 's/.*"bits_changed":\([0-9]*\).*/\1/' "$tmp/r1.json")
+	faults=$(sed 's/.*"faults":\([0-9]*\).*/\1/' "$tmp/r1.json")
+	[ "$want" -eq "$faults" ] || die "bitflip changed $want bits for $faults faults"; ok
+	rmlops-info --digest "$tmp/m.rml" > "$tmp/d0"
+	rmlops-info --digest "$tmp/f1.rml" > "$tmp/d1"
+	changed=$(diff "$tmp/d0" "$tmp/d1" | grep -c '^>' || true)
+	[ "$changed" -ge 1 ] || die "no tensor changed"; ok
+done
+# tensor unit: the number of changed tensors is round(rate * tensors).
+rmlops-inject --unit tensor --rate 0.25 -s 3 -m "$tmp/m.rml" -o "$tmp/t.rml" --log "$tmp/log.jsonl" -q
+n=$(wc -l < "$tmp/log.jsonl")
+t=$(cut -d'"' -f4 "$tmp/log.jsonl" | sort -u | wc -l)
+[ "$n" -eq "$t" ] || die "one fault per tensor"; ok
+nt=$(rmlops-info --json "$tmp/m.rml" | grep -o '"name":"[^"]*"' | grep -v 'running_' | grep -vc '"head\.' || true)
+exp=$(awk -v r=0.25 -v n="$nt" 'BEGIN { printf "%d", r * n + 0.5 }')
+[ "$n" -eq "$exp" ] || die "tensor unit hit $n tensors, expected $exp of $nt"; ok
+# Bit error rate 1 on the sign bit flips every sign: exactly one bit per weight.
+rmlops-inject --ber 1 --bits sign -m "$tmp/m.rml" -o "$tmp/s.rml" --json 2> "$tmp/rs.json"
+grep -q "\"bits_changed\":$(sed 's/.*"weights":\([0-9]*\).*/\1/' "$tmp/rs.json")," "$tmp/rs.json" || die "ber 1"; ok
+# Exponent faults give NaN/Inf weights; evaluation counts them as wrong.
+rmlops-inject --fault stuck1 --bits 30 --unit weight --rate 0.5 -m "$tmp/m.rml" -q \
+	| rmlops-eval -m - -d "$tmp/small.rml" --json > "$tmp/nan.json"
+grep -q '"acc1":' "$tmp/nan.json" || die "eval of a broken model"; ok
+# Repetitions in one process, with confidence intervals.
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --json > "$tmp/rep.json"
+grep -q '"acc1":{"mean":' "$tmp/rep.json" && grep -q '"ci95":\[' "$tmp/rep.json" || die "repeat JSON"; ok
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --json > "$tmp/rep2.json"
+same "$tmp/rep.json" "$tmp/rep2.json"
+# grad-topk needs data.
+rmlops-inject --unit grad-topk --rate 0.05 -d "$tmp/small.rml" -m "$tmp/m.rml" -q -o "$tmp/g.rml"
+expect_fail 2 rmlops-inject --unit grad-topk --rate 0.1 -m "$tmp/m.rml"
+expect_fail 2 rmlops-inject --rate 2 -m "$tmp/m.rml"
+expect_fail 2 rmlops-inject --fault melt -m "$tmp/m.rml"
+expect_fail 2 rmlops-inject --bits 40 -m "$tmp/m.rml"
+expect_fail 2 rmlops-inject --ber 0.1 --fault zero -m "$tmp/m.rml"
+expect_fail 1 rmlops-inject --target phi -m "$tmp/m.rml" -o "$tmp/x.rml"
+expect_fail 1 rmlops-inject --target 'nothing.*' -m "$tmp/m.rml" -o "$tmp/x.rml"
+expect_fail 1 rmlops-inject -m "$tmp/small.rml" -o "$tmp/x.rml"
+[ ! -e "$tmp/x.rml" ] || die "failed injection left a file"; ok
+echo "inject.sh: $checks checks passed"
