@@ -26,3 +26,5 @@ for what in ("train", "infer"):
 for r in rows:
     if r.get("what") == "train_peak_rss_mb":
         print(f"peak memory, training at batch 128: {r['value']} MB")
+    if r.get("what") == "inject_100x1000_s":
+        print(f"fault injection, 100 repetitions x 1,000 images: {r['value']:.1f} s")
