@@ -325,9 +325,11 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 	memcpy(p->entropy, en->data, en->nbytes);
 	for (int64_t i = 0; i < n; i++)
 		if (p->labels[i] < -1 || p->labels[i] >= k) {
+			rml_status st2 = rml_errorf(err, RML_ERR_FORMAT,
+						    "predictions: label %d of row %lld is out of range",
+						    p->labels[i], (long long)i);
 			rml_predictions_free(p);
-			return rml_errorf(err, RML_ERR_FORMAT, "predictions: label %d of row %lld is out of range",
-					  p->labels[i], (long long)i);
+			return st2;
 		}
 	rml_tensor *eb = rml_find_tensor(f, "entropy_before");
 	if (eb && eb->dtype == RML_DTYPE_F32 && eb->ndim == 1 && eb->dims[0] == n) {

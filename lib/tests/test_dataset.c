@@ -1,0 +1,362 @@
+/*
+ * test_dataset.c — the importers against each other on the fixtures (the
+ * CIFAR binary, idx and folder fixtures are cut from the same 1,000 test
+ * images, so pixels must agree exactly), every refused input, splits,
+ * subsets and few-shot tasks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dataops.h"
+
+static char td[400];
+static rml_dataset base;  /* testdata/cifar10-test-1000.rml */
+
+static const char *P(const char *rel)
+{
+	static char buf[8][600];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", td, rel);
+	return buf[k];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(td, sizeof td, "%s", getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata");
+	rml_error err = { 0 };
+	if (rml_dataset_load(&base, P("cifar10-test-1000.rml"), &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rml_dataset_free(&base);
+	return 0;
+}
+
+/* The fixtures hold images 0, 33, 66, ... of the 1,000. */
+static const uint8_t *pick(int j)
+{
+	return base.images + (size_t)(33 * j) * 3072;
+}
+
+static void test_cifar10_binary(void **state)
+{
+	(void)state;
+	const char *files[5] = {
+		P("cifar10-bin/data_batch_1.bin"), P("cifar10-bin/data_batch_2.bin"),
+		P("cifar10-bin/data_batch_3.bin"), P("cifar10-bin/data_batch_4.bin"),
+	};
+	char f5[600];
+	snprintf(f5, sizeof f5, "%s/cifar10-bin/data_batch_5.bin", td);
+	files[4] = f5;
+	rml_dataset d;
+	rml_error err = { 0 };
+	assert_int_equal(rml_import_cifar10(&d, files, 5, P("cifar10-bin/batches.meta.txt"), &err), RML_OK);
+	assert_int_equal(d.n, 20);
+	assert_int_equal(d.n_classes, 10);
+	assert_string_equal(d.class_names[6], "frog");
+	for (int j = 0; j < 20; j++) {
+		assert_memory_equal(d.images + (size_t)j * 3072, pick(j), 3072);
+		assert_int_equal(d.labels[j], base.labels[33 * j]);
+	}
+	rml_dataset_free(&d);
+}
+
+static void test_cifar100_binary(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	assert_int_equal(rml_import_cifar100(&d, P("cifar100-bin/train.bin"), 1,
+					     P("cifar100-bin/fine_label_names.txt"), &err), RML_OK);
+	assert_int_equal(d.n, 12);
+	assert_int_equal(d.n_classes, 100);
+	assert_string_equal(d.class_names[42], "fine_42");
+	for (int j = 0; j < 12; j++) {
+		assert_memory_equal(d.images + (size_t)j * 3072, pick(j), 3072);
+		assert_int_equal(d.labels[j], (base.labels[33 * j] * 10 + j) % 100);
+	}
+	rml_dataset_free(&d);
+	assert_int_equal(rml_import_cifar100(&d, P("cifar100-bin/train.bin"), 0, NULL, &err), RML_OK);
+	assert_int_equal(d.n_classes, 20);
+	assert_int_equal(d.labels[3], base.labels[99] % 20);
+	rml_dataset_free(&d);
+}
+
+static void test_idx_plain_and_gzip(void **state)
+{
+	(void)state;
+	rml_dataset a, b;
+	rml_error err = { 0 };
+	assert_int_equal(rml_import_idx(&a, P("idx/images-idx3-ubyte"), P("idx/labels-idx1-ubyte"),
+					rml_fashion_mnist_classes, 10, &err), RML_OK);
+	assert_int_equal(rml_import_idx(&b, P("idx/images-idx3-ubyte.gz"), P("idx/labels-idx1-ubyte.gz"),
+					NULL, 0, &err), RML_OK);
+	assert_int_equal(a.n, 16);
+	assert_int_equal(a.h, 28);
+	assert_int_equal(a.c, 1);
+	assert_memory_equal(a.images, b.images, 16 * 28 * 28);
+	assert_string_equal(a.class_names[9], "ankle boot");
+	/* Pixel (r, q) of image j is the red channel of the CIFAR pixel. */
+	assert_int_equal(a.images[1 * 784 + 5 * 28 + 7], pick(1)[(5 * 32 + 7) * 3]);
+	assert_int_equal(a.labels[2], base.labels[66]);
+	assert_int_equal(rml_dataset_reshape(&a, 32, 1, &err), RML_OK);
+	assert_int_equal(a.h, 32);
+	assert_int_equal(a.c, 3);
+	assert_int_equal(a.images[0], a.images[1]);
+	rml_dataset_free(&a);
+	rml_dataset_free(&b);
+}
+
+static void test_folder(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	assert_int_equal(rml_import_folder(&d, P("folder"), 0, &err), RML_OK);
+	assert_int_equal(d.n, 8);
+	assert_int_equal(d.n_classes, 2);
+	assert_string_equal(d.class_names[0], "airplane");
+	/* PNGs 0.png..2.png are the first three airplanes of the 1,000, exactly. */
+	int seen = 0;
+	for (int64_t i = 0; i < base.n && seen < 3; i++)
+		if (base.labels[i] == 0) {
+			assert_memory_equal(d.images + (size_t)seen * 3072, base.images + (size_t)i * 3072, 3072);
+			seen++;
+		}
+	assert_int_equal(d.labels[3], 0);  /* z.jpg sorts last */
+	assert_int_equal(d.labels[4], 1);
+	rml_dataset_free(&d);
+	assert_int_equal(rml_import_folder(&d, P("folder"), 16, &err), RML_OK);
+	assert_int_equal(d.h, 16);
+	rml_dataset_free(&d);
+}
+
+static char *scratch(void)
+{
+	static char dir[64];
+	snprintf(dir, sizeof dir, "/tmp/rml-ds-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return dir;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void test_rejects(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200], path2[200];
+	/* A CIFAR batch that is not a whole number of records. */
+	static uint8_t junk[4000];
+	snprintf(path, sizeof path, "%s/short.bin", dir);
+	write_file(path, junk, 3000);
+	const char *f1[1] = { path };
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "record"));
+	/* A label byte out of range. */
+	junk[0] = 10;
+	write_file(path, junk, 3073);
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_FORMAT);
+	/* idx with the wrong magic number, and counts that disagree. */
+	assert_int_equal(rml_import_idx(&d, P("idx/labels-idx1-ubyte"), P("idx/labels-idx1-ubyte"), NULL, 0,
+					&err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "magic"));
+	uint8_t lab[8 + 3] = { 0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3 };
+	snprintf(path2, sizeof path2, "%s/l3", dir);
+	write_file(path2, lab, sizeof lab);
+	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), path2, NULL, 0, &err),
+			 RML_ERR_MISMATCH);
+	/* A truncated idx image file. */
+	FILE *in = fopen(P("idx/images-idx3-ubyte"), "rb");
+	uint8_t buf[2000];
+	size_t got = fread(buf, 1, sizeof buf, in);
+	fclose(in);
+	snprintf(path, sizeof path, "%s/i-trunc", dir);
+	write_file(path, buf, got);
+	assert_int_equal(rml_import_idx(&d, path, P("idx/labels-idx1-ubyte"), NULL, 0, &err), RML_ERR_IO);
+	/* Folders: empty, empty classes, mixed sizes, an unreadable image. */
+	snprintf(path, sizeof path, "%s/empty", dir);
+	mkdir(path, 0777);
+	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
+	snprintf(path2, sizeof path2, "%s/empty/cls", dir);
+	mkdir(path2, 0777);
+	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
+	snprintf(path2, sizeof path2, "%s/empty/cls/bad.png", dir);
+	write_file(path2, "not a png", 9);
+	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "bad.png"));
+	assert_int_equal(rml_import_folder(&d, P("no-such-folder"), 0, &err), RML_ERR_IO);
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_mixed_sizes_need_resize(void **state)
+{
+	(void)state;
+	rml_dataset small, d;
+	rml_error err = { 0 };
+	char *dir = scratch(), cmd[800];
+	/* Make a folder with one 16x16 image next to 32x32 ones. */
+	assert_int_equal(rml_import_folder(&small, P("folder"), 16, &err), RML_OK);
+	snprintf(cmd, sizeof cmd, "cp -r %s %s/f && cp %s/f/airplane/0.png %s/f/automobile/0.png", P("folder"),
+		 dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	rml_dataset_free(&small);
+	/* All still 32x32 here: accepted; then a different-size image. */
+	char path[300];
+	snprintf(path, sizeof path, "%s/f", dir);
+	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_OK);
+	rml_dataset_free(&d);
+	snprintf(cmd, sizeof cmd, "printf 'P6\\n4 4\\n255\\n' > %s/f/airplane/x.ppm && head -c 48 /dev/zero >> %s/f/airplane/x.ppm",
+		 dir, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_MISMATCH);
+	assert_non_null(strstr(err.msg, "--resize"));
+	assert_int_equal(rml_import_folder(&d, path, 32, &err), RML_OK);
+	rml_dataset_free(&d);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_split_is_stratified(void **state)
+{
+	(void)state;
+	rml_dataset a, b, a2, b2;
+	rml_error err = { 0 };
+	assert_int_equal(rml_dataset_split(&base, 0.3, 0, 5, &a, &b, &err), RML_OK);
+	assert_int_equal(a.n, 300);
+	assert_int_equal(b.n, 700);
+	int count[10] = { 0 };
+	for (int64_t i = 0; i < a.n; i++)
+		count[a.labels[i]]++;
+	for (int k = 0; k < 10; k++)
+		assert_int_equal(count[k], 30);
+	assert_int_equal(rml_dataset_split(&base, 0.3, 0, 5, &a2, &b2, &err), RML_OK);
+	assert_memory_equal(a.images, a2.images, (size_t)a.n * 3072);
+	rml_dataset_free(&a2);
+	rml_dataset_free(&b2);
+	assert_int_equal(rml_dataset_split(&base, 0, 123, 6, &a2, &b2, &err), RML_OK);
+	assert_int_equal(a2.n, 123);
+	assert_int_not_equal(memcmp(a.images, a2.images, 123 * 3072), 0);
+	rml_dataset_free(&a);
+	rml_dataset_free(&b);
+	rml_dataset_free(&a2);
+	rml_dataset_free(&b2);
+	assert_int_equal(rml_dataset_split(&base, 0, 5000, 6, &a, &b, &err), RML_ERR_ARG);
+}
+
+static void test_take(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	int cls[2] = { 6, 3 };
+	rml_take_opts o = { .classes = cls, .n_classes = 2, .relabel = 1, .seed = 1 };
+	assert_int_equal(rml_dataset_take(&d, &base, &o, &err), RML_OK);
+	assert_int_equal(d.n, 200);
+	assert_int_equal(d.n_classes, 2);
+	assert_string_equal(d.class_names[0], "frog");
+	for (int64_t i = 0; i < d.n; i++)
+		assert_true(d.labels[i] == 0 || d.labels[i] == 1);
+	rml_dataset_free(&d);
+	rml_take_opts pc = { .per_class = 7, .seed = 2 };
+	assert_int_equal(rml_dataset_take(&d, &base, &pc, &err), RML_OK);
+	assert_int_equal(d.n, 70);
+	rml_dataset_free(&d);
+	rml_take_opts too = { .count = 2000, .seed = 2 };
+	assert_int_equal(rml_dataset_take(&d, &base, &too, &err), RML_ERR_ARG);
+	int bad[1] = { 12 };
+	rml_take_opts bc = { .classes = bad, .n_classes = 1 };
+	assert_int_equal(rml_dataset_take(&d, &base, &bc, &err), RML_ERR_ARG);
+}
+
+static void test_tasks(void **state)
+{
+	(void)state;
+	rml_file f;
+	rml_file_init(&f);
+	rml_error err = { 0 };
+	assert_int_equal(rml_dataset_tasks(&base, 5, 3, 4, 6, 9, &f, &err), RML_OK);
+	rml_tensor *si = rml_find_tensor(&f, "support.images"), *sl = rml_find_tensor(&f, "support.labels");
+	rml_tensor *qi = rml_find_tensor(&f, "query.images"), *ec = rml_find_tensor(&f, "episode.classes");
+	assert_non_null(si);
+	assert_int_equal(si->dims[0], 6);
+	assert_int_equal(si->dims[1], 15);
+	assert_int_equal(qi->dims[1], 20);
+	const int32_t *lab = sl->data, *cl = ec->data;
+	for (int e = 0; e < 6; e++) {
+		for (int i = 0; i < 15; i++)
+			assert_int_equal(lab[e * 15 + i], i / 3);
+		for (int a = 0; a < 5; a++)
+			for (int b = a + 1; b < 5; b++)
+				assert_int_not_equal(cl[e * 5 + a], cl[e * 5 + b]);
+		/* No query image is also a support image of its episode. */
+		for (int s = 0; s < 15; s++)
+			for (int q = 0; q < 20; q++)
+				assert_int_not_equal(memcmp((uint8_t *)si->data + ((size_t)e * 15 + s) * 3072,
+							    (uint8_t *)qi->data + ((size_t)e * 20 + q) * 3072, 3072), 0);
+	}
+	rml_file_free(&f);
+	rml_file_init(&f);
+	assert_int_equal(rml_dataset_tasks(&base, 11, 1, 1, 1, 1, &f, &err), RML_ERR_ARG);
+	assert_int_equal(rml_dataset_tasks(&base, 5, 90, 20, 1, 1, &f, &err), RML_ERR_ARG);
+	rml_file_free(&f);
+}
+
+static void test_file_checks(void **state)
+{
+	(void)state;
+	rml_file f;
+	rml_file_init(&f);
+	rml_error err = { 0 };
+	assert_int_equal(rml_dataset_to_file(&base, &f, &err), RML_OK);
+	/* A label outside the class list is refused. */
+	((int32_t *)rml_find_tensor(&f, "labels")->data)[5] = 10;
+	rml_dataset d;
+	assert_int_equal(rml_dataset_from_file(&d, &f, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "label"));
+	rml_set_str(&f, "kind", "model");
+	assert_int_equal(rml_dataset_from_file(&d, &f, &err), RML_ERR_MISMATCH);
+	rml_file_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cifar10_binary),
+		cmocka_unit_test(test_cifar100_binary),
+		cmocka_unit_test(test_idx_plain_and_gzip),
+		cmocka_unit_test(test_folder),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_mixed_sizes_need_resize),
+		cmocka_unit_test(test_split_is_stratified),
+		cmocka_unit_test(test_take),
+		cmocka_unit_test(test_tasks),
+		cmocka_unit_test(test_file_checks),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
