@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
 #include "faultsim.h"
@@ -25,6 +26,9 @@ struct cmdline {
 	rml_binning binning;
 	int json, per_class, have_threshold, fault;
 	rml_fault_spec spec;
+	const char *sweep, *plot;
+	double rates[64];
+	int n_rates;
 };
 
 static void usage(void)
@@ -51,6 +55,12 @@ static void usage(void)
 	       "      --rate R            (default 0.1);  --ber P instead of --unit/--rate\n"
 	       "      --bits BITS         any, sign, exponent, mantissa, or positions\n"
 	       "      --target WHAT       groups or tensor patterns (default theta)\n"
+	       "Vulnerability sweeps (each point --repeat times, default 10):\n"
+	       "      --sweep KIND        tensors: one fault in each target tensor in turn;\n"
+	       "                          bits: the fault at each bit position 0..31;\n"
+	       "                          rates: the fault description at each --rates value\n"
+	       "      --rates LIST        comma list of rates for --sweep rates\n"
+	       "      --plot FILE         the sweep as a PNG chart\n"
 	       "Other:\n"
 	       "      --per-class         accuracy of every class\n"
 	       "      --batch N           batch size (default 128)\n"
@@ -66,7 +76,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
 		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
-		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON,
+		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON, O_SWEEP, O_RATES, O_PLOT,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
@@ -82,6 +92,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "per-class", no_argument, 0, O_PER_CLASS }, { "batch", required_argument, 0, O_BATCH },
 		{ "seed", required_argument, 0, 's' }, { "threads", required_argument, 0, 'j' },
 		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
+		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
+		{ "plot", required_argument, 0, O_PLOT },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
@@ -133,6 +145,24 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			break;
 		case O_TARGET: c->target = optarg; c->fault = 1; break;
 		case O_PER_CLASS: c->per_class = 1; break;
+		case O_SWEEP:
+			if (strcmp(optarg, "tensors") && strcmp(optarg, "bits") && strcmp(optarg, "rates"))
+				return cli_usage_error("--sweep is tensors, bits or rates, not '%s'", optarg);
+			c->sweep = optarg;
+			break;
+		case O_RATES: {
+			char *p = optarg, *end;
+			c->n_rates = 0;
+			while (*p && c->n_rates < 64) {
+				double v = strtod(p, &end);
+				if (end == p || !(v >= 0 && v <= 1) || (*end && *end != ','))
+					return cli_usage_error("--rates wants numbers in [0,1] separated by commas");
+				c->rates[c->n_rates++] = v;
+				p = *end ? end + 1 : end;
+			}
+			break;
+		}
+		case O_PLOT: c->plot = optarg; break;
 		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
 		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
@@ -156,6 +186,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--reject needs --threshold T or --reject-rate R");
 	if (c->reject == RML_REJECT_NONE && (c->have_threshold || c->rate >= 0))
 		return cli_usage_error("--threshold and --reject-rate go with --reject entropy|confidence");
+	if (c->sweep && (c->preds || c->reject != RML_REJECT_NONE))
+		return cli_usage_error("--sweep needs a model and data, and no rejection");
+	if (c->sweep && !strcmp(c->sweep, "rates") && !c->n_rates)
+		return cli_usage_error("--sweep rates needs --rates LIST");
+	if (c->plot && !c->sweep)
+		return cli_usage_error("--plot goes with --sweep");
+	if (c->sweep && !c->repeat)
+		c->repeat = 10;
 	if (c->fault && !c->repeat)
 		c->repeat = 1;
 	if (c->repeat && c->preds)
@@ -230,6 +268,77 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 			       (long long)r->class_n[j]);
 }
 
+/* Run a vulnerability sweep and print it as a table (or JSON) and a chart. */
+static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_error *err)
+{
+	rml_fault_targets tg;
+	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
+		return -1;
+	rml_sweep_kind kind = !strcmp(c->sweep, "tensors") ? RML_SWEEP_TENSORS
+			      : !strcmp(c->sweep, "bits") ? RML_SWEEP_BITS : RML_SWEEP_RATES;
+	int n = kind == RML_SWEEP_TENSORS ? tg.n : kind == RML_SWEEP_BITS ? 32 : c->n_rates;
+	double *mean = malloc((size_t)n * sizeof *mean), *sd = malloc((size_t)n * sizeof *sd);
+	double *sdc = malloc((size_t)n * sizeof *sdc), *x = malloc((size_t)n * sizeof *x);
+	int r = -1;
+	if (!mean || !sd || !sdc || !x) {
+		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (rml_faultsim_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->seed,
+			       c->batch, mean, sd, sdc, err))
+		goto out;
+	if (c->json)
+		printf("{\"sweep\":\"%s\",\"n_rep\":%lld,\"points\":[", c->sweep, (long long)c->repeat);
+	else
+		printf("%-48s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
+		       "acc1", "sd", "sdc_rate");
+	for (int i = 0; i < n; i++) {
+		char label[300];
+		if (kind == RML_SWEEP_TENSORS)
+			snprintf(label, sizeof label, "%s", tg.t[i].name);
+		else if (kind == RML_SWEEP_BITS)
+			snprintf(label, sizeof label, "%d", i);
+		else
+			snprintf(label, sizeof label, "%g", c->rates[i]);
+		x[i] = kind == RML_SWEEP_RATES ? c->rates[i] : i;
+		if (c->json)
+			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f}", i ? "," : "",
+			       kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
+			       label, mean[i], sd[i], sdc[i]);
+		else
+			printf("%-48s %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i]);
+	}
+	if (c->json)
+		printf("]}\n");
+	if (c->plot) {
+		rml_series s[2] = {
+			{ "acc1", x, mean, n, 0x1f77b4, kind == RML_SWEEP_TENSORS },
+			{ "sdc_rate", x, sdc, n, 0xd62728, 0 },
+		};
+		const char *xl = kind == RML_SWEEP_TENSORS ? "target tensor (in model order)"
+				 : kind == RML_SWEEP_BITS ? "bit position (31 = sign, 23-30 exponent)"
+							  : "fault rate";
+		char title[128];
+		snprintf(title, sizeof title, "faults by %s (%lld repetitions each)", c->sweep,
+			 (long long)c->repeat);
+		double xmin = x[0], xmax = x[n - 1];
+		if (kind == RML_SWEEP_TENSORS || kind == RML_SWEEP_BITS) {
+			xmin -= 0.5;
+			xmax += 0.5;
+		}
+		if (rml_plot_png(c->plot, title, xl, "accuracy / SDC rate", s, 2, xmin, xmax, 0, 1, err))
+			goto out;
+	}
+	r = 0;
+out:
+	free(mean);
+	free(sd);
+	free(sdc);
+	free(x);
+	rml_fault_targets_free(&tg);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-eval", argc, argv);
@@ -279,7 +388,10 @@ int main(int argc, char **argv)
 		if (!c.repeat && rml_predict_dataset(m, &d, c.batch, p.probs, &err))
 			goto done;
 	}
-	if (c.repeat) {
+	if (c.sweep) {
+		if (sweep(m, &d, &c, &err))
+			goto done;
+	} else if (c.repeat) {
 		/* Repetitions: inject, predict, measure, undo. */
 		if (rml_fault_targets_select(&tg, m, c.target ? c.target : "theta", &err))
 			goto done;

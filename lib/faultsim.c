@@ -164,37 +164,44 @@ rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 	return RML_OK;
 }
 
+/* Top-1 predictions of the model on d. */
+static rml_status predict_top1(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
+			       int32_t *pred, rml_error *err)
+{
+	rml_status st = rml_predict_dataset(m, d, batch, probs, err);
+	if (!st)
+		rml_top1(probs, d->n, rml_model_n_classes(m), pred, NULL);
+	return st;
+}
+
 rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
-			       int64_t batch, double *acc, double *sdc, float *probs_out,
+			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
 			       rml_error *err)
 {
 	int64_t k = rml_model_n_classes(m), n = d->n;
-	float *probs = malloc((size_t)(n * k) * sizeof *probs);
-	int32_t *clean = malloc((size_t)n * sizeof *clean);
-	int32_t *pred = malloc((size_t)n * sizeof *pred);
-	float *conf = malloc((size_t)n * sizeof *conf);
+	float *probs = malloc((size_t)(n * k + 1) * sizeof *probs);
+	int32_t *own = clean ? NULL : malloc((size_t)(n + 1) * sizeof *own);
+	int32_t *pred = malloc((size_t)(n + 1) * sizeof *pred);
 	rml_fault_log log;
 	rml_fault_log_init(&log);
 	rml_status st = RML_OK;
-	if (!probs || !clean || !pred || !conf)
+	if (!probs || !pred || (!clean && !own))
 		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	if (!st)
-		st = rml_predict_dataset(m, d, batch, probs, err);
-	if (!st)
-		rml_top1(probs, n, k, clean, conf);
+	if (!st && !clean) {
+		st = predict_top1(m, d, batch, probs, own, err);
+		clean = own;
+	}
 	for (int64_t r = 0; r < n_rep && st == RML_OK; r++) {
 		rml_rng rng;
 		rml_rng_seed_stream(&rng, seed, (uint64_t)r);
 		st = rml_inject(spec, tg->t, tg->n, &rng, &log, err);
 		if (st)
 			break;
-		float *pr = probs_out ? probs_out + r * n * k : probs;
-		st = rml_predict_dataset(m, d, batch, pr, err);
+		st = predict_top1(m, d, batch, probs, pred, err);
 		rml_inject_undo(tg->t, &log);
 		if (st)
 			break;
-		rml_top1(pr, n, k, pred, conf);
 		int64_t right = 0, clean_right = 0, corrupted = 0;
 		for (int64_t i = 0; i < n; i++) {
 			int ok = pred[i] == d->labels[i];
@@ -211,8 +218,51 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
 	}
 	rml_fault_log_free(&log);
 	free(probs);
-	free(clean);
+	free(own);
 	free(pred);
-	free(conf);
+	return st;
+}
+
+rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
+			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
+			      double *acc_mean, double *acc_sd, double *sdc_mean, rml_error *err)
+{
+	int64_t k = rml_model_n_classes(m);
+	float *probs = malloc((size_t)(d->n * k + 1) * sizeof *probs);
+	int32_t *clean = malloc((size_t)(d->n + 1) * sizeof *clean);
+	double *acc = malloc((size_t)(n_rep + 1) * sizeof *acc);
+	double *sdc = malloc((size_t)(n_rep + 1) * sizeof *sdc);
+	rml_status st = !probs || !clean || !acc || !sdc ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
+							  : predict_top1(m, d, batch, probs, clean, err);
+	for (int p = 0; p < n_points && !st; p++) {
+		rml_fault_spec s = *spec;
+		rml_fault_targets one = *tg;
+		if (kind == RML_SWEEP_TENSORS) {
+			one.t = tg->t + p;
+			one.n = 1;
+			one.total = tg->t[p].n;
+			s.unit = RML_FAULT_UNIT_TENSOR;
+			s.rate = 1.0;
+		} else if (kind == RML_SWEEP_BITS) {
+			s.bits = 1u << p;
+		} else {
+			s.rate = rates[p];
+		}
+		st = rml_faultsim_repeat(m, d, &one, &s, n_rep, seed + (uint64_t)p * 0x9e3779b9u, batch,
+					 clean, acc, sdc, err);
+		if (st)
+			break;
+		rml_summary sa, ss;
+		rml_summarize(acc, n_rep, &sa);
+		rml_summarize(sdc, n_rep, &ss);
+		acc_mean[p] = sa.mean;
+		acc_sd[p] = sa.sd;
+		sdc_mean[p] = ss.mean;
+	}
+	free(probs);
+	free(clean);
+	free(acc);
+	free(sdc);
 	return st;
 }

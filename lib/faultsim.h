@@ -42,12 +42,25 @@ rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch
 /* n_rep independent injections (repetition r uses rml_rng_seed_stream(seed,
  * r)), each evaluated on d and undone. Per repetition: accuracy into
  * acc[r] and silent data corruption rate into sdc[r] (share of the clean
- * model's correct predictions that become wrong), either may be NULL. When
- * probs_out is not NULL it receives the probabilities of every repetition,
- * [n_rep, d->n, k]. The model is bit-identical afterwards. */
+ * model's correct predictions that become wrong), either may be NULL.
+ * clean: the fault-free model's top-1 predictions on d, or NULL to compute
+ * them here. The model is bit-identical afterwards. */
 rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
-			       int64_t batch, double *acc, double *sdc, float *probs_out,
+			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
 			       rml_error *err);
+
+/* Sweeps, each point n_rep repetitions of the spec with its unit/rate/bits
+ * replaced:
+ *   RML_SWEEP_TENSORS  one fault in one target tensor, for every target
+ *                      (n_points = tg->n): which tensors hurt most;
+ *   RML_SWEEP_BITS     spec with bits = one position, for bits 0..31;
+ *   RML_SWEEP_RATES    spec with rate = rates[i].
+ * acc_mean/acc_sd/sdc_mean get n_points values each. */
+typedef enum { RML_SWEEP_TENSORS, RML_SWEEP_BITS, RML_SWEEP_RATES } rml_sweep_kind;
+rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
+			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
+			      double *acc_mean, double *acc_sd, double *sdc_mean, rml_error *err);
 
 #endif

@@ -40,6 +40,17 @@ rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --jso
 grep -q '"acc1":{"mean":' "$tmp/rep.json" && grep -q '"ci95":\[' "$tmp/rep.json" || die "repeat JSON"; ok
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --json > "$tmp/rep2.json"
 same "$tmp/rep.json" "$tmp/rep2.json"
+# Vulnerability sweeps: a table, JSON and a PNG chart.
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep bits --repeat 1 --plot "$tmp/bits.png" > "$tmp/bits.txt"
+[ "$(wc -l < "$tmp/bits.txt")" -eq 33 ] || die "bit sweep rows"; ok
+head -c 8 "$tmp/bits.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sweep plot"; ok
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep tensors --repeat 1 --target 'blocks.2.*' --json \
+	| grep -q '"tensor":"blocks.2.local.conv.w"' || die "tensor sweep"; ok
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep rates --unit weight --rates 0,0.5 --repeat 2 --json \
+	| grep -q '"rate":"0.5","acc1":' || die "rate sweep"; ok
+expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep rates
+expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep layers
+expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --plot x.png
 # grad-topk needs data.
 rmlops-inject --unit grad-topk --rate 0.05 -d "$tmp/small.rml" -m "$tmp/m.rml" -q -o "$tmp/g.rml"
 expect_fail 2 rmlops-inject --unit grad-topk --rate 0.1 -m "$tmp/m.rml"
