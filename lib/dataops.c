@@ -1071,6 +1071,14 @@ rml_status rml_dataset_tasks(const rml_dataset *src, int ways, int shots, int qu
 	rml_tensor *qi = sl ? rml_add_tensor(out, "query.images", RML_DTYPE_U8, 5, dq, NULL, err) : NULL;
 	rml_tensor *ql = qi ? rml_add_tensor(out, "query.labels", RML_DTYPE_I32, 2, dlq, NULL, err) : NULL;
 	rml_tensor *ec = ql ? rml_add_tensor(out, "episode.classes", RML_DTYPE_I32, 2, dc, NULL, err) : NULL;
+	/* Adding tensors may move the table: look them up once all exist. */
+	if (ec) {
+		si = rml_find_tensor(out, "support.images");
+		sl = rml_find_tensor(out, "support.labels");
+		qi = rml_find_tensor(out, "query.images");
+		ql = rml_find_tensor(out, "query.labels");
+		ec = rml_find_tensor(out, "episode.classes");
+	}
 	int *cls = malloc((size_t)g.k * sizeof *cls);
 	if (!ec || !cls) {
 		free(cls);

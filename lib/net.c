@@ -612,6 +612,7 @@ static int g_linear(builder *b, const char *name, int x, int64_t out, rml_group 
 	int64_t in = tx->c;
 	char sv[160];
 	push(b, name, sv);
+	int64_t rows = tx->h * tx->w;  /* tx moves when the tensor list grows */
 	int y = new_tensor(b, tx->h, tx->w, out);
 	op *o = new_op(b, OP_LINEAR, x, y);
 	if (o) {
@@ -620,7 +621,7 @@ static int g_linear(builder *b, const char *name, int x, int64_t out, rml_group 
 		int64_t dw[2] = { in, out }, db[1] = { out };
 		o->p[0] = add_param(b, "w", g, 2, dw, init, in);
 		o->p[1] = add_param(b, "b", g, 1, db, init == INIT_LINEAR ? INIT_ZERO : INIT_BIAS_FANIN, in);
-		b->m->flops += (double)tx->h * tx->w * in * out;
+		b->m->flops += (double)rows * in * out;
 	}
 	pop(b, sv);
 	return y;
@@ -633,8 +634,8 @@ static int g_ln(builder *b, const char *name, int x)
 	tensor *tx = &b->m->t[x];
 	char sv[160];
 	push(b, name, sv);
+	int64_t rows = tx->h * tx->w;  /* before the tensor list grows */
 	int y = new_tensor(b, tx->h, tx->w, tx->c);
-	int rows = (int)(tx->h * tx->w);
 	int sm = new_fixed(b, rows, 0), sr = new_fixed(b, rows, 0);
 	op *o = new_op(b, OP_LN, x, y);
 	if (o) {

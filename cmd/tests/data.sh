@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rmlops-data and rmlops-info on the fixtures: importers, pipelines,
 # determinism, pictures, and refused inputs.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 # Every importer.
 rmlops-data import cifar10 "$td/cifar10-bin" -o "$tmp/c10.rml" -q

@@ -2,7 +2,7 @@
 # rmlops-inject and rmlops-eval --repeat: the number of changed bits is
 # what the description asks for (checked by comparing files), seeds
 # reproduce, faulty models pipe into evaluation, bad options are refused.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 d="$td/cifar10-test-1000.rml"
 rmlops-data take --per-class 10 "$d" -q -o "$tmp/small.rml"
 rmlops-train -d "$tmp/small.rml" --arch mvit-tiny --epochs 1 --batch 50 -s 1 -q -o "$tmp/m.rml"

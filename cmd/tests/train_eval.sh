@@ -3,7 +3,7 @@
 # architecture: learning happens, checkpoints resume exactly, the same
 # seed gives the same bytes, metrics and predictions agree, bad inputs
 # are refused.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 d="$td/cifar10-test-1000.rml"
 # Two easy classes (airplane, frog), 200 images; train on 160.
 rmlops-data take --classes airplane,frog --relabel "$d" -q -o "$tmp/two.rml"
