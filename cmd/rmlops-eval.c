@@ -395,11 +395,28 @@ int main(int argc, char **argv)
 		/* Repetitions: inject, predict, measure, undo. */
 		if (rml_fault_targets_select(&tg, m, c.target ? c.target : "theta", &err))
 			goto done;
-		vals = malloc((size_t)(c.repeat * N_METRICS) * sizeof *vals);
-		if (!vals) {
+		/* Two more per repetition: the accuracy drop from the fault-free
+		 * model and the silent data corruption rate (share of its correct
+		 * predictions that the faults turn wrong). */
+		enum { NR = N_METRICS + 2 };
+		vals = malloc((size_t)(c.repeat * NR) * sizeof *vals);
+		int32_t *clean = malloc((size_t)(d.n + 1) * sizeof *clean);
+		int32_t *pred = malloc((size_t)(d.n + 1) * sizeof *pred);
+		if (!vals || !clean || !pred) {
+			free(clean);
+			free(pred);
 			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 			goto done;
 		}
+		if (rml_predict_dataset(m, &d, c.batch, p.probs, &err)) {
+			free(clean);
+			free(pred);
+			goto done;
+		}
+		rml_top1(p.probs, d.n, p.k, clean, NULL);
+		int64_t clean_right = 0;
+		for (int64_t i = 0; i < d.n; i++)
+			clean_right += clean[i] == d.labels[i];
 		for (int64_t r = 0; r < c.repeat; r++) {
 			/* Repetition r draws its faults from stream r of the seed, so
 			 * any repetition can be reproduced alone. */
@@ -412,14 +429,23 @@ int main(int argc, char **argv)
 				s = rml_predict_dataset(m, &d, c.batch, p.probs, &err);
 			rml_inject_undo(tg.t, &log);
 			rml_fault_log_free(&log);
-			if (s)
+			if (s || (rml_eval_report_free(&rep), measure(&p, &c, &rep, &err))) {
+				free(clean);
+				free(pred);
 				goto done;
-			rml_eval_report_free(&rep);
-			if (measure(&p, &c, &rep, &err))
-				goto done;
-			metric_values(&rep, vals + r * N_METRICS);
+			}
+			double *v = vals + r * NR;
+			metric_values(&rep, v);
+			rml_top1(p.probs, d.n, p.k, pred, NULL);
+			int64_t corrupted = 0;
+			for (int64_t i = 0; i < d.n; i++)
+				corrupted += clean[i] == d.labels[i] && pred[i] != d.labels[i];
+			v[N_METRICS] = d.n ? (double)clean_right / (double)d.n - rep.acc1 : 0;
+			v[N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
 			cli_progress("repetitions", r + 1, c.repeat);
 		}
+		free(clean);
+		free(pred);
 		double *col = malloc((size_t)c.repeat * sizeof *col);
 		if (!col) {
 			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
@@ -432,17 +458,19 @@ int main(int argc, char **argv)
 		else
 			printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
 			       "95% CI", (long long)c.repeat, (long long)d.n);
-		for (int i = 0; i < N_METRICS; i++) {
+		for (int i = 0; i < NR; i++) {
 			for (int64_t r = 0; r < c.repeat; r++)
-				col[r] = vals[r * N_METRICS + i];
+				col[r] = vals[r * NR + i];
 			rml_summary s;
 			rml_summarize(col, c.repeat, &s);
 			if (c.json)
 				printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-				       metric_names[i], s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
+				       i < N_METRICS ? metric_names[i] : i == N_METRICS ? "acc_drop" : "sdc_rate",
+				       s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
 			else
-				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", metric_names[i], s.mean, s.sd, s.lo,
-				       s.hi);
+				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n",
+				       i < N_METRICS ? metric_names[i] : i == N_METRICS ? "acc_drop" : "sdc_rate",
+				       s.mean, s.sd, s.lo, s.hi);
 		}
 		if (c.json)
 			printf("}\n");

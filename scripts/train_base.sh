@@ -8,7 +8,7 @@
 set -euo pipefail
 src=${1:?usage: train_base.sh CIFAR_DIR [WORKDIR] [EPOCHS]}
 work=${2:-work/base}
-epochs=${3:-25}
+epochs=${3:-20}
 bin=${BIN:-build/bin}
 mkdir -p "$work"
 if [ ! -f "$work/train.rml" ]; then
@@ -24,7 +24,7 @@ fi
 resume=()
 [ -f "$work/checkpoint.rml" ] && resume=(--resume "$work/checkpoint.rml")
 "$bin/rmlops-train" -d "$work/train.rml" --val "$work/val.rml" "${resume[@]}" \
-	--epochs "$epochs" --batch 128 --optimizer adamw --lr 0.002 --wd 0.05 --warmup 2 \
+	--epochs "$epochs" --batch 128 --optimizer adamw --lr 0.0008 --wd 0.05 --warmup 2 \
 	--label-smoothing 0.1 --augment crop,flip -s 1 -j "${THREADS:-$(nproc)}" \
 	--checkpoint "$work/checkpoint.rml" --log "$work/train-log.jsonl" \
 	-o "$work/mvit-xxs-cifar10.rml"
