@@ -30,6 +30,19 @@ rmlops-train -d "$tmp/tr.rml" --val "$tmp/va.rml" --batch 32 --lr 0.05 -s 5 -j 2
 	--resume "$tmp/at2.rml" -o "$tmp/m4.rml"
 same_content "$tmp/m3.rml" "$tmp/m1.rml"
 same_content "$tmp/m4.rml" "$tmp/m1.rml"
+# Ctrl-C: stops with status 130, writes no model, keeps the checkpoint whole.
+rmlops-train "${common[@]}" --epochs 1000 --checkpoint "$tmp/int.rml" -o "$tmp/never.rml" \
+	--log "$tmp/l3.jsonl" 2> "$tmp/int.err" &
+pid=$!
+l3() { { wc -l < "$tmp/l3.jsonl"; } 2>/dev/null || echo 0; }
+while [ "$(l3)" -lt 1 ]; do sleep 0.05; done
+kill -INT $pid
+st=0
+wait $pid || st=$?
+[ "$st" -eq 130 ] || die "interrupted training exited $st"; ok
+[ ! -e "$tmp/never.rml" ] || die "interrupted training wrote a model"; ok
+rmlops-info -q "$tmp/int.rml" || die "checkpoint damaged"; ok
+grep -q interrupted "$tmp/int.err" || die "no message on interrupt"; ok
 # Loss went down and accuracy beats chance on held-out images.
 first=$(head -1 "$tmp/log.jsonl" | sed 's/.*"loss":\([0-9.]*\).*/\1/')
 last=$(tail -1 "$tmp/log.jsonl" | sed 's/.*"loss":\([0-9.]*\).*/\1/')
