@@ -24,7 +24,7 @@ struct cmdline {
 	double threshold, rate;
 	int64_t bins, batch, threads, seed, repeat;
 	rml_binning binning;
-	int json, per_class, have_threshold, fault;
+	int json, per_class, have_threshold, fault, reject_given;
 	rml_fault_spec spec;
 	const char *sweep, *plot;
 	double rates[64];
@@ -106,6 +106,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'p': c->preds = optarg; break;
 		case 'P': c->preds_out = optarg; break;
 		case O_REJECT:
+			c->reject_given = 1;
 			if (strcmp(optarg, "none") == 0) c->reject = RML_REJECT_NONE;
 			else if (strcmp(optarg, "entropy") == 0) c->reject = RML_REJECT_ENTROPY;
 			else if (strcmp(optarg, "confidence") == 0) c->reject = RML_REJECT_CONFIDENCE;
@@ -206,13 +207,42 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 /* The metrics of one predictions set under the rejection rule. */
 static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report *r, rml_error *err)
 {
-	double used;
-	rml_predictions_reject(p, c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
-			       &used);
+	double used = NAN;
+	/* A predictions file keeps the rejections it was written with (a
+	 * test-time adapter may have made them) unless --reject is given
+	 * (--reject none clears them). */
+	if ((c->reject_given || !c->preds) &&
+	    rml_predictions_reject(p, c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
+				   &used, err))
+		return -1;
 	if (rml_eval_compute(p, (int)c->bins, c->binning, r, err))
 		return -1;
 	r->threshold = used;
 	return 0;
+}
+
+/* JSON has no NaN or infinity: those print as null. */
+static void json_num(double v)
+{
+	if (isfinite(v))
+		printf("%.6f", v);
+	else
+		printf("null");
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
 }
 
 #define N_METRICS 8
@@ -239,18 +269,25 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 	metric_values(r, v);
 	if (c->json) {
 		printf("{\"n\":%lld", (long long)r->n);
-		for (int i = 0; i < N_METRICS; i++)
-			printf(",\"%s\":%.6f", metric_names[i], v[i]);
-		if (c->reject != RML_REJECT_NONE)
-			printf(",\"threshold\":%.6f", r->threshold);
+		for (int i = 0; i < N_METRICS; i++) {
+			printf(",\"%s\":", metric_names[i]);
+			json_num(v[i]);
+		}
+		if (c->reject != RML_REJECT_NONE) {
+			printf(",\"threshold\":");
+			json_num(r->threshold);
+		}
 		if (c->per_class) {
 			printf(",\"per_class\":{");
 			for (int64_t j = 0; j < k; j++) {
-				printf("%s\"%s\":", j ? "," : "", names && names[j] ? names[j] : "?");
-				if (isnan(r->class_acc[j]))
-					printf("null");
-				else
-					printf("%.6f", r->class_acc[j]);
+				char generic[32];
+				snprintf(generic, sizeof generic, "class_%lld", (long long)j);
+				if (j)
+					putchar(',');
+				json_str(names && names[j] ? names[j] : generic);
+				printf(":{\"acc\":");
+				json_num(r->class_acc[j]);
+				printf(",\"n\":%lld}", (long long)r->class_n[j]);
 			}
 			printf("}");
 		}
@@ -262,10 +299,15 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 		printf("%-12s %.4f\n", metric_names[i], v[i]);
 	if (c->reject != RML_REJECT_NONE)
 		printf("%-12s %.4f\n", "threshold", r->threshold);
-	if (c->per_class)
-		for (int64_t j = 0; j < k; j++)
-			printf("  %-20s %.4f (%lld)\n", names && names[j] ? names[j] : "?", r->class_acc[j],
+	if (c->per_class) {
+		printf("%-20s %8s %8s\n", "class", "acc", "n");
+		for (int64_t j = 0; j < k; j++) {
+			char generic[32];
+			snprintf(generic, sizeof generic, "class_%lld", (long long)j);
+			printf("%-20s %8.4f %8lld\n", names && names[j] ? names[j] : generic, r->class_acc[j],
 			       (long long)r->class_n[j]);
+		}
+	}
 }
 
 /* Run a vulnerability sweep and print it as a table (or JSON) and a chart. */
@@ -374,6 +416,13 @@ int main(int argc, char **argv)
 		rml_file_free(&f);
 		if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
 			goto done;
+		int h, w, ch;
+		rml_model_input_shape(m, &h, &w, &ch);
+		if (d.h != h || d.w != w || d.c != ch) {
+			rml_errorf(&err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
+				   h, w, ch, c.data, (long long)d.h, (long long)d.w, (long long)d.c);
+			goto done;
+		}
 		if (d.n_classes > rml_model_n_classes(m)) {
 			rml_errorf(&err, RML_ERR_MISMATCH, "the dataset has %d classes, the model %d",
 				   d.n_classes, rml_model_n_classes(m));

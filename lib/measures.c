@@ -115,8 +115,16 @@ static double calib_error(const float *conf, const uint8_t *correct, int64_t n, 
 		s[i].i = i;
 	}
 	qsort(s, (size_t)n, sizeof *s, by_conf);
+	int64_t hi = 0;
 	for (int k = 0; k < n_bins; k++) {
-		int64_t lo = n * k / n_bins, hi = n * (k + 1) / n_bins;
+		/* A cut between equal confidences would make the result depend on
+		 * the order of the rows, so a cut moves forward past ties. */
+		int64_t lo = hi;
+		hi = k == n_bins - 1 ? n : n * (k + 1) / n_bins;
+		if (hi < lo)
+			hi = lo;
+		while (hi > 0 && hi < n && s[hi].conf == s[hi - 1].conf)
+			hi++;
 		if (hi <= lo)
 			continue;
 		double c = 0, a = 0;
@@ -209,15 +217,17 @@ double rml_auroc(const float *score, const uint8_t *positive, int64_t n)
 	return (rank_sum - (double)np * (double)(np + 1) / 2.0) / ((double)np * (double)nn);
 }
 
-/* Two-sided 95% Student t quantile for df degrees of freedom: a table up to
- * 30, then the Cornish–Fisher expansion around the normal quantile. */
-static double t975(int64_t df)
+/* Exact quantiles up to 30 degrees of freedom (the expansion below is off
+ * by 1e-3 at df = 5); beyond, the Cornish-Fisher expansion of the t
+ * quantile around the normal one (Abramowitz & Stegun 26.7.5, three
+ * terms), which is within 3e-6 from df = 31 on. */
+double rml_student_t975(int64_t df)
 {
 	static const double tab[31] = {
-		0, 12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622,
-		2.2281, 2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930,
-		2.0860, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452,
-		2.0423,
+		0, 12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624,
+		2.306004, 2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.131450,
+		2.119905, 2.109816, 2.100922, 2.093024, 2.085963, 2.079614, 2.073873, 2.068658,
+		2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
 	};
 	if (df <= 0)
 		return NAN;
@@ -241,7 +251,7 @@ void rml_summarize(const double *x, int64_t n, rml_summary *s)
 		v += (x[i] - m) * (x[i] - m);
 	s->mean = m;
 	s->sd = n > 1 ? sqrt(v / (double)(n - 1)) : 0;
-	double half = n > 1 ? t975(n - 1) * s->sd / sqrt((double)n) : 0;
+	double half = n > 1 ? rml_student_t975(n - 1) * s->sd / sqrt((double)n) : 0;
 	s->lo = m - half;
 	s->hi = m + half;
 }
@@ -331,12 +341,21 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 			rml_predictions_free(p);
 			return st2;
 		}
-	rml_tensor *eb = rml_find_tensor(f, "entropy_before");
-	if (eb && eb->dtype == RML_DTYPE_F32 && eb->ndim == 1 && eb->dims[0] == n) {
-		p->entropy_before = malloc(eb->nbytes + 1);
-		if (p->entropy_before)
-			memcpy(p->entropy_before, eb->data, eb->nbytes);
+	if (!rml_find_tensor(f, "entropy_before"))
+		return RML_OK;
+	rml_tensor *eb = rml_expect_tensor(f, "entropy_before", RML_DTYPE_F32, 1, err);
+	if (!eb || eb->dims[0] != n) {
+		rml_predictions_free(p);
+		return eb ? rml_errorf(err, RML_ERR_FORMAT, "predictions: entropy_before has %lld rows, not %lld",
+				       (long long)eb->dims[0], (long long)n)
+			  : RML_ERR_FORMAT;
 	}
+	p->entropy_before = malloc(eb->nbytes + 1);
+	if (!p->entropy_before) {
+		rml_predictions_free(p);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	memcpy(p->entropy_before, eb->data, eb->nbytes);
 	return RML_OK;
 }
 
@@ -353,46 +372,54 @@ static int by_uncertainty_desc(const void *a, const void *b)
 	return (x->i > y->i) - (x->i < y->i);
 }
 
-void rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
-			    double rate, double *used)
+rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
+				  double rate, double *used, rml_error *err)
 {
 	rml_entropy(p->probs, p->n, p->k, p->entropy);
 	memset(p->rejected, 0, (size_t)p->n);
 	if (used)
 		*used = NAN;
 	if (rule == RML_REJECT_NONE || p->n == 0)
-		return;
+		return RML_OK;
+	/* One uncertainty scale for both rules, larger = less sure: entropy,
+	 * or 1 - confidence. Broken rows get entropy log k and confidence 0,
+	 * which are the maxima, and then sort first by the NaN-free key. */
+	unc_pair *s = malloc((size_t)p->n * sizeof *s);
 	float *conf = malloc((size_t)p->n * sizeof *conf);
-	if (!conf)
-		return;
-	rml_top1(p->probs, p->n, p->k, NULL, conf);
-	/* Uncertainty: entropy, or 1 - confidence; broken rows are maximal. */
-	for (int64_t i = 0; i < p->n; i++) {
-		if (rule == RML_REJECT_CONFIDENCE)
-			conf[i] = 1.0f - conf[i];
-		else
-			conf[i] = p->entropy[i];
+	if (!s || !conf) {
+		free(s);
+		free(conf);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory for %lld predictions",
+				  (long long)p->n);
 	}
-	double thr = rule == RML_REJECT_CONFIDENCE ? 1.0 - threshold : threshold;
+	rml_top1(p->probs, p->n, p->k, NULL, conf);
+	for (int64_t i = 0; i < p->n; i++) {
+		int broken = !row_finite(p->probs + i * p->k, p->k);
+		float u = rule == RML_REJECT_CONFIDENCE ? 1.0f - conf[i] : p->entropy[i];
+		s[i] = (unc_pair){ broken ? INFINITY : u, i };
+	}
+	double thr;
 	if (rate >= 0) {
 		int64_t k = llround(rate * (double)p->n);
-		unc_pair *s = malloc((size_t)p->n * sizeof *s);
-		if (s) {
-			for (int64_t i = 0; i < p->n; i++)
-				s[i] = (unc_pair){ conf[i], i };
-			qsort(s, (size_t)p->n, sizeof *s, by_uncertainty_desc);
-			for (int64_t j = 0; j < k; j++)
-				p->rejected[s[j].i] = 1;
-			thr = k > 0 ? s[k - 1].u : INFINITY;
-			free(s);
-		}
+		if (k > p->n)
+			k = p->n;
+		qsort(s, (size_t)p->n, sizeof *s, by_uncertainty_desc);
+		for (int64_t j = 0; j < k; j++)
+			p->rejected[s[j].i] = 1;
+		/* The least uncertain rejected row; +inf when none is rejected. */
+		thr = k > 0 ? s[k - 1].u : INFINITY;
+		if (k > 0 && isinf(thr))
+			thr = rule == RML_REJECT_CONFIDENCE ? 1.0 : log((double)p->k);
 	} else {
+		thr = rule == RML_REJECT_CONFIDENCE ? 1.0 - threshold : threshold;
 		for (int64_t i = 0; i < p->n; i++)
-			p->rejected[i] = conf[i] > thr;
+			p->rejected[i] = s[i].u > thr;
 	}
 	if (used)
 		*used = rule == RML_REJECT_CONFIDENCE ? 1.0 - thr : thr;
+	free(s);
 	free(conf);
+	return RML_OK;
 }
 
 void rml_eval_report_free(rml_eval_report *r)

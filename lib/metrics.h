@@ -29,9 +29,11 @@ typedef enum { RML_BINS_WIDTH = 0, RML_BINS_MASS = 1 } rml_binning;
 /* Calibration errors of top-label confidence against correctness
  * (correct[i] in {0,1}) with n_bins bins: ECE = sum_b |B|/n |acc_b - conf_b|,
  * MCE = max_b |acc_b - conf_b| over non-empty bins. Equal-width bins over
- * [0,1] or equal-mass bins (sorted confidences split into n_bins groups of
- * equal size, ties kept together deterministically). ACE = ECE with
- * equal-mass bins. n = 0 gives 0. */
+ * [0,1] (a confidence of exactly 1 falls in the last bin) or equal-mass
+ * bins (sorted confidences cut into n_bins groups of equal size, a cut
+ * moved forward past equal confidences so ties share a bin). ACE = ECE
+ * with equal-mass bins. Non-finite confidences count as 0. n = 0 gives 0;
+ * NaN only when memory runs out. */
 double rml_ece(const float *conf, const uint8_t *correct, int64_t n, int n_bins,
 	       rml_binning b);
 double rml_mce(const float *conf, const uint8_t *correct, int64_t n, int n_bins,
@@ -81,11 +83,19 @@ typedef enum { RML_REJECT_NONE = 0, RML_REJECT_ENTROPY, RML_REJECT_CONFIDENCE } 
 /* Fill p->entropy and p->rejected from p->probs by the rule: with
  * rate >= 0 the threshold is chosen so that round(rate * n) examples are
  * rejected (the most uncertain ones, ties broken by index), otherwise the
- * given threshold is used. The threshold in force is returned in *used. */
-void rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
-			    double rate, double *used);
+ * given threshold is used (entropy: reject above it; confidence: reject
+ * below it). Rows with NaN or infinite values are the most uncertain of
+ * all. The threshold in force is returned in *used (NaN for no rule,
+ * +inf entropy / -inf confidence when a rate rejects nothing). Fails only
+ * when memory runs out, leaving nothing rejected. */
+rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
+				  double rate, double *used, rml_error *err);
 
-/* Everything rmlops-eval reports about one predictions set. */
+/* Everything rmlops-eval reports about one predictions set: acc1 over
+ * the labelled rows, acc2 over the labelled rows not rejected (0 when all
+ * are rejected), reject_rate over all rows, nll and brier over the
+ * labelled rows, ece/mce with the binning asked for, ace with n_bins
+ * equal-mass bins; per-class accuracy by true label. */
 typedef struct {
 	int64_t n, n_labelled, n_rejected;
 	double acc1, acc2, reject_rate, nll, brier, ece, mce, ace;
@@ -97,5 +107,10 @@ typedef struct {
 rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning binning,
 			    rml_eval_report *r, rml_error *err);
 void rml_eval_report_free(rml_eval_report *r);
+
+/* The two-sided 95% quantile of Student's t with df degrees of freedom
+ * (the 0.975 quantile), to within 1e-5; NaN for df < 1. Exact values
+ * (to 7 digits) up to 30, then the Cornish-Fisher expansion in 1/df. */
+double rml_student_t975(int64_t df);
 
 #endif

@@ -2,7 +2,8 @@
  * optimizer.c — SGD with momentum and AdamW over float vectors (see
  * optimizer.h). The update formulas follow PyTorch's SGD (dampening 0)
  * and AdamW (Loshchilov & Hutter, "Decoupled weight decay
- * regularization", ICLR 2019).
+ * regularization", ICLR 2019), so recipes carry over; test_optimizer
+ * compares both with PyTorch step by step.
  */
 #include "optimizer.h"
 
@@ -83,6 +84,16 @@ rml_status rml_optim_to_file(const rml_optim *o, rml_file *f, rml_error *err)
 	rml_status st = rml_set_str(f, "optim.kind", o->kind == RML_OPT_SGD ? "sgd" : "adamw");
 	if (!st)
 		st = rml_set_i64(f, "optim.step", o->step);
+	if (!st)
+		st = rml_set_f64(f, "optim.momentum", o->momentum);
+	if (!st)
+		st = rml_set_i64(f, "optim.nesterov", o->nesterov);
+	if (!st)
+		st = rml_set_f64(f, "optim.beta1", o->beta1);
+	if (!st)
+		st = rml_set_f64(f, "optim.beta2", o->beta2);
+	if (!st)
+		st = rml_set_f64(f, "optim.eps", o->eps);
 	if (st)
 		return rml_errorf(err, st, "out of memory");
 	if (!rml_add_tensor(f, "optim.m", RML_DTYPE_F32, 1, d, o->m, err))
@@ -92,25 +103,66 @@ rml_status rml_optim_to_file(const rml_optim *o, rml_file *f, rml_error *err)
 	return RML_OK;
 }
 
+static rml_tensor *state_tensor(const rml_optim *o, const rml_file *f, const char *name,
+				rml_error *err)
+{
+	rml_tensor *t = rml_expect_tensor(f, name, RML_DTYPE_F32, 1, err);
+	if (t && t->dims[0] != o->n) {
+		rml_errorf(err, RML_ERR_MISMATCH,
+			   "the optimiser state %s holds %lld values, the model trains %lld", name,
+			   (long long)t->dims[0], (long long)o->n);
+		return NULL;
+	}
+	return t;
+}
+
 rml_status rml_optim_from_file(rml_optim *o, const rml_file *f, rml_error *err)
 {
 	const char *kind;
-	int64_t step;
-	if (rml_get_str(f, "optim.kind", &kind, err) || rml_get_i64(f, "optim.step", &step, err))
-		return RML_ERR_FORMAT;
-	rml_opt_kind k = strcmp(kind, "sgd") == 0 ? RML_OPT_SGD : RML_OPT_ADAMW;
+	int64_t step, nesterov = o->nesterov;
+	double mom = o->momentum, b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+	rml_status st = rml_get_str(f, "optim.kind", &kind, err);
+	if (!st)
+		st = rml_get_i64(f, "optim.step", &step, err);
+	/* The hyperparameters came later than the state: a checkpoint without
+	 * them keeps those o was set up with. */
+	if (!st && rml_get(f, "optim.momentum"))
+		st = rml_get_f64(f, "optim.momentum", &mom, err);
+	if (!st && rml_get(f, "optim.nesterov"))
+		st = rml_get_i64(f, "optim.nesterov", &nesterov, err);
+	if (!st && rml_get(f, "optim.beta1"))
+		st = rml_get_f64(f, "optim.beta1", &b1, err);
+	if (!st && rml_get(f, "optim.beta2"))
+		st = rml_get_f64(f, "optim.beta2", &b2, err);
+	if (!st && rml_get(f, "optim.eps"))
+		st = rml_get_f64(f, "optim.eps", &eps, err);
+	if (st)
+		return st;
+	rml_opt_kind k;
+	if (strcmp(kind, "sgd") == 0)
+		k = RML_OPT_SGD;
+	else if (strcmp(kind, "adamw") == 0)
+		k = RML_OPT_ADAMW;
+	else
+		return rml_errorf(err, RML_ERR_FORMAT, "unknown optimiser '%s' in the checkpoint", kind);
 	if (k != o->kind)
-		return rml_errorf(err, RML_ERR_MISMATCH, "checkpoint was made with %s", kind);
-	rml_tensor *m = rml_expect_tensor(f, "optim.m", RML_DTYPE_F32, 1, err);
-	if (!m || m->dims[0] != o->n)
-		return rml_errorf(err, RML_ERR_MISMATCH, "checkpoint optimiser state does not fit the model");
+		return rml_errorf(err, RML_ERR_MISMATCH, "the checkpoint was made with %s, not %s", kind,
+				  o->kind == RML_OPT_SGD ? "sgd" : "adamw");
+	if (step < 0 || !(mom >= 0 && mom < 1) || !(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1) ||
+	    !(eps > 0))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's optimiser settings are out of range");
+	rml_tensor *m = state_tensor(o, f, "optim.m", err);
+	rml_tensor *v = m && o->v ? state_tensor(o, f, "optim.v", err) : NULL;
+	if (!m || (o->v && !v))
+		return err ? err->code : RML_ERR_FORMAT;
 	memcpy(o->m, m->data, m->nbytes);
-	if (o->v) {
-		rml_tensor *v = rml_expect_tensor(f, "optim.v", RML_DTYPE_F32, 1, err);
-		if (!v || v->dims[0] != o->n)
-			return rml_errorf(err, RML_ERR_MISMATCH, "checkpoint optimiser state does not fit the model");
+	if (v)
 		memcpy(o->v, v->data, v->nbytes);
-	}
 	o->step = step;
+	o->momentum = (float)mom;
+	o->nesterov = nesterov != 0;
+	o->beta1 = (float)b1;
+	o->beta2 = (float)b2;
+	o->eps = (float)eps;
 	return RML_OK;
 }

@@ -2,13 +2,15 @@
  * test_metrics.c — the measures on cases worked by hand: top-1 and
  * entropy (with broken rows), ECE/MCE with equal-width and equal-mass
  * bins, NLL and Brier, AUROC with ties, Student-t intervals, rejection,
- * the evaluation report and the predictions file.
+ * the evaluation report and the predictions file; ECE against a numpy
+ * computation, the t quantile against numerical integration.
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -119,7 +121,7 @@ static void test_reject_and_report(void **state)
 	memcpy(p.labels, lab, sizeof lab);
 	double thr;
 	/* Reject half: the broken row and the 50/50 row are most uncertain. */
-	rml_predictions_reject(&p, RML_REJECT_ENTROPY, 0, 0.5, &thr);
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_ENTROPY, 0, 0.5, &thr, NULL), RML_OK);
 	assert_int_equal(p.rejected[0] + p.rejected[1], 0);
 	assert_int_equal(p.rejected[2] + p.rejected[3], 2);
 	rml_eval_report r;
@@ -132,7 +134,7 @@ static void test_reject_and_report(void **state)
 	assert_true(isnan(r.class_acc[1]) == 0);
 	rml_eval_report_free(&r);
 	/* Confidence threshold 0.7 rejects rows 1..3. */
-	rml_predictions_reject(&p, RML_REJECT_CONFIDENCE, 0.7, -1, &thr);
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_CONFIDENCE, 0.7, -1, &thr, NULL), RML_OK);
 	assert_int_equal(p.rejected[0], 0);
 	assert_int_equal(p.rejected[1] + p.rejected[2] + p.rejected[3], 3);
 	/* Round trip through the container. */
@@ -151,6 +153,182 @@ static void test_reject_and_report(void **state)
 	rml_predictions_free(&p);
 }
 
+/* Fifteen equal-width bins and equal-mass bins with ties, against numpy:
+ *   conf = np.array([.05,.31,.32,.5,.55,.66,.67,.7,.7,.7,.93,1.],
+ *                   dtype=np.float32).astype(np.float64)
+ *   ok = np.array([0,0,1,1,0,1,1,1,0,1,1,1])
+ *   b = np.minimum((conf * 15).astype(int), 14)
+ *   ece = sum(abs(ok[b==i].mean() - conf[b==i].mean()) * (b==i).sum()
+ *             for i in range(15) if (b==i).any()) / 12   # 0.17583333359410366
+ *   mce = max(...)                                        # 0.550000011920929
+ * Mass bins of 12/4 = 3 rows, the cut at 9 moved past the tie of 0.7 at
+ * rows 7..9: edges [0,3,6,10,12], ECE 0.0758333314831058 (cutting the tie
+ * at 9 would give 0.0875). */
+static void test_ece_numpy(void **state)
+{
+	(void)state;
+	float conf[12] = { 0.05f, 0.31f, 0.32f, 0.5f, 0.55f, 0.66f, 0.67f, 0.7f, 0.7f, 0.7f, 0.93f, 1.0f };
+	uint8_t ok[12] = { 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1 };
+	NEAR(rml_ece(conf, ok, 12, 15, RML_BINS_WIDTH), 0.17583333359410366, 1e-9);
+	NEAR(rml_mce(conf, ok, 12, 15, RML_BINS_WIDTH), 0.550000011920929, 1e-9);
+	NEAR(rml_ece(conf, ok, 12, 4, RML_BINS_MASS), 0.0758333314831058, 1e-9);
+	/* Row order does not matter, ties included. */
+	float rc[12];
+	uint8_t ro[12];
+	for (int i = 0; i < 12; i++) {
+		rc[i] = conf[(i * 5) % 12];
+		ro[i] = ok[(i * 5) % 12];
+	}
+	NEAR(rml_ece(rc, ro, 12, 4, RML_BINS_MASS), 0.0758333314831058, 1e-9);
+	NEAR(rml_ece(rc, ro, 12, 15, RML_BINS_WIDTH), 0.17583333359410366, 1e-9);
+	/* More bins than rows: one row per bin but for the tie of three 0.7s
+	 * (accuracy 2/3) sharing one. */
+	double e = 3 * fabs(2.0 / 3 - (double)conf[7]) / 12;
+	for (int i = 0; i < 12; i++)
+		if (i < 7 || i > 9)
+			e += fabs(ok[i] - (double)conf[i]) / 12;
+	NEAR(rml_ece(conf, ok, 12, 40, RML_BINS_MASS), e, 1e-9);
+	/* A NaN confidence counts as 0. */
+	float cn[2] = { NAN, 1.0f };
+	uint8_t on[2] = { 0, 1 };
+	NEAR(rml_ece(cn, on, 2, 15, RML_BINS_WIDTH), 0, 1e-12);
+}
+
+/* The t quantile: the t distribution's CDF at rml_student_t975(df),
+ * integrated here numerically (Simpson on the density), is 0.975 for
+ * every df from 1 to 99; and values from mpmath (findroot on betainc)
+ * beyond the table. */
+static double t_cdf(double t, double v)
+{
+	double lc = lgamma((v + 1) / 2) - lgamma(v / 2) - 0.5 * log(v * M_PI);
+	int m = 20000;
+	double hstep = t / m, s = 0;
+	for (int i = 0; i <= m; i++) {
+		double x = i * hstep;
+		double f = exp(lc - (v + 1) / 2 * log1p(x * x / v));
+		s += f * (i == 0 || i == m ? 1 : i % 2 ? 4 : 2);
+	}
+	return 0.5 + s * hstep / 3;
+}
+
+static void test_student_t(void **state)
+{
+	(void)state;
+	for (int64_t df = 1; df < 100; df++)
+		NEAR(t_cdf(rml_student_t975(df), (double)df), 0.975, 2e-7);
+	NEAR(rml_student_t975(31), 2.039513446, 5e-6);
+	NEAR(rml_student_t975(40), 2.02107539, 5e-6);
+	NEAR(rml_student_t975(60), 2.000297822, 2e-6);
+	NEAR(rml_student_t975(120), 1.979930405, 1e-6);
+	NEAR(rml_student_t975(1000), 1.962339081, 1e-6);
+	assert_true(isnan(rml_student_t975(0)));
+	/* Used by the summary: n = 2 gives t(1) * sd / sqrt 2. */
+	double x[2] = { 1, 3 };
+	rml_summary s;
+	rml_summarize(x, 2, &s);
+	NEAR(s.hi - s.mean, 12.706205 * sqrt(2.0) / sqrt(2.0), 1e-5);
+}
+
+/* Rejection edge cases: rate 0 and 1, a confidence threshold with a broken
+ * row, unlabelled rows, per-class accuracy. */
+static void test_reject_edges(void **state)
+{
+	(void)state;
+	rml_predictions p;
+	rml_predictions_init(&p);
+	assert_int_equal(rml_predictions_alloc(&p, 5, 3, NULL), RML_OK);
+	float probs[15] = { 0.8f, 0.1f, 0.1f, 0.2f, 0.7f, 0.1f, 0.4f, 0.3f, 0.3f,
+			    INFINITY, 0, 0, 0.1f, 0.1f, 0.8f };
+	int32_t lab[5] = { 0, 1, 1, 2, -1 };
+	memcpy(p.probs, probs, sizeof probs);
+	memcpy(p.labels, lab, sizeof lab);
+	double thr;
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_CONFIDENCE, 0, 0.0, &thr, NULL), RML_OK);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(p.rejected[i], 0);
+	assert_true(isinf(thr));
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_ENTROPY, 0, 1.0, &thr, NULL), RML_OK);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(p.rejected[i], 1);
+	/* Rate 0.2 of 5 rejects exactly the broken row. */
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_ENTROPY, 0, 0.2, &thr, NULL), RML_OK);
+	assert_int_equal(p.rejected[3], 1);
+	assert_int_equal(p.rejected[0] + p.rejected[1] + p.rejected[2] + p.rejected[4], 0);
+	NEAR(thr, log(3.0), 1e-6);
+	NEAR(p.entropy[3], log(3.0), 1e-6);
+	/* Confidence below 0.75: rows 1 (0.7), 2 (0.4) and the broken row. */
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_CONFIDENCE, 0.75, -1, &thr, NULL), RML_OK);
+	uint8_t want[5] = { 0, 1, 1, 1, 0 };
+	assert_memory_equal(p.rejected, want, 5);
+	NEAR(thr, 0.75, 1e-12);
+	rml_eval_report r;
+	assert_int_equal(rml_eval_compute(&p, 15, RML_BINS_WIDTH, &r, NULL), RML_OK);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.n_labelled, 4);
+	assert_int_equal(r.n_rejected, 3);
+	NEAR(r.acc1, 0.5, 1e-12);         /* rows 0 and 1 right of 4 labelled */
+	NEAR(r.acc2, 1.0, 1e-12);         /* accepted and labelled: row 0 */
+	NEAR(r.reject_rate, 0.6, 1e-12);  /* over all 5 rows */
+	NEAR(r.class_acc[0], 1.0, 1e-12);
+	NEAR(r.class_acc[1], 0.5, 1e-12);
+	NEAR(r.class_acc[2], 0.0, 1e-12);
+	assert_int_equal(r.class_n[1], 2);
+	/* NLL over labelled rows: -log .8, -log .7, -log .3, -log 1e-12. */
+	NEAR(r.nll, -(log(0.8) + log(0.7) + log(0.3) + log(1e-12)) / 4, 1e-6);
+	rml_eval_report_free(&r);
+	/* No rule: nothing rejected, entropy still filled. */
+	assert_int_equal(rml_predictions_reject(&p, RML_REJECT_NONE, 0, -1, &thr, NULL), RML_OK);
+	assert_true(isnan(thr));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(p.rejected[i], 0);
+	rml_predictions_free(&p);
+}
+
+/* The predictions file: entropy_before travels, malformed files are
+ * refused. */
+static void test_predictions_file(void **state)
+{
+	(void)state;
+	rml_predictions p, q;
+	rml_predictions_init(&p);
+	rml_error err = { 0 };
+	assert_int_equal(rml_predictions_alloc(&p, 3, 2, NULL), RML_OK);
+	p.entropy_before = calloc(3, sizeof *p.entropy_before);
+	p.entropy_before[1] = 0.25f;
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_predictions_to_file(&p, &f, NULL), RML_OK);
+	assert_string_equal(rml_file_kind(&f), "predictions");
+	assert_int_equal(rml_predictions_from_file(&q, &f, &err), RML_OK);
+	assert_non_null(q.entropy_before);
+	assert_true(q.entropy_before[1] == 0.25f);
+	assert_int_equal(q.labels[0], -1);
+	rml_predictions_free(&q);
+	/* entropy_before of the wrong length. */
+	int64_t d2[1] = { 2 };
+	assert_non_null(rml_add_tensor(&f, "entropy_before", RML_DTYPE_F32, 1, d2, NULL, NULL));
+	assert_int_equal(rml_predictions_from_file(&q, &f, &err), RML_ERR_FORMAT);
+	assert_null(q.probs);
+	/* Labels of another length than probs. */
+	int64_t d3[1] = { 3 };
+	assert_non_null(rml_add_tensor(&f, "entropy_before", RML_DTYPE_F32, 1, d3, NULL, NULL));
+	assert_non_null(rml_add_tensor(&f, "labels", RML_DTYPE_I32, 1, d2, NULL, NULL));
+	assert_int_equal(rml_predictions_from_file(&q, &f, &err), RML_ERR_FORMAT);
+	/* Labels of another type. */
+	assert_non_null(rml_add_tensor(&f, "labels", RML_DTYPE_F32, 1, d3, NULL, NULL));
+	assert_int_equal(rml_predictions_from_file(&q, &f, &err), RML_ERR_FORMAT);
+	/* Another kind. */
+	assert_non_null(rml_add_tensor(&f, "labels", RML_DTYPE_I32, 1, d3, NULL, NULL));
+	assert_int_equal(rml_predictions_from_file(&q, &f, &err), RML_OK);
+	rml_predictions_free(&q);
+	assert_int_equal(rml_set_str(&f, "kind", "model"), RML_OK);
+	assert_int_not_equal(rml_predictions_from_file(&q, &f, &err), RML_OK);
+	rml_file_free(&f);
+	rml_predictions_free(&p);
+	/* Sizes beyond the limits are refused before allocating. */
+	assert_int_equal(rml_predictions_alloc(&p, INT64_MAX / 2, 4, &err), RML_ERR_LIMIT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +338,10 @@ int main(void)
 		cmocka_unit_test(test_auroc),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_reject_and_report),
+		cmocka_unit_test(test_ece_numpy),
+		cmocka_unit_test(test_student_t),
+		cmocka_unit_test(test_reject_edges),
+		cmocka_unit_test(test_predictions_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
