@@ -21,7 +21,7 @@ struct cmdline {
 	int64_t seed, threads, resize, count, per_class, first, ways, shots, queries, episodes;
 	int64_t cols, scale;
 	double fraction;
-	int gray_to_rgb, relabel, fashion, json;
+	int gray_to_rgb, relabel, fashion, json, unite, help;
 	char **args;
 	int n_args;
 };
@@ -43,7 +43,7 @@ static void usage(void)
 	       "                               --first N, --classes LIST [--relabel]\n"
 	       "  tasks [IN]                   n-way k-shot episodes: --ways N --shots K\n"
 	       "                               --queries Q --episodes E\n"
-	       "  concat A B...                images of B... after those of A\n"
+	       "  concat A B... [--union]      images of B... after those of A\n"
 	       "  show [IN]                    a PNG contact sheet (-o sheet.png; --count, --cols, --scale)\n"
 	       "  export [IN] DIR              write DIR/<class>/<index>.png\n"
 	       "\n"
@@ -59,12 +59,76 @@ static void usage(void)
 	       "      --gray-to-rgb     import: expand grey images to three channels\n"
 	       "  -s, --seed N          seed of every random choice (default 1)\n"
 	       "  -j, --threads N       worker threads (default: all cores)\n"
+	       "      --union           concat: merge differing class lists by name\n"
 	       "      --json            report as JSON on standard error\n"
 	       "  -q, --quiet / -v, --verbose\n"
 	       "  -h, --help / -V, --version\n"
 	       "\n"
+	       "'rmlops-data COMMAND --help' describes one command.\n"
+	       "\n"
 	       "Example: rmlops-data import folder cifar10/test -o test.rml\n"
 	       "         rmlops-data take --per-class 100 < test.rml | rmlops-data show -o sheet.png\n");
+}
+
+/* Help for one command (rmlops-data COMMAND --help); 0 if it has none. */
+static int command_usage(const char *cmd)
+{
+	static const struct {
+		const char *name, *text;
+	} help[] = {
+		{ "import",
+		  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
+		  "       rmlops-data import cifar100 DIR|FILE [--split train|test] [--labels fine|coarse]\n"
+		  "       rmlops-data import folder DIR [--resize N] [--gray-to-rgb]\n"
+		  "       rmlops-data import idx IMAGES LABELS [--classes fashion-mnist]\n"
+		  "                                            [--resize N] [--gray-to-rgb]\n"
+		  "Import images into a dataset (.rml) written to -o FILE or standard output.\n"
+		  "  cifar10   binary batches; a directory means data_batch_1..5.bin (train, the\n"
+		  "            default) or test_batch.bin, with names from batches.meta.txt\n"
+		  "  cifar100  train.bin or test.bin; fine (100) or coarse (20) labels, names from\n"
+		  "            fine_label_names.txt or coarse_label_names.txt\n"
+		  "  folder    DIR/<class>/<image>, PNG, JPEG, BMP, GIF, PNM or TGA, sorted by name;\n"
+		  "            all the same size unless --resize N (area average when shrinking,\n"
+		  "            bilinear when enlarging); grey images keep one channel\n"
+		  "  idx       MNIST-style idx3 images and idx1 labels, gzipped or plain\n" },
+		{ "split",
+		  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
+		  "Stratified split: from each class a share F (or N images in all, spread over the\n"
+		  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
+		{ "take",
+		  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
+		  "                        [--classes LIST [--relabel]] [IN] [-o OUT] [-s SEED]\n"
+		  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
+		  "class at random, or the first N. --classes keeps only the listed classes (names\n"
+		  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n" },
+		{ "tasks",
+		  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
+		  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
+		  "images of each, labels renumbered 0..N-1. Tensors support.images [E,N*K,h,w,c],\n"
+		  "support.labels [E,N*K], query.images [E,N*Q,h,w,c], query.labels [E,N*Q],\n"
+		  "episode.classes [E,N] (the original class of each new label).\n" },
+		{ "concat",
+		  "Usage: rmlops-data concat A B... [--union] [-o OUT]\n"
+		  "The images of B... after those of A. The class lists must match, unless --union:\n"
+		  "then classes are merged by name (A's first) and labels mapped to the merged list.\n" },
+		{ "show",
+		  "Usage: rmlops-data show [IN] -o sheet.png [--count N] [--cols N] [--scale S]\n"
+		  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
+		  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
+		  "Refuses to write the PNG to a terminal.\n" },
+		{ "export",
+		  "Usage: rmlops-data export [IN] DIR\n"
+		  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
+	};
+	if (strcmp(cmd, "subset") == 0)  /* the other name of take */
+		cmd = "take";
+	for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
+		if (strcmp(cmd, help[i].name) == 0) {
+			fputs(help[i].text, stdout);
+			printf("\nShared options (-o, -s, -j, -q, -v, --json): see rmlops-data --help.\n");
+			return 1;
+		}
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
@@ -72,7 +136,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
 		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
-		O_COLS, O_SCALE, O_JSON,
+		O_COLS, O_SCALE, O_JSON, O_UNION,
 	};
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' },
@@ -97,6 +161,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "cols", required_argument, 0, O_COLS },
 		{ "scale", required_argument, 0, O_SCALE },
 		{ "json", no_argument, 0, O_JSON },
+		{ "union", no_argument, 0, O_UNION },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -136,12 +201,19 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_COLS: if (cli_parse_i64("--cols", optarg, 1, 1000, &c->cols)) return 2; break;
 		case O_SCALE: if (cli_parse_i64("--scale", optarg, 1, 32, &c->scale)) return 2; break;
 		case O_JSON: c->json = 1; break;
+		case O_UNION: c->unite = 1; break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
+		case 'h': c->help = 1; break;
 		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
+	}
+	/* Help after the rest is parsed, so that "take --help" finds its command. */
+	if (c->help) {
+		if (optind >= argc || !command_usage(argv[optind]))
+			usage();
+		return -1;
 	}
 	if (optind >= argc)
 		return cli_usage_error("no command given");
@@ -501,7 +573,8 @@ int main(int argc, char **argv)
 			r = load_input(&c, i, &b, "data", &err);
 			if (!r) {
 				rml_dataset_free(&a);
-				r = rml_dataset_concat(&a, &d, &b, &err) ? -1 : 0;
+				r = (c.unite ? rml_dataset_concat_union(&a, &d, &b, &err)
+					     : rml_dataset_concat(&a, &d, &b, &err)) ? -1 : 0;
 			}
 			if (!r) {
 				rml_dataset tmp = d;
@@ -511,6 +584,8 @@ int main(int argc, char **argv)
 		}
 		if (!r)
 			r = save_dataset(&d, c.output, -1, &err);
+		if (!r)
+			report(&c, &d, "concat");
 	} else if (strcmp(c.cmd, "show") == 0) {
 		if (c.n_args > 1)
 			return cli_usage_error("show takes one input");

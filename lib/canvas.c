@@ -134,6 +134,11 @@ void rml_canvas_free(rml_canvas *c)
 	c->w = c->h = 0;
 }
 
+void rml_canvas_fill(rml_canvas *c, uint32_t rgb)
+{
+	rml_canvas_rect(c, 0, 0, c->w, c->h, rgb);
+}
+
 static inline void put_px(rml_canvas *c, int x, int y, uint32_t rgb)
 {
 	if (x < 0 || y < 0 || x >= c->w || y >= c->h)
@@ -146,9 +151,16 @@ static inline void put_px(rml_canvas *c, int x, int y, uint32_t rgb)
 
 void rml_canvas_rect(rml_canvas *c, int x, int y, int w, int h, uint32_t rgb)
 {
-	for (int j = y < 0 ? 0 : y; j < y + h && j < c->h; j++)
-		for (int i = x < 0 ? 0 : x; i < x + w && i < c->w; i++)
-			put_px(c, i, j, rgb);
+	/* Clip in 64 bits so that far-off coordinates from plots cannot overflow. */
+	int64_t x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
+	int64_t x1 = (int64_t)x + w, y1 = (int64_t)y + h;
+	if (x1 > c->w)
+		x1 = c->w;
+	if (y1 > c->h)
+		y1 = c->h;
+	for (int64_t j = y0; j < y1; j++)
+		for (int64_t i = x0; i < x1; i++)
+			put_px(c, (int)i, (int)j, rgb);
 }
 
 void rml_canvas_line(rml_canvas *c, int x0, int y0, int x1, int y1, int thick, uint32_t rgb)

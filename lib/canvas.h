@@ -17,8 +17,13 @@ typedef struct {
 	uint8_t *px;   /* [h][w][3] */
 } rml_canvas;
 
+/* A w x h canvas painted rgb (0xRRGGBB). Sides must be 1..32768; on
+ * failure c is left empty (safe to free) and err says why. */
 rml_status rml_canvas_init(rml_canvas *c, int w, int h, uint32_t rgb, rml_error *err);
+/* Release the pixels; c becomes an empty canvas. */
 void rml_canvas_free(rml_canvas *c);
+/* Paint the whole canvas one colour (0xRRGGBB). */
+void rml_canvas_fill(rml_canvas *c, uint32_t rgb);
 /* Filled rectangle, clipped to the canvas. Colours are 0xRRGGBB. */
 void rml_canvas_rect(rml_canvas *c, int x, int y, int w, int h, uint32_t rgb);
 /* A line of the given thickness (Bresenham, clipped). */

@@ -212,11 +212,16 @@ static rml_status read_names(const char *path, char ***names, int *n, rml_error 
 			line[--l] = 0;
 		if (!l)
 			continue;
+		if (k >= 100000) {
+			free_names(v, k);
+			fclose(fp);
+			return rml_errorf(err, RML_ERR_LIMIT, "%s: more than 100000 names", path);
+		}
 		char **nv = realloc(v, (size_t)(k + 1) * sizeof *v);
-		if (!nv || !(nv[k] = strdup(line)) || k >= 100000) {
+		if (!nv || !(nv[k] = strdup(line))) {
 			free_names(nv ? nv : v, k);
 			fclose(fp);
-			return rml_errorf(err, RML_ERR_NOMEM, "%s: too many names", path);
+			return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", path);
 		}
 		v = nv;
 		k++;
@@ -320,6 +325,8 @@ rml_status rml_import_cifar10(rml_dataset *d, const char *const *files, int n_fi
 			      const char *meta, rml_error *err)
 {
 	rml_dataset_init(d);
+	if (n_files < 1)
+		return rml_errorf(err, RML_ERR_ARG, "no CIFAR-10 batch files given");
 	d->h = d->w = 32;
 	d->c = 3;
 	rml_status st = RML_OK;
@@ -592,11 +599,13 @@ rml_status rml_import_folder(rml_dataset *d, const char *dir, int resize, rml_er
 			uint8_t *rgb = NULL;
 			if (it->c == 1 && C == 3) {  /* grey among colour: expand */
 				rgb = malloc((size_t)it->h * it->w * 3);
-				if (rgb) {
-					for (int64_t q = 0; q < (int64_t)it->h * it->w; q++)
-						rgb[3 * q] = rgb[3 * q + 1] = rgb[3 * q + 2] = src[q];
-					src = rgb;
+				if (!rgb) {  /* each thread marks only its own item */
+					it->why = "out of memory";
+					continue;
 				}
+				for (int64_t q = 0; q < (int64_t)it->h * it->w; q++)
+					rgb[3 * q] = rgb[3 * q + 1] = rgb[3 * q + 2] = src[q];
+				src = rgb;
 			}
 			if (it->h == H && it->w == W)
 				memcpy(dst, src, isz);
@@ -605,7 +614,11 @@ rml_status rml_import_folder(rml_dataset *d, const char *dir, int resize, rml_er
 			free(rgb);
 			d->labels[i] = it->label;
 		}
-		st = rml_dataset_set_classes(d, (const char *const *)classes, (int)n_classes, err);
+		for (int64_t i = 0; i < n && !st; i++)
+			if (items[i].why)
+				st = rml_errorf(err, RML_ERR_NOMEM, "%s: %s", items[i].path, items[i].why);
+		if (!st)
+			st = rml_dataset_set_classes(d, (const char *const *)classes, (int)n_classes, err);
 	}
 	for (int64_t i = 0; i < n; i++) {
 		free(items[i].path);
@@ -1007,36 +1020,82 @@ rml_status rml_dataset_take(rml_dataset *dst, const rml_dataset *src, const rml_
 	return st;
 }
 
-rml_status rml_dataset_concat(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b,
-			      rml_error *err)
+/* Both concatenations: with unite, b's classes missing from a are added
+ * after a's (in b's order) and b's labels are mapped by name. */
+static rml_status concat(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b, int unite,
+			 rml_error *err)
 {
 	rml_dataset_init(dst);
 	if (a->h != b->h || a->w != b->w || a->c != b->c)
 		return rml_errorf(err, RML_ERR_MISMATCH, "images of %lldx%lldx%lld and %lldx%lldx%lld "
 				  "cannot be concatenated", (long long)a->h, (long long)a->w,
 				  (long long)a->c, (long long)b->h, (long long)b->w, (long long)b->c);
-	if (a->n_classes != b->n_classes)
-		return rml_errorf(err, RML_ERR_MISMATCH, "class lists differ (%d and %d classes)",
-				  a->n_classes, b->n_classes);
+	if (!unite) {
+		if (a->n_classes != b->n_classes)
+			return rml_errorf(err, RML_ERR_MISMATCH,
+					  "class lists differ (%d and %d classes); --union merges them",
+					  a->n_classes, b->n_classes);
+		for (int i = 0; i < a->n_classes; i++)
+			if (strcmp(a->class_names[i], b->class_names[i]) != 0)
+				return rml_errorf(err, RML_ERR_MISMATCH,
+						  "class %d is '%s' in one and '%s' in the other; "
+						  "--union merges them by name",
+						  i, a->class_names[i], b->class_names[i]);
+	}
+	if (a->n > MAX_IMAGES - b->n)
+		return rml_errorf(err, RML_ERR_LIMIT, "%lld + %lld images are more than supported",
+				  (long long)a->n, (long long)b->n);
+	int64_t total = a->n + b->n;
+	const char **names = malloc(((size_t)a->n_classes + b->n_classes + 1) * sizeof *names);
+	int *map = malloc(((size_t)b->n_classes + 1) * sizeof *map);
+	if (!names || !map) {
+		free(names);
+		free(map);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	int k = a->n_classes;
 	for (int i = 0; i < a->n_classes; i++)
-		if (strcmp(a->class_names[i], b->class_names[i]) != 0)
-			return rml_errorf(err, RML_ERR_MISMATCH, "class %d is '%s' in one and '%s' in the other",
-					  i, a->class_names[i], b->class_names[i]);
-	rml_status st = rml_dataset_alloc(dst, a->n + b->n, a->h, a->w, a->c, err);
+		names[i] = a->class_names[i];
+	for (int j = 0; j < b->n_classes; j++) {
+		map[j] = -1;
+		for (int i = 0; i < k && map[j] < 0; i++)
+			if (strcmp(names[i], b->class_names[j]) == 0)
+				map[j] = i;
+		if (map[j] < 0) {  /* only reachable with unite: the lists matched otherwise */
+			names[k] = b->class_names[j];
+			map[j] = k++;
+		}
+	}
+	rml_status st = rml_dataset_alloc(dst, total, a->h, a->w, a->c, err);
 	if (!st)
-		st = rml_dataset_set_classes(dst, (const char *const *)a->class_names, a->n_classes, err);
+		st = rml_dataset_set_classes(dst, names, k, err);
 	if (!st)
 		st = set_name(dst, a->name);
-	if (st) {
-		rml_dataset_free(dst);
-		return st;
+	if (!st) {
+		size_t isz = (size_t)(a->h * a->w * a->c);
+		memcpy(dst->images, a->images, (size_t)a->n * isz);
+		memcpy(dst->images + (size_t)a->n * isz, b->images, (size_t)b->n * isz);
+		memcpy(dst->labels, a->labels, (size_t)a->n * sizeof *a->labels);
+		for (int64_t i = 0; i < b->n; i++)
+			dst->labels[a->n + i] = b->labels[i] < 0 ? -1 : map[b->labels[i]];
 	}
-	size_t isz = (size_t)(a->h * a->w * a->c);
-	memcpy(dst->images, a->images, (size_t)a->n * isz);
-	memcpy(dst->images + (size_t)a->n * isz, b->images, (size_t)b->n * isz);
-	memcpy(dst->labels, a->labels, (size_t)a->n * sizeof *a->labels);
-	memcpy(dst->labels + a->n, b->labels, (size_t)b->n * sizeof *b->labels);
-	return RML_OK;
+	free(names);
+	free(map);
+	if (st)
+		rml_dataset_free(dst);
+	return st;
+}
+
+rml_status rml_dataset_concat(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b,
+			      rml_error *err)
+{
+	return concat(dst, a, b, 0, err);
+}
+
+rml_status rml_dataset_concat_union(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b,
+				    rml_error *err)
+{
+	return concat(dst, a, b, 1, err);
 }
 
 rml_status rml_dataset_tasks(const rml_dataset *src, int ways, int shots, int queries,

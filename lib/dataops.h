@@ -67,9 +67,16 @@ typedef struct {
 rml_status rml_dataset_take(rml_dataset *dst, const rml_dataset *src, const rml_take_opts *o,
 			    rml_error *err);
 
-/* Concatenate b after a (same geometry and class names). */
+/* Concatenate b after a. Both must have the same image geometry and the
+ * same class names in the same order (RML_ERR_MISMATCH otherwise); dst
+ * gets a's name. On failure dst is left empty. */
 rml_status rml_dataset_concat(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b,
 			      rml_error *err);
+/* As rml_dataset_concat, but the class lists may differ: dst has a's
+ * classes followed by those of b's that a lacks (in b's order), and b's
+ * labels are mapped to them by name. */
+rml_status rml_dataset_concat_union(rml_dataset *dst, const rml_dataset *a, const rml_dataset *b,
+				    rml_error *err);
 
 /* n-way k-shot episodes into a container (kind "dataset"): tensors
  * support.images [E,N*K,h,w,c], support.labels [E,N*K], query.images

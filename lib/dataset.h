@@ -6,7 +6,7 @@
  *
  * File layout (kind "dataset"): tensors "images" u8 [n,h,w,c] and "labels"
  * i32 [n]; keys "dataset.name" (str), "dataset.classes" (str array).
- * Not here: augmentation (augment.h), PNG drawing (png.h).
+ * Not here: augmentation (augment.h), PNG drawing (canvas.h).
  */
 #ifndef RML_DATASET_H
 #define RML_DATASET_H

@@ -34,6 +34,18 @@ rmlops-data take --per-class 5 -s 4 "$d" -q -o "$tmp/c.rml"
 cmp -s <(tail -c +1 "$tmp/a.rml" | rmlops-info --json | grep -o '"images".*') \
 	<(rmlops-info --json "$tmp/b.rml" | grep -o '"images".*') || die "pipe vs file"; ok
 differ "$tmp/b.rml" "$tmp/c.rml"
+# The same command twice gives the same bytes; another seed other bytes.
+rmlops-data split --fraction 0.3 -s 7 "$d" -q > "$tmp/r1.rml"
+rmlops-data split --fraction 0.3 -s 7 "$d" -q > "$tmp/r2.rml"
+same "$tmp/r1.rml" "$tmp/r2.rml"
+rmlops-data split --fraction 0.3 -s 8 "$d" -q > "$tmp/r3.rml"
+rmlops-data split --fraction 0.3 -s 8 "$d" -q -o "$tmp/r4.rml"
+differ "$tmp/r1.rml" "$tmp/r3.rml"
+same_content "$tmp/r3.rml" "$tmp/r4.rml"
+# The folder import does not depend on the number of threads.
+rmlops-data import folder "$tmp/exp" -j 1 -q -o "$tmp/j1.rml"
+rmlops-data import folder "$tmp/exp" -j 2 -q -o "$tmp/j2.rml"
+same_content "$tmp/j1.rml" "$tmp/j2.rml"
 rmlops-data split --fraction 0.2 -s 1 "$d" -o "$tmp/s1.rml" --rest "$tmp/s2.rml" -q
 rmlops-info --json "$tmp/s1.rml" | grep -q '"shape":\[200,32,32,3\]' || die "split size"; ok
 rmlops-info --json "$tmp/s2.rml" | grep -q '"shape":\[800,32,32,3\]' || die "split rest"; ok
@@ -41,6 +53,19 @@ rmlops-data tasks --ways 5 --shots 2 --queries 3 --episodes 4 -s 1 "$d" -q -o "$
 rmlops-info --json "$tmp/t.rml" | grep -q '"support.images","dtype":"u8","shape":\[4,10,32,32,3\]' || die "tasks"; ok
 rmlops-data take --classes cat,dog --relabel "$d" -q | rmlops-info | grep -q 'cat, dog' || die "classes"; ok
 rmlops-data concat "$tmp/s1.rml" "$tmp/s2.rml" -q | rmlops-info --json | grep -q '"shape":\[1000,32,32,3\]' || die "concat"; ok
+# Differing class lists: refused, or merged by name with --union.
+rmlops-data take --classes cat,dog --relabel "$d" -q -o "$tmp/cd.rml"
+rmlops-data take --classes dog,frog --relabel "$d" -q -o "$tmp/df.rml"
+expect_fail 1 rmlops-data concat "$tmp/cd.rml" "$tmp/df.rml"
+rmlops-data concat --union "$tmp/cd.rml" "$tmp/df.rml" -q -o "$tmp/u.rml"
+rmlops-info "$tmp/u.rml" | grep -q 'cat, dog, frog' || die "union classes"; ok
+# The dogs of both inputs end up as one class: taking it gives 200 images.
+rmlops-data take --classes dog "$tmp/u.rml" -q | rmlops-info --json | grep -q '"shape":\[200,32,32,3\]' \
+	|| die "union labels"; ok
+# Every command has its own help on stdout.
+for c in import split take tasks concat show export; do
+	rmlops-data "$c" --help | grep -q "^Usage: rmlops-data $c" || die "$c --help"; ok
+done
 
 # A contact sheet is a PNG.
 rmlops-data take --per-class 2 "$d" -q | rmlops-data show -o "$tmp/sheet.png"

@@ -163,55 +163,191 @@ static void write_file(const char *path, const void *data, size_t n)
 	fclose(f);
 }
 
-static void test_rejects(void **state)
+static void rm_rf(const char *dir)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_reject_truncated_cifar(void **state)
 {
 	(void)state;
 	rml_dataset d;
 	rml_error err = { 0 };
-	char *dir = scratch(), path[200], path2[200];
-	/* A CIFAR batch that is not a whole number of records. */
-	static uint8_t junk[4000];
+	char *dir = scratch(), path[200];
+	/* The first record of the real batch, cut one byte short. */
+	FILE *in = fopen(P("cifar10-bin/data_batch_1.bin"), "rb");
+	assert_non_null(in);
+	uint8_t buf[3073];
+	assert_int_equal(fread(buf, 1, sizeof buf, in), sizeof buf);
+	fclose(in);
 	snprintf(path, sizeof path, "%s/short.bin", dir);
-	write_file(path, junk, 3000);
+	write_file(path, buf, 3072);
 	const char *f1[1] = { path };
 	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "record"));
-	/* A label byte out of range. */
-	junk[0] = 10;
-	write_file(path, junk, 3073);
+	assert_non_null(strstr(err.msg, "short.bin"));
+	assert_null(d.images);
+	/* The same bytes are a CIFAR-100 record short too (3074 per record). */
+	write_file(path, buf, 3073);
+	assert_int_equal(rml_import_cifar100(&d, path, 1, NULL, &err), RML_ERR_FORMAT);
+	/* An empty file and no files at all are refused as well. */
+	write_file(path, buf, 0);
 	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_FORMAT);
-	/* idx with the wrong magic number, and counts that disagree. */
+	assert_int_equal(rml_import_cifar10(&d, f1, 0, NULL, &err), RML_ERR_ARG);
+	rm_rf(dir);
+}
+
+static void test_reject_cifar_label_range(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200];
+	static uint8_t rec[2 * 3074];
+	snprintf(path, sizeof path, "%s/labels.bin", dir);
+	/* Second CIFAR-10 record says class 10. */
+	rec[3073] = 10;
+	write_file(path, rec, 2 * 3073);
+	const char *f1[1] = { path };
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "record 1 has label 10"));
+	/* CIFAR-100: fine label 100 is refused, coarse 20 as well. */
+	memset(rec, 0, sizeof rec);
+	rec[1] = 100;
+	write_file(path, rec, 3074);
+	assert_int_equal(rml_import_cifar100(&d, path, 1, NULL, &err), RML_ERR_FORMAT);
+	assert_int_equal(rml_import_cifar100(&d, path, 0, NULL, &err), RML_OK);
+	rml_dataset_free(&d);
+	rec[1] = 0;
+	rec[0] = 20;
+	write_file(path, rec, 3074);
+	assert_int_equal(rml_import_cifar100(&d, path, 0, NULL, &err), RML_ERR_FORMAT);
+	rm_rf(dir);
+}
+
+static void test_reject_cifar_meta(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200];
+	snprintf(path, sizeof path, "%s/batches.meta.txt", dir);
+	write_file(path, "cat\ndog\n", 8);
+	const char *f1[1] = { P("cifar10-bin/test_batch.bin") };
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, path, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "2 class names"));
+	assert_int_equal(rml_import_cifar100(&d, P("cifar100-bin/train.bin"), 0, path, &err),
+			 RML_ERR_FORMAT);
+	snprintf(path, sizeof path, "%s/missing.txt", dir);
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, path, &err), RML_ERR_IO);
+	rm_rf(dir);
+}
+
+static void test_reject_idx_magic(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	/* A label file where images are expected, and the other way round. */
 	assert_int_equal(rml_import_idx(&d, P("idx/labels-idx1-ubyte"), P("idx/labels-idx1-ubyte"), NULL, 0,
 					&err), RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "magic"));
+	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), P("idx/images-idx3-ubyte.gz"),
+					NULL, 0, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "idx1"));
+	/* A file too short to hold a header. */
+	char *dir = scratch(), path[200];
+	snprintf(path, sizeof path, "%s/tiny", dir);
+	write_file(path, "\0\0\x08", 3);
+	assert_int_equal(rml_import_idx(&d, path, P("idx/labels-idx1-ubyte"), NULL, 0, &err), RML_ERR_IO);
+	rm_rf(dir);
+}
+
+static void test_reject_idx_count_mismatch(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200];
 	uint8_t lab[8 + 3] = { 0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3 };
-	snprintf(path2, sizeof path2, "%s/l3", dir);
-	write_file(path2, lab, sizeof lab);
-	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), path2, NULL, 0, &err),
+	snprintf(path, sizeof path, "%s/l3", dir);
+	write_file(path, lab, sizeof lab);
+	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), path, NULL, 0, &err),
 			 RML_ERR_MISMATCH);
-	/* A truncated idx image file. */
+	assert_non_null(strstr(err.msg, "16 images"));
+	assert_non_null(strstr(err.msg, "3 labels"));
+	rm_rf(dir);
+}
+
+static void test_reject_idx_truncated(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200];
 	FILE *in = fopen(P("idx/images-idx3-ubyte"), "rb");
+	assert_non_null(in);
 	uint8_t buf[2000];
 	size_t got = fread(buf, 1, sizeof buf, in);
 	fclose(in);
 	snprintf(path, sizeof path, "%s/i-trunc", dir);
 	write_file(path, buf, got);
 	assert_int_equal(rml_import_idx(&d, path, P("idx/labels-idx1-ubyte"), NULL, 0, &err), RML_ERR_IO);
-	/* Folders: empty, empty classes, mixed sizes, an unreadable image. */
+	assert_non_null(strstr(err.msg, "i-trunc"));
+	assert_null(d.images);
+	/* A label past the names given is refused. */
+	uint8_t lab[8 + 16] = { 0, 0, 8, 1, 0, 0, 0, 16 };
+	lab[8 + 15] = 10;
+	snprintf(path, sizeof path, "%s/l-range", dir);
+	write_file(path, lab, sizeof lab);
+	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), path, rml_fashion_mnist_classes, 10,
+					&err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "label 10"));
+	rm_rf(dir);
+}
+
+static void test_reject_empty_folder(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200], path2[200];
 	snprintf(path, sizeof path, "%s/empty", dir);
-	mkdir(path, 0777);
+	assert_int_equal(mkdir(path, 0777), 0);
 	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "no class folders"));
+	/* Class folders without images. */
 	snprintf(path2, sizeof path2, "%s/empty/cls", dir);
-	mkdir(path2, 0777);
+	assert_int_equal(mkdir(path2, 0777), 0);
 	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
-	snprintf(path2, sizeof path2, "%s/empty/cls/bad.png", dir);
-	write_file(path2, "not a png", 9);
+	assert_non_null(strstr(err.msg, "no images"));
+	assert_int_equal(rml_import_folder(&d, P("no-such-folder"), 0, &err), RML_ERR_IO);
+	rm_rf(dir);
+}
+
+static void test_reject_unreadable_image(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[300];
+	snprintf(path, sizeof path, "cp -r '%s' '%s/f'", P("folder"), dir);
+	assert_int_equal(system(path), 0);
+	/* A JPEG cut in the middle of its header, next to good images. */
+	FILE *in = fopen(P("folder/automobile/z.jpg"), "rb");
+	assert_non_null(in);
+	uint8_t buf[20];
+	assert_int_equal(fread(buf, 1, sizeof buf, in), sizeof buf);
+	fclose(in);
+	snprintf(path, sizeof path, "%s/f/automobile/bad.png", dir);
+	write_file(path, buf, sizeof buf);
+	snprintf(path, sizeof path, "%s/f", dir);
 	assert_int_equal(rml_import_folder(&d, path, 0, &err), RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "bad.png"));
-	assert_int_equal(rml_import_folder(&d, P("no-such-folder"), 0, &err), RML_ERR_IO);
-	char cmd[700];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_non_null(strstr(err.msg, "cannot read image"));
+	rm_rf(dir);
 }
 
 static void test_mixed_sizes_need_resize(void **state)
@@ -294,6 +430,42 @@ static void test_take(void **state)
 	assert_int_equal(rml_dataset_take(&d, &base, &bc, &err), RML_ERR_ARG);
 }
 
+static void test_concat(void **state)
+{
+	(void)state;
+	rml_dataset a, b, u;
+	rml_error err = { 0 };
+	int cd[2] = { 3, 5 }, df[2] = { 5, 6 };  /* cat, dog / dog, frog */
+	rml_take_opts oa = { .classes = cd, .n_classes = 2, .relabel = 1 };
+	rml_take_opts ob = { .classes = df, .n_classes = 2, .relabel = 1 };
+	assert_int_equal(rml_dataset_take(&a, &base, &oa, &err), RML_OK);
+	assert_int_equal(rml_dataset_take(&b, &base, &ob, &err), RML_OK);
+	assert_int_equal(rml_dataset_concat(&u, &a, &b, &err), RML_ERR_MISMATCH);
+	assert_non_null(strstr(err.msg, "--union"));
+	assert_int_equal(rml_dataset_concat_union(&u, &a, &b, &err), RML_OK);
+	assert_int_equal(u.n, 400);
+	assert_int_equal(u.n_classes, 3);
+	assert_string_equal(u.class_names[2], "frog");
+	/* Every label still names the class of its image. */
+	for (int64_t i = 0; i < u.n; i++) {
+		const rml_dataset *from = i < a.n ? &a : &b;
+		int64_t j = i < a.n ? i : i - a.n;
+		assert_string_equal(u.class_names[u.labels[i]], from->class_names[from->labels[j]]);
+		assert_memory_equal(u.images + i * 3072, from->images + j * 3072, 3072);
+	}
+	rml_dataset_free(&u);
+	/* Identical lists: both functions give the same result. */
+	assert_int_equal(rml_dataset_concat(&u, &a, &a, &err), RML_OK);
+	assert_int_equal(u.n_classes, 2);
+	assert_int_equal(u.labels[200 + 150], a.labels[150]);
+	rml_dataset_free(&u);
+	/* Another geometry is refused either way. */
+	assert_int_equal(rml_dataset_reshape(&b, 16, 0, &err), RML_OK);
+	assert_int_equal(rml_dataset_concat_union(&u, &a, &b, &err), RML_ERR_MISMATCH);
+	rml_dataset_free(&a);
+	rml_dataset_free(&b);
+}
+
 static void test_tasks(void **state)
 {
 	(void)state;
@@ -314,6 +486,22 @@ static void test_tasks(void **state)
 		for (int a = 0; a < 5; a++)
 			for (int b = a + 1; b < 5; b++)
 				assert_int_not_equal(cl[e * 5 + a], cl[e * 5 + b]);
+		/* Each support and query image really is of the class its new
+		 * label stands for. */
+		const int32_t *qlab = rml_find_tensor(&f, "query.labels")->data;
+		for (int i = 0; i < 35; i++) {
+			int isq = i >= 15, j = isq ? i - 15 : i;
+			int32_t l = isq ? qlab[e * 20 + j] : lab[e * 15 + j];
+			if (isq)
+				assert_int_equal(l, j / 4);
+			const uint8_t *im = isq ? (uint8_t *)qi->data + ((size_t)e * 20 + j) * 3072
+						: (uint8_t *)si->data + ((size_t)e * 15 + j) * 3072;
+			int64_t k = 0;
+			while (k < base.n && memcmp(base.images + (size_t)k * 3072, im, 3072) != 0)
+				k++;
+			assert_true(k < base.n);
+			assert_int_equal(base.labels[k], cl[e * 5 + l]);
+		}
 		/* No query image is also a support image of its episode. */
 		for (int s = 0; s < 15; s++)
 			for (int q = 0; q < 20; q++)
@@ -351,10 +539,18 @@ int main(void)
 		cmocka_unit_test(test_cifar100_binary),
 		cmocka_unit_test(test_idx_plain_and_gzip),
 		cmocka_unit_test(test_folder),
-		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_reject_truncated_cifar),
+		cmocka_unit_test(test_reject_cifar_label_range),
+		cmocka_unit_test(test_reject_cifar_meta),
+		cmocka_unit_test(test_reject_idx_magic),
+		cmocka_unit_test(test_reject_idx_count_mismatch),
+		cmocka_unit_test(test_reject_idx_truncated),
+		cmocka_unit_test(test_reject_empty_folder),
+		cmocka_unit_test(test_reject_unreadable_image),
 		cmocka_unit_test(test_mixed_sizes_need_resize),
 		cmocka_unit_test(test_split_is_stratified),
 		cmocka_unit_test(test_take),
+		cmocka_unit_test(test_concat),
 		cmocka_unit_test(test_tasks),
 		cmocka_unit_test(test_file_checks),
 	};
