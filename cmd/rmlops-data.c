@@ -13,6 +13,7 @@
 
 #include "canvas.h"
 #include "cli.h"
+#include "corrupt.h"
 #include "dataops.h"
 
 struct cmdline {
@@ -22,6 +23,8 @@ struct cmdline {
 	int64_t cols, scale;
 	double fraction;
 	int gray_to_rgb, relabel, fashion, json, unite, help;
+	const char *corruption;
+	int64_t severity;
 	char **args;
 	int n_args;
 };
@@ -46,6 +49,10 @@ static void usage(void)
 	       "  concat A B... [--union]      images of B... after those of A\n"
 	       "  show [IN]                    a PNG contact sheet (-o sheet.png; --count, --cols, --scale)\n"
 	       "  export [IN] DIR              write DIR/<class>/<index>.png\n"
+	       "  corrupt [IN]                 a common corruption: --type NAME --severity 1..5\n"
+	       "                               (gaussian_noise, shot_noise, impulse_noise, defocus_blur,\n"
+	       "                               motion_blur, contrast, brightness, fog, pixelate,\n"
+	       "                               jpeg_compression)\n"
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output FILE     output (default standard output)\n"
@@ -136,7 +143,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
 		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
-		O_COLS, O_SCALE, O_JSON, O_UNION,
+		O_COLS, O_SCALE, O_JSON, O_UNION, O_TYPE, O_SEVERITY,
 	};
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' },
@@ -162,6 +169,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "scale", required_argument, 0, O_SCALE },
 		{ "json", no_argument, 0, O_JSON },
 		{ "union", no_argument, 0, O_UNION },
+		{ "type", required_argument, 0, O_TYPE },
+		{ "severity", required_argument, 0, O_SEVERITY },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -202,6 +211,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_SCALE: if (cli_parse_i64("--scale", optarg, 1, 32, &c->scale)) return 2; break;
 		case O_JSON: c->json = 1; break;
 		case O_UNION: c->unite = 1; break;
+		case O_TYPE: c->corruption = optarg; break;
+		case O_SEVERITY: if (cli_parse_i64("--severity", optarg, 1, 5, &c->severity)) return 2; break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;
 		case 'h': c->help = 1; break;
@@ -592,6 +603,22 @@ int main(int argc, char **argv)
 		r = load_input(&c, 0, &d, "data", &err);
 		if (!r)
 			r = cmd_show(&c, &d, &err);
+	} else if (strcmp(c.cmd, "corrupt") == 0) {
+		rml_corruption kind;
+		if (c.n_args > 1)
+			return cli_usage_error("corrupt takes one input");
+		if (!c.corruption || !c.severity)
+			return cli_usage_error("corrupt needs --type NAME and --severity 1..5");
+		if (rml_corruption_parse(c.corruption, &kind, &err))
+			return cli_usage_error("%s", err.msg);
+		r = load_input(&c, 0, &d, "data", &err);
+		if (!r)
+			r = rml_corrupt_images(kind, (int)c.severity, d.images, d.n, d.h, d.w, d.c,
+					       (uint64_t)c.seed, &err) ? -1 : 0;
+		if (!r)
+			r = save_dataset(&d, c.output, c.seed, &err);
+		if (!r)
+			report(&c, &d, "corrupt");
 	} else if (strcmp(c.cmd, "export") == 0) {
 		if (c.n_args < 1 || c.n_args > 2)
 			return cli_usage_error("export needs [INPUT] DIR");

@@ -95,4 +95,11 @@ expect_fail 1 rmlops-info "$tmp/flip.rml"
 expect_fail 1 rmlops-data tasks --ways 20 --shots 1 "$d"
 expect_fail 2 rmlops-info --bogus
 rmlops-info -q "$d" || die "info -q"; ok
+# Common corruptions: deterministic, different from the clean images, refused when unknown.
+rmlops-data corrupt --type fog --severity 3 -s 2 "$d" -q -o "$tmp/fog1.rml"
+rmlops-data corrupt --type fog --severity 3 -s 2 "$d" -q -o "$tmp/fog2.rml"
+same_content "$tmp/fog1.rml" "$tmp/fog2.rml"
+cmp -s <(rmlops-info --digest "$tmp/fog1.rml" | head -1) <(rmlops-info --digest "$d" | head -1) && die "fog changed nothing"; ok
+expect_fail 2 rmlops-data corrupt --type rain --severity 3 "$d"
+expect_fail 2 rmlops-data corrupt --type fog --severity 6 "$d"
 echo "data.sh: $checks checks passed"
