@@ -1,12 +1,17 @@
 /*
- * net.c — models as data (contract in model.h): an architecture in YAML
- * becomes a flat list of operations over one parameter block, one
- * gradient block, one buffer block and one activation arena. Forward
- * runs the list, backward runs it in reverse and skips every operation
- * that neither leads to a trainable parameter nor to a requested input
- * gradient.
+ * net.c — models as data (contract in model.h; the architecture language
+ * in rmlops-arch(5)): an architecture in YAML becomes a flat list of
+ * operations over one parameter block (laid out group by group), one
+ * gradient block, one buffer block (batch-norm running statistics) and
+ * one activation arena sized by rml_model_reserve. Forward runs the list;
+ * backward runs it in reverse and skips every operation that leads
+ * neither to a trainable parameter nor to a requested input gradient, so
+ * tuning only the adapters' last unit and the head stops at the first
+ * adapter. Without gradients, activations share arena memory wherever
+ * their lifetimes allow, which keeps large batches in cache.
  *
- * Not here: the kernels (layers.c), optimisers, datasets.
+ * Not here: the kernels (layers.c), losses beyond what kernels.h has,
+ * optimisers, datasets.
  */
 #include "model.h"
 
@@ -23,6 +28,11 @@
 #define BN_EPS 1e-5f
 #define LN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
+/* Far above any network this engine is for; they keep a hostile
+ * architecture text (it travels inside model files) from making the
+ * library allocate tens of gigabytes. */
+#define MAX_PARAMS (INT64_C(1) << 28)
+#define MAX_ACT_PER_IMAGE (INT64_C(1) << 28)
 
 /* ---- architecture --------------------------------------------------------- */
 
@@ -94,18 +104,25 @@ typedef struct {
 	yaml_document_t *doc;
 	rml_error *err;
 	int bad;
+	yaml_node_t *ctx;   /* the mapping being read: its line stands for a missing key */
 } ywalk;
 
 static rml_status yfail(ywalk *y, yaml_node_t *n, const char *fmt, const char *what)
 {
 	y->bad = 1;
+	if (!n)
+		n = y->ctx;
 	return rml_errorf(y->err, RML_ERR_FORMAT, "architecture, line %d: %s%s",
-			  n ? (int)n->start_mark.line + 1 : 0, fmt, what ? what : "");
+			  n ? (int)n->start_mark.line + 1 : 1, fmt, what ? what : "");
 }
 
 static int yint(ywalk *y, yaml_node_t *n, const char *key, int lo, int hi, int *out)
 {
-	if (!n || n->type != YAML_SCALAR_NODE) {
+	if (!n) {
+		yfail(y, NULL, "missing ", key);
+		return -1;
+	}
+	if (n->type != YAML_SCALAR_NODE) {
 		yfail(y, n, "expected a number for ", key);
 		return -1;
 	}
@@ -177,6 +194,13 @@ static int ymap(ywalk *y, yaml_node_t *n, const char *what, const char *const *a
 			yfail(y, kn, m, NULL);
 			return -1;
 		}
+		for (int i = 0; i < k; i++)
+			if (strcmp(out[i].key, key) == 0) {
+				char m[160];
+				snprintf(m, sizeof m, "key '%s' appears twice in %s", key, what);
+				yfail(y, kn, m, NULL);
+				return -1;
+			}
 		if (k < max)
 			out[k++] = (ypair){ key, yaml_document_get_node(y->doc, p->value) };
 	}
@@ -206,15 +230,19 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 		yaml_parser_delete(&parser);
 		return st;
 	}
-	ywalk y = { &doc, err, 0 };
+	ywalk y = { &doc, err, 0, NULL };
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	y.ctx = root;
 	static const char *const top_keys[] = { "name", "input", "stem", "blocks", "head", NULL };
 	static const char *const in_keys[] = { "h", "w", "c", "mean", "std", NULL };
 	static const char *const stem_keys[] = { "out", "stride", NULL };
 	static const char *const head_keys[] = { "conv", NULL };
-	static const char *const blk_keys[] = { "type", "out", "stride", "expand", "dim", "depth",
-						"heads", NULL };
-	ypair top[8], in[8], st_[4], hd[4], bk[10];
+	static const char *const mv2_keys[] = { "type", "in", "out", "stride", "expand", NULL };
+	static const char *const mvit_keys[] = { "type", "channels", "dim", "depth", "heads",
+						 "patch", "mlp_ratio", NULL };
+	static const char *const any_keys[] = { "type", "in", "out", "stride", "expand", "channels",
+						"dim", "depth", "heads", "patch", "mlp_ratio", NULL };
+	ypair top[8], in[8], st_[4], hd[4], bk[12];
 	int nt = root ? ymap(&y, root, "the architecture", top_keys, top, 8) : -1;
 	if (!root)
 		yfail(&y, NULL, "empty architecture", NULL);
@@ -225,6 +253,7 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 	if (!y.bad && (!n_in || !n_stem || !n_blocks || !n_head))
 		yfail(&y, root, "the architecture needs input, stem, blocks and head", NULL);
 	if (!y.bad) {
+		y.ctx = n_in;
 		int k = ymap(&y, n_in, "input", in_keys, in, 8);
 		if (k >= 0 && !yint(&y, yget(in, k, "h"), "input.h", 2, 4096, &a->h) &&
 		    !yint(&y, yget(in, k, "w"), "input.w", 2, 4096, &a->w) &&
@@ -243,6 +272,7 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 		}
 	}
 	if (!y.bad) {
+		y.ctx = n_stem;
 		int k = ymap(&y, n_stem, "stem", stem_keys, st_, 4);
 		a->stem_stride = 2;
 		if (k >= 0 && !yint(&y, yget(st_, k, "out"), "stem.out", 1, 4096, &a->stem_out) &&
@@ -250,6 +280,7 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 			yint(&y, yget(st_, k, "stride"), "stem.stride", 1, 2, &a->stem_stride);
 	}
 	if (!y.bad) {
+		y.ctx = n_head;
 		int k = ymap(&y, n_head, "head", head_keys, hd, 4);
 		if (k >= 0)
 			yint(&y, yget(hd, k, "conv"), "head.conv", 1, 65536, &a->head_conv);
@@ -257,24 +288,45 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 	if (!y.bad && n_blocks->type != YAML_SEQUENCE_NODE)
 		yfail(&y, n_blocks, "blocks must be a list", NULL);
 	if (!y.bad) {
+		/* Follow the feature-map shape, so a block that does not fit what
+		 * comes before it is refused here with its line. */
 		int h = (a->h + 2 - 3) / a->stem_stride + 1, w = (a->w + 2 - 3) / a->stem_stride + 1;
+		int c = a->stem_out;
 		for (yaml_node_item_t *it = n_blocks->data.sequence.items.start;
 		     !y.bad && it < n_blocks->data.sequence.items.top; it++) {
 			yaml_node_t *bn = yaml_document_get_node(&doc, *it);
 			if (a->n_blocks >= MAX_BLOCKS) {
-				yfail(&y, bn, "too many blocks", NULL);
+				yfail(&y, bn, "too many blocks (at most 64)", NULL);
 				break;
 			}
-			int k = ymap(&y, bn, "a block", blk_keys, bk, 10);
+			if (!bn || bn->type != YAML_MAPPING_NODE) {
+				yfail(&y, bn, "expected a mapping for ", "a block");
+				break;
+			}
+			y.ctx = bn;
+			/* The type decides which keys are allowed: read it first. */
+			int k = ymap(&y, bn, "a block", any_keys, bk, 12);
 			if (k < 0)
 				break;
 			arch_block *b = &a->blocks[a->n_blocks];
 			yaml_node_t *tn = yget(bk, k, "type");
 			const char *type = tn && tn->type == YAML_SCALAR_NODE ? (const char *)tn->data.scalar.value : "";
 			if (strcmp(type, "mv2") == 0) {
+				if (ymap(&y, bn, "an mv2 block", mv2_keys, bk, 12) < 0)
+					break;
 				b->type = BLK_MV2;
 				b->stride = 1;
 				b->expand = 2;
+				int cin = c;
+				if (yget(bk, k, "in") && yint(&y, yget(bk, k, "in"), "mv2.in", 1, 4096, &cin))
+					break;
+				if (cin != c) {
+					char msg[160];
+					snprintf(msg, sizeof msg, "mv2.in is %d but the stage before gives %d channels",
+						 cin, c);
+					yfail(&y, yget(bk, k, "in"), msg, NULL);
+					break;
+				}
 				if (yint(&y, yget(bk, k, "out"), "mv2.out", 1, 4096, &b->out))
 					break;
 				if (yget(bk, k, "stride") && yint(&y, yget(bk, k, "stride"), "mv2.stride", 1, 2, &b->stride))
@@ -283,20 +335,48 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 					break;
 				h = (h + 2 - 3) / b->stride + 1;
 				w = (w + 2 - 3) / b->stride + 1;
+				c = b->out;
 			} else if (strcmp(type, "mvit") == 0) {
+				if (ymap(&y, bn, "an mvit block", mvit_keys, bk, 12) < 0)
+					break;
 				b->type = BLK_MVIT;
 				b->heads = 4;
+				int cc = c, patch = 2, ratio = 2;
+				if (yget(bk, k, "channels") &&
+				    yint(&y, yget(bk, k, "channels"), "mvit.channels", 1, 4096, &cc))
+					break;
+				if (cc != c) {
+					char msg[160];
+					snprintf(msg, sizeof msg,
+						 "mvit.channels is %d but the stage before gives %d channels "
+						 "(a mvit block keeps its channel count)", cc, c);
+					yfail(&y, yget(bk, k, "channels"), msg, NULL);
+					break;
+				}
 				if (yint(&y, yget(bk, k, "dim"), "mvit.dim", 1, 4096, &b->dim) ||
 				    yint(&y, yget(bk, k, "depth"), "mvit.depth", 1, 64, &b->depth))
 					break;
 				if (yget(bk, k, "heads") && yint(&y, yget(bk, k, "heads"), "mvit.heads", 1, 64, &b->heads))
 					break;
-				if (b->dim % b->heads)
-					yfail(&y, bn, "mvit.dim must be a multiple of mvit.heads", NULL);
-				else if (h % 2 || w % 2)
-					yfail(&y, bn, "a mvit block needs an even feature-map size for 2x2 patches", NULL);
-				else if (a->n_blocks == 0 && 0)
+				/* Accepted so a description can say what it relies on; the
+				 * engine implements only 2x2 patches and a doubling MLP. */
+				if (yget(bk, k, "patch") && yint(&y, yget(bk, k, "patch"), "mvit.patch", 2, 2, &patch))
 					break;
+				if (yget(bk, k, "mlp_ratio") &&
+				    yint(&y, yget(bk, k, "mlp_ratio"), "mvit.mlp_ratio", 2, 2, &ratio))
+					break;
+				if (b->dim % b->heads) {
+					char msg[160];
+					snprintf(msg, sizeof msg, "mvit.dim %d is not a multiple of mvit.heads %d",
+						 b->dim, b->heads);
+					yfail(&y, bn, msg, NULL);
+				} else if (h % 2 || w % 2) {
+					char msg[160];
+					snprintf(msg, sizeof msg,
+						 "a mvit block needs an even feature-map size for 2x2 patches, "
+						 "here %dx%d", h, w);
+					yfail(&y, bn, msg, NULL);
+				}
 			} else {
 				yfail(&y, tn ? tn : bn, "block type must be mv2 or mvit", NULL);
 			}
@@ -378,8 +458,7 @@ struct rml_model {
 	int64_t max_batch;
 	int with_grad;
 	float *arena, *garena, *ws;
-	int64_t ws_size;    /* floats per image for workspaces */
-	int64_t ws_fixed;
+	int64_t arena_floats, garena_floats;
 	unsigned trainable;
 	int input_grad;
 	rml_mode last_mode;
@@ -387,7 +466,8 @@ struct rml_model {
 	int logits_t;
 	double flops;
 	int profile;
-	double prof_time[OP_COUNT][2];
+	double prof_time[OP_COUNT][2];   /* seconds, forward and backward */
+	int64_t prof_calls[OP_COUNT][2];
 };
 
 /* Graph construction ---------------------------------------------------------- */
@@ -526,9 +606,6 @@ static int g_conv(builder *b, const char *name, int x, int64_t cout, int k, int 
 		o->p[0] = add_param(b, "w", g, 4, d, g == RML_GROUP_THETA ? INIT_CONV : INIT_UNIFORM_FANIN,
 				    g == RML_GROUP_THETA ? (int64_t)k * k * cout : (int64_t)k * k * cin);
 		b->m->flops += (double)oh * ow * cin * cout * k * k;
-		int64_t ws = rml_conv2d_workspace(1, h, w, cin, k, stride, pad);
-		if (ws > b->m->ws_size)
-			b->m->ws_size = ws;
 	}
 	if (bias) {
 		int64_t d[1] = { o->cout };
@@ -671,9 +748,6 @@ static int g_transformer_layer(builder *b, int x, int heads, int64_t P)
 			o->k = (int)P;
 			b->m->flops += 2.0 * 4 * P * P * d;
 		}
-		int64_t ws = 4 * (int64_t)heads * P * P;
-		if (ws > b->m->ws_size)
-			b->m->ws_size = ws;
 		pop(b, sv);
 	}
 	int proj = g_linear(b, "attn.proj", att_out, d, RML_GROUP_THETA, INIT_LINEAR);
@@ -780,7 +854,6 @@ static void free_graph(rml_model *m)
 	m->n_p = m->n_b = m->n_t = m->n_ops = 0;
 	m->max_batch = 0;
 	m->flops = 0;
-	m->ws_size = 0;
 }
 
 static rml_status build_graph(rml_model *m, rml_error *err)
@@ -849,6 +922,16 @@ static rml_status build_graph(rml_model *m, rml_error *err)
 			}
 	}
 	m->group_off[RML_GROUP_COUNT] = off;
+	int64_t per_img = 0;
+	for (int i = 0; i < m->n_t; i++)
+		per_img += m->t[i].per_img + m->t[i].fixed;
+	if (off > MAX_PARAMS || per_img > MAX_ACT_PER_IMAGE) {
+		free(order);
+		return rml_errorf(err, RML_ERR_LIMIT,
+				  "architecture too large: %lld parameters and %lld activations per image "
+				  "(limits %lld and %lld)", (long long)off, (long long)per_img,
+				  (long long)MAX_PARAMS, (long long)MAX_ACT_PER_IMAGE);
+	}
 	/* Ops refer to parameters by descriptor index: map to layout index. */
 	for (int i = 0; i < m->n_ops; i++)
 		for (int j = 0; j < 2; j++)
@@ -981,7 +1064,17 @@ rml_status rml_model_create(rml_model **out, const rml_model_config *cfg, rml_er
 	rml_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (!cfg->arch) {
+		free(m);
+		return rml_errorf(err, RML_ERR_ARG, "no architecture given");
+	}
 	const char *text = rml_model_preset_yaml(cfg->arch);
+	if (!text && !strchr(cfg->arch, '\n') && !strchr(cfg->arch, ':')) {
+		free(m);
+		return rml_errorf(err, RML_ERR_ARG,
+				  "unknown architecture '%s' (presets: mvit-xxs, mvit-tiny; or YAML text)",
+				  cfg->arch);
+	}
 	rml_status st = arch_parse(&m->a, text ? text : cfg->arch, err);
 	if (!st) {
 		m->n_classes = cfg->n_classes;
@@ -1026,7 +1119,7 @@ static rml_status rebuild_keep(rml_model *m, rml_error *err)
 		free(sizes);
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 	}
-	int k = 0;
+	int k = 0, short_of_memory = 0;
 	for (int i = 0; i < np + nb; i++) {
 		rml_param *p = i < np ? &m->params[i] : &m->buffers[i - np];
 		names[k] = strdup(p->name);
@@ -1034,11 +1127,15 @@ static rml_status rebuild_keep(rml_model *m, rml_error *err)
 		sizes[k] = p->numel;
 		if (names[k] && vals[k])
 			memcpy(vals[k], p->data, (size_t)p->numel * sizeof(float));
+		else
+			short_of_memory = 1;
 		k++;
 	}
 	int64_t mb = m->max_batch;
 	int wg = m->with_grad;
-	rml_status st = model_build(m, err);
+	/* Without a full copy the rebuild would silently re-initialise weights. */
+	rml_status st = short_of_memory ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
+					: model_build(m, err);
 	if (!st) {
 		init_params(m, m->seed, RML_GROUPS_ALL);
 		for (int i = 0; i < k; i++) {
@@ -1184,6 +1281,114 @@ static int64_t t_floats(const tensor *t, int64_t n)
 	return t->per_img ? t->per_img * n : t->fixed;
 }
 
+/* Lay tensors out in an arena so that two tensors share memory only when
+ * no operation needs both: tensor i is needed from the operation that
+ * writes it to the last one that reads it (the input from before the
+ * first operation, the logits until the next forward). Greedy placement,
+ * largest first, at the lowest offset free over the tensor's lifetime.
+ * A smaller arena keeps the working set of a large batch in cache. With
+ * `grads`, the gradient buffers are laid out instead: the gradient of a
+ * tensor lives over the same span of operations, walked backwards, and
+ * tensors that never receive one (saved statistics) take no room.
+ * Offsets (in floats, multiples of 16) go to off[]; returns the size. */
+static int64_t pack_tensors(const rml_model *m, int64_t batch, int grads, int64_t *off)
+{
+	int nt = m->n_t;
+	int *birth = malloc((size_t)(nt + 1) * sizeof *birth);
+	int *death = malloc((size_t)(nt + 1) * sizeof *death);
+	int *order = malloc((size_t)(nt + 1) * sizeof *order);
+	int64_t *size = malloc((size_t)(nt + 1) * sizeof *size);
+	int *placed = malloc((size_t)(nt + 1) * sizeof *placed);
+	if (!birth || !death || !order || !size || !placed) {
+		free(birth);
+		free(death);
+		free(order);
+		free(size);
+		free(placed);
+		return -1;
+	}
+	for (int i = 0; i < nt; i++) {
+		birth[i] = m->n_ops;
+		death[i] = -1;
+		size[i] = (t_floats(&m->t[i], batch) + 15) / 16 * 16;
+	}
+	birth[0] = -1;
+	for (int i = 0; i < m->n_ops; i++) {
+		const op *o = &m->ops[i];
+		int w[3] = { o->out, o->save[0], o->save[1] };
+		for (int j = 0; j < 3; j++)
+			if (w[j] >= 0) {
+				if (i < birth[w[j]])
+					birth[w[j]] = i;
+				if (i > death[w[j]])
+					death[w[j]] = i;
+			}
+		if (i > death[o->in])
+			death[o->in] = i;
+		if (o->in2 >= 0 && i > death[o->in2])
+			death[o->in2] = i;
+		if (grads)
+			for (int j = 0; j < 2; j++)
+				if (o->save[j] >= 0)
+					size[o->save[j]] = 0;
+	}
+	death[m->logits_t] = m->n_ops;
+	for (int i = 0; i < nt; i++) {
+		if (death[i] < birth[i])  /* never used: give it room of its own */
+			death[i] = birth[i];
+		order[i] = i;
+	}
+	/* Largest first (ties by index, so the layout is reproducible). */
+	for (int i = 1; i < nt; i++) {
+		int v = order[i], j = i;
+		while (j > 0 && (size[order[j - 1]] < size[v] ||
+				 (size[order[j - 1]] == size[v] && order[j - 1] > v))) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = v;
+	}
+	int64_t total = 0;
+	int n_placed = 0;
+	for (int k = 0; k < nt; k++) {
+		int t = order[k];
+		int64_t at = 0;
+		/* Move past every placed tensor that is alive at the same time
+		 * and overlaps [at, at + size); repeat until nothing does. */
+		for (int moved = 1; moved && size[t] > 0;) {
+			moved = 0;
+			for (int q = 0; q < n_placed; q++) {
+				int u = placed[q];
+				if (birth[u] > death[t] || birth[t] > death[u] || size[u] == 0)
+					continue;
+				if (off[u] < at + size[t] && at < off[u] + size[u]) {
+					at = off[u] + size[u];
+					moved = 1;
+				}
+			}
+		}
+		off[t] = at;
+		placed[n_placed++] = t;
+		if (at + size[t] > total)
+			total = at + size[t];
+	}
+	free(birth);
+	free(death);
+	free(order);
+	free(size);
+	free(placed);
+	return total;
+}
+
+/* Every tensor starts on a 64-byte boundary whatever the allocator gives,
+ * so vector loops split the same way in any layout and the results never
+ * depend on where memory happened to be (a multiple of 16 floats). */
+static float *arena_alloc(int64_t floats)
+{
+	size_t bytes = ((size_t)floats * sizeof(float) + 63) / 64 * 64;
+	return aligned_alloc(64, bytes);
+}
+
 rml_status rml_model_reserve(rml_model *m, int64_t max_batch, int with_grad, rml_error *err)
 {
 	if (max_batch < 1)
@@ -1193,20 +1398,56 @@ rml_status rml_model_reserve(rml_model *m, int64_t max_batch, int with_grad, rml
 	if (max_batch < m->max_batch)
 		max_batch = m->max_batch;
 	with_grad |= m->with_grad;
-	int64_t total = 0;
+	int64_t per_img = 0, total = 0;
 	for (int i = 0; i < m->n_t; i++)
-		total += (t_floats(&m->t[i], max_batch) + 15) / 16 * 16;
-	float *arena = malloc((size_t)total * sizeof *arena);
-	float *garena = with_grad ? malloc((size_t)total * sizeof *garena) : NULL;
-	int64_t ws = m->ws_size * max_batch;
-	float *wsb = malloc((size_t)(ws + 16) * sizeof *wsb);
+		per_img += m->t[i].per_img + 16;
+	if (max_batch > INT64_C(1) << 40 || rml_mul_overflow(per_img, max_batch, &total) ||
+	    total > (INT64_C(1) << 40))
+		return rml_errorf(err, RML_ERR_LIMIT, "batch of %lld images is too large for this network",
+				  (long long)max_batch);
+	/* Backward reads nearly every activation, so with gradients each
+	 * tensor keeps its own memory; without, tensors share it. */
+	int64_t *aoff = malloc((size_t)(m->n_t + 1) * sizeof *aoff);
+	int64_t *goff = malloc((size_t)(m->n_t + 1) * sizeof *goff);
+	int64_t gtotal = 0;
+	total = 0;
+	if (aoff && goff) {
+		if (with_grad) {
+			for (int i = 0; i < m->n_t; i++) {
+				aoff[i] = total;
+				total += (t_floats(&m->t[i], max_batch) + 15) / 16 * 16;
+			}
+			gtotal = pack_tensors(m, max_batch, 1, goff);
+		} else {
+			total = pack_tensors(m, max_batch, 0, aoff);
+		}
+	}
+	float *arena = total > 0 ? arena_alloc(total) : NULL;
+	float *garena = with_grad && gtotal > 0 ? arena_alloc(gtotal) : NULL;
+	/* One workspace, shared by every convolution (im2col) and attention
+	 * backward, sized for the largest at the largest batch. */
+	int64_t ws = 0;
+	for (int i = 0; i < m->n_ops; i++) {
+		const op *o = &m->ops[i];
+		const tensor *ti = &m->t[o->in];
+		int64_t need = 0;
+		if (o->kind == OP_CONV)
+			need = rml_conv2d_workspace(max_batch, ti->h, ti->w, ti->c, o->k, o->stride, o->pad);
+		else if (o->kind == OP_ATTN)
+			need = rml_attention_workspace(max_batch * 4, o->k, m->t[o->out].c, o->heads);
+		if (need > ws)
+			ws = need;
+	}
+	float *wsb = arena_alloc(ws + 16);
 	if (!arena || (with_grad && !garena) || !wsb) {
 		free(arena);
 		free(garena);
 		free(wsb);
+		free(aoff);
+		free(goff);
 		return rml_errorf(err, RML_ERR_NOMEM,
 				  "out of memory for activations of batch %lld (%.0f MB)",
-				  (long long)max_batch, (double)total * 4 * (with_grad ? 2 : 1) / 1e6);
+				  (long long)max_batch, (double)(total + gtotal) * 4 / 1e6);
 	}
 	free(m->arena);
 	free(m->garena);
@@ -1214,14 +1455,17 @@ rml_status rml_model_reserve(rml_model *m, int64_t max_batch, int with_grad, rml
 	m->arena = arena;
 	m->garena = garena;
 	m->ws = wsb;
-	int64_t off = 0;
 	for (int i = 0; i < m->n_t; i++) {
-		m->t[i].data = arena + off;
-		m->t[i].grad = garena ? garena + off : NULL;
-		off += (t_floats(&m->t[i], max_batch) + 15) / 16 * 16;
+		m->t[i].data = arena + aoff[i];
+		m->t[i].grad = garena ? garena + goff[i] : NULL;
 	}
+	free(aoff);
+	free(goff);
+	m->arena_floats = total;
+	m->garena_floats = gtotal;
 	m->max_batch = max_batch;
 	m->with_grad = with_grad;
+	m->last_n = 0;  /* what a forward saved for backward is gone */
 	return RML_OK;
 }
 
@@ -1244,6 +1488,8 @@ static float *B(rml_model *m, int i) { return i >= 0 ? m->buffers[i].data : NULL
 rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode mode,
 			     float **logits, rml_error *err)
 {
+	if (mode != RML_MODE_EVAL && mode != RML_MODE_TRAIN)
+		return rml_errorf(err, RML_ERR_ARG, "unknown mode %d", (int)mode);
 	if (n < 1 || n > m->max_batch)
 		return rml_errorf(err, RML_ERR_ARG, "batch of %lld images, reserved for %lld",
 				  (long long)n, (long long)m->max_batch);
@@ -1325,7 +1571,10 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 			break;
 		}
 		if (m->profile)
+		{
 			m->prof_time[o->kind][0] += rml_now() - t0;
+			m->prof_calls[o->kind][0]++;
+		}
 	}
 	*logits = m->t[m->logits_t].data;
 	return RML_OK;
@@ -1386,6 +1635,10 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 	if (!m->with_grad)
 		return rml_errorf(err, RML_ERR_ARG, "the model was not reserved for gradients");
 	int64_t n = m->last_n;
+	if (n < 1)
+		return rml_errorf(err, RML_ERR_ARG, "backward without a forward pass before it");
+	for (int i = 0; i < m->n_ops; i++)
+		m->ops[i].run = 0;
 	mark_needs(m, dx != NULL);
 	for (int i = 0; i < m->n_t; i++)
 		m->t[i].touched = 0;
@@ -1398,7 +1651,6 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 	for (int i = m->n_ops - 1; i >= 0; i--) {
 		op *o = &m->ops[i];
 		tensor *ti = &m->t[o->in], *to = &m->t[o->out];
-		o->run = 0;
 		if (!to->needs_grad || !to->touched)
 			continue;
 		float *dy = to->grad;
@@ -1478,7 +1730,10 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 			break;
 		}
 		if (m->profile)
+		{
 			m->prof_time[o->kind][1] += rml_now() - t0;
+			m->prof_calls[o->kind][1]++;
+		}
 	}
 	return RML_OK;
 }
@@ -1496,14 +1751,44 @@ int rml_model_n_ops(const rml_model *m)
 	return m->n_ops;
 }
 
+void rml_model_arena_bytes(const rml_model *m, int64_t *activations, int64_t *gradients)
+{
+	*activations = m->arena_floats * (int64_t)sizeof(float);
+	*gradients = m->garena_floats * (int64_t)sizeof(float);
+}
+
 void rml_model_profile_report(const rml_model *m, char *buf, size_t size)
 {
+	if (!size)
+		return;
+	buf[0] = 0;
+	double total = 0, tf = 0, tb = 0;
+	for (int k = 0; k < OP_COUNT; k++) {
+		tf += m->prof_time[k][0];
+		tb += m->prof_time[k][1];
+	}
+	total = tf + tb;
 	size_t at = 0;
-	at += (size_t)snprintf(buf + at, size - at, "%-12s %10s %10s\n", "op", "forward s", "backward s");
-	for (int k = 0; k < OP_COUNT && at < size; k++)
-		if (m->prof_time[k][0] > 0 || m->prof_time[k][1] > 0)
-			at += (size_t)snprintf(buf + at, size - at, "%-12s %10.3f %10.3f\n", op_names[k],
-					       m->prof_time[k][0], m->prof_time[k][1]);
+	int w;
+	if (!m->profile) {
+		snprintf(buf, size, "no profile: set RML_PROFILE=1 before the model is made\n");
+		return;
+	}
+	w = snprintf(buf, size, "%-11s %9s %10s %9s %10s %6s\n", "operation", "fwd calls", "forward s",
+		     "bwd calls", "backward s", "share");
+	at = w > 0 ? (size_t)w : 0;
+	for (int k = 0; k < OP_COUNT && at < size; k++) {
+		double t = m->prof_time[k][0] + m->prof_time[k][1];
+		if (!m->prof_calls[k][0] && !m->prof_calls[k][1])
+			continue;
+		w = snprintf(buf + at, size - at, "%-11s %9lld %10.4f %9lld %10.4f %5.1f%%\n", op_names[k],
+			     (long long)m->prof_calls[k][0], m->prof_time[k][0],
+			     (long long)m->prof_calls[k][1], m->prof_time[k][1],
+			     total > 0 ? 100 * t / total : 0.0);
+		at += w > 0 ? (size_t)w : 0;
+	}
+	if (at < size)
+		snprintf(buf + at, size - at, "%-11s %9s %10.4f %9s %10.4f\n", "total", "", tf, "", tb);
 }
 
 /* ---- files ---------------------------------------------------------------------------- */
@@ -1563,19 +1848,50 @@ rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
 	return st;
 }
 
-static rml_status take_param(rml_param *p, const rml_file *f, const char *what, rml_error *err)
+static void shape_text(char *buf, size_t size, int ndim, const int64_t *dims)
+{
+	size_t at = (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < ndim && at < size; d++)
+		at += (size_t)snprintf(buf + at, size - at, "%s%lld", d ? "," : "", (long long)dims[d]);
+	if (at < size)
+		snprintf(buf + at, size - at, "]");
+}
+
+/* Check that f holds p with its exact dtype and shape; copy only when
+ * asked, so a caller can validate everything before changing anything. */
+static rml_status take_param(rml_param *p, const rml_file *f, const char *what, int copy,
+			     rml_error *err)
 {
 	rml_tensor *t = rml_find_tensor(f, p->name);
 	if (!t)
 		return rml_errorf(err, RML_ERR_FORMAT, "%s: tensor '%s' is missing", what, p->name);
-	int ok = t->dtype == RML_DTYPE_F32 && t->ndim == p->ndim;
+	if (t->dtype != RML_DTYPE_F32)
+		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' is %s, expected f32", what,
+				  p->name, rml_dtype_name(t->dtype));
+	int ok = t->ndim == p->ndim;
 	for (int d = 0; ok && d < p->ndim; d++)
 		ok = t->dims[d] == p->dims[d];
-	if (!ok)
-		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' has the wrong type or shape",
-				  what, p->name);
-	memcpy(p->data, t->data, (size_t)p->numel * sizeof(float));
+	if (!ok) {
+		char have[96], want[96];
+		shape_text(have, sizeof have, t->ndim, t->dims);
+		shape_text(want, sizeof want, p->ndim, p->dims);
+		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' has shape %s, the architecture needs %s",
+				  what, p->name, have, want);
+	}
+	if (copy)
+		memcpy(p->data, t->data, (size_t)p->numel * sizeof(float));
 	return RML_OK;
+}
+
+static int is_param_name(const rml_model *m, const char *name, int with_buffers)
+{
+	for (int i = 0; i < m->n_p; i++)
+		if (strcmp(m->params[i].name, name) == 0)
+			return 1;
+	for (int i = 0; with_buffers && i < m->n_b; i++)
+		if (strcmp(m->buffers[i].name, name) == 0)
+			return 1;
+	return 0;
 }
 
 rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *err)
@@ -1599,19 +1915,23 @@ rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *er
 	st = rml_model_create(&m, &cfg, err);
 	if (st)
 		return st;
-	int expected = m->n_p + m->n_b, matched = 0;
 	for (int i = 0; i < m->n_p && !st; i++)
-		st = take_param(&m->params[i], f, "model", err);
+		st = take_param(&m->params[i], f, "model", 1, err);
 	for (int i = 0; i < m->n_b && !st; i++)
-		st = take_param(&m->buffers[i], f, "model", err);
-	/* Checkpoints also carry the optimiser state ("optim.*"). */
-	for (int64_t i = 0; i < f->n_tensors; i++)
-		matched += strncmp(f->tensors[i].name, "optim.", 6) != 0;
-	if (!st && matched != expected)
-		st = rml_errorf(err, RML_ERR_FORMAT, "model: %d tensors, the architecture has %d",
-				matched, expected);
+		st = take_param(&m->buffers[i], f, "model", 1, err);
+	/* Nothing else may ride along, except the optimiser state ("optim.*")
+	 * that training checkpoints carry. */
+	for (int64_t i = 0; i < f->n_tensors && !st; i++)
+		if (strncmp(f->tensors[i].name, "optim.", 6) != 0 &&
+		    !is_param_name(m, f->tensors[i].name, 1))
+			st = rml_errorf(err, RML_ERR_FORMAT,
+					"model: tensor '%s' is not part of the architecture",
+					f->tensors[i].name);
 	const rml_kv *cl = rml_get(f, "model.classes");
-	if (!st && cl && cl->type == RML_KV_STR_ARRAY)
+	if (!st && cl && (cl->type != RML_KV_STR_ARRAY || cl->n != k))
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"model: model.classes must be a list of %lld names", (long long)k);
+	if (!st && cl)
 		st = rml_model_set_class_names(m, (const char *const *)cl->sa, (int)cl->n, err);
 	if (st) {
 		rml_model_free(m);
@@ -1670,12 +1990,23 @@ rml_status rml_model_load_adapters(rml_model *m, const rml_file *f, rml_error *e
 		return rml_errorf(err, RML_ERR_MISMATCH, "adapters of compression %lld for a model with %d",
 				  (long long)gamma, m->gamma);
 	}
-	for (int i = 0; i < m->n_p && !st; i++) {
-		rml_group g = m->params[i].group;
-		if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI)
-			st = take_param(&m->params[i], f, "adapter file", err);
-		else if (g == RML_GROUP_W && rml_find_tensor(f, m->params[i].name))
-			st = take_param(&m->params[i], f, "adapter file", err);
+	/* Validate everything first, so a refused file changes nothing. */
+	for (int64_t i = 0; i < f->n_tensors && !st; i++) {
+		const char *name = f->tensors[i].name;
+		int ok = 0;
+		for (int j = 0; j < m->n_p && !ok; j++)
+			ok = m->params[j].group != RML_GROUP_THETA && strcmp(m->params[j].name, name) == 0;
+		if (!ok)
+			st = rml_errorf(err, RML_ERR_FORMAT,
+					"adapter file: tensor '%s' is not an adapter or head parameter of this model",
+					name);
 	}
+	for (int copy = 0; copy < 2 && !st; copy++)
+		for (int i = 0; i < m->n_p && !st; i++) {
+			rml_group g = m->params[i].group;
+			if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI ||
+			    (g == RML_GROUP_W && rml_find_tensor(f, m->params[i].name)))
+				st = take_param(&m->params[i], f, "adapter file", copy, err);
+		}
 	return st;
 }

@@ -1,12 +1,24 @@
 /*
- * test_model.c — the whole network: mvit-tiny with adapters against an
- * independent PyTorch implementation (testdata/ref/model.rml from
- * scripts/ref_model.py) in both batch-norm modes, finite differences of
- * the whole model, the size of mvit-xxs, adapters that start as the
- * identity, parameter groups and the early end of backward, files and
- * adapter binding, and architecture errors.
- * Tolerance against PyTorch: |a - b| <= 1e-4 * max(1, max|b|) per tensor
- * (the largest magnitude of the tensor sets the scale).
+ * test_model.c — the whole network (model.h, net.c): mvit-tiny with
+ * adapters against an independent PyTorch implementation
+ * (testdata/ref/model.rml, made by scripts/ref_model.py) in both
+ * batch-norm modes; finite differences of the whole model; the size of
+ * mvit-xxs; adapters that start as the identity; parameter groups, frozen
+ * gradients and the early end of backward; files and adapter binding; and
+ * one test per architecture error.
+ *
+ * Tolerances, stated once:
+ *   against PyTorch  |a - b| <= 1e-4 * max|b| + f * G per tensor
+ *                    (max|b| over the reference tensor; for parameter
+ *                    gradients G is the largest gradient of the model and
+ *                    f = 1e-7 in evaluation mode, 1e-6 with batch
+ *                    statistics: the float32 rounding floor, see
+ *                    compare(); G = 0 otherwise); PyTorch ran in float64;
+ *   finite differences (float32, central, step 1e-2 * max(0.1, |w|) for a
+ *                    weight, 2 pixel units for an input)
+ *                    |fd - g| / max(floor, |fd| + |g|) <= 5e-2 with floor
+ *                    2e-2 for weights and 2e-3 for pixels.
+ * Not here: the kernels one by one (test_layers.c).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -36,7 +48,6 @@ static int setup(void **state)
 		fprintf(stderr, "%s\n", err.msg);
 		return -1;
 	}
-	rml_set_threads(2);
 	return 0;
 }
 
@@ -44,6 +55,23 @@ static int teardown(void **state)
 {
 	(void)state;
 	rml_file_free(&ref);
+	return 0;
+}
+
+/* Two threads where the work is large enough to be split; one thread for
+ * the hundreds of tiny passes of the finite differences, which on a busy
+ * machine would otherwise spend their time in OpenMP barriers. */
+static int threads2(void **state)
+{
+	(void)state;
+	rml_set_threads(2);
+	return 0;
+}
+
+static int threads1(void **state)
+{
+	(void)state;
+	rml_set_threads(1);
 	return 0;
 }
 
@@ -57,20 +85,46 @@ static rml_model *tiny(int gamma, uint64_t seed)
 	return m;
 }
 
-static void compare(const char *what, const float *a, const char *name)
+static void fill_pixels(float *x, int64_t n, uint64_t seed)
+{
+	rml_rng r;
+	rml_rng_seed(&r, seed);
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)rml_rng_below(&r, 256);
+}
+
+/* ---- against PyTorch ---------------------------------------------------- */
+
+/* Compare a with reference tensor `name`: fail unless every element obeys
+ *     |a - b| <= 1e-4 * max|b| + floor,
+ * max|b| over the tensor, floor = 1e-7 (evaluation mode) or 1e-6
+ * (training mode) times the largest gradient anywhere in the model,
+ * gscale, passed as 0 for logits, losses and statistics. The floor is
+ * float32 rounding at the scale of the model's gradients: some gradients
+ * are sums that cancel almost exactly (with batch statistics, a bias in
+ * front of batch norm has a gradient of zero in theory: PyTorch in
+ * float64 gets 1e-17, float32 about 1e-7 of gscale), and no float32
+ * engine does better there, while a wrong gradient is off by the size of
+ * the tensor itself. Returns the
+ * relative difference (|a - b| / max|b|) when the tensor is well above
+ * that floor (max|b| >= 1e-3 * gscale), else 0. */
+static double compare(const char *what, const float *a, const char *name, double gscale)
 {
 	rml_tensor *t = rml_find_tensor(&ref, name);
 	if (!t)
 		fail_msg("reference %s missing", name);
 	const float *b = t->data;
 	int64_t n = rml_tensor_numel(t);
-	double scale = 1, worst = 0;
+	double scale = 0, worst = 0;
 	for (int64_t i = 0; i < n; i++)
 		scale = fmax(scale, fabs((double)b[i]));
+	double tol = 1e-4 * scale + gscale;
 	for (int64_t i = 0; i < n; i++)
-		worst = fmax(worst, fabs((double)a[i] - b[i]) / scale);
-	if (!(worst <= 1e-4))
-		fail_msg("%s: differs from PyTorch by %.3g (relative)", what, worst);
+		worst = fmax(worst, fabs((double)a[i] - b[i]));
+	if (!(worst <= tol))
+		fail_msg("%s: differs from PyTorch by %.3g, tolerance %.3g (largest |ref| %.3g)", what,
+			 worst, tol, scale);
+	return scale >= 1e3 * gscale && scale > 0 ? worst / scale : 0;
 }
 
 static void load_ref_weights(rml_model *m)
@@ -89,8 +143,8 @@ static void load_ref_weights(rml_model *m)
 	for (int64_t i = 0; i < n; i++) {
 		snprintf(name, sizeof name, "param.%s", p[i].name);
 		rml_tensor *t = rml_find_tensor(&ref, name);
-		if (!t)
-			fail_msg("reference buffer %s missing", name);
+		if (!t || rml_tensor_numel(t) != p[i].numel)
+			fail_msg("reference buffer %s missing or of another size", name);
 		memcpy(p[i].data, t->data, (size_t)p[i].numel * sizeof(float));
 	}
 }
@@ -108,28 +162,44 @@ static void run_vs_torch(rml_mode mode, const char *tag)
 	float *logits, probs[30], dl[30] = { 0 }, dx[3 * 32 * 32 * 3] = { 0 };
 	assert_int_equal(rml_model_forward(m, x, 3, mode, &logits, &err), RML_OK);
 	char name[300];
+	double worst_logit, worst_grad = 0, worst_dx, worst_buf = 0;
 	snprintf(name, sizeof name, "%s.logits", tag);
-	compare("logits", logits, name);
+	worst_logit = compare("logits", logits, name, 0);
 	float loss = rml_xent_forward(probs, logits, labels, 3, 10, 0.1f);
 	snprintf(name, sizeof name, "%s.loss", tag);
-	compare("loss", &loss, name);
+	compare("loss", &loss, name, 0);
 	rml_xent_backward(dl, probs, labels, 3, 10, 0.1f, 1.0f);
 	assert_int_equal(rml_model_backward(m, dl, dx, &err), RML_OK);
 	snprintf(name, sizeof name, "%s.dx", tag);
-	compare("input gradient", dx, name);
+	worst_dx = compare("input gradient", dx, name, 0);
 	int64_t n;
 	rml_param *p = rml_model_params(m, &n);
+	double gscale = 0;
 	for (int64_t i = 0; i < n; i++) {
 		snprintf(name, sizeof name, "%s.grad.%s", tag, p[i].name);
-		compare(p[i].name, p[i].grad, name);
+		rml_tensor *t = rml_find_tensor(&ref, name);
+		assert_non_null(t);
+		for (int64_t j = 0; j < rml_tensor_numel(t); j++)
+			gscale = fmax(gscale, fabs((double)((const float *)t->data)[j]));
 	}
+	int adapter_grads = 0;
+	for (int64_t i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "%s.grad.%s", tag, p[i].name);
+		worst_grad = fmax(worst_grad, compare(p[i].name, p[i].grad, name,
+						      gscale * (mode == RML_MODE_TRAIN ? 1e-6 : 1e-7)));
+		adapter_grads += p[i].group == RML_GROUP_OMEGA || p[i].group == RML_GROUP_PHI;
+	}
+	assert_int_equal(adapter_grads, 3 * 6 + 1);  /* three units and the scale */
 	if (mode == RML_MODE_TRAIN) {
 		p = rml_model_buffers(m, &n);
 		for (int64_t i = 0; i < n; i++) {
 			snprintf(name, sizeof name, "train.after.%s", p[i].name);
-			compare(p[i].name, p[i].data, name);
+			worst_buf = fmax(worst_buf, compare(p[i].name, p[i].data, name, 0));
 		}
 	}
+	print_message("%s vs PyTorch: logits %.2g, input gradient %.2g, parameter gradients %.2g, "
+		      "running statistics %.2g (relative)\n", tag, worst_logit, worst_dx, worst_grad,
+		      worst_buf);
 	rml_model_free(m);
 }
 
@@ -145,6 +215,8 @@ static void test_vs_torch_train(void **state)
 	run_vs_torch(RML_MODE_TRAIN, "train");
 }
 
+/* ---- finite differences ---------------------------------------------------- */
+
 /* Sum of logits weighted by fixed numbers: a smooth test loss. */
 static double weighted(const float *logits, int64_t n)
 {
@@ -154,67 +226,87 @@ static double weighted(const float *logits, int64_t n)
 	return s;
 }
 
-static void test_finite_differences(void **state)
+static void run_finite_differences(rml_mode mode)
+{
+	rml_model *m = tiny(2, 5);
+	rml_error err = { 0 };
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	/* Move the adapter scale off zero so adapter gradients are real. */
+	for (int64_t i = 0; i < np; i++)
+		if (strstr(p[i].name, "adapter.scale"))
+			for (int64_t j = 0; j < p[i].numel; j++)
+				p[i].data[j] = 0.5f;
+	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
+	rml_model_set_trainable(m, RML_GROUPS_ALL);
+	rml_model_zero_grad(m);
+	rml_rng r;
+	rml_rng_seed(&r, 9);
+	float x[2 * 3072], dx[2 * 3072] = { 0 }, dl[20], *logits;
+	fill_pixels(x, 2 * 3072, 9);
+	for (int i = 0; i < 20; i++)
+		dl[i] = (float)(((double)(i % 7) - 3) / 3);
+	assert_int_equal(rml_model_forward(m, x, 2, mode, &logits, &err), RML_OK);
+	assert_int_equal(rml_model_backward(m, dl, dx, &err), RML_OK);
+	/* Training mode updates the running statistics at every pass, which
+	 * must not move the loss: batch statistics are what it uses. */
+	double worst_w = 0, worst_x = 0;
+	/* Two entries of every parameter tensor. */
+	for (int64_t i = 0; i < np; i++)
+		for (int t = 0; t < 2; t++) {
+			int64_t j = (int64_t)rml_rng_below(&r, (uint64_t)p[i].numel);
+			float old = p[i].data[j];
+			double h = 1e-2 * fmax(0.1, fabs(old));
+			p[i].data[j] = (float)(old + h);
+			rml_model_forward(m, x, 2, mode, &logits, &err);
+			double lp = weighted(logits, 20);
+			p[i].data[j] = (float)(old - h);
+			rml_model_forward(m, x, 2, mode, &logits, &err);
+			double lm = weighted(logits, 20);
+			p[i].data[j] = old;
+			/* The step actually taken, as float rounding left it. */
+			double fd = (lp - lm) / ((double)(float)(old + h) - (double)(float)(old - h));
+			double e = fabs(fd - p[i].grad[j]) / fmax(2e-2, fabs(fd) + fabs(p[i].grad[j]));
+			if (e > 5e-2)
+				print_message("%s[%lld]: fd %.6g analytic %.6g\n", p[i].name, (long long)j,
+					      fd, (double)p[i].grad[j]);
+			worst_w = fmax(worst_w, e);
+		}
+	/* And input pixels (in pixel units). */
+	for (int t = 0; t < 24; t++) {
+		int j = (int)rml_rng_below(&r, 2 * 3072);
+		float old = x[j];
+		x[j] = old + 2;
+		rml_model_forward(m, x, 2, mode, &logits, &err);
+		double lp = weighted(logits, 20);
+		x[j] = old - 2;
+		rml_model_forward(m, x, 2, mode, &logits, &err);
+		double lm = weighted(logits, 20);
+		x[j] = old;
+		double fd = (lp - lm) / 4;
+		worst_x = fmax(worst_x, fabs(fd - dx[j]) / fmax(2e-3, fabs(fd) + fabs(dx[j])));
+	}
+	print_message("%s mode: finite differences, worst relative error %.3g (weights, 2 per "
+		      "tensor of %lld), %.3g (24 pixels)\n", mode == RML_MODE_TRAIN ? "train" : "eval",
+		      worst_w, (long long)np, worst_x);
+	assert_true(worst_w <= 5e-2);
+	assert_true(worst_x <= 5e-2);
+	rml_model_free(m);
+}
+
+static void test_fd_eval(void **state)
 {
 	(void)state;
-	for (int mode = 0; mode < 2; mode++) {
-		rml_model *m = tiny(2, 5);
-		rml_error err = { 0 };
-		int64_t np;
-		rml_param *p = rml_model_params(m, &np);
-		/* Move the adapter scale off zero so adapter gradients are real. */
-		for (int64_t i = 0; i < np; i++)
-			if (strstr(p[i].name, "adapter.scale"))
-				for (int64_t j = 0; j < p[i].numel; j++)
-					p[i].data[j] = 0.5f;
-		assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
-		rml_model_set_trainable(m, RML_GROUPS_ALL);
-		rml_model_zero_grad(m);
-		rml_rng r;
-		rml_rng_seed(&r, 9);
-		float x[2 * 3072], dx[2 * 3072] = { 0 }, dl[20], *logits;
-		for (int i = 0; i < 2 * 3072; i++)
-			x[i] = (float)rml_rng_below(&r, 256);
-		for (int i = 0; i < 20; i++)
-			dl[i] = (float)(((double)(i % 7) - 3) / 3);
-		rml_model_forward(m, x, 2, (rml_mode)mode, &logits, &err);
-		assert_int_equal(rml_model_backward(m, dl, dx, &err), RML_OK);
-		double worst = 0;
-		/* Two entries of every parameter tensor. */
-		for (int64_t i = 0; i < np; i++)
-			for (int t = 0; t < 2; t++) {
-				int64_t j = (int64_t)rml_rng_below(&r, (uint64_t)p[i].numel);
-				float old = p[i].data[j];
-				double h = 1e-2 * fmax(0.1, fabs(old));
-				p[i].data[j] = (float)(old + h);
-				rml_model_forward(m, x, 2, (rml_mode)mode, &logits, &err);
-				double lp = weighted(logits, 20);
-				p[i].data[j] = (float)(old - h);
-				rml_model_forward(m, x, 2, (rml_mode)mode, &logits, &err);
-				double lm = weighted(logits, 20);
-				p[i].data[j] = old;
-				double fd = (lp - lm) / (2 * h);
-				worst = fmax(worst, fabs(fd - p[i].grad[j]) / fmax(2e-2, fabs(fd) + fabs(p[i].grad[j])));
-			}
-		/* And input pixels (in pixel units). */
-		for (int t = 0; t < 20; t++) {
-			int j = (int)rml_rng_below(&r, 2 * 3072);
-			float old = x[j];
-			x[j] = old + 2;
-			rml_model_forward(m, x, 2, (rml_mode)mode, &logits, &err);
-			double lp = weighted(logits, 20);
-			x[j] = old - 2;
-			rml_model_forward(m, x, 2, (rml_mode)mode, &logits, &err);
-			double lm = weighted(logits, 20);
-			x[j] = old;
-			double fd = (lp - lm) / 4;
-			worst = fmax(worst, fabs(fd - dx[j]) / fmax(2e-3, fabs(fd) + fabs(dx[j])));
-		}
-		if (!(worst <= 5e-2))
-			fail_msg("mode %d: finite differences differ by %.3g", mode, worst);
-		rml_model_free(m);
-	}
+	run_finite_differences(RML_MODE_EVAL);
 }
+
+static void test_fd_train(void **state)
+{
+	(void)state;
+	run_finite_differences(RML_MODE_TRAIN);
+}
+
+/* ---- sizes ------------------------------------------------------------------ */
 
 static void test_mvit_xxs_size(void **state)
 {
@@ -222,20 +314,47 @@ static void test_mvit_xxs_size(void **state)
 	rml_model *m;
 	rml_model_config c = { "mvit-xxs", 10, 0, 1 };
 	assert_int_equal(rml_model_create(&m, &c, NULL), RML_OK);
-	/* About 0.95 M parameters and 49 MFLOP (24.5 M multiply–adds). */
-	assert_int_equal(rml_model_n_params(m, RML_GROUPS_ALL), 954234);
+	/* The same counts come from scripts/torch_mvit.py (parameters of the
+	 * torch module; multiply-adds of its convolutions, linear layers and
+	 * the two attention products). DESIGN's "49 MFLOP" counts a
+	 * multiply-add as two operations. */
+	int64_t n = rml_model_n_params(m, RML_GROUPS_ALL);
 	double macs = rml_model_flops(m);
-	assert_true(macs > 24.0e6 && macs < 25.0e6);
+	print_message("mvit-xxs, 10 classes: %lld parameters, %.0f multiply-adds (%.2f MFLOP) "
+		      "per image\n", (long long)n, macs, 2 * macs / 1e6);
+	assert_int_equal(n, 954234);
+	assert_true(macs == 24520320.0);
+	assert_int_equal(rml_model_n_params(m, RML_GROUP_BIT(RML_GROUP_W)), 320 * 10 + 10);
 	int h, w, ch;
 	rml_model_input_shape(m, &h, &w, &ch);
 	assert_true(h == 32 && w == 32 && ch == 3);
-	float x[2 * 3072] = { 0 }, *logits;
+	float x[2 * 3072], *logits;
+	fill_pixels(x, 2 * 3072, 3);
 	assert_int_equal(rml_model_reserve(m, 2, 0, NULL), RML_OK);
 	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_EVAL, &logits, NULL), RML_OK);
 	for (int i = 0; i < 20; i++)
 		assert_true(isfinite(logits[i]));
+	/* With adapters of compression 4: the adapter groups are small. */
+	assert_int_equal(rml_model_add_adapters(m, 4, 1, NULL), RML_OK);
+	int64_t omega = rml_model_n_params(m, RML_GROUP_BIT(RML_GROUP_OMEGA));
+	int64_t phi = rml_model_n_params(m, RML_GROUP_BIT(RML_GROUP_PHI));
+	print_message("mvit-xxs adapters (compression 4): omega %lld, phi %lld parameters\n",
+		      (long long)omega, (long long)phi);
+	/* Per block of C channels and r = C/4: a unit has C*r + r + 9r + r +
+	 * r*C + C parameters; phi adds the scale (C). */
+	int64_t want_o = 0, want_p = 0;
+	const int cs[3] = { 48, 64, 80 };
+	for (int i = 0; i < 3; i++) {
+		int64_t C = cs[i], r = C / 4, unit = 2 * C * r + 11 * r + C;
+		want_o += 2 * unit;
+		want_p += unit + C;
+	}
+	assert_int_equal(omega, want_o);
+	assert_int_equal(phi, want_p);
 	rml_model_free(m);
 }
+
+/* ---- adapters ------------------------------------------------------------------- */
 
 static void test_adapters_start_as_identity(void **state)
 {
@@ -244,26 +363,51 @@ static void test_adapters_start_as_identity(void **state)
 	rml_error err = { 0 };
 	assert_int_equal(rml_model_reserve(a, 4, 0, &err), RML_OK);
 	assert_int_equal(rml_model_reserve(b, 4, 0, &err), RML_OK);
-	rml_rng r;
-	rml_rng_seed(&r, 2);
 	float x[4 * 3072], *la, *lb, keep[40];
-	for (int i = 0; i < 4 * 3072; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
-	rml_model_forward(a, x, 4, RML_MODE_EVAL, &la, &err);
-	memcpy(keep, la, sizeof keep);
-	rml_model_forward(b, x, 4, RML_MODE_EVAL, &lb, &err);
-	assert_memory_equal(keep, lb, sizeof keep);
+	fill_pixels(x, 4 * 3072, 2);
+	for (int mode = 0; mode < 2; mode++) {
+		rml_model_forward(a, x, 4, (rml_mode)mode, &la, &err);
+		memcpy(keep, la, sizeof keep);
+		rml_model_forward(b, x, 4, (rml_mode)mode, &lb, &err);
+		assert_memory_equal(keep, lb, sizeof keep);
+	}
 	/* Adding adapters later keeps the function too, and the base hash. */
 	char h1[65], h2[65];
 	rml_model_base_hash(a, h1);
 	assert_int_equal(rml_model_add_adapters(a, 2, 9, &err), RML_OK);
+	assert_true(rml_model_has_adapters(a));
 	rml_model_base_hash(a, h2);
 	assert_string_equal(h1, h2);
 	rml_model_forward(a, x, 4, RML_MODE_EVAL, &la, &err);
-	assert_memory_equal(keep, la, sizeof keep);
+	rml_model_forward(b, x, 4, RML_MODE_EVAL, &lb, &err);
+	assert_memory_equal(la, lb, sizeof keep);
 	assert_int_equal(rml_model_add_adapters(a, 2, 9, &err), RML_ERR_ARG);
+	/* Once the scale moves, the adapters change the function. */
+	int64_t np;
+	rml_param *p = rml_model_params(b, &np);
+	for (int64_t i = 0; i < np; i++)
+		if (strstr(p[i].name, "adapter.scale"))
+			p[i].data[0] = 0.5f;
+	memcpy(keep, lb, sizeof keep);
+	rml_model_forward(b, x, 4, RML_MODE_EVAL, &lb, &err);
+	assert_memory_not_equal(keep, lb, sizeof keep);
 	rml_model_free(a);
 	rml_model_free(b);
+}
+
+/* ---- groups, freezing, early end of backward ------------------------------------ */
+
+static int run_backward(rml_model *m, unsigned groups, float *dx)
+{
+	rml_error err = { 0 };
+	float x[2 * 3072], dl[20], *logits;
+	fill_pixels(x, 2 * 3072, 11);
+	for (int i = 0; i < 20; i++)
+		dl[i] = 0.1f * (float)(i % 3) - 0.1f;
+	rml_model_set_trainable(m, groups);
+	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_EVAL, &logits, &err), RML_OK);
+	assert_int_equal(rml_model_backward(m, dl, dx, &err), RML_OK);
+	return rml_model_backward_ops_run(m);
 }
 
 static void test_groups_and_early_stop(void **state)
@@ -273,123 +417,175 @@ static void test_groups_and_early_stop(void **state)
 	rml_error err = { 0 };
 	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
 	int64_t off, cnt, total = rml_model_n_params(m, RML_GROUPS_ALL);
-	/* Groups are contiguous and in order. */
+	/* Groups are contiguous and in order, and names say where they are. */
 	int64_t expect = 0;
 	for (int g = 0; g < RML_GROUP_COUNT; g++) {
 		rml_model_group_range(m, (rml_group)g, &off, &cnt);
 		assert_int_equal(off, expect);
+		assert_true(cnt > 0);
 		expect += cnt;
 	}
 	assert_int_equal(expect, total);
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	for (int64_t i = 0; i < np; i++) {
+		if (i)
+			assert_true(p[i].offset == p[i - 1].offset + p[i - 1].numel);
+		if (p[i].group == RML_GROUP_OMEGA)
+			assert_true(strstr(p[i].name, ".adapter.u1.") || strstr(p[i].name, ".adapter.u2."));
+		if (p[i].group == RML_GROUP_PHI)
+			assert_true(strstr(p[i].name, ".adapter.u3.") || strstr(p[i].name, ".adapter.scale"));
+	}
 	float *grad = rml_model_grad_block(m);
 	for (int64_t i = 0; i < total; i++)
 		grad[i] = 7;  /* marker: frozen groups must keep it */
-	rml_model_set_trainable(m, RML_GROUP_BIT(RML_GROUP_PHI) | RML_GROUP_BIT(RML_GROUP_W));
+	unsigned phi_w = RML_GROUP_BIT(RML_GROUP_PHI) | RML_GROUP_BIT(RML_GROUP_W);
+	rml_model_set_trainable(m, phi_w);
 	rml_model_zero_grad(m);
-	float x[2 * 3072] = { 0 }, dl[20], *logits;
-	for (int i = 0; i < 20; i++)
-		dl[i] = 0.1f * (float)(i % 3);
-	rml_model_forward(m, x, 2, RML_MODE_EVAL, &logits, &err);
-	assert_int_equal(rml_model_backward(m, dl, NULL, &err), RML_OK);
-	rml_model_group_range(m, RML_GROUP_THETA, &off, &cnt);
-	for (int64_t i = off; i < off + cnt; i++)
-		assert_true(grad[i] == 7);
-	rml_model_group_range(m, RML_GROUP_OMEGA, &off, &cnt);
-	for (int64_t i = off; i < off + cnt; i++)
-		assert_true(grad[i] == 7);
-	int partial = rml_model_backward_ops_run(m);
-	assert_true(partial > 0 && partial < rml_model_n_ops(m) / 2);
-	/* With an input gradient asked for, the whole pass runs. */
-	float dx[2 * 3072] = { 0 };
-	rml_model_backward(m, dl, dx, &err);
-	assert_int_equal(rml_model_backward_ops_run(m), rml_model_n_ops(m));
-	rml_model_free(m);
-}
-
-static void test_files_and_adapter_binding(void **state)
-{
-	(void)state;
-	rml_model *m = tiny(2, 8), *back = NULL, *other = tiny(2, 99);
-	rml_error err = { 0 };
-	int64_t np;
-	rml_param *p = rml_model_params(m, &np);
-	for (int64_t i = 0; i < np; i++)
-		if (p[i].group == RML_GROUP_PHI)
-			for (int64_t j = 0; j < p[i].numel; j++)
-				p[i].data[j] += 0.25f;
-	rml_file f, a;
-	rml_file_init(&f);
-	rml_file_init(&a);
-	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
-	assert_int_equal(rml_model_from_file(&back, &f, &err), RML_OK);
-	rml_model_reserve(m, 2, 0, &err);
-	rml_model_reserve(back, 2, 0, &err);
-	float x[2 * 3072], *l1, *l2, keep[20];
-	for (int i = 0; i < 2 * 3072; i++)
-		x[i] = (float)(i % 251);
-	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l1, &err);
-	memcpy(keep, l1, sizeof keep);
-	rml_model_forward(back, x, 2, RML_MODE_EVAL, &l2, &err);
-	assert_memory_equal(keep, l2, sizeof keep);
-	/* Adapters travel alone and refuse another base model. */
-	assert_int_equal(rml_model_adapters_to_file(m, 0, &a, &err), RML_OK);
-	assert_int_equal(rml_model_load_adapters(other, &a, &err), RML_ERR_MISMATCH);
-	assert_non_null(strstr(err.msg, "base model"));
-	rml_model *fresh = tiny(0, 8);
-	assert_int_equal(rml_model_load_adapters(fresh, &a, &err), RML_OK);
-	rml_model_reserve(fresh, 2, 0, &err);
-	rml_model_forward(fresh, x, 2, RML_MODE_EVAL, &l2, &err);
-	assert_memory_equal(keep, l2, sizeof keep);
-	/* A model file missing a tensor is refused with its name. */
-	rml_file_free(&f);
-	rml_file_init(&f);
-	rml_model_to_file(m, &f, &err);
-	free(f.tensors[3].name);
-	f.tensors[3].name = strdup("renamed");
-	rml_model *bad = NULL;
-	assert_int_not_equal(rml_model_from_file(&bad, &f, &err), RML_OK);
-	assert_null(bad);
-	rml_file_free(&f);
-	rml_file_free(&a);
-	rml_model_free(m);
-	rml_model_free(back);
-	rml_model_free(other);
-	rml_model_free(fresh);
-}
-
-static void test_bad_architectures(void **state)
-{
-	(void)state;
-	const char *bad[] = {
-		"name: x\n",                                          /* missing sections */
-		"input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\nblocks: []\nhead: {conv: 8}\n",
-		"input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\nblocks:\n  - {type: mv2, out: -4}\nhead: {conv: 8}\n",
-		"input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\nblocks:\n  - {type: conv, out: 4}\nhead: {conv: 8}\n",
-		"input: {h: 32, w: 32, c: 3}\nstem: {out: 8, colour: red}\nblocks:\n  - {type: mv2, out: 4}\nhead: {conv: 8}\n",
-		"input: {h: 30, w: 30, c: 3}\nstem: {out: 8}\nblocks:\n  - {type: mvit, dim: 8, depth: 1}\nhead: {conv: 8}\n",
-		"input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\nblocks:\n  - {type: mvit, dim: 10, depth: 1, heads: 4}\nhead: {conv: 8}\n",
-		"input: {h: 32, w: 32, c: 3, std: [1, 0, 1]}\nstem: {out: 8}\nblocks:\n  - {type: mv2, out: 4}\nhead: {conv: 8}\n",
-		"input: [unclosed\n",
-	};
-	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		rml_model *m = NULL;
-		rml_model_config c = { bad[i], 10, 0, 1 };
-		rml_error err = { 0 };
-		assert_int_not_equal(rml_model_create(&m, &c, &err), RML_OK);
-		assert_null(m);
-		assert_non_null(strstr(err.msg, "architecture"));
+	int ops_phi = run_backward(m, phi_w, NULL);
+	for (int g = 0; g < RML_GROUP_COUNT; g++) {
+		rml_model_group_range(m, (rml_group)g, &off, &cnt);
+		int frozen = !(phi_w & RML_GROUP_BIT(g)), changed = 0;
+		for (int64_t i = off; i < off + cnt; i++)
+			changed += grad[i] != 7;
+		if (frozen)
+			assert_int_equal(changed, 0);
+		else
+			assert_true(changed > cnt / 2);
 	}
-	rml_model *m = NULL;
-	rml_model_config c = { "mvit-tiny", 10, 3, 1 };
-	assert_int_equal(rml_model_create(&m, &c, NULL), RML_ERR_ARG);
+	/* How deep backward goes: the head alone is one operation; phi
+	 * stops at the adapter's last unit, omega at its first, theta (or
+	 * an input gradient) runs everything but the input normalisation
+	 * (which runs only for dx). */
+	int n_ops = rml_model_n_ops(m);
+	int ops_w = run_backward(m, RML_GROUP_BIT(RML_GROUP_W), NULL);
+	int ops_omega = run_backward(m, RML_GROUP_BIT(RML_GROUP_OMEGA), NULL);
+	int ops_theta = run_backward(m, RML_GROUP_BIT(RML_GROUP_THETA), NULL);
+	float dx[2 * 3072] = { 0 };
+	int ops_dx = run_backward(m, 0, dx);
+	int ops_none = run_backward(m, 0, NULL);
+	print_message("backward operations run (of %d): W %d, phi+W %d, omega %d, theta %d, "
+		      "input gradient %d, nothing %d\n", n_ops, ops_w, ops_phi, ops_omega, ops_theta,
+		      ops_dx, ops_none);
+	assert_int_equal(ops_w, 1);
+	assert_true(ops_w < ops_phi && ops_phi < ops_omega && ops_omega < ops_theta);
+	assert_true(ops_phi < n_ops / 2);
+	/* phi ends at the adapter: from its third unit (5 ops) and the scale,
+	 * and everything after the block; omega adds the two first units. */
+	assert_int_equal(ops_omega - ops_phi, 10);
+	assert_int_equal(ops_theta, n_ops - 1);
+	assert_int_equal(ops_dx, n_ops);
+	assert_int_equal(ops_none, 0);
+	rml_model_free(m);
 }
 
-static void test_determinism_and_nan(void **state)
+static void test_backward_misuse(void **state)
 {
 	(void)state;
-	rml_model *a = tiny(0, 3), *b = tiny(0, 3);
+	rml_model *m = tiny(0, 6);
+	rml_error err = { 0 };
+	float dl[10] = { 0 }, x[3072] = { 0 }, *logits;
+	/* Reserved without gradients. */
+	assert_int_equal(rml_model_reserve(m, 1, 0, &err), RML_OK);
+	rml_model_forward(m, x, 1, RML_MODE_EVAL, &logits, &err);
+	assert_int_equal(rml_model_backward(m, dl, NULL, &err), RML_ERR_ARG);
+	/* A new reservation forgets what the last forward saved. */
+	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
+	assert_int_equal(rml_model_backward(m, dl, NULL, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "forward"));
+	/* Batches beyond the reservation, and unknown modes. */
+	assert_int_equal(rml_model_forward(m, x, 3, RML_MODE_EVAL, &logits, &err), RML_ERR_ARG);
+	assert_int_equal(rml_model_forward(m, x, 0, RML_MODE_EVAL, &logits, &err), RML_ERR_ARG);
+	assert_int_equal(rml_model_forward(m, x, 1, (rml_mode)7, &logits, &err), RML_ERR_ARG);
+	assert_int_equal(rml_model_reserve(m, 0, 0, &err), RML_ERR_ARG);
+	assert_int_equal(rml_model_reserve(m, INT64_C(1) << 50, 0, &err), RML_ERR_LIMIT);
+	rml_model_free(m);
+}
+
+static void test_determinism(void **state)
+{
+	(void)state;
+	rml_model *a = tiny(2, 3), *b = tiny(2, 3);
 	int64_t n = rml_model_n_params(a, RML_GROUPS_ALL);
 	assert_memory_equal(rml_model_param_block(a), rml_model_param_block(b), (size_t)n * 4);
+	rml_model *c = tiny(2, 4);
+	assert_memory_not_equal(rml_model_param_block(a), rml_model_param_block(c), (size_t)n * 4);
+	rml_model_free(c);
+	/* Same inputs, same thread count: the same logits and gradients, bit
+	 * for bit, in training mode with batch statistics. */
+	float x[4 * 3072], dl[40], keep[40], *la, *lb;
+	fill_pixels(x, 4 * 3072, 5);
+	for (int i = 0; i < 40; i++)
+		dl[i] = (float)(i % 5) * 0.1f - 0.2f;
+	rml_model *v[2] = { a, b };
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(rml_model_reserve(v[k], 4, 1, NULL), RML_OK);
+		rml_model_set_trainable(v[k], RML_GROUPS_ALL);
+		rml_model_zero_grad(v[k]);
+	}
+	rml_model_forward(a, x, 4, RML_MODE_TRAIN, &la, NULL);
+	memcpy(keep, la, sizeof keep);
+	rml_model_backward(a, dl, NULL, NULL);
+	rml_model_forward(b, x, 4, RML_MODE_TRAIN, &lb, NULL);
+	rml_model_backward(b, dl, NULL, NULL);
+	assert_memory_equal(keep, lb, sizeof keep);
+	assert_memory_equal(rml_model_grad_block(a), rml_model_grad_block(b), (size_t)n * 4);
+	int64_t nb;
+	rml_param *ba = rml_model_buffers(a, &nb), *bb = rml_model_buffers(b, &nb);
+	for (int64_t i = 0; i < nb; i++)
+		assert_memory_equal(ba[i].data, bb[i].data, (size_t)ba[i].numel * 4);
+	rml_model_free(a);
+	rml_model_free(b);
+}
+
+/* Without gradients, activations share memory where their lifetimes
+ * allow; the results must not change by a bit, in either mode. */
+static void test_shared_arena(void **state)
+{
+	(void)state;
+	rml_model *a = tiny(2, 14), *b = tiny(2, 14);
+	int64_t np;
+	rml_param *p = rml_model_params(a, &np), *q = rml_model_params(b, &np);
+	for (int64_t i = 0; i < np; i++)
+		if (strstr(p[i].name, "adapter.scale"))
+			for (int64_t j = 0; j < p[i].numel; j++)
+				p[i].data[j] = q[i].data[j] = 0.3f;
+	assert_int_equal(rml_model_reserve(a, 3, 0, NULL), RML_OK);
+	assert_int_equal(rml_model_reserve(b, 3, 1, NULL), RML_OK);
+	int64_t act_a, grad_a, act_b, grad_b;
+	rml_model_arena_bytes(a, &act_a, &grad_a);
+	rml_model_arena_bytes(b, &act_b, &grad_b);
+	print_message("mvit-tiny at batch 3: activations %lld bytes shared, %lld with gradients "
+		      "(gradients %lld)\n", (long long)act_a, (long long)act_b, (long long)grad_b);
+	assert_int_equal(grad_a, 0);
+	assert_true(act_a * 4 < act_b);
+	assert_true(grad_b < act_b);
+	float x[3 * 3072], keep[30], *la, *lb;
+	fill_pixels(x, 3 * 3072, 17);
+	for (int mode = 0; mode < 2; mode++)
+		for (int n = 1; n <= 3; n += 2) {
+			rml_model_forward(a, x, n, (rml_mode)mode, &la, NULL);
+			memcpy(keep, la, (size_t)n * 10 * sizeof(float));
+			rml_model_forward(b, x, n, (rml_mode)mode, &lb, NULL);
+			assert_memory_equal(keep, lb, (size_t)n * 10 * sizeof(float));
+		}
+	int64_t nb;
+	rml_param *ba = rml_model_buffers(a, &nb), *bb = rml_model_buffers(b, &nb);
+	for (int64_t i = 0; i < nb; i++)
+		assert_memory_equal(ba[i].data, bb[i].data, (size_t)ba[i].numel * 4);
+	/* Asking for gradients later gives each tensor its own memory again. */
+	assert_int_equal(rml_model_reserve(a, 3, 1, NULL), RML_OK);
+	rml_model_arena_bytes(a, &act_a, &grad_a);
+	assert_int_equal(act_a, act_b);
+	assert_int_equal(grad_a, grad_b);
+	rml_model_free(a);
+	rml_model_free(b);
+}
+
+static void test_nan_weight(void **state)
+{
+	(void)state;
+	rml_model *a = tiny(0, 3);
 	/* A NaN weight gives non-finite logits, not a crash. */
 	rml_model_param_block(a)[0] = NAN;
 	rml_model_reserve(a, 1, 0, NULL);
@@ -400,21 +596,531 @@ static void test_determinism_and_nan(void **state)
 		finite &= isfinite(logits[i]);
 	assert_false(finite);
 	rml_model_free(a);
-	rml_model_free(b);
+}
+
+static void test_uint8_input_and_head_reset(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(2, 12);
+	assert_int_equal(rml_model_reserve(m, 2, 0, NULL), RML_OK);
+	uint8_t u[2 * 3072];
+	float x[2 * 3072], keep[20], *l;
+	fill_pixels(x, 2 * 3072, 8);
+	for (int i = 0; i < 2 * 3072; i++)
+		u[i] = (uint8_t)x[i];
+	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l, NULL);
+	memcpy(keep, l, sizeof keep);
+	assert_int_equal(rml_model_forward_u8(m, u, 2, RML_MODE_EVAL, &l, NULL), RML_OK);
+	assert_memory_equal(keep, l, sizeof keep);
+	/* A task change: a fresh 5-way head, the rest untouched. */
+	char h1[65], h2[65];
+	rml_model_base_hash(m, h1);
+	assert_int_equal(rml_model_reset_head(m, 5, 77, NULL), RML_OK);
+	assert_int_equal(rml_model_n_classes(m), 5);
+	rml_model_base_hash(m, h2);
+	assert_string_equal(h1, h2);
+	assert_int_equal(rml_model_n_params(m, RML_GROUP_BIT(RML_GROUP_W)), 24 * 5 + 5);
+	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_EVAL, &l, NULL), RML_OK);
+	for (int i = 0; i < 10; i++)
+		assert_true(isfinite(l[i]));
+	assert_int_equal(rml_model_reset_head(m, 0, 1, NULL), RML_ERR_ARG);
+	rml_model_free(m);
+}
+
+/* ---- files ------------------------------------------------------------------------ */
+
+static void test_file_round_trip(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(2, 8), *back = NULL;
+	rml_error err = { 0 };
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	for (int64_t i = 0; i < np; i++)
+		if (p[i].group == RML_GROUP_PHI)
+			for (int64_t j = 0; j < p[i].numel; j++)
+				p[i].data[j] += 0.25f;
+	const char *names[10] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j" };
+	assert_int_equal(rml_model_set_class_names(m, names, 10, &err), RML_OK);
+	assert_int_equal(rml_model_set_class_names(m, names, 9, &err), RML_ERR_MISMATCH);
+	/* Give the batch-norm statistics something to carry. */
+	float x[2 * 3072], *l1, *l2, keep[20];
+	fill_pixels(x, 2 * 3072, 1);
+	rml_model_reserve(m, 2, 0, &err);
+	rml_model_forward(m, x, 2, RML_MODE_TRAIN, &l1, &err);
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+	assert_string_equal(rml_file_kind(&f), "model");
+	const char *yaml;
+	assert_int_equal(rml_get_str(&f, "model.arch_yaml", &yaml, &err), RML_OK);
+	assert_string_equal(yaml, rml_model_preset_yaml("mvit-tiny"));
+	assert_int_equal(rml_model_from_file(&back, &f, &err), RML_OK);
+	assert_int_equal(rml_model_adapter_gamma(back), 2);
+	assert_string_equal(rml_model_class_names(back)[9], "j");
+	rml_model_reserve(back, 2, 0, &err);
+	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l1, &err);
+	memcpy(keep, l1, sizeof keep);
+	rml_model_forward(back, x, 2, RML_MODE_EVAL, &l2, &err);
+	assert_memory_equal(keep, l2, sizeof keep);
+	char h1[65], h2[65];
+	rml_model_base_hash(m, h1);
+	rml_model_base_hash(back, h2);
+	assert_string_equal(h1, h2);
+	rml_file_free(&f);
+	rml_model_free(m);
+	rml_model_free(back);
+}
+
+/* A model file of mvit-tiny, damaged by `damage`, must be refused with a
+ * message that contains `says`. */
+static void refused_model_file(void (*damage)(rml_file *), const char *says)
+{
+	rml_model *m = tiny(0, 8), *bad = NULL;
+	rml_error err = { 0 };
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+	damage(&f);
+	assert_int_not_equal(rml_model_from_file(&bad, &f, &err), RML_OK);
+	assert_null(bad);
+	if (!strstr(err.msg, says))
+		fail_msg("message '%s' does not say '%s'", err.msg, says);
+	rml_file_free(&f);
+	rml_model_free(m);
+}
+
+static void rename_third(rml_file *f)
+{
+	free(f->tensors[3].name);
+	f->tensors[3].name = strdup("blocks.0.expand.conv.weight");
+}
+
+static void add_extra(rml_file *f)
+{
+	float v[2] = { 1, 2 };
+	int64_t d[1] = { 2 };
+	rml_add_tensor(f, "blocks.9.extra", RML_DTYPE_F32, 1, d, v, NULL);
+}
+
+static void reshape_stem(rml_file *f)
+{
+	rml_tensor *t = rml_find_tensor(f, "stem.conv.w");
+	/* [3,3,3,8] read as [3,3,8,3]: same bytes, another shape. */
+	t->dims[2] = 8;
+	t->dims[3] = 3;
+}
+
+static void retype_head(rml_file *f)
+{
+	rml_tensor *t = rml_find_tensor(f, "head.b");
+	t->dtype = RML_DTYPE_I32;
+}
+
+static void wrong_kind(rml_file *f)
+{
+	rml_set_str(f, "kind", "dataset");
+}
+
+static void bad_yaml(rml_file *f)
+{
+	rml_set_str(f, "model.arch_yaml", "input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\nblocks: []\n");
+}
+
+static void bad_classes(rml_file *f)
+{
+	const char *names[3] = { "a", "b", "c" };
+	rml_set_str_array(f, "model.classes", names, 3);
+}
+
+static void fewer_classes(rml_file *f)
+{
+	rml_set_i64(f, "model.n_classes", 5);
+}
+
+static void test_file_missing_tensor(void **state)
+{
+	(void)state;
+	refused_model_file(rename_third, "is missing");
+}
+
+static void test_file_extra_tensor(void **state)
+{
+	(void)state;
+	refused_model_file(add_extra, "'blocks.9.extra' is not part of the architecture");
+}
+
+static void test_file_wrong_shape(void **state)
+{
+	(void)state;
+	refused_model_file(reshape_stem, "'stem.conv.w' has shape [3,3,8,3], the architecture needs [3,3,3,8]");
+}
+
+static void test_file_wrong_dtype(void **state)
+{
+	(void)state;
+	refused_model_file(retype_head, "'head.b' is i32, expected f32");
+}
+
+static void test_file_wrong_kind(void **state)
+{
+	(void)state;
+	refused_model_file(wrong_kind, "dataset");
+}
+
+static void test_file_bad_architecture(void **state)
+{
+	(void)state;
+	refused_model_file(bad_yaml, "architecture");
+}
+
+static void test_file_bad_class_names(void **state)
+{
+	(void)state;
+	refused_model_file(bad_classes, "model.classes");
+}
+
+static void test_file_class_count(void **state)
+{
+	(void)state;
+	refused_model_file(fewer_classes, "head.w");
+}
+
+static void test_adapter_files(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(2, 8), *other = tiny(2, 99), *fresh = tiny(0, 8);
+	rml_error err = { 0 };
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	for (int64_t i = 0; i < np; i++)
+		if (p[i].group != RML_GROUP_THETA)
+			for (int64_t j = 0; j < p[i].numel; j++)
+				p[i].data[j] += 0.125f * (float)((j % 3) + 1);
+	rml_file a, ah;
+	rml_file_init(&a);
+	rml_file_init(&ah);
+	assert_int_equal(rml_model_adapters_to_file(m, 0, &a, &err), RML_OK);
+	assert_string_equal(rml_file_kind(&a), "adapters");
+	/* Only omega and phi travel: 3 units of 6 tensors and the scale. */
+	assert_int_equal(a.n_tensors, 19);
+	assert_int_equal(rml_model_adapters_to_file(m, 1, &ah, &err), RML_OK);
+	assert_int_equal(ah.n_tensors, 21);
+	/* Another base model refuses them, and stays as it was. */
+	float before[64];
+	memcpy(before, rml_model_param_block(other) + rml_model_n_params(other, 1), sizeof before);
+	assert_int_equal(rml_model_load_adapters(other, &a, &err), RML_ERR_MISMATCH);
+	assert_non_null(strstr(err.msg, "base model"));
+	assert_memory_equal(before, rml_model_param_block(other) + rml_model_n_params(other, 1),
+			    sizeof before);
+	/* The same base without adapters takes them (and the head) and then
+	 * computes what the adapted model computes. */
+	assert_int_equal(rml_model_load_adapters(fresh, &ah, &err), RML_OK);
+	assert_int_equal(rml_model_adapter_gamma(fresh), 2);
+	float x[2 * 3072], *l1, *l2, keep[20];
+	fill_pixels(x, 2 * 3072, 21);
+	rml_model_reserve(m, 2, 0, &err);
+	rml_model_reserve(fresh, 2, 0, &err);
+	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l1, &err);
+	memcpy(keep, l1, sizeof keep);
+	rml_model_forward(fresh, x, 2, RML_MODE_EVAL, &l2, &err);
+	assert_memory_equal(keep, l2, sizeof keep);
+	/* A model file is not an adapter file; an adapter file with a
+	 * stranger inside is refused before anything is copied. */
+	rml_file mf;
+	rml_file_init(&mf);
+	rml_model_to_file(m, &mf, &err);
+	assert_int_not_equal(rml_model_load_adapters(fresh, &mf, &err), RML_OK);
+	float v[1] = { 0 };
+	int64_t d[1] = { 1 };
+	rml_add_tensor(&a, "stem.bn.gamma", RML_DTYPE_F32, 1, d, v, NULL);
+	assert_int_equal(rml_model_load_adapters(fresh, &a, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "stem.bn.gamma"));
+	rml_model_forward(fresh, x, 2, RML_MODE_EVAL, &l2, &err);
+	assert_memory_equal(keep, l2, sizeof keep);
+	/* A model without adapters has none to write. */
+	rml_model *plain = tiny(0, 8);
+	rml_file e;
+	rml_file_init(&e);
+	assert_int_equal(rml_model_adapters_to_file(plain, 0, &e, &err), RML_ERR_ARG);
+	rml_file_free(&e);
+	rml_file_free(&mf);
+	rml_file_free(&a);
+	rml_file_free(&ah);
+	rml_model_free(m);
+	rml_model_free(other);
+	rml_model_free(fresh);
+	rml_model_free(plain);
+}
+
+/* ---- architecture errors: one test each ------------------------------------------ */
+
+/* The YAML must be refused, and the message must contain `says`. */
+static void refused_arch(const char *yaml, const char *says)
+{
+	rml_model *m = NULL;
+	rml_model_config c = { yaml, 10, 0, 1 };
+	rml_error err = { 0 };
+	assert_int_not_equal(rml_model_create(&m, &c, &err), RML_OK);
+	assert_null(m);
+	if (!strstr(err.msg, says))
+		fail_msg("message '%s' does not say '%s'", err.msg, says);
+}
+
+#define GOOD_HEAD "input: {h: 32, w: 32, c: 3}\nstem: {out: 8}\n"
+
+static void test_arch_good_custom(void **state)
+{
+	(void)state;
+	/* A description with every optional key, accepted. */
+	rml_model *m = NULL;
+	rml_model_config c = {
+		"name: custom\n"
+		"input: {h: 16, w: 24, c: 1, mean: [128], std: [64]}\n"
+		"stem: {out: 8, stride: 1}\n"
+		"blocks:\n"
+		"  - {type: mv2, in: 8, out: 12, stride: 2, expand: 3}\n"
+		"  - {type: mvit, channels: 12, dim: 8, depth: 2, heads: 2, patch: 2, mlp_ratio: 2}\n"
+		"head: {conv: 16}\n",
+		3, 1, 1 };
+	rml_error err = { 0 };
+	assert_int_equal(rml_model_create(&m, &c, &err), RML_OK);
+	int h, w, ch;
+	rml_model_input_shape(m, &h, &w, &ch);
+	assert_true(h == 16 && w == 24 && ch == 1);
+	float x[2 * 16 * 24], *l;
+	fill_pixels(x, 2 * 16 * 24, 4);
+	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
+	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_TRAIN, &l, &err), RML_OK);
+	for (int i = 0; i < 6; i++)
+		assert_true(isfinite(l[i]));
+	rml_model_free(m);
+}
+
+static void test_arch_missing_sections(void **state)
+{
+	(void)state;
+	refused_arch("name: x\n", "line 1: the architecture needs input, stem, blocks and head");
+}
+
+static void test_arch_no_blocks(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks: []\nhead: {conv: 8}\n", "line 3: the architecture has no blocks");
+}
+
+static void test_arch_negative_channels(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mv2, out: -4}\nhead: {conv: 8}\n",
+		     "line 4: '-4' for mv2.out must be a whole number from 1 to 4096");
+}
+
+static void test_arch_not_a_number(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mvit, dim: 8.5, depth: 1}\nhead: {conv: 8}\n",
+		     "'8.5' for mvit.dim must be a whole number");
+}
+
+static void test_arch_unknown_block_type(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: conv, out: 4}\nhead: {conv: 8}\n",
+		     "line 4: block type must be mv2 or mvit");
+}
+
+static void test_arch_unknown_key(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 32, w: 32, c: 3}\nstem: {out: 8, colour: red}\n"
+		     "blocks:\n  - {type: mv2, out: 4}\nhead: {conv: 8}\n",
+		     "line 2: unknown key 'colour' in stem");
+}
+
+static void test_arch_key_of_other_block_type(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mv2, out: 8, depth: 2}\nhead: {conv: 8}\n",
+		     "line 4: unknown key 'depth' in an mv2 block");
+}
+
+static void test_arch_duplicate_key(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mv2, out: 8, out: 16}\nhead: {conv: 8}\n",
+		     "key 'out' appears twice");
+}
+
+static void test_arch_missing_key(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mv2, out: 8}\n  - {type: mvit, dim: 16}\n"
+		     "head: {conv: 8}\n", "line 5: missing mvit.depth");
+}
+
+static void test_arch_odd_size_for_unfold(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 30, w: 30, c: 3}\nstem: {out: 8}\nblocks:\n"
+		     "  - {type: mvit, dim: 8, depth: 1}\nhead: {conv: 8}\n",
+		     "line 4: a mvit block needs an even feature-map size for 2x2 patches, here 15x15");
+}
+
+static void test_arch_heads_do_not_divide(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mvit, dim: 10, depth: 1, heads: 4}\nhead: {conv: 8}\n",
+		     "mvit.dim 10 is not a multiple of mvit.heads 4");
+}
+
+static void test_arch_channel_mismatch_mv2(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mv2, out: 16}\n  - {type: mv2, in: 24, out: 24}\n"
+		     "head: {conv: 8}\n", "line 5: mv2.in is 24 but the stage before gives 16 channels");
+}
+
+static void test_arch_channel_mismatch_mvit(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mvit, channels: 48, dim: 16, depth: 1}\n"
+		     "head: {conv: 8}\n", "mvit.channels is 48 but the stage before gives 8 channels");
+}
+
+static void test_arch_unsupported_patch(void **state)
+{
+	(void)state;
+	refused_arch(GOOD_HEAD "blocks:\n  - {type: mvit, dim: 16, depth: 1, patch: 4}\nhead: {conv: 8}\n",
+		     "'4' for mvit.patch must be a whole number from 2 to 2");
+}
+
+static void test_arch_bad_std(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 32, w: 32, c: 3, std: [1, 0, 1]}\nstem: {out: 8}\nblocks:\n"
+		     "  - {type: mv2, out: 4}\nhead: {conv: 8}\n", "input.std must be positive");
+}
+
+static void test_arch_mean_count(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 32, w: 32, c: 3, mean: [1, 2]}\nstem: {out: 8}\nblocks:\n"
+		     "  - {type: mv2, out: 4}\nhead: {conv: 8}\n", "input.mean must be a list of 3 numbers");
+}
+
+static void test_arch_bad_stride(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 32, w: 32, c: 3}\nstem: {out: 8, stride: 3}\nblocks:\n"
+		     "  - {type: mv2, out: 4}\nhead: {conv: 8}\n",
+		     "line 2: '3' for stem.stride must be a whole number from 1 to 2");
+}
+
+static void test_arch_invalid_yaml(void **state)
+{
+	(void)state;
+	refused_arch("input: [unclosed\n", "architecture, line 2");
+}
+
+static void test_arch_not_a_mapping(void **state)
+{
+	(void)state;
+	refused_arch("- just\n- a list\n", "expected a mapping for the architecture");
+}
+
+static void test_arch_too_large(void **state)
+{
+	(void)state;
+	refused_arch("input: {h: 4096, w: 4096, c: 3}\nstem: {out: 4096, stride: 1}\nblocks:\n"
+		     "  - {type: mv2, out: 4096, expand: 16}\nhead: {conv: 8}\n", "too large");
+}
+
+static void test_arch_unknown_preset(void **state)
+{
+	(void)state;
+	rml_model *m = NULL;
+	rml_model_config c = { "mvit-xs", 10, 0, 1 };
+	rml_error err = { 0 };
+	assert_int_equal(rml_model_create(&m, &c, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "unknown architecture 'mvit-xs'"));
+	/* The presets themselves parse, and are listed. */
+	const char *const *names = rml_model_presets();
+	int n = 0;
+	for (; names[n]; n++)
+		assert_non_null(rml_model_preset_yaml(names[n]));
+	assert_int_equal(n, 2);
+	assert_null(rml_model_preset_yaml("mvit-xs"));
+}
+
+static void test_bad_config(void **state)
+{
+	(void)state;
+	rml_model *m = NULL;
+	rml_model_config c = { "mvit-tiny", 10, 3, 1 };
+	assert_int_equal(rml_model_create(&m, &c, NULL), RML_ERR_ARG);
+	c.adapter_gamma = 0;
+	c.n_classes = 0;
+	assert_int_equal(rml_model_create(&m, &c, NULL), RML_ERR_ARG);
+	assert_null(m);
+	unsigned mask = 0;
+	rml_error err = { 0 };
+	assert_int_equal(rml_group_mask_parse("phi,W", &mask, &err), RML_OK);
+	assert_int_equal(mask, RML_GROUP_BIT(RML_GROUP_PHI) | RML_GROUP_BIT(RML_GROUP_W));
+	assert_int_equal(rml_group_mask_parse("adapters", &mask, &err), RML_OK);
+	assert_int_equal(mask, RML_GROUP_BIT(RML_GROUP_OMEGA) | RML_GROUP_BIT(RML_GROUP_PHI));
+	assert_int_equal(rml_group_mask_parse("phi,psi", &mask, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "psi"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vs_torch_eval),
-		cmocka_unit_test(test_vs_torch_train),
-		cmocka_unit_test(test_finite_differences),
-		cmocka_unit_test(test_mvit_xxs_size),
-		cmocka_unit_test(test_adapters_start_as_identity),
-		cmocka_unit_test(test_groups_and_early_stop),
-		cmocka_unit_test(test_files_and_adapter_binding),
-		cmocka_unit_test(test_bad_architectures),
-		cmocka_unit_test(test_determinism_and_nan),
+		cmocka_unit_test_setup(test_vs_torch_eval, threads2),
+		cmocka_unit_test_setup(test_vs_torch_train, threads2),
+		cmocka_unit_test_setup(test_fd_eval, threads1),
+		cmocka_unit_test_setup(test_fd_train, threads1),
+		cmocka_unit_test_setup(test_mvit_xxs_size, threads2),
+		cmocka_unit_test_setup(test_adapters_start_as_identity, threads2),
+		cmocka_unit_test_setup(test_groups_and_early_stop, threads2),
+		cmocka_unit_test_setup(test_backward_misuse, threads2),
+		cmocka_unit_test_setup(test_determinism, threads2),
+		cmocka_unit_test_setup(test_shared_arena, threads2),
+		cmocka_unit_test_setup(test_nan_weight, threads2),
+		cmocka_unit_test_setup(test_uint8_input_and_head_reset, threads2),
+		cmocka_unit_test_setup(test_file_round_trip, threads2),
+		cmocka_unit_test(test_file_missing_tensor),
+		cmocka_unit_test(test_file_extra_tensor),
+		cmocka_unit_test(test_file_wrong_shape),
+		cmocka_unit_test(test_file_wrong_dtype),
+		cmocka_unit_test(test_file_wrong_kind),
+		cmocka_unit_test(test_file_bad_architecture),
+		cmocka_unit_test(test_file_bad_class_names),
+		cmocka_unit_test(test_file_class_count),
+		cmocka_unit_test_setup(test_adapter_files, threads2),
+		cmocka_unit_test(test_arch_good_custom),
+		cmocka_unit_test(test_arch_missing_sections),
+		cmocka_unit_test(test_arch_no_blocks),
+		cmocka_unit_test(test_arch_negative_channels),
+		cmocka_unit_test(test_arch_not_a_number),
+		cmocka_unit_test(test_arch_unknown_block_type),
+		cmocka_unit_test(test_arch_unknown_key),
+		cmocka_unit_test(test_arch_key_of_other_block_type),
+		cmocka_unit_test(test_arch_duplicate_key),
+		cmocka_unit_test(test_arch_missing_key),
+		cmocka_unit_test(test_arch_odd_size_for_unfold),
+		cmocka_unit_test(test_arch_heads_do_not_divide),
+		cmocka_unit_test(test_arch_channel_mismatch_mv2),
+		cmocka_unit_test(test_arch_channel_mismatch_mvit),
+		cmocka_unit_test(test_arch_unsupported_patch),
+		cmocka_unit_test(test_arch_bad_std),
+		cmocka_unit_test(test_arch_mean_count),
+		cmocka_unit_test(test_arch_bad_stride),
+		cmocka_unit_test(test_arch_invalid_yaml),
+		cmocka_unit_test(test_arch_not_a_mapping),
+		cmocka_unit_test(test_arch_too_large),
+		cmocka_unit_test(test_arch_unknown_preset),
+		cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
