@@ -19,6 +19,10 @@
 #define PAR_MIN 16384
 /* Channels per task in column reductions. */
 #define CH_BLOCK 16
+/* Depthwise weight gradient: fixed pieces of the output rows, and floats
+ * per piece (taps x channels) for their partial sums. */
+#define DW_CHUNKS 16
+#define DW_SLOT 2304
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -45,22 +49,29 @@ static inline float vexpf(float x)
 	return p * scale + (x - x);
 }
 
-/* Column sums s1[j] = sum_r a[r,j] and s2[j] = sum_r a[r,j]*b[r,j] (when
- * b). Rows are cut into chunks whose size depends only on `rows`; chunks
- * run in parallel into their own partial sums, added in chunk order, so
- * the result is the same for every thread count. */
+/* Column sums s1[j] = sum_r (a[r,j] - ka[j]) and s2[j] = sum_r (a[r,j] -
+ * ka[j]) * (b[r,j] - kb[j]) (when b); a NULL shift is zero. Partial sums
+ * are float, so statistics come from shifted data (a shift near the
+ * column mean): E[x^2] - E[x]^2 from raw sums would lose about
+ * (mean/std)^2 ulps. Rows are cut into chunks whose size depends only on
+ * `rows`; chunks run in parallel into their own partial sums, added in
+ * chunk order, so the result is the same for every thread count. */
 #define RED_CHUNKS 64
 #define RED_COLS 512
-static void col_sums(double *s1, double *s2, const float *a, const float *b, int64_t rows,
-		     int64_t c)
+static void col_sums(double *s1, double *s2, const float *a, const float *ka, const float *b,
+		     const float *kb, int64_t rows, int64_t c)
 {
 	int64_t chunk = rows / RED_CHUNKS + 1;
 	if (chunk < 256)
 		chunk = 256;
 	int64_t nch = (rows + chunk - 1) / chunk;
-	float p1[RED_CHUNKS * RED_COLS], p2[RED_CHUNKS * RED_COLS];
+	float p1[RED_CHUNKS * RED_COLS], p2[RED_CHUNKS * RED_COLS], sa[RED_COLS], sb[RED_COLS];
 	for (int64_t c0 = 0; c0 < c; c0 += RED_COLS) {
 		int64_t cc = c - c0 < RED_COLS ? c - c0 : RED_COLS;
+		for (int64_t j = 0; j < cc; j++) {
+			sa[j] = ka ? ka[c0 + j] : 0.0f;
+			sb[j] = kb ? kb[c0 + j] : 0.0f;
+		}
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN && nch > 1)
 		for (int64_t k = 0; k < nch; k++) {
 			float *q1 = p1 + k * RED_COLS, *q2 = p2 + k * RED_COLS;
@@ -73,13 +84,14 @@ static void col_sums(double *s1, double *s2, const float *a, const float *b, int
 					const float *br = b + r * c + c0;
 #pragma omp simd
 					for (int64_t j = 0; j < cc; j++) {
-						q1[j] += ar[j];
-						q2[j] += ar[j] * br[j];
+						float u = ar[j] - sa[j];
+						q1[j] += u;
+						q2[j] += u * (br[j] - sb[j]);
 					}
 				} else {
 #pragma omp simd
 					for (int64_t j = 0; j < cc; j++)
-						q1[j] += ar[j];
+						q1[j] += ar[j] - sa[j];
 				}
 			}
 		}
@@ -104,7 +116,7 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
 		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
 		if (cc == c) {
-			col_sums(s, NULL, dy, NULL, rows, c);
+			col_sums(s, NULL, dy, NULL, NULL, NULL, rows, c);
 		} else {
 			for (int64_t j = 0; j < cc; j++) {
 				double t = 0;
@@ -335,32 +347,56 @@ void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, con
 				}
 	}
 	if (dw) {
-		/* Channel blocks in parallel; each sums over all positions in order. */
-		int64_t nb = (c + CH_BLOCK - 1) / CH_BLOCK;
-#pragma omp parallel for schedule(static) if (nb > 1 && n * oh * ow * c > PAR_MIN)
-		for (int64_t blk = 0; blk < nb; blk++) {
-			int64_t c0 = blk * CH_BLOCK, c1 = c0 + CH_BLOCK < c ? c0 + CH_BLOCK : c;
-			for (int ky = 0; ky < k; ky++)
-				for (int kx = 0; kx < k; kx++) {
-					double acc[CH_BLOCK] = { 0 };
-					for (int64_t bi = 0; bi < n; bi++)
-						for (int64_t oy = 0; oy < oh; oy++) {
+		/* Output rows (image, oy) are cut into DW_CHUNKS pieces that
+		 * depend only on the shape; each piece sums its taps in float,
+		 * vectorised over contiguous channels, into its own slot, and
+		 * the slots are added in piece order in double. So the result
+		 * does not depend on the thread count, and every load is a
+		 * contiguous run of channels. Channels go in blocks so the
+		 * slots stay a fixed size on the stack. */
+		int64_t kk = (int64_t)k * k, rows = n * oh;
+		int64_t cb = DW_SLOT / kk;
+		if (cb > 8)
+			cb -= cb % 8;
+		if (cb < 1)
+			cb = 1;
+		int64_t nch = rows < DW_CHUNKS ? rows : DW_CHUNKS;
+		float part[DW_CHUNKS * DW_SLOT];
+		for (int64_t c0 = 0; c0 < c; c0 += cb) {
+			int64_t cc = c - c0 < cb ? c - c0 : cb;
+#pragma omp parallel for schedule(static) if (nch > 1 && n * oh * ow * c > PAR_MIN)
+			for (int64_t t = 0; t < nch; t++) {
+				float *acc = part + t * DW_SLOT;
+				memset(acc, 0, (size_t)(kk * cc) * sizeof *acc);
+				int64_t r0 = rows * t / nch, r1 = rows * (t + 1) / nch;
+				for (int64_t row = r0; row < r1; row++) {
+					int64_t bi = row / oh, oy = row % oh;
+					for (int64_t ox = 0; ox < ow; ox++) {
+						const float *g = dy + (row * ow + ox) * c + c0;
+						for (int ky = 0; ky < k; ky++) {
 							int64_t iy = oy * stride - pad + ky;
 							if (iy < 0 || iy >= h)
 								continue;
-							for (int64_t ox = 0; ox < ow; ox++) {
+							for (int kx = 0; kx < k; kx++) {
 								int64_t ix = ox * stride - pad + kx;
 								if (ix < 0 || ix >= w)
 									continue;
-								const float *g = dy + ((bi * oh + oy) * ow + ox) * c;
-								const float *xi = x + ((bi * h + iy) * w + ix) * c;
-								for (int64_t j = c0; j < c1; j++)
-									acc[j - c0] += g[j] * xi[j];
+								const float *xi = x + ((bi * h + iy) * w + ix) * c + c0;
+								float *a = acc + ((int64_t)ky * k + kx) * cc;
+#pragma omp simd
+								for (int64_t j = 0; j < cc; j++)
+									a[j] += g[j] * xi[j];
 							}
 						}
-					float *d = dw + ((int64_t)ky * k + kx) * c;
-					for (int64_t j = c0; j < c1; j++)
-						d[j] += (float)acc[j - c0];
+					}
+				}
+			}
+			for (int64_t q = 0; q < kk; q++)
+				for (int64_t j = 0; j < cc; j++) {
+					double s = 0;
+					for (int64_t t = 0; t < nch; t++)
+						s += part[t * DW_SLOT + q * cc + j];
+					dw[q * c + c0 + j] += (float)s;
 				}
 		}
 	}
@@ -401,13 +437,16 @@ void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, f
 	double s1[4096], s2[4096];
 	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
 		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
+		/* Shifted by the first row: K + s1/n is the mean, s2/n - (s1/n)^2
+		 * the variance. */
+		const float *shift = x + c0;
 		if (cc == c) {
-			col_sums(s1, s2, x, x, rows, c);
+			col_sums(s1, s2, x, shift, x, shift, rows, c);
 		} else {
 			for (int64_t j = 0; j < cc; j++) {
 				double a = 0, q = 0;
 				for (int64_t r = 0; r < rows; r++) {
-					double v = x[r * c + c0 + j];
+					double v = (double)x[r * c + c0 + j] - shift[j];
 					a += v;
 					q += v * v;
 				}
@@ -416,8 +455,8 @@ void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, f
 			}
 		}
 		for (int64_t j = 0; j < cc; j++) {
-			double m = s1[j] / (double)rows;
-			double var = s2[j] / (double)rows - m * m;
+			double d1 = s1[j] / (double)rows, m = shift[j] + d1;
+			double var = s2[j] / (double)rows - d1 * d1;
 			if (var < 0)
 				var = 0;
 			mean[c0 + j] = (float)m;
@@ -444,18 +483,18 @@ void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *
 			   const float *x, const float *mean, const float *rstd,
 			   const float *gamma, int64_t rows, int64_t c)
 {
-	/* Σdy and Σdy·x give Σdy·x̂ = rstd (Σdy·x − mean Σdy). */
+	/* Σdy and Σdy·(x − mean) = Σdy·x̂ / rstd. */
 	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
 		int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
 		double sd[4096], sdx[4096];
 		if (cc == c) {
-			col_sums(sd, sdx, dy, x, rows, c);
+			col_sums(sd, sdx, dy, NULL, x, mean, rows, c);
 		} else {
 			for (int64_t j = 0; j < cc; j++) {
 				double a = 0, q = 0;
 				for (int64_t r = 0; r < rows; r++) {
 					a += dy[r * c + c0 + j];
-					q += (double)dy[r * c + c0 + j] * x[r * c + c0 + j];
+					q += (double)dy[r * c + c0 + j] * ((double)x[r * c + c0 + j] - mean[c0 + j]);
 				}
 				sd[j] = a;
 				sdx[j] = q;
@@ -464,27 +503,27 @@ void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *
 		float k1[4096], k2[4096], k3[4096];
 		for (int64_t j = 0; j < cc; j++) {
 			int64_t ch = c0 + j;
-			double sxh = rstd[ch] * (sdx[j] - mean[ch] * sd[j]);
+			double sxh = rstd[ch] * sdx[j];
 			if (dgamma)
 				dgamma[ch] += (float)sxh;
 			if (dbeta)
 				dbeta[ch] += (float)sd[j];
-			/* dx = g·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N) = k1·dy + k2·x + k3 */
+			/* dx = g·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N) = k1·dy + k2·(x − mean) + k3 */
 			double a = (double)gamma[ch] * rstd[ch];
 			double mdy = sd[j] / (double)rows, mxh = sxh / (double)rows;
 			k1[j] = (float)a;
 			k2[j] = (float)(-a * mxh * rstd[ch]);
-			k3[j] = (float)(-a * mdy + a * mxh * rstd[ch] * mean[ch]);
+			k3[j] = (float)(-a * mdy);
 		}
 		if (!dx)
 			continue;
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 		for (int64_t r = 0; r < rows; r++) {
-			const float *g = dy + r * c + c0, *xr = x + r * c + c0;
+			const float *g = dy + r * c + c0, *xr = x + r * c + c0, *mr = mean + c0;
 			float *d = dx + r * c + c0;
 #pragma omp simd
 			for (int64_t j = 0; j < cc; j++)
-				d[j] += k1[j] * g[j] + k2[j] * xr[j] + k3[j];
+				d[j] += k1[j] * g[j] + k2[j] * (xr[j] - mr[j]) + k3[j];
 		}
 	}
 }
@@ -526,13 +565,14 @@ void rml_bn_backward_eval(float *dx, float *dgamma, float *dbeta, const float *d
 		if (dgamma || dbeta) {
 			double sd[4096], sdx[4096];
 			if (cc == c) {
-				col_sums(sd, sdx, dy, x, rows, c);
+				col_sums(sd, sdx, dy, NULL, x, run_mean, rows, c);
 			} else {
 				for (int64_t j = 0; j < cc; j++) {
 					double a = 0, q = 0;
 					for (int64_t r = 0; r < rows; r++) {
 						a += dy[r * c + c0 + j];
-						q += (double)dy[r * c + c0 + j] * x[r * c + c0 + j];
+						q += (double)dy[r * c + c0 + j] *
+						     ((double)x[r * c + c0 + j] - run_mean[c0 + j]);
 					}
 					sd[j] = a;
 					sdx[j] = q;
@@ -540,7 +580,7 @@ void rml_bn_backward_eval(float *dx, float *dgamma, float *dbeta, const float *d
 			}
 			for (int64_t j = 0; j < cc; j++) {
 				if (dgamma)
-					dgamma[c0 + j] += (float)(rs[j] * (sdx[j] - run_mean[c0 + j] * sd[j]));
+					dgamma[c0 + j] += (float)(rs[j] * sdx[j]);
 				if (dbeta)
 					dbeta[c0 + j] += (float)sd[j];
 			}
@@ -710,7 +750,7 @@ void rml_chscale_backward(float *dx, float *ds, const float *dy, const float *x,
 		for (int64_t c0 = 0; c0 < c; c0 += 4096) {
 			int64_t cc = c - c0 < 4096 ? c - c0 : 4096;
 			if (cc == c) {
-				col_sums(NULL, acc, dy, x, rows, c);
+				col_sums(NULL, acc, dy, NULL, x, NULL, rows, c);
 			} else {
 				for (int64_t j = 0; j < cc; j++) {
 					double t = 0;

@@ -3,7 +3,8 @@
 implementation): inputs, parameters, outputs, and the gradients of
 sum(output * dy) for a fixed random dy, converted from PyTorch's NCHW /
 OIHW layouts to the engine's NHWC / HWIO / [in,out]. Writes
-testdata/ref/kernels.rml; test_layers reads it (no PyTorch at test time).
+testdata/ref/kernels.rml; test_layers and test_kernels read it (no PyTorch
+at test time).
     python3 scripts/ref_kernels.py"""
 import os
 import sys
@@ -141,6 +142,53 @@ put("xent.logits", logits)
 put("xent.loss", loss.reshape(1))
 put("xent.dlogits", logits.grad)
 T.append(("xent.labels", "i32", [4], labels.tolist()))
+
+# ---- added cases (appended so the tensors above keep their values) -----
+# Odd sizes and the strided 1x1 convolution, which goes through im2col.
+case_conv("conv3s2odd", 1, 7, 5, 3, 5, 3, 2, 1, True)
+case_conv("conv1s2", 2, 5, 5, 4, 3, 1, 2, 0, True)
+case_conv("conv5s1", 1, 6, 6, 2, 3, 5, 1, 2, False)
+case_conv("dw3s2odd", 1, 7, 5, 6, 6, 3, 2, 1, True, groups=6)
+
+# global average pool: x [n,h,w,c] -> [n,c]
+x = torch.randn(2, 5, 3, 3, requires_grad=True)
+y = x.mean(dim=(2, 3))
+dy = torch.randn_like(y)
+(y * dy).sum().backward()
+for k_, v_ in (("x", nhwc(x)), ("y", y), ("dy", dy), ("dx", nhwc(x.grad))):
+    put("gap." + k_, v_)
+
+# attention at a MobileViT width: 4 heads of 16, 4 patches per sequence
+s, p, d, h = 2, 4, 64, 4
+qkv = torch.randn(s, p, 3 * d, requires_grad=True)
+q, k, v = qkv.split(d, dim=-1)
+att = torch.softmax(heads(q) @ heads(k).transpose(-1, -2) / (d // h) ** 0.5, dim=-1)
+out = (att @ heads(v)).transpose(1, 2).reshape(s, p, d)
+dy = torch.randn_like(out)
+(out * dy).sum().backward()
+for k_, v_ in (("qkv", qkv), ("att", att), ("y", out), ("dy", dy), ("dx", qkv.grad)):
+    put("attn64." + k_, v_)
+
+# layer norm at width 80 over 5 rows
+x = torch.randn(5, 80, requires_grad=True)
+g = torch.randn(80, requires_grad=True)
+be = torch.randn(80, requires_grad=True)
+y = F.layer_norm(x, (80,), g, be, eps=1e-5)
+dy = torch.randn_like(y)
+(y * dy).sum().backward()
+for k_, v_ in (("x", x), ("gamma", g), ("beta", be), ("y", y), ("dy", dy), ("dx", x.grad),
+               ("dgamma", g.grad), ("dbeta", be.grad)):
+    put("ln80." + k_, v_)
+
+# cross-entropy without smoothing, 10 classes, and with a loss scale of 0.5
+logits = (torch.randn(3, 10) * 3).requires_grad_()
+labels = torch.tensor([9, 0, 4])
+loss = F.cross_entropy(logits, labels)
+(0.5 * loss).backward()
+put("xent0.logits", logits)
+put("xent0.loss", loss.reshape(1))
+put("xent0.dlogits", logits.grad)
+T.append(("xent0.labels", "i32", [3], labels.tolist()))
 
 os.makedirs("testdata/ref", exist_ok=True)
 open("testdata/ref/kernels.rml", "wb").write(
