@@ -92,6 +92,19 @@ expect_fail 1 rmlops-info "$tmp/trunc.rml"
 cp "$d" "$tmp/flip.rml"
 printf '\x55' | dd of="$tmp/flip.rml" bs=1 seek=100000 conv=notrunc status=none
 expect_fail 1 rmlops-info "$tmp/flip.rml"
+# Damage that the reader sees before any checksum: wrong magic, a future
+# format version, a header that claims terabytes. Each: exit 1, a message.
+patch_byte() { printf "$3" | dd of="$2" bs=1 seek="$1" conv=notrunc status=none; }
+cp "$d" "$tmp/magic.rml"; patch_byte 1 "$tmp/magic.rml" 'X'
+expect_fail 1 rmlops-info "$tmp/magic.rml"
+grep -q magic "$tmp/err" || die "no word on the magic"; ok
+cp "$d" "$tmp/future.rml"; patch_byte 8 "$tmp/future.rml" '\x09'
+expect_fail 1 rmlops-data take --count 3 "$tmp/future.rml"
+grep -q version "$tmp/err" || die "no word on the version"; ok
+cp "$d" "$tmp/huge.rml"; patch_byte 21 "$tmp/huge.rml" '\x7f'
+expect_fail 1 rmlops-info "$tmp/huge.rml"
+: > "$tmp/empty.rml"
+expect_fail 1 rmlops-info "$tmp/empty.rml"
 expect_fail 1 rmlops-data tasks --ways 20 --shots 1 "$d"
 expect_fail 2 rmlops-info --bogus
 rmlops-info -q "$d" || die "info -q"; ok
