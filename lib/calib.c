@@ -101,6 +101,41 @@ static int piecewise(rml_calib_method m)
 	return m != RML_CALIB_TEMPERATURE && m != RML_CALIB_BETA;
 }
 
+static void *dup_array(const void *src, int64_t n, size_t size)
+{
+	if (!src || n <= 0)
+		return NULL;
+	void *d = malloc((size_t)n * size);
+	if (d)
+		memcpy(d, src, (size_t)n * size);
+	return d;
+}
+
+rml_status rml_calib_copy(rml_calib *dst, const rml_calib *src, rml_error *err)
+{
+	if (dst == src)
+		return RML_OK;
+	rml_calib_free(dst);
+	if ((unsigned)src->method >= RML_CALIB_COUNT || src->n_models < 0 || src->n_knots < 0 ||
+	    (src->n_models > 0 && (!src->offsets || !src->weights)) ||
+	    (src->n_knots > 0 && (!src->x || !src->y)))
+		return rml_errorf(err, RML_ERR_ARG, "calibrator to copy is inconsistent");
+	dst->method = src->method;
+	memcpy(dst->scalars, src->scalars, sizeof dst->scalars);
+	dst->n_models = src->n_models;
+	dst->n_knots = src->n_knots;
+	dst->offsets = dup_array(src->offsets, src->n_models + 1, sizeof *src->offsets);
+	dst->weights = dup_array(src->weights, src->n_models, sizeof *src->weights);
+	dst->x = dup_array(src->x, src->n_knots, sizeof *src->x);
+	dst->y = dup_array(src->y, src->n_knots, sizeof *src->y);
+	if ((src->n_models > 0 && (!dst->offsets || !dst->weights)) ||
+	    (src->n_knots > 0 && (!dst->x || !dst->y))) {
+		rml_calib_free(dst);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory copying a calibrator");
+	}
+	return RML_OK;
+}
+
 /* ---- inputs ----------------------------------------------------------------- */
 
 /* Checks that every row of probs is a distribution and every label is a

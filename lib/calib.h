@@ -87,6 +87,10 @@ typedef struct {
  * releases the arrays and leaves an empty calibrator (safe twice). */
 void rml_calib_init(rml_calib *c);
 void rml_calib_free(rml_calib *c);
+/* Deep copy of src into dst (dst is freed first; dst == src does nothing).
+ * RML_ERR_NOMEM leaves dst empty; RML_ERR_ARG for a src whose arrays do
+ * not match its counts. */
+rml_status rml_calib_copy(rml_calib *dst, const rml_calib *src, rml_error *err);
 
 /* Fit method m on n calibration examples of k >= 2 classes: probs [n,k]
  * (rows of finite values in [0,1] summing to 1 within 1e-3), logits [n,k]

@@ -25,7 +25,9 @@
 
 #include <stdint.h>
 
+#include "calib.h"
 #include "format.h"
+#include "metrics.h"
 #include "rml.h"
 
 typedef enum {
@@ -150,5 +152,38 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 
 /* Zero the gradients of the trainable groups. */
 void rml_model_zero_grad(rml_model *m);
+
+/* ---- calibration ------------------------------------------------------------
+ * A model may carry a fitted calibrator (calib.h) and a rejection rule with
+ * its threshold, chosen when it was calibrated. Both are stored in the
+ * model file (tensors and keys under "calib.", see rmlops-format(5)), so
+ * every program that reads and rewrites a model (fault injection,
+ * fine-tuning, test-time adaptation) keeps them without knowing of them.
+ * Adding adapters or a new head leaves them in place; after changing the
+ * model's function they describe the model they were fitted on, so
+ * recalibrate when that matters. */
+
+/* The calibrator the model carries, or NULL when it has none. The pointer
+ * belongs to the model and stays valid until the calibrator is replaced
+ * or the model freed. */
+const rml_calib *rml_model_calibrator(const rml_model *m);
+/* Give the model a deep copy of the fitted calibrator c (NULL removes it,
+ * and with it the rejection rule). RML_ERR_ARG for a calibrator that was
+ * never fitted; RML_ERR_NOMEM; on failure the model keeps what it had. */
+rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err);
+/* The stored rejection rule and threshold (RML_REJECT_NONE and NaN when
+ * none): entropy rejects above the threshold, confidence below it, as
+ * rml_predictions_reject with rate < 0. Either pointer may be NULL. */
+void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold);
+/* Store a rule and threshold (RML_REJECT_NONE, or a threshold that is not
+ * finite, clears it). A rule may be stored without a calibrator. */
+void rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold);
+/* Probabilities probs [n,k] (k = n_classes) from logits [n,k]: softmax,
+ * then the calibrator when the model has one (rml_calib_apply; the
+ * temperature method reads the logits). probs must not alias logits. A
+ * row with NaN or Inf comes out not finite, as from the raw softmax, so
+ * measures count it as wrong. RML_ERR_ARG for n < 0 or NULL arrays. */
+rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
+			   rml_error *err);
 
 #endif

@@ -468,6 +468,9 @@ struct rml_model {
 	int profile;
 	double prof_time[OP_COUNT][2];   /* seconds, forward and backward */
 	int64_t prof_calls[OP_COUNT][2];
+	rml_calib *calib;                /* NULL: none */
+	rml_reject_rule reject_rule;     /* RML_REJECT_NONE: none */
+	double reject_threshold;
 };
 
 /* Graph construction ---------------------------------------------------------- */
@@ -1102,6 +1105,9 @@ void rml_model_free(rml_model *m)
 		for (int i = 0; i < m->n_classes; i++)
 			free(m->class_names[i]);
 	free(m->class_names);
+	if (m->calib)
+		rml_calib_free(m->calib);
+	free(m->calib);
 	free(m);
 }
 
@@ -1822,6 +1828,85 @@ static rml_status put_param(rml_file *f, const rml_param *p, rml_error *err)
 		       : (err ? err->code : RML_ERR_NOMEM);
 }
 
+/* The calibrator group: rml_calib_to_file under "calib.", plus the
+ * rejection rule as "calib.reject_rule" (none, entropy, confidence) and
+ * "calib.reject_threshold". */
+static const char *const reject_rule_names[] = { "none", "entropy", "confidence" };
+
+static rml_status calib_to_file(const rml_model *m, rml_file *f, rml_error *err)
+{
+	rml_status st = RML_OK;
+	if (m->calib)
+		st = rml_calib_to_file(m->calib, f, "calib.", err);
+	if (!st && m->reject_rule != RML_REJECT_NONE) {
+		if (rml_set_str(f, "calib.reject_rule", reject_rule_names[m->reject_rule]) ||
+		    rml_set_f64(f, "calib.reject_threshold", m->reject_threshold))
+			st = rml_errorf(err, RML_ERR_NOMEM, "cannot store the rejection rule");
+	}
+	return st;
+}
+
+/* Read what calib_to_file wrote, checking what a hostile file could get
+ * wrong; every "calib." tensor must belong to the calibrator. */
+static rml_status calib_from_file(rml_model *m, const rml_file *f, rml_error *err)
+{
+	rml_status st = RML_OK;
+	int has = rml_get(f, "calib.method") != NULL;
+	if (has) {
+		m->calib = calloc(1, sizeof *m->calib);
+		if (!m->calib)
+			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		rml_calib_init(m->calib);
+		st = rml_calib_from_file(m->calib, f, "calib.", err);
+		if (st) {
+			free(m->calib);
+			m->calib = NULL;
+			return st == RML_ERR_NOMEM ? st : RML_ERR_FORMAT;
+		}
+	}
+	static const char *const own[] = { "calib.scalars", "calib.offsets", "calib.weights",
+					   "calib.x", "calib.y" };
+	for (int64_t i = 0; i < f->n_tensors; i++) {
+		const char *name = f->tensors[i].name;
+		if (strncmp(name, "calib.", 6) != 0)
+			continue;
+		int ok = 0;
+		for (size_t j = 0; has && j < sizeof own / sizeof own[0]; j++)
+			ok |= strcmp(name, own[j]) == 0;
+		if (!ok)
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "model: tensor '%s' is not part of a calibrator", name);
+	}
+	const rml_kv *rule = rml_get(f, "calib.reject_rule");
+	if (!rule) {
+		if (rml_get(f, "calib.reject_threshold"))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "model: calib.reject_threshold without calib.reject_rule");
+		return RML_OK;
+	}
+	if (rule->type != RML_KV_STR)
+		return rml_errorf(err, RML_ERR_FORMAT, "model: calib.reject_rule must be a string");
+	int r = -1;
+	for (int j = 1; j < 3; j++)
+		if (strcmp(rule->s, reject_rule_names[j]) == 0)
+			r = j;
+	if (r < 0)
+		return rml_errorf(err, RML_ERR_FORMAT,
+				  "model: calib.reject_rule '%s' is not entropy or confidence", rule->s);
+	double t;
+	if (rml_get_f64(f, "calib.reject_threshold", &t, err))
+		return RML_ERR_FORMAT;
+	/* Entropy lies in [0, ln k]; a chosen threshold can sit at either end. */
+	if (!isfinite(t) || (r == RML_REJECT_ENTROPY && (t < 0 || t > log((double)m->n_classes) + 1e-6)) ||
+	    (r == RML_REJECT_CONFIDENCE && (t < 0 || t > 1)))
+		return rml_errorf(err, RML_ERR_FORMAT,
+				  "model: calib.reject_threshold %g is outside the range of the %s rule",
+				  t, reject_rule_names[r]);
+	m->reject_rule = (rml_reject_rule)r;
+	m->reject_threshold = t;
+	return RML_OK;
+}
+
 rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
 {
 	rml_status st = rml_set_str(f, "kind", "model");
@@ -1845,6 +1930,8 @@ rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
 		st = put_param(f, &m->params[i], err);
 	for (int i = 0; i < m->n_b && !st; i++)
 		st = put_param(f, &m->buffers[i], err);
+	if (!st)
+		st = calib_to_file(m, f, err);
 	return st;
 }
 
@@ -1920,9 +2007,12 @@ rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *er
 	for (int i = 0; i < m->n_b && !st; i++)
 		st = take_param(&m->buffers[i], f, "model", 1, err);
 	/* Nothing else may ride along, except the optimiser state ("optim.*")
-	 * that training checkpoints carry. */
+	 * that training checkpoints carry and the calibrator ("calib.*"). */
+	if (!st)
+		st = calib_from_file(m, f, err);
 	for (int64_t i = 0; i < f->n_tensors && !st; i++)
 		if (strncmp(f->tensors[i].name, "optim.", 6) != 0 &&
+		    strncmp(f->tensors[i].name, "calib.", 6) != 0 &&
 		    !is_param_name(m, f->tensors[i].name, 1))
 			st = rml_errorf(err, RML_ERR_FORMAT,
 					"model: tensor '%s' is not part of the architecture",
@@ -2009,4 +2099,74 @@ rml_status rml_model_load_adapters(rml_model *m, const rml_file *f, rml_error *e
 				st = take_param(&m->params[i], f, "adapter file", copy, err);
 		}
 	return st;
+}
+
+/* ---- calibration ---------------------------------------------------------------------- */
+
+const rml_calib *rml_model_calibrator(const rml_model *m)
+{
+	return m->calib;
+}
+
+rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err)
+{
+	if (!c) {
+		if (m->calib)
+			rml_calib_free(m->calib);
+		free(m->calib);
+		m->calib = NULL;
+		m->reject_rule = RML_REJECT_NONE;
+		m->reject_threshold = 0;
+		return RML_OK;
+	}
+	if ((unsigned)c->method >= RML_CALIB_COUNT ||
+	    (c->method == RML_CALIB_TEMPERATURE ? !(c->scalars[0] > 0)
+	     : c->method != RML_CALIB_BETA && (c->n_models < 1 || !c->x)))
+		return rml_errorf(err, RML_ERR_ARG, "the calibrator has not been fitted");
+	rml_calib *copy = calloc(1, sizeof *copy);
+	if (!copy)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	rml_calib_init(copy);
+	rml_status st = rml_calib_copy(copy, c, err);
+	if (st) {
+		free(copy);
+		return st;
+	}
+	if (m->calib)
+		rml_calib_free(m->calib);
+	free(m->calib);
+	m->calib = copy;
+	return RML_OK;
+}
+
+void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold)
+{
+	if (rule)
+		*rule = m->reject_rule;
+	if (threshold)
+		*threshold = m->reject_rule == RML_REJECT_NONE ? NAN : m->reject_threshold;
+}
+
+void rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold)
+{
+	if ((rule != RML_REJECT_ENTROPY && rule != RML_REJECT_CONFIDENCE) || !isfinite(threshold)) {
+		m->reject_rule = RML_REJECT_NONE;
+		m->reject_threshold = 0;
+		return;
+	}
+	m->reject_rule = rule;
+	m->reject_threshold = threshold;
+}
+
+rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
+			   rml_error *err)
+{
+	if (n < 0 || (n > 0 && (!logits || !probs)))
+		return rml_errorf(err, RML_ERR_ARG, "model probabilities: bad arguments");
+	if (n == 0)
+		return RML_OK;
+	rml_softmax(probs, logits, n, m->n_classes);
+	if (!m->calib)
+		return RML_OK;
+	return rml_calib_apply(m->calib, probs, logits, n, m->n_classes, probs, err);
 }
