@@ -1,0 +1,634 @@
+/*
+ * rmlops-attack — the adversarial test toolbox: make an adversarial
+ * dataset from a model and a dataset (create), report several attacks
+ * (run), draw a robustness curve (curve), and check a stored adversarial
+ * set against its clean set (verify). The attacks are lib/attack.c, their
+ * binding to the model, quantisation, reports and pictures lib/advtest.c.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "advtest.h"
+#include "cli.h"
+#include "dataset.h"
+#include "model.h"
+
+#define MAX_SET 64
+#define MAX_BUDGETS 64
+
+struct cmdline {
+	const char *cmd, *model, *data, *output, *config, *name, *clean;
+	const char *sheet, *plot;
+	const char *eps_list, *pixels_list;
+	/* Attack settings given on the command line, in order; they override
+	 * the attack list's values. */
+	const char *set_key[MAX_SET], *set_val[MAX_SET];
+	int n_set;
+	int64_t seed, threads, batch, sheet_count;
+	double amplify;
+	int json, seed_given;
+};
+
+static void usage(void)
+{
+	printf("Usage: rmlops-attack create -m MODEL -d DATA (--attack KIND | --config FILE) [-o OUT]\n"
+	       "       rmlops-attack run    -m MODEL -d DATA (--attack KIND | --config FILE)\n"
+	       "       rmlops-attack curve  -m MODEL -d DATA (--attack KIND | --config FILE) --eps LIST\n"
+	       "       rmlops-attack verify -d ADV --clean DATA\n"
+	       "Adversarial tests of an image classifier.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  create   write the adversarial dataset (uint8, within budget) with per-example\n"
+	       "           success, norms and queries; the report goes to standard error when\n"
+	       "           the dataset goes to standard output\n"
+	       "  run      report every attack of the list, one row each\n"
+	       "  curve    robust accuracy against a list of budgets, for every attack\n"
+	       "  verify   measure a stored adversarial set against its clean set; exit 1\n"
+	       "           when any image is over the recorded budget\n"
+	       "Attacks (settings as in the YAML attack list, see rmlops-attack(1)):\n"
+	       "      --attack KIND        fgsm, pgd (white-box), cmaes-linf, pixel-l0 (black-box)\n"
+	       "      --config FILE        a YAML list of attacks; options below override it\n"
+	       "      --name NAME          with --config: only the attack of this name;\n"
+	       "                           otherwise the name shown in reports\n"
+	       "      --norm N             linf (default) or l2 for fgsm/pgd; cmaes-linf is linf,\n"
+	       "                           pixel-l0 is l0\n"
+	       "      --eps E              budget in pixel units: 3 = 3/255 of the range\n"
+	       "                           (default 3); curve: a comma list, 0 = no attack\n"
+	       "      --pixels K           pixel-l0: pixels changed at most (default 1);\n"
+	       "                           curve: a comma list\n"
+	       "      --target T           none (default), random, next, or a class number\n"
+	       "      --steps N            pgd iterations (default 10)\n"
+	       "      --step-size A        pgd step, pixel units (default 2.5 eps / steps)\n"
+	       "      --restarts N         pgd runs per example, keeping the worst (default 1)\n"
+	       "      --random-start B     pgd starts at a random point of the ball: yes (default) or no\n"
+	       "      --generations N      black-box generations (default 10, the paper's)\n"
+	       "      --popsize N          population (default: CMA-ES 4 + 3 ln dim, DE 400)\n"
+	       "      --search S           cmaes (default) or de\n"
+	       "      --fitness F          prob (default, p of the label) or margin (log-margin)\n"
+	       "      --sigma0 S           initial CMA-ES step (default 0.25 of the range)\n"
+	       "      --de-f F, --de-cr CR differential evolution weight and crossover (0.5, 1)\n"
+	       "      --min-search N       rounds of bisection for the smallest budget that works\n"
+	       "Inputs and outputs:\n"
+	       "  -m, --model FILE         the model ('-' = standard input)\n"
+	       "  -d, --data FILE          the dataset ('-' = standard input)\n"
+	       "  -o, --output FILE        create: the adversarial dataset (default standard output)\n"
+	       "      --clean FILE         verify: the clean dataset\n"
+	       "      --sheet FILE         create: a PNG of clean, adversarial and amplified changes\n"
+	       "      --sheet-count N      examples on the sheet (default 8; successful ones first)\n"
+	       "      --amplify A          change amplification on the sheet (default: full contrast)\n"
+	       "      --plot FILE          curve: the curves as a PNG chart\n"
+	       "      --batch N            images per chunk and white-box batch (default 128)\n"
+	       "  -s, --seed N             seed of every random choice (default 1; example i\n"
+	       "                           draws from stream i whatever the chunking)\n"
+	       "  -j, --threads N          worker threads (default: all cores)\n"
+	       "      --json               the report as JSON\n"
+	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	       "\n"
+	       "Examples:\n"
+	       "  rmlops-attack create -m base.rml -d test.rml --attack pgd --eps 3 -o adv.rml\n"
+	       "  rmlops-attack create -m a.rml -d test.rml --attack fgsm -q | rmlops-eval -m b.rml -d -\n"
+	       "  rmlops-attack curve -m base.rml -d test.rml --attack pgd --eps 0,1,2,3,5,8 --plot c.png\n");
+}
+
+static int add_set(struct cmdline *c, const char *key, const char *val)
+{
+	if (c->n_set >= MAX_SET)
+		return cli_usage_error("too many attack settings");
+	c->set_key[c->n_set] = key;
+	c->set_val[c->n_set] = val;
+	c->n_set++;
+	return 0;
+}
+
+/* Apply the command line's settings to an attack: the kind first, so
+ * that the rest are judged against it. Returns 0, or prints a usage
+ * message and returns 2. */
+static int apply_sets(const struct cmdline *c, rml_advtest_attack *a, int skip_budgets)
+{
+	rml_error err = { 0 };
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < c->n_set; i++) {
+			int kind = !strcmp(c->set_key[i], "attack");
+			if (kind != (pass == 0))
+				continue;
+			if (skip_budgets && (!strcmp(c->set_key[i], "eps") || !strcmp(c->set_key[i], "pixels")))
+				continue;
+			if (rml_advtest_set(a, c->set_key[i], c->set_val[i], &err)) {
+				char opt[64];
+				snprintf(opt, sizeof opt, "--%s", c->set_key[i]);
+				for (char *p = opt; *p; p++)
+					if (*p == '_')
+						*p = '-';
+				return cli_usage_error("%s: %s", opt, err.msg);
+			}
+		}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *c)
+{
+	enum {
+		O_ATTACK = 256, O_CONFIG, O_NAME, O_NORM, O_EPS, O_PIXELS, O_TARGET, O_STEPS, O_STEP_SIZE,
+		O_RESTARTS, O_RANDOM_START, O_GENERATIONS, O_POPSIZE, O_SEARCH, O_FITNESS, O_SIGMA0,
+		O_DE_F, O_DE_CR, O_MIN_SEARCH, O_CLEAN, O_SHEET, O_SHEET_COUNT, O_AMPLIFY, O_PLOT,
+		O_BATCH, O_JSON,
+	};
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
+		{ "output", required_argument, 0, 'o' }, { "seed", required_argument, 0, 's' },
+		{ "threads", required_argument, 0, 'j' }, { "attack", required_argument, 0, O_ATTACK },
+		{ "config", required_argument, 0, O_CONFIG }, { "name", required_argument, 0, O_NAME },
+		{ "norm", required_argument, 0, O_NORM }, { "eps", required_argument, 0, O_EPS },
+		{ "pixels", required_argument, 0, O_PIXELS }, { "target", required_argument, 0, O_TARGET },
+		{ "steps", required_argument, 0, O_STEPS },
+		{ "step-size", required_argument, 0, O_STEP_SIZE },
+		{ "restarts", required_argument, 0, O_RESTARTS },
+		{ "random-start", required_argument, 0, O_RANDOM_START },
+		{ "generations", required_argument, 0, O_GENERATIONS },
+		{ "popsize", required_argument, 0, O_POPSIZE }, { "search", required_argument, 0, O_SEARCH },
+		{ "fitness", required_argument, 0, O_FITNESS }, { "sigma0", required_argument, 0, O_SIGMA0 },
+		{ "de-f", required_argument, 0, O_DE_F }, { "de-cr", required_argument, 0, O_DE_CR },
+		{ "min-search", required_argument, 0, O_MIN_SEARCH },
+		{ "clean", required_argument, 0, O_CLEAN }, { "sheet", required_argument, 0, O_SHEET },
+		{ "sheet-count", required_argument, 0, O_SHEET_COUNT },
+		{ "amplify", required_argument, 0, O_AMPLIFY }, { "plot", required_argument, 0, O_PLOT },
+		{ "batch", required_argument, 0, O_BATCH }, { "json", no_argument, 0, O_JSON },
+		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+	};
+	/* Options that are attack settings, by the key rml_advtest_set knows. */
+	static const struct {
+		int opt;
+		const char *key;
+	} settings[] = {
+		{ O_ATTACK, "attack" }, { O_NORM, "norm" }, { O_TARGET, "target" }, { O_STEPS, "steps" },
+		{ O_STEP_SIZE, "step_size" }, { O_RESTARTS, "restarts" },
+		{ O_RANDOM_START, "random_start" }, { O_GENERATIONS, "generations" },
+		{ O_POPSIZE, "popsize" }, { O_SEARCH, "search" }, { O_FITNESS, "fitness" },
+		{ O_SIGMA0, "sigma0" }, { O_DE_F, "de_f" }, { O_DE_CR, "de_cr" },
+		{ O_MIN_SEARCH, "min_search" },
+	};
+	int o, help = 0, have_attack = 0;
+	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+		int done = 0;
+		for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+			if (settings[i].opt == o) {
+				if (add_set(c, settings[i].key, optarg))
+					return CLI_EXIT_USAGE;
+				have_attack |= o == O_ATTACK;
+				done = 1;
+			}
+		if (done)
+			continue;
+		switch (o) {
+		case 'm': c->model = optarg; break;
+		case 'd': c->data = optarg; break;
+		case 'o': c->output = optarg; break;
+		case 's':
+			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed))
+				return CLI_EXIT_USAGE;
+			c->seed_given = 1;
+			break;
+		case 'j':
+			if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_CONFIG: c->config = optarg; break;
+		case O_NAME: c->name = optarg; break;
+		case O_EPS: c->eps_list = optarg; break;
+		case O_PIXELS: c->pixels_list = optarg; break;
+		case O_CLEAN: c->clean = optarg; break;
+		case O_SHEET: c->sheet = optarg; break;
+		case O_SHEET_COUNT:
+			if (cli_parse_i64("--sheet-count", optarg, 1, 1000, &c->sheet_count))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_AMPLIFY:
+			if (cli_parse_f64("--amplify", optarg, 0, 255, &c->amplify))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_PLOT: c->plot = optarg; break;
+		case O_BATCH:
+			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_JSON: c->json = 1; break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity = 2; break;
+		case 'h': help = 1; break;
+		case 'V': cli_version(); return -1;
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	if (help) {
+		usage();
+		return -1;
+	}
+	if (optind >= argc)
+		return cli_usage_error("no command given (create, run, curve or verify)");
+	c->cmd = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	const int create = !strcmp(c->cmd, "create"), run = !strcmp(c->cmd, "run");
+	const int curve = !strcmp(c->cmd, "curve"), verify = !strcmp(c->cmd, "verify");
+	if (!create && !run && !curve && !verify)
+		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", c->cmd);
+	if (verify) {
+		if (!c->data || !c->clean)
+			return cli_usage_error("verify needs -d ADVERSARIAL and --clean DATA");
+		if (!strcmp(c->data, "-") && !strcmp(c->clean, "-"))
+			return cli_usage_error("the two datasets cannot both come from standard input");
+		return 0;
+	}
+	if (!c->model || !c->data)
+		return cli_usage_error("%s needs -m MODEL and -d DATA", c->cmd);
+	if (!strcmp(c->model, "-") && !strcmp(c->data, "-"))
+		return cli_usage_error("model and data cannot both come from standard input");
+	if (!have_attack && !c->config)
+		return cli_usage_error("name an attack with --attack KIND or give --config FILE");
+	if (c->clean)
+		return cli_usage_error("--clean goes with verify");
+	if (c->output && !create)
+		return cli_usage_error("-o goes with create (run and curve print reports)");
+	if ((c->sheet || c->sheet_count || c->amplify > 0) && !create)
+		return cli_usage_error("--sheet, --sheet-count and --amplify go with create");
+	if (c->plot && !curve)
+		return cli_usage_error("--plot goes with curve");
+	if (curve && !c->eps_list && !c->pixels_list)
+		return cli_usage_error("curve needs a list of budgets: --eps LIST (or --pixels LIST)");
+	if (!curve) {
+		if (c->eps_list && add_set(c, "eps", c->eps_list))
+			return CLI_EXIT_USAGE;
+		if (c->pixels_list && add_set(c, "pixels", c->pixels_list))
+			return CLI_EXIT_USAGE;
+	}
+	if (c->seed_given) {
+		static char seed[32];
+		snprintf(seed, sizeof seed, "%lld", (long long)c->seed);
+		if (add_set(c, "seed", seed))
+			return CLI_EXIT_USAGE;
+	}
+	/* Judge every value now, so a bad one is a usage error before any
+	 * file is read. */
+	rml_advtest_attack probe;
+	rml_advtest_attack_default(&probe, RML_ATTACK_FGSM);
+	return apply_sets(c, &probe, curve);
+}
+
+/* A comma list of budgets >= 0. */
+static int parse_budgets(const char *opt, const char *s, int whole, double *v, int *n)
+{
+	char *p = (char *)s, *end;
+	*n = 0;
+	while (*p) {
+		double x = strtod(p, &end);
+		if (end == p || !(x >= 0 && isfinite(x)) || (*end && *end != ',') || *n >= MAX_BUDGETS ||
+		    (whole && x != floor(x)))
+			return cli_usage_error("%s wants up to %d %s >= 0 separated by commas, not '%s'", opt,
+					       MAX_BUDGETS, whole ? "whole numbers" : "numbers", s);
+		v[(*n)++] = x;
+		p = *end ? end + 1 : end;
+	}
+	if (!*n)
+		return cli_usage_error("%s is empty", opt);
+	return 0;
+}
+
+static void progress(void *ctx, int64_t done, int64_t total)
+{
+	cli_progress((const char *)ctx, done, total);
+}
+
+static void json_num(FILE *fp, double v)
+{
+	if (isfinite(v))
+		fprintf(fp, "%.6g", v);
+	else
+		fprintf(fp, "null");
+}
+
+static void print_json(FILE *fp, const rml_advtest_attack *a, const rml_advtest_report *r)
+{
+	const rml_attack_config *c = &a->cfg;
+	fprintf(fp, "{\"name\":\"%s\",\"attack\":\"%s\",\"norm\":\"%s\",", a->name,
+		rml_attack_kind_name(c->kind), rml_attack_norm_name(c->norm));
+	if (c->kind == RML_ATTACK_PIXEL_L0)
+		fprintf(fp, "\"pixels\":%lld,", (long long)c->pixels);
+	else
+		fprintf(fp, "\"eps\":%g,", c->eps);
+	fprintf(fp, "\"target\":\"%s\",\"seed\":%llu,\"n\":%lld,\"n_attacked\":%lld,\"n_success\":%lld,",
+		rml_target_mode_name(a->target), (unsigned long long)c->seed, (long long)r->n,
+		(long long)r->n_attacked, (long long)r->n_success);
+	const char *names[] = { "clean_acc1", "acc1", "success_rate", "linf_mean", "l2_mean", "l0_mean",
+				"budget_mean", "linf_max", "l2_max" };
+	double vals[] = { r->clean_acc1, r->acc1, r->success_rate, r->linf_mean, r->l2_mean, r->l0_mean,
+			  r->budget_mean, r->linf_max, r->l2_max };
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		fprintf(fp, "\"%s\":", names[i]);
+		json_num(fp, vals[i]);
+		fputc(',', fp);
+	}
+	fprintf(fp, "\"l0_max\":%lld,\"queries\":%lld,\"queries_mean\":", (long long)r->l0_max,
+		(long long)r->queries);
+	json_num(fp, r->queries_mean);
+	fprintf(fp, ",\"grads\":%lld,\"seconds\":", (long long)r->grads);
+	json_num(fp, r->seconds);
+	fprintf(fp, ",\"images_per_s\":");
+	json_num(fp, r->seconds > 0 ? (double)r->n / r->seconds : NAN);
+	fprintf(fp, ",\"queries_per_s\":");
+	json_num(fp, r->seconds > 0 ? (double)r->queries / r->seconds : NAN);
+	fputc('}', fp);
+}
+
+static void print_header(FILE *fp)
+{
+	fprintf(fp, "%-16s %6s %10s %8s %12s %9s %9s %7s %12s %9s\n", "attack", "n", "clean_acc1", "acc1",
+		"success_rate", "linf_mean", "l2_mean", "l0_mean", "queries_mean", "seconds");
+}
+
+static void print_row(FILE *fp, const rml_advtest_attack *a, const rml_advtest_report *r)
+{
+	fprintf(fp, "%-16s %6lld %10.4f %8.4f %12.4f %9.3f %9.3f %7.1f %12.1f %9.2f\n", a->name,
+		(long long)r->n, r->clean_acc1, r->acc1, r->success_rate, r->linf_mean, r->l2_mean,
+		r->l0_mean, r->queries_mean, r->seconds);
+}
+
+/* The attacks to run: the --config list (optionally one name) or the
+ * command line's single attack, with the command line's settings on top. */
+static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_attack **list, int *n,
+			rml_error *err)
+{
+	*list = NULL;
+	*n = 0;
+	const int curve = !strcmp(c->cmd, "curve");
+	if (c->config) {
+		FILE *fp = fopen(c->config, "rb");
+		if (!fp) {
+			rml_errorf(err, RML_ERR_IO, "cannot read %s", c->config);
+			return CLI_EXIT_FAIL;
+		}
+		char *text = malloc(1 << 20);
+		size_t len = text ? fread(text, 1, (1 << 20) - 1, fp) : 0;
+		int big = text && len == (1 << 20) - 1;
+		fclose(fp);
+		if (!text || big) {
+			free(text);
+			rml_errorf(err, RML_ERR_LIMIT, "%s: larger than 1 MB", c->config);
+			return CLI_EXIT_FAIL;
+		}
+		text[len] = 0;
+		rml_status st = rml_advtest_parse_yaml(text, c->config, list, n, err);
+		free(text);
+		if (st)
+			return CLI_EXIT_FAIL;
+		if (c->name) {
+			int k = 0;
+			for (int i = 0; i < *n; i++)
+				if (!strcmp((*list)[i].name, c->name))
+					(*list)[k++] = (*list)[i];
+			if (!k) {
+				rml_errorf(err, RML_ERR_ARG, "%s has no attack named '%s'", c->config, c->name);
+				return CLI_EXIT_FAIL;
+			}
+			*n = k;
+		}
+	} else {
+		*list = malloc(sizeof **list);
+		if (!*list) {
+			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+			return CLI_EXIT_FAIL;
+		}
+		rml_advtest_attack_default(*list, RML_ATTACK_FGSM);
+		*n = 1;
+		if (c->name && rml_advtest_set(*list, "name", c->name, err))
+			return CLI_EXIT_FAIL;
+	}
+	for (int i = 0; i < *n; i++) {
+		if (apply_sets(c, &(*list)[i], curve))
+			return CLI_EXIT_USAGE;
+		if (rml_advtest_check(&(*list)[i], n_classes, err))
+			return CLI_EXIT_FAIL;
+	}
+	if (!strcmp(c->cmd, "create") && *n > 1) {
+		return cli_usage_error("%s lists %d attacks; create makes one dataset: choose one with --name NAME",
+				       c->config, *n);
+	}
+	return 0;
+}
+
+static int cmd_verify(const struct cmdline *c, rml_error *err)
+{
+	rml_file af;
+	rml_dataset clean;
+	rml_file_init(&af);
+	rml_dataset_init(&clean);
+	int status = CLI_EXIT_FAIL;
+	rml_advtest_verify_report v;
+	if (cli_load(&af, c->data, "adversarial", err) || rml_dataset_load(&clean, c->clean, err) ||
+	    rml_advtest_verify(&af, &clean, &v, err))
+		goto out;
+	if (c->json)
+		printf("{\"n\":%lld,\"norm\":\"%s\",\"budget\":%g,\"linf_max\":%g,\"l2_max\":%.6g,"
+		       "\"l0_max\":%lld,\"n_over\":%lld}\n",
+		       (long long)v.n, rml_attack_norm_name(v.norm), v.budget, v.linf_max, v.l2_max,
+		       (long long)v.l0_max, (long long)v.n_over);
+	else
+		printf("n %lld\nnorm %s\nbudget %g\nlinf_max %g\nl2_max %.6g\nl0_max %lld\nn_over %lld\n",
+		       (long long)v.n, rml_attack_norm_name(v.norm), v.budget, v.linf_max, v.l2_max,
+		       (long long)v.l0_max, (long long)v.n_over);
+	if (v.n_over) {
+		rml_errorf(err, RML_ERR_MISMATCH, "%lld of %lld images are over the %s budget %g (first: %lld)",
+			   (long long)v.n_over, (long long)v.n, rml_attack_norm_name(v.norm), v.budget,
+			   (long long)v.first_over);
+		goto out;
+	}
+	status = CLI_EXIT_OK;
+out:
+	rml_file_free(&af);
+	rml_dataset_free(&clean);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-attack", argc, argv);
+	struct cmdline c = { .seed = 1, .batch = 128 };
+	int st = parse_args(argc, argv, &c);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+	rml_error err = { 0 };
+	if (!strcmp(c.cmd, "verify")) {
+		st = cmd_verify(&c, &err);
+		if (st)
+			cli_fail(&err);
+		return cli_finish(st);
+	}
+	const int create = !strcmp(c.cmd, "create"), curve = !strcmp(c.cmd, "curve");
+	const char *out = c.output ? c.output : "-";
+	if (create && cli_check_output(out))
+		return CLI_EXIT_USAGE;
+	double eps[MAX_BUDGETS], pix[MAX_BUDGETS];
+	int n_eps = 0, n_pix = 0;
+	if (curve && ((c.eps_list && parse_budgets("--eps", c.eps_list, 0, eps, &n_eps)) ||
+		      (c.pixels_list && parse_budgets("--pixels", c.pixels_list, 1, pix, &n_pix))))
+		return CLI_EXIT_USAGE;
+	rml_set_threads((int)c.threads);
+
+	rml_file mf, df, of;
+	rml_file_init(&mf);
+	rml_file_init(&df);
+	rml_file_init(&of);
+	rml_dataset d;
+	rml_dataset_init(&d);
+	rml_model *m = NULL;
+	rml_advtest_attack *list = NULL;
+	rml_advtest_report *reps = NULL;
+	int n = 0, status = CLI_EXIT_FAIL;
+	rml_advtest_result r;
+	rml_advtest_result_init(&r);
+	/* The report shares standard output only when no data goes there. */
+	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
+
+	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err))
+		goto done;
+	rml_file_free(&mf);
+	if (cli_load(&df, c.data, "data", &err) || rml_dataset_from_file(&d, &df, &err))
+		goto done;
+	rml_file_free(&df);
+	if ((st = load_attacks(&c, rml_model_n_classes(m), &list, &n, &err)) != 0) {
+		status = st;
+		goto done;
+	}
+	const char *const *names = rml_model_class_names(m);
+	if (!names && d.n_classes == rml_model_n_classes(m))
+		names = (const char *const *)d.class_names;
+
+	if (curve) {
+		for (int i = 0; i < n; i++) {
+			int l0 = list[i].cfg.kind == RML_ATTACK_PIXEL_L0;
+			if ((l0 && !n_pix) || (!l0 && !n_eps)) {
+				status = cli_usage_error("attack %s needs %s LIST for its curve", list[i].name,
+							 l0 ? "--pixels" : "--eps");
+				goto done;
+			}
+			if (i > 0 && l0 != (list[0].cfg.kind == RML_ATTACK_PIXEL_L0)) {
+				status = cli_usage_error("one curve shares its budgets: do not mix pixel-l0 with "
+							 "eps attacks");
+				goto done;
+			}
+		}
+		const int l0 = list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
+		const double *bud = l0 ? pix : eps;
+		const int nb = l0 ? n_pix : n_eps;
+		reps = calloc((size_t)(n * nb), sizeof *reps);
+		const char **nm = calloc((size_t)n, sizeof *nm);
+		if (!reps || !nm) {
+			free(nm);
+			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int i = 0; i < n; i++) {
+			nm[i] = list[i].name;
+			if (rml_advtest_curve(m, &list[i], &d, bud, nb, c.batch, progress, list[i].name,
+					      reps + i * nb, &err)) {
+				free(nm);
+				goto done;
+			}
+		}
+		if (c.json) {
+			printf("{\"budget\":\"%s\",\"curves\":[", l0 ? "pixels" : "eps");
+			for (int i = 0; i < n; i++) {
+				printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"points\":[", i ? "," : "",
+				       list[i].name, rml_attack_kind_name(list[i].cfg.kind));
+				for (int j = 0; j < nb; j++) {
+					const rml_advtest_report *p = &reps[i * nb + j];
+					printf("%s{\"%s\":%g,\"n\":%lld,\"acc1\":", j ? "," : "",
+					       l0 ? "pixels" : "eps", bud[j], (long long)p->n);
+					json_num(stdout, p->acc1);
+					printf(",\"success_rate\":");
+					json_num(stdout, p->success_rate);
+					printf(",\"queries_mean\":");
+					json_num(stdout, p->queries_mean);
+					printf("}");
+				}
+				printf("]}");
+			}
+			printf("]}\n");
+		} else {
+			printf("%-8s", l0 ? "pixels" : "eps");
+			for (int i = 0; i < n; i++)
+				printf(" %16s", list[i].name);
+			printf("   (robust accuracy acc1, %lld images)\n", (long long)d.n);
+			for (int j = 0; j < nb; j++) {
+				printf("%-8g", bud[j]);
+				for (int i = 0; i < n; i++)
+					printf(" %16.4f", reps[i * nb + j].acc1);
+				printf("\n");
+			}
+		}
+		if (c.plot) {
+			char title[160];
+			snprintf(title, sizeof title, "robustness curve, %lld images", (long long)d.n);
+			if (rml_advtest_curve_png(c.plot, title,
+						  l0 ? "pixels changed (L0)" : "eps (pixel units, of 255)", nm, n,
+						  bud, nb, reps, &err)) {
+				free(nm);
+				goto done;
+			}
+		}
+		free(nm);
+		status = CLI_EXIT_OK;
+		goto done;
+	}
+
+	reps = calloc((size_t)n, sizeof *reps);
+	if (!reps) {
+		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if (!c.json && cli_verbosity > 0 && !create)
+		print_header(rep_fp);
+	if (c.json && !create)
+		fprintf(rep_fp, "{\"attacks\":[");
+	for (int i = 0; i < n; i++) {
+		rml_advtest_result_free(&r);
+		if (rml_advtest_run(m, &list[i], &d, c.batch, progress, list[i].name, &r, &err))
+			goto done;
+		rml_advtest_summarize(&r, d.labels, &reps[i]);
+		if (c.json) {
+			if (i)
+				fputc(',', rep_fp);
+			print_json(rep_fp, &list[i], &reps[i]);
+		} else if (cli_verbosity > 0 || !create) {
+			if (create)
+				print_header(rep_fp);
+			print_row(rep_fp, &list[i], &reps[i]);
+		}
+	}
+	if (c.json)
+		fprintf(rep_fp, create ? "\n" : "]}\n");
+	if (create) {
+		if (rml_advtest_to_file(&list[0], &d, &r, &of, &err) ||
+		    cli_save(&of, out, (int64_t)list[0].cfg.seed, &err))
+			goto done;
+		if (c.sheet && rml_advtest_sheet(c.sheet, &list[0], &d, &r, names,
+						 c.sheet_count ? c.sheet_count : 8, c.amplify, &err))
+			goto done;
+	}
+	status = CLI_EXIT_OK;
+done:
+	if (status == CLI_EXIT_FAIL)
+		cli_fail(&err);
+	rml_advtest_result_free(&r);
+	free(reps);
+	free(list);
+	rml_dataset_free(&d);
+	rml_model_free(m);
+	rml_file_free(&mf);
+	rml_file_free(&df);
+	rml_file_free(&of);
+	return cli_finish(status);
+}

@@ -1,0 +1,226 @@
+/*
+ * advtest.h — the adversarial test toolbox over the model engine: the
+ * attacks of attack.h bound to a model (gradients by softmax
+ * cross-entropy and backward with dx, probabilities by forward and
+ * softmax, always in eval mode with nothing trainable), run over a whole
+ * dataset in chunks, with the adversarial images quantised back to uint8
+ * without leaving their budget and then measured again by the model, so
+ * that what is stored is what is reported. Also: attack descriptions as
+ * key/value settings shared by the command line and YAML attack lists,
+ * the report, the robustness curve, a PNG sheet of examples, and a check
+ * of a stored adversarial set against its clean set.
+ *
+ * Not here: the attack algorithms (attack.c), option parsing and output
+ * files (cmd/rmlops-attack.c), datasets' own format (dataset.h).
+ */
+#ifndef RML_ADVTEST_H
+#define RML_ADVTEST_H
+
+#include <stdint.h>
+
+#include "attack.h"
+#include "dataset.h"
+#include "format.h"
+#include "model.h"
+#include "rml.h"
+
+/* How targeted attacks choose their target class. */
+typedef enum {
+	RML_TARGET_NONE = 0,   /* untargeted */
+	RML_TARGET_RANDOM = 1, /* uniform over the other classes, per example from the seed */
+	RML_TARGET_NEXT = 2,   /* (label + 1) mod n_classes */
+	RML_TARGET_CLASS = 3,  /* one fixed class (examples of that class are not attacked) */
+} rml_target_mode;
+
+/* One attack of a test: the algorithm's configuration, a name for
+ * reports, and how targets are chosen. */
+typedef struct {
+	char name[64];
+	rml_attack_config cfg;
+	rml_target_mode target;
+	int32_t target_class;   /* RML_TARGET_CLASS */
+} rml_advtest_attack;
+
+/* Defaults of kind (rml_attack_config_default), named after the kind,
+ * untargeted, seed 1. */
+void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind);
+
+/* Set one setting by its key, from text, as written on a command line or
+ * in a YAML attack list. Keys: name, attack (fgsm, pgd, cmaes-linf,
+ * pixel-l0; keeps the other settings and changes the norm only when it
+ * does not suit the new kind), norm (linf, l2, l0), eps (pixel units,
+ * > 0), pixels, target (none, random, next, or a class number), steps,
+ * step_size, restarts, random_start (yes/no, true/false, 1/0),
+ * generations, popsize (0 = default), search (cmaes, de), fitness (prob,
+ * margin), sigma0, de_f, de_cr, min_search, seed. RML_ERR_ARG with a
+ * message naming the key for an unknown key or a value out of range. */
+rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *value,
+			   rml_error *err);
+/* The keys rml_advtest_set knows, NULL-terminated (for help texts). */
+const char *const *rml_advtest_keys(void);
+
+/* Settings that only make sense together: the norm suits the kind, a
+ * target class exists among n_classes (when n_classes > 0). RML_ERR_ARG
+ * with a message naming the attack. */
+rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_error *err);
+
+/* Parse a YAML attack list: either a sequence of mappings, or a mapping
+ * with the key "attacks" holding one. Each mapping takes the keys of
+ * rml_advtest_set (its "attack" key is applied first, so defaults follow
+ * the kind; a missing "attack" is an error). *list is allocated (free()
+ * it) with *n >= 1 entries. Errors are RML_ERR_FORMAT as "what, line N:
+ * message". */
+rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtest_attack **list,
+				  int *n, rml_error *err);
+
+/* ---- the model as the attacks see it --------------------------------------- */
+
+/* Callbacks of attack.h over a model: grad = eval-mode forward, softmax
+ * cross-entropy per example (loss = -log p_label) and backward into dx;
+ * prob = eval-mode forward and softmax. Calls larger than the reserved
+ * batch are split into reserved-size pieces. The model is left with
+ * nothing trainable. */
+typedef struct {
+	rml_model *m;
+	int64_t batch;       /* images per forward */
+	int64_t k;           /* classes */
+	float *probs, *dlogits;
+	rml_error err;       /* the engine's message when a callback fails */
+	int64_t n_prob, n_grad;  /* images passed to each callback */
+	rml_attack_progress_fn progress;
+	void *progress_ctx;
+} rml_advtest_binding;
+
+/* Reserve the model for batches of `batch` images (with_grad: also for
+ * input gradients) and fill am with callbacks bound to b. */
+rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_model *m,
+			    int64_t batch, int with_grad, rml_error *err);
+void rml_advtest_unbind(rml_advtest_binding *b);
+
+/* ---- running a test ---------------------------------------------------------- */
+
+/* Per-example outcome of one attack over a dataset. Everything about the
+ * adversarial images is measured on the stored uint8 images. */
+typedef struct {
+	int64_t n, h, w, c, k;
+	uint8_t *adv;          /* [n,h,w,c] adversarial images as stored */
+	int32_t *targets;      /* [n] target classes, or NULL when untargeted */
+	int32_t *clean_pred;   /* [n] the model's top class of the clean image */
+	int32_t *pred;         /* [n] the model's top class of the stored image */
+	uint8_t *success;      /* [n] goal met on the stored image: pred != label, or
+				  pred == target (also when the clean image met it) */
+	uint8_t *attacked;     /* [n] counted in the success rate: clean image right
+				  (and, targeted, not already the target) */
+	float *linf, *l2;      /* [n] norms of stored - clean, pixel units */
+	int32_t *l0;           /* [n] pixels with any channel changed */
+	int64_t *queries;      /* [n] images passed to the probability callback */
+	int64_t *grads;        /* [n] images passed to the gradient callback */
+	float *budget;         /* [n] budget used (eps or pixels; smallest with min_search) */
+	double seconds;        /* wall time of the attack itself */
+} rml_advtest_result;
+
+void rml_advtest_result_init(rml_advtest_result *r);
+void rml_advtest_result_free(rml_advtest_result *r);
+
+typedef void (*rml_advtest_progress_fn)(void *ctx, int64_t done, int64_t total);
+
+/* Run attack a against model m on every example of d, chunk examples at
+ * a time (also the white-box batch), and fill r (allocated here). The
+ * attack's floats are quantised by rml_advtest_quantize; clean and stored
+ * images are then classified by the model. Example i uses random stream
+ * (seed, i) whatever the chunk size, so results do not depend on it
+ * (they do depend on the thread count, as every forward pass does).
+ * Needs labelled data (RML_ERR_ARG naming the first unlabelled example),
+ * images of the model's input shape and labels below its class count
+ * (RML_ERR_MISMATCH). progress (may be NULL) gets examples done. */
+rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
+			   int64_t chunk, rml_advtest_progress_fn progress, void *pctx,
+			   rml_advtest_result *r, rml_error *err);
+
+/* Quantise one adversarial image xa [pixels*c] (floats within budget b of
+ * the clean uint8 image x) into out: rounded to the nearest integer in
+ * [0,255]; for L-infinity any value then farther than b from x is pulled
+ * back to x +- floor(b); for L2, when the rounded image is farther than b,
+ * every difference is truncated towards x instead (never farther than xa);
+ * for L0 unchanged pixels stay exactly x, so at most as many pixels
+ * change as in xa. */
+void rml_advtest_quantize(rml_attack_norm norm, double b, const uint8_t *x, const float *xa,
+			  int64_t pixels, int64_t c, uint8_t *out);
+
+/* The report of one result against the true labels of d. Means of the
+ * norms are over the successful attacked examples (NaN when there are
+ * none); maxima over all examples. */
+typedef struct {
+	int64_t n, n_attacked, n_success;
+	double clean_acc1;      /* accuracy on the clean images */
+	double acc1;            /* robust accuracy: on the stored adversarial images */
+	double success_rate;    /* successes among the attacked examples */
+	double linf_mean, l2_mean, l0_mean, budget_mean;
+	double linf_max, l2_max;
+	int64_t l0_max;
+	int64_t queries, grads;
+	double queries_mean;    /* per example */
+	double seconds;
+} rml_advtest_report;
+
+void rml_advtest_summarize(const rml_advtest_result *r, const int32_t *labels,
+			   rml_advtest_report *rep);
+
+/* Robustness curve: for each of n_budgets budgets (eps, or pixels for
+ * pixel-l0; 0 = no attack, the clean accuracy), run a with that budget
+ * on d and summarize into reps [n_budgets]. */
+rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
+			     const double *budgets, int n_budgets, int64_t chunk,
+			     rml_advtest_progress_fn progress, void *pctx, rml_advtest_report *reps,
+			     rml_error *err);
+
+/* The curves of n_attacks attacks over the same budgets as a PNG:
+ * robust accuracy (acc1) against budget. reps is [n_attacks][n_budgets]. */
+rml_status rml_advtest_curve_png(const char *path, const char *title, const char *xlabel,
+				 const char *const *names, int n_attacks, const double *budgets,
+				 int n_budgets, const rml_advtest_report *reps, rml_error *err);
+
+/* ---- files and pictures --------------------------------------------------------- */
+
+/* The adversarial dataset: d's tensors and keys with the stored images,
+ * plus per-example tensors attack.success u8, attack.attacked u8,
+ * attack.clean_pred i32, attack.pred i32, attack.linf f32, attack.l2 f32,
+ * attack.l0 i32, attack.queries i64, attack.grads i64, attack.budget f32,
+ * attack.targets i32 (targeted only), and keys attack.* recording the
+ * configuration and the summary (attack.success_rate, attack.acc1,
+ * attack.clean_acc1). */
+rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d,
+			       const rml_advtest_result *r, rml_file *f, rml_error *err);
+
+/* A PNG sheet of up to count examples (successful ones first, each group
+ * in dataset order): per column the clean image, the stored adversarial
+ * image and the perturbation amplified around grey (amplify 0 = so that
+ * the largest shown difference reaches full contrast), captioned with
+ * class names (names may be NULL). */
+rml_status rml_advtest_sheet(const char *path, const rml_advtest_attack *a, const rml_dataset *d,
+			     const rml_advtest_result *r, const char *const *names, int64_t count,
+			     double amplify, rml_error *err);
+
+/* Check a stored adversarial dataset (kind dataset, with the attack.*
+ * keys) against its clean dataset: same shape and labels, and every
+ * stored image within the recorded budget (attack.norm, attack.eps or
+ * attack.pixels) of its clean image, measured here. Fills the largest
+ * norms found and the number of examples over budget; RML_ERR_MISMATCH
+ * when the files do not belong together, RML_ERR_FORMAT when adv lacks
+ * the keys. */
+typedef struct {
+	int64_t n, n_over;
+	double linf_max, l2_max;
+	int64_t l0_max;
+	rml_attack_norm norm;
+	double budget;
+	int64_t first_over;   /* -1 when none */
+} rml_advtest_verify_report;
+rml_status rml_advtest_verify(const rml_file *adv, const rml_dataset *clean,
+			      rml_advtest_verify_report *v, rml_error *err);
+
+/* "linf", "l2", "l0"; "none", "random", "next", "class". */
+const char *rml_attack_norm_name(rml_attack_norm n);
+const char *rml_target_mode_name(rml_target_mode t);
+
+#endif
