@@ -24,7 +24,7 @@ struct cmdline {
 	double threshold, rate;
 	int64_t bins, batch, threads, seed, repeat;
 	rml_binning binning;
-	int json, per_class, have_threshold, fault, reject_given;
+	int json, per_class, have_threshold, fault, reject_given, no_calib;
 	rml_fault_spec spec;
 	const char *sweep, *plot;
 	double rates[64];
@@ -45,6 +45,8 @@ static void usage(void)
 	       "      --reject RULE       none (default), entropy, confidence\n"
 	       "      --threshold T       reject above this entropy / below this confidence\n"
 	       "      --reject-rate R     or reject the fraction R of most uncertain examples\n"
+	       "      --no-calibration    measure the raw model, without the calibrator it carries\n"
+	       "                          (and without its stored rejection rule)\n"
 	       "Calibration error:\n"
 	       "      --bins N            bins for ECE and MCE (default 15)\n"
 	       "      --binning KIND      width (default) or mass\n"
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
 		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON, O_SWEEP, O_RATES, O_PLOT,
+		O_NO_CALIB,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
@@ -94,6 +97,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
 		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
 		{ "plot", required_argument, 0, O_PLOT },
+		{ "no-calibration", no_argument, 0, O_NO_CALIB },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
@@ -164,6 +168,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			break;
 		}
 		case O_PLOT: c->plot = optarg; break;
+		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
 		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
@@ -199,9 +204,24 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		c->repeat = 1;
 	if (c->repeat && c->preds)
 		return cli_usage_error("--repeat needs a model and data, not a predictions file");
+	if (c->no_calib && c->preds)
+		return cli_usage_error("--no-calibration needs a model, not a predictions file");
 	if (c->spec.unit == RML_FAULT_UNIT_BER && c->spec.model >= RML_FAULT_ZERO)
 		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");
 	return 0;
+}
+
+/* Model probabilities of the whole dataset, through the model's calibrator
+ * unless it has none or --no-calibration was given (without logits at
+ * hand, temperature scaling works on log-probabilities: the same softmax). */
+static rml_status predict(rml_model *m, const rml_dataset *d, const struct cmdline *c, float *probs,
+			  rml_error *err)
+{
+	rml_status st = rml_predict_dataset(m, d, c->batch, probs, err);
+	const rml_calib *cal = c->no_calib ? NULL : rml_model_calibrator(m);
+	if (!st && cal)
+		st = rml_calib_apply(cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);
+	return st;
 }
 
 /* The metrics of one predictions set under the rejection rule. */
@@ -428,13 +448,27 @@ int main(int argc, char **argv)
 				   d.n_classes, rml_model_n_classes(m));
 			goto done;
 		}
+		/* The rejection rule stored with the calibrator applies unless the
+		 * command line says otherwise. */
+		rml_reject_rule rule;
+		double thr;
+		rml_model_reject_rule(m, &rule, &thr);
+		if (!c.no_calib && !c.reject_given && !c.sweep && rule != RML_REJECT_NONE) {
+			c.reject = rule;
+			c.threshold = thr;
+			c.have_threshold = 1;
+		}
+		if (rml_model_calibrator(m))
+			cli_info("%s calibrator %s%s", c.no_calib ? "ignoring the" : "applying the",
+				 rml_calib_method_name(rml_model_calibrator(m)->method),
+				 !c.no_calib && rule != RML_REJECT_NONE && !c.reject_given ? " and its rejection rule" : "");
 		names = rml_model_class_names(m);
 		if (!names)
 			names = (const char *const *)d.class_names;
 		if (rml_predictions_alloc(&p, d.n, rml_model_n_classes(m), &err))
 			goto done;
 		memcpy(p.labels, d.labels, (size_t)d.n * sizeof *p.labels);
-		if (!c.repeat && rml_predict_dataset(m, &d, c.batch, p.probs, &err))
+		if (!c.repeat && predict(m, &d, &c, p.probs, &err))
 			goto done;
 	}
 	if (c.sweep) {
@@ -457,7 +491,7 @@ int main(int argc, char **argv)
 			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 			goto done;
 		}
-		if (rml_predict_dataset(m, &d, c.batch, p.probs, &err)) {
+		if (predict(m, &d, &c, p.probs, &err)) {
 			free(clean);
 			free(pred);
 			goto done;
@@ -475,7 +509,7 @@ int main(int argc, char **argv)
 			rml_rng_seed_stream(&rng, (uint64_t)c.seed, (uint64_t)r);
 			rml_status s = rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err);
 			if (!s)
-				s = rml_predict_dataset(m, &d, c.batch, p.probs, &err);
+				s = predict(m, &d, &c, p.probs, &err);
 			rml_inject_undo(tg.t, &log);
 			rml_fault_log_free(&log);
 			if (s || (rml_eval_report_free(&rep), measure(&p, &c, &rep, &err))) {

@@ -15,6 +15,7 @@
 #include "augment.h"
 #include "calib.h"
 #include "canvas.h"
+#include "model.h"
 
 /* ---- in-distribution copies ------------------------------------------------------ */
 
@@ -253,6 +254,27 @@ rml_status rml_oodgen_sample(rml_oodgen *g, const uint8_t *images, int64_t n, in
 	}
 	free(x);
 	free(s);
+	return st;
+}
+
+/* ---- running the model ------------------------------------------------------------- */
+
+rml_status rml_calib_logits(rml_model *m, const uint8_t *images, int64_t n, int64_t batch,
+			    float *logits, rml_error *err)
+{
+	if (n < 0 || batch < 1 || (n > 0 && (!images || !logits)))
+		return rml_errorf(err, RML_ERR_ARG, "bad arguments for the model's logits");
+	int h, w, c;
+	rml_model_input_shape(m, &h, &w, &c);
+	int64_t k = rml_model_n_classes(m), img = (int64_t)h * w * c;
+	rml_status st = rml_model_reserve(m, batch, 0, err);
+	for (int64_t i = 0; i < n && !st; i += batch) {
+		int64_t b = n - i < batch ? n - i : batch;
+		float *out;
+		st = rml_model_forward_u8(m, images + i * img, b, RML_MODE_EVAL, &out, err);
+		if (!st)
+			memcpy(logits + i * k, out, (size_t)(b * k) * sizeof *logits);
+	}
 	return st;
 }
 

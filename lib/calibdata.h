@@ -93,6 +93,15 @@ rml_status rml_oodgen_sample(rml_oodgen *g, const uint8_t *images, int64_t n, in
 			     const rml_sbo_opts *o, uint8_t *out, float *codes_out,
 			     double *nn_dist, int64_t *steps, rml_error *err);
 
+/* ---- running the model ------------------------------------------------------ */
+
+struct rml_model;
+/* Logits [n, n_classes] of n images [n,h,w,c] (uint8, the model's
+ * geometry) in batches of `batch`, in evaluation mode, without the
+ * calibrator (rml_model_probs applies it). */
+rml_status rml_calib_logits(struct rml_model *m, const uint8_t *images, int64_t n,
+			    int64_t batch, float *logits, rml_error *err);
+
 /* ---- measures ------------------------------------------------------------------ */
 
 /* Measures of probabilities [n,k] against labels [n]: a class in [0,k),
