@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calib.h"
 #include "cli.h"
 #include "format.h"
 
@@ -106,6 +107,34 @@ static void print_json(const rml_file *f, const char *name)
 	printf("],\"tensor_bytes\":%zu,\"checksums\":\"ok\"}\n", total);
 }
 
+/* A model's calibrator in one line (rmlops-calibrate(1)). */
+static void print_calibrator(const rml_file *f)
+{
+	rml_calib c;
+	rml_calib_init(&c);
+	rml_error err = { 0 };
+	if (!rml_get(f, "calib.method"))
+		return;
+	if (rml_calib_from_file(&c, f, "calib.", &err)) {
+		printf("  calibrator: unreadable (%s)\n", err.msg);
+		return;
+	}
+	printf("  calibrator: %s", rml_calib_method_name(c.method));
+	if (c.method == RML_CALIB_TEMPERATURE)
+		printf(", T = %g", c.scalars[0]);
+	else if (c.method == RML_CALIB_BETA)
+		printf(", a = %g, b = %g, c = %g", c.scalars[0], c.scalars[1], c.scalars[2]);
+	else
+		printf(", %lld model%s, %lld knots", (long long)c.n_models, c.n_models == 1 ? "" : "s",
+		       (long long)c.n_knots);
+	const rml_kv *rule = rml_get(f, "calib.reject_rule");
+	const rml_kv *thr = rml_get(f, "calib.reject_threshold");
+	if (rule && rule->type == RML_KV_STR && thr && thr->type == RML_KV_F64)
+		printf("; rejects when %s %s %g", rule->s, strcmp(rule->s, "entropy") ? "<" : ">", thr->f);
+	putchar('\n');
+	rml_calib_free(&c);
+}
+
 static void print_text(const rml_file *f, const char *name)
 {
 	const char *kind = rml_file_kind(f);
@@ -143,6 +172,7 @@ static void print_text(const rml_file *f, const char *name)
 			printf(", ... (%lld in all)", (long long)kv->n);
 		putchar('\n');
 	}
+	print_calibrator(f);
 	size_t total = 0;
 	printf("  %lld tensors:\n", (long long)f->n_tensors);
 	int64_t shown = 0;
