@@ -24,7 +24,7 @@ struct cmdline {
 	rml_reject_rule reject;
 	double threshold, rate;
 	int64_t seed, threads;
-	int json, have_threshold, reject_given, have_batch, have_aug, have_mode, shuffle;
+	int json, have_threshold, reject_given, have_batch, have_aug, have_mode, shuffle, no_calib;
 };
 
 static void usage(void)
@@ -55,6 +55,9 @@ static void usage(void)
 	       "      --reject RULE       none (default), entropy, confidence\n"
 	       "      --threshold T       reject above this entropy / below this confidence\n"
 	       "      --reject-rate R     or reject the fraction R of most uncertain inputs\n"
+	       "                          (default: the rule stored with the model's calibrator)\n"
+	       "      --no-calibration    plain softmax, without the model's calibrator and its\n"
+	       "                          stored rejection rule\n"
 	       "Inputs and outputs:\n"
 	       "  -m, --model FILE        the model (with adapters unless --tune bn)\n"
 	       "  -d, --data FILE         the test images ('-' = standard input)\n"
@@ -73,7 +76,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
 		O_METHOD = 256, O_MODE, O_TUNE, O_AUG, O_BATCH, O_STEPS, O_LR, O_MOM, O_REJECT, O_THR,
-		O_RATE, O_JSON, O_SHUFFLE, O_OPT,
+		O_RATE, O_JSON, O_SHUFFLE, O_OPT, O_NO_CALIB,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
@@ -86,6 +89,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "threshold", required_argument, 0, O_THR }, { "reject-rate", required_argument, 0, O_RATE },
 		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
 		{ "shuffle", no_argument, 0, O_SHUFFLE }, { "optimizer", required_argument, 0, O_OPT },
+		{ "no-calibration", no_argument, 0, O_NO_CALIB },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_RATE: if (cli_parse_f64("--reject-rate", optarg, 0, 1, &c->rate)) return 2; break;
 		case O_JSON: c->json = 1; break;
 		case O_SHUFFLE: c->shuffle = 1; break;
+		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_OPT:
 			if (!strcmp(optarg, "sgd")) c->o.optimizer = RML_OPT_SGD;
 			else if (!strcmp(optarg, "adam")) c->o.optimizer = RML_OPT_ADAMW;
@@ -189,6 +194,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	if (c->reject == RML_REJECT_CONFIDENCE && c->have_threshold && c->threshold > 1)
 		return cli_usage_error("a confidence threshold lies in [0, 1]");
 	c->o.seed = (uint64_t)c->seed;
+	c->o.no_calibration = c->no_calib;
 	return 0;
 }
 
@@ -280,6 +286,19 @@ int main(int argc, char **argv)
 			   c.model, c.model);
 		goto done;
 	}
+	/* The rejection rule stored with the calibrator applies unless the
+	 * command line says otherwise. */
+	rml_reject_rule stored;
+	double stored_thr;
+	rml_model_reject_rule(m, &stored, &stored_thr);
+	if (!c.no_calib && !c.reject_given && stored != RML_REJECT_NONE) {
+		c.reject = stored;
+		c.threshold = stored_thr;
+		c.have_threshold = 1;
+	}
+	if (rml_model_calibrator(m))
+		cli_info("%s the model's calibrator%s", c.no_calib ? "ignoring" : "applying",
+			 !c.no_calib && stored != RML_REJECT_NONE && !c.reject_given ? " and its rejection rule" : "");
 	if (rml_tta_init(&t, m, &c.o, &err) || rml_predictions_alloc(&p, d.n, k, &err))
 		goto done;
 	before = malloc((size_t)(d.n * k + 1) * sizeof *before);
@@ -350,7 +369,8 @@ int main(int argc, char **argv)
 	    rml_set_str(&pf, "tta.optimizer", c.o.optimizer == RML_OPT_SGD ? "sgd" : "adam") ||
 	    rml_set_i64(&pf, c.o.method == RML_TTA_MEMO ? "tta.aug_copies" : "tta.batch",
 			c.o.method == RML_TTA_MEMO ? c.o.n_aug : c.o.batch) ||
-	    rml_set_str(&pf, "tta.reject", rule) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
+	    rml_set_str(&pf, "tta.reject", rule) ||
+	    rml_set_i64(&pf, "tta.calibrated", !c.no_calib && rml_model_calibrator(m) != NULL) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
 	    (isfinite(used) && rml_set_f64(&pf, "tta.threshold", used))) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto done;

@@ -374,6 +374,16 @@ static rml_status sgd_step(rml_tta *t, const float *dz, rml_error *err)
 	return RML_OK;
 }
 
+/* What the caller gets: calibrated probabilities unless asked otherwise. */
+static rml_status out_probs(rml_tta *t, const float *z, int64_t n, float *probs, rml_error *err)
+{
+	if (t->o.no_calibration) {
+		rml_softmax(probs, z, n, t->k);
+		return RML_OK;
+	}
+	return rml_model_probs(t->m, z, n, probs, err);
+}
+
 static rml_status memo_one(rml_tta *t, const uint8_t *img, int64_t index, float *before,
 			   float *after, rml_error *err)
 {
@@ -384,7 +394,8 @@ static rml_status memo_one(rml_tta *t, const uint8_t *img, int64_t index, float 
 	if (before) {
 		if ((s = rml_model_forward_u8(m, img, 1, RML_MODE_EVAL, &z, err)))
 			return s;
-		rml_softmax(before, z, 1, k);
+		if ((s = out_probs(t, z, 1, before, err)))
+			return s;
 	}
 	rml_rng rng;
 	rml_rng_seed_stream(&rng, t->o.seed, (uint64_t)index);
@@ -406,7 +417,8 @@ static rml_status memo_one(rml_tta *t, const uint8_t *img, int64_t index, float 
 	}
 	if ((s = rml_model_forward_u8(m, img, 1, RML_MODE_EVAL, &z, err)))
 		return s;
-	rml_softmax(after, z, 1, k);
+	if ((s = out_probs(t, z, 1, after, err)))
+		return s;
 	if (!t->o.continual)
 		rml_tta_reset(t);
 	return RML_OK;
@@ -424,8 +436,8 @@ static rml_status tent_batch(rml_tta *t, const uint8_t *imgs, int64_t n, float *
 		restore_buffers(t);
 		if (s)
 			return s;
-		if (step == 0 && before)
-			rml_softmax(before, z, n, k);
+		if (step == 0 && before && (s = out_probs(t, z, n, before, err)))
+			return s;
 		double h = rml_tent_loss(z, n, k, t->dz, t->work);
 		if (!isfinite(h)) {
 			t->st.skipped++;
@@ -438,7 +450,8 @@ static rml_status tent_batch(rml_tta *t, const uint8_t *imgs, int64_t n, float *
 	restore_buffers(t);
 	if (s)
 		return s;
-	rml_softmax(after, z, n, k);
+	if ((s = out_probs(t, z, n, after, err)))
+		return s;
 	if (before && t->o.steps == 0)
 		memcpy(before, after, (size_t)(n * k) * sizeof *before);
 	if (!t->o.continual)

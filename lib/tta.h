@@ -51,6 +51,7 @@ typedef struct {
 	double lr;            /* learning rate (default 0.001) */
 	double momentum;      /* SGD momentum (default 0), [0, 1) */
 	int batch;            /* TENT: batch size (default 128), 1..65536 */
+	int no_calibration;   /* 1: plain softmax even when the model carries a calibrator */
 	uint64_t seed;        /* augmentations */
 	rml_augmix_opts aug;  /* MEMO: rml_augmix_opts_default */
 } rml_tta_opts;
@@ -87,7 +88,9 @@ void rml_tta_free(rml_tta *t);
 
 /* Adapt and predict images [n,h,w,c] (uint8, the model's input shape),
  * which are inputs first..first+n-1 of the stream. probs_after [n,k]:
- * the predictions after adaptation (softmax of the logits); probs_before
+ * the predictions after adaptation (rml_model_probs: the softmax, then
+ * the model's calibrator when it carries one, unless no_calibration; the
+ * losses always use the plain softmax); probs_before
  * [n,k] or NULL: the model's predictions on each input before it adapts
  * to it (MEMO: eval mode; TENT: the first batch-statistics forward of the
  * batch). TENT cuts the n images into consecutive batches of opts.batch
