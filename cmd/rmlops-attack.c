@@ -275,7 +275,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	 * file is read. */
 	rml_advtest_attack probe;
 	rml_advtest_attack_default(&probe, RML_ATTACK_FGSM);
-	return apply_sets(c, &probe, curve);
+	if (apply_sets(c, &probe, curve))
+		return CLI_EXIT_USAGE;
+	rml_error err = { 0 };
+	if (!c->config && rml_advtest_check(&probe, 0, &err))
+		return cli_usage_error("%s", err.msg);
+	return 0;
 }
 
 /* A comma list of budgets >= 0. */
