@@ -1,7 +1,7 @@
 /*
- * sbo.h — Soft Brownian Offset sampling (Möller, Schaeffer, Eitle,
- * Hoffmann, CVPR workshops 2021): out-of-distribution points made from
- * in-distribution ones by a random walk that stops once it is far enough
+ * sbo.h — Soft Brownian Offset sampling (Möller, Botache, Huseljic,
+ * Heidecker, Bieshaar, Sick, CVPR workshops 2021): out-of-distribution
+ * points made from in-distribution ones by a random walk that stops once it is far enough
  * from all of them. rmlops runs it on latent vectors and decodes the
  * result into out-of-distribution calibration images.
  *
