@@ -93,9 +93,10 @@ done
 
 # 4. The table: mean and 95% CI (Student t) over repetitions, and the
 # paired change of ACC1 against no adaptation.
-python3 - "$out/res" "$reps" "$corruptions" "$memo_lr" > "$out/table.md" <<'EOF'
+python3 - "$out/res" "$reps" "$corruptions" "$memo_lr" "$out" > "$out/table.md" <<'EOF'
 import json, math, os, sys
-res, reps, corr, memo_lr = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
+res, reps, corr, memo_lr, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4], sys.argv[5]
+tsv = {"acc1": open(os.path.join(out, "acc1.tsv"), "w"), "acc2": open(os.path.join(out, "acc2.tsv"), "w")}
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 19: 2.093}
 def summ(v):
@@ -119,6 +120,9 @@ def pct(s):
     return "%.1f [%.1f, %.1f]" % tuple(100 * x for x in s)
 print("| condition | adaptation | ACC1 % | ACC2 % | rejected % | ΔACC1 (paired) | n_rep |")
 print("|---|---|---|---|---|---|---|")
+short = {"clean": "clean", "gaussian_noise": "noise", "shot_noise": "shot", "impulse_noise": "impulse",
+         "defocus_blur": "defocus", "motion_blur": "motion", "contrast": "contrast", "brightness": "bright",
+         "fog": "fog", "pixelate": "pixelate", "jpeg_compression": "jpeg", "fault": "faults"}
 for cond in ["clean"] + corr + ["fault"]:
     name = {"fault": "faults: 10% of tensors, 1 bit", "clean": "clean"}.get(cond, cond.replace("_", " ") + " (3)")
     a0 = get(cond, "none", "acc1")
@@ -126,8 +130,92 @@ for cond in ["clean"] + corr + ["fault"]:
         a1, a2, rr = get(cond, meth, "acc1"), get(cond, meth, "acc2"), get(cond, meth, "reject_rate")
         if not a1:
             continue
+        for key, v in (("acc1", a1), ("acc2", a2)):
+            tsv[key].write("%s\t%d\t%.6f\t%.6f\t%.6f\n" % ((short.get(cond, cond), [m for m, _ in methods].index(meth)) + summ(v)))
         d = "" if meth == "none" or len(a0) != len(a1) else "%+.1f [%+.1f, %+.1f]" % tuple(100 * x for x in summ([b - a for a, b in zip(a0, a1)]))
         print("| %s | %s | %s | %s | %s | %s | %d |" % (name if meth == "none" else "", label, pct(summ(a1)),
               pct(summ(a2)), "%.1f" % (100 * summ(rr)[0]), d, len(a1)))
 EOF
 cat "$out/table.md"
+
+# 5. Charts: grouped bars with 95% confidence intervals, drawn with the
+# library's canvas (no plotting package needed).
+lib=$(cd "$bin/.." && pwd)/librmlops.a
+cat > "$out/chart.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "canvas.h"
+/* chart OUT.png TITLE TSV LABEL... : rows "group method mean lo hi". */
+int main(int argc, char **argv)
+{
+	static const unsigned col[4] = { 0x7f7f7f, 0x9ecae1, 0x3182bd, 0xe6550d };
+	static char grp[32][32];
+	static double v[32][4][3];
+	static int have[32][4];
+	int ng = 0, nm = argc - 4;
+	char g[64];
+	int mi;
+	double a, lo, hi;
+	FILE *f = fopen(argv[3], "r");
+	if (!f || nm < 1 || nm > 4)
+		return 1;
+	while (fscanf(f, "%63s %d %lf %lf %lf", g, &mi, &a, &lo, &hi) == 5) {
+		int j = 0;
+		while (j < ng && strcmp(grp[j], g))
+			j++;
+		if (j == ng && ng < 32)
+			snprintf(grp[ng++], 32, "%s", g);
+		if (j < 32 && mi >= 0 && mi < nm) {
+			v[j][mi][0] = a, v[j][mi][1] = lo < 0 ? 0 : lo, v[j][mi][2] = hi > 1 ? 1 : hi;
+			have[j][mi] = 1;
+		}
+	}
+	fclose(f);
+	int gw = nm * 22 + 30, W = 100 + ng * gw, H = 420, x0 = 50, y0 = 50, ph = 300;
+	if (W < 560)
+		W = 560;
+	rml_canvas c;
+	rml_error err = { 0 };
+	if (rml_canvas_init(&c, W, H, 0xffffff, &err))
+		return 1;
+	rml_canvas_text(&c, 10, 15, argv[2], 1, 0x000000);
+	for (int t = 0; t <= 10; t += 2) {
+		int y = y0 + ph - ph * t / 10;
+		char lab[8];
+		snprintf(lab, sizeof lab, "%d", t * 10);
+		rml_canvas_line(&c, x0, y, W - 20, y, 1, 0xdddddd);
+		rml_canvas_text(&c, x0 - 8 - rml_canvas_text_width(lab, 1), y - 3, lab, 1, 0x000000);
+	}
+	rml_canvas_line(&c, x0, y0, x0, y0 + ph, 1, 0x000000);
+	for (int j = 0; j < ng; j++) {
+		int gx = x0 + 20 + j * gw;
+		for (int m = 0; m < nm; m++) {
+			if (!have[j][m])
+				continue;
+			int x = gx + m * 22, top = y0 + ph - (int)(ph * v[j][m][0] + 0.5);
+			rml_canvas_rect(&c, x, top, 18, y0 + ph - top, col[m]);
+			int ylo = y0 + ph - (int)(ph * v[j][m][1] + 0.5);
+			int yhi = y0 + ph - (int)(ph * v[j][m][2] + 0.5);
+			rml_canvas_line(&c, x + 9, yhi, x + 9, ylo, 1, 0x000000);
+			rml_canvas_line(&c, x + 5, yhi, x + 13, yhi, 1, 0x000000);
+			rml_canvas_line(&c, x + 5, ylo, x + 13, ylo, 1, 0x000000);
+		}
+		rml_canvas_text(&c, gx + (nm * 22 - rml_canvas_text_width(grp[j], 1)) / 2, y0 + ph + 8,
+				grp[j], 1, 0x000000);
+	}
+	for (int m = 0, lx = x0; m < nm; m++) {
+		rml_canvas_rect(&c, lx, H - 30, 12, 12, col[m]);
+		lx += 16 + rml_canvas_text(&c, lx + 16, H - 28, argv[4 + m], 1, 0x000000) + 20;
+	}
+	int bad = rml_canvas_save_png(&c, argv[1], &err) != RML_OK;
+	rml_canvas_free(&c);
+	return bad;
+}
+EOF
+cc -O2 -std=c11 -fopenmp -I"$top/lib" -o "$out/chart" "$out/chart.c" "$lib" -lopenblas -lyaml -lpng -lz -lm -lpthread
+labels=("no adaptation" "MEMO lr 0.001" "MEMO lr $memo_lr" "TENT (batch norm)")
+"$out/chart" "$out/tta-acc1.png" "ACC1 (%) on 1,000 CIFAR-10 test images, mean and 95% CI over $reps repetitions" \
+	"$out/acc1.tsv" "${labels[@]}"
+"$out/chart" "$out/tta-acc2.png" "ACC2 (%): entropy above the clean-data threshold rejected; mean and 95% CI over $reps repetitions" \
+	"$out/acc2.tsv" "${labels[@]}"
