@@ -705,6 +705,9 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 		for (int64_t e = 0; e < nb; e++)
 			lab[e] = r->targets ? r->targets[i0 + e] : d->labels[i0 + e];
 		rml_attack_config cfg = *c0;
+		/* Black-box searches judge the whole-valued images that will be
+		 * stored, so their successes survive quantisation. */
+		cfg.integer = !white;
 		cfg.batch = cn;
 		cfg.index0 = i0;
 		pg.base = i0;

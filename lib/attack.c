@@ -530,7 +530,18 @@ static void decode(const bb_ws *ws, const double *y, double b, float *img)
 			double t = isfinite(y[j]) ? fmax(-1.0, fmin(1.0, y[j])) : 0.0;
 			float lo, hi, v = (float)((double)x[j] + b * t);
 			linf_bounds(x[j], b, &lo, &hi);
-			img[j] = v < lo ? lo : v > hi ? hi : v;
+			v = v < lo ? lo : v > hi ? hi : v;
+			if (ws->cfg->integer) {
+				/* x is whole, so one step back from a rounding
+				 * that left [lo, hi] lands inside it again. */
+				float r = rintf(v);
+				if (r < lo)
+					r += 1;
+				else if (r > hi)
+					r -= 1;
+				v = r;
+			}
+			img[j] = v;
 		}
 		return;
 	}
@@ -545,7 +556,9 @@ static void decode(const bb_ws *ws, const double *y, double b, float *img)
 		float *px = img + (r * ws->w + col) * c;
 		for (int64_t ch = 0; ch < c; ch++)
 			if (isfinite(e[2 + ch]))
-				px[ch] = (float)(255.0 * fmax(0.0, fmin(1.0, e[2 + ch])));
+				px[ch] = ws->cfg->integer
+						 ? (float)rint(255.0 * fmax(0.0, fmin(1.0, e[2 + ch])))
+						 : (float)(255.0 * fmax(0.0, fmin(1.0, e[2 + ch])));
 	}
 }
 

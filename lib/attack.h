@@ -86,6 +86,12 @@ typedef struct {
 	 * PIXEL_L0; run only after the full budget succeeded. 0 = off. */
 	int64_t min_search;
 
+	/* Black-box: round every candidate to whole pixel values (within the
+	 * budget) before it is evaluated, for integer images that will be
+	 * stored as uint8: the image that succeeded is then the one stored.
+	 * 0 (the default) searches in floats. */
+	int integer;
+
 	uint64_t seed;
 	/* Index of x[0] in the whole data set: example i draws from random
 	 * stream (seed, index0 + i), so results do not depend on how a

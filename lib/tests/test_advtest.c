@@ -593,6 +593,55 @@ static void test_refused_data(void **state)
 	rml_model_free(m);
 }
 
+/* With integer candidates the black-box attacks return whole-valued
+ * images, which quantisation leaves exactly as they are: the image that
+ * met the goal is the image stored. */
+static void test_integer_search(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_dataset d;
+	random_set(&d, 6, 9);
+	rml_advtest_binding b;
+	rml_attack_model am;
+	assert_int_equal(rml_advtest_bind(&b, &am, m, 16, 0, NULL), RML_OK);
+	float *x = malloc(6 * 3072 * sizeof(float)), *xa = malloc(6 * 3072 * sizeof(float));
+	uint8_t q[3072];
+	rml_attack_result res[6];
+	int32_t lab[6];
+	for (int j = 0; j < 6 * 3072; j++)
+		x[j] = d.images[j];
+	float p[60];
+	assert_int_equal(am.prob(am.ctx, x, 6, p), 0);
+	rml_top1(p, 6, 10, lab, NULL);
+	const rml_attack_kind kinds[2] = { RML_ATTACK_CMAES_LINF, RML_ATTACK_PIXEL_L0 };
+	for (int t = 0; t < 2; t++) {
+		rml_attack_config c;
+		rml_attack_config_default(&c, kinds[t]);
+		c.integer = 1;
+		c.eps = 2.5;
+		c.pixels = 3;
+		c.generations = 2;
+		c.popsize = 6;
+		assert_int_equal(rml_attack_run(&c, &am, x, lab, 6, 32, 32, 3, xa, res, NULL), RML_OK);
+		int moved = 0;
+		for (int i = 0; i < 6; i++) {
+			for (int j = 0; j < 3072; j++)
+				assert_true(xa[i * 3072 + j] == rintf(xa[i * 3072 + j]));
+			rml_advtest_quantize(c.norm, c.eps, d.images + i * 3072, xa + i * 3072, 1024, 3, q);
+			for (int j = 0; j < 3072; j++)
+				assert_true((float)q[j] == xa[i * 3072 + j]);
+			moved += res[i].l0 > 0;
+		}
+		assert_true(moved > 0);
+	}
+	free(x);
+	free(xa);
+	rml_dataset_free(&d);
+	rml_advtest_unbind(&b);
+	rml_model_free(m);
+}
+
 /* Budget 0 of a curve is the clean accuracy; budgets grow the damage. */
 static void test_curve(void **state)
 {
@@ -624,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_targets),	      cmocka_unit_test(test_summarize),
 		cmocka_unit_test(test_yaml),	      cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_refused_data),  cmocka_unit_test(test_curve),
+		cmocka_unit_test(test_integer_search),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
