@@ -304,6 +304,15 @@ static void json_num(FILE *o, double v)
 		fprintf(o, "null");
 }
 
+/* The last measure is a count. */
+static void json_meas(FILE *o, int i, double v)
+{
+	if (i == N_MEAS - 1)
+		fprintf(o, "%lld", (long long)v);
+	else
+		json_num(o, v);
+}
+
 static void print_num(FILE *o, double v)
 {
 	if (isfinite(v))
@@ -478,6 +487,11 @@ int main(int argc, char **argv)
 	}
 	if (load_dataset(c.data, "data", &d, m, 1, &err))
 		goto done;
+	/* Held-out inputs are read first, so that a bad one fails early. */
+	if (c.test && load_dataset(c.test, "test", &test, m, 1, &err))
+		goto done;
+	if (c.test_ood && load_dataset(c.test_ood, "test-ood", &xood, m, 0, &err))
+		goto done;
 
 	/* In-distribution calibration data. */
 	if (c.per_class > 0) {
@@ -577,8 +591,6 @@ int main(int argc, char **argv)
 	/* Held-out data: the test images, SBO images made from them with the
 	 * same space (a separate seed stream), and real OOD images. */
 	if (c.test) {
-		if (load_dataset(c.test, "test", &test, m, 1, &err))
-			goto done;
 		const rml_dataset *sets[3] = { &test, NULL, NULL };
 		int isood[3] = { 0, 1, 1 }, ns = 1;
 		if (c.ood != RML_OOD_NONE) {
@@ -593,11 +605,8 @@ int main(int argc, char **argv)
 				goto done;
 			sets[ns++] = &tood;
 		}
-		if (c.test_ood) {
-			if (load_dataset(c.test_ood, "test-ood", &xood, m, 0, &err))
-				goto done;
+		if (c.test_ood)
 			sets[ns++] = &xood;
-		}
 		if (pset_make(&tp, "test", m, sets, isood, ns, c.batch, &err) || pset_calibrate(&tp, &cal, &err))
 			goto done;
 		have_test = 1;
@@ -649,13 +658,13 @@ int main(int argc, char **argv)
 				fprintf(rep, ",\"%s\":{", a ? "after" : "before");
 				for (int i = 0; i < N_MEAS; i++) {
 					fprintf(rep, "%s\"%s\":", i ? "," : "", meas_names[i]);
-					json_num(rep, v[i]);
+					json_meas(rep, i, v[i]);
 				}
 				fprintf(rep, "}");
 			}
 			fprintf(rep, "}");
 		}
-	} else if (cli_verbosity > 0 || rep == stdout) {
+	} else if (cli_verbosity > 0) {
 		fprintf(rep, "method %s%s, ", rml_calib_method_name(c.method),
 			c.copts.bbq_ensemble && c.method == RML_CALIB_BBQ ? " (ensemble)" : "");
 		print_params(rep, &cal);
@@ -738,7 +747,7 @@ int main(int argc, char **argv)
 				fprintf(rep, ",\"%s\":{", label);
 				for (int i = 0; i < N_MEAS; i++) {
 					fprintf(rep, "%s\"%s\":", i ? "," : "", meas_names[i]);
-					json_num(rep, v[i]);
+					json_meas(rep, i, v[i]);
 				}
 				fprintf(rep, "}");
 			} else {
