@@ -620,6 +620,33 @@ int main(int argc, char **argv)
 			if (rml_calib_measure(a ? ps[s]->cal : ps[s]->raw, ps[s]->labels, ps[s]->n, ps[s]->k,
 					      (int)c.bins, &ms[s][a], &err))
 				goto done;
+	/* With both generated and real OOD test images, the AUROC of each
+	 * alone: the other's rows are masked as unknown. */
+	double src_auroc[2][2][2];  /* [generated, real][before, after][conf, entropy] */
+	int by_source = have_test && tood.n > 0 && xood.n > 0;
+	if (by_source) {
+		int32_t *mask = malloc((size_t)tp.n * sizeof *mask);
+		if (!mask) {
+			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		for (int src = 0; src < 2; src++) {
+			memcpy(mask, tp.labels, (size_t)tp.n * sizeof *mask);
+			int64_t lo = src ? test.n : test.n + tood.n, hi = src ? test.n + tood.n : tp.n;
+			for (int64_t i = lo; i < hi; i++)
+				mask[i] = -1;
+			for (int a = 0; a < 2; a++) {
+				rml_calib_measures r;
+				if (rml_calib_measure(a ? tp.cal : tp.raw, mask, tp.n, tp.k, (int)c.bins, &r, &err)) {
+					free(mask);
+					goto done;
+				}
+				src_auroc[src][a][0] = r.auroc_conf;
+				src_auroc[src][a][1] = r.auroc_entropy;
+			}
+		}
+		free(mask);
+	}
 	double trate = NAN, tood_rate = NAN, tacc2 = NAN;
 	if (have_test && c.reject != RML_REJECT_NONE)
 		reject_stats(tp.cal, tp.labels, tp.n, tp.k, c.reject, rc.threshold, &trate, &tood_rate, &tacc2);
@@ -664,6 +691,22 @@ int main(int argc, char **argv)
 			}
 			fprintf(rep, "}");
 		}
+		if (by_source) {
+			fprintf(rep, ",\"test_auroc\":{");
+			for (int src = 0; src < 2; src++) {
+				fprintf(rep, "%s\"%s\":{\"n\":%lld", src ? "," : "", src ? "real" : "generated",
+					(long long)(src ? xood.n : tood.n));
+				for (int a = 0; a < 2; a++) {
+					fprintf(rep, ",\"%s\":{\"auroc_conf\":", a ? "after" : "before");
+					json_num(rep, src_auroc[src][a][0]);
+					fprintf(rep, ",\"auroc_entropy\":");
+					json_num(rep, src_auroc[src][a][1]);
+					fprintf(rep, "}");
+				}
+				fprintf(rep, "}");
+			}
+			fprintf(rep, "}");
+		}
 	} else if (cli_verbosity > 0) {
 		fprintf(rep, "method %s%s, ", rml_calib_method_name(c.method),
 			c.copts.bbq_ensemble && c.method == RML_CALIB_BBQ ? " (ensemble)" : "");
@@ -701,6 +744,10 @@ int main(int argc, char **argv)
 				}
 			fprintf(rep, "\n");
 		}
+		for (int src = 0; by_source && src < 2; src++)
+			fprintf(rep, "test AUROC, %s OOD only (%lld images): confidence %.4f -> %.4f, entropy %.4f -> %.4f\n",
+				src ? "real" : "generated", (long long)(src ? xood.n : tood.n), src_auroc[src][0][0],
+				src_auroc[src][1][0], src_auroc[src][0][1], src_auroc[src][1][1]);
 	}
 
 	/* Every method side by side, measured on the test data when given. */
