@@ -334,7 +334,7 @@ static void print_params(FILE *o, const rml_calib *c)
 
 /* ---- pictures ----------------------------------------------------------------------- */
 
-static rml_status reliability(const char *path, const pset *p, rml_error *err)
+static rml_status reliability(const char *path, const pset *p, int bins, rml_error *err)
 {
 	float *conf[2];
 	uint8_t *ok[2];
@@ -360,7 +360,7 @@ static rml_status reliability(const char *path, const pset *p, rml_error *err)
 	const char *titles[2] = { t0, t1 };
 	if (!st)
 		st = rml_reliability_png(path, 2, titles, (const float *const *)conf,
-					 (const uint8_t *const *)ok, n, 10, err);
+					 (const uint8_t *const *)ok, n, bins, err);
 	for (int s = 0; s < 2; s++) {
 		free(conf[s]);
 		free(ok[s]);
@@ -383,14 +383,25 @@ static rml_status risk_coverage(const char *path, const pset *p, rml_error *err)
 	for (int s = 0; s < 2 && !st; s++)
 		st = rml_risk_coverage(s ? p->cal : p->raw, p->labels, p->n, p->k, RML_REJECT_ENTROPY,
 				       cov[s], risk[s], &np[s], &aurc[s], err);
+	/* At most about 400 points per curve: one per 1/400 of coverage (the
+	 * last point of each step), so markers do not merge into a band. */
+	for (int s = 0; s < 2 && !st; s++) {
+		int64_t w = 0;
+		for (int64_t i = 0; i < np[s]; i++)
+			if (i == np[s] - 1 || floor(cov[s][i + 1] * 400) > floor(cov[s][i] * 400)) {
+				cov[s][w] = cov[s][i];
+				risk[s][w++] = risk[s][i];
+			}
+		np[s] = w;
+	}
 	double top = 0;
 	for (int s = 0; s < 2 && !st; s++)
 		for (int64_t i = 0; i < np[s]; i++)
 			top = fmax(top, risk[s][i]);
 	char l0[64], l1[64], title[160];
-	snprintf(l0, sizeof l0, "before %.4f", aurc[0]);
-	snprintf(l1, sizeof l1, "after %.4f", aurc[1]);
-	snprintf(title, sizeof title, "risk-coverage by entropy (%s); legend: AURC", p->name);
+	snprintf(l0, sizeof l0, "before, AURC %.4f", aurc[0]);
+	snprintf(l1, sizeof l1, "after, AURC %.4f", aurc[1]);
+	snprintf(title, sizeof title, "risk-coverage by entropy (%s)", p->name);
 	rml_series sr[2] = {
 		{ l0, cov[0], risk[0], (int)np[0], 0x7f7f7f, 0 },
 		{ l1, cov[1], risk[1], (int)np[1], 0x1f77b4, 0 },
@@ -818,7 +829,7 @@ int main(int argc, char **argv)
 	if (c.json)
 		fprintf(rep, "}\n");
 
-	if (c.plot && reliability(c.plot, have_test ? &tp : &cp, &err))
+	if (c.plot && reliability(c.plot, have_test ? &tp : &cp, (int)c.bins, &err))
 		goto done;
 	if (c.rc_plot && risk_coverage(c.rc_plot, have_test ? &tp : &cp, &err))
 		goto done;
