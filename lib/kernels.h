@@ -85,6 +85,27 @@ void rml_bn_backward_eval(float *dx, float *dgamma, float *dbeta, const float *d
 			  const float *x, const float *gamma, const float *run_mean,
 			  const float *run_var, int64_t rows, int64_t c, float eps);
 
+/* ---- batch normalisation followed by SiLU, fused ---------------------------
+ * z = silu(bn(x)) with the statistics, running updates and saved mean/rstd
+ * of the plain batch norm above; bn(x) itself is not stored: backward
+ * recomputes it from x (the pair is memory-bound, and this saves passes
+ * over the feature map). Backward gives dx +=, dgamma +=, dbeta += (each
+ * may be NULL) from dz. At most 4096 channels. */
+void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_mean,
+			       float *run_var, const float *x, const float *gamma,
+			       const float *beta, int64_t rows, int64_t c, float momentum,
+			       float eps);
+void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
+				const float *x, const float *mean, const float *rstd,
+				const float *gamma, const float *beta, int64_t rows, int64_t c);
+void rml_bn_silu_forward_eval(float *z, const float *x, const float *gamma, const float *beta,
+			      const float *run_mean, const float *run_var, int64_t rows,
+			      int64_t c, float eps);
+void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dz,
+			       const float *x, const float *gamma, const float *beta,
+			       const float *run_mean, const float *run_var, int64_t rows,
+			       int64_t c, float eps);
+
 /* ---- layer normalisation over the last dimension --------------------------
  * x [rows,d]; gamma, beta [d]; mean/rstd [rows] saved for backward. */
 void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,

@@ -397,12 +397,14 @@ static rml_status arch_parse(arch *a, const char *text, rml_error *err)
 
 typedef enum {
 	OP_NORM, OP_CONV, OP_DW, OP_BN, OP_SILU, OP_ADD, OP_CONCAT, OP_UNFOLD, OP_FOLD,
-	OP_LN, OP_LINEAR, OP_ATTN, OP_GAP, OP_CHSCALE, OP_COUNT
+	OP_LN, OP_LINEAR, OP_ATTN, OP_GAP, OP_CHSCALE,
+	OP_BN_SILU,         /* batch norm and SiLU fused: the norm's output is not stored */
+	OP_COUNT
 } op_kind;
 
 static const char *const op_names[OP_COUNT] = {
 	"normalise", "conv", "dwconv", "batchnorm", "silu", "add", "concat", "unfold", "fold",
-	"layernorm", "linear", "attention", "avgpool", "chscale",
+	"layernorm", "linear", "attention", "avgpool", "chscale", "bn+silu",
 };
 
 typedef struct {
@@ -618,7 +620,11 @@ static int g_conv(builder *b, const char *name, int x, int64_t cout, int k, int 
 	return y;
 }
 
-static int g_bn(builder *b, const char *name, int x)
+static int g_unary(builder *b, op_kind kind, int x);
+
+/* Batch norm, followed by SiLU in the same operation when act (the fused
+ * kernels take at most 4096 channels; wider maps get two operations). */
+static int g_bn(builder *b, const char *name, int x, int act)
 {
 	if (b->st)
 		return 0;
@@ -628,7 +634,7 @@ static int g_bn(builder *b, const char *name, int x)
 	push(b, name, sv);
 	int y = new_tensor(b, tx->h, tx->w, c);
 	int sm = new_fixed(b, 0, c), sr = new_fixed(b, 0, c);
-	op *o = new_op(b, OP_BN, x, y);
+	op *o = new_op(b, act && c <= 4096 ? OP_BN_SILU : OP_BN, x, y);
 	if (o) {
 		int64_t d[1] = { c };
 		o->cin = o->cout = c;
@@ -640,6 +646,8 @@ static int g_bn(builder *b, const char *name, int x)
 		o->save[1] = sr;
 	}
 	pop(b, sv);
+	if (act && c > 4096)
+		y = g_unary(b, OP_SILU, y);
 	return y;
 }
 
@@ -677,9 +685,7 @@ static int g_conv_bn_silu(builder *b, const char *name, int x, int64_t cout, int
 	char sv[160];
 	push(b, name, sv);
 	int y = g_conv(b, "conv", x, cout, k, stride, dw, 0, RML_GROUP_THETA);
-	y = g_bn(b, "bn", y);
-	if (act)
-		y = g_unary(b, OP_SILU, y);
+	y = g_bn(b, "bn", y, act);
 	pop(b, sv);
 	return y;
 }
@@ -1538,6 +1544,17 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 				rml_bn_forward_eval(to->data, ti->data, P(m, o->p[0]), P(m, o->p[1]),
 						    B(m, o->buf[0]), B(m, o->buf[1]), rows, ti->c, BN_EPS);
 			break;
+		case OP_BN_SILU:
+			if (mode == RML_MODE_TRAIN)
+				rml_bn_silu_forward_train(to->data, m->t[o->save[0]].data,
+							  m->t[o->save[1]].data, B(m, o->buf[0]),
+							  B(m, o->buf[1]), ti->data, P(m, o->p[0]),
+							  P(m, o->p[1]), rows, ti->c, BN_MOMENTUM, BN_EPS);
+			else
+				rml_bn_silu_forward_eval(to->data, ti->data, P(m, o->p[0]), P(m, o->p[1]),
+							 B(m, o->buf[0]), B(m, o->buf[1]), rows, ti->c,
+							 BN_EPS);
+			break;
 		case OP_SILU:
 			rml_silu_forward(to->data, ti->data, rows * ti->c);
 			break;
@@ -1693,6 +1710,16 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 			else
 				rml_bn_backward_train(gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
 						      m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
+			break;
+		case OP_BN_SILU:
+			if (eval)
+				rml_bn_silu_backward_eval(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]),
+							  P(m, o->p[1]), B(m, o->buf[0]), B(m, o->buf[1]),
+							  rows, ti->c, BN_EPS);
+			else
+				rml_bn_silu_backward_train(gin, pg0, pg1, dy, ti->data,
+							   m->t[o->save[0]].data, m->t[o->save[1]].data,
+							   P(m, o->p[0]), P(m, o->p[1]), rows, ti->c);
 			break;
 		case OP_SILU:
 			if (gin)

@@ -6,6 +6,8 @@
  * after warm-up. Built and run by scripts/bench.sh (make bench).
  *
  * usage: bench_engine ARCH train|infer BATCH THREADS SECONDS
+ * With RML_PROFILE=1 in the environment, the time per kind of operation
+ * goes to standard error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "kernels.h"
 #include "model.h"
+#include "model_internal.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -93,6 +96,11 @@ int main(int argc, char **argv)
 	       "\"threads\":%d,\"iterations\":%d,\"median_s\":%.6f,\"images_per_s\":%.1f}\n",
 	       arch, train ? "train" : "infer", (long long)batch, threads, n_it, med,
 	       (double)batch / med);
+	if (getenv("RML_PROFILE")) {
+		static char rep[4096];
+		rml_model_profile_report(m, rep, sizeof rep);
+		fputs(rep, stderr);
+	}
 	free(x);
 	free(probs);
 	free(dlogits);

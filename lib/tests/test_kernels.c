@@ -65,7 +65,7 @@ static int teardown(void **state)
 
 /* Every buffer has one spare element so zero-sized shapes still get a
  * pointer, and is freed through this list at the end of each test. */
-#define MAX_BUFS 64
+#define MAX_BUFS 128
 static void *bufs[MAX_BUFS];
 static int n_bufs;
 
@@ -370,6 +370,105 @@ static void test_batchnorm_vs_naive(void **state)
 		close_all("bn eval dgamma +=", dg, dgr, c, TOL_REF);
 		close_all("bn eval dbeta +=", db, dbr, c, TOL_REF);
 		rml_bn_backward_eval(NULL, NULL, NULL, dy, x, g, rm, rv, rows, c, 1e-5f);
+		free_bufs();
+	}
+}
+
+/* Batch norm and SiLU fused, against the naive batch norm followed by the
+ * naive SiLU: forward, running statistics, dx/dgamma/dbeta accumulated,
+ * each gradient alone, and the same bits at 1 and 3 threads. Shapes: the
+ * fewest rows, odd sizes, threaded sums, more channels than one reduction
+ * block (512), and data far from zero. */
+static void test_bn_silu_vs_naive(void **state)
+{
+	(void)state;
+	rml_rng r;
+	rml_rng_seed(&r, 112);
+	const int64_t shapes[][2] = { { 2, 3 }, { 37, 5 }, { 5000, 24 }, { 40, 600 }, { 300, 7 } };
+	int saved = rml_get_threads();
+	for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+		int64_t rows = shapes[t][0], c = shapes[t][1], n = rows * c;
+		float *x = rnd(n, &r, 1), *g = rnd(c, &r, 1), *be = rnd(c, &r, 1), *dz = rnd(n, &r, 1);
+		if (t == 4)
+			for (int64_t i = 0; i < n; i++)
+				x[i] = 20 + 0.5f * x[i];
+		float *rm = rnd(c, &r, 1), *rv = buf(c);
+		for (int64_t j = 0; j < c; j++)
+			rv[j] = 0.5f + (float)rml_rng_uniform(&r);
+		float *rmr = dup(rm, c), *rvr = dup(rv, c);
+		for (int mode = 0; mode < 2; mode++) {  /* 0 train, 1 eval */
+			float *z = nans(n), *yr = buf(n), *zr = buf(n);
+			float *m = buf(c), *s = buf(c), *mr = buf(c), *sr = buf(c);
+			if (mode == 0) {
+				rml_bn_silu_forward_train(z, m, s, rm, rv, x, g, be, rows, c, 0.1f, 1e-5f);
+				rml_ref_bn_forward_train(yr, mr, sr, rmr, rvr, x, g, be, rows, c, 0.1f,
+							 1e-5f);
+				close_all("bn+silu train mean", m, mr, c, TOL_REF);
+				close_all("bn+silu train rstd", s, sr, c, TOL_REF);
+				close_all("bn+silu running mean", rm, rmr, c, TOL_REF);
+				close_all("bn+silu running var", rv, rvr, c, TOL_REF);
+			} else {
+				rml_bn_silu_forward_eval(z, x, g, be, rm, rv, rows, c, 1e-5f);
+				rml_ref_bn_forward_eval(yr, x, g, be, rm, rv, rows, c, 1e-5f);
+			}
+			rml_ref_silu_forward(zr, yr, n);
+			close_all(mode ? "bn+silu eval z" : "bn+silu train z", z, zr, n, TOL_REF);
+
+			/* Reference gradients: SiLU backward into a zeroed dy, then
+			 * the naive batch norm backward. */
+			float *dy = buf(n);
+			rml_ref_silu_backward(dy, dz, yr, n);
+			float *dx0 = rnd(n, &r, 1), *dg0 = rnd(c, &r, 1), *db0 = rnd(c, &r, 1);
+			float *dx = dup(dx0, n), *dg = dup(dg0, c), *db = dup(db0, c);
+			float *dxr = dup(dx0, n), *dgr = dup(dg0, c), *dbr = dup(db0, c);
+			float *ax = buf(n), *gx = buf(n), *gg = buf(c), *gb = buf(c), *ag = buf(c);
+			float *ab = buf(c);
+			if (mode == 0) {
+				rml_bn_silu_backward_train(dx, dg, db, dz, x, m, s, g, be, rows, c);
+				rml_ref_bn_backward_train(dxr, dgr, dbr, dy, x, mr, sr, g, rows, c);
+				rml_bn_silu_backward_train(gx, gg, gb, dz, x, m, s, g, be, rows, c);
+				rml_bn_silu_backward_train(ax, NULL, NULL, dz, x, m, s, g, be, rows, c);
+				rml_bn_silu_backward_train(NULL, ag, NULL, dz, x, m, s, g, be, rows, c);
+				rml_bn_silu_backward_train(NULL, NULL, ab, dz, x, m, s, g, be, rows, c);
+			} else {
+				rml_bn_silu_backward_eval(dx, dg, db, dz, x, g, be, rm, rv, rows, c, 1e-5f);
+				rml_ref_bn_backward_eval(dxr, dgr, dbr, dy, x, g, rm, rv, rows, c, 1e-5f);
+				rml_bn_silu_backward_eval(gx, gg, gb, dz, x, g, be, rm, rv, rows, c, 1e-5f);
+				rml_bn_silu_backward_eval(ax, NULL, NULL, dz, x, g, be, rm, rv, rows, c,
+							  1e-5f);
+				rml_bn_silu_backward_eval(NULL, ag, NULL, dz, x, g, be, rm, rv, rows, c,
+							  1e-5f);
+				rml_bn_silu_backward_eval(NULL, NULL, ab, dz, x, g, be, rm, rv, rows, c,
+							  1e-5f);
+			}
+			close_all("bn+silu dx +=", dx, dxr, n, TOL_REF);
+			close_all("bn+silu dgamma +=", dg, dgr, c, TOL_REF);
+			close_all("bn+silu dbeta +=", db, dbr, c, TOL_REF);
+			same_bits("bn+silu dx alone", ax, gx, n);
+			same_bits("bn+silu dgamma alone", ag, gg, c);
+			same_bits("bn+silu dbeta alone", ab, gb, c);
+
+			/* The thread count changes nothing. */
+			float *z1 = buf(n), *d1 = buf(n), *g1 = buf(c), *z3 = buf(n), *d3 = buf(n);
+			float *g3 = buf(c);
+			for (int th = 1; th <= 3; th += 2) {
+				rml_set_threads(th);
+				float *zz = th == 1 ? z1 : z3, *dd = th == 1 ? d1 : d3, *gq = th == 1 ? g1 : g3;
+				if (mode == 0) {
+					rml_bn_silu_forward_train(zz, m, s, NULL, NULL, x, g, be, rows, c, 0.1f,
+								  1e-5f);
+					rml_bn_silu_backward_train(dd, gq, NULL, dz, x, m, s, g, be, rows, c);
+				} else {
+					rml_bn_silu_forward_eval(zz, x, g, be, rm, rv, rows, c, 1e-5f);
+					rml_bn_silu_backward_eval(dd, gq, NULL, dz, x, g, be, rm, rv, rows, c,
+								  1e-5f);
+				}
+			}
+			rml_set_threads(saved);
+			same_bits("bn+silu z, 1 and 3 threads", z1, z3, n);
+			same_bits("bn+silu dx, 1 and 3 threads", d1, d3, n);
+			same_bits("bn+silu dgamma, 1 and 3 threads", g1, g3, c);
+		}
 		free_bufs();
 	}
 }
@@ -833,6 +932,28 @@ static void bne_b(const float *v, float *o, void *p)
 	fd_ctx *c = p;
 	rml_bn_forward_eval(o, c->x, c->g, v, c->rm, c->rv, c->rows, c->c, 1e-5f);
 }
+static void bns_x(const float *v, float *o, void *p)
+{
+	fd_ctx *c = p;
+	rml_bn_silu_forward_train(o, c->mean, c->rstd, NULL, NULL, v, c->g, c->be, c->rows, c->c, 0.1f,
+				  1e-5f);
+}
+static void bns_g(const float *v, float *o, void *p)
+{
+	fd_ctx *c = p;
+	rml_bn_silu_forward_train(o, c->mean, c->rstd, NULL, NULL, c->x, v, c->be, c->rows, c->c, 0.1f,
+				  1e-5f);
+}
+static void bnse_x(const float *v, float *o, void *p)
+{
+	fd_ctx *c = p;
+	rml_bn_silu_forward_eval(o, v, c->g, c->be, c->rm, c->rv, c->rows, c->c, 1e-5f);
+}
+static void bnse_b(const float *v, float *o, void *p)
+{
+	fd_ctx *c = p;
+	rml_bn_silu_forward_eval(o, c->x, c->g, v, c->rm, c->rv, c->rows, c->c, 1e-5f);
+}
 static void ln_g(const float *v, float *o, void *p)
 {
 	fd_ctx *c = p;
@@ -922,6 +1043,26 @@ static void test_finite_differences(void **state)
 	fd_check("FD bn eval dx", c.x, n, dx, bne_x, &c, y, dy, n);
 	fd_check("FD bn eval dgamma", c.g, c.c, dg, bne_g, &c, y, dy, n);
 	fd_check("FD bn eval dbeta", c.be, c.c, dbt, bne_b, &c, y, dy, n);
+	free_bufs();
+
+	/* batch norm + SiLU: dx and dgamma in training (the batch statistics
+	 * move with x), dx and dbeta in eval */
+	c.rows = 23, c.c = 4;
+	n = c.rows * c.c;
+	c.x = rnd(n, &r, 1), c.g = rnd(c.c, &r, 1), c.be = rnd(c.c, &r, 1);
+	c.mean = buf(c.c), c.rstd = buf(c.c), c.rm = rnd(c.c, &r, 0.3), c.rv = buf(c.c);
+	for (int64_t j = 0; j < c.c; j++)
+		c.rv[j] = 0.5f + (float)rml_rng_uniform(&r);
+	dy = rnd(n, &r, 1), y = buf(n), dx = buf(n), dg = buf(c.c), dbt = buf(c.c);
+	bns_x(c.x, y, &c);
+	rml_bn_silu_backward_train(dx, dg, NULL, dy, c.x, c.mean, c.rstd, c.g, c.be, c.rows, c.c);
+	fd_check("FD bn+silu train dx", c.x, n, dx, bns_x, &c, y, dy, n);
+	bns_x(c.x, y, &c);
+	fd_check("FD bn+silu train dgamma", c.g, c.c, dg, bns_g, &c, y, dy, n);
+	dx = buf(n);
+	rml_bn_silu_backward_eval(dx, NULL, dbt, dy, c.x, c.g, c.be, c.rm, c.rv, c.rows, c.c, 1e-5f);
+	fd_check("FD bn+silu eval dx", c.x, n, dx, bnse_x, &c, y, dy, n);
+	fd_check("FD bn+silu eval dbeta", c.be, c.c, dbt, bnse_b, &c, y, dy, n);
 	free_bufs();
 
 	/* layer norm: dgamma, dbeta */
@@ -1073,6 +1214,7 @@ int main(void)
 		cmocka_unit_test(test_dwconv_vs_naive),
 		cmocka_unit_test(test_linear_vs_naive),
 		cmocka_unit_test(test_batchnorm_vs_naive),
+		cmocka_unit_test(test_bn_silu_vs_naive),
 		cmocka_unit_test(test_batchnorm_far_from_zero),
 		cmocka_unit_test(test_layernorm_vs_naive),
 		cmocka_unit_test(test_elementwise_vs_naive),
