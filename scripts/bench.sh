@@ -2,7 +2,9 @@
 # make bench: engine throughput of mvit-xxs (training and inference at
 # batch 128 and 4), side by side with the same architecture in PyTorch when
 # python3-torch is installed, measured in this one run; peak memory of
-# training at batch 128; fault-injection repetitions; attacks when built.
+# training at batch 128; fault-injection repetitions; attacks (FGSM, PGD,
+# the CMA-ES threshold attack) and MEMO test-time adaptation beside the
+# same procedure in PyTorch.
 # Every figure is the median of timed iterations after warm-up; the better
 # of 1 and 2 threads is kept for both implementations, as in the reference.
 set -euo pipefail
@@ -53,3 +55,8 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 echo "{\"impl\":\"rmlops\",\"what\":\"inject_100x1000_s\",\"value\":$(python3 -c "print(round($t1 - $t0, 2))")}" >> "$res"
 python3 "$top/scripts/bench_report.py" "$res" | tee "$out/report.txt"
+# Attacks and test-time adaptation, each its own table.
+echo
+BENCH_OUT="$out/attack" bash "$top/scripts/bench_attack.sh" "$bin" | tee "$out/attack.txt"
+echo
+BENCH_OUT="$out" bash "$top/scripts/bench_tta.sh" "$bin" | tee "$out/tta.txt"
