@@ -140,7 +140,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (cli_parse_i64("--steps", optarg, 0, 1000, &v)) return 2;
 			c->o.steps = (int)v;
 			break;
-		case O_LR: if (cli_parse_f64("--lr", optarg, 0, 10, &c->o.lr)) return 2; break;
+		case O_LR: if (cli_parse_f64("--lr", optarg, 0, 1000, &c->o.lr)) return 2; break;
 		case O_MOM: if (cli_parse_f64("--momentum", optarg, 0, 0.999, &c->o.momentum)) return 2; break;
 		case O_REJECT:
 			c->reject_given = 1;

@@ -174,8 +174,8 @@ static rml_status check_opts(const rml_tta_opts *o, rml_error *err)
 		return rml_errorf(err, RML_ERR_ARG, "unknown optimiser %d", (int)o->optimizer);
 	if (o->steps < 0 || o->steps > 1000)
 		return rml_errorf(err, RML_ERR_ARG, "steps must be in 0..1000, not %d", o->steps);
-	if (!(o->lr >= 0 && o->lr <= 10))
-		return rml_errorf(err, RML_ERR_ARG, "learning rate must be in [0, 10], not %g", o->lr);
+	if (!(o->lr >= 0 && o->lr <= 1000))
+		return rml_errorf(err, RML_ERR_ARG, "learning rate must be in [0, 1000], not %g", o->lr);
 	if (!(o->momentum >= 0 && o->momentum < 1))
 		return rml_errorf(err, RML_ERR_ARG, "momentum must be in [0, 1), not %g", o->momentum);
 	if (o->batch < 1 || o->batch > 65536)
