@@ -60,6 +60,8 @@ done
 # The same with pixel-space SBO and without out-of-distribution data (seed 1).
 step "$out/pixel-s1.json" cal -s 1 --ood sbo-pixel -o "$out/pixel-s1.rml"
 step "$out/none-s1.json" cal -s 1 --ood none -o "$out/none-s1.rml"
+# And on the held-out images as they are: no augmentation, no OOD data.
+step "$out/plain-s1.json" cal -s 1 --ood none --per-class 0 -o "$out/plain-s1.rml"
 
 # What rmlops-eval measures on the calibrated model: the calibrator and the
 # stored rejection rule apply by themselves; --no-calibration is the raw
@@ -130,13 +132,26 @@ print(f"- threshold {ci([x['threshold'] for x in rj])}; calibration reject rate 
 print(f"- test: reject rate {ci([x['test_reject_rate'] for x in rj])}, ACC2 {ci([x['test_acc2'] for x in rj])}, "
       f"OOD rejected {ci([x['test_ood_reject_rate'] for x in rj])}")
 print()
-print("Out-of-distribution source (seed 1, test ECE and AUROC after BBQ):\n")
-print("| source | ECE after | AUROC conf (generated+real) | AUROC entropy |")
-print("|---|---|---|---|")
-for name, f in (("sbo-latent", "latent-s1.json"), ("sbo-pixel", "pixel-s1.json"), ("none", "none-s1.json")):
+print("Calibration data (seed 1, BBQ, on the test images; AUROC over generated and real OOD):\n")
+print("| calibration data | ECE after | ACE after | NLL after | AUROC conf | AUROC entropy |")
+print("|---|---|---|---|---|---|")
+for name, f in (("300/class augmented + 300 SBO latent", "latent-s1.json"),
+                ("300/class augmented + 300 SBO pixel", "pixel-s1.json"),
+                ("300/class augmented, no OOD", "none-s1.json"),
+                ("the 5,000 images as they are, no OOD", "plain-s1.json")):
     r = load(f)
     a = r["test"]["after"]
-    print(f"| {name} | {a['ece']:.4f} | {a['auroc_conf']:.4f} | {a['auroc_entropy']:.4f} |")
+    print(f"| {name} | {a['ece']:.4f} | {a['ace']:.4f} | {a['nll']:.4f} | {a['auroc_conf']:.4f} | {a['auroc_entropy']:.4f} |")
+print()
+print()
+print("Test ECE of every method by calibration data (seed 1):\n")
+variants = (("latent-s1.json", "+ SBO latent"), ("pixel-s1.json", "+ SBO pixel"),
+            ("none-s1.json", "augmented only"), ("plain-s1.json", "as they are"))
+rs = [load(f) for f, _ in variants]
+print("| method | " + " | ".join(n for _, n in variants) + " |")
+print("|---|" + "---|" * len(variants))
+for meth in methods:
+    print(f"| {meth} | " + " | ".join(f"{r['compare'][meth]['ece']:.4f}" for r in rs) + " |")
 print()
 ec, er = load("eval-calibrated.json"), load("eval-raw.json")
 print(f"rmlops-eval on the calibrated model ({er['n']} test images):\n")
