@@ -61,7 +61,8 @@ done
 step "$out/pixel-s1.json" cal -s 1 --ood sbo-pixel -o "$out/pixel-s1.rml"
 step "$out/none-s1.json" cal -s 1 --ood none -o "$out/none-s1.rml"
 # And on the held-out images as they are: no augmentation, no OOD data.
-step "$out/plain-s1.json" cal -s 1 --ood none --per-class 0 -o "$out/plain-s1.rml"
+step "$out/plain-s1.json" cal -s 1 --ood none --per-class 0 -o "$out/plain-s1.rml" \
+	--plot "$out/reliability-plain.png"
 
 # What rmlops-eval measures on the calibrated model: the calibrator and the
 # stored rejection rule apply by themselves; --no-calibration is the raw
@@ -81,6 +82,7 @@ step "$out/faults-raw.json" "$bin/rmlops-eval" -m "$out/calibrated-s1.rml" -d "$
 # Pictures.
 cp "$out/reliability.png" "$fig/calib-reliability.png"
 cp "$out/risk-coverage.png" "$fig/calib-risk-coverage.png"
+cp "$out/reliability-plain.png" "$fig/calib-reliability-plain.png"
 "$bin/rmlops-data" show "$out/ood-s1.rml" --count 60 --cols 15 --scale 2 -q -o "$fig/calib-ood.png"
 
 # The tables, in markdown.
