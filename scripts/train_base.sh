@@ -4,7 +4,9 @@
 # CIFAR_JPG_DIR holds train/<class>/*.jpg (the JPEG copy of CIFAR-10), or
 # give cifar-10-batches-bin for the official binary version. 5,000
 # training images (stratified, seed 1) are held out for validation.
-# Resumable: run it again and it continues from WORKDIR/checkpoint.rml.
+# Resumable: run it again and it continues from WORKDIR/checkpoint.rml;
+# UNTIL=N stops after epoch N (a slice of a long schedule under a batch
+# system's time limit).
 set -euo pipefail
 src=${1:?usage: train_base.sh CIFAR_DIR [WORKDIR] [EPOCHS]}
 work=${2:-work/base}
@@ -23,6 +25,7 @@ if [ ! -f "$work/train.rml" ]; then
 fi
 resume=()
 [ -f "$work/checkpoint.rml" ] && resume=(--resume "$work/checkpoint.rml")
+[ -n "${UNTIL:-}" ] && resume+=(--until "$UNTIL")
 "$bin/rmlops-train" -d "$work/train.rml" --val "$work/val.rml" "${resume[@]}" \
 	--epochs "$epochs" --batch 128 --optimizer adamw --lr 0.0008 --wd 0.05 --warmup 2 \
 	--label-smoothing 0.1 --augment crop,flip -s 1 -j "${THREADS:-$(nproc)}" \
