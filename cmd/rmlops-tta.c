@@ -68,8 +68,8 @@ static void usage(void)
 	       "      --json              the report as JSON on standard error\n"
 	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
 	       "\n"
-	       "Example: rmlops-tta -m tuned.rml -d test.rml --reject entropy --threshold 0.8 > p.rml\n"
-	       "         rmlops-eval -p p.rml\n");
+	       "Example: rmlops-tta -m tuned.rml -d test.rml --reject entropy --threshold 1 \\\n"
+	       "           > p.rml && rmlops-eval -p p.rml\n");
 }
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
