@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the toolchain on the data the repository carries.
+# make demo: the toolchain on the data the repository carries: import,
+# evaluation with rejection, fault injection, an attack, calibration and
+# test-time adaptation.
 set -euo pipefail
 bin=${1:-build/bin}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,3 +39,23 @@ rmlops-eval -m "$model" -d "$td/cifar10-test-1000.rml" --unit tensor --rate 0.1 
 say "7. The same fault through a pipe, with a fault log: $out/faults.jsonl"
 rmlops-inject --unit tensor --rate 0.1 -s 7 --log "$out/faults.jsonl" < "$model" \
 	| rmlops-eval -m - -d "$td/cifar10-test-1000.rml" --json
+
+say "8. FGSM at eps 3 on the 1,000 images: adversarial set, its sheet ($out/adv-sheet.png), its accuracy"
+rmlops-attack create -m "$model" -d "$td/cifar10-test-1000.rml" --attack fgsm --eps 3 \
+	--sheet "$out/adv-sheet.png" -o "$out/adv.rml"
+rmlops-eval -m "$model" -d "$out/adv.rml"
+
+say "9. Calibrate (BBQ) on half of the images, measure on the other half: $out/reliability.png"
+rmlops-data split --count 500 -s 1 -o "$out/cal.rml" --rest "$out/held.rml" < "$td/cifar10-test-1000.rml"
+rmlops-calibrate -m "$model" -d "$out/cal.rml" --per-class 50 --ae-epochs 3 --test "$out/held.rml" \
+	--plot "$out/reliability.png" -o "$out/calibrated.rml"
+
+say "10. Test-time adaptation (MEMO) of fine-tuned adapters on Gaussian noise, severity 3"
+rmlops-train -m "$model" --adapters 4 --tune phi,W -d "$out/cal.rml" --epochs 1 --batch 16 \
+	--lr 0.001 -q -o "$out/tuned.rml"
+rmlops-data take --first 200 "$out/held.rml" -q \
+	| rmlops-data corrupt --type gaussian_noise --severity 3 -s 1 -o "$out/noisy.rml"
+rmlops-tta -m "$out/tuned.rml" -d "$out/noisy.rml" --steps 0 > "$out/p0.rml"
+rmlops-tta -m "$out/tuned.rml" -d "$out/noisy.rml" --lr 10 > "$out/p1.rml"
+rmlops-eval -p "$out/p0.rml" --json
+rmlops-eval -p "$out/p1.rml" --json
