@@ -22,7 +22,7 @@ struct cmdline {
 	int64_t seed, threads, resize, count, per_class, first, ways, shots, queries, episodes;
 	int64_t cols, scale;
 	double fraction;
-	int gray_to_rgb, relabel, fashion, json, unite, help;
+	int gray_to_rgb, relabel, fashion, json, unite, help, shuffle;
 	const char *corruption;
 	int64_t severity;
 	char **args;
@@ -43,7 +43,7 @@ static void usage(void)
 	       "  split [IN]                   stratified split: --fraction F or --count N to -o,\n"
 	       "                               the rest to --rest FILE\n"
 	       "  take [IN]                    a subset: --count N, --fraction F, --per-class N,\n"
-	       "                               --first N, --classes LIST [--relabel]\n"
+	       "                               --first N, --classes LIST [--relabel], --shuffle\n"
 	       "  tasks [IN]                   n-way k-shot episodes: --ways N --shots K\n"
 	       "                               --queries Q --episodes E\n"
 	       "  concat A B... [--union]      images of B... after those of A\n"
@@ -104,10 +104,12 @@ static int command_usage(const char *cmd)
 		  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
 		{ "take",
 		  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
-		  "                        [--classes LIST [--relabel]] [IN] [-o OUT] [-s SEED]\n"
+		  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
 		  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
 		  "class at random, or the first N. --classes keeps only the listed classes (names\n"
-		  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n" },
+		  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
+		  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
+		  "the images chosen are the same with and without it.\n" },
 		{ "tasks",
 		  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
 		  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
@@ -142,7 +144,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
 		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
-		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
+		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_SHUFFLE, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
 		O_COLS, O_SCALE, O_JSON, O_UNION, O_TYPE, O_SEVERITY,
 	};
 	static const struct option opts[] = {
@@ -161,6 +163,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "per-class", required_argument, 0, O_PER_CLASS },
 		{ "first", required_argument, 0, O_FIRST },
 		{ "relabel", no_argument, 0, O_RELABEL },
+		{ "shuffle", no_argument, 0, O_SHUFFLE },
 		{ "ways", required_argument, 0, O_WAYS },
 		{ "shots", required_argument, 0, O_SHOTS },
 		{ "queries", required_argument, 0, O_QUERIES },
@@ -203,6 +206,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_PER_CLASS: if (cli_parse_i64("--per-class", optarg, 1, INT64_MAX, &c->per_class)) return 2; break;
 		case O_FIRST: if (cli_parse_i64("--first", optarg, 1, INT64_MAX, &c->first)) return 2; break;
 		case O_RELABEL: c->relabel = 1; break;
+		case O_SHUFFLE: c->shuffle = 1; break;
 		case O_WAYS: if (cli_parse_i64("--ways", optarg, 2, 100000, &c->ways)) return 2; break;
 		case O_SHOTS: if (cli_parse_i64("--shots", optarg, 1, 100000, &c->shots)) return 2; break;
 		case O_QUERIES: if (cli_parse_i64("--queries", optarg, 0, 100000, &c->queries)) return 2; break;
@@ -542,8 +546,8 @@ int main(int argc, char **argv)
 		int modes = (c.count > 0) + (c.fraction > 0) + (c.per_class > 0) + (c.first > 0);
 		if (modes > 1)
 			return cli_usage_error("give only one of --count, --fraction, --per-class, --first");
-		if (!modes && !c.classes)
-			return cli_usage_error("take needs --count, --fraction, --per-class, --first or --classes");
+		if (!modes && !c.classes && !c.shuffle)
+			return cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle");
 		r = load_input(&c, 0, &d, "data", &err);
 		int *cls = NULL, ncls = 0;
 		if (!r && c.classes && (st = parse_classes(c.classes, &d, &cls, &ncls))) {
@@ -552,7 +556,7 @@ int main(int argc, char **argv)
 		}
 		if (!r) {
 			rml_take_opts o = { c.count, c.fraction, c.per_class, c.first, cls, ncls,
-					    c.relabel, (uint64_t)c.seed };
+					    c.relabel, (uint64_t)c.seed, c.shuffle };
 			r = rml_dataset_take(&a, &d, &o, &err) ? -1 : 0;
 		}
 		free(cls);

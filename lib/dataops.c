@@ -999,6 +999,11 @@ rml_status rml_dataset_take(rml_dataset *dst, const rml_dataset *src, const rml_
 			qsort(idx, (size_t)n, sizeof *idx, cmp_i64);
 		}
 	}
+	if (!st && o->shuffle) {
+		rml_rng rs;
+		rml_rng_seed_stream(&rs, o->seed, 1);
+		rml_rng_shuffle(&rs, idx, n);
+	}
 	if (!st)
 		st = rml_dataset_select(dst, src, idx, n, err);
 	if (!st && o->classes && o->relabel) {

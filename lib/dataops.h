@@ -63,6 +63,10 @@ typedef struct {
 	int n_classes;
 	int relabel;           /* with classes: labels become 0..n_classes-1 */
 	uint64_t seed;
+	/* Nonzero: the result in random order (drawn from its own stream of
+	 * seed, so the images chosen do not change) instead of input order.
+	 * Batch statistics need it: image-folder imports are sorted by class. */
+	int shuffle;
 } rml_take_opts;
 rml_status rml_dataset_take(rml_dataset *dst, const rml_dataset *src, const rml_take_opts *o,
 			    rml_error *err);

@@ -115,4 +115,21 @@ same_content "$tmp/fog1.rml" "$tmp/fog2.rml"
 cmp -s <(rmlops-info --digest "$tmp/fog1.rml" | head -1) <(rmlops-info --digest "$d" | head -1) && die "fog changed nothing"; ok
 expect_fail 2 rmlops-data corrupt --type rain --severity 3 "$d"
 expect_fail 2 rmlops-data corrupt --type fog --severity 6 "$d"
+# take --shuffle: the same images as without it, in another order that the
+# seed reproduces.
+rmlops-data take --per-class 3 -s 5 "$d" -q -o "$tmp/s0.rml"
+rmlops-data take --per-class 3 -s 5 --shuffle "$d" -q -o "$tmp/s1.rml"
+rmlops-data take --per-class 3 -s 5 --shuffle "$d" -q -o "$tmp/s2.rml"
+same_content "$tmp/s1.rml" "$tmp/s2.rml"
+rmlops-data export "$tmp/s0.rml" "$tmp/e0" -q
+rmlops-data export "$tmp/s1.rml" "$tmp/e1" -q
+# Same pixels in every class, whatever the positions:
+cmp -s <(cd "$tmp/e0" && for f in */*.png; do echo "${f%%/*} $(cat "$f" | md5sum)"; done | sort) \
+	<(cd "$tmp/e1" && for f in */*.png; do echo "${f%%/*} $(cat "$f" | md5sum)"; done | sort) \
+	|| die "take --shuffle chose other images"; ok
+# ...but the class sequence by position is no longer sorted:
+seq0=$(cd "$tmp/e0" && ls */*.png | sed 's|\(.*\)/\(.*\)\.png|\2 \1|' | sort -n | cut -d' ' -f2 | tr '\n' ,)
+seq1=$(cd "$tmp/e1" && ls */*.png | sed 's|\(.*\)/\(.*\)\.png|\2 \1|' | sort -n | cut -d' ' -f2 | tr '\n' ,)
+[ "$seq0" != "$seq1" ] || die "take --shuffle kept the order"; ok
+rmlops-data take --shuffle -s 5 "$d" -q | rmlops-info | grep -q "1000" || die "take --shuffle alone"; ok
 echo "data.sh: $checks checks passed"

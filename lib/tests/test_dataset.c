@@ -422,6 +422,25 @@ static void test_take(void **state)
 	rml_take_opts pc = { .per_class = 7, .seed = 2 };
 	assert_int_equal(rml_dataset_take(&d, &base, &pc, &err), RML_OK);
 	assert_int_equal(d.n, 70);
+	/* Shuffled: the same images (each image of this set is distinct), in
+	 * another order. */
+	rml_dataset sh;
+	rml_take_opts ps = { .per_class = 7, .seed = 2, .shuffle = 1 };
+	assert_int_equal(rml_dataset_take(&sh, &base, &ps, &err), RML_OK);
+	assert_int_equal(sh.n, 70);
+	size_t isz = (size_t)(d.h * d.w * d.c);
+	int moved = 0;
+	for (int64_t i = 0; i < sh.n; i++) {
+		int64_t at = -1;
+		for (int64_t j = 0; j < d.n && at < 0; j++)
+			if (!memcmp(sh.images + i * isz, d.images + j * isz, isz))
+				at = j;
+		assert_true(at >= 0);
+		assert_int_equal(sh.labels[i], d.labels[at]);
+		moved += at != i;
+	}
+	assert_true(moved > 35);
+	rml_dataset_free(&sh);
 	rml_dataset_free(&d);
 	rml_take_opts too = { .count = 2000, .seed = 2 };
 	assert_int_equal(rml_dataset_take(&d, &base, &too, &err), RML_ERR_ARG);
