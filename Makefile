@@ -99,9 +99,9 @@ fuzz:
 	$(FUZZ_CC) -o build-fuzz/fuzz_yaml scripts/fuzz_yaml.c $(LIB_SRC) $(LDLIBS)
 	{ printf '\001'; cat testdata/attacks.yaml; } > build-fuzz/seeds-yaml/attacks
 	{ printf '\000'; sed -n '/^name: mvit-tiny/,/^head:/p' man/rmlops-arch.5; } > build-fuzz/seeds-yaml/arch
-	build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus testdata/fuzz
-	build-fuzz/fuzz_yaml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	build-fuzz/fuzz_yaml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus-yaml build-fuzz/seeds-yaml
 
 lint-man:
