@@ -487,6 +487,28 @@ void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, f
 	}
 }
 
+/* From sd = Σdy and sdx = Σdy·(x − mean) per channel of a training-mode
+ * batch norm: dgamma += rstd·sdx, dbeta += sd (each may be NULL), and the
+ * coefficients of dx = g·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N)
+ * = k1·dy + k2·(x − mean) + k3. Shared by the plain and the fused backward. */
+static void bn_train_grad_coeffs(float *k1, float *k2, float *k3, float *dgamma, float *dbeta,
+				 const double *sd, const double *sdx, const float *gamma,
+				 const float *rstd, int64_t rows, int64_t c)
+{
+	for (int64_t j = 0; j < c; j++) {
+		double sxh = rstd[j] * sdx[j];
+		if (dgamma)
+			dgamma[j] += (float)sxh;
+		if (dbeta)
+			dbeta[j] += (float)sd[j];
+		double a = (double)gamma[j] * rstd[j];
+		double mdy = sd[j] / (double)rows, mxh = sxh / (double)rows;
+		k1[j] = (float)a;
+		k2[j] = (float)(-a * mxh * rstd[j]);
+		k3[j] = (float)(-a * mdy);
+	}
+}
+
 void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
 			   const float *x, const float *mean, const float *rstd,
 			   const float *gamma, int64_t rows, int64_t c)
@@ -509,20 +531,8 @@ void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *
 			}
 		}
 		float k1[4096], k2[4096], k3[4096];
-		for (int64_t j = 0; j < cc; j++) {
-			int64_t ch = c0 + j;
-			double sxh = rstd[ch] * sdx[j];
-			if (dgamma)
-				dgamma[ch] += (float)sxh;
-			if (dbeta)
-				dbeta[ch] += (float)sd[j];
-			/* dx = g·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N) = k1·dy + k2·(x − mean) + k3 */
-			double a = (double)gamma[ch] * rstd[ch];
-			double mdy = sd[j] / (double)rows, mxh = sxh / (double)rows;
-			k1[j] = (float)a;
-			k2[j] = (float)(-a * mxh * rstd[ch]);
-			k3[j] = (float)(-a * mdy);
-		}
+		bn_train_grad_coeffs(k1, k2, k3, dgamma ? dgamma + c0 : NULL, dbeta ? dbeta + c0 : NULL,
+				     sd, sdx, gamma + c0, rstd + c0, rows, cc);
 		if (!dx)
 			continue;
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
@@ -721,18 +731,7 @@ void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const fl
 	for (int64_t j = 0; j < c; j++)
 		a[j] = rstd[j] * gamma[j];
 	bnsilu_sums(sd, sdx, dz, x, mean, a, beta, rows, c);
-	for (int64_t j = 0; j < c; j++) {
-		double sxh = rstd[j] * sdx[j];
-		if (dgamma)
-			dgamma[j] += (float)sxh;
-		if (dbeta)
-			dbeta[j] += (float)sd[j];
-		double g = (double)gamma[j] * rstd[j];
-		double mdy = sd[j] / (double)rows, mxh = sxh / (double)rows;
-		k1[j] = (float)g;
-		k2[j] = (float)(-g * mxh * rstd[j]);
-		k3[j] = (float)(-g * mdy);
-	}
+	bn_train_grad_coeffs(k1, k2, k3, dgamma, dbeta, sd, sdx, gamma, rstd, rows, c);
 	if (dx)
 		bnsilu_dx(dx, dz, x, mean, a, beta, k1, k2, k3, rows, c);
 }
