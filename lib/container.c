@@ -1157,11 +1157,19 @@ rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 	}
 	if (!st && !(hist = malloc((size_t)cap * sizeof *hist)))
 		st = RML_ERR_NOMEM;
+	/* An entry that two parents share (a checkpoint and the data it was
+	 * trained on, both read again to resume) is kept once, where it first
+	 * appears. */
 	for (int i = 0; !st && i < n_parents; i++) {
 		const rml_kv *kv = parents[i] ? rml_get(parents[i], "lineage.history") : NULL;
 		if (kv && kv->type == RML_KV_STR_ARRAY)
-			for (int64_t j = 0; j < kv->n; j++)
-				hist[n_hist++] = kv->sa[j];
+			for (int64_t j = 0; j < kv->n; j++) {
+				int64_t k = 0;
+				while (k < n_hist && strcmp(hist[k], kv->sa[j]) != 0)
+					k++;
+				if (k == n_hist)
+					hist[n_hist++] = kv->sa[j];
+			}
 	}
 	if (!st) {
 		hist[n_hist++] = (const char *)entry.p;

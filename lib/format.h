@@ -157,9 +157,9 @@ int64_t rml_tensor_numel(const rml_tensor *t);
  *   with shell quoting), provenance.seed (when seed >= 0), provenance.time is
  *   NOT written (outputs must be byte-identical across runs),
  *   provenance.inputs = ["<role>=sha256:<hex>", ...],
- * and lineage.history = the inputs' own history entries followed by one
- * entry for this step, each a one-line JSON object, at most 64 entries
- * (oldest dropped). `parents` are the already-read input files whose
+ * and lineage.history = the inputs' own history entries (an entry several
+ * inputs share, once) followed by one entry for this step, each a one-line
+ * JSON object, at most 64 entries (oldest dropped). `parents` are the already-read input files whose
  * history carries over (may be NULL/0). */
 rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 				char **argv, int64_t seed, const char *const *input_roles,

@@ -523,6 +523,22 @@ static void test_provenance(void **state)
 	assert_int_equal(rml_get_str(&out, "provenance.command", &cmd, NULL), RML_OK);
 	assert_string_equal(cmd, "rmlops-b 'it'\\''s'");
 	assert_null(rml_get(&out, "provenance.seed"));
+	/* Two inputs that share history (the output and its own parent, as
+	 * when a checkpoint and its training data are read again): each
+	 * shared entry once, then the new step. */
+	rml_file again;
+	rml_file_init(&again);
+	const char *roles2[2] = { "checkpoint", "data" }, *hashes2[2] = { "cd34", "ab12" };
+	const rml_file *parents2[2] = { &out, &parent };
+	assert_int_equal(rml_provenance_stamp(&again, "rmlops-b", 2, argv1, -1, roles2, hashes2, 2,
+					      parents2, 2, NULL),
+			 RML_OK);
+	h = rml_get(&again, "lineage.history");
+	assert_non_null(h);
+	assert_int_equal(h->n, 3);
+	assert_non_null(strstr(h->sa[0], "\"program\":\"rmlops-a\""));
+	assert_non_null(strstr(h->sa[2], "checkpoint=sha256:cd34"));
+	rml_file_free(&again);
 	rml_file_free(&parent);
 	rml_file_free(&out);
 }
