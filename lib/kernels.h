@@ -15,7 +15,7 @@
  *     only it needs is skipped;
  *   - workspaces are provided by the caller (no allocation here); their
  *     sizes are given by the *_workspace functions.
- * Threads: loops use OpenMP and GEMMs OpenBLAS with rml_set_threads();
+ * Threads: loops and GEMMs (gemm.h) use OpenMP with rml_set_threads();
  * results depend only on the thread count. Reductions over rows (bias and
  * batch-norm gradients) are done per channel in a fixed order so they are
  * deterministic.

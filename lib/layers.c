@@ -1,6 +1,6 @@
 /*
  * layers.c — the engine's layer kernels (contract in kernels.h): NHWC
- * feature maps, GEMMs through OpenBLAS, everything else in OpenMP loops.
+ * feature maps, GEMMs through lib/gemm.c, everything else in OpenMP loops.
  *
  * Determinism: every reduction over rows (bias, batch-norm and layer-norm
  * gradients, channel scales) runs per channel in row order, with threads
@@ -9,8 +9,9 @@
  * by image, so no two threads write the same element.
  */
 #include "kernels.h"
+#include "attn512.h"
+#include "gemm.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -23,6 +24,16 @@
  * per piece (taps x channels) for their partial sums. */
 #define DW_CHUNKS 16
 #define DW_SLOT 2304
+
+/* Elementwise and reduction loops get an AVX-512 twin as well, chosen
+ * when the program loads, where the CPU has it. Lanes never change the
+ * arithmetic: no loop here reorders a sum (no -ffast-math, lane sums are
+ * explicit), so both twins give the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define HOT
+#endif
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -58,7 +69,7 @@ static inline float vexpf(float x)
  * chunk order, so the result is the same for every thread count. */
 #define RED_CHUNKS 64
 #define RED_COLS 512
-static void col_sums(double *s1, double *s2, const float *a, const float *ka, const float *b,
+HOT static void col_sums(double *s1, double *s2, const float *a, const float *ka, const float *b,
 		     const float *kb, int64_t rows, int64_t c)
 {
 	int64_t chunk = rows / RED_CHUNKS + 1;
@@ -130,52 +141,20 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 	}
 }
 
-/* ---- GEMM ------------------------------------------------------------------
- * OpenBLAS runs single-threaded (see rml_set_threads); the threads are
- * ours, splitting rows of the output or columns of a weight gradient, so
- * no two threads sum the same element and the results do not depend on
- * scheduling. One pool of OpenMP threads also means no second pool
- * spinning against it on a small machine. */
+/* ---- GEMM: lib/gemm.c ---------------------------------------------------- */
 
 /* C[rows,n] = A[rows,k] · B (B [k,n], or [n,k] when transb) + beta C */
 static void gemm_rows(int64_t rows, int64_t n, int64_t k, const float *A, int64_t lda,
 		      const float *Bm, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
 {
-	int nt = omp_get_max_threads();
-	int64_t per = (rows + nt - 1) / nt;
-	if (rows * n * k < 65536 || nt == 1 || per < 8) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans, (int)rows,
-			    (int)n, (int)k, 1.0f, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
-		return;
-	}
-#pragma omp parallel for schedule(static)
-	for (int t = 0; t < nt; t++) {
-		int64_t r0 = t * per, r1 = r0 + per < rows ? r0 + per : rows;
-		if (r1 > r0)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
-				    (int)(r1 - r0), (int)n, (int)k, 1.0f, A + r0 * lda, (int)lda, Bm,
-				    (int)ldb, beta, C + r0 * ldc, (int)ldc);
-	}
+	rml_gemm_rows(rows, n, k, A, lda, Bm, ldb, transb, beta, C, ldc);
 }
 
-/* G[k,n] += A[rows,k]^T · D[rows,n], split by columns of G. */
+/* G[k,n] += A[rows,k]^T · D[rows,n] */
 static void gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, const float *D,
 		       float *G)
 {
-	int nt = omp_get_max_threads();
-	int64_t per = (n + nt - 1) / nt;
-	if (rows * n * k < 65536 || nt == 1 || per < 4) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)rows, 1.0f,
-			    A, (int)k, D, (int)n, 1.0f, G, (int)n);
-		return;
-	}
-#pragma omp parallel for schedule(static)
-	for (int t = 0; t < nt; t++) {
-		int64_t c0 = t * per, c1 = c0 + per < n ? c0 + per : n;
-		if (c1 > c0)
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)(c1 - c0),
-				    (int)rows, 1.0f, A, (int)k, D + c0, (int)n, 1.0f, G + c0, (int)n);
-	}
+	rml_gemm_wgrad(rows, k, n, A, k, D, n, G, n);
 }
 
 /* ---- standard convolution ------------------------------------------------- */
@@ -194,7 +173,7 @@ int64_t rml_conv2d_workspace(int64_t n, int64_t h, int64_t w, int64_t cin, int k
 	return n * oh * ow * (int64_t)k * k * cin;
 }
 
-static void im2col(float *col, const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+HOT static void im2col(float *col, const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
 		   int k, int stride, int pad, int64_t oh, int64_t ow)
 {
 	int64_t K = (int64_t)k * k * cin;
@@ -220,7 +199,7 @@ static void im2col(float *col, const float *x, int64_t n, int64_t h, int64_t w, 
 }
 
 /* dx += col2im(dcol): split by image, so writes never collide. */
-static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, int64_t w, int64_t cin,
+HOT static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, int64_t w, int64_t cin,
 		       int k, int stride, int pad, int64_t oh, int64_t ow)
 {
 	int64_t K = (int64_t)k * k * cin;
@@ -284,7 +263,7 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 
 /* ---- depthwise convolution -------------------------------------------------- */
 
-void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float *b, int64_t n,
+HOT void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float *b, int64_t n,
 			  int64_t h, int64_t w, int64_t c, int k, int stride, int pad)
 {
 	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
@@ -316,7 +295,7 @@ void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float
 	}
 }
 
-void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+HOT void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
 			   const float *wt, int64_t n, int64_t h, int64_t w, int64_t c, int k,
 			   int stride, int pad)
 {
@@ -432,7 +411,7 @@ void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const
 
 /* Batch statistics into mean/rstd and the running update (see
  * rml_bn_forward_train). */
-static void bn_train_stats(float *mean, float *rstd, float *run_mean, float *run_var,
+HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float *run_var,
 			   const float *x, int64_t rows, int64_t c, float momentum, float eps)
 {
 	double s1[4096], s2[4096];
@@ -472,7 +451,7 @@ static void bn_train_stats(float *mean, float *rstd, float *run_mean, float *run
 	}
 }
 
-void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
+HOT void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
 			  const float *x, const float *gamma, const float *beta, int64_t rows,
 			  int64_t c, float momentum, float eps)
 {
@@ -509,7 +488,7 @@ static void bn_train_grad_coeffs(float *k1, float *k2, float *k3, float *dgamma,
 	}
 }
 
-void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+HOT void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
 			   const float *x, const float *mean, const float *rstd,
 			   const float *gamma, int64_t rows, int64_t c)
 {
@@ -635,7 +614,7 @@ static inline float dsilu1(float y)
 }
 
 /* z = silu((x - m) a + b) over rows of c channels (c <= 4096). */
-static void bnsilu_apply(float *z, const float *x, const float *m, const float *a,
+HOT static void bnsilu_apply(float *z, const float *x, const float *m, const float *a,
 			 const float *b, int64_t rows, int64_t c)
 {
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
@@ -651,7 +630,7 @@ static void bnsilu_apply(float *z, const float *x, const float *m, const float *
 /* s1[j] = sum_r dy[r,j] and s2[j] = sum_r dy[r,j] (x[r,j] - m[j]), where
  * dy = dz silu'(y) is recomputed, chunked exactly as col_sums so the sums
  * do not depend on the thread count. */
-static void bnsilu_sums(double *s1, double *s2, const float *dz, const float *x,
+HOT static void bnsilu_sums(double *s1, double *s2, const float *dz, const float *x,
 			const float *m, const float *a, const float *b, int64_t rows, int64_t c)
 {
 	int64_t chunk = rows / RED_CHUNKS + 1;
@@ -692,7 +671,7 @@ static void bnsilu_sums(double *s1, double *s2, const float *dz, const float *x,
 }
 
 /* dx += k1 dy + k2 (x - m) + k3 with dy = dz silu'(y) recomputed. */
-static void bnsilu_dx(float *dx, const float *dz, const float *x, const float *m,
+HOT static void bnsilu_dx(float *dx, const float *dz, const float *x, const float *m,
 		      const float *a, const float *b, const float *k1, const float *k2,
 		      const float *k3, int64_t rows, int64_t c)
 {
@@ -818,7 +797,7 @@ static inline double row_sqdev(const float *x, float m, int64_t d)
 	return lane_total(acc);
 }
 
-void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+HOT void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
 			   const float *gamma, const float *beta, int64_t rows, int64_t d, float eps)
 {
 #pragma omp parallel for schedule(static) if (rows * d > PAR_MIN)
@@ -838,7 +817,7 @@ void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
 	}
 }
 
-void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+HOT void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 			    const float *x, const float *mean, const float *rstd,
 			    const float *gamma, int64_t rows, int64_t d)
 {
@@ -901,13 +880,13 @@ void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float 
  * inner loop is what the compiler vectorises. */
 #define EW_BLOCK 8192
 
-static void silu_block(float *restrict y, const float *restrict x, int64_t n)
+HOT static void silu_block(float *restrict y, const float *restrict x, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
 		y[i] = x[i] / (1.0f + vexpf(-x[i]));
 }
 
-static void dsilu_block(float *restrict dx, const float *restrict dy, const float *restrict x,
+HOT static void dsilu_block(float *restrict dx, const float *restrict dy, const float *restrict x,
 			int64_t n)
 {
 	for (int64_t i = 0; i < n; i++) {
@@ -936,14 +915,14 @@ void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n)
 	}
 }
 
-void rml_add_forward(float *y, const float *a, const float *b, int64_t n)
+HOT void rml_add_forward(float *y, const float *a, const float *b, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
 	for (int64_t i = 0; i < n; i++)
 		y[i] = a[i] + b[i];
 }
 
-void rml_add_backward(float *da, float *db, const float *dy, int64_t n)
+HOT void rml_add_backward(float *da, float *db, const float *dy, int64_t n)
 {
 	if (da) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -957,7 +936,7 @@ void rml_add_backward(float *da, float *db, const float *dy, int64_t n)
 	}
 }
 
-void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows, int64_t c)
+HOT void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows, int64_t c)
 {
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
@@ -967,7 +946,7 @@ void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows,
 	}
 }
 
-void rml_chscale_backward(float *dx, float *ds, const float *dy, const float *x,
+HOT void rml_chscale_backward(float *dx, float *ds, const float *dy, const float *x,
 			  const float *s, int64_t rows, int64_t c)
 {
 	if (ds) {
@@ -1083,16 +1062,23 @@ void rml_fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
-void rml_attention_forward(float *out, float *att, const float *qkv, int64_t s, int64_t p,
+HOT void rml_attention_forward(float *out, float *att, const float *qkv, int64_t s, int64_t p,
 			   int64_t d, int n_head)
 {
 	int64_t hd = d / n_head;
 	float scale = 1.0f / sqrtf((float)hd);
+	int fast = rml_gemm_get_backend() == RML_GEMM_OWN && rml_att512_usable(p, hd);
 #pragma omp parallel for schedule(static) if (s * n_head * p * p * hd > PAR_MIN)
 	for (int64_t sh = 0; sh < s * n_head; sh++) {
 		int64_t si = sh / n_head, hh = sh % n_head;
 		const float *base = qkv + si * p * 3 * d;
 		float *a = att + sh * p * p;
+		if (fast) {
+			const float *q = base + hh * hd;
+			rml_att512_forward(out + si * p * d + hh * hd, d, a, q, q + d, q + 2 * d,
+					   3 * d, p, hd, scale);
+			continue;
+		}
 		for (int64_t i = 0; i < p; i++) {
 			const float *q = base + i * 3 * d + hh * hd;
 			float mx = -INFINITY;
@@ -1132,11 +1118,12 @@ int64_t rml_attention_workspace(int64_t s, int64_t p, int64_t d, int n_head)
 	return s * n_head * p * p;
 }
 
-void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
+HOT void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
 			    const float *att, int64_t s, int64_t p, int64_t d, int n_head)
 {
 	int64_t hd = d / n_head;
 	float scale = 1.0f / sqrtf((float)hd);
+	int fast = rml_gemm_get_backend() == RML_GEMM_OWN && rml_att512_usable(p, hd);
 	/* Heads of one sequence write disjoint slices of dqkv, so any split is safe. */
 #pragma omp parallel for schedule(static) if (s * n_head * p * p * hd > PAR_MIN)
 	for (int64_t sh = 0; sh < s * n_head; sh++) {
@@ -1145,6 +1132,13 @@ void rml_attention_backward(float *dqkv, float *ws, const float *dout, const flo
 		float *dbase = dqkv + si * p * 3 * d;
 		const float *a = att + sh * p * p;
 		float *ds = ws + sh * p * p;
+		if (fast) {
+			const float *q = base + hh * hd;
+			float *dq = dbase + hh * hd;
+			rml_att512_backward(dq, dq + d, dq + 2 * d, dout + si * p * d + hh * hd, d, a,
+					    ds, q, q + d, q + 2 * d, 3 * d, p, hd, scale);
+			continue;
+		}
 		for (int64_t i = 0; i < p; i++) {
 			const float *go = dout + (si * p + i) * d + hh * hd;
 			float rowdot = 0;

@@ -27,7 +27,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "attn512.h"
 #include "format.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "kernels_ref.h"
 #include "rml.h"
@@ -1180,6 +1182,47 @@ static int64_t run_all(float *out, const float *in)
 	return total;
 }
 
+/* The AVX-512 heads for short sequences (attn512.c) and the scalar loops
+ * give the same bits, forward and backward, with and without a full
+ * vector of keys, for head widths below, at and above one vector. */
+static void test_attention_fast_path_bits(void **state)
+{
+	(void)state;
+	if (rml_gemm_set_backend(RML_GEMM_OWN) != RML_GEMM_OWN) {
+		rml_gemm_set_backend(RML_GEMM_AUTO);
+		skip();
+	}
+	static const struct {
+		int64_t s, p, d;
+		int h;
+	} shapes[] = { { 5, 16, 64, 4 }, { 7, 4, 80, 4 }, { 3, 1, 96, 4 }, { 2, 13, 48, 1 },
+		       { 3, 9, 24, 2 },  { 2, 16, 128, 2 } };
+	rml_rng r;
+	rml_rng_seed(&r, 77);
+	for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+		int64_t S = shapes[c].s, p = shapes[c].p, d = shapes[c].d;
+		int h = shapes[c].h;
+		assert_true(rml_att512_usable(p, d / h));
+		int64_t nq = S * p * 3 * d, no = S * p * d, na = S * h * p * p;
+		float *qkv = rnd(nq, &r, 1.5), *dout = rnd(no, &r, 1), *dq0 = rnd(nq, &r, 0.5);
+		float *out[2], *att[2], *dqkv[2];
+		for (int fast = 0; fast < 2; fast++) {
+			rml_gemm_set_backend(fast ? RML_GEMM_OWN : RML_GEMM_OPENBLAS);
+			out[fast] = nans(no);
+			att[fast] = nans(na);
+			dqkv[fast] = dup(dq0, nq);
+			float *ws = nans(rml_attention_workspace(S, p, d, h));
+			rml_attention_forward(out[fast], att[fast], qkv, S, p, d, h);
+			rml_attention_backward(dqkv[fast], ws, dout, qkv, att[fast], S, p, d, h);
+		}
+		same_bits("attention output, fast path", out[1], out[0], no);
+		same_bits("attention weights, fast path", att[1], att[0], na);
+		same_bits("attention input gradient, fast path", dqkv[1], dqkv[0], nq);
+	}
+	rml_gemm_set_backend(RML_GEMM_AUTO);
+	free_bufs();
+}
+
 static void test_threads_repeat(void **state)
 {
 	(void)state;
@@ -1220,6 +1263,7 @@ int main(void)
 		cmocka_unit_test(test_elementwise_vs_naive),
 		cmocka_unit_test(test_unfold_fold_vs_naive),
 		cmocka_unit_test(test_attention_vs_naive),
+		cmocka_unit_test(test_attention_fast_path_bits),
 		cmocka_unit_test(test_xent_vs_naive),
 		cmocka_unit_test(test_softmax_non_finite_rows),
 		cmocka_unit_test(test_more_vs_torch),
