@@ -171,16 +171,17 @@ static float *pack_b(const float *B, int64_t ldb, int transb, int64_t n, int64_t
 	return pack_buf;
 }
 
-/* C[mr, 16*nv] (masked) = [C +] a[mr, kc] · bp[kc, 32] */
+/* C[mr, 16*nv] (masked) = (load ? C : bias row, or 0) + a[mr, kc] · bp[kc, 32] */
 INLINE_AVX512 void rows_tile(const int mr, const int nv, int64_t kc, const float *a,
 			     int64_t lda, const float *bp, float *c, int64_t ldc, __mmask16 m0,
-			     __mmask16 m1, int load)
+			     __mmask16 m1, int load, const float *bias)
 {
 	__m512 acc[MR1][2];
+	__m512 i0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+	__m512 i1 = bias && nv == 2 ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 	for (int i = 0; i < mr; i++) {
-		acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
-		acc[i][1] = load && nv == 2 ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16)
-					    : _mm512_setzero_ps();
+		acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : i0;
+		acc[i][1] = load && nv == 2 ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : i1;
 	}
 	for (int64_t l = 0; l < kc; l++) {
 		__m512 b0 = _mm512_load_ps(bp + l * NR);
@@ -256,9 +257,9 @@ INLINE_AVX512 void wgrad_tile(const int mr, const int nv, int64_t rows, const fl
 
 AVX512 static void rows_tile_any(int mr, int nv, int64_t kc, const float *a, int64_t lda,
 				 const float *bp, float *c, int64_t ldc, __mmask16 m0,
-				 __mmask16 m1, int load)
+				 __mmask16 m1, int load, const float *bias)
 {
-	TILE_SWITCH(rows_tile, kc, a, lda, bp, c, ldc, m0, m1, load)
+	TILE_SWITCH(rows_tile, kc, a, lda, bp, c, ldc, m0, m1, load, bias)
 }
 
 AVX512 static void wgrad_tile_any(int mr, int nv, int64_t rows, const float *a, int64_t lda,
@@ -270,7 +271,8 @@ AVX512 static void wgrad_tile_any(int mr, int nv, int64_t rows, const float *a, 
 
 /* Rows r0..r1 of C: depth in passes of KC, each over every panel. */
 AVX512 static void rows_block(int64_t r0, int64_t r1, int64_t n, int64_t k, const float *A,
-			      int64_t lda, const float *bp, float beta, float *C, int64_t ldc)
+			      int64_t lda, const float *bp, float beta, const float *bias, float *C,
+			      int64_t ldc)
 {
 	int64_t np = (n + NR - 1) / NR;
 	for (int64_t l0 = 0; l0 < k; l0 += KC) {
@@ -282,18 +284,20 @@ AVX512 static void rows_block(int64_t r0, int64_t r1, int64_t n, int64_t k, cons
 			panel_masks(w, &m0, &m1);
 			int nv = w > 16 ? 2 : 1;
 			const float *bpp = bp + (p * k + l0) * NR;
+			const float *bi = !load && bias ? bias + p * NR : NULL;
 			int64_t h = nv == 2 ? MR : MR1;
 			for (int64_t i = r0; i < r1; i += h) {
 				int mr = r1 - i < h ? (int)(r1 - i) : (int)h;
 				rows_tile_any(mr, nv, kc, A + i * lda + l0, lda, bpp,
-					      C + i * ldc + p * NR, ldc, m0, m1, load);
+					      C + i * ldc + p * NR, ldc, m0, m1, load, bi);
 			}
 		}
 	}
 }
 
 static int own_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
-		    const float *B, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
+		    const float *B, int64_t ldb, int transb, float beta, const float *bias,
+		    float *C, int64_t ldc)
 {
 	const float *bp = pack_b(B, ldb, transb, n, k);
 	if (!bp)
@@ -302,7 +306,7 @@ static int own_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda
 #pragma omp parallel for schedule(static) if (m * n * k >= PAR_FLOPS && nb > 1)
 	for (int64_t b = 0; b < nb; b++) {
 		int64_t r0 = b * MC, r1 = r0 + MC < m ? r0 + MC : m;
-		rows_block(r0, r1, n, k, A, lda, bp, beta, C, ldc);
+		rows_block(r0, r1, n, k, A, lda, bp, beta, bias, C, ldc);
 	}
 	return 0;
 }
@@ -348,22 +352,35 @@ static void own_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_
 /* ---- entry points ------------------------------------------------------------------ */
 
 void rml_gemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
-		   const float *B, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
+		   const float *B, int64_t ldb, int transb, float beta, const float *bias,
+		   float *C, int64_t ldc)
 {
 	if (m <= 0 || n <= 0)
 		return;
+	if (beta != 0.0f)
+		bias = NULL;
 	if (k <= 0) {
 		if (beta == 0.0f)
-			for (int64_t i = 0; i < m; i++)
-				memset(C + i * ldc, 0, (size_t)n * sizeof *C);
+			for (int64_t i = 0; i < m; i++) {
+				if (bias)
+					memcpy(C + i * ldc, bias, (size_t)n * sizeof *C);
+				else
+					memset(C + i * ldc, 0, (size_t)n * sizeof *C);
+			}
 		return;
 	}
 #ifdef HAVE_OWN
 	/* Packing fails only when its buffer cannot grow: then OpenBLAS. */
 	if (rml_gemm_get_backend() == RML_GEMM_OWN &&
-	    own_rows(m, n, k, A, lda, B, ldb, transb, beta, C, ldc) == 0)
+	    own_rows(m, n, k, A, lda, B, ldb, transb, beta, bias, C, ldc) == 0)
 		return;
 #endif
+	if (bias) {
+#pragma omp parallel for schedule(static) if (m * n > PAR_FLOPS)
+		for (int64_t i = 0; i < m; i++)
+			memcpy(C + i * ldc, bias, (size_t)n * sizeof *C);
+		beta = 1.0f;
+	}
 	blas_rows(m, n, k, A, lda, B, ldb, transb, beta, C, ldc);
 }
 

@@ -1,8 +1,9 @@
 /*
  * gemm.h — the two matrix products the engine runs on, row-major float:
  *
- *   rml_gemm_rows:  C[m,n] = A[m,k] · B + beta·C   (B [k,n], or [n,k] when
- *                   transb; beta 0 or 1) — forward of a linear layer or a
+ *   rml_gemm_rows:  C[m,n] = A[m,k] · B + (beta ? C : bias)  (B [k,n], or
+ *                   [n,k] when transb; beta 0 or 1; bias [n], added to
+ *                   every row, or NULL) — forward of a linear layer or a
  *                   convolution, and their input gradient;
  *   rml_gemm_wgrad: G[k,n] += A[rows,k]^T · D[rows,n] — weight gradients.
  *
@@ -34,7 +35,8 @@ rml_gemm_backend rml_gemm_get_backend(void);
 const char *rml_gemm_backend_name(void);
 
 void rml_gemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
-		   const float *B, int64_t ldb, int transb, float beta, float *C, int64_t ldc);
+		   const float *B, int64_t ldb, int transb, float beta, const float *bias,
+		   float *C, int64_t ldc);
 void rml_gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
 		    const float *D, int64_t ldd, float *G, int64_t ldg);
 

@@ -147,7 +147,7 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 static void gemm_rows(int64_t rows, int64_t n, int64_t k, const float *A, int64_t lda,
 		      const float *Bm, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
 {
-	rml_gemm_rows(rows, n, k, A, lda, Bm, ldb, transb, beta, C, ldc);
+	rml_gemm_rows(rows, n, k, A, lda, Bm, ldb, transb, beta, NULL, C, ldc);
 }
 
 /* G[k,n] += A[rows,k]^T · D[rows,n] */
@@ -386,14 +386,7 @@ HOT void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy,
 void rml_linear_forward(float *y, const float *x, const float *wt, const float *b,
 			int64_t rows, int64_t in, int64_t out)
 {
-	float beta = 0.0f;
-	if (b) {
-#pragma omp parallel for schedule(static) if (rows * out > PAR_MIN)
-		for (int64_t r = 0; r < rows; r++)
-			memcpy(y + r * out, b, (size_t)out * sizeof *y);
-		beta = 1.0f;
-	}
-	gemm_rows(rows, out, in, x, in, wt, out, 0, beta, y, out);
+	rml_gemm_rows(rows, out, in, x, in, wt, out, 0, 0.0f, b, y, out);
 }
 
 void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

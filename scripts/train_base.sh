@@ -6,7 +6,9 @@
 # training images (stratified, seed 1) are held out for validation.
 # Resumable: run it again and it continues from WORKDIR/checkpoint.rml;
 # UNTIL=N stops after epoch N (a slice of a long schedule under a batch
-# system's time limit).
+# system's time limit). FROM=MODEL starts from a trained model instead
+# of from scratch (a warm restart: all groups trained, a new warm-up and
+# cosine cycle); LR=X sets the peak learning rate (default 0.0008).
 set -euo pipefail
 src=${1:?usage: train_base.sh CIFAR_DIR [WORKDIR] [EPOCHS]}
 work=${2:-work/base}
@@ -26,8 +28,9 @@ fi
 resume=()
 [ -f "$work/checkpoint.rml" ] && resume=(--resume "$work/checkpoint.rml")
 [ -n "${UNTIL:-}" ] && resume+=(--until "$UNTIL")
+[ -n "${FROM:-}" ] && [ ! -f "$work/checkpoint.rml" ] && resume+=(-m "$FROM" --tune all)
 "$bin/rmlops-train" -d "$work/train.rml" --val "$work/val.rml" "${resume[@]}" \
-	--epochs "$epochs" --batch 128 --optimizer adamw --lr 0.0008 --wd 0.05 --warmup 2 \
+	--epochs "$epochs" --batch 128 --optimizer adamw --lr "${LR:-0.0008}" --wd 0.05 --warmup 2 \
 	--label-smoothing 0.1 --augment crop,flip -s 1 -j "${THREADS:-$(nproc)}" \
 	--checkpoint "$work/checkpoint.rml" --log "$work/train-log.jsonl" \
 	-o "$work/mvit-xxs-cifar10.rml"

@@ -10,8 +10,9 @@
  *     and 3 threads, bit for bit);
  *   - OpenBLAS and the own kernels agree with a double-precision product
  *     within 1e-5 * max(1, |c|) * sqrt(k) / 4;
- *   - beta 0 never reads C (NaN there stays out of the result), elements
- *     of C and G outside the product are never written.
+ *   - beta 0 never reads C (NaN there stays out of the result), a bias
+ *     starts every row's sums, elements of C and G outside the product
+ *     are never written.
  * Without AVX-512 the own-kernel tests are skipped.
  */
 #include <math.h>
@@ -69,11 +70,11 @@ static const shape shapes[] = {
 
 /* C (m x n, ldc) by the chain of fused multiply-adds gemm.c promises. */
 static void chain_rows(const shape *s, const float *A, int64_t lda, const float *B, int64_t ldb,
-		       int transb, float beta, float *C, int64_t ldc)
+		       int transb, float beta, const float *bias, float *C, int64_t ldc)
 {
 	for (int64_t i = 0; i < s->m; i++)
 		for (int64_t j = 0; j < s->n; j++) {
-			float c = beta != 0.0f ? C[i * ldc + j] : 0.0f;
+			float c = beta != 0.0f ? C[i * ldc + j] : bias ? bias[j] : 0.0f;
 			for (int64_t l = 0; l < s->k; l++)
 				c = fmaf(A[i * lda + l], transb ? B[j * ldb + l] : B[l * ldb + j], c);
 			C[i * ldc + j] = c;
@@ -81,19 +82,22 @@ static void chain_rows(const shape *s, const float *A, int64_t lda, const float 
 }
 
 static double exact_rows(const shape *s, const float *A, int64_t lda, const float *B,
-			 int64_t ldb, int transb, float beta, const float *C0, int64_t ldc,
-			 int64_t i, int64_t j)
+			 int64_t ldb, int transb, float beta, const float *bias, const float *C0,
+			 int64_t ldc, int64_t i, int64_t j)
 {
-	double c = beta != 0.0f ? C0[i * ldc + j] : 0.0;
+	double c = beta != 0.0f ? C0[i * ldc + j] : bias ? bias[j] : 0.0;
 	for (int64_t l = 0; l < s->k; l++)
 		c += (double)A[i * lda + l] * (transb ? B[j * ldb + l] : B[l * ldb + j]);
 	return c;
 }
 
 /* One product on the back end in force, compared with the double product
- * (always) and with the chain (when `exact`); returns C. */
-static float *run_rows(const shape *s, int transb, float beta, int exact)
+ * (always) and with the chain (when `exact`); returns C. Mode 0: beta 0,
+ * 1: beta 1, 2: beta 0 and a bias. */
+static float *run_rows(const shape *s, int transb, int mode, int exact)
 {
+	float beta = mode == 1 ? 1.0f : 0.0f;
+	float *bias = mode == 2 ? rand_matrix(1, s->n) : NULL;
 	int64_t lda = s->k + 3, ldb = (transb ? s->k : s->n) + 5, ldc = s->n + 7;
 	float *A = rand_matrix(s->m, lda);
 	float *B = rand_matrix(transb ? s->n : s->k, ldb);
@@ -107,7 +111,7 @@ static float *run_rows(const shape *s, int transb, float beta, int exact)
 				C[i * ldc + j] = NAN;
 		}
 	memcpy(C0, C, (size_t)(s->m * ldc) * sizeof *C);
-	rml_gemm_rows(s->m, s->n, s->k, A, lda, B, ldb, transb, beta, C, ldc);
+	rml_gemm_rows(s->m, s->n, s->k, A, lda, B, ldb, transb, beta, bias, C, ldc);
 	double tol = 1e-5 * sqrt((double)s->k) / 4 + 1e-6;
 	for (int64_t i = 0; i < s->m; i++)
 		for (int64_t j = 0; j < ldc; j++) {
@@ -116,7 +120,7 @@ static float *run_rows(const shape *s, int transb, float beta, int exact)
 				assert_true(c == GUARD);
 				continue;
 			}
-			double e = exact_rows(s, A, lda, B, ldb, transb, beta, C0, ldc, i, j);
+			double e = exact_rows(s, A, lda, B, ldb, transb, beta, bias, C0, ldc, i, j);
 			if (!(fabs(c - e) <= tol * fmax(1.0, fabs(e)))) {
 				fprintf(stderr, "%s %lldx%lldx%lld transb %d beta %g: C[%lld,%lld] %.9g, "
 						"exact %.9g\n",
@@ -126,7 +130,7 @@ static float *run_rows(const shape *s, int transb, float beta, int exact)
 			}
 		}
 	if (exact) {
-		chain_rows(s, A, lda, B, ldb, transb, beta, C0, ldc);
+		chain_rows(s, A, lda, B, ldb, transb, beta, bias, C0, ldc);
 		for (int64_t i = 0; i < s->m; i++)
 			for (int64_t j = 0; j < s->n; j++)
 				if (memcmp(&C[i * ldc + j], &C0[i * ldc + j], sizeof(float))) {
@@ -141,6 +145,7 @@ static float *run_rows(const shape *s, int transb, float beta, int exact)
 	free(A);
 	free(B);
 	free(C0);
+	free(bias);
 	return C;
 }
 
@@ -200,8 +205,8 @@ static void test_openblas_vs_double(void **state)
 		rml_set_threads(t);
 		for (size_t i = 0; i < N_SHAPES; i++) {
 			for (int transb = 0; transb < 2; transb++)
-				for (int beta = 0; beta < 2; beta++)
-					free(run_rows(&shapes[i], transb, (float)beta, 0));
+				for (int mode = 0; mode < 3; mode++)
+					free(run_rows(&shapes[i], transb, mode, 0));
 			free(run_wgrad(&shapes[i], 0));
 		}
 	}
@@ -219,8 +224,8 @@ static void test_own_is_the_fma_chain(void **state)
 		rml_set_threads(t);
 		for (size_t i = 0; i < N_SHAPES; i++) {
 			for (int transb = 0; transb < 2; transb++)
-				for (int beta = 0; beta < 2; beta++)
-					free(run_rows(&shapes[i], transb, (float)beta, 1));
+				for (int mode = 0; mode < 3; mode++)
+					free(run_rows(&shapes[i], transb, mode, 1));
 			free(run_wgrad(&shapes[i], 1));
 		}
 	}
@@ -244,7 +249,7 @@ static void test_own_thread_count_independent(void **state)
 		G[t] = calloc((size_t)(k * n), sizeof(float));
 		assert_non_null(C[t]);
 		assert_non_null(G[t]);
-		rml_gemm_rows(m, n, k, A, k, B, n, 0, 0.0f, C[t], n);
+		rml_gemm_rows(m, n, k, A, k, B, n, 0, 0.0f, NULL, C[t], n);
 		rml_gemm_wgrad(m, k, n, A, k, D, n, G[t], n);
 	}
 	for (int t = 1; t < 3; t++) {
@@ -269,14 +274,19 @@ static void test_degenerate_shapes(void **state)
 		rml_gemm_set_backend(b ? RML_GEMM_OWN : RML_GEMM_OPENBLAS);
 		float C[6] = { 1, 2, 3, 4, 5, 6 }, G[6] = { 1, 2, 3, 4, 5, 6 }, A[1] = { 9 };
 		/* k = 0 with beta 0 zeroes C, with beta 1 leaves it */
-		rml_gemm_rows(2, 3, 0, A, 1, A, 1, 0, 1.0f, C, 3);
+		rml_gemm_rows(2, 3, 0, A, 1, A, 1, 0, 1.0f, NULL, C, 3);
 		assert_true(C[0] == 1 && C[5] == 6);
-		rml_gemm_rows(2, 3, 0, A, 1, A, 1, 0, 0.0f, C, 3);
+		rml_gemm_rows(2, 3, 0, A, 1, A, 1, 0, 0.0f, NULL, C, 3);
 		for (int i = 0; i < 6; i++)
 			assert_true(C[i] == 0);
+		/* with a bias, k = 0 gives the bias in every row */
+		float bias[3] = { 7, 8, 9 };
+		rml_gemm_rows(2, 3, 0, A, 1, A, 1, 0, 0.0f, bias, C, 3);
+		for (int i = 0; i < 6; i++)
+			assert_true(C[i] == bias[i % 3]);
 		/* no rows: G unchanged; m or n = 0: nothing touched */
 		rml_gemm_wgrad(0, 2, 3, A, 2, A, 3, G, 3);
-		rml_gemm_rows(0, 3, 2, A, 2, A, 3, 0, 0.0f, G, 3);
+		rml_gemm_rows(0, 3, 2, A, 2, A, 3, 0, 0.0f, NULL, G, 3);
 		for (int i = 0; i < 6; i++)
 			assert_true(G[i] == i + 1);
 	}
