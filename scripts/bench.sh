@@ -30,6 +30,8 @@ for cfg in "train 128" "train 4" "infer 128" "infer 4"; do
 	set -- $cfg
 	for t in 1 $nthreads; do
 		"$out/bench_engine" mvit-xxs "$1" "$2" "$t" "$secs" >> "$res"
+		# the same engine with its products on OpenBLAS, for comparison
+		RML_GEMM=openblas "$out/bench_engine" mvit-xxs "$1" "$2" "$t" "$secs" >> "$res"
 		if [ -n "$py" ]; then
 			"$py" "$top/scripts/bench_torch.py" "$1" "$2" "$t" "$secs" >> "$res"
 		fi

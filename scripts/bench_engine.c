@@ -7,12 +7,15 @@
  *
  * usage: bench_engine ARCH train|infer BATCH THREADS SECONDS
  * With RML_PROFILE=1 in the environment, the time per kind of operation
- * goes to standard error.
+ * goes to standard error. With RML_GEMM=openblas the products run on
+ * OpenBLAS instead of the own kernels (gemm.h); the line then names the
+ * implementation "rmlops-openblas".
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "kernels.h"
 #include "model.h"
 #include "model_internal.h"
@@ -92,9 +95,12 @@ int main(int argc, char **argv)
 	}
 	qsort(t, (size_t)n_it, sizeof *t, cmp_double);
 	double med = t[n_it / 2];
-	printf("{\"impl\":\"rmlops\",\"arch\":\"%s\",\"what\":\"%s\",\"batch\":%lld,"
-	       "\"threads\":%d,\"iterations\":%d,\"median_s\":%.6f,\"images_per_s\":%.1f}\n",
-	       arch, train ? "train" : "infer", (long long)batch, threads, n_it, med,
+	int own = rml_gemm_get_backend() == RML_GEMM_OWN;
+	printf("{\"impl\":\"%s\",\"gemm\":\"%s\",\"arch\":\"%s\",\"what\":\"%s\","
+	       "\"batch\":%lld,\"threads\":%d,\"iterations\":%d,\"median_s\":%.6f,"
+	       "\"images_per_s\":%.1f}\n",
+	       own ? "rmlops" : "rmlops-openblas", rml_gemm_backend_name(), arch,
+	       train ? "train" : "infer", (long long)batch, threads, n_it, med,
 	       (double)batch / med);
 	if (getenv("RML_PROFILE")) {
 		static char rep[4096];
