@@ -10,11 +10,13 @@
  * and an 8x32 block of C (16x16 when n is small) lives in 16 vector
  * registers while k runs.
  *
- * Determinism: an element of C is initialised (0, or C itself when beta
- * is 1) and then receives one fused multiply-add per term in increasing
- * k; for G the same, in increasing row order, starting from G. Blocking
- * stores and reloads partial sums exactly, so neither block sizes nor the
- * thread split change a single bit.
+ * Determinism: an element of C is initialised (0, the bias, or C itself
+ * when beta is 1) and then receives one fused multiply-add per term in
+ * increasing k. For G, the rows go in chunks of RC = 256 in increasing
+ * order: each chunk's terms are fused multiply-adds into a sum started at
+ * zero, which is then added to G. Blocking stores and reloads partial
+ * sums exactly, so neither block sizes nor the thread split change a
+ * single bit.
  */
 #include "gemm.h"
 
@@ -200,17 +202,16 @@ INLINE_AVX512 void rows_tile(const int mr, const int nv, int64_t kc, const float
 	}
 }
 
-/* G[mr, 16*nv] (masked) += a[rows, mr]^T · d[rows, 16*nv] */
+/* G[mr, 16*nv] (masked) += a[rows, mr]^T · d[rows, 16*nv], the rows
+ * summed from zero and then added to G: a chain over a whole batch of
+ * rows (32,768 at batch 128) would lose digits that these chunks keep. */
 INLINE_AVX512 void wgrad_tile(const int mr, const int nv, int64_t rows, const float *a,
 			      int64_t lda, const float *d, int64_t ldd, float *g, int64_t ldg,
 			      __mmask16 m0, __mmask16 m1)
 {
 	__m512 acc[MR1][2];
-	for (int i = 0; i < mr; i++) {
-		acc[i][0] = _mm512_maskz_loadu_ps(m0, g + i * ldg);
-		acc[i][1] = nv == 2 ? _mm512_maskz_loadu_ps(m1, g + i * ldg + 16)
-				    : _mm512_setzero_ps();
-	}
+	for (int i = 0; i < mr; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 	for (int64_t r = 0; r < rows; r++) {
 		__m512 d0 = _mm512_maskz_loadu_ps(m0, d + r * ldd);
 		__m512 d1 = nv == 2 ? _mm512_maskz_loadu_ps(m1, d + r * ldd + 16)
@@ -223,9 +224,12 @@ INLINE_AVX512 void wgrad_tile(const int mr, const int nv, int64_t rows, const fl
 		}
 	}
 	for (int i = 0; i < mr; i++) {
-		_mm512_mask_storeu_ps(g + i * ldg, m0, acc[i][0]);
+		_mm512_mask_storeu_ps(g + i * ldg, m0,
+				      _mm512_add_ps(_mm512_maskz_loadu_ps(m0, g + i * ldg), acc[i][0]));
 		if (nv == 2)
-			_mm512_mask_storeu_ps(g + i * ldg + 16, m1, acc[i][1]);
+			_mm512_mask_storeu_ps(
+				g + i * ldg + 16, m1,
+				_mm512_add_ps(_mm512_maskz_loadu_ps(m1, g + i * ldg + 16), acc[i][1]));
 	}
 }
 

@@ -240,6 +240,8 @@ static void test_conv_vs_naive(void **state)
 		{ 2, 16, 16, 16, 24, 3, 1, 1, 1 }, /* threaded im2col, col2im, split GEMMs */
 		{ 4, 8, 8, 32, 48, 1, 1, 0, 1 },  /* threaded pointwise GEMMs */
 		{ 3, 7, 7, 9, 11, 3, 2, 1, 1 },   /* stride 2 with an odd remainder */
+		{ 41, 12, 12, 48, 20, 3, 1, 1, 1 }, /* 10 MB of columns: blocks of 4
+						     * images, the last of 1 */
 	};
 	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
 		conv_compare(shapes[i], 0, &r);
