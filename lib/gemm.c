@@ -14,9 +14,11 @@
  * when beta is 1) and then receives one fused multiply-add per term in
  * increasing k. For G, the rows go in chunks of RC = 256 in increasing
  * order: each chunk's terms are fused multiply-adds into a sum started at
- * zero, which is then added to G. Blocking stores and reloads partial
- * sums exactly, so neither block sizes nor the thread split change a
- * single bit.
+ * zero, which is then added to the partial sum; more than SEG = 2048 rows
+ * are cut into segments of SEG, each with its own partial sum from zero,
+ * and G adds them in order. Blocking stores and reloads partial sums
+ * exactly, so neither block sizes nor the thread split change a single
+ * bit.
  */
 #include "gemm.h"
 
@@ -339,11 +341,61 @@ AVX512 static void wgrad_tiles(int64_t q0, int64_t q1, int64_t rows, int64_t k, 
 	}
 }
 
+/* G (from zero) = A^T D over `rows` rows, on the calling thread. */
+static void own_wgrad_serial(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
+			     const float *D, int64_t ldd, float *G, int64_t ldg)
+{
+	int64_t th = n <= 16 ? MR1 : MR;
+	int64_t tiles = (k + th - 1) / th * ((n + NR - 1) / NR);
+	for (int64_t i = 0; i < k; i++)
+		memset(G + i * ldg, 0, (size_t)n * sizeof *G);
+	wgrad_tiles(0, tiles, rows, k, n, A, lda, D, ldd, G, ldg);
+}
+
+/* A long product goes in segments of SEG rows, one thread each, every
+ * segment into its own partial sum; G then adds the partials in segment
+ * order. Splitting tiles instead would make each thread stream all of A
+ * and D. Segments depend on the shape only, so the result does not
+ * depend on the thread count. */
+#define SEG 2048
+static _Thread_local float *seg_buf;
+static _Thread_local size_t seg_cap;
+
 static void own_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
 		      const float *D, int64_t ldd, float *G, int64_t ldg)
 {
 	int64_t th = n <= 16 ? MR1 : MR;
 	int64_t tiles = (k + th - 1) / th * ((n + NR - 1) / NR);
+	int64_t nseg = (rows + SEG - 1) / SEG;
+	size_t need = (size_t)(nseg * k * n);
+	if (nseg > 1 && need > seg_cap) {
+		float *p = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+		if (p) {
+			free(seg_buf);
+			seg_buf = p;
+			seg_cap = need;
+		}
+	}
+	if (nseg > 1 && need <= seg_cap) {
+		float *P = seg_buf;
+#pragma omp parallel for schedule(static) if (rows * n * k >= PAR_FLOPS)
+		for (int64_t sg = 0; sg < nseg; sg++) {
+			int64_t r0 = sg * SEG, rs = rows - r0 < SEG ? rows - r0 : SEG;
+			own_wgrad_serial(rs, k, n, A + r0 * lda, lda, D + r0 * ldd, ldd,
+					 P + sg * k * n, n);
+		}
+#pragma omp parallel for schedule(static) if (k * n * nseg >= PAR_FLOPS)
+		for (int64_t i = 0; i < k; i++)
+			for (int64_t sg = 0; sg < nseg; sg++) {
+				const float *pr = P + (sg * k + i) * n;
+				float *gr = G + i * ldg;
+#pragma omp simd
+				for (int64_t j = 0; j < n; j++)
+					gr[j] += pr[j];
+			}
+		return;
+	}
+	/* One segment (or no room for partials): tiles shared among threads. */
 #pragma omp parallel if (rows * n * k >= PAR_FLOPS && tiles > 1)
 	{
 		int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -386,6 +438,25 @@ void rml_gemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
 		beta = 1.0f;
 	}
 	blas_rows(m, n, k, A, lda, B, ldb, transb, beta, C, ldc);
+}
+
+void rml_gemm_wgrad_part(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
+			 const float *D, int64_t ldd, float *P)
+{
+	if (k <= 0 || n <= 0)
+		return;
+	if (rows <= 0) {
+		memset(P, 0, (size_t)(k * n) * sizeof *P);
+		return;
+	}
+#ifdef HAVE_OWN
+	if (rml_gemm_get_backend() == RML_GEMM_OWN) {
+		own_wgrad_serial(rows, k, n, A, lda, D, ldd, P, n);
+		return;
+	}
+#endif
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)rows, 1.0f, A,
+		    (int)lda, D, (int)ldd, 0.0f, P, (int)n);
 }
 
 void rml_gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,

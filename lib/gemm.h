@@ -39,5 +39,10 @@ void rml_gemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
 		   float *C, int64_t ldc);
 void rml_gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
 		    const float *D, int64_t ldd, float *G, int64_t ldg);
+/* P[k,n] = A^T · D (overwritten, P dense with row length n), on the
+ * calling thread only: for callers that share work among threads
+ * themselves and add the partial sums in a fixed order. */
+void rml_gemm_wgrad_part(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
+			 const float *D, int64_t ldd, float *P);
 
 #endif

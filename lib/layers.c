@@ -272,8 +272,8 @@ HOT static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, in
  * and thread starts than they save; measured on 3x3 convolutions at
  * 4x4), or fewer images than two blocks per thread of `threads`. The
  * workspace holds the whole batch, so one block per thread always fits.
- * Blocks do not change a bit of y or dx; they do decide where the weight
- * gradient's row chunks start, so for dw they are chosen as for one
+ * Blocks do not change a bit of y or dx; they do decide how the weight
+ * gradient's sums are grouped, so for dw they are chosen as for one
  * thread. */
 #define CONV_BLOCK_BYTES (1024 * 1024)
 #define CONV_WHOLE_BYTES (8 * 1024 * 1024)
@@ -328,16 +328,38 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 		rml_linear_backward(dx, dw, NULL, dy, x, wt, rows, K, cout);
 		return;
 	}
-	/* dw: blocks in image order, each product threaded inside, so every
-	 * element of dw sums the rows in the same order at any thread count. */
+	/* dw: each block of images into its own partial sum (threads take
+	 * whole blocks, each in its own slice of the workspace), then the
+	 * partials added to dw in block order: the same bits at any thread
+	 * count, one thread taking every block when the slices do not fit. */
 	if (dw) {
 		int64_t bw = conv_block(n, ohw, K, 1);
-		if (!bw)
-			bw = n;
-		for (int64_t i0 = 0; i0 < n; i0 += bw) {
-			int64_t ni = n - i0 < bw ? n - i0 : bw;
-			im2col(col, x + i0 * h * w * cin, ni, h, w, cin, k, stride, pad, oh, ow);
-			gemm_wgrad(ni * ohw, K, cout, col, dy + i0 * ohw * cout, dw);
+		int64_t nbw = bw ? (n + bw - 1) / bw : 0, slice = bw * ohw * K;
+		int nt = omp_get_max_threads();
+		if (bw && slice + nbw * K * cout <= n * ohw * K) {
+			if (nt * slice + nbw * K * cout > n * ohw * K)
+				nt = 1;
+			float *part = col + nt * slice;
+#pragma omp parallel for schedule(static) num_threads(nt)
+			for (int64_t blk = 0; blk < nbw; blk++) {
+				int64_t i0 = blk * bw, ni = n - i0 < bw ? n - i0 : bw;
+				float *c = col + omp_get_thread_num() * slice;
+				im2col(c, x + i0 * h * w * cin, ni, h, w, cin, k, stride, pad, oh, ow);
+				rml_gemm_wgrad_part(ni * ohw, K, cout, c, K, dy + i0 * ohw * cout, cout,
+						    part + blk * K * cout);
+			}
+#pragma omp parallel for schedule(static) if (K * cout * nbw > PAR_MIN)
+			for (int64_t i = 0; i < K; i++)
+				for (int64_t blk = 0; blk < nbw; blk++) {
+					const float *pr = part + (blk * K + i) * cout;
+					float *dr = dw + i * cout;
+#pragma omp simd
+					for (int64_t j = 0; j < cout; j++)
+						dr[j] += pr[j];
+				}
+		} else {
+			im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
+			gemm_wgrad(rows, K, cout, col, dy, dw);
 		}
 	}
 	if (!dx)

@@ -3,7 +3,8 @@
  *
  *   - the own kernels give exactly, bit for bit, the sequence of fused
  *     multiply-adds that gemm.c promises (in increasing k for C; for G in
- *     increasing row, in chunks of 256 added to G), on shapes that cross
+ *     increasing row, in chunks of 256 added to G, or beyond 2048 rows to
+ *     per-segment sums then added to G), on shapes that cross
  *     every block edge: rows not a multiple of 8 or 64, columns not a
  *     multiple of 16 or 32, depth not a multiple of 256, padded leading
  *     dimensions;
@@ -66,6 +67,7 @@ static const shape shapes[] = {
 	{ 1, 1, 1 },      { 7, 5, 3 },      { 8, 16, 16 },   { 9, 17, 31 },   { 64, 32, 64 },
 	{ 65, 33, 257 },  { 130, 80, 96 },  { 200, 15, 600 }, { 513, 48, 24 }, { 3, 160, 192 },
 	{ 1000, 64, 16 }, { 77, 100, 513 }, { 256, 31, 1 },   { 31, 1, 40 },   { 600, 20, 9 },
+	{ 4500, 24, 20 },
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -171,14 +173,24 @@ static float *run_wgrad(const shape *s, int exact)
 				assert_true(g == GUARD);
 				continue;
 			}
+			/* chunks of 256 rows; beyond 2048 rows, segments of 2048
+			 * summed from zero, then added to G in order */
 			double e = G0[i * ldg + j], chain;
-			float fc = G0[i * ldg + j], part = 0;
+			int segs = s->m > 2048;
+			float fc = G0[i * ldg + j], seg = 0, part = 0;
 			for (int64_t r = 0; r < s->m; r++) {
 				e += (double)A[r * lda + i] * D[r * ldd + j];
 				part = fmaf(A[r * lda + i], D[r * ldd + j], part);
 				if (r % 256 == 255 || r == s->m - 1) {
-					fc += part;
+					if (segs)
+						seg += part;
+					else
+						fc += part;
 					part = 0;
+				}
+				if (segs && (r % 2048 == 2047 || r == s->m - 1)) {
+					fc += seg;
+					seg = 0;
 				}
 			}
 			chain = fc;
