@@ -384,15 +384,7 @@ static void own_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_
 			own_wgrad_serial(rs, k, n, A + r0 * lda, lda, D + r0 * ldd, ldd,
 					 P + sg * k * n, n);
 		}
-#pragma omp parallel for schedule(static) if (k * n * nseg >= PAR_FLOPS)
-		for (int64_t i = 0; i < k; i++)
-			for (int64_t sg = 0; sg < nseg; sg++) {
-				const float *pr = P + (sg * k + i) * n;
-				float *gr = G + i * ldg;
-#pragma omp simd
-				for (int64_t j = 0; j < n; j++)
-					gr[j] += pr[j];
-			}
+		rml_gemm_add_parts(nseg, k, n, P, G, ldg);
 		return;
 	}
 	/* One segment (or no room for partials): tiles shared among threads. */
@@ -438,6 +430,19 @@ void rml_gemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
 		beta = 1.0f;
 	}
 	blas_rows(m, n, k, A, lda, B, ldb, transb, beta, C, ldc);
+}
+
+void rml_gemm_add_parts(int64_t np, int64_t k, int64_t n, const float *P, float *G, int64_t ldg)
+{
+#pragma omp parallel for schedule(static) if (k * n * np >= PAR_FLOPS)
+	for (int64_t i = 0; i < k; i++)
+		for (int64_t q = 0; q < np; q++) {
+			const float *pr = P + (q * k + i) * n;
+			float *gr = G + i * ldg;
+#pragma omp simd
+			for (int64_t j = 0; j < n; j++)
+				gr[j] += pr[j];
+		}
 }
 
 void rml_gemm_wgrad_part(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,

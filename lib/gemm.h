@@ -44,5 +44,8 @@ void rml_gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t 
  * themselves and add the partial sums in a fixed order. */
 void rml_gemm_wgrad_part(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
 			 const float *D, int64_t ldd, float *P);
+/* G[k,n] += P_0 + P_1 + ... + P_{np-1}, in that order, element by element
+ * (the P_q dense [k,n], one after another). */
+void rml_gemm_add_parts(int64_t np, int64_t k, int64_t n, const float *P, float *G, int64_t ldg);
 
 #endif

@@ -348,15 +348,7 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 				rml_gemm_wgrad_part(ni * ohw, K, cout, c, K, dy + i0 * ohw * cout, cout,
 						    part + blk * K * cout);
 			}
-#pragma omp parallel for schedule(static) if (K * cout * nbw > PAR_MIN)
-			for (int64_t i = 0; i < K; i++)
-				for (int64_t blk = 0; blk < nbw; blk++) {
-					const float *pr = part + (blk * K + i) * cout;
-					float *dr = dw + i * cout;
-#pragma omp simd
-					for (int64_t j = 0; j < cout; j++)
-						dr[j] += pr[j];
-				}
+			rml_gemm_add_parts(nbw, K, cout, part, dw, cout);
 		} else {
 			im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
 			gemm_wgrad(rows, K, cout, col, dy, dw);
