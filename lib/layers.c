@@ -67,6 +67,28 @@ static inline float vexpf(float x)
 	return p * scale + (x - x);
 }
 
+/* q1/q2 over 16 * G columns: sums over rows r0..r1 (rows c apart) of
+ * a - ka and (a - ka)(b - kb) (b may be NULL), G vectors at a time. */
+static inline __attribute__((always_inline)) void
+col_block_sums(float *q1, float *q2, const int G, const float *a, const float *ka,
+	       const float *b, const float *kb, int64_t r0, int64_t r1, int64_t c)
+{
+	v16 t1[4] = { { 0 } }, t2[4] = { { 0 } }, ka16[4], kb16[4];
+	for (int g = 0; g < G; g++) {
+		ka16[g] = V16(ka + 16 * g);
+		kb16[g] = V16(kb + 16 * g);
+	}
+	for (int64_t r = r0; r < r1; r++)
+		for (int g = 0; g < G; g++) {
+			v16 u = V16(a + r * c + 16 * g) - ka16[g];
+			t1[g] += u;
+			if (b)
+				t2[g] += u * (V16(b + r * c + 16 * g) - kb16[g]);
+		}
+	memcpy(q1, t1, (size_t)G * sizeof t1[0]);
+	memcpy(q2, t2, (size_t)G * sizeof t2[0]);
+}
+
 /* Column sums s1[j] = sum_r (a[r,j] - ka[j]) and s2[j] = sum_r (a[r,j] -
  * ka[j]) * (b[r,j] - kb[j]) (when b); a NULL shift is zero. Partial sums
  * are float, so statistics come from shifted data (a shift near the
@@ -99,33 +121,12 @@ HOT static void col_sums(double *s1, double *s2, const float *a, const float *ka
 			 * load; four independent sums hide the latency of one);
 			 * the same additions in the same order as the loop below. */
 			int64_t j0 = 0;
-			for (; j0 + 64 <= cc; j0 += 64) {
-				v16 t1[4] = { { 0 } }, t2[4] = { { 0 } }, ka16[4], kb16[4];
-				for (int g = 0; g < 4; g++) {
-					ka16[g] = V16(sa + j0 + 16 * g);
-					kb16[g] = V16(sb + j0 + 16 * g);
-				}
-				for (int64_t r = r0; r < r1; r++)
-					for (int g = 0; g < 4; g++) {
-						v16 u = V16(a + r * c + c0 + j0 + 16 * g) - ka16[g];
-						t1[g] += u;
-						if (b)
-							t2[g] += u * (V16(b + r * c + c0 + j0 + 16 * g) - kb16[g]);
-					}
-				memcpy(q1 + j0, t1, sizeof t1);
-				memcpy(q2 + j0, t2, sizeof t2);
-			}
-			for (; j0 + 16 <= cc; j0 += 16) {
-				v16 t1 = { 0 }, t2 = { 0 }, ka16 = V16(sa + j0), kb16 = V16(sb + j0);
-				for (int64_t r = r0; r < r1; r++) {
-					v16 u = V16(a + r * c + c0 + j0) - ka16;
-					t1 += u;
-					if (b)
-						t2 += u * (V16(b + r * c + c0 + j0) - kb16);
-				}
-				memcpy(q1 + j0, &t1, sizeof t1);
-				memcpy(q2 + j0, &t2, sizeof t2);
-			}
+			for (; j0 + 64 <= cc; j0 += 64)
+				col_block_sums(q1 + j0, q2 + j0, 4, a + c0 + j0, sa + j0,
+					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c);
+			for (; j0 + 16 <= cc; j0 += 16)
+				col_block_sums(q1 + j0, q2 + j0, 1, a + c0 + j0, sa + j0,
+					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c);
 			for (int64_t j = j0; j < cc; j++)
 				q1[j] = q2[j] = 0;
 			for (int64_t r = r0; r < r1 && j0 < cc; r++) {
@@ -178,22 +179,6 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int64_t c)
 		for (int64_t j = 0; j < cc; j++)
 			db[c0 + j] += (float)s[j];
 	}
-}
-
-/* ---- GEMM: lib/gemm.c ---------------------------------------------------- */
-
-/* C[rows,n] = A[rows,k] · B (B [k,n], or [n,k] when transb) + beta C */
-static void gemm_rows(int64_t rows, int64_t n, int64_t k, const float *A, int64_t lda,
-		      const float *Bm, int64_t ldb, int transb, float beta, float *C, int64_t ldc)
-{
-	rml_gemm_rows(rows, n, k, A, lda, Bm, ldb, transb, beta, NULL, C, ldc);
-}
-
-/* G[k,n] += A[rows,k]^T · D[rows,n] */
-static void gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, const float *D,
-		       float *G)
-{
-	rml_gemm_wgrad(rows, k, n, A, k, D, n, G, n);
 }
 
 /* ---- standard convolution ------------------------------------------------- */
@@ -351,14 +336,14 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 			rml_gemm_add_parts(nbw, K, cout, part, dw, cout);
 		} else {
 			im2col(col, x, n, h, w, cin, k, stride, pad, oh, ow);
-			gemm_wgrad(rows, K, cout, col, dy, dw);
+			rml_gemm_wgrad(rows, K, cout, col, K, dy, cout, dw, cout);
 		}
 	}
 	if (!dx)
 		return;
 	int64_t bi = conv_block(n, ohw, K, omp_get_max_threads());
 	if (!bi) {
-		gemm_rows(rows, K, cout, dy, cout, wt, cout, 1, 0.0f, col, K);
+		rml_gemm_rows(rows, K, cout, dy, cout, wt, cout, 1, 0.0f, NULL, col, K);
 		col2im_add(dx, col, n, h, w, cin, k, stride, pad, oh, ow);
 		return;
 	}
@@ -368,7 +353,8 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 	for (int64_t blk = 0; blk < nb; blk++) {
 		int64_t i0 = blk * bi, ni = n - i0 < bi ? n - i0 : bi;
 		float *c = col + omp_get_thread_num() * bi * ohw * K;
-		gemm_rows(ni * ohw, K, cout, dy + i0 * ohw * cout, cout, wt, cout, 1, 0.0f, c, K);
+		rml_gemm_rows(ni * ohw, K, cout, dy + i0 * ohw * cout, cout, wt, cout, 1, 0.0f, NULL, c,
+			      K);
 		col2im_add(dx + i0 * h * w * cin, c, ni, h, w, cin, k, stride, pad, oh, ow);
 	}
 }
@@ -507,9 +493,9 @@ void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const
 	if (db)
 		bias_grad(db, dy, rows, out);
 	if (dw)
-		gemm_wgrad(rows, in, out, x, dy, dw);
+		rml_gemm_wgrad(rows, in, out, x, in, dy, out, dw, out);
 	if (dx)
-		gemm_rows(rows, in, out, dy, out, wt, out, 1, 1.0f, dx, in);
+		rml_gemm_rows(rows, in, out, dy, out, wt, out, 1, 1.0f, NULL, dx, in);
 }
 
 /* ---- batch normalisation ---------------------------------------------------------- */

@@ -11,6 +11,9 @@
  *      -lopenblas -lyaml -lpng -lz -lm -lpthread
  *   ./bench_kernels [BATCH [THREADS [REPEATS [cpu]]]]   (default 128 2 15)
  *
+ * RML_GEMM=openblas in the environment runs the products on OpenBLAS
+ * instead of the own kernels, for a side-by-side comparison.
+ *
  * With `cpu` the clock is the process's CPU time instead of wall time:
  * on a loaded machine that still measures the kernel at one thread (with
  * more threads it adds their times, spinning included).
