@@ -35,6 +35,8 @@ PROGS    := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
 CLI_OBJ  := $(B)/cmd/cli.o
 TEST_SRC := $(sort $(wildcard lib/tests/test_*.c))
 TESTS    := $(TEST_SRC:lib/tests/%.c=$(B)/tests/%)
+# Test-only code (the naive reference kernels) stays out of librmlops.a.
+TEST_SUPPORT := $(B)/lib/tests/kernels_ref.o
 CMD_TESTS := $(sort $(wildcard cmd/tests/*.sh))
 MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
@@ -43,7 +45,7 @@ LIBA     := $(B)/librmlops.a
 
 all: $(LIBA) $(PROGS)
 
-$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h)
+$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h lib/tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
 
@@ -55,7 +57,7 @@ $(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/lib/tests/%.o $(LIBA)
+$(B)/tests/%: $(B)/lib/tests/%.o $(TEST_SUPPORT) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 

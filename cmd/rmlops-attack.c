@@ -3,7 +3,7 @@
  * dataset from a model and a dataset (create), report several attacks
  * (run), draw a robustness curve (curve), and check a stored adversarial
  * set against its clean set (verify). The attacks are lib/attack.c, their
- * binding to the model, quantisation, reports and pictures lib/advtest.c.
+ * binding to the model, quantisation, reports and pictures lib/attack_model.c.
  */
 #include <getopt.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "advtest.h"
+#include "attack_model.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"

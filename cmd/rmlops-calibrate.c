@@ -5,7 +5,7 @@
  * rejection threshold inside, and reports calibration measures before and
  * after (optionally on held-out data), with reliability diagrams and a
  * risk-coverage chart. The methods are lib/calib.c, the data pipeline and
- * measures lib/calibdata.c, the autoencoder lib/autoenc.c.
+ * measures lib/calib_model.c, the autoencoder lib/autoenc.c.
  */
 #include <getopt.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "calib.h"
-#include "calibdata.h"
+#include "calib_model.h"
 #include "canvas.h"
 #include "cli.h"
 #include "dataset.h"

@@ -3,7 +3,7 @@
  * ACC1, ACC2 with rejection, NLL, Brier, calibration errors, per-class
  * accuracy; and, with a fault description and --repeat, the same over
  * many independent fault injections with 95% confidence intervals.
- * Metrics are lib/measures.c; repetitions lib/faultsim.c.
+ * Metrics are lib/metrics.c; repetitions lib/inject_model.c.
  */
 #include <getopt.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
-#include "faultsim.h"
+#include "inject_model.h"
 #include "metrics.h"
 #include "model.h"
 

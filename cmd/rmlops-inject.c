@@ -2,7 +2,7 @@
  * rmlops-inject — inject faults into a model's weights and write the faulty
  * model, so it pipes into rmlops-eval or any other program. The placement
  * and the fault models are lib/inject.c; the gradient scores for grad-topk
- * come from lib/faultsim.c.
+ * come from lib/inject_model.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "faultsim.h"
+#include "inject_model.h"
 #include "inject.h"
 #include "model.h"
 

@@ -15,7 +15,7 @@
 
 #include "cli.h"
 #include "dataset.h"
-#include "faultsim.h"
+#include "inject_model.h"
 #include "kernels.h"
 #include "metrics.h"
 #include "minibatch.h"

@@ -4,7 +4,7 @@
  * and reject the inputs that stay too uncertain. Writes a predictions
  * file (entropy before and after adaptation, rejections) on standard
  * output for rmlops-eval -p; in continual mode, the adapted parameters
- * with -o. The adaptation is lib/tta.c, the rejection lib/measures.c.
+ * with -o. The adaptation is lib/tta.c, the rejection lib/metrics.c.
  */
 #include <getopt.h>
 #include <math.h>

@@ -24,7 +24,7 @@ int rml_att512_usable(int64_t p, int64_t hd)
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE_AVX512 __attribute__((target("avx512f"), always_inline)) static inline
 
-/* vexpf of layers.c, lane by lane: the same operations in the same order. */
+/* vexpf of kernels.c, lane by lane: the same operations in the same order. */
 INLINE_AVX512 __m512 vexp16(__m512 x)
 {
 	__m512 xh = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));

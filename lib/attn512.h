@@ -4,7 +4,7 @@
  * of at most 64: the case of MobileViT on small images, where a sequence
  * is the patches of a feature map of 8x8 or less.
  *
- * Same arithmetic as the scalar loops in layers.c, element by element (a
+ * Same arithmetic as the scalar loops in kernels.c, element by element (a
  * multiply, then an add, in the same order; sums across keys added one
  * key at a time), so the results are identical to theirs bit for bit.
  * rml_attention_forward/backward use these where rml_att512_usable()

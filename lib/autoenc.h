@@ -20,7 +20,7 @@
  * result byte for byte.
  *
  * Not here: the sampling in latent space (sbo.h), the calibration
- * pipeline around it (calibdata.h). It is not a general network engine:
+ * pipeline around it (calib_model.h). It is not a general network engine:
  * the classifier is model.h.
  */
 #ifndef RML_AUTOENC_H

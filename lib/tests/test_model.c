@@ -1,5 +1,5 @@
 /*
- * test_model.c — the whole network (model.h, net.c): mvit-tiny with
+ * test_model.c — the whole network (model.h, model.c): mvit-tiny with
  * adapters against an independent PyTorch implementation
  * (testdata/ref/model.rml, made by scripts/ref_model.py) in both
  * batch-norm modes; finite differences of the whole model; the size of
@@ -18,7 +18,7 @@
  *                    weight, 2 pixel units for an input)
  *                    |fd - g| / max(floor, |fd| + |g|) <= 5e-2 with floor
  *                    2e-2 for weights and 2e-3 for pixels.
- * Not here: the kernels one by one (test_layers.c).
+ * Not here: the kernels one by one (test_kernels.c).
  */
 #include <math.h>
 #include <setjmp.h>

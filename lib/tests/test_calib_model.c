@@ -1,5 +1,5 @@
 /*
- * test_calibdata.c — the calibration-data pipeline: augmented copies are
+ * test_calib_model.c — the calibration-data pipeline: augmented copies are
  * crops and flips of images of their own class, grouped and counted as
  * promised and reproducible; the SBO samples of both spaces keep the
  * minimum distance to every in-distribution code (checked by brute force
@@ -23,7 +23,7 @@
 
 #include "augment.h"
 #include "calib.h"
-#include "calibdata.h"
+#include "calib_model.h"
 
 static rml_dataset cifar;
 

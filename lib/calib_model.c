@@ -1,11 +1,11 @@
 /*
- * calibdata.c — calibration data (augmented in-distribution copies,
+ * calib_model.c — calibration data (augmented in-distribution copies,
  * Soft Brownian Offset out-of-distribution images through an autoencoder
  * or in pixel space), the measures reported before and after calibration,
- * the risk-coverage curve and the reliability diagrams (calibdata.h). Not
+ * the risk-coverage curve and the reliability diagrams (calib_model.h). Not
  * the calibration methods themselves (calib.c) nor the sampler (sbo.c).
  */
-#include "calibdata.h"
+#include "calib_model.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * calibdata.h — the data a calibrator is fitted on, and what is measured
+ * calib_model.h — the data a calibrator is fitted on, and what is measured
  * about it: augmented in-distribution copies of a labelled dataset,
  * out-of-distribution images from Soft Brownian Offset sampling (sbo.h)
  * in the latent space of an autoencoder trained on the in-distribution
@@ -22,8 +22,8 @@
  *
  * Not here: the calibration methods (calib.h), the sampler (sbo.h).
  */
-#ifndef RML_CALIBDATA_H
-#define RML_CALIBDATA_H
+#ifndef RML_CALIB_MODEL_H
+#define RML_CALIB_MODEL_H
 
 #include <stdint.h>
 

@@ -1,11 +1,11 @@
 /*
- * faultsim.h — fault injection applied to a model: choosing the target
+ * inject_model.h — fault injection applied to a model: choosing the target
  * tensors (parameter groups or name patterns), gradient scores for
  * grad-topk placement, and repeated inject–evaluate–undo runs that never
  * copy the model. Used by rmlops-inject and rmlops-eval --repeat.
  */
-#ifndef RML_FAULTSIM_H
-#define RML_FAULTSIM_H
+#ifndef RML_INJECT_MODEL_H
+#define RML_INJECT_MODEL_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /*
- * net.c — models as data (contract in model.h; the architecture language
+ * model.c — models as data (contract in model.h; the architecture language
  * in rmlops-arch(5)): an architecture in YAML becomes a flat list of
  * operations over one parameter block (laid out group by group), one
  * gradient block, one buffer block (batch-norm running statistics) and
@@ -10,7 +10,7 @@
  * adapter. Without gradients, activations share arena memory wherever
  * their lifetimes allow, which keeps large batches in cache.
  *
- * Not here: the kernels (layers.c), losses beyond what kernels.h has,
+ * Not here: the kernels (kernels.c), losses beyond what kernels.h has,
  * optimisers, datasets.
  */
 #include "model.h"

@@ -1,5 +1,5 @@
 /*
- * advtest.h — the adversarial test toolbox over the model engine: the
+ * attack_model.h — the adversarial test toolbox over the model engine: the
  * attacks of attack.h bound to a model (gradients by softmax
  * cross-entropy and backward with dx, probabilities by forward and
  * softmax, always in eval mode with nothing trainable), run over a whole
@@ -13,8 +13,8 @@
  * Not here: the attack algorithms (attack.c), option parsing and output
  * files (cmd/rmlops-attack.c), datasets' own format (dataset.h).
  */
-#ifndef RML_ADVTEST_H
-#define RML_ADVTEST_H
+#ifndef RML_ATTACK_MODEL_H
+#define RML_ATTACK_MODEL_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /*
- * test_advtest.c — the attacks bound to a real model (mvit-tiny, freshly
+ * test_attack_model.c — the attacks bound to a real model (mvit-tiny, freshly
  * initialised) on random uint8 images that include 0 and 255. What is
  * checked: the stored (quantised) adversarial images never leave their
  * budget — max |delta| <= eps for L-inf, ||delta||_2 <= eps for L2, at
@@ -20,8 +20,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "advtest.h"
-#include "faultsim.h"
+#include "attack_model.h"
+#include "inject_model.h"
 #include "metrics.h"
 
 static rml_model *tiny(void)

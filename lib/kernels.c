@@ -1,5 +1,5 @@
 /*
- * layers.c — the engine's layer kernels (contract in kernels.h): NHWC
+ * kernels.c — the engine's layer kernels (contract in kernels.h): NHWC
  * feature maps, GEMMs through lib/gemm.c, everything else in OpenMP loops.
  *
  * Determinism: every reduction over rows (bias, batch-norm and layer-norm

@@ -1,12 +1,12 @@
 /*
- * advtest.c — the adversarial test toolbox over the model engine (see
- * advtest.h). For running attack.c's attacks against a real model on a
+ * attack_model.c — the adversarial test toolbox over the model engine (see
+ * attack_model.h). For running attack.c's attacks against a real model on a
  * real dataset and keeping the outcome honest: the adversarial set is
  * stored as uint8, so the floats the attacks make are quantised inside
  * their budget and the model is asked again about the stored images.
  * Not for the attack algorithms themselves, nor for printing.
  */
-#include "advtest.h"
+#include "attack_model.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * measures.c — accuracy, rejection, proper scores, calibration errors,
+ * metrics.c — accuracy, rejection, proper scores, calibration errors,
  * AUROC, confidence intervals and the predictions file (see metrics.h).
  * Non-finite probability rows are treated as a broken prediction: wrong,
  * maximally uncertain, never a crash.

@@ -1,5 +1,5 @@
 /*
- * container.c — reading and writing the .rml container (layout in
+ * format.c — reading and writing the .rml container (layout in
  * man/rmlops-format.5, API in format.h).
  *
  * The reader consumes the stream strictly in order, so pipes work, and it

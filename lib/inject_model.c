@@ -1,7 +1,7 @@
 /*
- * faultsim.c — fault injection on a model (see faultsim.h).
+ * inject_model.c — fault injection on a model (see inject_model.h).
  */
-#include "faultsim.h"
+#include "inject_model.h"
 
 #include <fnmatch.h>
 #include <math.h>
