@@ -18,7 +18,7 @@ CPPFLAGS += -Ilib -Icmd -I/usr/include/stb -D_GNU_SOURCE -DRML_VERSION='"$(VERSI
 # No -ffast-math (NaN must survive fault injection); these two only let
 # loops with comparisons vectorise and drop errno from libm calls.
 XCFLAGS  := -std=c11 -fopenmp -fno-trapping-math -fno-math-errno $(WARN)
-LDLIBS   += -lopenblas -lyaml -lpng -lz -lm -lpthread
+LDLIBS   += -lopenblas -ljansson -lyaml -lpng -lz -lm -lpthread
 
 ifeq ($(SANITIZE),1)
 B        := build-san

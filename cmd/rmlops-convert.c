@@ -1,0 +1,396 @@
+/*
+ * rmlops-convert — the hand-over between rmlops and Python: a PyTorch
+ * model's weights (safetensors) and an architecture become an rmlops
+ * model, an rmlops model (with its adapters) goes back to safetensors, and
+ * any rmlops file's arrays go to NumPy (.npy, .npz). One program with
+ * subcommands, because the three share the one job of crossing that
+ * border and none of them computes anything about a model. The formats are
+ * lib/safetensors.c and lib/npy.c, names and layouts lib/torchmap.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "model.h"
+#include "npy.h"
+#include "outbuf.h"
+#include "safetensors.h"
+#include "torchmap.h"
+
+struct cmdline {
+	const char *cmd, *output, *arch, *map, *prefix, *tensor;
+	int64_t classes, gamma;
+	char **args;
+	int n_args, help;
+};
+
+static void usage(void)
+{
+	printf("Usage: rmlops-convert COMMAND [OPTIONS] [IN]\n"
+	       "Move models and arrays between rmlops and PyTorch / NumPy.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  import [IN.safetensors]  a PyTorch state dict to an rmlops model (.rml)\n"
+	       "  export [MODEL]           an rmlops model to a PyTorch state dict (.safetensors)\n"
+	       "  numpy [IN]               the arrays of any rmlops file to .npz (or one to .npy)\n"
+	       "  names                    the name map of an architecture: rmlops name,\n"
+	       "                           PyTorch name(s), PyTorch shape; a start for --map\n"
+	       "\n"
+	       "Options:\n"
+	       "  -o, --output FILE    output (default standard output)\n"
+	       "      --arch NAME|FILE import, names: architecture, a preset (mvit-xxs, mvit-tiny)\n"
+	       "                       or a YAML file (rmlops-arch(5)); import takes it from the\n"
+	       "                       file's metadata when it came from export\n"
+	       "      --map FILE       lines 'RMLOPS_NAME TORCH_NAME...' replacing default names\n"
+	       "      --prefix P       put P before every PyTorch name (e.g. 'model.')\n"
+	       "      --classes N      import: class count (default: the head's bias length)\n"
+	       "      --adapters G     import: adapter compression 0,1,2,4,8 (default: from the\n"
+	       "                       tensors)\n"
+	       "      --tensor NAME    numpy: write only this tensor, as .npy\n"
+	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	       "\n"
+	       "Example: rmlops-convert import --arch mvit-xxs torch.safetensors -o base.rml\n"
+	       "         rmlops-convert export hardened.rml -o hardened.safetensors\n"
+	       "         rmlops-eval -m base.rml -d test.rml -P p.rml && rmlops-convert numpy p.rml -o p.npz\n");
+}
+
+static int parse_args(int argc, char **argv, struct cmdline *c)
+{
+	enum { O_ARCH = 256, O_MAP, O_PREFIX, O_CLASSES, O_ADAPTERS, O_TENSOR };
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' },
+		{ "arch", required_argument, 0, O_ARCH },
+		{ "map", required_argument, 0, O_MAP },
+		{ "prefix", required_argument, 0, O_PREFIX },
+		{ "classes", required_argument, 0, O_CLASSES },
+		{ "adapters", required_argument, 0, O_ADAPTERS },
+		{ "tensor", required_argument, 0, O_TENSOR },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "o:qvhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'o': c->output = optarg; break;
+		case O_ARCH: c->arch = optarg; break;
+		case O_MAP: c->map = optarg; break;
+		case O_PREFIX: c->prefix = optarg; break;
+		case O_CLASSES: if (cli_parse_i64("--classes", optarg, 1, 1000000, &c->classes)) return 2; break;
+		case O_ADAPTERS:
+			if (cli_parse_i64("--adapters", optarg, 0, 8, &c->gamma)) return 2;
+			if (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8))
+				return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
+			break;
+		case O_TENSOR: c->tensor = optarg; break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity = 2; break;
+		case 'h': c->help = 1; break;
+		case 'V': cli_version(); return -1;
+		default: return cli_usage_error("unknown option");
+		}
+	}
+	if (c->help) {
+		usage();
+		return -1;
+	}
+	if (optind >= argc)
+		return cli_usage_error("no command given");
+	c->cmd = argv[optind++];
+	c->args = argv + optind;
+	c->n_args = argc - optind;
+	int names = strcmp(c->cmd, "names") == 0;
+	if (strcmp(c->cmd, "import") && strcmp(c->cmd, "export") && strcmp(c->cmd, "numpy") && !names)
+		return cli_usage_error("unknown command '%s'", c->cmd);
+	if (c->n_args > (names ? 0 : 1))
+		return cli_usage_error("%s takes %s", c->cmd, names ? "no file" : "one input file");
+	if (names && !c->arch)
+		return cli_usage_error("names needs --arch");
+	if (c->arch && strcmp(c->cmd, "import") && !names)
+		return cli_usage_error("--arch is for import and names");
+	if ((c->classes || c->gamma) && strcmp(c->cmd, "import") && !names)
+		return cli_usage_error("--classes and --adapters are for import and names");
+	if (c->tensor && strcmp(c->cmd, "numpy"))
+		return cli_usage_error("--tensor is for numpy");
+	if ((c->map || c->prefix) && strcmp(c->cmd, "numpy") == 0)
+		return cli_usage_error("--map and --prefix are for import, export and names");
+	return 0;
+}
+
+/* Whole text of a small file (at most 1 MiB), NUL-terminated, or NULL. */
+static char *read_text(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	size_t cap = (1u << 20) + 1;
+	char *s = malloc(cap + 1);
+	size_t n = s ? fread(s, 1, cap, fp) : 0;
+	int bad = !s || ferror(fp) || n == cap || n == 0 || memchr(s, 0, n);
+	fclose(fp);
+	if (bad) {
+		free(s);
+		return NULL;
+	}
+	s[n] = 0;
+	return s;
+}
+
+/* A preset name stays as it is; anything else is a YAML file to read. */
+static rml_status arch_text(const char *arch, char **owned, const char **out, rml_error *err)
+{
+	*owned = NULL;
+	if (rml_model_preset_yaml(arch)) {
+		*out = arch;
+		return RML_OK;
+	}
+	if (!(*owned = read_text(arch)))
+		return rml_errorf(err, RML_ERR_IO,
+				  "%s: no such preset, or not a readable architecture file of at most 1 MiB", arch);
+	*out = *owned;
+	return RML_OK;
+}
+
+static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_error *err)
+{
+	if (c->map) {
+		char *text = read_text(c->map);
+		if (!text)
+			return rml_errorf(err, RML_ERR_IO, "%s: cannot read the map (missing, empty, binary or over 1 MiB)",
+					  c->map);
+		rml_status st = rml_torch_map_parse(map, text, c->map, err);
+		free(text);
+		if (st)
+			return st;
+	}
+	return rml_torch_map_set_prefix(map, c->prefix, err);
+}
+
+/* Class names from export's metadata (a JSON list of strings), if any. */
+static rml_status import_class_names(rml_model *m, const rml_st_file *st, rml_error *err)
+{
+	const char *text = rml_st_meta(st, "rmlops.classes");
+	if (!text)
+		return RML_OK;
+	json_t *a = json_loads(text, 0, NULL);
+	int n = a && json_is_array(a) ? (int)json_array_size(a) : -1;
+	const char **names = n > 0 ? calloc((size_t)n, sizeof *names) : NULL;
+	rml_status s = RML_OK;
+	for (int i = 0; names && i < n; i++)
+		if (!(names[i] = json_string_value(json_array_get(a, (size_t)i))))
+			n = -1;
+	if (n != rml_model_n_classes(m) || !names)
+		s = rml_errorf(err, RML_ERR_FORMAT, "rmlops.classes in the metadata is not a list of %d names",
+			       rml_model_n_classes(m));
+	else
+		s = rml_model_set_class_names(m, names, n, err);
+	free(names);
+	json_decref(a);
+	return s;
+}
+
+static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml_error *err)
+{
+	const char *in = c->n_args ? c->args[0] : "-";
+	rml_st_file st;
+	rml_torch_map map;
+	rml_torch_map_init(&map);
+	rml_model *m = NULL;
+	rml_file out;
+	rml_file_init(&out);
+	char *owned = NULL;
+	const char *arch = NULL;
+	rml_status s = rml_st_load(&st, in, err);
+	if (s)
+		goto done;
+	if ((s = load_map(c, &map, err)))
+		goto done;
+	if (c->arch) {
+		if ((s = arch_text(c->arch, &owned, &arch, err)))
+			goto done;
+	} else if (!(arch = rml_st_meta(&st, "rmlops.arch_yaml"))) {
+		s = rml_errorf(err, RML_ERR_ARG, "%s carries no architecture: give --arch", in);
+		goto done;
+	}
+	int n_classes = (int)c->classes, gamma = (int)c->gamma, guess_k, guess_g;
+	if (!c->classes || !c->gamma) {
+		if ((s = rml_torch_infer(&st, &map, arch, &guess_k, &guess_g, in, err)))
+			goto done;
+		if (!c->classes)
+			n_classes = guess_k;
+		if (!c->gamma)
+			gamma = guess_g;
+	}
+	cli_info("%s: %lld tensors, %d classes, adapters %d", in, (long long)st.n, n_classes, gamma);
+	rml_model_config cfg = { .arch = arch, .n_classes = n_classes, .adapter_gamma = gamma, .seed = 1 };
+	if ((s = rml_model_create(&m, &cfg, err)) || (s = rml_torch_import(m, &st, &map, in, err)) ||
+	    (s = import_class_names(m, &st, err)) || (s = rml_model_to_file(m, &out, err)))
+		goto done;
+	/* Provenance: the weights file's hash, as for an .rml input. */
+	uint8_t d[32];
+	char hex[65];
+	rml_sha256 h;
+	rml_sha256_init(&h);
+	rml_sha256_update(&h, st.bytes, st.len);
+	rml_sha256_final(&h, d);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	const char *roles[] = { "weights" }, *hashes[] = { hex };
+	if ((s = rml_provenance_stamp(&out, cli_prog, argc, argv, -1, roles, hashes, 1, NULL, 0, err)))
+		goto done;
+	if (cli_check_output(c->output)) {
+		s = rml_errorf(err, RML_ERR_ARG, "no output written");
+		goto done;
+	}
+	s = rml_file_save(&out, c->output ? c->output : "-", err);
+done:
+	rml_file_free(&out);
+	rml_model_free(m);
+	free(owned);
+	rml_torch_map_free(&map);
+	rml_st_free(&st);
+	return s;
+}
+
+static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_error *err)
+{
+	if (cli_check_output(c->output))
+		return rml_errorf(err, RML_ERR_ARG, "no output written");
+	return rml_outbuf_save(b, c->output ? c->output : "-", err);
+}
+
+static rml_status cmd_export(const struct cmdline *c, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_torch_map map;
+	rml_torch_map_init(&map);
+	rml_model *m = NULL;
+	rml_outbuf b;
+	rml_outbuf_init(&b);
+	rml_status s;
+	if (!(s = cli_load(&f, c->n_args ? c->args[0] : "-", "model", err)) &&
+	    !(s = rml_model_from_file(&m, &f, err)) && !(s = load_map(c, &map, err)) &&
+	    !(s = rml_torch_export(m, &map, &b, err))) {
+		if (rml_model_calibrator(m))
+			cli_info("the calibrator stays behind: a PyTorch state dict has no place for it");
+		s = save_buf(c, &b, err);
+	}
+	rml_outbuf_free(&b);
+	rml_model_free(m);
+	rml_torch_map_free(&map);
+	rml_file_free(&f);
+	return s;
+}
+
+static rml_status cmd_numpy(const struct cmdline *c, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_outbuf b;
+	rml_outbuf_init(&b);
+	rml_status s = cli_load(&f, c->n_args ? c->args[0] : "-", "input", err);
+	if (!s && c->tensor) {
+		const rml_tensor *t = rml_find_tensor(&f, c->tensor);
+		s = t ? rml_npy_tensor(&b, t, err)
+		      : rml_errorf(err, RML_ERR_ARG, "%s has no tensor %s", c->n_args ? c->args[0] : "stdin",
+				   c->tensor);
+	} else if (!s)
+		s = rml_npz_from_file(&f, &b, err);
+	if (!s)
+		s = save_buf(c, &b, err);
+	rml_outbuf_free(&b);
+	rml_file_free(&f);
+	return s;
+}
+
+static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const rml_torch_name *e = NULL;
+		for (int64_t k = 0; k < map->n; k++)
+			if (strcmp(map->e[k].rml, p[i].name) == 0)
+				e = &map->e[k];
+		printf("%s", p[i].name);
+		const char *pre = map->prefix ? map->prefix : "";
+		if (e) {
+			for (int k = 0; k < e->n_torch; k++)
+				printf(" %s%s", pre, e->torch[k]);
+		} else {
+			char nm[1024];
+			rml_torch_default_name(p[i].name, nm, sizeof nm);
+			printf(" %s%s", pre, nm);
+		}
+		/* The PyTorch shape of the whole tensor. */
+		const int64_t *d = p[i].dims;
+		switch (p[i].ndim) {
+		case 1: printf("  # [%lld]\n", (long long)d[0]); break;
+		case 2: printf("  # [%lld, %lld]\n", (long long)d[1], (long long)d[0]); break;
+		case 3: printf("  # [%lld, 1, %lld, %lld]\n", (long long)d[2], (long long)d[0], (long long)d[1]); break;
+		default:
+			printf("  # [%lld, %lld, %lld, %lld]\n", (long long)d[3], (long long)d[2], (long long)d[0],
+			       (long long)d[1]);
+		}
+	}
+}
+
+static rml_status cmd_names(const struct cmdline *c, rml_error *err)
+{
+	char *owned = NULL;
+	const char *arch;
+	rml_torch_map map;
+	rml_torch_map_init(&map);
+	rml_model *m = NULL;
+	rml_status s = arch_text(c->arch, &owned, &arch, err);
+	rml_model_config cfg = { .arch = arch, .n_classes = c->classes ? (int)c->classes : 10,
+				 .adapter_gamma = (int)c->gamma, .seed = 1 };
+	if (!s && !(s = load_map(c, &map, err)) && !(s = rml_model_create(&m, &cfg, err))) {
+		int64_t n, nb;
+		rml_param *p = rml_model_params(m, &n), *b = rml_model_buffers(m, &nb);
+		print_names(p, n, &map);
+		print_names(b, nb, &map);
+	}
+	rml_model_free(m);
+	rml_torch_map_free(&map);
+	free(owned);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init("rmlops-convert", argc, argv);
+	/* getopt reorders argv; provenance keeps the command as typed. */
+	char **typed = malloc((size_t)(argc + 1) * sizeof *typed);
+	if (!typed)
+		return CLI_EXIT_FAIL;
+	memcpy(typed, argv, (size_t)(argc + 1) * sizeof *typed);
+	struct cmdline c = { 0 };
+	int st = parse_args(argc, argv, &c);
+	if (st)
+		free(typed);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+	int binary = strcmp(c.cmd, "names") != 0;
+	if (binary && cli_check_output(c.output)) {
+		free(typed);
+		return CLI_EXIT_USAGE;
+	}
+	rml_error err = { 0 };
+	rml_status s;
+	if (strcmp(c.cmd, "import") == 0)
+		s = cmd_import(&c, argc, typed, &err);
+	else if (strcmp(c.cmd, "export") == 0)
+		s = cmd_export(&c, &err);
+	else if (strcmp(c.cmd, "numpy") == 0)
+		s = cmd_numpy(&c, &err);
+	else
+		s = cmd_names(&c, &err);
+	free(typed);
+	return cli_finish(s ? cli_fail(&err) : CLI_EXIT_OK);
+}
