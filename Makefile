@@ -6,7 +6,7 @@
 #   make install PREFIX=/usr/local
 #   make demo            the README's main job on the data the repo carries
 #   make bench           throughput figures, side by side with PyTorch if present
-#   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml reader and the YAML readers
+#   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -92,19 +92,23 @@ bench: all
 # libFuzzer builds of the file reader (seeds in testdata/fuzz/) and of the
 # two YAML readers, attack lists and architectures (seeds made here from
 # testdata/attacks.yaml and the mvit-tiny example of rmlops-arch(5); the
-# first byte picks the reader). FUZZ_SECONDS each.
+# first byte picks the reader); and of the safetensors reader (seed: the
+# mvit-tiny weights in testdata/ref/). FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 600
 FUZZ_CC = clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -std=c11
 fuzz:
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus-yaml build-fuzz/seeds-yaml
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-yaml build-fuzz/seeds-yaml build-fuzz/corpus-st
 	$(FUZZ_CC) -o build-fuzz/fuzz_format scripts/fuzz_format.c $(LIB_SRC) $(LDLIBS)
 	$(FUZZ_CC) -o build-fuzz/fuzz_yaml scripts/fuzz_yaml.c $(LIB_SRC) $(LDLIBS)
+	$(FUZZ_CC) -o build-fuzz/fuzz_safetensors scripts/fuzz_safetensors.c $(LIB_SRC) $(LDLIBS)
 	{ printf '\001'; cat testdata/attacks.yaml; } > build-fuzz/seeds-yaml/attacks
 	{ printf '\000'; sed -n '/^name: mvit-tiny/,/^head:/p' man/rmlops-arch.5; } > build-fuzz/seeds-yaml/arch
 	build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus testdata/fuzz
 	build-fuzz/fuzz_yaml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus-yaml build-fuzz/seeds-yaml
+	build-fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
+	  build-fuzz/corpus-st testdata/fuzz-safetensors
 
 lint-man:
 	@for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -T lint -W warning $$m || exit 1; done
