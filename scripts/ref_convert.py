@@ -8,6 +8,9 @@ together with a few input images and the logits PyTorch computes for them
 in float64.
     python3 scripts/ref_convert.py            # testdata/ref/torch-mvit-{tiny,xxs}.*
     python3 scripts/ref_convert.py ARCH GAMMA DTYPE OUT   # one pair, OUT.safetensors/.rml
+The default run also writes the seeds of the safetensors fuzz target
+(testdata/fuzz-safetensors/: the mvit-tiny file and a small one of F16,
+BF16 and I64 tensors with metadata).
 mvit-tiny carries adapters (compression 2) and float32 weights; mvit-xxs
 has none and float16 weights, which keeps its file small (the logits are
 those of the float16 values, as the engine reads them exactly)."""
@@ -35,7 +38,8 @@ def save_safetensors(path, tensors, metadata=None):
         header["__metadata__"] = metadata
     for name, t in tensors:
         t = t.detach().contiguous()
-        data = t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
+        raw = t.view(torch.int16) if t.dtype in (torch.float16, torch.bfloat16) else t  # numpy lacks bfloat16
+        data = raw.numpy().astype(raw.numpy().dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
         blobs.append(data)
         off += len(data)
@@ -87,3 +91,10 @@ if __name__ == "__main__":
         os.makedirs("testdata/ref", exist_ok=True)
         make("mvit-tiny", 2, torch.float32, "testdata/ref/torch-mvit-tiny")
         make("mvit-xxs", 0, torch.float16, "testdata/ref/torch-mvit-xxs")
+        os.makedirs("testdata/fuzz-safetensors", exist_ok=True)
+        with open("testdata/ref/torch-mvit-tiny.safetensors", "rb") as f:
+            open("testdata/fuzz-safetensors/mvit-tiny.safetensors", "wb").write(f.read())
+        save_safetensors("testdata/fuzz-safetensors/small.safetensors",
+                         [("a", torch.tensor([1.0, -2.0], dtype=torch.float16)),
+                          ("b", torch.tensor([[1.0]], dtype=torch.bfloat16)),
+                          ("c", torch.tensor(3, dtype=torch.int64))], {"format": "pt"})
