@@ -2,7 +2,7 @@
 # Install the Debian packages rmlops builds and tests with, when missing.
 # Optional: python3-torch and python3-numpy (reference vectors, benchmarks).
 set -e
-pkgs="build-essential libopenblas-dev libyaml-dev libstb-dev libpng-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist mandoc"
+pkgs="build-essential libopenblas-dev libyaml-dev libjansson-dev libstb-dev libpng-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist mandoc"
 [ "${RML_WITH_TORCH:-0}" = 1 ] && pkgs="$pkgs python3-torch python3-numpy"
 missing=""
 for p in $pkgs; do
