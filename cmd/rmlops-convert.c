@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 #include "model.h"
 #include "npy.h"
@@ -172,29 +170,6 @@ static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_erro
 	return rml_torch_map_set_prefix(map, c->prefix, err);
 }
 
-/* Class names from export's metadata (a JSON list of strings), if any. */
-static rml_status import_class_names(rml_model *m, const rml_st_file *st, rml_error *err)
-{
-	const char *text = rml_st_meta(st, "rmlops.classes");
-	if (!text)
-		return RML_OK;
-	json_t *a = json_loads(text, 0, NULL);
-	int n = a && json_is_array(a) ? (int)json_array_size(a) : -1;
-	const char **names = n > 0 ? calloc((size_t)n, sizeof *names) : NULL;
-	rml_status s = RML_OK;
-	for (int i = 0; names && i < n; i++)
-		if (!(names[i] = json_string_value(json_array_get(a, (size_t)i))))
-			n = -1;
-	if (n != rml_model_n_classes(m) || !names)
-		s = rml_errorf(err, RML_ERR_FORMAT, "rmlops.classes in the metadata is not a list of %d names",
-			       rml_model_n_classes(m));
-	else
-		s = rml_model_set_class_names(m, names, n, err);
-	free(names);
-	json_decref(a);
-	return s;
-}
-
 static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml_error *err)
 {
 	const char *in = c->n_args ? c->args[0] : "-";
@@ -230,7 +205,7 @@ static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml
 	cli_info("%s: %lld tensors, %d classes, adapters %d", in, (long long)st.n, n_classes, gamma);
 	rml_model_config cfg = { .arch = arch, .n_classes = n_classes, .adapter_gamma = gamma, .seed = 1 };
 	if ((s = rml_model_create(&m, &cfg, err)) || (s = rml_torch_import(m, &st, &map, in, err)) ||
-	    (s = import_class_names(m, &st, err)) || (s = rml_model_to_file(m, &out, err)))
+	    (s = rml_torch_import_meta(m, &st, in, err)) || (s = rml_model_to_file(m, &out, err)))
 		goto done;
 	/* Provenance: the weights file's hash, as for an .rml input. */
 	uint8_t d[32];
@@ -278,8 +253,6 @@ static rml_status cmd_export(const struct cmdline *c, rml_error *err)
 	if (!(s = cli_load(&f, c->n_args ? c->args[0] : "-", "model", err)) &&
 	    !(s = rml_model_from_file(&m, &f, err)) && !(s = load_map(c, &map, err)) &&
 	    !(s = rml_torch_export(m, &map, &b, err))) {
-		if (rml_model_calibrator(m))
-			cli_info("the calibrator stays behind: a PyTorch state dict has no place for it");
 		s = save_buf(c, &b, err);
 	}
 	rml_outbuf_free(&b);

@@ -520,6 +520,107 @@ out:
 	return s;
 }
 
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *base64(const uint8_t *d, size_t n)
+{
+	char *s = malloc(4 * ((n + 2) / 3) + 1), *o = s;
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+			     (i + 2 < n ? d[i + 2] : 0);
+		*o++ = B64[v >> 18 & 63];
+		*o++ = B64[v >> 12 & 63];
+		*o++ = i + 1 < n ? B64[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? B64[v & 63] : '=';
+	}
+	*o = 0;
+	return s;
+}
+
+/* Decoded bytes (malloc'd) or NULL for text that is not base64. */
+static uint8_t *unbase64(const char *s, size_t *n)
+{
+	size_t len = strlen(s);
+	if (len % 4)
+		return NULL;
+	uint8_t *d = malloc(len / 4 * 3 + 1);
+	if (!d)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t v = 0;
+		int pad = 0;
+		for (int j = 0; j < 4; j++) {
+			const char *c = s[i + j] ? strchr(B64, s[i + j]) : NULL;
+			if (s[i + j] == '=' && i + 4 == len && j >= 2 && (j == 3 || s[i + 3] == '=')) {
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (!c || pad) {
+				free(d);
+				return NULL;
+			}
+			v = v << 6 | (uint32_t)(c - B64);
+		}
+		d[k++] = (uint8_t)(v >> 16);
+		if (pad < 2)
+			d[k++] = (uint8_t)(v >> 8);
+		if (pad < 1)
+			d[k++] = (uint8_t)v;
+	}
+	*n = k;
+	return d;
+}
+
+/* The calibrator group of a model file ("calib." keys and tensors) as an
+ * .rml container of kind "calibrator", in base64; NULL when there is none. */
+static rml_status calib_blob(const rml_file *f, char **out, rml_error *err)
+{
+	*out = NULL;
+	rml_file c;
+	rml_file_init(&c);
+	rml_status st = rml_set_str(&c, "kind", "calibrator");
+	int any = 0;
+	for (int64_t i = 0; i < f->n_kv && !st; i++) {
+		const rml_kv *kv = &f->kv[i];
+		if (strncmp(kv->key, "calib.", 6) != 0)
+			continue;
+		any = 1;
+		switch (kv->type) {
+		case RML_KV_I64: st = rml_set_i64(&c, kv->key, kv->i); break;
+		case RML_KV_F64: st = rml_set_f64(&c, kv->key, kv->f); break;
+		case RML_KV_STR: st = rml_set_str(&c, kv->key, kv->s); break;
+		case RML_KV_I64_ARRAY: st = rml_set_i64_array(&c, kv->key, kv->ia, kv->n); break;
+		case RML_KV_F64_ARRAY: st = rml_set_f64_array(&c, kv->key, kv->fa, kv->n); break;
+		default: st = rml_set_str_array(&c, kv->key, (const char *const *)kv->sa, kv->n);
+		}
+	}
+	for (int64_t i = 0; i < f->n_tensors && !st; i++) {
+		const rml_tensor *t = &f->tensors[i];
+		if (strncmp(t->name, "calib.", 6) == 0 &&
+		    !rml_add_tensor(&c, t->name, t->dtype, t->ndim, t->dims, t->data, err))
+			st = err ? err->code : RML_ERR_NOMEM;
+	}
+	char *buf = NULL;
+	size_t n = 0;
+	if (!st && any) {
+		FILE *m = open_memstream(&buf, &n);
+		st = m ? rml_file_write(&c, m, "calibrator", err) : rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		if (m && fclose(m) && !st)
+			st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		if (!st && !(*out = base64((const uint8_t *)buf, n)))
+			st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	if (st == RML_ERR_NOMEM && err && !err->msg[0])
+		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	free(buf);
+	rml_file_free(&c);
+	return st;
+}
+
 static char *classes_json(const rml_file *f)
 {
 	const rml_kv *kv = rml_get(f, "model.classes");
@@ -545,8 +646,10 @@ rml_status rml_torch_export(rml_model *m, const rml_torch_map *map, rml_outbuf *
 	outlist L = { 0 };
 	rml_file f;
 	rml_file_init(&f);
-	char *classes = NULL;
+	char *classes = NULL, *calib = NULL;
 	rml_status s = rml_model_to_file(m, &f, err);
+	if (!s)
+		s = calib_blob(&f, &calib, err);
 	int64_t n, nb;
 	rml_param *p = rml_model_params(m, &n), *b = rml_model_buffers(m, &nb);
 	for (int64_t i = 0; i < n && !s; i++)
@@ -554,7 +657,7 @@ rml_status rml_torch_export(rml_model *m, const rml_torch_map *map, rml_outbuf *
 	for (int64_t i = 0; i < nb && !s; i++)
 		s = export_one(&L, &b[i], map, err);
 	if (!s) {
-		const char *keys[9], *vals[9];
+		const char *keys[10], *vals[10];
 		char ncls[32], gamma[32], thr[40];
 		int k = 0;
 		const char *yaml = NULL, *hash = NULL;
@@ -582,6 +685,8 @@ rml_status rml_torch_export(rml_model *m, const rml_torch_map *map, rml_outbuf *
 			vals[k++] = rule == RML_REJECT_ENTROPY ? "entropy" : "confidence";
 			keys[k] = "rmlops.reject_threshold", vals[k++] = thr;
 		}
+		if (calib)
+			keys[k] = "rmlops.calibrator", vals[k++] = calib;
 		s = rml_st_write(L.t, L.n, keys, vals, k, out, err);
 	}
 	for (int64_t i = 0; i < L.n; i++) {
@@ -592,6 +697,68 @@ rml_status rml_torch_export(rml_model *m, const rml_torch_map *map, rml_outbuf *
 	free(L.bufs);
 	free(L.names);
 	free(classes);
+	free(calib);
 	rml_file_free(&f);
+	return s;
+}
+
+rml_status rml_torch_import_meta(rml_model *m, const rml_st_file *st, const char *what,
+				 rml_error *err)
+{
+	rml_status s = RML_OK;
+	const char *text = rml_st_meta(st, "rmlops.classes");
+	if (text) {
+		json_t *a = json_loads(text, 0, NULL);
+		int n = a && json_is_array(a) ? (int)json_array_size(a) : -1;
+		const char **names = n > 0 ? calloc((size_t)n, sizeof *names) : NULL;
+		for (int i = 0; names && i < n; i++)
+			if (!(names[i] = json_string_value(json_array_get(a, (size_t)i))))
+				n = -1;
+		if (n != rml_model_n_classes(m) || !names)
+			s = rml_errorf(err, RML_ERR_FORMAT, "%s: rmlops.classes is not a list of %d names", what,
+				       rml_model_n_classes(m));
+		else
+			s = rml_model_set_class_names(m, names, n, err);
+		free(names);
+		json_decref(a);
+		if (s)
+			return s;
+	}
+	text = rml_st_meta(st, "rmlops.calibrator");
+	if (!text)
+		return RML_OK;
+	size_t n = 0;
+	uint8_t *bytes = unbase64(text, &n);
+	if (!bytes)
+		return rml_errorf(err, RML_ERR_FORMAT, "%s: rmlops.calibrator is not base64", what);
+	FILE *fp = fmemopen(bytes, n ? n : 1, "rb");
+	rml_file c;
+	rml_file_init(&c);
+	rml_calib cal;
+	rml_calib_init(&cal);
+	char where[300];
+	snprintf(where, sizeof where, "%s: rmlops.calibrator", what);
+	if (!fp)
+		s = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	else if (!(s = rml_file_read(&c, fp, where, err)) && !(s = rml_expect_kind(&c, "calibrator", where, err)))
+		s = rml_calib_from_file(&cal, &c, "calib.", err);
+	if (!s)
+		s = rml_model_set_calibrator(m, &cal, err);
+	const char *rule = NULL;
+	double thr;
+	if (!s && rml_get_str(&c, "calib.reject_rule", &rule, NULL) == RML_OK) {
+		rml_reject_rule r = strcmp(rule, "entropy") == 0      ? RML_REJECT_ENTROPY
+				    : strcmp(rule, "confidence") == 0 ? RML_REJECT_CONFIDENCE
+								      : RML_REJECT_NONE;
+		if (r == RML_REJECT_NONE || rml_get_f64(&c, "calib.reject_threshold", &thr, NULL) || !isfinite(thr))
+			s = rml_errorf(err, RML_ERR_FORMAT, "%s: bad rejection rule", where);
+		else
+			rml_model_set_reject_rule(m, r, thr);
+	}
+	if (fp)
+		fclose(fp);
+	rml_calib_free(&cal);
+	rml_file_free(&c);
+	free(bytes);
 	return s;
 }

@@ -80,16 +80,27 @@ rml_status rml_torch_infer(const rml_st_file *st, const rml_torch_map *map, cons
 rml_status rml_torch_import(rml_model *m, const rml_st_file *st, const rml_torch_map *map,
 			    const char *what, rml_error *err);
 
+/* What export's metadata carries beyond the tensors, put back into m:
+ * class names ("rmlops.classes") and the calibrator with its rejection
+ * rule ("rmlops.calibrator", read with the checks of format.h and
+ * calib.h). Keys that are absent are skipped. RML_ERR_FORMAT for a value
+ * that does not read. */
+rml_status rml_torch_import_meta(rml_model *m, const rml_st_file *st, const char *what,
+				 rml_error *err);
+
 /* Append to out the safetensors file of every parameter and buffer of m,
  * float32 in PyTorch layouts under the mapped names (a tensor mapped to
  * several PyTorch names is cut into equal parts along the output
  * features). "__metadata__" carries "format": "pt" and what an import
  * needs to rebuild the model without options: "rmlops.arch_yaml",
  * "rmlops.n_classes", "rmlops.adapter_gamma", "rmlops.classes" (a JSON
- * list, when the model names its classes) and "rmlops.base_hash"; and the
- * stored rejection rule ("rmlops.reject_rule", "rmlops.reject_threshold")
- * for information: the calibrator itself is not part of a PyTorch module
- * and is not written. Deterministic: the same model gives the same bytes. */
+ * list, when the model names its classes) and "rmlops.base_hash"; the
+ * stored rejection rule ("rmlops.reject_rule", "rmlops.reject_threshold",
+ * for people) and, when the model is calibrated, "rmlops.calibrator": the
+ * calibrator and its rule as a small .rml container (kind "calibrator",
+ * the model file's "calib." keys and tensors) in base64, because a state
+ * dict has no place for it and a PyTorch user does not need it.
+ * Deterministic: the same model gives the same bytes. */
 rml_status rml_torch_export(rml_model *m, const rml_torch_map *map, rml_outbuf *out,
 			    rml_error *err);
 

@@ -28,6 +28,14 @@ rmlops-convert export "$tmp/a.rml" -o "$tmp/a.safetensors"
 rmlops-convert import "$tmp/a.safetensors" -o "$tmp/a2.rml"
 same_content "$tmp/a.rml" "$tmp/a2.rml"
 rmlops-info "$tmp/a2.rml" | grep -q 'model.classes.*airplane' || die "class names lost"; ok
+# Calibrated: the calibrator and its rejection rule travel in the metadata.
+rmlops-data take --per-class 4 -s 1 "$td/cifar10-test-1000.rml" -q -o "$tmp/cal.rml"
+rmlops-calibrate -m "$tmp/a.rml" -d "$tmp/cal.rml" --per-class 0 --ood none -j 2 -q -o "$tmp/c.rml"
+rmlops-convert export "$tmp/c.rml" -o "$tmp/c.safetensors"
+grep -qa '"rmlops.reject_rule":"entropy"' "$tmp/c.safetensors" || die "rule not in the metadata"; ok
+rmlops-convert import "$tmp/c.safetensors" -o "$tmp/c2.rml"
+same_content "$tmp/c.rml" "$tmp/c2.rml"
+rmlops-info "$tmp/c2.rml" | grep -q 'calibrator: bbq.*rejects when entropy' || die "calibrator lost"; ok
 
 # names: one line per tensor, and a map built from it is accepted.
 rmlops-convert names --arch mvit-xxs > "$tmp/names.txt"

@@ -400,6 +400,42 @@ static void test_map_bad_text(void **state)
 	}
 }
 
+/* Metadata that does not read: each refused with one line. */
+static void test_bad_meta(void **state)
+{
+	(void)state;
+	static const char *const bad[][3] = {
+		{ "rmlops.classes", "[\"a\",\"b\"]", "rmlops.classes is not a list of 10 names" },
+		{ "rmlops.classes", "{", "rmlops.classes is not a list of 10 names" },
+		{ "rmlops.calibrator", "!!!!", "rmlops.calibrator is not base64" },
+		{ "rmlops.calibrator", "abc", "rmlops.calibrator is not base64" },
+		{ "rmlops.calibrator", "AAAAAAAA", "w: rmlops.calibrator" },
+	};
+	rml_st_file st;
+	load_st(&st, "mvit-tiny");
+	rml_error err = { 0 };
+	rml_model *m = import(&st, "mvit-tiny", NULL, &err);
+	assert_non_null(m);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		float x = 0;
+		rml_st_out t = { "x", RML_ST_F32, 1, { 1 }, &x };
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		assert_int_equal(rml_st_write(&t, 1, &bad[i][0], &bad[i][1], 1, &o, &err), RML_OK);
+		rml_st_file f;
+		assert_int_equal(rml_st_parse(&f, o.data, o.len, "w", &err), RML_OK);
+		memset(&err, 0, sizeof err);
+		assert_int_not_equal(rml_torch_import_meta(m, &f, "w", &err), RML_OK);
+		if (!strstr(err.msg, bad[i][2]) || strchr(err.msg, '\n'))
+			fail_msg("message \"%s\", expected \"%s\"", err.msg, bad[i][2]);
+		assert_null(rml_model_calibrator(m));
+		rml_st_free(&f);
+		rml_outbuf_free(&o);
+	}
+	rml_model_free(m);
+	rml_st_free(&st);
+}
+
 int main(void)
 {
 	rml_set_threads(2);
@@ -415,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_map_split),
 		cmocka_unit_test(test_map_unknown_name),
 		cmocka_unit_test(test_map_bad_text),
+		cmocka_unit_test(test_bad_meta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
