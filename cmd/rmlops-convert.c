@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("names needs --arch");
 	if (c->arch && strcmp(c->cmd, "import") && !names)
 		return cli_usage_error("--arch is for import and names");
-	if ((c->classes || c->gamma) && strcmp(c->cmd, "import") && !names)
+	if ((c->classes || c->gamma >= 0) && strcmp(c->cmd, "import") && !names)
 		return cli_usage_error("--classes and --adapters are for import and names");
 	if (c->tensor && strcmp(c->cmd, "numpy"))
 		return cli_usage_error("--tensor is for numpy");
@@ -194,12 +194,12 @@ static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml
 		goto done;
 	}
 	int n_classes = (int)c->classes, gamma = (int)c->gamma, guess_k, guess_g;
-	if (!c->classes || !c->gamma) {
+	if (!c->classes || c->gamma < 0) {
 		if ((s = rml_torch_infer(&st, &map, arch, &guess_k, &guess_g, in, err)))
 			goto done;
 		if (!c->classes)
 			n_classes = guess_k;
-		if (!c->gamma)
+		if (c->gamma < 0)
 			gamma = guess_g;
 	}
 	cli_info("%s: %lld tensors, %d classes, adapters %d", in, (long long)st.n, n_classes, gamma);
@@ -322,7 +322,7 @@ static rml_status cmd_names(const struct cmdline *c, rml_error *err)
 	rml_model *m = NULL;
 	rml_status s = arch_text(c->arch, &owned, &arch, err);
 	rml_model_config cfg = { .arch = arch, .n_classes = c->classes ? (int)c->classes : 10,
-				 .adapter_gamma = (int)c->gamma, .seed = 1 };
+				 .adapter_gamma = c->gamma > 0 ? (int)c->gamma : 0, .seed = 1 };
 	if (!s && !(s = load_map(c, &map, err)) && !(s = rml_model_create(&m, &cfg, err))) {
 		int64_t n, nb;
 		rml_param *p = rml_model_params(m, &n), *b = rml_model_buffers(m, &nb);
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 	if (!typed)
 		return CLI_EXIT_FAIL;
 	memcpy(typed, argv, (size_t)(argc + 1) * sizeof *typed);
-	struct cmdline c = { 0 };
+	struct cmdline c = { .gamma = -1 };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		free(typed);

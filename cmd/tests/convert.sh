@@ -12,6 +12,10 @@ m="$td/mvit-xxs-cifar10.rml"
 # Import, export, import: the same tensors; export twice: the same bytes.
 rmlops-convert import --arch mvit-tiny "$td/ref/torch-mvit-tiny.safetensors" -o "$tmp/t.rml"
 rmlops-info "$tmp/t.rml" | grep -q 'model.adapter_gamma *2' || die "adapters not inferred"; ok
+rmlops-convert import --arch mvit-tiny --adapters 2 --classes 10 < "$td/ref/torch-mvit-tiny.safetensors" > "$tmp/t1.rml"
+same_content "$tmp/t.rml" "$tmp/t1.rml"
+expect_fail 1 rmlops-convert import --arch mvit-tiny --adapters 0 "$td/ref/torch-mvit-tiny.safetensors" -o "$tmp/x"
+grep -q 'extra tensor blocks.2.scale and 18 more' "$tmp/err" || die "adapters 0: $(cat "$tmp/err")"; ok
 rmlops-convert export "$tmp/t.rml" -o "$tmp/t.safetensors"
 rmlops-convert export < "$tmp/t.rml" > "$tmp/t2.safetensors"
 same "$tmp/t.safetensors" "$tmp/t2.safetensors"
