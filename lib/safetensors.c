@@ -494,7 +494,8 @@ rml_status rml_st_write(const rml_st_out *t, int64_t n, const char *const *keys,
 		json_decref(shape);
 		json_decref(off);
 		if (bad || json_object_set_new(root, x->name, e)) {
-			st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+			st = rml_errorf(err, RML_ERR_ARG, "tensor \"%s\": the name is not UTF-8, or out of memory",
+					x->name);
 			goto out;
 		}
 		at += nbytes[i];
