@@ -1,6 +1,6 @@
 /*
  * safetensors.h — reading and writing the safetensors format, the weight
- * files of the PyTorch / Hugging Face world: an 8-byte little-endian
+ * files of the PyTorch world: an 8-byte little-endian
  * header length N, N bytes of a JSON object (for each tensor its dtype,
  * shape and [begin, end) data offsets; optionally "__metadata__", a map of
  * strings), then the raw little-endian tensor data.
