@@ -22,7 +22,7 @@
 struct cmdline {
 	const char *cmd, *model, *data, *output, *config, *name, *clean;
 	const char *sheet, *plot;
-	const char *eps_list, *pixels_list;
+	const char *eps_list, *pixels_list, *queries_list;
 	/* Attack settings given on the command line, in order; they override
 	 * the attack list's values. */
 	const char *set_key[MAX_SET], *set_val[MAX_SET];
@@ -37,6 +37,7 @@ static void usage(void)
 	printf("Usage: rmlops-attack create -m MODEL -d DATA ATTACK [SETTINGS] [-o OUT]\n"
 	       "       rmlops-attack run    -m MODEL -d DATA ATTACK [SETTINGS]\n"
 	       "       rmlops-attack curve  -m MODEL -d DATA ATTACK --eps LIST [--plot PNG]\n"
+	       "       rmlops-attack curve  -m MODEL -d DATA ATTACK --eps E --queries LIST [--plot PNG]\n"
 	       "       rmlops-attack verify -d ADV --clean DATA\n"
 	       "where ATTACK is --attack KIND or --config FILE.\n"
 	       "Adversarial tests of an image classifier.\n"
@@ -46,30 +47,41 @@ static void usage(void)
 	       "           success, norms and queries; the report goes to standard error when\n"
 	       "           the dataset goes to standard output\n"
 	       "  run      report every attack of the list, one row each\n"
-	       "  curve    robust accuracy against a list of budgets, for every attack\n"
+	       "  curve    robust accuracy against a list of budgets, for every attack; with\n"
+	       "           --queries, success rate against queries at one eps (black-box)\n"
 	       "  verify   measure a stored adversarial set against its clean set; exit 1\n"
 	       "           when any image is over the recorded budget\n"
 	       "Attacks (settings as in the YAML attack list, see rmlops-attack(1)):\n"
-	       "      --attack KIND        white-box fgsm, pgd; black-box cmaes-linf, pixel-l0\n"
+	       "      --attack KIND        white-box fgsm, pgd, apgd; black-box cmaes-linf,\n"
+	       "                           pixel-l0, square\n"
 	       "      --config FILE        a YAML list of attacks; options below override it\n"
 	       "      --name NAME          with --config: only the attack of this name;\n"
 	       "                           otherwise the name shown in reports\n"
-	       "      --norm N             linf (default) or l2 for fgsm and pgd\n"
+	       "      --norm N             linf (default) or l2 for fgsm, pgd, apgd, square\n"
 	       "                           (cmaes-linf is linf, pixel-l0 is l0)\n"
 	       "      --eps E              budget in pixel units: 3 = 3/255 of the range\n"
 	       "                           (default 3); curve: a comma list, 0 = no attack\n"
 	       "      --pixels K           pixel-l0: pixels changed at most (default 1);\n"
 	       "                           curve: a comma list\n"
 	       "      --target T           none (default), random, next, or a class number\n"
-	       "      --steps N            pgd iterations (default 10)\n"
-	       "      --step-size A        pgd step, pixel units (default 2.5 eps / steps)\n"
-	       "      --restarts N         pgd runs per example, keeping the worst (default 1)\n"
-	       "      --random-start B     pgd starts at a random point: yes (default) or no\n"
+	       "      --steps N            pgd, apgd iterations (default 10)\n"
+	       "      --step-size A        pgd step, pixel units (default 2.5 eps / steps);\n"
+	       "                           apgd initial step (default 2 eps)\n"
+	       "      --restarts N         pgd, apgd runs per example, keeping the worst (1)\n"
+	       "      --random-start B     pgd, apgd start at a random point: yes (default), no\n"
+	       "      --loss L             apgd: ce (default, cross-entropy) or dlr\n"
 	       "      --generations N      black-box generations (default 10, the paper's)\n"
 	       "      --popsize N          population (default: CMA-ES 4 + 3 ln dim, DE 400)\n"
 	       "      --search S           cmaes (default) or de\n"
-	       "      --fitness F          prob (default, p of the label) or margin (log-margin)\n"
+	       "      --fitness F          prob (default, p of the label) or margin (log-margin;\n"
+	       "                           square's default)\n"
 	       "      --sigma0 S           initial CMA-ES step (default 0.25 of the range)\n"
+	       "      --tile T             cmaes-linf: one value per T x T block (default 1)\n"
+	       "      --preset P           cmaes-linf: paper (the default settings) or tuned\n"
+	       "      --queries N          square: queries per image at most (default 1000);\n"
+	       "                           curve: a comma list, the query axis\n"
+	       "      --p-init P           square: initial share of pixels in a square\n"
+	       "                           (default 0.05 linf, 0.1 l2)\n"
 	       "      --de-f F, --de-cr CR differential evolution weight and crossover (0.5, 1)\n"
 	       "      --min-search N       bisection rounds for the smallest budget that works\n"
 	       "Inputs and outputs:\n"
@@ -93,7 +105,9 @@ static void usage(void)
 	       "  rmlops-attack create -m a.rml -d test.rml --attack fgsm -q \\\n"
 	       "    | rmlops-eval -m b.rml -d -\n"
 	       "  rmlops-attack curve -m base.rml -d test.rml --attack pgd \\\n"
-	       "    --eps 0,1,2,3,5,8 --plot curve.png\n");
+	       "    --eps 0,1,2,3,5,8 --plot curve.png\n"
+	       "  rmlops-attack curve -m base.rml -d test.rml --attack square --eps 3 \\\n"
+	       "    --queries 10,100,1000,5000 --plot queries.png\n");
 }
 
 static int add_set(struct cmdline *c, const char *key, const char *val)
@@ -107,15 +121,15 @@ static int add_set(struct cmdline *c, const char *key, const char *val)
 }
 
 /* Apply the command line's settings to an attack: the kind first, so
- * that the rest are judged against it. Returns 0, or prints a usage
- * message and returns 2. */
+ * that the rest are judged against it, then a preset, so that the rest
+ * refine it. Returns 0, or prints a usage message and returns 2. */
 static int apply_sets(const struct cmdline *c, rml_advtest_attack *a, int skip_budgets)
 {
 	rml_error err = { 0 };
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < c->n_set; i++) {
-			int kind = !strcmp(c->set_key[i], "attack");
-			if (kind != (pass == 0))
+			int when = !strcmp(c->set_key[i], "attack") ? 0 : !strcmp(c->set_key[i], "preset") ? 1 : 2;
+			if (when != pass)
 				continue;
 			if (skip_budgets && (!strcmp(c->set_key[i], "eps") || !strcmp(c->set_key[i], "pixels")))
 				continue;
@@ -137,7 +151,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		O_ATTACK = 256, O_CONFIG, O_NAME, O_NORM, O_EPS, O_PIXELS, O_TARGET, O_STEPS, O_STEP_SIZE,
 		O_RESTARTS, O_RANDOM_START, O_GENERATIONS, O_POPSIZE, O_SEARCH, O_FITNESS, O_SIGMA0,
 		O_DE_F, O_DE_CR, O_MIN_SEARCH, O_CLEAN, O_SHEET, O_SHEET_COUNT, O_AMPLIFY, O_PLOT,
-		O_BATCH, O_JSON,
+		O_BATCH, O_JSON, O_LOSS, O_TILE, O_PRESET, O_QUERIES, O_P_INIT,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
@@ -159,6 +173,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "sheet-count", required_argument, 0, O_SHEET_COUNT },
 		{ "amplify", required_argument, 0, O_AMPLIFY }, { "plot", required_argument, 0, O_PLOT },
 		{ "batch", required_argument, 0, O_BATCH }, { "json", no_argument, 0, O_JSON },
+		{ "loss", required_argument, 0, O_LOSS }, { "tile", required_argument, 0, O_TILE },
+		{ "preset", required_argument, 0, O_PRESET },
+		{ "queries", required_argument, 0, O_QUERIES },
+		{ "p-init", required_argument, 0, O_P_INIT },
 		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
@@ -172,7 +190,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ O_RANDOM_START, "random_start" }, { O_GENERATIONS, "generations" },
 		{ O_POPSIZE, "popsize" }, { O_SEARCH, "search" }, { O_FITNESS, "fitness" },
 		{ O_SIGMA0, "sigma0" }, { O_DE_F, "de_f" }, { O_DE_CR, "de_cr" },
-		{ O_MIN_SEARCH, "min_search" },
+		{ O_MIN_SEARCH, "min_search" }, { O_LOSS, "loss" }, { O_TILE, "tile" },
+		{ O_PRESET, "preset" }, { O_P_INIT, "p_init" },
 	};
 	int o, help = 0, have_attack = 0;
 	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
@@ -203,6 +222,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_NAME: c->name = optarg; break;
 		case O_EPS: c->eps_list = optarg; break;
 		case O_PIXELS: c->pixels_list = optarg; break;
+		case O_QUERIES: c->queries_list = optarg; break;
 		case O_CLEAN: c->clean = optarg; break;
 		case O_SHEET: c->sheet = optarg; break;
 		case O_SHEET_COUNT:
@@ -262,6 +282,33 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--plot goes with curve");
 	if (curve && !c->eps_list && !c->pixels_list)
 		return cli_usage_error("curve needs a list of budgets: --eps LIST (or --pixels LIST)");
+	if (curve && c->queries_list) {
+		/* The query axis: one eps, the list is the axis, and Square
+		 * runs with the largest count as its budget. */
+		if (!c->eps_list || c->pixels_list || strchr(c->eps_list, ','))
+			return cli_usage_error("curve --queries LIST wants one --eps E (and no --pixels)");
+		double v[MAX_BUDGETS];
+		int nv = 0;
+		char *p = (char *)c->queries_list, *end;
+		while (*p) {
+			double x = strtod(p, &end);
+			if (end == p || !(x >= 1 && x <= 1e7) || x != floor(x) || (*end && *end != ',') ||
+			    nv >= MAX_BUDGETS)
+				return cli_usage_error("--queries wants up to %d whole numbers from 1 to 10000000 "
+						       "separated by commas, not '%s'", MAX_BUDGETS, c->queries_list);
+			v[nv++] = x;
+			p = *end ? end + 1 : end;
+		}
+		double mx = 0;
+		for (int i = 0; i < nv; i++)
+			mx = fmax(mx, v[i]);
+		static char qmax[32];
+		snprintf(qmax, sizeof qmax, "%.0f", mx);
+		if (add_set(c, "eps", c->eps_list) || add_set(c, "queries", qmax))
+			return CLI_EXIT_USAGE;
+	} else if (c->queries_list && add_set(c, "queries", c->queries_list)) {
+		return CLI_EXIT_USAGE;
+	}
 	if (!curve) {
 		if (c->eps_list && add_set(c, "eps", c->eps_list))
 			return CLI_EXIT_USAGE;
@@ -278,7 +325,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	 * file is read. */
 	rml_advtest_attack probe;
 	rml_advtest_attack_default(&probe, RML_ATTACK_FGSM);
-	if (apply_sets(c, &probe, curve))
+	if (apply_sets(c, &probe, curve && !c->queries_list))
 		return CLI_EXIT_USAGE;
 	rml_error err = { 0 };
 	if (!c->config && rml_advtest_check(&probe, 0, &err))
@@ -342,6 +389,12 @@ static void print_json(FILE *fp, const rml_advtest_attack *a, const rml_advtest_
 	fprintf(fp, "\"l0_max\":%lld,\"queries\":%lld,\"queries_mean\":", (long long)r->l0_max,
 		(long long)r->queries);
 	json_num(fp, r->queries_mean);
+	fprintf(fp, ",\"queries_median\":");
+	json_num(fp, r->queries_median);
+	fprintf(fp, ",\"acc1_lo\":");
+	json_num(fp, r->acc1_lo);
+	fprintf(fp, ",\"acc1_hi\":");
+	json_num(fp, r->acc1_hi);
 	fprintf(fp, ",\"grads\":%lld,\"seconds\":", (long long)r->grads);
 	json_num(fp, r->seconds);
 	fprintf(fp, ",\"images_per_s\":");
@@ -415,7 +468,7 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_atta
 			return CLI_EXIT_FAIL;
 	}
 	for (int i = 0; i < *n; i++) {
-		if (apply_sets(c, &(*list)[i], curve))
+		if (apply_sets(c, &(*list)[i], curve && !c->queries_list))
 			return CLI_EXIT_USAGE;
 		if (rml_advtest_check(&(*list)[i], n_classes, err))
 			return CLI_EXIT_FAIL;
@@ -457,6 +510,82 @@ static int cmd_verify(const struct cmdline *c, rml_error *err)
 out:
 	rml_file_free(&af);
 	rml_dataset_free(&clean);
+	return status;
+}
+
+/* curve --queries: each black-box attack once at the largest count, then
+ * its success rate within every count of the list. */
+static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_dataset *d,
+			   const rml_advtest_attack *list, int n, rml_error *err)
+{
+	double q[MAX_BUDGETS];
+	int nq = 0;
+	if (parse_budgets("--queries", c->queries_list, 1, q, &nq))
+		return CLI_EXIT_USAGE;
+	for (int i = 0; i < n; i++) {
+		rml_attack_kind k = list[i].cfg.kind;
+		if (k != RML_ATTACK_CMAES_LINF && k != RML_ATTACK_PIXEL_L0 && k != RML_ATTACK_SQUARE)
+			return cli_usage_error("attack %s is white-box: the query axis is for cmaes-linf, "
+					       "pixel-l0 and square", list[i].name);
+	}
+	double *rates = calloc((size_t)(n * nq), sizeof *rates);
+	const char **nm = calloc((size_t)n, sizeof *nm);
+	rml_advtest_report *reps = calloc((size_t)n, sizeof *reps);
+	int status = CLI_EXIT_FAIL;
+	if (!rates || !nm || !reps) {
+		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		rml_advtest_result r;
+		nm[i] = list[i].name;
+		if (rml_advtest_run(m, &list[i], d, c->batch, progress, (void *)list[i].name, &r, err))
+			goto out;
+		rml_advtest_query_curve(&r, q, nq, rates + i * nq);
+		rml_advtest_summarize(&r, d->labels, &reps[i]);
+		rml_advtest_result_free(&r);
+	}
+	if (c->json) {
+		printf("{\"budget\":\"queries\",\"eps\":%g,\"curves\":[", list[0].cfg.eps);
+		for (int i = 0; i < n; i++) {
+			printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"acc1\":", i ? "," : "", list[i].name,
+			       rml_attack_kind_name(list[i].cfg.kind));
+			json_num(stdout, reps[i].acc1);
+			printf(",\"queries_median\":");
+			json_num(stdout, reps[i].queries_median);
+			printf(",\"points\":[");
+			for (int j = 0; j < nq; j++) {
+				printf("%s{\"queries\":%g,\"success_rate\":", j ? "," : "", q[j]);
+				json_num(stdout, rates[i * nq + j]);
+				printf("}");
+			}
+			printf("]}");
+		}
+		printf("]}\n");
+	} else {
+		printf("%-8s", "queries");
+		for (int i = 0; i < n; i++)
+			printf(" %16s", list[i].name);
+		printf("   (success rate, eps %g, %lld images)\n", list[0].cfg.eps, (long long)d->n);
+		for (int j = 0; j < nq; j++) {
+			printf("%-8g", q[j]);
+			for (int i = 0; i < n; i++)
+				printf(" %16.4f", rates[i * nq + j]);
+			printf("\n");
+		}
+	}
+	if (c->plot) {
+		char title[160];
+		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
+			 list[0].cfg.eps, (long long)d->n);
+		if (rml_advtest_query_png(c->plot, title, nm, n, q, nq, rates, err))
+			goto out;
+	}
+	status = CLI_EXIT_OK;
+out:
+	free(rates);
+	free(nm);
+	free(reps);
 	return status;
 }
 
@@ -514,6 +643,10 @@ int main(int argc, char **argv)
 	if (!names && d.n_classes == rml_model_n_classes(m))
 		names = (const char *const *)d.class_names;
 
+	if (curve && c.queries_list) {
+		status = cmd_query_curve(&c, m, &d, list, n, &err);
+		goto done;
+	}
 	if (curve) {
 		for (int i = 0; i < n; i++) {
 			int l0 = list[i].cfg.kind == RML_ATTACK_PIXEL_L0;

@@ -7,7 +7,15 @@
  * are necessary", PLOS ONE 17(4) e0265723, 2022): the threshold attack,
  * which searches the L-infinity ball with CMA-ES using only output
  * probabilities, and the few-pixel attack, which searches the positions and
- * colours of k pixels (L0) with CMA-ES or differential evolution.
+ * colours of k pixels (L0) with CMA-ES or differential evolution. Beside
+ * them, the two attacks robustness is usually judged by: APGD (Croce &
+ * Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+ * diverse parameter-free attacks", ICML 2020), PGD with momentum and a
+ * step size halved at checkpoints, on the cross-entropy or the DLR loss;
+ * and the Square attack (Andriushchenko, Croce, Flammarion & Hein, "Square
+ * Attack: a query-efficient black-box adversarial attack via random
+ * search", ECCV 2020), a random search over square patches that sees only
+ * probabilities (L-infinity and L2).
  *
  * Images are floats in pixel units [0,255], NHWC; every budget is in the
  * same units (eps 3 means 3/255 of the range). Each returned x_adv lies in
@@ -30,7 +38,18 @@ typedef enum {
 	RML_ATTACK_PGD = 1,       /* white-box, projected gradient ascent */
 	RML_ATTACK_CMAES_LINF = 2,/* black-box threshold attack, L-infinity */
 	RML_ATTACK_PIXEL_L0 = 3,  /* black-box few-pixel attack, L0 */
+	RML_ATTACK_SQUARE = 4,    /* black-box Square attack, L-inf or L2 */
+	RML_ATTACK_APGD = 5,      /* white-box APGD, L-inf or L2, CE or DLR loss */
 } rml_attack_kind;
+
+/* The loss APGD ascends: softmax cross-entropy (the grad callback), or the
+ * difference of logits ratio (the grad_dlr callback), which is invariant
+ * to shifting and scaling the logits and so does not vanish where the
+ * softmax saturates. */
+typedef enum {
+	RML_LOSS_CE = 0,
+	RML_LOSS_DLR = 1,
+} rml_attack_loss;
 
 typedef enum {
 	RML_NORM_LINF = 0,
@@ -69,6 +88,7 @@ typedef struct {
 	int64_t restarts;      /* PGD runs per example, keeping the worst case (default 1) */
 	int random_start;      /* PGD starts at a uniform point of the ball (default 1) */
 	int64_t batch;         /* examples per callback call; 0 = all at once */
+	rml_attack_loss loss;  /* APGD: CE (default) or DLR */
 
 	/* Black-box. */
 	int64_t generations;   /* default 10, the setting of the paper's tests */
@@ -85,6 +105,18 @@ typedef struct {
 	 * over eps in (0, eps] for CMAES_LINF, over k in 1..pixels for
 	 * PIXEL_L0; run only after the full budget succeeded. 0 = off. */
 	int64_t min_search;
+	/* CMAES_LINF: the search space is one value per tile x tile block of
+	 * pixels and channel (1, the default, is one value per pixel value,
+	 * as Kotyan & Vargas); the block sizes at the right and bottom edges
+	 * are what is left. */
+	int64_t tile;
+
+	/* Square: queries per example at most, the clean image's included
+	 * (default 1000), and the initial fraction of pixels in a square
+	 * (0 = 0.05 for L-inf, 0.1 for L2, the paper's CIFAR-10 settings),
+	 * halved on the paper's schedule as the queries are spent. */
+	int64_t queries;
+	double p_init;
 
 	/* Black-box: round every candidate to whole pixel values (within the
 	 * budget) before it is evaluated, for integer images that will be
@@ -107,17 +139,24 @@ typedef struct {
  * failure (an rml_status value is passed through). */
 typedef int (*rml_attack_grad_fn)(void *ctx, const float *x, int64_t n,
 				  const int32_t *labels_or_targets, float *loss, float *dx);
+/* The DLR loss of Croce & Hein for APGD's loss DLR, with the same
+ * signature: for logits z sorted z_(1) >= z_(2) >= z_(3) >= ...,
+ * -(z_y - max_{j != y} z_j) / (z_(1) - z_(3) + 1e-12), which is
+ * positive exactly when the top class is not y. Targeted attacks descend
+ * it on the target. Needs at least 3 classes. */
 /* Probability callback: class probabilities of the n images x into probs
  * [n, n_class]. Returns 0, or non-zero on failure. */
 typedef int (*rml_attack_prob_fn)(void *ctx, const float *x, int64_t n, float *probs);
 /* Progress: done of total examples finished. */
 typedef void (*rml_attack_progress_fn)(void *ctx, int64_t done, int64_t total);
 
-/* The classifier under attack. grad is needed by FGSM and PGD, prob by the
+/* The classifier under attack. grad is needed by FGSM, PGD and APGD-CE,
+ * grad_dlr by APGD-DLR, prob by the
  * black-box attacks; a white-box attack given prob also reports success
  * and predictions (two forward passes of the batch: clean and final). */
 typedef struct {
 	rml_attack_grad_fn grad;
+	rml_attack_grad_fn grad_dlr;      /* APGD with the DLR loss; may be NULL otherwise */
 	rml_attack_prob_fn prob;
 	rml_attack_progress_fn progress;  /* may be NULL */
 	void *ctx;
@@ -132,7 +171,7 @@ typedef struct {
 	double linf;      /* max |x_adv - x| */
 	double l2;        /* ||x_adv - x||_2 */
 	int64_t l0;       /* pixels with any channel changed */
-	double loss;      /* white-box: worst-case loss of x_adv (PGD; NaN for FGSM);
+	double loss;      /* white-box: worst-case loss of x_adv (PGD, APGD; NaN for FGSM);
 			     black-box: the search fitness of x_adv */
 	int64_t queries;  /* images of this example passed to prob */
 	int64_t grads;    /* images of this example passed to grad */
@@ -142,11 +181,14 @@ typedef struct {
 
 /* Defaults for kind: norm LINF (L0 for PIXEL_L0), eps 3, 1 pixel,
  * untargeted, 10 steps, automatic step size, 1 restart, random start,
- * whole batch, 10 generations, default population, CMA-ES, PROB fitness,
- * default sigma0, F 0.5, CR 1, no minimum search, seed 0, index0 0. */
+ * whole batch, CE loss, 10 generations, default population, CMA-ES, PROB
+ * fitness (MARGIN for SQUARE, the paper's), default sigma0, F 0.5, CR 1,
+ * no minimum search, tile 1, 1000 queries, default p_init, seed 0,
+ * index0 0. */
 void rml_attack_config_default(rml_attack_config *cfg, rml_attack_kind kind);
 
-/* "fgsm", "pgd", "cmaes-linf", "pixel-l0"; and the reverse (RML_ERR_ARG
+/* "fgsm", "pgd", "cmaes-linf", "pixel-l0", "square", "apgd"; and the
+ * reverse (RML_ERR_ARG
  * for an unknown name). */
 const char *rml_attack_kind_name(rml_attack_kind kind);
 rml_status rml_attack_kind_parse(const char *s, rml_attack_kind *kind, rml_error *err);
@@ -162,7 +204,13 @@ rml_status rml_attack_kind_parse(const char *s, rml_attack_kind *kind, rml_error
  * most 1 + generations x popsize queries with CMA-ES and 1 + (generations
  * + 1) x popsize with DE (its initial population is evaluated too), per
  * search. The result depends only on the inputs, the configuration and
- * the callbacks' answers. RML_ERR_ARG for an invalid configuration, a
+ * the callbacks' answers. APGD runs like PGD (batches of cfg->batch, steps
+ * + 1 gradients per restart, the highest loss kept). The Square attack
+ * works on a batch of cfg->batch examples at once: the clean images (1
+ * query each), then the initial perturbation, then one candidate per
+ * iteration for every example not yet successful, all of a batch's
+ * candidates in one prob call; an example stops at its first success or
+ * after cfg->queries queries, exactly. RML_ERR_ARG for an invalid configuration, a
  * missing callback, a label outside [0, n_class), a pixel outside [0,255]
  * or not finite, overlapping buffers; RML_ERR_LIMIT for sizes that
  * overflow; RML_ERR_NOMEM; a callback's failure is returned with a message

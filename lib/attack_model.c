@@ -35,6 +35,7 @@ const char *rml_target_mode_name(rml_target_mode t)
 
 static const char *const search_names[] = { "cmaes", "de" };
 static const char *const fitness_names[] = { "prob", "margin" };
+static const char *const loss_names[] = { "ce", "dlr" };
 
 void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind)
 {
@@ -50,7 +51,7 @@ void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind)
 static const char *const keys[] = {
 	"name", "attack", "norm", "eps", "pixels", "target", "steps", "step_size", "restarts",
 	"random_start", "generations", "popsize", "search", "fitness", "sigma0", "de_f", "de_cr",
-	"min_search", "seed", NULL,
+	"min_search", "seed", "loss", "tile", "queries", "p_init", "preset", NULL,
 };
 
 const char *const *rml_advtest_keys(void) { return keys; }
@@ -99,6 +100,7 @@ static int norm_suits(rml_attack_kind k, rml_attack_norm n)
 		return n == RML_NORM_L0;
 	if (k == RML_ATTACK_CMAES_LINF)
 		return n == RML_NORM_LINF;
+	/* FGSM, PGD, APGD and Square: L-inf or L2. */
 	return n == RML_NORM_LINF || n == RML_NORM_L2;
 }
 
@@ -125,6 +127,12 @@ rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *v
 		/* The name follows the kind unless it was given. */
 		if (!strcmp(a->name, rml_attack_kind_name(c->kind)))
 			snprintf(a->name, sizeof a->name, "%s", v);
+		/* Square's default fitness is the paper's margin; the others'
+		 * the probability (a later fitness setting still wins). */
+		if (k == RML_ATTACK_SQUARE && c->kind != RML_ATTACK_SQUARE)
+			c->fitness = RML_FITNESS_MARGIN;
+		else if (k != RML_ATTACK_SQUARE && c->kind == RML_ATTACK_SQUARE)
+			c->fitness = RML_FITNESS_PROB;
 		c->kind = k;
 		if (!norm_suits(k, c->norm))
 			c->norm = k == RML_ATTACK_PIXEL_L0 ? RML_NORM_L0 : RML_NORM_LINF;
@@ -205,6 +213,42 @@ rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *v
 		if (parse_i(v, 0, INT64_MAX, &i))
 			return bad(err, key, v, "a whole number >= 0");
 		c->seed = (uint64_t)i;
+	} else if (!strcmp(key, "loss")) {
+		if (!strcmp(v, "ce"))
+			c->loss = RML_LOSS_CE;
+		else if (!strcmp(v, "dlr"))
+			c->loss = RML_LOSS_DLR;
+		else
+			return bad(err, key, v, "ce or dlr");
+	} else if (!strcmp(key, "tile")) {
+		if (parse_i(v, 1, 4096, &c->tile))
+			return bad(err, key, v, "a whole number of pixels from 1");
+	} else if (!strcmp(key, "queries")) {
+		if (parse_i(v, 1, 10000000, &c->queries))
+			return bad(err, key, v, "a whole number from 1 to 10000000");
+	} else if (!strcmp(key, "p_init")) {
+		if (parse_f(v, 0, 1, 0, &c->p_init))
+			return bad(err, key, v, "a fraction in [0, 1] (0 = the default)");
+	} else if (!strcmp(key, "preset")) {
+		/* The threshold attack's search: the paper's, or the one this
+		 * repository measured strongest at the same 10 generations. */
+		if (!strcmp(v, "paper")) {
+			c->generations = 10;
+			c->popsize = 0;
+			c->sigma0 = 0;
+			c->fitness = RML_FITNESS_PROB;
+			c->tile = 1;
+			c->search = RML_SEARCH_CMAES;
+		} else if (!strcmp(v, "tuned")) {
+			c->generations = 10;
+			c->popsize = RML_ADVTEST_TUNED_POPSIZE;
+			c->sigma0 = RML_ADVTEST_TUNED_SIGMA0;
+			c->fitness = RML_FITNESS_MARGIN;
+			c->tile = RML_ADVTEST_TUNED_TILE;
+			c->search = RML_SEARCH_CMAES;
+		} else {
+			return bad(err, key, v, "paper or tuned");
+		}
 	} else {
 		(void)f;
 		return rml_errorf(err, RML_ERR_ARG, "unknown setting '%s'", key);
@@ -276,21 +320,24 @@ static rml_status parse_one(yaml_document_t *doc, yaml_node_t *n, const char *wh
 			kind = v;
 	}
 	if (!kind)
-		return yerr(err, what, n, "missing 'attack' (fgsm, pgd, cmaes-linf or pixel-l0)");
+		return yerr(err, what, n, "missing 'attack' (fgsm, pgd, apgd, cmaes-linf, pixel-l0 or square)");
 	rml_attack_kind k;
 	rml_error e = { 0 };
 	if (rml_attack_kind_parse((const char *)kind->data.scalar.value, &k, &e))
 		return yerr(err, what, kind, e.msg);
 	rml_advtest_attack_default(a, k);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *kn = yaml_document_get_node(doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(doc, p->value);
-		const char *key = (const char *)kn->data.scalar.value;
-		if (!strcmp(key, "attack"))
-			continue;
-		if (rml_advtest_set(a, key, (const char *)v->data.scalar.value, &e))
-			return yerr(err, what, v, e.msg);
-	}
+	/* A preset first, so that the settings beside it refine it. */
+	for (int pass = 0; pass < 2; pass++)
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+		     p++) {
+			yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+			yaml_node_t *v = yaml_document_get_node(doc, p->value);
+			const char *key = (const char *)kn->data.scalar.value;
+			if (!strcmp(key, "attack") || (pass == 0) != !strcmp(key, "preset"))
+				continue;
+			if (rml_advtest_set(a, key, (const char *)v->data.scalar.value, &e))
+				return yerr(err, what, v, e.msg);
+		}
 	if (rml_advtest_check(a, 0, &e))
 		return yerr(err, what, n, e.msg);
 	return RML_OK;
@@ -438,6 +485,60 @@ static int cb_grad(void *ctx, const float *x, int64_t n, const int32_t *labels, 
 	return 0;
 }
 
+/* The DLR loss of attack.h and its gradient with respect to the logits z
+ * [k] of one example into g [k]. */
+static float dlr_loss(const float *z, int64_t k, int32_t y, float *g)
+{
+	int64_t p1 = -1, p2 = -1, p3 = -1, o = -1;
+	for (int64_t j = 0; j < k; j++) {
+		g[j] = 0;
+		if (j != y && (o < 0 || z[j] > z[o]))
+			o = j;
+		if (p1 < 0 || z[j] > z[p1]) {
+			p3 = p2;
+			p2 = p1;
+			p1 = j;
+		} else if (p2 < 0 || z[j] > z[p2]) {
+			p3 = p2;
+			p2 = j;
+		} else if (p3 < 0 || z[j] > z[p3]) {
+			p3 = j;
+		}
+	}
+	double den = (double)z[p1] - (double)z[p3] + 1e-12;
+	double num = (double)z[y] - (double)z[o];
+	/* L = -num / den: dL/dnum = -1/den, dL/dden = num/den^2. */
+	g[y] += (float)(-1.0 / den);
+	g[o] += (float)(1.0 / den);
+	g[p1] += (float)(num / (den * den));
+	g[p3] -= (float)(num / (den * den));
+	return (float)(-num / den);
+}
+
+static int cb_grad_dlr(void *ctx, const float *x, int64_t n, const int32_t *labels, float *loss,
+		       float *dx)
+{
+	rml_advtest_binding *b = ctx;
+	int h, w, c;
+	rml_model_input_shape(b->m, &h, &w, &c);
+	const int64_t d = (int64_t)h * w * c, k = b->k;
+	memset(dx, 0, (size_t)(n * d) * sizeof *dx);
+	for (int64_t i = 0; i < n; i += b->batch) {
+		int64_t nb = n - i < b->batch ? n - i : b->batch;
+		float *logits;
+		rml_status st = fwd(b, x + i * d, nb, &logits);
+		if (st)
+			return (int)st;
+		for (int64_t e = 0; e < nb; e++)
+			loss[i + e] = dlr_loss(logits + e * k, k, labels[i + e], b->dlogits + e * k);
+		st = rml_model_backward(b->m, b->dlogits, dx + i * d, &b->err);
+		if (st)
+			return (int)st;
+	}
+	b->n_grad += n;
+	return 0;
+}
+
 static void cb_progress(void *ctx, int64_t done, int64_t total)
 {
 	rml_advtest_binding *b = ctx;
@@ -466,6 +567,7 @@ rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_mo
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory for a batch of %lld", (long long)batch);
 	}
 	am->grad = with_grad ? cb_grad : NULL;
+	am->grad_dlr = with_grad && b->k >= 3 ? cb_grad_dlr : NULL;
 	am->prob = cb_prob;
 	am->progress = cb_progress;
 	am->ctx = b;
@@ -654,7 +756,8 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 	if (chunk < 1)
 		chunk = 128;
 	const rml_attack_config *c0 = &a->cfg;
-	const int white = c0->kind == RML_ATTACK_FGSM || c0->kind == RML_ATTACK_PGD;
+	const int white = c0->kind == RML_ATTACK_FGSM || c0->kind == RML_ATTACK_PGD ||
+			  c0->kind == RML_ATTACK_APGD;
 	const int64_t dim = d->h * d->w * d->c, n = d->n;
 	r->n = n;
 	r->h = d->h;
@@ -794,6 +897,32 @@ void rml_advtest_summarize(const rml_advtest_result *r, const int32_t *labels,
 	const double nan = NAN;
 	rep->clean_acc1 = r->n ? (double)right / (double)r->n : nan;
 	rep->acc1 = r->n ? (double)robust / (double)r->n : nan;
+	rep->acc1_lo = rep->acc1_hi = nan;
+	if (r->n) {
+		/* Wilson's score interval, z = 1.96: sensible at 0% and 100%. */
+		const double z = 1.959964, nn = (double)r->n, ph = rep->acc1;
+		const double mid = (ph + z * z / (2 * nn)) / (1 + z * z / nn);
+		const double half = z / (1 + z * z / nn) * sqrt(ph * (1 - ph) / nn + z * z / (4 * nn * nn));
+		rep->acc1_lo = fmax(0.0, mid - half);
+		rep->acc1_hi = fmin(1.0, mid + half);
+	}
+	rep->queries_median = nan;
+	int64_t *qs = rep->n_success > 0 ? malloc((size_t)rep->n_success * sizeof *qs) : NULL;
+	if (qs) {
+		int64_t m = 0;
+		for (int64_t i = 0; i < r->n; i++)
+			if (r->attacked[i] && r->success[i])
+				qs[m++] = r->queries[i];
+		/* Insertion sort: a few hundred values. */
+		for (int64_t i = 1; i < m; i++)
+			for (int64_t j = i; j > 0 && qs[j - 1] > qs[j]; j--) {
+				int64_t t = qs[j];
+				qs[j] = qs[j - 1];
+				qs[j - 1] = t;
+			}
+		rep->queries_median = (double)qs[(m - 1) / 2];
+		free(qs);
+	}
 	rep->success_rate = rep->n_attacked ? (double)rep->n_success / (double)rep->n_attacked : nan;
 	double ns = (double)rep->n_success;
 	rep->linf_mean = ns > 0 ? sl / ns : nan;
@@ -868,6 +997,52 @@ rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rm
 		rml_advtest_result_free(&r);
 	}
 	return RML_OK;
+}
+
+void rml_advtest_query_curve(const rml_advtest_result *r, const double *q, int n_q, double *rate)
+{
+	int64_t att = 0;
+	for (int64_t i = 0; i < r->n; i++)
+		att += r->attacked[i] != 0;
+	for (int j = 0; j < n_q; j++) {
+		int64_t s = 0;
+		for (int64_t i = 0; i < r->n; i++)
+			s += r->attacked[i] && r->success[i] && (double)r->queries[i] <= q[j];
+		rate[j] = att ? (double)s / (double)att : NAN;
+	}
+}
+
+rml_status rml_advtest_query_png(const char *path, const char *title, const char *const *names,
+				 int n_attacks, const double *q, int n_q, const double *rates,
+				 rml_error *err)
+{
+	static const uint32_t colours[] = { 0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e,
+					    0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f };
+	rml_series *s = calloc((size_t)(n_attacks > 0 ? n_attacks : 1), sizeof *s);
+	double *x = malloc((size_t)(n_q + 1) * sizeof *x);
+	if (!s || !x) {
+		free(s);
+		free(x);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	double lo = INFINITY, hi = -INFINITY;
+	for (int j = 0; j < n_q; j++) {
+		lo = fmin(lo, q[j]);
+		hi = fmax(hi, q[j]);
+	}
+	const int logx = lo >= 1 && hi > 20 * lo;
+	for (int j = 0; j < n_q; j++)
+		x[j] = logx ? log10(q[j]) : q[j];
+	double xmin = logx ? log10(lo) : lo, xmax = logx ? log10(hi) : hi;
+	if (xmax <= xmin)
+		xmax = xmin + 1;
+	for (int a = 0; a < n_attacks; a++)
+		s[a] = (rml_series){ names[a], x, rates + a * n_q, n_q, colours[a % 8], 0 };
+	rml_status st = rml_plot_png(path, title, logx ? "queries (log10)" : "queries",
+				     "success rate", s, n_attacks, xmin, xmax, 0, 1, err);
+	free(s);
+	free(x);
+	return st;
 }
 
 rml_status rml_advtest_curve_png(const char *path, const char *title, const char *xlabel,
@@ -953,6 +1128,9 @@ rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d
 	    rml_set_f64(f, "attack.sigma0", c->sigma0) || rml_set_f64(f, "attack.de_f", c->de_f) ||
 	    rml_set_f64(f, "attack.de_cr", c->de_cr) || rml_set_i64(f, "attack.min_search", c->min_search) ||
 	    rml_set_i64(f, "attack.seed", (int64_t)c->seed) ||
+	    rml_set_str(f, "attack.loss", loss_names[c->loss]) ||
+	    rml_set_i64(f, "attack.tile", c->tile) || rml_set_i64(f, "attack.queries", c->queries) ||
+	    rml_set_f64(f, "attack.p_init", c->p_init) ||
 	    rml_set_f64(f, "attack.clean_acc1", rep.clean_acc1) || rml_set_f64(f, "attack.acc1", rep.acc1) ||
 	    rml_set_f64(f, "attack.success_rate", isnan(rep.success_rate) ? 0 : rep.success_rate))
 		return rml_errorf(err, RML_ERR_NOMEM, "cannot record the attack settings: out of memory");

@@ -41,18 +41,34 @@ typedef struct {
 	int32_t target_class;   /* RML_TARGET_CLASS */
 } rml_advtest_attack;
 
+/* The threshold attack's setting named "tuned" (preset: tuned): 10
+ * generations of CMA-ES like the paper's, on one value per 4 x 4 tile and
+ * channel (192 values for CIFAR-10 rather than 3,072), the margin
+ * fitness, and these population and initial step, the strongest of the
+ * settings tried in scripts/attack_figures.sh. */
+#define RML_ADVTEST_TUNED_TILE 4
+#define RML_ADVTEST_TUNED_POPSIZE 28
+#define RML_ADVTEST_TUNED_SIGMA0 1.0
+
 /* Defaults of kind (rml_attack_config_default), named after the kind,
  * untargeted, seed 1. */
 void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind);
 
 /* Set one setting by its key, from text, as written on a command line or
- * in a YAML attack list. Keys: name, attack (fgsm, pgd, cmaes-linf,
- * pixel-l0; keeps the other settings and changes the norm only when it
- * does not suit the new kind), norm (linf, l2, l0), eps (pixel units,
+ * in a YAML attack list. Keys: name, attack (fgsm, pgd, apgd, cmaes-linf,
+ * pixel-l0, square; keeps the other settings and changes the norm only
+ * when it does not suit the new kind, the fitness to margin when it
+ * becomes square and back to prob when it stops being square), norm
+ * (linf, l2, l0), eps (pixel units,
  * > 0), pixels, target (none, random, next, or a class number), steps,
  * step_size, restarts, random_start (yes/no, true/false, 1/0),
  * generations, popsize (0 = default), search (cmaes, de), fitness (prob,
- * margin), sigma0, de_f, de_cr, min_search, seed. RML_ERR_ARG with a
+ * margin), sigma0, de_f, de_cr, min_search, seed, loss (ce, dlr: APGD),
+ * tile (the threshold attack's block side), queries and p_init (Square),
+ * preset (paper or tuned: the threshold attack's generations,
+ * population, sigma0, fitness, tile and search, as the paper or as
+ * RML_ADVTEST_TUNED_*; set it before the settings that refine it).
+ * RML_ERR_ARG with a
  * message naming the key for an unknown key or a value out of range. */
 rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *value,
 			   rml_error *err);
@@ -68,7 +84,8 @@ rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_err
  * with the key "attacks" holding one. Each mapping takes the keys of
  * rml_advtest_set (its "attack" key is applied first, so defaults follow
  * the kind; a missing "attack" is an error). *list is allocated (free()
- * it) with *n >= 1 entries. Errors are RML_ERR_FORMAT as "what, line N:
+ * it) with *n >= 1 entries; a preset is applied before the other keys.
+ * Errors are RML_ERR_FORMAT as "what, line N:
  * message". */
 rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtest_attack **list,
 				  int *n, rml_error *err);
@@ -77,6 +94,7 @@ rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtes
 
 /* Callbacks of attack.h over a model: grad = eval-mode forward, softmax
  * cross-entropy per example (loss = -log p_label) and backward into dx;
+ * grad_dlr the same with the DLR loss of the logits (3 classes or more);
  * prob = eval-mode forward and softmax. Calls larger than the reserved
  * batch are split into reserved-size pieces. The model is left with
  * nothing trainable. */
@@ -154,12 +172,15 @@ typedef struct {
 	int64_t n, n_attacked, n_success;
 	double clean_acc1;      /* accuracy on the clean images */
 	double acc1;            /* robust accuracy: on the stored adversarial images */
+	double acc1_lo, acc1_hi;/* its 95% Wilson score interval over the n images */
 	double success_rate;    /* successes among the attacked examples */
 	double linf_mean, l2_mean, l0_mean, budget_mean;
 	double linf_max, l2_max;
 	int64_t l0_max;
 	int64_t queries, grads;
 	double queries_mean;    /* per example */
+	double queries_median;  /* over the successful attacked examples (NaN: none);
+				   the lower middle value for an even count */
 	double seconds;
 } rml_advtest_report;
 
@@ -174,11 +195,25 @@ rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rm
 			     rml_advtest_progress_fn progress, void *pctx, rml_advtest_report *reps,
 			     rml_error *err);
 
+/* The query axis of one black-box result: for each of n_q query counts
+ * q, the share of the attacked examples whose attack succeeded within q
+ * queries (the clean query included) into rate [n_q]. For attacks that
+ * stop at their first success, the success rate of the same run cut off
+ * at q queries (CMA-ES and DE: at the last whole generation within q). */
+void rml_advtest_query_curve(const rml_advtest_result *r, const double *q, int n_q, double *rate);
+
 /* The curves of n_attacks attacks over the same budgets as a PNG:
  * robust accuracy (acc1) against budget. reps is [n_attacks][n_budgets]. */
 rml_status rml_advtest_curve_png(const char *path, const char *title, const char *xlabel,
 				 const char *const *names, int n_attacks, const double *budgets,
 				 int n_budgets, const rml_advtest_report *reps, rml_error *err);
+
+/* Query curves of n_attacks attacks as a PNG: success rate (rates
+ * [n_attacks][n_q]) against the number of queries q [n_q], on a
+ * logarithmic axis when the counts span more than a factor of 20. */
+rml_status rml_advtest_query_png(const char *path, const char *title, const char *const *names,
+				 int n_attacks, const double *q, int n_q, const double *rates,
+				 rml_error *err);
 
 /* ---- files and pictures --------------------------------------------------------- */
 
