@@ -156,11 +156,11 @@ typedef void (*rml_attack_progress_fn)(void *ctx, int64_t done, int64_t total);
  * and predictions (two forward passes of the batch: clean and final). */
 typedef struct {
 	rml_attack_grad_fn grad;
-	rml_attack_grad_fn grad_dlr;      /* APGD with the DLR loss; may be NULL otherwise */
 	rml_attack_prob_fn prob;
 	rml_attack_progress_fn progress;  /* may be NULL */
 	void *ctx;
 	int64_t n_class;                  /* >= 2 */
+	rml_attack_grad_fn grad_dlr;      /* APGD with the DLR loss; may be NULL otherwise */
 } rml_attack_model;
 
 typedef struct {

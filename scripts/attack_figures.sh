@@ -7,7 +7,104 @@
 # robustness curve of FGSM and PGD, and a sheet of examples.
 # Single-threaded. Resumable: every output already present is kept.
 # Usage: scripts/attack_figures.sh MODEL TEST.rml OUTDIR [K] [N]
+#
+# With --table first, the attack-strength table instead: on the first N
+# images of TEST (default 500), eps 3 and 5, accuracy with its 95% Wilson
+# interval and the median queries of the successful attacks, for clean,
+# FGSM, PGD-10, APGD-CE and APGD-DLR (10 iterations), the CMA-ES
+# threshold attack at the paper's setting and tuned (preset), DE, and
+# Square at 1,000 and 5,000 queries; the black-box cells on the first NB
+# of those images (default N); then the query curve (success rate against
+# queries at eps 3, CMA-ES, DE and Square) on the first CURVE_N (default
+# 100). Threads: THREADS (default 2). Every cell is one JSON file, kept
+# when present, so an interrupted run resumes where it stopped.
+# Usage: scripts/attack_figures.sh --table MODEL TEST.rml OUTDIR [N] [NB]
 set -euo pipefail
+if [ "${1:-}" = "--table" ]; then
+	shift
+	model=${1:?usage: attack_figures.sh --table MODEL TEST OUTDIR [N] [NB]}
+	test=${2:?}
+	out=${3:?}
+	N=${4:-500}
+	NB=${5:-$N}
+	CURVE_N=${CURVE_N:-100}
+	T=${THREADS:-2}
+	bin=${BIN:-build/bin}
+	A="$bin/rmlops-attack"
+	mkdir -p "$out"
+	[ -s "$out/data.rml" ] || "$bin/rmlops-data" take --first "$N" -q -o "$out/data.rml" "$test"
+	[ -s "$out/data-bb.rml" ] || "$bin/rmlops-data" take --first "$NB" -q -o "$out/data-bb.rml" "$test"
+	cell() { # NAME DATA ARGS...: one cell, resumable
+		local o="$out/$1.json" d=$2; shift 2
+		[ -s "$o" ] && return 0
+		echo "attack_figures: $o" >&2
+		"$A" run -m "$model" -d "$d" "$@" -s 1 -j "$T" --json > "$o.tmp"
+		mv "$o.tmp" "$o"
+	}
+	W="$out/data.rml" B="$out/data-bb.rml"
+	for e in 3 5; do
+		cell "fgsm-$e" "$W" --attack fgsm --eps "$e"
+		cell "pgd10-$e" "$W" --attack pgd --eps "$e" --steps 10
+		cell "apgd-ce-$e" "$W" --attack apgd --eps "$e" --steps 10 --loss ce
+		cell "apgd-dlr-$e" "$W" --attack apgd --eps "$e" --steps 10 --loss dlr
+	done
+	for e in 3 5; do
+		cell "cmaes-paper-$e" "$B" --attack cmaes-linf --eps "$e" --preset paper
+		cell "cmaes-tuned-$e" "$B" --attack cmaes-linf --eps "$e" --preset tuned
+		cell "square1000-$e" "$B" --attack square --eps "$e" --queries 1000
+	done
+	for e in 3 5; do
+		cell "square5000-$e" "$B" --attack square --eps "$e" --queries 5000
+		cell "de-$e" "$B" --attack cmaes-linf --search de --eps "$e"
+	done
+	if [ ! -s "$out/queries.txt" ]; then
+		"$bin/rmlops-data" take --first "$CURVE_N" -q -o "$out/data-curve.rml" "$test"
+		cat > "$out/queries.yaml" <<-EOF
+		attacks:
+		  - {name: cmaes-paper, attack: cmaes-linf, preset: paper}
+		  - {name: cmaes-tuned, attack: cmaes-linf, preset: tuned}
+		  - {name: de, attack: cmaes-linf, search: de}
+		  - {name: square, attack: square}
+		EOF
+		"$A" curve -m "$model" -d "$out/data-curve.rml" --config "$out/queries.yaml" --eps 3 \
+			--queries 1,10,30,100,300,1000,3000,5000 -s 1 -j "$T" --plot "$out/queries.png" \
+			> "$out/queries.txt.tmp"
+		mv "$out/queries.txt.tmp" "$out/queries.txt"
+	fi
+	field() { sed "s/.*\"$1\":\([^,}]*\).*/\1/" "$2"; }
+	row() { # LABEL FILE: accuracy [CI], median queries, images
+		local f="$out/$2.json"
+		if [ ! -s "$f" ]; then
+			echo "| $1 | (not run) | | |"
+			return
+		fi
+		awk -v l="$1" -v a="$(field "${3:-acc1}" "$f")" -v lo="$(field acc1_lo "$f")" \
+			-v hi="$(field acc1_hi "$f")" -v q="$(field queries_median "$f")" -v n="$(field n "$f")" \
+			-v clean="${3:-}" 'BEGIN {
+				if (clean != "") { lo = "-"; hi = "-" }
+				printf "| %s | %.1f%% | %s | %s | %d |\n", l, 100 * a,
+					clean != "" ? "" : sprintf("[%.1f, %.1f]", 100 * lo, 100 * hi),
+					q == "null" || q == "" ? "–" : q, n }'
+	}
+	{
+		for e in 3 5; do
+			echo "eps $e | accuracy | 95% CI | median queries | images"
+			echo "---|---|---|---|---"
+			row "clean" "fgsm-$e" clean_acc1
+			row "FGSM" "fgsm-$e"
+			row "PGD-10" "pgd10-$e"
+			row "APGD-CE, 10 iterations" "apgd-ce-$e"
+			row "APGD-DLR, 10 iterations" "apgd-dlr-$e"
+			row "CMA-ES, the paper's setting" "cmaes-paper-$e"
+			row "CMA-ES, tuned" "cmaes-tuned-$e"
+			row "DE, 10 generations of 400" "de-$e"
+			row "Square, 1,000 queries" "square1000-$e"
+			row "Square, 5,000 queries" "square5000-$e"
+			echo
+		done
+	} | tee "$out/table.md"
+	exit 0
+fi
 model=${1:?usage: attack_figures.sh MODEL TEST OUTDIR [K] [N]}
 test=${2:?}
 out=${3:?}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Attack throughput of rmlops-attack on the pretrained mvit-xxs: FGSM and
-# PGD (L-inf, eps 3, 10 steps) in images/s, and the CMA-ES threshold
-# attack (eps 3, 10 generations, default population) in queries/s and
+# Attack throughput of rmlops-attack on the pretrained mvit-xxs: FGSM,
+# PGD and APGD-DLR (L-inf, eps 3, 10 steps) in images/s, and the CMA-ES
+# threshold attack (eps 3, 10 generations, default population) and the
+# Square attack (eps 3, 1,000 queries at most) in queries/s and
 # images/min, on test images the repository carries. Each figure is the
 # median of 3 runs of the attack itself (model loading excluded), at 1
 # thread and at all cores (BENCH_THREADS="1 2" to choose). Usage:
@@ -33,8 +34,14 @@ for t in ${BENCH_THREADS:-1 $(nproc)}; do
 	printf '%-28s %8d %10.1f %10s %11s\n' "fgsm" "$t" "$(med images_per_s "fgsm-$t")" - -
 	run "pgd-$t" "$out/d64.rml" --attack pgd --eps 3 --steps 10 -j "$t"
 	printf '%-28s %8d %10.1f %10s %11s\n' "pgd, 10 steps" "$t" "$(med images_per_s "pgd-$t")" - -
+	run "apgd-$t" "$out/d64.rml" --attack apgd --loss dlr --eps 3 --steps 10 -j "$t"
+	printf '%-28s %8d %10.1f %10s %11s\n' "apgd-dlr, 10 steps" "$t" "$(med images_per_s "apgd-$t")" - -
 	run "cma-$t" "$out/d12.rml" --attack cmaes-linf --eps 3 --generations 10 -j "$t"
 	printf '%-28s %8d %10.2f %10.0f %11.1f\n' "cmaes-linf, 10 generations" "$t" \
 		"$(med images_per_s "cma-$t")" "$(med queries_per_s "cma-$t")" \
 		"$(awk -v i="$(med images_per_s "cma-$t")" 'BEGIN { print i * 60 }')"
+	run "square-$t" "$out/d12.rml" --attack square --eps 3 --queries 1000 -j "$t"
+	printf '%-28s %8d %10.2f %10.0f %11.1f\n' "square, 1000 queries" "$t" \
+		"$(med images_per_s "square-$t")" "$(med queries_per_s "square-$t")" \
+		"$(awk -v i="$(med images_per_s "square-$t")" 'BEGIN { print i * 60 }')"
 done

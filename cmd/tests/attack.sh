@@ -24,7 +24,11 @@ at create -m "$M" -d "$A" --attack pgd --norm l2 --eps 60 --steps 5 -q -o "$tmp/
 at create -m "$M" -d "$A" --attack cmaes-linf --eps 5 --generations 3 --popsize 8 -q -o "$tmp/cma.rml" --json > "$tmp/cma.json"
 at create -m "$M" -d "$A" --attack pixel-l0 --pixels 2 --generations 3 --search de --popsize 10 -q -o "$tmp/px.rml"
 at create -m "$M" -d "$A" --attack fgsm --eps 2.5 -q -o "$tmp/frac.rml"
-for f in fgsm pgd l2 cma px frac; do
+at create -m "$M" -d "$A" --attack apgd --loss dlr --eps 3 --steps 4 -q -o "$tmp/apgd.rml"
+at create -m "$M" -d "$A" --attack square --eps 4 --queries 30 -q -o "$tmp/sq.rml" --json > "$tmp/sq.json"
+at create -m "$M" -d "$A" --attack square --norm l2 --eps 100 --queries 20 -q -o "$tmp/sq2.rml"
+at create -m "$M" -d "$A" --attack cmaes-linf --preset tuned --eps 3 --generations 2 -q -o "$tmp/cmat.rml"
+for f in fgsm pgd l2 cma px frac apgd sq sq2 cmat; do
 	rmlops-attack verify -d "$tmp/$f.rml" --clean "$A" --json > "$tmp/v.json"
 	[ "$(json_field n_over "$tmp/v.json")" = 0 ] || die "$f over budget"; ok
 done
@@ -34,6 +38,10 @@ rmlops-attack verify -d "$tmp/px.rml" --clean "$A" --json | grep -Eq '"l0_max":[
 # Query counts: at most 1 + generations x popsize per image.
 q=$(json_field queries_mean "$tmp/cma.json")
 awk -v q="$q" 'BEGIN { exit !(q >= 1 && q <= 25) }' || die "cmaes queries $q"; ok
+# Square: at most --queries per image, the clean query included.
+rmlops-info --json "$tmp/sq.rml" | grep -q '"attack.kind":"square"' || die "square kind"; ok
+q=$(json_field queries_mean "$tmp/sq.json")
+awk -v q="$q" 'BEGIN { exit !(q >= 1 && q <= 30) }' || die "square queries $q"; ok
 # The report is measured on the stored images: rmlops-eval agrees.
 for f in fgsm pgd; do
 	a=$(json_field acc1 "$tmp/$f.json")
@@ -87,6 +95,11 @@ clean=$(rmlops-eval -j 1 -m "$T" -d "$A" --json | sed 's/.*"acc1":\([^,]*\).*/\1
 awk -v a="$c0" -v e="$clean" 'BEGIN { exit !(a - e < 1e-6 && e - a < 1e-6) }' || die "curve at 0: $c0, clean $clean"; ok
 at curve -m "$T" -d "$A" --attack pixel-l0 --pixels 1,2 --generations 2 --popsize 6 > "$tmp/pc.txt"
 [ "$(wc -l < "$tmp/pc.txt")" -eq 3 ] || die "pixel curve rows"; ok
+# The query axis: one row per count, a column per black-box attack.
+at curve -m "$T" -d "$A" --attack square --eps 3 --queries 1,10,30 --plot "$tmp/q.png" > "$tmp/q.txt"
+[ "$(wc -l < "$tmp/q.txt")" -eq 4 ] || die "query curve rows"; ok
+head -c 8 "$tmp/q.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "query curve png"; ok
+awk 'NR == 2 && $2 != 0 { exit 1 }' "$tmp/q.txt" || die "success within 1 query (the clean one)"; ok
 # Sheet of examples.
 at create -m "$T" -d "$A" --attack pgd --eps 8 -q --sheet "$tmp/sheet.png" -o "$tmp/s.rml"
 head -c 8 "$tmp/sheet.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sheet"; ok
@@ -123,6 +136,15 @@ expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack fgsm --eps 1,x
 expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack pixel-l0 --pixels 1.5
 expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack pixel-l0 --eps 1,2
 expect_fail 2 rmlops-attack verify -d "$tmp/fgsm.rml"
+expect_fail 2 at create -m "$M" -d "$A" --attack apgd --loss hinge
+expect_fail 2 at create -m "$M" -d "$A" --attack square --queries 0
+expect_fail 2 at create -m "$M" -d "$A" --attack square --p-init 2
+expect_fail 2 at create -m "$M" -d "$A" --attack square --norm l0
+expect_fail 2 at create -m "$M" -d "$A" --attack cmaes-linf --tile 0
+expect_fail 2 at create -m "$M" -d "$A" --attack cmaes-linf --preset best
+expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack square --eps 1,2 --queries 1,10
+expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack square --eps 3 --queries 1,x
+expect_fail 2 rmlops-attack curve -m "$M" -d "$A" --attack pgd --eps 3 --queries 1,10
 expect_fail 2 rmlops-attack create -m "$M" -d "$A" --config "$tmp/two.yaml" -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack create -m "$M" -d "$A" --config "$tmp/bad.yaml" -o "$tmp/x.rml"
 grep -q 'line 3: unknown setting' "$tmp/err" || die "yaml line number"; ok

@@ -112,7 +112,7 @@ static int toy_grad(void *ctx, const float *x, int64_t n, const int32_t *y, floa
 
 static rml_attack_model toy_model(toy *t)
 {
-	rml_attack_model m = { toy_grad, toy_prob, NULL, t, t->k };
+	rml_attack_model m = { toy_grad, toy_prob, NULL, t, t->k, NULL };
 	return m;
 }
 
@@ -721,6 +721,310 @@ static void expect_reject(const rml_attack_config *cfg, const rml_attack_model *
 	assert_non_null(strstr(err.msg, word));
 }
 
+/* The DLR loss of attack.h on the toy's logits, and its gradient through
+ * W (computed here by differences of logits, independently of the
+ * binding's closed form). */
+static double toy_dlr1(const toy *t, const float *x, int32_t y)
+{
+	double z[16];
+	for (int64_t c = 0; c < t->k; c++) {
+		z[c] = t->b[c];
+		for (int64_t j = 0; j < t->d; j++)
+			z[c] += t->W[c * t->d + j] * x[j];
+	}
+	double s[16];
+	memcpy(s, z, sizeof s);
+	/* Three largest by selection. */
+	for (int a = 0; a < 3; a++)
+		for (int64_t b = a + 1; b < t->k; b++)
+			if (s[b] > s[a]) {
+				double u = s[a];
+				s[a] = s[b];
+				s[b] = u;
+			}
+	double other = -INFINITY;
+	for (int64_t c = 0; c < t->k; c++)
+		if (c != y)
+			other = fmax(other, z[c]);
+	return -(z[y] - other) / (s[0] - s[2] + 1e-12);
+}
+
+static int toy_grad_dlr(void *ctx, const float *x, int64_t n, const int32_t *y, float *loss,
+			float *dx)
+{
+	toy *t = ctx;
+	if (t->fail)
+		return t->fail;
+	t->grad_images += n;
+	float *xc = malloc((size_t)t->d * sizeof(float));
+	for (int64_t i = 0; i < n; i++) {
+		memcpy(xc, x + i * t->d, (size_t)t->d * sizeof(float));
+		loss[i] = (float)toy_dlr1(t, xc, y[i]);
+		/* Piecewise a ratio of linear functions: central differences
+		 * of a small step are exact enough away from the kinks. */
+		for (int64_t j = 0; j < t->d; j++) {
+			float s = xc[j];
+			xc[j] = s + 0.01f;
+			double lp = toy_dlr1(t, xc, y[i]);
+			xc[j] = s - 0.01f;
+			double lm = toy_dlr1(t, xc, y[i]);
+			xc[j] = s;
+			dx[i * t->d + j] = (float)((lp - lm) / 0.02);
+		}
+	}
+	free(xc);
+	return 0;
+}
+
+/* Square, L-inf and L2, in floats and in whole values: every image within
+ * its budget, whole values whole; APGD (CE and DLR) the same. */
+static void test_square_apgd_budget(void **state)
+{
+	(void)state;
+	const int64_t n = 24, h = 8, w = 8, c = 3, d = h * w * c;
+	toy t;
+	toy_random(&t, d, 7);
+	rml_attack_model m = toy_model(&t);
+	m.grad_dlr = toy_grad_dlr;
+	float *x = random_images(n, d, 8);
+	for (int64_t j = 0; j < n * d; j++)
+		x[j] = rintf(x[j]);
+	float *xa = malloc((size_t)(n * d) * sizeof(float));
+	int32_t y[24];
+	for (int i = 0; i < n; i++)
+		y[i] = i % 5;
+	rml_attack_result res[24];
+	const double linf_eps[] = { 0.7, 3, 5.5, 300 }, l2_eps[] = { 0.3, 40, 333.3, 6000 };
+	for (int e = 0; e < 4; e++)
+		for (int norm = 0; norm < 2; norm++)
+			for (int kind = 0; kind < 4; kind++) {
+				rml_attack_config cfg;
+				rml_attack_config_default(&cfg, kind < 2 ? RML_ATTACK_SQUARE : RML_ATTACK_APGD);
+				cfg.norm = norm ? RML_NORM_L2 : RML_NORM_LINF;
+				cfg.eps = norm ? l2_eps[e] : linf_eps[e];
+				cfg.integer = kind == 1;
+				cfg.queries = 60;
+				cfg.steps = 6;
+				cfg.restarts = 2;
+				cfg.loss = kind == 3 ? RML_LOSS_DLR : RML_LOSS_CE;
+				cfg.seed = (uint64_t)(e * 7 + kind);
+				cfg.batch = 5;
+				rml_error err = { 0 };
+				if (rml_attack_run(&cfg, &m, x, y, n, h, w, c, xa, res, &err) != RML_OK)
+					fail_msg("%s", err.msg);
+				check_budget(x, xa, n, h * w, c, cfg.norm, cfg.eps, 0);
+				int moved = 0;
+				for (int64_t j = 0; j < n * d; j++) {
+					if (cfg.integer)
+						assert_true(xa[j] == rintf(xa[j]));
+					moved |= xa[j] != x[j];
+				}
+				/* The attack did something (eps 0.7 in whole values
+				 * cannot move anything). */
+				assert_true(moved || (cfg.integer && e == 0));
+			}
+	free(x);
+	free(xa);
+	toy_free(&t);
+}
+
+/* Callbacks that record, for one example at a time (batch 1), each call's
+ * verdict, to check that Square stops at its first success. */
+typedef struct {
+	toy *t;
+	int32_t y;
+	int64_t calls, first_success;
+} trace;
+
+static int trace_prob(void *ctx, const float *x, int64_t n, float *probs)
+{
+	trace *tr = ctx;
+	int rc = toy_prob(tr->t, x, n, probs);
+	assert_int_equal(n, 1);
+	tr->calls++;
+	int32_t top = 0;
+	for (int64_t c = 1; c < tr->t->k; c++)
+		if (probs[c] > probs[top])
+			top = (int32_t)c;
+	if (top != tr->y && tr->first_success < 0)
+		tr->first_success = tr->calls;
+	return rc;
+}
+
+/* Exact query counts (each example's count is its images passed to prob,
+ * never above the budget, and exactly the budget when it failed); the
+ * first success ends an example's search, and its stored image is that
+ * success; the clean query alone for an image already misclassified. */
+static void test_square_queries_first_success(void **state)
+{
+	(void)state;
+	const int64_t n = 30, h = 6, w = 6, c = 3, d = h * w * c;
+	toy t;
+	toy_random(&t, d, 11);
+	rml_attack_model m = toy_model(&t);
+	float *x = random_images(n, d, 12);
+	float *xa = malloc((size_t)(n * d) * sizeof(float));
+	int32_t y[30];
+	double p[16];
+	/* Labels: the toy's own class for most, another for every fifth
+	 * (already misclassified). */
+	for (int i = 0; i < n; i++) {
+		toy_probs1(&t, x + i * d, p);
+		int32_t top = 0;
+		for (int k = 1; k < 5; k++)
+			if (p[k] > p[top])
+				top = k;
+		y[i] = i % 5 == 4 ? (top + 1) % 5 : top;
+	}
+	rml_attack_result res[30];
+	for (int norm = 0; norm < 2; norm++) {
+		rml_attack_config cfg;
+		rml_attack_config_default(&cfg, RML_ATTACK_SQUARE);
+		cfg.norm = norm ? RML_NORM_L2 : RML_NORM_LINF;
+		cfg.eps = norm ? 400 : 12;
+		cfg.queries = 200;
+		cfg.batch = 8;
+		t.prob_images = 0;
+		assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, xa, res, NULL), RML_OK);
+		int64_t total = 0, succ = 0, fail = 0;
+		for (int i = 0; i < n; i++) {
+			total += res[i].queries;
+			assert_true(res[i].queries >= 1 && res[i].queries <= cfg.queries);
+			if (i % 5 == 4) {
+				assert_int_equal(res[i].clean, 1);
+				assert_int_equal(res[i].queries, 1);
+				continue;
+			}
+			toy_probs1(&t, xa + i * d, p);
+			int32_t top = 0;
+			for (int k = 1; k < 5; k++)
+				if (p[k] > p[top])
+					top = k;
+			assert_int_equal(res[i].success, top != y[i]);
+			assert_int_equal(res[i].pred, top);
+			if (res[i].success)
+				succ++;
+			else {
+				fail++;
+				assert_int_equal(res[i].queries, cfg.queries);
+			}
+		}
+		assert_int_equal(total, t.prob_images);
+		/* Both outcomes occur, so both branches above were checked. */
+		assert_true(succ > 0 && fail > 0);
+		/* One example at a time through a tracing callback: the search
+		 * stops at the call of its first success. */
+		for (int i = 0; i < n; i++) {
+			trace tr = { &t, y[i], 0, -1 };
+			rml_attack_model mt = { NULL, trace_prob, NULL, &tr, 5, NULL };
+			rml_attack_config one = cfg;
+			one.batch = 1;
+			one.index0 = i;
+			rml_attack_result r1;
+			float *a1 = malloc((size_t)d * sizeof(float));
+			assert_int_equal(rml_attack_run(&one, &mt, x + i * d, &y[i], 1, h, w, c, a1, &r1, NULL),
+					 RML_OK);
+			assert_int_equal(r1.queries, tr.calls);
+			if (r1.success)
+				assert_int_equal(tr.first_success, tr.calls);
+			else
+				assert_int_equal(tr.first_success, -1);
+			/* The same as in the batched run. */
+			assert_int_equal(r1.queries, res[i].queries);
+			assert_memory_equal(a1, xa + i * d, (size_t)d * sizeof(float));
+			free(a1);
+		}
+	}
+	free(x);
+	free(xa);
+	toy_free(&t);
+}
+
+/* Seeded: the same seed gives the same images and counts whatever the
+ * batch; another seed other images (Square). */
+static void test_square_apgd_seeded(void **state)
+{
+	(void)state;
+	const int64_t n = 17, h = 8, w = 8, c = 3, d = h * w * c;
+	toy t;
+	toy_random(&t, d, 13);
+	rml_attack_model m = toy_model(&t);
+	m.grad_dlr = toy_grad_dlr;
+	float *x = random_images(n, d, 14);
+	float *a = malloc((size_t)(n * d) * sizeof(float)), *b = malloc((size_t)(n * d) * sizeof(float));
+	int32_t y[17];
+	for (int i = 0; i < n; i++)
+		y[i] = (i * 2) % 5;
+	rml_attack_result ra[17], rb[17];
+	for (int kind = 0; kind < 4; kind++) {
+		rml_attack_config cfg;
+		rml_attack_config_default(&cfg, kind < 2 ? RML_ATTACK_SQUARE : RML_ATTACK_APGD);
+		cfg.norm = kind == 1 ? RML_NORM_L2 : RML_NORM_LINF;
+		cfg.eps = kind == 1 ? 200 : 4;
+		cfg.queries = 80;
+		cfg.steps = 5;
+		cfg.loss = kind == 3 ? RML_LOSS_DLR : RML_LOSS_CE;
+		cfg.seed = 5;
+		cfg.batch = 0;
+		assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, a, ra, NULL), RML_OK);
+		cfg.batch = 4;
+		assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, b, rb, NULL), RML_OK);
+		assert_memory_equal(a, b, (size_t)(n * d) * sizeof(float));
+		for (int i = 0; i < n; i++) {
+			assert_int_equal(ra[i].queries, rb[i].queries);
+			assert_int_equal(ra[i].grads, rb[i].grads);
+			assert_int_equal(ra[i].success, rb[i].success);
+		}
+		/* APGD on a linear model ends in the same corner from any
+		 * start; Square's random search does not. */
+		if (kind >= 2)
+			continue;
+		cfg.seed = 6;
+		assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, b, rb, NULL), RML_OK);
+		assert_true(memcmp(a, b, (size_t)(n * d) * sizeof(float)) != 0);
+	}
+	free(x);
+	free(a);
+	free(b);
+	toy_free(&t);
+}
+
+/* APGD at equal iterations reaches at least PGD's loss on most examples of
+ * the toy (convex in x for CE), and its gradient count is steps + 1 per
+ * restart. */
+static void test_apgd_vs_pgd(void **state)
+{
+	(void)state;
+	const int64_t n = 30, h = 4, w = 4, c = 3, d = h * w * c;
+	toy t;
+	toy_random(&t, d, 15);
+	rml_attack_model m = toy_model(&t);
+	float *x = random_images(n, d, 16);
+	float *xa = malloc((size_t)(n * d) * sizeof(float));
+	int32_t y[30];
+	for (int i = 0; i < n; i++)
+		y[i] = i % 5;
+	rml_attack_result rp[30], rap[30];
+	rml_attack_config cfg;
+	rml_attack_config_default(&cfg, RML_ATTACK_PGD);
+	cfg.eps = 2;
+	cfg.steps = 10;
+	assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, xa, rp, NULL), RML_OK);
+	cfg.kind = RML_ATTACK_APGD;
+	cfg.restarts = 2;
+	assert_int_equal(rml_attack_run(&cfg, &m, x, y, n, h, w, c, xa, rap, NULL), RML_OK);
+	int ge = 0;
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(rap[i].grads, 2 * (cfg.steps + 1));
+		assert_true(fabs(rap[i].loss - toy_loss(&t, xa + i * d, y[i])) < 1e-3 * (1 + rap[i].loss));
+		ge += rap[i].loss >= rp[i].loss - 1e-4;
+	}
+	assert_true(ge >= n * 9 / 10);
+	free(x);
+	free(xa);
+	toy_free(&t);
+}
+
 static void test_bad_arguments(void **state)
 {
 	(void)state;
@@ -757,6 +1061,26 @@ static void test_bad_arguments(void **state)
 	RESET(RML_ATTACK_CMAES_LINF);
 	cfg.norm = RML_NORM_L2;
 	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "norm");
+	RESET(RML_ATTACK_SQUARE);
+	cfg.norm = RML_NORM_L0;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "norm");
+	RESET(RML_ATTACK_SQUARE);
+	cfg.queries = 0;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "queries");
+	RESET(RML_ATTACK_SQUARE);
+	cfg.p_init = 1.5;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "p_init");
+	RESET(RML_ATTACK_APGD);
+	cfg.loss = RML_LOSS_DLR;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "DLR gradient");
+	RESET(RML_ATTACK_APGD);
+	cfg.steps = 0;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "steps");
+	RESET(RML_ATTACK_CMAES_LINF);
+	cfg.tile = 0;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "tile");
+	cfg.tile = 3;
+	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "tile");
 	RESET(RML_ATTACK_PIXEL_L0);
 	cfg.norm = RML_NORM_LINF;
 	expect_reject(&cfg, &m, x, y, 2, h, w, xa, RML_ERR_ARG, "norm");
@@ -859,6 +1183,10 @@ int main(void)
 		cmocka_unit_test(test_pixel_attack_success),
 		cmocka_unit_test(test_determinism_and_batching),
 		cmocka_unit_test(test_callbacks),
+		cmocka_unit_test(test_square_apgd_budget),
+		cmocka_unit_test(test_square_queries_first_success),
+		cmocka_unit_test(test_square_apgd_seeded),
+		cmocka_unit_test(test_apgd_vs_pgd),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

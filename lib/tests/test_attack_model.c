@@ -9,7 +9,8 @@
  * finite differences of its own loss; that predictions and success flags
  * are those of the stored images; that results do not depend on the
  * chunk size; targets; the report's arithmetic; the YAML attack list and
- * every refused setting, list and dataset.
+ * every refused setting, list and dataset; the DLR gradient callback; on
+ * the pretrained model, APGD against PGD and thread-count independence.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -663,6 +664,172 @@ static void test_curve(void **state)
 	rml_model_free(m);
 }
 
+/* Square (L-inf, L2) and APGD (CE, DLR) on the stored uint8 images: within
+ * budget, read back from the file and by rml_advtest_verify. */
+static void test_budget_square_apgd(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_dataset d;
+	random_set(&d, 12, 9);
+	for (int k = 0; k < 4; k++)
+		for (int norm = 0; norm < 2; norm++) {
+			rml_advtest_attack a;
+			rml_advtest_attack_default(&a, k < 2 ? RML_ATTACK_SQUARE : RML_ATTACK_APGD);
+			a.cfg.norm = norm ? RML_NORM_L2 : RML_NORM_LINF;
+			a.cfg.eps = norm ? (k == 1 ? 7.3 : 150) : (k == 1 ? 2.5 : 4);
+			a.cfg.queries = 30;
+			a.cfg.steps = 3;
+			a.cfg.loss = k == 3 ? RML_LOSS_DLR : RML_LOSS_CE;
+			check_budget(m, &d, &a);
+		}
+	rml_dataset_free(&d);
+	rml_model_free(m);
+}
+
+/* The DLR gradient callback: its loss is positive exactly when the top
+ * class is not the label, and its gradient matches central differences. */
+static void test_grad_dlr_binding(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_advtest_binding b;
+	rml_attack_model am;
+	assert_int_equal(rml_advtest_bind(&b, &am, m, 4, 1, NULL), RML_OK);
+	assert_non_null(am.grad_dlr);
+	rml_dataset d;
+	random_set(&d, 4, 10);
+	float *x = malloc(4 * 3072 * sizeof(float)), *dx = malloc(4 * 3072 * sizeof(float));
+	float loss[4], probs[40], lp[4], lm[4];
+	for (int j = 0; j < 4 * 3072; j++)
+		x[j] = d.images[j];
+	assert_int_equal(am.grad_dlr(am.ctx, x, 4, d.labels, loss, dx), 0);
+	assert_int_equal(am.prob(am.ctx, x, 4, probs), 0);
+	int32_t pred[4];
+	rml_top1(probs, 4, 10, pred, NULL);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(loss[i] > 0, pred[i] != d.labels[i]);
+	rml_rng r;
+	rml_rng_seed(&r, 5);
+	int checked = 0;
+	for (int t = 0; t < 24; t++) {
+		int j = (int)rml_rng_below(&r, 3072), i = t % 4;
+		const float h = 1.0f;
+		float save = x[i * 3072 + j];
+		x[i * 3072 + j] = save + h;
+		assert_int_equal(am.grad_dlr(am.ctx, x, 4, d.labels, lp, dx), 0);
+		x[i * 3072 + j] = save - h;
+		assert_int_equal(am.grad_dlr(am.ctx, x, 4, d.labels, lm, dx), 0);
+		x[i * 3072 + j] = save;
+		assert_int_equal(am.grad_dlr(am.ctx, x, 4, d.labels, loss, dx), 0);
+		double fd = ((double)lp[i] - (double)lm[i]) / (2 * h), g = dx[i * 3072 + j];
+		/* The ratio's kinks (a change of the ranks) are rare at h = 1. */
+		if (fabs(fd - g) > 1e-6 + 0.1 * fabs(g))
+			fail_msg("pixel %d of image %d: gradient %g, differences %g", j, i, g, fd);
+		checked += fabs(g) > 1e-9;
+	}
+	assert_true(checked > 12);
+	free(x);
+	free(dx);
+	rml_dataset_free(&d);
+	rml_advtest_unbind(&b);
+	rml_model_free(m);
+}
+
+/* The pretrained model the repository ships, on carried test images: APGD
+ * (CE and DLR) at PGD's 10 iterations leaves no more images right than
+ * PGD; Square and APGD give the same stored bytes at 1 and 2 threads. */
+static void test_pretrained(void **state)
+{
+	(void)state;
+	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
+	char path[512];
+	rml_file f;
+	rml_file_init(&f);
+	rml_model *m = NULL;
+	snprintf(path, sizeof path, "%s/mvit-xxs-cifar10.rml", dir);
+	assert_int_equal(rml_file_load(&f, path, NULL), RML_OK);
+	assert_int_equal(rml_model_from_file(&m, &f, NULL), RML_OK);
+	rml_file_free(&f);
+	rml_dataset all, d;
+	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
+	assert_int_equal(rml_dataset_load(&all, path, NULL), RML_OK);
+	rml_dataset_init(&d);
+	assert_int_equal(rml_dataset_alloc(&d, 24, 32, 32, 3, NULL), RML_OK);
+	memcpy(d.images, all.images, 24 * 3072);
+	memcpy(d.labels, all.labels, 24 * sizeof(int32_t));
+	rml_dataset_free(&all);
+	rml_advtest_attack a;
+	rml_advtest_result r;
+	rml_advtest_report pgd, ce, dlr;
+	rml_advtest_attack_default(&a, RML_ATTACK_PGD);
+	a.cfg.steps = 10;
+	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_advtest_summarize(&r, d.labels, &pgd);
+	rml_advtest_result_free(&r);
+	rml_advtest_attack_default(&a, RML_ATTACK_APGD);
+	a.cfg.steps = 10;
+	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_advtest_summarize(&r, d.labels, &ce);
+	assert_int_equal(r.grads[0], 11);
+	rml_advtest_result_free(&r);
+	a.cfg.loss = RML_LOSS_DLR;
+	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_advtest_summarize(&r, d.labels, &dlr);
+	print_message("24 images, eps 3: clean %.3f, PGD-10 %.3f, APGD-CE %.3f, APGD-DLR %.3f\n",
+		      pgd.clean_acc1, pgd.acc1, ce.acc1, dlr.acc1);
+	assert_true(pgd.acc1 < pgd.clean_acc1);
+	assert_true(ce.acc1 <= pgd.acc1);
+	assert_true(dlr.acc1 <= pgd.acc1);
+	/* Thread counts: the stored bytes of APGD-DLR and Square. */
+	rml_advtest_result r2;
+	rml_set_threads(2);
+	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r2, NULL), RML_OK);
+	assert_memory_equal(r.adv, r2.adv, 24 * 3072);
+	rml_advtest_result_free(&r2);
+	rml_advtest_result_free(&r);
+	/* Square on the first 8 images at eps 8, where 60 queries are
+	 * enough for some (chunks of 3 at one thread, 8 at two). */
+	d.n = 8;
+	rml_advtest_attack_default(&a, RML_ATTACK_SQUARE);
+	a.cfg.queries = 60;
+	a.cfg.eps = 8;
+	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r2, NULL), RML_OK);
+	rml_set_threads(1);
+	assert_int_equal(rml_advtest_run(m, &a, &d, 3, NULL, NULL, &r, NULL), RML_OK);
+	assert_memory_equal(r.adv, r2.adv, 8 * 3072);
+	assert_memory_equal(r.queries, r2.queries, 8 * sizeof(int64_t));
+	int any = 0;
+	for (int i = 0; i < 8; i++)
+		any |= r.attacked[i] && r.success[i];
+	assert_true(any);
+	rml_advtest_result_free(&r2);
+	rml_advtest_result_free(&r);
+	d.n = 24;
+	rml_dataset_free(&d);
+	rml_model_free(m);
+}
+
+/* The query axis: success within q queries, from the per-example counts. */
+static void test_query_curve(void **state)
+{
+	(void)state;
+	rml_advtest_result r;
+	rml_advtest_result_init(&r);
+	uint8_t att[5] = { 1, 1, 1, 0, 1 }, suc[5] = { 1, 0, 1, 1, 1 };
+	int64_t q[5] = { 5, 100, 50, 1, 100 };
+	r.n = 5;
+	r.attacked = att;
+	r.success = suc;
+	r.queries = q;
+	double qs[4] = { 1, 5, 50, 1000 }, rate[4];
+	rml_advtest_query_curve(&r, qs, 4, rate);
+	assert_true(rate[0] == 0.0);
+	assert_true(rate[1] == 0.25);
+	assert_true(rate[2] == 0.5);
+	assert_true(rate[3] == 0.75);
+}
+
 int main(void)
 {
 	rml_set_threads(1);
@@ -674,6 +841,10 @@ int main(void)
 		cmocka_unit_test(test_yaml),	      cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_refused_data),  cmocka_unit_test(test_curve),
 		cmocka_unit_test(test_integer_search),
+		cmocka_unit_test(test_budget_square_apgd),
+		cmocka_unit_test(test_grad_dlr_binding),
+		cmocka_unit_test(test_query_curve),
+		cmocka_unit_test(test_pretrained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
