@@ -16,8 +16,14 @@
 # Square at 1,000 and 5,000 queries; the black-box cells on the first NB
 # of those images (default N); then the query curve (success rate against
 # queries at eps 3, CMA-ES, DE and Square) on the first CURVE_N (default
-# 100). Threads: THREADS (default 2). Every cell is one JSON file, kept
-# when present, so an interrupted run resumes where it stopped.
+# 100; the counts CURVE_QUERIES, default 1,10,30,100,300,1000,3000,5000;
+# CURVE_DE=0 leaves DE out). STEPS (default "white black slow curve")
+# chooses the parts: the white-box cells, the quicker black-box cells
+# (CMA-ES, Square 1,000), the slow ones (Square 5,000, DE), the query
+# curve; EPS (default "3 5") the budgets of the cells. Threads: THREADS
+# (default 2). Every cell is one JSON file, kept
+# when present, so an interrupted run resumes where it stopped; the
+# table is written from whatever cells exist.
 # Usage: scripts/attack_figures.sh --table MODEL TEST.rml OUTDIR [N] [NB]
 set -euo pipefail
 if [ "${1:-}" = "--table" ]; then
@@ -42,32 +48,35 @@ if [ "${1:-}" = "--table" ]; then
 		mv "$o.tmp" "$o"
 	}
 	W="$out/data.rml" B="$out/data-bb.rml"
-	for e in 3 5; do
+	STEPS=${STEPS:-white black slow curve}
+	has() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+	EPS=${EPS:-3 5}
+	has white && for e in $EPS; do
 		cell "fgsm-$e" "$W" --attack fgsm --eps "$e"
 		cell "pgd10-$e" "$W" --attack pgd --eps "$e" --steps 10
 		cell "apgd-ce-$e" "$W" --attack apgd --eps "$e" --steps 10 --loss ce
 		cell "apgd-dlr-$e" "$W" --attack apgd --eps "$e" --steps 10 --loss dlr
 	done
-	for e in 3 5; do
+	has black && for e in $EPS; do
 		cell "cmaes-paper-$e" "$B" --attack cmaes-linf --eps "$e" --preset paper
 		cell "cmaes-tuned-$e" "$B" --attack cmaes-linf --eps "$e" --preset tuned
 		cell "square1000-$e" "$B" --attack square --eps "$e" --queries 1000
 	done
-	for e in 3 5; do
+	has slow && for e in $EPS; do
 		cell "square5000-$e" "$B" --attack square --eps "$e" --queries 5000
 		cell "de-$e" "$B" --attack cmaes-linf --search de --eps "$e"
 	done
-	if [ ! -s "$out/queries.txt" ]; then
+	if has curve && [ ! -s "$out/queries.txt" ]; then
 		"$bin/rmlops-data" take --first "$CURVE_N" -q -o "$out/data-curve.rml" "$test"
 		cat > "$out/queries.yaml" <<-EOF
 		attacks:
 		  - {name: cmaes-paper, attack: cmaes-linf, preset: paper}
 		  - {name: cmaes-tuned, attack: cmaes-linf, preset: tuned}
-		  - {name: de, attack: cmaes-linf, search: de}
 		  - {name: square, attack: square}
 		EOF
+		[ "${CURVE_DE:-1}" = 0 ] || echo "  - {name: de, attack: cmaes-linf, search: de}" >> "$out/queries.yaml"
 		"$A" curve -m "$model" -d "$out/data-curve.rml" --config "$out/queries.yaml" --eps 3 \
-			--queries 1,10,30,100,300,1000,3000,5000 -s 1 -j "$T" --plot "$out/queries.png" \
+			--queries "${CURVE_QUERIES:-1,10,30,100,300,1000,3000,5000}" -s 1 -j "$T" --plot "$out/queries.png" \
 			> "$out/queries.txt.tmp"
 		mv "$out/queries.txt.tmp" "$out/queries.txt"
 	fi
@@ -84,7 +93,7 @@ if [ "${1:-}" = "--table" ]; then
 				if (clean != "") { lo = "-"; hi = "-" }
 				printf "| %s | %.1f%% | %s | %s | %d |\n", l, 100 * a,
 					clean != "" ? "" : sprintf("[%.1f, %.1f]", 100 * lo, 100 * hi),
-					q == "null" || q == "" ? "–" : q, n }'
+					q == "null" || q == "" || q == 0 ? "–" : q, n }'
 	}
 	{
 		for e in 3 5; do

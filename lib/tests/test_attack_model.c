@@ -788,21 +788,20 @@ static void test_pretrained(void **state)
 	assert_memory_equal(r.adv, r2.adv, 24 * 3072);
 	rml_advtest_result_free(&r2);
 	rml_advtest_result_free(&r);
-	/* Square on the first 8 images at eps 8, where 60 queries are
-	 * enough for some (chunks of 3 at one thread, 8 at two). */
+	/* Square on the first 8 images (chunks of 3 at one thread, all 8
+	 * at two): the same stored bytes and query counts. */
 	d.n = 8;
 	rml_advtest_attack_default(&a, RML_ATTACK_SQUARE);
-	a.cfg.queries = 60;
-	a.cfg.eps = 8;
+	a.cfg.queries = 30;
 	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r2, NULL), RML_OK);
 	rml_set_threads(1);
 	assert_int_equal(rml_advtest_run(m, &a, &d, 3, NULL, NULL, &r, NULL), RML_OK);
 	assert_memory_equal(r.adv, r2.adv, 8 * 3072);
 	assert_memory_equal(r.queries, r2.queries, 8 * sizeof(int64_t));
-	int any = 0;
+	/* It changed the attacked images (not a comparison of two clean sets). */
 	for (int i = 0; i < 8; i++)
-		any |= r.attacked[i] && r.success[i];
-	assert_true(any);
+		if (r.attacked[i])
+			assert_true(memcmp(r.adv + i * 3072, d.images + i * 3072, 3072) != 0);
 	rml_advtest_result_free(&r2);
 	rml_advtest_result_free(&r);
 	d.n = 24;
