@@ -20,7 +20,8 @@
 # CURVE_DE=0 leaves DE out). STEPS (default "white black slow curve")
 # chooses the parts: the white-box cells, the quicker black-box cells
 # (CMA-ES, Square 1,000), the slow ones (Square 5,000, DE), the query
-# curve; EPS (default "3 5") the budgets of the cells. Threads: THREADS
+# curve (and "tune": the threshold attack's settings the preset tuned
+# was chosen from, on the first TUNE_N images, default 30); EPS (default "3 5") the budgets of the cells. Threads: THREADS
 # (default 2). Every cell is one JSON file, kept
 # when present, so an interrupted run resumes where it stopped; the
 # table is written from whatever cells exist.
@@ -66,6 +67,20 @@ if [ "${1:-}" = "--table" ]; then
 		cell "square5000-$e" "$B" --attack square --eps "$e" --queries 5000
 		cell "de-$e" "$B" --attack cmaes-linf --search de --eps "$e"
 	done
+	# The threshold attack's settings at the paper's budget (10
+	# generations of 28) on the first TUNE_N images, eps 3: what the
+	# preset "tuned" was chosen from.
+	if has tune; then
+		[ -s "$out/data-tune.rml" ] ||
+			"$bin/rmlops-data" take --first "${TUNE_N:-30}" -q -o "$out/data-tune.rml" "$test"
+		for c in "paper:--preset paper" "t1s1m:--sigma0 1 --fitness margin" \
+			"t4s05m:--tile 4 --sigma0 0.5 --fitness margin" "t4s1m:--tile 4 --sigma0 1 --fitness margin" \
+			"t8s1m:--tile 8 --sigma0 1 --fitness margin" "t8s2m:--tile 8 --sigma0 2 --fitness margin" \
+			"t8s1p:--tile 8 --sigma0 1 --fitness prob" "t16s1m:--tile 16 --sigma0 1 --fitness margin"; do
+			# shellcheck disable=SC2086
+			cell "tune-${c%%:*}" "$out/data-tune.rml" --attack cmaes-linf --eps 3 --popsize 28 ${c#*:}
+		done
+	fi
 	if has curve && [ ! -s "$out/queries.txt" ]; then
 		"$bin/rmlops-data" take --first "$CURVE_N" -q -o "$out/data-curve.rml" "$test"
 		cat > "$out/queries.yaml" <<-EOF
