@@ -11,6 +11,9 @@
 #include <time.h>
 #include <zlib.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 /* OpenBLAS's own controls; declared here so no cblas header is needed. */
 void openblas_set_num_threads(int n);
@@ -260,18 +263,123 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
 
 /* ---- threads ------------------------------------------------------------ */
 
+/*
+ * Sharing the cores. libgomp's threads wait for each other at the end of
+ * every parallel region by spinning, 300,000 rounds before they sleep,
+ * unless the process runs more OpenMP threads than it has cores; then they
+ * spin only 1,000 rounds (GOMP_SPINCOUNT in the GCC manual). A training
+ * step or a forward pass opens hundreds of regions. When another process
+ * (a second rmlops program, a pipeline stage, a build) holds one of the
+ * cores, a waiting thread spins away the time its descheduled partner
+ * needs, and every region ends only when the scheduler next lets the
+ * partner run: measured on two cores beside a busy loop, rmlops-eval at
+ * -j2 took 6x as long as at -j1. The choice is made from the environment
+ * when libgomp is loaded, before main, so setting OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT from here would have no effect.
+ *
+ * What the library does instead is keep the condition under which libgomp
+ * spins briefly true: beside the teams that compute it parks enough
+ * OpenMP threads, asleep on a condition variable for the life of the
+ * process, that the count of OpenMP threads exceeds the cores libgomp saw
+ * at start. They never run and cost a thread's stack each; the working
+ * threads then sleep after about a microsecond of waiting. On an idle
+ * machine this is as fast as before (make bench; scripts/bench_busy.sh
+ * compares the two side by side), since a region's threads arrive at
+ * nearly the same time. A user who sets OMP_WAIT_POLICY or GOMP_SPINCOUNT
+ * keeps that choice: then nothing is parked. Results never depend on
+ * this: it changes how threads wait, not what they compute.
+ */
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static int park_extra;  /* OpenMP threads parked so far */
+
+static void *park_main(void *arg)
+{
+	int extra = (int)(intptr_t)arg;
+	/* A team of extra + 1 threads, all asleep for good; the pthread that
+	 * opens it is not an OpenMP thread of the main team, so this adds
+	 * extra threads to libgomp's count. */
+#pragma omp parallel num_threads(extra + 1)
+	{
+		pthread_mutex_lock(&park_mu);
+		for (;;)
+			pthread_cond_wait(&park_cv, &park_mu);
+	}
+	return NULL;
+}
+
+/* Park OpenMP threads so that n working threads plus the parked ones
+ * exceed the cores libgomp counted at start (omp_get_num_procs). */
+static void park_threads(int n)
+{
+	if (n < 2 || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+		return;
+	int want = omp_get_num_procs() - n + 1;
+	if (want < 1)
+		want = 1;
+	if (want > 256)
+		return;  /* far more threads asked than cores: libgomp throttles anyway */
+	pthread_mutex_lock(&park_mu);
+	int more = want - park_extra;
+	pthread_mutex_unlock(&park_mu);
+	if (more <= 0)
+		return;
+	pthread_attr_t a;
+	pthread_t t;
+	if (pthread_attr_init(&a))
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, park_main, (void *)(intptr_t)more) == 0) {
+		pthread_mutex_lock(&park_mu);
+		park_extra += more;
+		pthread_mutex_unlock(&park_mu);
+	}
+	pthread_attr_destroy(&a);
+}
+
+/* CPUs this process may use: its affinity mask, bounded by a cgroup v2
+ * CPU quota (cpu.max, as containers and CI runners set it), rounded up. */
+static int usable_cpus(void)
+{
+	int n = omp_get_num_procs();  /* libgomp counts the affinity mask */
+	char path[512] = "/sys/fs/cgroup", line[512];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	if (f) {
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = 0;
+				if (strlen(line + 3) < sizeof path - 32)
+					snprintf(path, sizeof path, "/sys/fs/cgroup%s", line + 3);
+			}
+		fclose(f);
+	}
+	strncat(path, "/cpu.max", sizeof path - strlen(path) - 1);
+	f = fopen(path, "r");
+	if (f) {
+		long long quota, period;
+		if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+			long long q = (quota + period - 1) / period;
+			if (q < n)
+				n = (int)q;
+		}
+		fclose(f);
+	}
+	return n < 1 ? 1 : n;
+}
+
 static int n_threads_in_force;
 
 int rml_set_threads(int n)
 {
 	if (n <= 0)
-		n = omp_get_num_procs();
+		n = usable_cpus();
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);
 	/* The kernels split GEMMs over OpenMP threads themselves: a second,
 	 * spinning pool inside OpenBLAS would only compete with them. */
 	openblas_set_num_threads(1);
+	park_threads(n);
 	n_threads_in_force = n;
 	return n;
 }
