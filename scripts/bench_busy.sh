@@ -11,8 +11,9 @@
 #
 #   train128, train4  a training step of mvit-xxs (scripts/bench_engine.c)
 #   infer128          inference at batch 128 (the same program)
-#   inject            rmlops-eval --unit tensor --rate 0.1 --repeat R on the
-#                     1,000 carried test images (R times 1,000 forward passes)
+#   inject            rmlops-eval --unit tensor --rate 0.1 --repeat R
+#                     (BUSY_REPEAT, default 2) on the first BUSY_IMAGES
+#                     (default 300) carried test images
 #
 # it runs the four cases of a busy machine:
 #
@@ -23,7 +24,9 @@
 #   4  a three-stage pipeline (a | b | c), every stage computing at once
 #
 # and prints images per second summed over the processes of a case, the
-# median of BUSY_REPS runs (default 3), each BUSY_SECONDS long (default 2).
+# median of BUSY_REPS runs (default 3), each BUSY_SECONDS long (default 2;
+# the engine's figure is the median step after one warm-up step, of at
+# least two, so a crowded machine cannot stretch a run without end).
 # "of best 1" is the case's total over the better of 1-j1 and 1-jN; case 3
 # also as a ratio to 1-j1 (the process should never be slower than alone at
 # one thread). Raw lines go to BENCH_OUT/busy.tsv (default BIN/../bench).
@@ -54,7 +57,12 @@ if [ -n "$old" ]; then
 	oldbin=$(cd "$old/bin" && pwd)
 fi
 
+# The evaluation's data: the first BUSY_IMAGES (default 300) carried images.
+nimg=${BUSY_IMAGES:-300}
+"$bin/rmlops-data" take --first "$nimg" "$data" -q -o "$out/busy_data.rml"
 # The hog runs on the last CPU this shell may use.
+hog=""
+trap '[ -z "$hog" ] || kill "$hog" 2> /dev/null || true' EXIT
 hogcpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
 
 # one VARIANT WORKLOAD THREADS: run one measurement, print images per second.
@@ -62,19 +70,19 @@ hogcpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
 one() {
 	local v=$1 w=$2 t=$3
 	case $w in
-	train128) "$out/busy_engine_$v" mvit-xxs train 128 "$t" "$secs" ;;
-	train4) "$out/busy_engine_$v" mvit-xxs train 4 "$t" "$secs" ;;
-	infer128) "$out/busy_engine_$v" mvit-xxs infer 128 "$t" "$secs" ;;
+	train128) "$out/busy_engine_$v" mvit-xxs train 128 "$t" "$secs" 1 2 ;;
+	train4) "$out/busy_engine_$v" mvit-xxs train 4 "$t" "$secs" 1 2 ;;
+	infer128) "$out/busy_engine_$v" mvit-xxs infer 128 "$t" "$secs" 1 2 ;;
 	inject)
 		local p=$newbin j=()
 		[ "$v" = old ] && p=$oldbin
 		[ "$t" -gt 0 ] && j=(-j "$t")
 		local t0 t1
 		t0=$(date +%s.%N)
-		"$p/rmlops-eval" -m "$model" -d "$data" --unit tensor --rate 0.1 \
+		"$p/rmlops-eval" -m "$model" -d "$out/busy_data.rml" --unit tensor --rate 0.1 \
 			--repeat "$evrep" -s 1 --json "${j[@]}" > /dev/null
 		t1=$(date +%s.%N)
-		echo "{\"images_per_s\":$(awk -v n=$((evrep * 1000)) -v a="$t0" -v b="$t1" \
+		echo "{\"images_per_s\":$(awk -v n=$((evrep * nimg)) -v a="$t0" -v b="$t1" \
 			'BEGIN { printf "%.1f", n / (b - a) }')}"
 		;;
 	esac | sed 's/.*"images_per_s":\([0-9.]*\).*/\1/'
@@ -99,6 +107,7 @@ for r in $(seq "$reps"); do
 					x=$(one $v $w 0)
 					kill "$hog"
 					wait "$hog" 2> /dev/null || true
+					hog=""
 					;;
 				4) x=$(one $v $w 0 | stage one $v $w 0 | stage one $v $w 0 | sum) ;;
 				esac
