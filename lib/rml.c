@@ -273,7 +273,7 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
  * rmlops program, a pipeline stage, a build) holds one of the cores, a
  * waiting thread spins away the time its descheduled partner needs, and
  * every region ends only when the scheduler next lets the partner run:
- * beside a busy loop on one of two cores, rmlops-eval at -j2 took 5-7x as
+ * beside a busy loop on one of two cores, rmlops-eval at -j2 took 5-9x as
  * long as at -j1. libgomp takes its wait policy from the environment when
  * it is loaded, before main, so setting OMP_WAIT_POLICY or GOMP_SPINCOUNT
  * from here would change nothing.
