@@ -5,7 +5,8 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan (build-san/)
 #   make install PREFIX=/usr/local
 #   make demo            the README's main job on the data the repo carries
-#   make bench           throughput figures, side by side with PyTorch if present
+#   make bench           throughput figures, side by side with PyTorch if present,
+#                        then on a busy machine (BENCH_OLD=dir: beside another build)
 #   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
 
 VERSION  := 0.1.0
@@ -88,6 +89,7 @@ demo: all
 
 bench: all
 	bash scripts/bench.sh $(B)/bin
+	bash scripts/bench_busy.sh $(B)/bin $(BENCH_OLD)
 
 # libFuzzer builds of the file reader (seeds in testdata/fuzz/) and of the
 # two YAML readers, attack lists and architectures (seeds made here from

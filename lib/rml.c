@@ -10,7 +10,11 @@
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+#include <dirent.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 /* OpenBLAS's own controls; declared here so no cblas header is needed. */
 void openblas_set_num_threads(int n);
@@ -260,18 +264,224 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
 
 /* ---- threads ------------------------------------------------------------ */
 
+/*
+ * Sharing the cores. libgomp's threads wait for each other at the end of
+ * every parallel region by spinning, 300,000 rounds before they sleep,
+ * unless the process runs more OpenMP threads than it has CPUs; then they
+ * spin 100 rounds (GOMP_SPINCOUNT in the GCC manual). A training step or a
+ * forward pass opens hundreds of regions. When another process (a second
+ * rmlops program, a pipeline stage, a build) holds one of the cores, a
+ * waiting thread spins away the time its descheduled partner needs, and
+ * every region ends only when the scheduler next lets the partner run:
+ * beside a busy loop on one of two cores, rmlops-eval at -j2 took 5-9x as
+ * long as at -j1. libgomp takes its wait policy from the environment when
+ * it is loaded, before main, so setting OMP_WAIT_POLICY or GOMP_SPINCOUNT
+ * from here would change nothing.
+ *
+ * What the library does instead is make the documented condition for short
+ * spinning true while the cores are contended: a parker thread opens an
+ * OpenMP team of its own whose threads sleep on a condition variable, so
+ * that the process counts more OpenMP threads than libgomp saw CPUs at
+ * start. They never compute and cost a thread's stack each. On an idle
+ * machine, though, long spinning is what lets a region start within a
+ * microsecond of the last, and sleeping at every barrier costs small
+ * batches up to a third of their speed; so a watcher thread, awake every
+ * 50 ms, reads how long this process's threads waited for a CPU
+ * (/proc/self/task/N/schedstat): more than 5% of the interval parks the
+ * threads, two quiet seconds release them (the parker's team ends, the
+ * parker exits, and libgomp's count falls back). A user who sets
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT keeps that choice: then nothing is
+ * parked. Results never depend on this: it changes how threads wait, not
+ * what they compute.
+ */
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static int park_on;      /* the parked team should stay */
+static int park_extra;   /* OpenMP threads to park (beside the parker) */
+static int park_up;      /* a parker is running (or leaving) */
+static int watch_started;
+
+static void *park_main(void *arg)
+{
+	int extra = (int)(intptr_t)arg;
+	for (;;) {
+		/* The pthread that opens this team is not a thread of the main
+		 * team: the extra threads add to libgomp's count of OpenMP
+		 * threads. */
+#pragma omp parallel num_threads(extra + 1)
+		{
+			pthread_mutex_lock(&park_mu);
+			while (park_on)
+				pthread_cond_wait(&park_cv, &park_mu);
+			pthread_mutex_unlock(&park_mu);
+		}
+		/* Asked to park again while the team was ending: open it anew. */
+		pthread_mutex_lock(&park_mu);
+		int again = park_on;
+		if (!again)
+			park_up = 0;
+		pthread_mutex_unlock(&park_mu);
+		if (!again)
+			return NULL;
+	}
+}
+
+static void park(int on)
+{
+	pthread_mutex_lock(&park_mu);
+	int start = on && !park_up;
+	park_on = on;
+	if (start)
+		park_up = 1;
+	pthread_cond_broadcast(&park_cv);
+	int extra = park_extra;
+	pthread_mutex_unlock(&park_mu);
+	if (!start)
+		return;
+	pthread_attr_t a;
+	pthread_t t;
+	int ok = pthread_attr_init(&a) == 0;
+	if (ok) {
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		ok = pthread_create(&t, &a, park_main, (void *)(intptr_t)extra) == 0;
+		pthread_attr_destroy(&a);
+	}
+	if (!ok) {
+		pthread_mutex_lock(&park_mu);
+		park_up = 0;
+		pthread_mutex_unlock(&park_mu);
+	}
+}
+
+/* Nanoseconds this process's threads have spent runnable but waiting for
+ * a CPU, summed over the live threads; -1 when the kernel does not say. */
+static long long cpu_wait_ns(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	long long sum = 0;
+	int any = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		unsigned long long run, wait;
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+			sum += (long long)wait;
+			any = 1;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return any ? sum : -1;
+}
+
+static void *watch_main(void *arg)
+{
+	(void)arg;
+	const long long step = 50000000;  /* ns */
+	long long last = cpu_wait_ns();
+	if (last < 0) {
+		park(1);  /* no measure: assume a shared machine */
+		return NULL;
+	}
+	int parked = 0, quiet = 0;
+	for (;;) {
+		struct timespec ts = { 0, step };
+		while (nanosleep(&ts, &ts))
+			;
+		long long now = cpu_wait_ns(), dw = now - last;
+		last = now;
+		/* A thread that exited takes its count along: a fall is no news. */
+		if (now < 0 || dw < 0)
+			continue;
+		if (dw * 20 > step) {  /* waited more than 5% of the interval */
+			quiet = 0;
+			if (!parked)
+				park(1), parked = 1;
+		} else if (parked && ++quiet >= 40) {
+			park(0), parked = 0;
+		}
+	}
+	return NULL;
+}
+
+/* With n threads computing: park so many that n + parked exceeds the CPUs
+ * libgomp counted at start (omp_get_num_procs), when contended. */
+static void park_threads(int n)
+{
+	if (n < 2 || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+		return;
+	int want = omp_get_num_procs() - n + 1;
+	if (want < 1 || want > 256)
+		return;  /* more threads than CPUs: libgomp spins briefly anyway */
+	pthread_mutex_lock(&park_mu);
+	if (want > park_extra)
+		park_extra = want;
+	int start = !watch_started;
+	watch_started = 1;
+	pthread_mutex_unlock(&park_mu);
+	if (!start)
+		return;
+	pthread_attr_t a;
+	pthread_t t;
+	if (pthread_attr_init(&a))
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, watch_main, NULL))
+		park(1);  /* no watcher: assume a shared machine */
+	pthread_attr_destroy(&a);
+}
+
+/* CPUs this process may use: its affinity mask, bounded by a cgroup v2
+ * CPU quota (cpu.max, as containers and CI runners set it), rounded up. */
+static int usable_cpus(void)
+{
+	int n = omp_get_num_procs();  /* libgomp counts the affinity mask */
+	char path[512] = "/sys/fs/cgroup", line[512];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	if (f) {
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = 0;
+				if (strlen(line + 3) < sizeof path - 32)
+					snprintf(path, sizeof path, "/sys/fs/cgroup%s", line + 3);
+			}
+		fclose(f);
+	}
+	strncat(path, "/cpu.max", sizeof path - strlen(path) - 1);
+	f = fopen(path, "r");
+	if (f) {
+		long long quota, period;
+		if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+			long long q = (quota + period - 1) / period;
+			if (q < n)
+				n = (int)q;
+		}
+		fclose(f);
+	}
+	return n < 1 ? 1 : n;
+}
+
 static int n_threads_in_force;
 
 int rml_set_threads(int n)
 {
 	if (n <= 0)
-		n = omp_get_num_procs();
+		n = usable_cpus();
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);
 	/* The kernels split GEMMs over OpenMP threads themselves: a second,
 	 * spinning pool inside OpenBLAS would only compete with them. */
 	openblas_set_num_threads(1);
+	park_threads(n);
 	n_threads_in_force = n;
 	return n;
 }

@@ -5,7 +5,9 @@
  * Prints one JSON line per measurement: the median over timed iterations
  * after warm-up. Built and run by scripts/bench.sh (make bench).
  *
- * usage: bench_engine ARCH train|infer BATCH THREADS SECONDS
+ * usage: bench_engine ARCH train|infer BATCH THREADS SECONDS [WARM [MIN]]
+ * WARM untimed iterations first (default 2), at least MIN timed ones
+ * (default 3); scripts/bench_busy.sh asks for fewer on a crowded machine.
  * With RML_PROFILE=1 in the environment, the time per kind of operation
  * goes to standard error. With RML_GEMM=openblas the products run on
  * OpenBLAS instead of the own kernels (gemm.h); the line then names the
@@ -28,8 +30,8 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: bench_engine ARCH train|infer BATCH THREADS SECONDS\n");
+	if (argc < 6 || argc > 8) {
+		fprintf(stderr, "usage: bench_engine ARCH train|infer BATCH THREADS SECONDS [WARM [MIN]]\n");
 		return 2;
 	}
 	const char *arch = argv[1];
@@ -65,7 +67,9 @@ int main(int argc, char **argv)
 
 	enum { MAX_IT = 10000 };
 	static double t[MAX_IT];
-	int n_it = 0, warm = 2;
+	int n_it = 0, warm = argc > 6 ? atoi(argv[6]) : 2, min_it = argc > 7 ? atoi(argv[7]) : 3;
+	if (min_it < 1)
+		min_it = 1;
 	double start = rml_now();
 	for (int it = 0; it < MAX_IT; it++) {
 		double t0 = rml_now();
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 		double dt = rml_now() - t0;
 		if (it >= warm)
 			t[n_it++] = dt;
-		if (n_it >= 3 && rml_now() - start > seconds)
+		if (n_it >= min_it && rml_now() - start > seconds)
 			break;
 	}
 	qsort(t, (size_t)n_it, sizeof *t, cmp_double);

@@ -12,6 +12,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <omp.h>
+
+#include "kernels.h"
+#include "model.h"
 #include "rml.h"
 
 static void sha_hex(const void *data, size_t n, char hex[65])
@@ -125,6 +129,89 @@ static void test_errorf(void **state)
 	assert_non_null(rml_strerror(RML_ERR_FORMAT));
 }
 
+/* One training step of mvit-tiny at batch 8: logits and every gradient. */
+static void tiny_step(float *out, int64_t n_out)
+{
+	rml_model *m;
+	rml_model_config c = { "mvit-tiny", 10, 2, 5 };
+	rml_error err = { 0 };
+	if (rml_model_create(&m, &c, &err) || rml_model_reserve(m, 8, 1, &err))
+		fail_msg("%s", err.msg);
+	float x[8 * 32 * 32 * 3], probs[80], dl[80] = { 0 }, *logits;
+	int32_t labels[8];
+	rml_rng r;
+	rml_rng_seed(&r, 3);
+	for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+		x[i] = (float)rml_rng_below(&r, 256);
+	for (int i = 0; i < 8; i++)
+		labels[i] = i;
+	rml_model_set_trainable(m, RML_GROUPS_ALL);
+	rml_model_zero_grad(m);
+	if (rml_model_forward(m, x, 8, RML_MODE_TRAIN, &logits, &err))
+		fail_msg("%s", err.msg);
+	rml_xent_forward(probs, logits, labels, 8, 10, 0.1f);
+	rml_xent_backward(dl, probs, labels, 8, 10, 0.1f, 1.0f);
+	if (rml_model_backward(m, dl, NULL, &err))
+		fail_msg("%s", err.msg);
+	int64_t np = rml_model_n_params(m, RML_GROUPS_ALL);
+	assert_int_equal(n_out, 80 + np);
+	memcpy(out, logits, sizeof probs);
+	memcpy(out + 80, rml_model_grad_block(m), (size_t)np * sizeof *out);
+	rml_model_free(m);
+}
+
+static int64_t tiny_params(void)
+{
+	rml_model *m;
+	rml_model_config c = { "mvit-tiny", 10, 2, 5 };
+	rml_error err = { 0 };
+	if (rml_model_create(&m, &c, &err))
+		fail_msg("%s", err.msg);
+	int64_t np = rml_model_n_params(m, RML_GROUPS_ALL);
+	rml_model_free(m);
+	return np;
+}
+
+/* Threads: the OpenMP threads parked by rml_set_threads never take a
+ * place in the teams that compute (a region still gets all the threads
+ * asked for); and kernels called from inside an outer parallel region, one
+ * model per thread, run on one thread each and give the same bits as the
+ * whole team does outside. */
+static void test_threads_parked_and_nested(void **state)
+{
+	(void)state;
+	int saved = rml_get_threads();
+	assert_int_equal(rml_set_threads(2), 2);
+	int team = 0;
+#pragma omp parallel
+	{
+#pragma omp single
+		team = omp_get_num_threads();
+	}
+	assert_int_equal(team, 2);
+	int64_t n = 80 + tiny_params();
+	float *whole = malloc((size_t)n * sizeof *whole);
+	float *each = malloc(2 * (size_t)n * sizeof *each);
+	assert_non_null(whole);
+	assert_non_null(each);
+	tiny_step(whole, n);
+	int inner[2] = { 0, 0 };
+#pragma omp parallel num_threads(2)
+	{
+		int t = omp_get_thread_num();
+#pragma omp parallel
+		inner[t] = omp_get_num_threads();
+		tiny_step(each + t * n, n);
+	}
+	assert_int_equal(inner[0], 1);
+	assert_int_equal(inner[1], 1);
+	assert_memory_equal(each, whole, (size_t)n * sizeof *whole);
+	assert_memory_equal(each + n, whole, (size_t)n * sizeof *whole);
+	free(whole);
+	free(each);
+	rml_set_threads(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_shuffle_is_permutation),
 		cmocka_unit_test(test_mul_overflow),
 		cmocka_unit_test(test_errorf),
+		cmocka_unit_test(test_threads_parked_and_nested),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
