@@ -546,9 +546,11 @@ HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float 
 }
 
 /* Float32 rule for the batch-norm transform (kernels.h): the engine
- * computes (x - m) a + b; a float32 framework computes x a + (b - m a).
- * The two overflow alike unless m a or b is near the float32 range, which
- * only a fault makes happen: then, and only then, the framework's form. */
+ * computes (x - m) a + b (or x a + (b - m a) in two roundings); PyTorch's
+ * float32 CPU kernel computes fma(x, a, fma(-m, a, b)) (its vector
+ * x * alpha + beta, contracted). They overflow alike unless m a or b is
+ * near the float32 range, which only a fault makes happen: then, and only
+ * then, PyTorch's form. */
 #define BN_TAME (FLT_MAX / 16777216.0f)
 
 static int bn_wild(const float *m, const float *a, const float *b, int64_t c)
@@ -560,16 +562,17 @@ static int bn_wild(const float *m, const float *a, const float *b, int64_t c)
 	return 0;
 }
 
-/* y = x a + (b - m a), then SiLU when silu is set; the faulty case only. */
+/* y = fma(x, a, fma(-m, a, b)), then SiLU when silu is set; the faulty
+ * case only. */
 static void bn_apply_f32(float *y, const float *x, const float *m, const float *a,
 			 const float *b, int64_t rows, int64_t c, int silu)
 {
 	float sh[4096];
 	for (int64_t j = 0; j < c; j++)
-		sh[j] = b[j] - m[j] * a[j];
+		sh[j] = fmaf(-m[j], a[j], b[j]);
 	for (int64_t r = 0; r < rows; r++)
 		for (int64_t j = 0; j < c; j++) {
-			float v = x[r * c + j] * a[j] + sh[j];
+			float v = fmaf(x[r * c + j], a[j], sh[j]);
 			y[r * c + j] = silu ? v / (1.0f + expf(-v)) : v;
 		}
 }
@@ -668,6 +671,16 @@ void rml_bn_forward_eval(float *y, const float *x, const float *gamma, const flo
 			float r = (float)(1.0 / sqrt((double)run_var[c0 + j] + eps));
 			sc[j] = gamma[c0 + j] * r;
 			sh[j] = beta[c0 + j] - run_mean[c0 + j] * sc[j];
+		}
+		if (bn_wild(run_mean + c0, sc, beta + c0, cc)) {
+			float *yc = y + c0;
+			const float *xc = x + c0;
+			for (int64_t j = 0; j < cc; j++)
+				sh[j] = fmaf(-run_mean[c0 + j], sc[j], beta[c0 + j]);
+			for (int64_t r = 0; r < rows; r++)
+				for (int64_t j = 0; j < cc; j++)
+					yc[r * c + j] = fmaf(xc[r * c + j], sc[j], sh[j]);
+			continue;
 		}
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 		for (int64_t r = 0; r < rows; r++) {
@@ -916,9 +929,8 @@ static inline double row_sum(const float *x, int64_t d, int *wild)
 			acc[l] += x[j + l];
 	for (int l = 0; j < d; j++, l++)
 		acc[l] += x[j];
-	float per = (float)(d / LANES);
-	for (int l = 0; l < LANES; l++) {
-		float mu = acc[l] / (per + (l < d % LANES));
+	for (int l = 0; l < LANES && l < d; l++) {
+		float mu = acc[l] / (float)(d / LANES + (l < d % LANES));
 		if (!(mu * mu <= FLT_MAX))
 			*wild = 1;
 	}

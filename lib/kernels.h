@@ -33,10 +33,11 @@
  *   - batch norm, training: a channel whose sum of squared deviations
  *     exceeds FLT_MAX has rstd 0 (PyTorch squares in float32);
  *   - batch norm (both modes, with or without SiLU): when a channel's
- *     m*gamma*rstd or beta comes within 2^24 of FLT_MAX, the transform is
- *     computed as PyTorch's x*a + (beta - m*a), which overflows where that
- *     form does; otherwise as (x - m)*a + beta (the same values but for
- *     rounding, bit-identical to earlier versions);
+ *     m*a (a = gamma*rstd) or beta comes within 2^24 of FLT_MAX, the
+ *     transform is computed as PyTorch's kernel does, fma(x, a, fma(-m, a,
+ *     beta)), which overflows where it does; otherwise as before ((x - m)*a
+ *     + beta or x*a + (beta - m*a): the same values but for rounding, and
+ *     bit-identical to earlier versions);
  *   - GEMMs, convolutions, pooling, attention and softmax sum in float32
  *     already: an overflow is +-Inf, Inf - Inf is NaN, a softmax row with a
  *     NaN or Inf is NaN.
