@@ -56,7 +56,7 @@ static void usage(void)
 	       "      --unit UNIT         tensor (default), weight\n"
 	       "      --rate R            (default 0.1);  --ber P instead of --unit/--rate\n"
 	       "      --bits BITS         any, sign, exponent, mantissa, or positions\n"
-	       "      --target WHAT       groups or tensor patterns (default theta)\n"
+	       "      --target WHAT       groups, kernels, or tensor patterns (default theta)\n"
 	       "Vulnerability sweeps (each point --repeat times, default 10):\n"
 	       "      --sweep KIND        tensors: one fault in each target tensor in turn;\n"
 	       "                          bits: the fault at each bit position 0..31;\n"
@@ -341,19 +341,20 @@ static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rm
 	int n = kind == RML_SWEEP_TENSORS ? tg.n : kind == RML_SWEEP_BITS ? 32 : c->n_rates;
 	double *mean = malloc((size_t)n * sizeof *mean), *sd = malloc((size_t)n * sizeof *sd);
 	double *sdc = malloc((size_t)n * sizeof *sdc), *x = malloc((size_t)n * sizeof *x);
+	double *det = malloc((size_t)n * sizeof *det);
 	int r = -1;
-	if (!mean || !sd || !sdc || !x) {
+	if (!mean || !sd || !sdc || !x || !det) {
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if (rml_faultsim_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->seed,
-			       c->batch, mean, sd, sdc, err))
+			       c->batch, mean, sd, sdc, det, err))
 		goto out;
 	if (c->json)
 		printf("{\"sweep\":\"%s\",\"n_rep\":%lld,\"points\":[", c->sweep, (long long)c->repeat);
 	else
-		printf("%-48s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-		       "acc1", "sd", "sdc_rate");
+		printf("%-48s %10s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
+		       "acc1", "sd", "sdc_rate", "detected");
 	for (int i = 0; i < n; i++) {
 		char label[300];
 		if (kind == RML_SWEEP_TENSORS)
@@ -364,11 +365,11 @@ static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rm
 			snprintf(label, sizeof label, "%g", c->rates[i]);
 		x[i] = kind == RML_SWEEP_RATES ? c->rates[i] : i;
 		if (c->json)
-			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f}", i ? "," : "",
-			       kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-			       label, mean[i], sd[i], sdc[i]);
+			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f,\"detected\":%.6f}",
+			       i ? "," : "", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
+			       label, mean[i], sd[i], sdc[i], det[i]);
 		else
-			printf("%-48s %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i]);
+			printf("%-48s %10.4f %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i], det[i]);
 	}
 	if (c->json)
 		printf("]}\n");
@@ -396,6 +397,7 @@ out:
 	free(mean);
 	free(sd);
 	free(sdc);
+	free(det);
 	free(x);
 	rml_fault_targets_free(&tg);
 	return r;
@@ -478,10 +480,11 @@ int main(int argc, char **argv)
 		/* Repetitions: inject, predict, measure, undo. */
 		if (rml_fault_targets_select(&tg, m, c.target ? c.target : "theta", &err))
 			goto done;
-		/* Two more per repetition: the accuracy drop from the fault-free
-		 * model and the silent data corruption rate (share of its correct
-		 * predictions that the faults turn wrong). */
-		enum { NR = N_METRICS + 2 };
+		/* More per repetition: the accuracy drop from the fault-free
+		 * model, the share of its correct predictions that the faults
+		 * turn wrong (sdc_rate), and every image's outcome against its
+		 * fault-free prediction: masked, sdc, detected (non-finite). */
+		enum { NR = N_METRICS + 5 };
 		vals = malloc((size_t)(c.repeat * NR) * sizeof *vals);
 		int32_t *clean = malloc((size_t)(d.n + 1) * sizeof *clean);
 		int32_t *pred = malloc((size_t)(d.n + 1) * sizeof *pred);
@@ -525,6 +528,8 @@ int main(int argc, char **argv)
 				corrupted += clean[i] == d.labels[i] && pred[i] != d.labels[i];
 			v[N_METRICS] = d.n ? (double)clean_right / (double)d.n - rep.acc1 : 0;
 			v[N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
+			rml_fault_outcomes(p.probs, clean, d.n, p.k, v + N_METRICS + 2, v + N_METRICS + 3,
+					   v + N_METRICS + 4);
 			cli_progress("repetitions", r + 1, c.repeat);
 		}
 		free(clean);
@@ -541,19 +546,18 @@ int main(int argc, char **argv)
 		else
 			printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
 			       "95% CI", (long long)c.repeat, (long long)d.n);
+		static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
 		for (int i = 0; i < NR; i++) {
+			const char *name = i < N_METRICS ? metric_names[i] : extra[i - N_METRICS];
 			for (int64_t r = 0; r < c.repeat; r++)
 				col[r] = vals[r * NR + i];
 			rml_summary s;
 			rml_summarize(col, c.repeat, &s);
 			if (c.json)
 				printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-				       i < N_METRICS ? metric_names[i] : i == N_METRICS ? "acc_drop" : "sdc_rate",
-				       s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
+				       name, s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
 			else
-				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n",
-				       i < N_METRICS ? metric_names[i] : i == N_METRICS ? "acc_drop" : "sdc_rate",
-				       s.mean, s.sd, s.lo, s.hi);
+				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", name, s.mean, s.sd, s.lo, s.hi);
 		}
 		if (c.json)
 			printf("}\n");

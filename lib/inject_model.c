@@ -35,6 +35,12 @@ rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const c
 	char *save = NULL;
 	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		unsigned mask;
+		if (strcmp(item, "kernels") == 0) {
+			for (int64_t i = 0; i < np; i++)
+				if (p[i].group == RML_GROUP_THETA && p[i].ndim >= 2)
+					chosen[i] = 1;
+			continue;
+		}
 		if (!strpbrk(item, "*?.[") && rml_group_mask_parse(item, &mask, NULL) == RML_OK) {
 			for (int64_t i = 0; i < np; i++)
 				if (mask & RML_GROUP_BIT(p[i].group))
@@ -50,7 +56,7 @@ rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const c
 		if (!hits) {
 			st = rml_errorf(err, RML_ERR_ARG,
 					"target '%s' is neither a parameter group (theta, omega, "
-					"phi, W, adapters, all) nor a pattern matching a tensor",
+					"phi, W, adapters, all, kernels) nor a pattern matching a tensor",
 					item);
 			break;
 		}
@@ -174,10 +180,38 @@ static rml_status predict_top1(rml_model *m, const rml_dataset *d, int64_t batch
 	return st;
 }
 
+void rml_fault_outcomes(const float *probs, const int32_t *clean, int64_t n, int64_t k,
+			double *masked, double *sdc, double *detected)
+{
+	int64_t nm = 0, ns = 0, nd = 0;
+	for (int64_t i = 0; i < n; i++) {
+		int fin = 1;
+		for (int64_t j = 0; j < k; j++)
+			fin &= isfinite(probs[i * k + j]) != 0;
+		if (!fin) {
+			nd++;
+			continue;
+		}
+		int32_t top;
+		rml_top1(probs + i * k, 1, k, &top, NULL);
+		if (top == clean[i])
+			nm++;
+		else
+			ns++;
+	}
+	double dn = n ? (double)n : 1;
+	if (masked)
+		*masked = (double)nm / dn;
+	if (sdc)
+		*sdc = (double)ns / dn;
+	if (detected)
+		*detected = (double)nd / dn;
+}
+
 rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
 			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
-			       rml_error *err)
+			       double *detected, rml_error *err)
 {
 	int64_t k = rml_model_n_classes(m), n = d->n;
 	float *probs = malloc((size_t)(n * k + 1) * sizeof *probs);
@@ -215,6 +249,8 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
 			acc[r] = n ? (double)right / (double)n : 0;
 		if (sdc)
 			sdc[r] = clean_right ? (double)corrupted / (double)clean_right : 0;
+		if (detected)
+			rml_fault_outcomes(probs, clean, n, k, NULL, NULL, detected + r);
 	}
 	rml_fault_log_free(&log);
 	free(probs);
@@ -226,14 +262,16 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
 rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
 			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
-			      double *acc_mean, double *acc_sd, double *sdc_mean, rml_error *err)
+			      double *acc_mean, double *acc_sd, double *sdc_mean, double *det_mean,
+			      rml_error *err)
 {
 	int64_t k = rml_model_n_classes(m);
 	float *probs = malloc((size_t)(d->n * k + 1) * sizeof *probs);
 	int32_t *clean = malloc((size_t)(d->n + 1) * sizeof *clean);
 	double *acc = malloc((size_t)(n_rep + 1) * sizeof *acc);
 	double *sdc = malloc((size_t)(n_rep + 1) * sizeof *sdc);
-	rml_status st = !probs || !clean || !acc || !sdc ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
+	double *det = malloc((size_t)(n_rep + 1) * sizeof *det);
+	rml_status st = !probs || !clean || !acc || !sdc || !det ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
 							  : predict_top1(m, d, batch, probs, clean, err);
 	for (int p = 0; p < n_points && !st; p++) {
 		rml_fault_spec s = *spec;
@@ -250,7 +288,7 @@ rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targ
 			s.rate = rates[p];
 		}
 		st = rml_faultsim_repeat(m, d, &one, &s, n_rep, seed + (uint64_t)p * 0x9e3779b9u, batch,
-					 clean, acc, sdc, err);
+					 clean, acc, sdc, det, err);
 		if (st)
 			break;
 		rml_summary sa, ss;
@@ -259,10 +297,16 @@ rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targ
 		acc_mean[p] = sa.mean;
 		acc_sd[p] = sa.sd;
 		sdc_mean[p] = ss.mean;
+		if (det_mean) {
+			rml_summary sd;
+			rml_summarize(det, n_rep, &sd);
+			det_mean[p] = sd.mean;
+		}
 	}
 	free(probs);
 	free(clean);
 	free(acc);
 	free(sdc);
+	free(det);
 	return st;
 }

@@ -21,8 +21,14 @@ typedef struct {
 } rml_fault_targets;
 
 /* Targets from a comma list of group names (theta, omega, phi, W,
- * adapters, base, all) and tensor-name patterns (fnmatch: * and ?).
- * Parameters only; batch-norm running statistics are not weights. A
+ * adapters, base, all), "kernels", and tensor-name patterns (fnmatch: *
+ * and ?). A group counts every parameter tensor of it: theta, the
+ * default, is every tensor of the base model as a framework's parameter
+ * list has it (convolution and linear kernels, biases, batch-norm and
+ * layer-norm scales and shifts, the adapters' channel scales belong to
+ * omega/phi); "kernels" is the multi-dimensional tensors of theta only
+ * (standard, pointwise and depthwise convolution kernels, linear
+ * weights). Batch-norm running statistics are buffers, never targets. A
  * pattern that matches nothing, or a selection that is empty (e.g. phi on
  * a model without adapters), is an error. */
 rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const char *what,
@@ -39,16 +45,26 @@ rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
 			       float *probs, rml_error *err);
 
+/* What the faults did to each image, as the fault-injection literature
+ * counts it: masked (the same top-1 as the fault-free model, clean[i]),
+ * silent data corruption (a different top-1 from a finite output), or
+ * detected (a NaN or infinite output, which a runtime can notice). The
+ * three rates over the n images add up to 1. */
+void rml_fault_outcomes(const float *probs, const int32_t *clean, int64_t n, int64_t k,
+			double *masked, double *sdc, double *detected);
+
 /* n_rep independent injections (repetition r uses rml_rng_seed_stream(seed,
  * r)), each evaluated on d and undone. Per repetition: accuracy into
  * acc[r] and silent data corruption rate into sdc[r] (share of the clean
  * model's correct predictions that become wrong), either may be NULL.
  * clean: the fault-free model's top-1 predictions on d, or NULL to compute
- * them here. The model is bit-identical afterwards. */
+ * them here. detected[r] (may be NULL): the rate of detected outcomes
+ * (rml_fault_outcomes). A non-finite output counts as wrong. The model is
+ * bit-identical afterwards. */
 rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
 			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
-			       rml_error *err);
+			       double *detected, rml_error *err);
 
 /* Sweeps, each point n_rep repetitions of the spec with its unit/rate/bits
  * replaced:
@@ -56,11 +72,13 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
  *                      (n_points = tg->n): which tensors hurt most;
  *   RML_SWEEP_BITS     spec with bits = one position, for bits 0..31;
  *   RML_SWEEP_RATES    spec with rate = rates[i].
- * acc_mean/acc_sd/sdc_mean get n_points values each. */
+ * acc_mean/acc_sd/sdc_mean/det_mean get n_points values each (det_mean:
+ * the mean detected rate; may be NULL). */
 typedef enum { RML_SWEEP_TENSORS, RML_SWEEP_BITS, RML_SWEEP_RATES } rml_sweep_kind;
 rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
 			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
-			      double *acc_mean, double *acc_sd, double *sdc_mean, rml_error *err);
+			      double *acc_mean, double *acc_sd, double *sdc_mean, double *det_mean,
+			      rml_error *err);
 
 #endif

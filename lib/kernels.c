@@ -12,6 +12,7 @@
 #include "attn512.h"
 #include "gemm.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -531,7 +532,9 @@ HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float 
 			if (var < 0)
 				var = 0;
 			mean[c0 + j] = (float)m;
-			rstd[c0 + j] = (float)(1.0 / sqrt(var + eps));
+			/* Float32 rule (kernels.h): a sum of squared deviations
+			 * beyond FLT_MAX is infinite, so rstd is 0. */
+			rstd[c0 + j] = var * (double)rows > FLT_MAX ? 0.0f : (float)(1.0 / sqrt(var + eps));
 			if (run_mean && run_var) {
 				double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
 				run_mean[c0 + j] = (float)((1 - momentum) * run_mean[c0 + j] + momentum * m);
@@ -542,11 +545,52 @@ HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float 
 	}
 }
 
+/* Float32 rule for the batch-norm transform (kernels.h): the engine
+ * computes (x - m) a + b (or x a + (b - m a) in two roundings); PyTorch's
+ * float32 CPU kernel computes fma(x, a, fma(-m, a, b)) (its vector
+ * x * alpha + beta, contracted). They overflow alike unless m a or b is
+ * near the float32 range, which only a fault makes happen: then, and only
+ * then, PyTorch's form. */
+#define BN_TAME (FLT_MAX / 16777216.0f)
+
+static int bn_wild(const float *m, const float *a, const float *b, int64_t c)
+{
+	for (int64_t j = 0; j < c; j++)
+		if (!(fabsf(a[j]) <= BN_TAME && fabsf(m[j] * a[j]) <= BN_TAME &&
+		      fabsf(b[j]) <= BN_TAME))
+			return 1;
+	return 0;
+}
+
+/* y = fma(x, a, fma(-m, a, b)), then SiLU when silu is set; the faulty
+ * case only. */
+static void bn_apply_f32(float *y, const float *x, const float *m, const float *a,
+			 const float *b, int64_t rows, int64_t c, int silu)
+{
+	float sh[4096];
+	for (int64_t j = 0; j < c; j++)
+		sh[j] = fmaf(-m[j], a[j], b[j]);
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t j = 0; j < c; j++) {
+			float v = fmaf(x[r * c + j], a[j], sh[j]);
+			y[r * c + j] = silu ? v / (1.0f + expf(-v)) : v;
+		}
+}
+
 HOT void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
 			  const float *x, const float *gamma, const float *beta, int64_t rows,
 			  int64_t c, float momentum, float eps)
 {
 	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
+	if (c <= 4096) {
+		float a[4096];
+		for (int64_t j = 0; j < c; j++)
+			a[j] = rstd[j] * gamma[j];
+		if (bn_wild(mean, a, beta, c)) {
+			bn_apply_f32(y, x, mean, a, beta, rows, c, 0);
+			return;
+		}
+	}
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		const float *xr = x + r * c;
@@ -627,6 +671,16 @@ void rml_bn_forward_eval(float *y, const float *x, const float *gamma, const flo
 			float r = (float)(1.0 / sqrt((double)run_var[c0 + j] + eps));
 			sc[j] = gamma[c0 + j] * r;
 			sh[j] = beta[c0 + j] - run_mean[c0 + j] * sc[j];
+		}
+		if (bn_wild(run_mean + c0, sc, beta + c0, cc)) {
+			float *yc = y + c0;
+			const float *xc = x + c0;
+			for (int64_t j = 0; j < cc; j++)
+				sh[j] = fmaf(-run_mean[c0 + j], sc[j], beta[c0 + j]);
+			for (int64_t r = 0; r < rows; r++)
+				for (int64_t j = 0; j < cc; j++)
+					yc[r * c + j] = fmaf(xc[r * c + j], sc[j], sh[j]);
+			continue;
 		}
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 		for (int64_t r = 0; r < rows; r++) {
@@ -788,7 +842,10 @@ void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_me
 	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
 	for (int64_t j = 0; j < c; j++)
 		a[j] = rstd[j] * gamma[j];
-	bnsilu_apply(z, x, mean, a, beta, rows, c);
+	if (bn_wild(mean, a, beta, c))
+		bn_apply_f32(z, x, mean, a, beta, rows, c, 1);
+	else
+		bnsilu_apply(z, x, mean, a, beta, rows, c);
 }
 
 void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
@@ -813,7 +870,10 @@ void rml_bn_silu_forward_eval(float *z, const float *x, const float *gamma, cons
 	float a[4096];
 	for (int64_t j = 0; j < c; j++)
 		a[j] = gamma[j] * (float)(1.0 / sqrt((double)run_var[j] + eps));
-	bnsilu_apply(z, x, run_mean, a, beta, rows, c);
+	if (bn_wild(run_mean, a, beta, c))
+		bn_apply_f32(z, x, run_mean, a, beta, rows, c, 1);
+	else
+		bnsilu_apply(z, x, run_mean, a, beta, rows, c);
 }
 
 void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dz,
@@ -858,8 +918,9 @@ static inline double lane_total(const float *acc)
 	return t;
 }
 
-/* sum_j x[j] */
-static inline double row_sum(const float *x, int64_t d)
+/* sum_j x[j]; *wild is set when the float32 rule (kernels.h) makes the
+ * row NaN: a lane's mean whose square overflows float32. */
+static inline double row_sum(const float *x, int64_t d, int *wild)
 {
 	float acc[LANES] = { 0 };
 	int64_t j = 0;
@@ -868,6 +929,11 @@ static inline double row_sum(const float *x, int64_t d)
 			acc[l] += x[j + l];
 	for (int l = 0; j < d; j++, l++)
 		acc[l] += x[j];
+	for (int l = 0; l < LANES && l < d; l++) {
+		float mu = acc[l] / (float)(d / LANES + (l < d % LANES));
+		if (!(mu * mu <= FLT_MAX))
+			*wild = 1;
+	}
 	return lane_total(acc);
 }
 
@@ -895,10 +961,15 @@ HOT void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *
 	for (int64_t r = 0; r < rows; r++) {
 		const float *xr = x + r * d;
 		/* Two passes: the deviations are summed around the mean itself. */
-		double m = row_sum(xr, d) / (double)d;
+		int wild = 0;
+		double m = row_sum(xr, d, &wild) / (double)d;
 		float mf = (float)m;
 		double q = row_sqdev(xr, mf, d);
-		float rs = (float)(1.0 / sqrt(q / (double)d + eps));
+		/* Float32 rule (kernels.h): a sum of squares beyond FLT_MAX is
+		 * infinite (rstd 0); an overflowing lane mean makes the row NaN. */
+		float rs = q > FLT_MAX ? 0.0f : (float)(1.0 / sqrt(q / (double)d + eps));
+		if (wild)
+			mf = rs = NAN;
 		mean[r] = mf;
 		rstd[r] = rs;
 		float *yr = y + r * d;

@@ -20,6 +20,30 @@
  * batch-norm gradients) are done per channel in a fixed order so they are
  * deterministic.
  *
+ * Float32 rule (what a result is when data or weights are out of range,
+ * e.g. after a fault): every kernel gives what PyTorch's float32 CPU
+ * kernels give, finite or not, image by image. Sums that PyTorch keeps in
+ * float32 overflow where its sums would; the engine's own wider sums are
+ * only an accuracy measure for finite data and never keep a result finite
+ * that PyTorch's would not. Concretely:
+ *   - layer norm: a row is NaN when the mean of one of its 8 lanes (values
+ *     j, j+8, j+16, ... — the lanes of PyTorch's AVX2 Welford moments) has
+ *     a square beyond FLT_MAX, or a value is not finite; a row whose sum of
+ *     squared deviations exceeds FLT_MAX has rstd 0 (the output is beta);
+ *   - batch norm, training: a channel whose sum of squared deviations
+ *     exceeds FLT_MAX has rstd 0 (PyTorch squares in float32);
+ *   - batch norm (both modes, with or without SiLU): when a channel's
+ *     m*a (a = gamma*rstd) or beta comes within 2^24 of FLT_MAX, the
+ *     transform is computed as PyTorch's kernel does, fma(x, a, fma(-m, a,
+ *     beta)), which overflows where it does; otherwise as before ((x - m)*a
+ *     + beta or x*a + (beta - m*a): the same values but for rounding, and
+ *     bit-identical to earlier versions);
+ *   - GEMMs, convolutions, pooling, attention and softmax sum in float32
+ *     already: an overflow is +-Inf, Inf - Inf is NaN, a softmax row with a
+ *     NaN or Inf is NaN.
+ * On finite data without overflow the rule changes nothing: the results
+ * are bit for bit those of the wider sums.
+ *
  * Each fast kernel has a naive reference (kernels_ref.c, rml_ref_*) used
  * only by the tests.
  */

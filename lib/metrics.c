@@ -1,8 +1,10 @@
 /*
  * metrics.c — accuracy, rejection, proper scores, calibration errors,
  * AUROC, confidence intervals and the predictions file (see metrics.h).
- * Non-finite probability rows are treated as a broken prediction: wrong,
- * maximally uncertain, never a crash.
+ * Non-finite probability rows follow the one rule of metrics.h: the
+ * all-zero prediction (no class gets any probability), rejected before
+ * any finite row; every branch below tests row_finite() explicitly, so no
+ * row is kept or dropped by how a comparison with NaN happens to fall.
  */
 #include "metrics.h"
 
@@ -175,7 +177,7 @@ double rml_brier(const float *probs, const int32_t *labels, int64_t n, int64_t k
 		const float *p = probs + i * k;
 		int fin = row_finite(p, k);
 		for (int64_t j = 0; j < k; j++) {
-			double pj = fin ? p[j] : 1.0 / (double)k;
+			double pj = fin ? p[j] : 0.0;  /* the all-zero prediction */
 			double y = j == labels[i];
 			s += (pj - y) * (pj - y);
 		}

@@ -6,9 +6,17 @@
  * predictions file (kind "predictions") that carries them between programs.
  *
  * Everything works on probabilities [n,k] (rows summing to 1) and integer
- * labels; a row that is not finite (a faulty model) counts as wrong, as
- * maximally uncertain, and never as a crash. Names follow DESIGN.md:
- * n, acc1, acc2, reject_rate, nll, brier, ece, mce, ace, auroc.
+ * labels. Names follow DESIGN.md: n, acc1, acc2, reject_rate, nll,
+ * brier, ece, mce, ace, auroc.
+ *
+ * One rule for a row with a NaN or infinite value (a faulty model whose
+ * output a runtime would detect): it is the all-zero prediction, no
+ * probability on any class. So it is wrong for ACC1 (pred -1), has
+ * confidence 0 for ECE/MCE/ACE, scores the NLL floor -log(1e-12) = 27.63
+ * and a Brier score of 1 (sum_j y_j^2); for rejection it is more
+ * uncertain than every finite row (uncertainty +inf: any threshold or
+ * rate rejects it first; rml_entropy reports log k for it). It never
+ * crashes, and never depends on how a comparison with NaN falls.
  */
 #ifndef RML_METRICS_H
 #define RML_METRICS_H

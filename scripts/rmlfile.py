@@ -49,3 +49,65 @@ def container(kvs, tensors):
     for o, blob in blobs:
         data += b"\x00" * (o - len(data)) + blob
     return head + data + END
+
+
+def read(path):
+    """(kvs dict, tensors dict name -> (dtype, dims, bytes)) of an .rml file;
+    the inverse of container() for the scripts that check the engine's
+    outputs against PyTorch."""
+    b = open(path, "rb").read()
+    if b[:8] != MAGIC:
+        raise ValueError("%s: not an .rml file" % path)
+    ver, flags, hlen = struct.unpack_from("<IIQ", b, 8)
+    pos = 24
+    nkv, nt = struct.unpack_from("<QQ", b, pos)
+    pos += 16
+    kvs = {}
+    for _ in range(nkv):
+        (kl,) = struct.unpack_from("<H", b, pos)
+        key = b[pos + 2:pos + 2 + kl].decode()
+        pos += 2 + kl
+        t = b[pos]
+        pos += 1
+        if t == 0:
+            (v,) = struct.unpack_from("<q", b, pos)
+            pos += 8
+        elif t == 1:
+            (v,) = struct.unpack_from("<d", b, pos)
+            pos += 8
+        elif t == 2:
+            (sl,) = struct.unpack_from("<Q", b, pos)
+            v = b[pos + 8:pos + 8 + sl].decode()
+            pos += 8 + sl
+        elif t == 5:
+            (cnt,) = struct.unpack_from("<Q", b, pos)
+            pos += 8
+            v = []
+            for _ in range(cnt):
+                (sl,) = struct.unpack_from("<Q", b, pos)
+                v.append(b[pos + 8:pos + 8 + sl].decode())
+                pos += 8 + sl
+        else:
+            (cnt,) = struct.unpack_from("<Q", b, pos)
+            fmt = "d" if t == 4 else "q"
+            v = list(struct.unpack_from("<%d%s" % (cnt, fmt), b, pos + 8))
+            pos += 8 + 8 * cnt
+        kvs[key] = v
+    table = []
+    for _ in range(nt):
+        (nl,) = struct.unpack_from("<H", b, pos)
+        name = b[pos + 2:pos + 2 + nl].decode()
+        pos += 2 + nl
+        code, nd = b[pos], b[pos + 1]
+        pos += 2
+        dims = list(struct.unpack_from("<%dQ" % nd, b, pos))
+        pos += 8 * nd
+        off, ln, _crc = struct.unpack_from("<QQI", b, pos)
+        pos += 20
+        table.append((name, code, dims, off, ln))
+    data0 = 24 + hlen + 4
+    data0 += (-data0) % 64
+    names = {c: k for k, (c, _) in DTYPES.items()}
+    tensors = {name: (names[code], dims, b[data0 + off:data0 + off + ln])
+               for name, code, dims, off, ln in table}
+    return kvs, tensors

@@ -127,3 +127,72 @@ class MViTNet(nn.Module):
 MVIT_XXS = dict(stem=16, head_conv=320, blocks=[
     ("mv2", 16, 1), ("mv2", 24, 1), ("mv2", 24, 1), ("mv2", 24, 1), ("mv2", 48, 2),
     ("mvit", 64, 2), ("mv2", 64, 2), ("mvit", 80, 4), ("mv2", 80, 1), ("mvit", 96, 3)])
+
+
+def named_net(net):
+    """(engine name, tensor, kind) for every parameter and batch-norm
+    buffer of an MViTNet, in the engine's names; kind says how the layout
+    differs (conv: OIHW -> HWIO, dw: O1HW -> HWC, lin: [out,in] -> [in,out])."""
+    out = []
+
+    def cbn(prefix, m):
+        out.append((prefix + ".conv.w", m.conv.weight, "dw" if m.conv.groups > 1 else "conv"))
+        out.append((prefix + ".bn.gamma", m.bn.weight, "vec"))
+        out.append((prefix + ".bn.beta", m.bn.bias, "vec"))
+        out.append((prefix + ".bn.running_mean", m.bn.running_mean, "buf"))
+        out.append((prefix + ".bn.running_var", m.bn.running_var, "buf"))
+    cbn("stem", net.stem)
+    for i, b in enumerate(net.blocks):
+        p = "blocks.%d" % i
+        if isinstance(b, MV2):
+            for part in ("expand", "dw", "project"):
+                cbn(p + "." + part, getattr(b, part))
+            continue
+        cbn(p + ".local", b.local)
+        out.append((p + ".proj_in.w", b.proj_in.weight, "conv"))
+        for l, layer in enumerate(b.layers):
+            q = "%s.transformer.%d" % (p, l)
+            for nm, mod in (("ln1", layer.ln1), ("ln2", layer.ln2)):
+                out.append((q + "." + nm + ".gamma", mod.weight, "vec"))
+                out.append((q + "." + nm + ".beta", mod.bias, "vec"))
+            for nm, mod in (("attn.qkv", layer.qkv), ("attn.proj", layer.proj),
+                            ("mlp.fc1", layer.fc1), ("mlp.fc2", layer.fc2)):
+                out.append((q + "." + nm + ".w", mod.weight, "lin"))
+                out.append((q + "." + nm + ".b", mod.bias, "vec"))
+        out.append((p + ".ln.gamma", b.ln.weight, "vec"))
+        out.append((p + ".ln.beta", b.ln.bias, "vec"))
+        cbn(p + ".proj_out", b.proj_out)
+        cbn(p + ".fuse", b.fuse)
+        if b.units is not None:
+            for u, unit in enumerate(b.units):
+                q = "%s.adapter.u%d" % (p, u + 1)
+                for nm, mod, kind in (("pw1", unit.pw1, "conv"), ("dw", unit.dw, "dw"),
+                                      ("pw2", unit.pw2, "conv")):
+                    out.append((q + "." + nm + ".w", mod.weight, kind))
+                    out.append((q + "." + nm + ".b", mod.bias, "vec"))
+            out.append((p + ".adapter.scale", b.scale, "vec"))
+    cbn("final", net.final)
+    out.append(("head.w", net.head.weight, "lin"))
+    out.append(("head.b", net.head.bias, "vec"))
+    return out
+
+
+def load_engine_tensors(net, get):
+    """Copy the engine's tensors into net: get(name) gives a flat float32
+    tensor of the engine's layout, or None when the file lacks it."""
+    with torch.no_grad():
+        for name, t, kind in named_net(net):
+            v = get(name)
+            if v is None:
+                raise KeyError(name)
+            if kind == "conv":
+                o, i, kh, kw = t.shape
+                t.copy_(v.reshape(kh, kw, i, o).permute(3, 2, 0, 1))
+            elif kind == "dw":
+                o, _, kh, kw = t.shape
+                t.copy_(v.reshape(kh, kw, o).permute(2, 0, 1).unsqueeze(1))
+            elif kind == "lin":
+                o, i = t.shape
+                t.copy_(v.reshape(i, o).t())
+            else:
+                t.copy_(v.reshape(t.shape))

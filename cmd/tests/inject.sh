@@ -3,6 +3,7 @@
 # what the description asks for (checked by comparing files), seeds
 # reproduce, faulty models pipe into evaluation, bad options are refused.
 . "$(dirname "$0")/lib.bash"
+scripts="$(dirname "$0")/../../scripts"
 d="$td/cifar10-test-1000.rml"
 rmlops-data take --per-class 10 "$d" -q -o "$tmp/small.rml"
 rmlops-train -d "$tmp/small.rml" --arch mvit-tiny --epochs 1 --batch 50 -s 1 -q -o "$tmp/m.rml"
@@ -31,10 +32,45 @@ exp=$(awk -v r=0.25 -v n="$nt" 'BEGIN { printf "%d", r * n + 0.5 }')
 # Bit error rate 1 on the sign bit flips every sign: exactly one bit per weight.
 rmlops-inject --ber 1 --bits sign -m "$tmp/m.rml" -o "$tmp/s.rml" --json 2> "$tmp/rs.json"
 grep -q "\"bits_changed\":$(sed 's/.*"weights":\([0-9]*\).*/\1/' "$tmp/rs.json")," "$tmp/rs.json" || die "ber 1"; ok
-# Exponent faults give NaN/Inf weights; evaluation counts them as wrong.
+# A model broken everywhere still evaluates (the rows are checked below).
 rmlops-inject --fault stuck1 --bits 30 --unit weight --rate 0.5 -m "$tmp/m.rml" -q \
 	| rmlops-eval -m - -d "$tmp/small.rml" --json > "$tmp/nan.json"
 grep -q '"acc1":' "$tmp/nan.json" || die "eval of a broken model"; ok
+# Fault semantics against the weights themselves (scripts/rml_check.py
+# reads the files without the library): the log names exactly the weights
+# that changed, each by one bit, the one it says.
+rmlops-inject --unit weight --rate 0.01 --bits exponent -s 4 -m "$tmp/m.rml" -o "$tmp/e.rml" \
+	--log "$tmp/e.jsonl" -q
+python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/e.rml" | cut -d' ' -f1-3 | sort > "$tmp/diff.txt"
+sed 's/{"tensor":"\([^"]*\)","index":\([0-9]*\),"bit":\([0-9]*\),.*/param.\1 \2 \3/' "$tmp/e.jsonl" \
+	| sed 's/^param\.//' | sort > "$tmp/logd.txt"
+[ -s "$tmp/diff.txt" ] || die "no weight changed"; ok
+cmp -s "$tmp/diff.txt" "$tmp/logd.txt" || die "the fault log and the weights differ"; ok
+# --target kernels: every convolution and linear kernel of the base, and
+# nothing one-dimensional, nothing of the head.
+rmlops-inject --target kernels --unit tensor --rate 1 -s 5 -m "$tmp/m.rml" -o "$tmp/k.rml" -q
+python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/k.rml" > "$tmp/kd.txt"
+awk '$4 < 2 || $1 ~ /^head\./ { bad = 1 } END { exit bad }' "$tmp/kd.txt" || die "kernels hit a vector or the head"; ok
+nk=$(rmlops-info --json "$tmp/m.rml" | grep -o '"name":"[^"]*","dtype":"f32","shape":\[[0-9]*,[0-9]*[],]' \
+	| grep -v '"name":"head\.' | wc -l)
+[ "$(cut -d' ' -f1 "$tmp/kd.txt" | sort -u | wc -l)" -eq "$nk" ] || die "kernels did not hit all $nk kernels"; ok
+# Non-finite weights: the rows they make non-finite count as wrong, and
+# as detected; recomputed from the predictions file.
+rmlops-inject --fault stuck1 --bits 30 --unit weight --rate 0.002 -s 3 \
+	-m "$tmp/m.rml" -o "$tmp/inf.rml" -q
+python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/inf.rml" | grep -q nonfinite || die "no Inf/NaN weight"; ok
+rmlops-eval -m "$tmp/inf.rml" -d "$tmp/small.rml" -P "$tmp/inf-p.rml" --json > "$tmp/inf.json"
+read -r _ n _ bad _ acc < <(python3 "$scripts/rml_check.py" preds "$tmp/inf-p.rml")
+[ "$bad" -gt 0 ] || die "Inf/NaN weights left every row finite"; ok
+grep -q "\"acc1\":$acc," "$tmp/inf.json" || die "acc1 $(grep -o '"acc1":[^,]*' "$tmp/inf.json"), recomputed $acc"; ok
+grep -q '"brier":' "$tmp/inf.json" || die "brier"; ok
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 3 --fault stuck1 --bits 30 \
+	--unit weight --rate 0.002 --json > "$tmp/det.json"
+det=$(sed 's/.*"detected":{"mean":\([0-9.]*\).*/\1/' "$tmp/det.json")
+sum=$(sed 's/.*"masked":{"mean":\([0-9.]*\).*"sdc":{"mean":\([0-9.]*\).*"detected":{"mean":\([0-9.]*\).*/\1 \2 \3/' \
+	"$tmp/det.json" | awk '{ printf "%.4f", $1 + $2 + $3 }')
+awk -v d="$det" 'BEGIN { exit !(d > 0) }' || die "no detected outcome"; ok
+[ "$sum" = "1.0000" ] || die "masked + sdc + detected = $sum"; ok
 # Repetitions in one process, with confidence intervals.
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --json > "$tmp/rep.json"
 grep -q '"acc1":{"mean":' "$tmp/rep.json" && grep -q '"ci95":\[' "$tmp/rep.json" || die "repeat JSON"; ok

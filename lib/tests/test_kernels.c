@@ -550,6 +550,51 @@ static void test_layernorm_vs_naive(void **state)
 	}
 }
 
+/* The float32 rule of kernels.h on values a fault makes: what PyTorch
+ * 1.13's float32 CPU kernels give (measured there: F.layer_norm of a row of
+ * 64 zeros with one value v is NaN from v = 1.5e20 on, the shift below). */
+static void test_float32_rule(void **state)
+{
+	(void)state;
+	enum { D = 64 };
+	float x[D] = { 0 }, g[D], be[D], y[D], m, s;
+	for (int j = 0; j < D; j++) {
+		g[j] = 1.0f + 0.01f * (float)j;
+		be[j] = 0.1f * (float)(j % 5) - 0.2f;
+	}
+	x[0] = 1.4e20f;  /* lane mean 1.75e19: finite, but the variance overflows */
+	rml_layernorm_forward(y, &m, &s, x, g, be, 1, D, 1e-5f);
+	assert_true(s == 0.0f);
+	for (int j = 0; j < D; j++)
+		assert_true(y[j] == be[j]);
+	x[0] = 1.5e20f;  /* lane mean 1.875e19, its square overflows: NaN */
+	rml_layernorm_forward(y, &m, &s, x, g, be, 1, D, 1e-5f);
+	for (int j = 0; j < D; j++)
+		assert_true(isnan(y[j]));
+	x[0] = -1.5e20f;
+	x[1] = 1.5e20f;  /* cancelling lanes: still NaN, lane by lane */
+	rml_layernorm_forward(y, &m, &s, x, g, be, 1, D, 1e-5f);
+	assert_true(isnan(y[5]));
+	/* Batch norm, eval: gamma 3e38 (an exponent flip), mean 0.5, x 1.2:
+	 * PyTorch gives 2.1e38 (fma(x, a, -m a)), where x a + (-m a) in two
+	 * roundings would be Inf + (-1.5e38) = Inf. With SiLU, mean 1.5, beta
+	 * 2e38, x 1.5: PyTorch 2e38. */
+	float bx[2] = { 1.2f, 0.5f }, gam = 3e38f, bet = 0, rm = 0.5f, rv = 1, z[2];
+	rml_bn_forward_eval(z, bx, &gam, &bet, &rm, &rv, 2, 1, 1e-5f);
+	assert_true(isfinite(z[0]) && fabs(z[0] / 2.1e38 - 1) < 1e-5);
+	assert_true(z[1] == 0.0f);
+	float sx[1] = { 1.5f }, sb = 2e38f, sm = 1.5f;
+	rml_bn_silu_forward_eval(z, sx, &gam, &sb, &sm, &rv, 1, 1, 1e-5f);
+	assert_true(isfinite(z[0]) && fabs(z[0] / 2e38 - 1) < 1e-5);
+	/* Batch norm, training: a sum of squared deviations beyond FLT_MAX
+	 * gives rstd 0 (PyTorch squares in float32), the output the shift. */
+	float tx[4] = { 0, 0, 0, 1e20f }, tm, ts, ty[4], one = 1, sh = 0.25f;
+	rml_bn_forward_train(ty, &tm, &ts, NULL, NULL, tx, &one, &sh, 4, 1, 0.1f, 1e-5f);
+	assert_true(ts == 0.0f);
+	for (int i = 0; i < 4; i++)
+		assert_true(ty[i] == 0.25f);
+}
+
 /* ---- elementwise, permutations, pooling ------------------------------------------- */
 
 static void test_elementwise_vs_naive(void **state)
@@ -1262,6 +1307,7 @@ int main(void)
 		cmocka_unit_test(test_bn_silu_vs_naive),
 		cmocka_unit_test(test_batchnorm_far_from_zero),
 		cmocka_unit_test(test_layernorm_vs_naive),
+		cmocka_unit_test(test_float32_rule),
 		cmocka_unit_test(test_elementwise_vs_naive),
 		cmocka_unit_test(test_unfold_fold_vs_naive),
 		cmocka_unit_test(test_attention_vs_naive),

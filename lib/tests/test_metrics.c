@@ -68,6 +68,12 @@ static void test_nll_brier(void **state)
 	float bad[3] = { NAN, 0, 0 };
 	int32_t y0[1] = { 0 };
 	NEAR(rml_nll(bad, y0, 1, 3), -log(1e-12), 1e-6);
+	/* The same row for Brier: the all-zero prediction, sum_j y_j^2 = 1
+	 * (a uniform row would score 1 - 2/3 + 1/3 = 0.667). */
+	NEAR(rml_brier(bad, y0, 1, 3), 1.0, 1e-12);
+	float inf[3] = { INFINITY, 0, 0 };
+	NEAR(rml_brier(inf, y0, 1, 3), 1.0, 1e-12);
+	NEAR(rml_nll(inf, y0, 1, 3), -log(1e-12), 1e-6);
 }
 
 static void test_auroc(void **state)

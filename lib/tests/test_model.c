@@ -4,7 +4,10 @@
  * (testdata/ref/model.rml, made by scripts/ref_model.py) in both
  * batch-norm modes; finite differences of the whole model; the size of
  * mvit-xxs; adapters that start as the identity; parameter groups, frozen
- * gradients and the early end of backward; files and adapter binding; and
+ * gradients and the early end of backward; faulty models against
+ * PyTorch in float32 (testdata/ref/faults.rml, scripts/ref_faults.py:
+ * non-finite rows and top-1 image by image, both batch-norm modes); files
+ * and adapter binding; and
  * one test per architecture error.
  *
  * Tolerances, stated once:
@@ -213,6 +216,129 @@ static void test_vs_torch_train(void **state)
 {
 	(void)state;
 	run_vs_torch(RML_MODE_TRAIN, "train");
+}
+
+/* ---- faulty models against PyTorch in float32 --------------------------------
+ * testdata/ref/faults.rml (scripts/ref_faults.py): fault cases on the
+ * mvit-tiny weights, PyTorch's float32 logits of 8 images in both
+ * batch-norm modes. The float32 rule of kernels.h holds when every image
+ * is non-finite exactly where PyTorch's is and has the same top-1
+ * elsewhere (an image whose two best PyTorch logits are within 1e-4 of
+ * the largest |logit| is a tie, and its top-1 is not compared). */
+
+static int row_is_finite(const float *l, int64_t k)
+{
+	for (int64_t j = 0; j < k; j++)
+		if (!isfinite(l[j]))
+			return 0;
+	return 1;
+}
+
+static void test_faults_vs_torch(void **state)
+{
+	(void)state;
+	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
+	char path[512];
+	snprintf(path, sizeof path, "%s/ref/faults.rml", dir);
+	rml_file fr;
+	rml_file_init(&fr);
+	rml_error err = { 0 };
+	if (rml_file_load(&fr, path, &err))
+		fail_msg("%s", err.msg);
+	int64_t n_cases = 0;
+	assert_int_equal(rml_get_i64(&fr, "cases", &n_cases, &err), RML_OK);
+	const rml_tensor *xt = rml_find_tensor(&fr, "input");
+	assert_non_null(xt);
+	const int64_t n_img = xt->dims[0], k = 10;
+	int64_t compared = 0, nonfinite = 0, ties = 0;
+	for (int64_t c = 0; c < n_cases; c++) {
+		for (int mode = 0; mode < 2; mode++) {
+			rml_model *m = tiny(2, 1);
+			int64_t np;
+			rml_param *p = rml_model_params(m, &np);
+			char name[300];
+			for (int pass = 0; pass < 2; pass++) {
+				if (pass)
+					p = rml_model_buffers(m, &np);
+				for (int64_t i = 0; i < np; i++) {
+					snprintf(name, sizeof name, "param.%s", p[i].name);
+					rml_tensor *t = rml_find_tensor(&fr, name);
+					if (!t || rml_tensor_numel(t) != p[i].numel)
+						fail_msg("reference weight %s missing or of another size", name);
+					memcpy(p[i].data, t->data, (size_t)p[i].numel * sizeof(float));
+				}
+			}
+			/* The faults: tensor names, flat indices, new values. */
+			snprintf(name, sizeof name, "case.%lld.tensors", (long long)c);
+			const rml_kv *kv = rml_get(&fr, name);
+			assert_true(kv && kv->type == RML_KV_STR_ARRAY);
+			char **names = kv->sa;
+			int64_t nf = kv->n;
+			snprintf(name, sizeof name, "case.%lld.index", (long long)c);
+			const int32_t *idx = rml_find_tensor(&fr, name)->data;
+			snprintf(name, sizeof name, "case.%lld.value", (long long)c);
+			const float *val = rml_find_tensor(&fr, name)->data;
+			p = rml_model_params(m, &np);
+			for (int64_t f = 0; f < nf; f++) {
+				int64_t i = 0;
+				while (i < np && strcmp(p[i].name, names[f]) != 0)
+					i++;
+				if (i == np || idx[f] >= p[i].numel)
+					fail_msg("case %lld: no weight %s[%d]", (long long)c, names[f], idx[f]);
+				p[i].data[idx[f]] = val[f];
+			}
+			assert_int_equal(rml_model_reserve(m, n_img, 1, &err), RML_OK);
+			float *logits;
+			assert_int_equal(rml_model_forward(m, xt->data, n_img,
+							   mode ? RML_MODE_TRAIN : RML_MODE_EVAL, &logits, &err),
+					 RML_OK);
+			snprintf(name, sizeof name, "case.%lld.%s.logits", (long long)c,
+				 mode ? "train" : "eval");
+			const float *ref_l = rml_find_tensor(&fr, name)->data;
+			for (int64_t r = 0; r < n_img; r++) {
+				const float *a = logits + r * k, *b = ref_l + r * k;
+				int fa = row_is_finite(a, k), fb = row_is_finite(b, k);
+				if (fa != fb)
+					fail_msg("case %lld, %s mode, image %lld: PyTorch's logits are %s, "
+						 "the engine's %s", (long long)c, mode ? "train" : "eval",
+						 (long long)r, fb ? "finite" : "not finite",
+						 fa ? "finite" : "not finite");
+				if (!fb) {
+					nonfinite++;
+					continue;
+				}
+				int64_t ta = 0, tb = 0, second = -1;
+				double big = 0;
+				for (int64_t j = 1; j < k; j++) {
+					if (a[j] > a[ta])
+						ta = j;
+					if (b[j] > b[tb])
+						tb = j;
+				}
+				for (int64_t j = 0; j < k; j++) {
+					big = fmax(big, fabs((double)b[j]));
+					if (j != tb && (second < 0 || b[j] > b[second]))
+						second = j;
+				}
+				if ((double)b[tb] - b[second] <= 1e-4 * big) {
+					ties++;
+					continue;
+				}
+				if (ta != tb)
+					fail_msg("case %lld, %s mode, image %lld: top-1 %lld, PyTorch %lld",
+						 (long long)c, mode ? "train" : "eval", (long long)r,
+						 (long long)ta, (long long)tb);
+				compared++;
+			}
+			rml_model_free(m);
+		}
+	}
+	print_message("faulty models vs PyTorch float32: %lld cases x 2 modes x %lld images: "
+		      "%lld non-finite in both, %lld same top-1, %lld ties not compared\n",
+		      (long long)n_cases, (long long)n_img, (long long)nonfinite, (long long)compared,
+		      (long long)ties);
+	assert_true(nonfinite > 0 && compared > 0);
+	rml_file_free(&fr);
 }
 
 /* ---- finite differences ---------------------------------------------------- */
@@ -1285,6 +1411,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_vs_torch_eval, threads2),
 		cmocka_unit_test_setup(test_vs_torch_train, threads2),
+		cmocka_unit_test_setup(test_faults_vs_torch, threads2),
 		cmocka_unit_test_setup(test_fd_eval, threads1),
 		cmocka_unit_test_setup(test_fd_train, threads1),
 		cmocka_unit_test_setup(test_mvit_xxs_size, threads2),
