@@ -32,14 +32,14 @@ for f in fgsm pgd l2 cma px frac apgd sq sq2 cmat; do
 	rmlops-attack verify -d "$tmp/$f.rml" --clean "$A" --json > "$tmp/v.json"
 	[ "$(json_field n_over "$tmp/v.json")" = 0 ] || die "$f over budget"; ok
 done
-rmlops-attack verify -d "$tmp/fgsm.rml" --clean "$A" --json | grep -q '"linf_max":3,' || die "fgsm eps 3 is not 3"; ok
-rmlops-attack verify -d "$tmp/frac.rml" --clean "$A" --json | grep -q '"linf_max":2,' || die "eps 2.5 stored as more than 2"; ok
+rmlops-attack verify -d "$tmp/fgsm.rml" --clean "$A" --json | gq '"linf_max":3,' || die "fgsm eps 3 is not 3"; ok
+rmlops-attack verify -d "$tmp/frac.rml" --clean "$A" --json | gq '"linf_max":2,' || die "eps 2.5 stored as more than 2"; ok
 rmlops-attack verify -d "$tmp/px.rml" --clean "$A" --json | grep -Eq '"l0_max":[12],' || die "pixel attack l0"; ok
 # Query counts: at most 1 + generations x popsize per image.
 q=$(json_field queries_mean "$tmp/cma.json")
 awk -v q="$q" 'BEGIN { exit !(q >= 1 && q <= 25) }' || die "cmaes queries $q"; ok
 # Square: at most --queries per image, the clean query included.
-rmlops-info --json "$tmp/sq.rml" | grep -q '"attack.kind":"square"' || die "square kind"; ok
+rmlops-info --json "$tmp/sq.rml" | gq '"attack.kind":"square"' || die "square kind"; ok
 q=$(json_field queries_mean "$tmp/sq.json")
 awk -v q="$q" 'BEGIN { exit !(q >= 1 && q <= 30) }' || die "square queries $q"; ok
 # The report is measured on the stored images: rmlops-eval agrees.
@@ -55,7 +55,7 @@ for t in attack.success attack.linf attack.l2 attack.l0 attack.queries attack.pr
 done
 grep -q '"attack.kind"' "$tmp/info.json" || die "no attack.kind key"; ok
 rmlops-data show "$tmp/px.rml" -o "$tmp/show.png" -q
-head -c 8 "$tmp/show.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "show adversarial set"; ok
+head -c 8 "$tmp/show.png" | od -An -tx1 | gq '89 50 4e 47' || die "show adversarial set"; ok
 
 # Same seed, same bytes; chunk size changes nothing; another seed differs
 # (on the tiny model, which is quicker).
@@ -89,7 +89,7 @@ same_content "$tmp/cfg.rml" "$tmp/cli.rml"
 
 # Curve: eps 0 is the clean accuracy; a PNG chart; pixel curves.
 at curve -m "$T" -d "$A" --attack pgd --eps 0,2,8 --steps 3 --plot "$tmp/curve.png" --json > "$tmp/curve.json"
-head -c 8 "$tmp/curve.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "curve png"; ok
+head -c 8 "$tmp/curve.png" | od -An -tx1 | gq '89 50 4e 47' || die "curve png"; ok
 c0=$(sed 's/.*"eps":0,"n":[0-9]*,"acc1":\([^,]*\).*/\1/' "$tmp/curve.json")
 clean=$(rmlops-eval -j 1 -m "$T" -d "$A" --json | sed 's/.*"acc1":\([^,]*\).*/\1/')
 awk -v a="$c0" -v e="$clean" 'BEGIN { exit !(a - e < 1e-6 && e - a < 1e-6) }' || die "curve at 0: $c0, clean $clean"; ok
@@ -98,11 +98,11 @@ at curve -m "$T" -d "$A" --attack pixel-l0 --pixels 1,2 --generations 2 --popsiz
 # The query axis: one row per count, a column per black-box attack.
 at curve -m "$T" -d "$A" --attack square --eps 3 --queries 1,10,30 --plot "$tmp/q.png" > "$tmp/q.txt"
 [ "$(wc -l < "$tmp/q.txt")" -eq 4 ] || die "query curve rows"; ok
-head -c 8 "$tmp/q.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "query curve png"; ok
+head -c 8 "$tmp/q.png" | od -An -tx1 | gq '89 50 4e 47' || die "query curve png"; ok
 awk 'NR == 2 && $2 != 0 { exit 1 }' "$tmp/q.txt" || die "success within 1 query (the clean one)"; ok
 # Sheet of examples.
 at create -m "$T" -d "$A" --attack pgd --eps 8 -q --sheet "$tmp/sheet.png" -o "$tmp/s.rml"
-head -c 8 "$tmp/sheet.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sheet"; ok
+head -c 8 "$tmp/sheet.png" | od -An -tx1 | gq '89 50 4e 47' || die "sheet"; ok
 
 # PGD is at least as strong as FGSM at the same eps.
 af=$(json_field acc1 "$tmp/fgsm.json"); ap=$(json_field acc1 "$tmp/pgd.json")
@@ -156,6 +156,7 @@ expect_fail 1 rmlops-attack create -m "$M" -d "$M" --attack fgsm -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack verify -d "$A" --clean "$A"
 expect_fail 1 rmlops-attack verify -d "$tmp/fgsm.rml" --clean "$tmp/small.rml"
 [ ! -e "$tmp/x.rml" ] || die "a failed run left a file"; ok
-rmlops-attack --help | grep -q 'rmlops-attack create' || die "help"; ok
-rmlops-attack --version | grep -q rmlops || die "version"; ok
+rmlops-attack --help > "$tmp/help"
+grep -q "rmlops-attack create" "$tmp/help" || die "help"; ok
+rmlops-attack --version | gq rmlops || die "version"; ok
 echo "attack.sh: $checks checks passed"

@@ -24,9 +24,9 @@ for key in '"method":"bbq"' '"n_id":100' '"n_ood":12' '"calibration":{"n":112' '
 	grep -q "$key" "$tmp/r1.json" || die "report lacks $key"; ok
 done
 for png in rel rc; do
-	head -c 8 "$tmp/$png.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "$png is not a PNG"; ok
+	head -c 8 "$tmp/$png.png" | od -An -tx1 | gq '89 50 4e 47' || die "$png is not a PNG"; ok
 done
-rmlops-info --json "$tmp/ood.rml" | grep -q '"shape":\[12,32,32,3\]' || die "saved OOD images"; ok
+rmlops-info --json "$tmp/ood.rml" | gq '"shape":\[12,32,32,3\]' || die "saved OOD images"; ok
 rmlops-data show "$tmp/ood.rml" -q -o "$tmp/ood.png"
 has "$tmp/c1.rml" 'calibrator: bbq, 1 model, 10 knots; rejects when entropy >' \
 	|| die "rmlops-info shows no calibrator"; ok
@@ -55,7 +55,7 @@ acc() { sed 's/.*"acc1":\([0-9.]*\).*/\1/' "$1"; }
 want=$(grep -o '"test":{"n":[0-9]*,"before":{[^}]*},"after":{"acc1":[0-9.]*,"ece":[0-9.]*' "$tmp/r1.json" \
 	| sed 's/.*"ece"://')
 [ "$want" = "$(ece "$tmp/e1.json")" ] || die "ECE $want reported, $(ece "$tmp/e1.json") measured"; ok
-rmlops-eval -m "$tmp/c1.rml" -d "$tmp/test.rml" -j 1 --reject none --json | grep -q '"reject_rate":0.000000' \
+rmlops-eval -m "$tmp/c1.rml" -d "$tmp/test.rml" -j 1 --reject none --json | gq '"reject_rate":0.000000' \
 	|| die "--reject none"; ok
 # Fault injection keeps the calibrator.
 rmlops-inject --unit tensor --rate 0.1 -s 3 -m "$tmp/c1.rml" -q -o "$tmp/f.rml"
@@ -89,7 +89,7 @@ rmlops-calibrate -m "$m" -d "$tmp/one.rml" -j 1 --per-class 5 --ood none --json 
 	> "$tmp/one.json" 2> "$tmp/one.err"
 grep -q 'single class' "$tmp/one.err" || die "no warning for one class"; ok
 grep -q 'nan' "$tmp/one.json" && die "NaN in the report"; ok
-rmlops-eval -m "$tmp/one-c.rml" -d "$tmp/test.rml" -j 1 --json | grep -q '"ece":[0-9]' || die "one-class model"; ok
+rmlops-eval -m "$tmp/one-c.rml" -d "$tmp/test.rml" -j 1 --json | gq '"ece":[0-9]' || die "one-class model"; ok
 
 # Refused invocations.
 expect_fail 2 rmlops-calibrate -d "$tmp/cal.rml"

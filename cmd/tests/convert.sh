@@ -11,7 +11,7 @@ m="$td/mvit-xxs-cifar10.rml"
 
 # Import, export, import: the same tensors; export twice: the same bytes.
 rmlops-convert import --arch mvit-tiny "$td/ref/torch-mvit-tiny.safetensors" -o "$tmp/t.rml"
-rmlops-info "$tmp/t.rml" | grep -q 'model.adapter_gamma *2' || die "adapters not inferred"; ok
+rmlops-info "$tmp/t.rml" | gq 'model.adapter_gamma *2' || die "adapters not inferred"; ok
 rmlops-convert import --arch mvit-tiny --adapters 2 --classes 10 < "$td/ref/torch-mvit-tiny.safetensors" > "$tmp/t1.rml"
 same_content "$tmp/t.rml" "$tmp/t1.rml"
 expect_fail 1 rmlops-convert import --arch mvit-tiny --adapters 0 "$td/ref/torch-mvit-tiny.safetensors" -o "$tmp/x"
@@ -21,17 +21,17 @@ rmlops-convert export < "$tmp/t.rml" > "$tmp/t2.safetensors"
 same "$tmp/t.safetensors" "$tmp/t2.safetensors"
 rmlops-convert import "$tmp/t.safetensors" -o "$tmp/t3.rml"   # architecture from the metadata
 same_content "$tmp/t.rml" "$tmp/t3.rml"
-rmlops-info --lineage "$tmp/t.rml" | grep -q 'weights=sha256:' || die "no provenance of the weights"; ok
+rmlops-info --lineage "$tmp/t.rml" | gq 'weights=sha256:' || die "no provenance of the weights"; ok
 
 # The shipped model, hardened with adapters (one short epoch of tuning, so
 # the adapters are not the identity): out to safetensors and back.
 rmlops-data take --first 20 "$td/cifar10-test-1000.rml" -q -o "$tmp/d.rml"
 rmlops-train -m "$m" --adapters 4 --epochs 1 --warmup 0 -d "$tmp/d.rml" -j 2 -q -o "$tmp/a.rml"
-rmlops-info "$tmp/a.rml" | grep -q 'model.adapter_gamma *4' || die "no adapters"; ok
+rmlops-info "$tmp/a.rml" | gq 'model.adapter_gamma *4' || die "no adapters"; ok
 rmlops-convert export "$tmp/a.rml" -o "$tmp/a.safetensors"
 rmlops-convert import "$tmp/a.safetensors" -o "$tmp/a2.rml"
 same_content "$tmp/a.rml" "$tmp/a2.rml"
-rmlops-info "$tmp/a2.rml" | grep -q 'model.classes.*airplane' || die "class names lost"; ok
+rmlops-info "$tmp/a2.rml" | gq 'model.classes.*airplane' || die "class names lost"; ok
 # Calibrated: the calibrator and its rejection rule travel in the metadata.
 rmlops-data take --per-class 4 -s 1 "$td/cifar10-test-1000.rml" -q -o "$tmp/cal.rml"
 rmlops-calibrate -m "$tmp/a.rml" -d "$tmp/cal.rml" --per-class 0 --ood none -j 2 -q -o "$tmp/c.rml"
@@ -39,7 +39,7 @@ rmlops-convert export "$tmp/c.rml" -o "$tmp/c.safetensors"
 grep -qa '"rmlops.reject_rule":"entropy"' "$tmp/c.safetensors" || die "rule not in the metadata"; ok
 rmlops-convert import "$tmp/c.safetensors" -o "$tmp/c2.rml"
 same_content "$tmp/c.rml" "$tmp/c2.rml"
-rmlops-info "$tmp/c2.rml" | grep -q 'calibrator: bbq.*rejects when entropy' || die "calibrator lost"; ok
+rmlops-info "$tmp/c2.rml" | gq 'calibrator: bbq.*rejects when entropy' || die "calibrator lost"; ok
 
 # names: one line per tensor, and a map built from it is accepted.
 rmlops-convert names --arch mvit-xxs > "$tmp/names.txt"
@@ -62,7 +62,7 @@ rmlops-convert numpy "$tmp/p.rml" --tensor probs -o "$tmp/probs.npy"
 rmlops-convert numpy "$m" -o "$tmp/m.npz"
 rmlops-convert numpy "$tmp/p.rml" -o "$tmp/p2.npz"
 same "$tmp/p.npz" "$tmp/p2.npz"
-head -c 6 "$tmp/probs.npy" | od -An -c | grep -q 'N   U   M   P   Y' || die "npy magic"; ok
+head -c 6 "$tmp/probs.npy" | od -An -c | gq 'N   U   M   P   Y' || die "npy magic"; ok
 py=""
 for c in "${PYTHON:-}" python3 /usr/bin/python3; do
 	[ -n "$c" ] && command -v "$c" > /dev/null && "$c" -c 'import numpy' 2> /dev/null && { py=$c; break; }

@@ -5,18 +5,18 @@
 
 # Every importer.
 rmlops-data import cifar10 "$td/cifar10-bin" -o "$tmp/c10.rml" -q
-rmlops-info --json "$tmp/c10.rml" | grep -q '"shape":\[20,32,32,3\]' || die "cifar10 train count"; ok
-rmlops-data import cifar10 "$td/cifar10-bin" --split test -q | rmlops-info --json | grep -q '"shape":\[10,32,32,3\]' || die "cifar10 test"; ok
+rmlops-info --json "$tmp/c10.rml" | gq '"shape":\[20,32,32,3\]' || die "cifar10 train count"; ok
+rmlops-data import cifar10 "$td/cifar10-bin" --split test -q | rmlops-info --json | gq '"shape":\[10,32,32,3\]' || die "cifar10 test"; ok
 rmlops-data import cifar10 "$td/cifar10-bin/test_batch.bin" -q -o "$tmp/c10t.rml"
-rmlops-info "$tmp/c10t.rml" | grep -q 'airplane, automobile' || die "cifar10 names"; ok
-rmlops-data import cifar100 "$td/cifar100-bin" -q | rmlops-info --json | grep -q 'fine_99' || die "cifar100 fine"; ok
-rmlops-data import cifar100 "$td/cifar100-bin" --labels coarse -q | rmlops-info --json | grep -q 'coarse_19' || die "cifar100 coarse"; ok
+rmlops-info "$tmp/c10t.rml" | gq 'airplane, automobile' || die "cifar10 names"; ok
+rmlops-data import cifar100 "$td/cifar100-bin" -q | rmlops-info --json | gq 'fine_99' || die "cifar100 fine"; ok
+rmlops-data import cifar100 "$td/cifar100-bin" --labels coarse -q | rmlops-info --json | gq 'coarse_19' || die "cifar100 coarse"; ok
 rmlops-data import idx "$td/idx/images-idx3-ubyte.gz" "$td/idx/labels-idx1-ubyte.gz" --classes fashion-mnist -q \
-	| rmlops-info --json | grep -q '"shape":\[16,28,28,1\]' || die "idx gz"; ok
+	| rmlops-info --json | gq '"shape":\[16,28,28,1\]' || die "idx gz"; ok
 rmlops-data import idx "$td/idx/images-idx3-ubyte" "$td/idx/labels-idx1-ubyte" --gray-to-rgb --resize 32 -q \
-	| rmlops-info --json | grep -q '"shape":\[16,32,32,3\]' || die "idx resize"; ok
+	| rmlops-info --json | gq '"shape":\[16,32,32,3\]' || die "idx resize"; ok
 rmlops-data import folder "$td/folder" -q -o "$tmp/fold.rml"
-rmlops-info --json "$tmp/fold.rml" | grep -q '"shape":\[8,32,32,3\]' || die "folder"; ok
+rmlops-info --json "$tmp/fold.rml" | gq '"shape":\[8,32,32,3\]' || die "folder"; ok
 
 # The binary importer and the folder importer agree on the same pixels:
 # export the CIFAR test batch as PNG files and import the folder back.
@@ -47,32 +47,32 @@ rmlops-data import folder "$tmp/exp" -j 1 -q -o "$tmp/j1.rml"
 rmlops-data import folder "$tmp/exp" -j 2 -q -o "$tmp/j2.rml"
 same_content "$tmp/j1.rml" "$tmp/j2.rml"
 rmlops-data split --fraction 0.2 -s 1 "$d" -o "$tmp/s1.rml" --rest "$tmp/s2.rml" -q
-rmlops-info --json "$tmp/s1.rml" | grep -q '"shape":\[200,32,32,3\]' || die "split size"; ok
-rmlops-info --json "$tmp/s2.rml" | grep -q '"shape":\[800,32,32,3\]' || die "split rest"; ok
+rmlops-info --json "$tmp/s1.rml" | gq '"shape":\[200,32,32,3\]' || die "split size"; ok
+rmlops-info --json "$tmp/s2.rml" | gq '"shape":\[800,32,32,3\]' || die "split rest"; ok
 rmlops-data tasks --ways 5 --shots 2 --queries 3 --episodes 4 -s 1 "$d" -q -o "$tmp/t.rml"
-rmlops-info --json "$tmp/t.rml" | grep -q '"support.images","dtype":"u8","shape":\[4,10,32,32,3\]' || die "tasks"; ok
-rmlops-data take --classes cat,dog --relabel "$d" -q | rmlops-info | grep -q 'cat, dog' || die "classes"; ok
-rmlops-data concat "$tmp/s1.rml" "$tmp/s2.rml" -q | rmlops-info --json | grep -q '"shape":\[1000,32,32,3\]' || die "concat"; ok
+rmlops-info --json "$tmp/t.rml" | gq '"support.images","dtype":"u8","shape":\[4,10,32,32,3\]' || die "tasks"; ok
+rmlops-data take --classes cat,dog --relabel "$d" -q | rmlops-info | gq 'cat, dog' || die "classes"; ok
+rmlops-data concat "$tmp/s1.rml" "$tmp/s2.rml" -q | rmlops-info --json | gq '"shape":\[1000,32,32,3\]' || die "concat"; ok
 # Differing class lists: refused, or merged by name with --union.
 rmlops-data take --classes cat,dog --relabel "$d" -q -o "$tmp/cd.rml"
 rmlops-data take --classes dog,frog --relabel "$d" -q -o "$tmp/df.rml"
 expect_fail 1 rmlops-data concat "$tmp/cd.rml" "$tmp/df.rml"
 rmlops-data concat --union "$tmp/cd.rml" "$tmp/df.rml" -q -o "$tmp/u.rml"
-rmlops-info "$tmp/u.rml" | grep -q 'cat, dog, frog' || die "union classes"; ok
+rmlops-info "$tmp/u.rml" | gq 'cat, dog, frog' || die "union classes"; ok
 # The dogs of both inputs end up as one class: taking it gives 200 images.
-rmlops-data take --classes dog "$tmp/u.rml" -q | rmlops-info --json | grep -q '"shape":\[200,32,32,3\]' \
+rmlops-data take --classes dog "$tmp/u.rml" -q | rmlops-info --json | gq '"shape":\[200,32,32,3\]' \
 	|| die "union labels"; ok
 # Every command has its own help on stdout.
 for c in import split take tasks concat show export; do
-	rmlops-data "$c" --help | grep -q "^Usage: rmlops-data $c" || die "$c --help"; ok
+	rmlops-data "$c" --help | gq "^Usage: rmlops-data $c" || die "$c --help"; ok
 done
 
 # A contact sheet is a PNG.
 rmlops-data take --per-class 2 "$d" -q | rmlops-data show -o "$tmp/sheet.png"
-head -c 8 "$tmp/sheet.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sheet is not PNG"; ok
+head -c 8 "$tmp/sheet.png" | od -An -tx1 | gq '89 50 4e 47' || die "sheet is not PNG"; ok
 
 # Lineage: the take step remembers its input's hash and history.
-rmlops-info --lineage "$tmp/b.rml" | grep -q 'data=sha256:' || die "lineage"; ok
+rmlops-info --lineage "$tmp/b.rml" | gq 'data=sha256:' || die "lineage"; ok
 
 # Refused inputs: usage errors (2) and bad files (1), nothing on stdout.
 expect_fail 2 rmlops-data
@@ -131,5 +131,5 @@ cmp -s <(cd "$tmp/e0" && for f in */*.png; do echo "${f%%/*} $(cat "$f" | md5sum
 seq0=$(cd "$tmp/e0" && ls */*.png | sed 's|\(.*\)/\(.*\)\.png|\2 \1|' | sort -n | cut -d' ' -f2 | tr '\n' ,)
 seq1=$(cd "$tmp/e1" && ls */*.png | sed 's|\(.*\)/\(.*\)\.png|\2 \1|' | sort -n | cut -d' ' -f2 | tr '\n' ,)
 [ "$seq0" != "$seq1" ] || die "take --shuffle kept the order"; ok
-rmlops-data take --shuffle -s 5 "$d" -q | rmlops-info | grep -q "1000" || die "take --shuffle alone"; ok
+rmlops-data take --shuffle -s 5 "$d" -q | rmlops-info | gq "1000" || die "take --shuffle alone"; ok
 echo "data.sh: $checks checks passed"

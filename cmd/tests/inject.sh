@@ -58,7 +58,7 @@ nk=$(rmlops-info --json "$tmp/m.rml" | grep -o '"name":"[^"]*","dtype":"f32","sh
 # as detected; recomputed from the predictions file.
 rmlops-inject --fault stuck1 --bits 30 --unit weight --rate 0.002 -s 3 \
 	-m "$tmp/m.rml" -o "$tmp/inf.rml" -q
-python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/inf.rml" | grep -q nonfinite || die "no Inf/NaN weight"; ok
+python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/inf.rml" | gq nonfinite || die "no Inf/NaN weight"; ok
 rmlops-eval -m "$tmp/inf.rml" -d "$tmp/small.rml" -P "$tmp/inf-p.rml" --json > "$tmp/inf.json"
 read -r _ n _ bad _ acc < <(python3 "$scripts/rml_check.py" preds "$tmp/inf-p.rml")
 [ "$bad" -gt 0 ] || die "Inf/NaN weights left every row finite"; ok
@@ -79,11 +79,11 @@ same "$tmp/rep.json" "$tmp/rep2.json"
 # Vulnerability sweeps: a table, JSON and a PNG chart.
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep bits --repeat 1 --plot "$tmp/bits.png" > "$tmp/bits.txt"
 [ "$(wc -l < "$tmp/bits.txt")" -eq 33 ] || die "bit sweep rows"; ok
-head -c 8 "$tmp/bits.png" | od -An -tx1 | grep -q '89 50 4e 47' || die "sweep plot"; ok
+head -c 8 "$tmp/bits.png" | od -An -tx1 | gq '89 50 4e 47' || die "sweep plot"; ok
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep tensors --repeat 1 --target 'blocks.2.*' --json \
-	| grep -q '"tensor":"blocks.2.local.conv.w"' || die "tensor sweep"; ok
+	| gq '"tensor":"blocks.2.local.conv.w"' || die "tensor sweep"; ok
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep rates --unit weight --rates 0,0.5 --repeat 2 --json \
-	| grep -q '"rate":"0.5","acc1":' || die "rate sweep"; ok
+	| gq '"rate":"0.5","acc1":' || die "rate sweep"; ok
 expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep rates
 expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --sweep layers
 expect_fail 2 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --plot x.png

@@ -6,6 +6,10 @@ trap 'rm -rf "$tmp"' EXIT
 checks=0
 ok() { checks=$((checks + 1)); }
 die() { echo "FAIL: $*" >&2; exit 1; }
+# gq PATTERN: grep that reads all of its input (grep -q stops at the first
+# match, and the writer then dies of SIGPIPE, which pipefail counts as a
+# failure), true when something matched.
+gq() { grep "$@" > /dev/null; }
 # expect_fail STATUS CMD...: the command must exit with STATUS, print a
 # message on stderr and nothing on stdout.
 expect_fail() {

@@ -50,7 +50,7 @@ differ "$tmp/a1/m.rml" "$tmp/b1/m.rml"
 rmlops-train "${common[@]}" --epochs 4 --until 2 --checkpoint "$tmp/ck.rml" --log "$tmp/rl.jsonl" \
 	> "$tmp/until.out"
 [ ! -s "$tmp/until.out" ] || die "--until wrote a model"; ok
-rmlops-info --json "$tmp/ck.rml" | grep -q '"train.epoch":2' || die "checkpoint epoch"; ok
+rmlops-info --json "$tmp/ck.rml" | gq '"train.epoch":2' || die "checkpoint epoch"; ok
 rmlops-train -d "$tmp/tr.rml" --val "$tmp/va.rml" -j 1 -q --resume "$tmp/ck.rml" -o "$tmp/m2.rml" \
 	--log "$tmp/rl.jsonl"
 same_content "$tmp/m1.rml" "$tmp/m2.rml"
@@ -62,7 +62,7 @@ rmlops-train "${ft[@]}" --epochs 2 -o "$tmp/ft.rml"
 rmlops-train "${ft[@]}" --epochs 2 --until 1 --checkpoint "$tmp/fck.rml"
 rmlops-train -d "$tmp/tr.rml" --resume "$tmp/fck.rml" -j 1 -q -o "$tmp/ft2.rml"
 same_content "$tmp/ft.rml" "$tmp/ft2.rml"
-rmlops-info --json "$tmp/ft.rml" | grep -q 'adapter.u3' || die "adapters added"; ok
+rmlops-info --json "$tmp/ft.rml" | gq 'adapter.u3' || die "adapters added"; ok
 b1=$(rmlops-info --json "$tmp/m1.rml" | sed 's/.*"model.base_hash":"\([0-9a-f]*\)".*/\1/')
 b2=$(rmlops-info --json "$tmp/ft2.rml" | sed 's/.*"model.base_hash":"\([0-9a-f]*\)".*/\1/')
 [ "$b1" = "$b2" ] || die "fine-tuning changed the base"; ok
@@ -98,17 +98,17 @@ for k in n acc1 acc2 reject_rate nll brier ece mce ace; do
 	grep -q "\"$k\":" "$tmp/e1.json" || die "eval JSON lacks $k"; ok
 done
 rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --reject entropy --reject-rate 0.25 --json \
-	| grep -q '"reject_rate":0.250000,.*"threshold":' || die "reject rate"; ok
+	| gq '"reject_rate":0.250000,.*"threshold":' || die "reject rate"; ok
 # The predictions file keeps its rejections; --reject none clears them.
 rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --reject confidence --threshold 0.9 -P "$tmp/pr.rml" \
 	--json > "$tmp/r1.json"
-rmlops-eval -p "$tmp/pr.rml" --json | grep -q "$(sed 's/.*\("reject_rate":[0-9.]*\).*/\1/' "$tmp/r1.json")" \
+rmlops-eval -p "$tmp/pr.rml" --json | gq "$(sed 's/.*\("reject_rate":[0-9.]*\).*/\1/' "$tmp/r1.json")" \
 	|| die "predictions lost their rejections"; ok
-rmlops-eval -p "$tmp/pr.rml" --reject none --json | grep -q '"reject_rate":0.000000' || die "--reject none"; ok
-rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --per-class | grep -q '^frog ' || die "per class"; ok
+rmlops-eval -p "$tmp/pr.rml" --reject none --json | gq '"reject_rate":0.000000' || die "--reject none"; ok
+rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --per-class | gq '^frog ' || die "per class"; ok
 rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --per-class --json \
-	| grep -q '"per_class":{"airplane":{"acc":[0-9.]*,"n":20},"frog":' || die "per class JSON"; ok
-rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --binning mass --bins 4 --json | grep -q '"ece":' || die "mass bins"; ok
+	| gq '"per_class":{"airplane":{"acc":[0-9.]*,"n":20},"frog":' || die "per class JSON"; ok
+rmlops-eval -m "$tmp/m1.rml" -d "$tmp/va.rml" --binning mass --bins 4 --json | gq '"ece":' || die "mass bins"; ok
 # A model whose weights became huge gives NaN/Inf logits: all wrong, all
 # rejected when rejecting, no crash, valid JSON.
 rmlops-inject -m "$tmp/m1.rml" --fault stuck1 --bits 30 --unit weight --rate 0.5 --target all -q \

@@ -14,8 +14,8 @@ t() { rmlops-tta -j 1 "$@"; }
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 4 --lr 0.5 --json > "$tmp/p1.rml" 2> "$tmp/r1.json"
 grep -q '"method":"memo","mode":"episodic"' "$tmp/r1.json" || die "report"; ok
 grep -q '"updates":40,' "$tmp/r1.json" || die "one update per input"; ok
-rmlops-info "$tmp/p1.rml" | grep -q entropy_before || die "no entropy_before"; ok
-rmlops-info "$tmp/p1.rml" | grep -q 'tta.method.*memo' || die "no tta.method"; ok
+rmlops-info "$tmp/p1.rml" | gq entropy_before || die "no entropy_before"; ok
+rmlops-info "$tmp/p1.rml" | gq 'tta.method.*memo' || die "no tta.method"; ok
 rmlops-eval -p "$tmp/p1.rml" --json > "$tmp/e1.json"
 grep -q '"n":40,.*"acc1":.*"acc2":.*"reject_rate":0.000000' "$tmp/e1.json" || die "eval -p"; ok
 # Same seed, same bytes; another seed, other augmentations.
@@ -40,33 +40,33 @@ a1=$(rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --json | sed 's/.*"acc1":\(
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 4 --lr 0.5 --mode continual -o "$tmp/ad.rml" -q > "$tmp/c1.rml"
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 4 --lr 0.5 --mode continual --shuffle -q > "$tmp/c2.rml"
 cmp -s <(rmlops-info --digest "$tmp/c1.rml") <(rmlops-info --digest "$tmp/c2.rml") && die "continual ignores the order"; ok
-rmlops-info "$tmp/ad.rml" | head -1 | grep -q ': adapters ' || die "-o is not an adapter file"; ok
-rmlops-info --digest "$tmp/ad.rml" | grep -q 'adapter.scale' || die "adapter file without scales"; ok
+rmlops-info "$tmp/ad.rml" | head -1 | gq ': adapters ' || die "-o is not an adapter file"; ok
+rmlops-info --digest "$tmp/ad.rml" | gq 'adapter.scale' || die "adapter file without scales"; ok
 # Rejection by entropy: a rate, or a threshold of 0 that rejects everything.
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 2 --reject entropy --reject-rate 0.25 -q > "$tmp/r.rml"
-rmlops-eval -p "$tmp/r.rml" --json | grep -q '"reject_rate":0.250000' || die "reject rate"; ok
+rmlops-eval -p "$tmp/r.rml" --json | gq '"reject_rate":0.250000' || die "reject rate"; ok
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 2 --reject entropy --threshold 0 -q > "$tmp/r0.rml"
-rmlops-eval -p "$tmp/r0.rml" --json | grep -q '"reject_rate":1.000000' || die "threshold 0"; ok
+rmlops-eval -p "$tmp/r0.rml" --json | gq '"reject_rate":1.000000' || die "threshold 0"; ok
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 2 --reject confidence --threshold 1 -q > "$tmp/rc.rml"
-rmlops-eval -p "$tmp/rc.rml" --json | grep -q '"reject_rate":1.000000' || die "confidence 1"; ok
+rmlops-eval -p "$tmp/rc.rml" --json | gq '"reject_rate":1.000000' || die "confidence 1"; ok
 # TENT on batch norm works without adapters; -o then writes the whole model.
 t -m "$tmp/plain.rml" -d "$tmp/small.rml" --method tent --tune bn --batch 16 --shuffle --lr 0.01 \
 	-o "$tmp/bn.rml" --json > "$tmp/tb.rml" 2> "$tmp/tb.json"
 grep -q '"method":"tent","mode":"continual"' "$tmp/tb.json" || die "tent report"; ok
 grep -q '"updates":3,' "$tmp/tb.json" || die "tent: one update per batch"; ok
-rmlops-info "$tmp/bn.rml" | head -1 | grep -q ': model ' || die "tent bn -o"; ok
+rmlops-info "$tmp/bn.rml" | head -1 | gq ': model ' || die "tent bn -o"; ok
 rmlops-eval -m "$tmp/bn.rml" -d "$tmp/small.rml" -q > /dev/null
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --method tent --batch 8 -q > "$tmp/tp.rml"
-rmlops-eval -p "$tmp/tp.rml" --json | grep -q '"n":40' || die "tent phi"; ok
+rmlops-eval -p "$tmp/tp.rml" --json | gq '"n":40' || die "tent phi"; ok
 # A calibrated model: its calibrator and stored rule apply unless told otherwise.
 if command -v rmlops-calibrate > /dev/null; then
 	rmlops-calibrate -m "$tmp/m.rml" -d "$tmp/small.rml" --per-class 0 --ood none --method temperature \
 		--reject entropy --reject-max-rate 0.2 -j 1 -q -o "$tmp/cal.rml" > /dev/null
 	t -m "$tmp/cal.rml" -d "$tmp/small.rml" --steps 0 -q > "$tmp/pc.rml"
-	rmlops-info "$tmp/pc.rml" | grep -q 'tta.calibrated *1' || die "calibrator not applied"; ok
-	rmlops-info "$tmp/pc.rml" | grep -q 'tta.reject *entropy' || die "stored rule not applied"; ok
+	rmlops-info "$tmp/pc.rml" | gq 'tta.calibrated *1' || die "calibrator not applied"; ok
+	rmlops-info "$tmp/pc.rml" | gq 'tta.reject *entropy' || die "stored rule not applied"; ok
 	t -m "$tmp/cal.rml" -d "$tmp/small.rml" --steps 0 --no-calibration -q > "$tmp/pn.rml"
-	rmlops-info "$tmp/pn.rml" | grep -q 'tta.reject *none' || die "--no-calibration kept the rule"; ok
+	rmlops-info "$tmp/pn.rml" | gq 'tta.reject *none' || die "--no-calibration kept the rule"; ok
 	rmlops-info --digest "$tmp/pn.rml" | grep ' probs$' > "$tmp/pn"
 	rmlops-info --digest "$tmp/p0.rml" | grep ' probs$' > "$tmp/p0"
 	same "$tmp/pn" "$tmp/p0"
