@@ -217,7 +217,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 static rml_status predict(rml_model *m, const rml_dataset *d, const struct cmdline *c, float *probs,
 			  rml_error *err)
 {
-	rml_status st = rml_predict_dataset(m, d, c->batch, probs, err);
+	rml_status st = rml_model_predict(m, d, c->batch, probs, err);
 	const rml_calib *cal = c->no_calib ? NULL : rml_model_calibrator(m);
 	if (!st && cal)
 		st = rml_calib_apply(cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);

@@ -19,6 +19,7 @@
 #include "canvas.h"
 #include "kernels.h"
 #include "metrics.h"
+#include "train.h"
 
 /* ---- names ------------------------------------------------------------------ */
 
@@ -461,25 +462,16 @@ static int cb_grad(void *ctx, const float *x, int64_t n, const int32_t *labels, 
 	memset(dx, 0, (size_t)(n * d) * sizeof *dx);
 	for (int64_t i = 0; i < n; i += b->batch) {
 		int64_t nb = n - i < b->batch ? n - i : b->batch;
-		float *logits;
-		rml_status st = fwd(b, x + i * d, nb, &logits);
+		/* Scale nb undoes the mean: each example's input gradient is that
+		 * of its own loss -log p_y. */
+		rml_status st = rml_train_grad(b->m, RML_MODE_EVAL, x + i * d, labels + i, nb, 0.0, (float)nb,
+				    b->probs, b->dlogits, dx + i * d, NULL, &b->err);
 		if (st)
 			return (int)st;
-		rml_softmax(b->probs, logits, nb, k);
-		/* Per-example loss -log p_y and its gradient p - onehot(y): each
-		 * example's input gradient is that of its own loss. */
 		for (int64_t e = 0; e < nb; e++) {
-			const float *p = b->probs + e * k;
-			float *g = b->dlogits + e * k;
-			int32_t y = labels[i + e];
-			double py = p[y];
+			double py = b->probs[e * k + labels[i + e]];
 			loss[i + e] = (float)-log(py > 1e-30 ? py : 1e-30);
-			for (int64_t j = 0; j < k; j++)
-				g[j] = p[j] - (j == y ? 1.0f : 0.0f);
 		}
-		st = rml_model_backward(b->m, b->dlogits, dx + i * d, &b->err);
-		if (st)
-			return (int)st;
 	}
 	b->n_grad += n;
 	return 0;

@@ -1617,6 +1617,31 @@ rml_status rml_model_forward_u8(rml_model *m, const uint8_t *x, int64_t n, rml_m
 	return rml_model_forward(m, in, n, mode, logits, err);
 }
 
+rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
+			     rml_error *err)
+{
+	int h, w, c;
+	rml_model_input_shape(m, &h, &w, &c);
+	if (d->h != h || d->w != w || d->c != c)
+		return rml_errorf(err, RML_ERR_MISMATCH,
+				  "the model takes %dx%dx%d images, the dataset holds %lldx%lldx%lld",
+				  h, w, c, (long long)d->h, (long long)d->w, (long long)d->c);
+	int64_t k = rml_model_n_classes(m);
+	rml_status st = rml_model_reserve(m, batch, 0, err);
+	if (st)
+		return st;
+	int64_t img = d->h * d->w * d->c;
+	for (int64_t i = 0; i < d->n; i += batch) {
+		int64_t b = d->n - i < batch ? d->n - i : batch;
+		float *logits;
+		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
+		if (st)
+			return st;
+		rml_softmax(probs + i * k, logits, b, k);
+	}
+	return RML_OK;
+}
+
 /* Which tensors need a gradient: the input when asked, and everything
  * downstream of it or of a trainable parameter. */
 static void mark_needs(rml_model *m, int want_dx)

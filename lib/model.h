@@ -17,7 +17,8 @@
  * (per-channel mean/std, stored in the model) is the first operation, so
  * attacks work in pixel units and input gradients are in pixel units.
  *
- * Not here: losses beyond softmax cross-entropy, optimisers (optim.h),
+ * Not here: losses beyond softmax cross-entropy, training steps
+ * (train.h), optimisers (optimizer.h),
  * datasets (dataset.h).
  */
 #ifndef RML_MODEL_H
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "calib.h"
+#include "dataset.h"
 #include "format.h"
 #include "metrics.h"
 #include "rml.h"
@@ -152,6 +154,13 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 
 /* Zero the gradients of the trainable groups. */
 void rml_model_zero_grad(rml_model *m);
+
+/* Class probabilities (softmax of the logits, no calibrator) of the model
+ * for every image of d into probs [d->n, n_classes], in batches of
+ * `batch`, eval mode; reserves the model for `batch`. RML_ERR_MISMATCH
+ * when the images are not the model's shape. */
+rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
+			     rml_error *err);
 
 /* ---- calibration ------------------------------------------------------------
  * A model may carry a fitted calibrator (calib.h) and a rejection rule with
