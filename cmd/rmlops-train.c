@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -344,7 +345,8 @@ struct run {
 static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error *err)
 {
 	if (c->resume) {
-		if (cli_load(ck, c->resume, "checkpoint", err) || rml_model_from_file(&r->m, ck, err))
+		if (cli_load(ck, c->resume, "checkpoint", err) || rml_model_from_file(&r->m, ck, err) ||
+		    rml_model_calib_check(r->m, err))
 			return -1;
 		rml_status st = rml_train_checkpoint_check(ck, r->digest, &r->start_epoch, err);
 		if (st == RML_ERR_FORMAT)
@@ -359,6 +361,8 @@ static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error 
 		if (cli_load(&f, c->model, "model", err))
 			return -1;
 		rml_status st = rml_model_from_file(&r->m, &f, err);
+		if (!st)
+			st = rml_model_calib_check(r->m, err);
 		rml_file_free(&f);
 		return st ? -1 : 0;
 	}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
 #include "metrics.h"
@@ -257,7 +258,7 @@ int main(int argc, char **argv)
 	int status = CLI_EXIT_FAIL;
 
 	if (cli_load(&f, c.model, "model", &err) || rml_expect_kind(&f, "model", c.model, &err) ||
-	    rml_model_from_file(&m, &f, &err))
+	    rml_model_from_file(&m, &f, &err) || rml_model_calib_check(m, &err))
 		goto done;
 	rml_file_free(&f);
 	if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
 		c.threshold = stored_thr;
 		c.have_threshold = 1;
 	}
-	if (rml_model_calibrator(m))
+	if (rml_model_calibrator_method(m))
 		cli_info("%s the model's calibrator%s", c.no_calib ? "ignoring" : "applying",
 			 !c.no_calib && stored != RML_REJECT_NONE && !c.reject_given ? " and its rejection rule" : "");
 	if (rml_tta_init(&t, m, &c.o, &err) || rml_predictions_alloc(&p, d.n, k, &err))
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
 	    rml_set_i64(&pf, c.o.method == RML_TTA_MEMO ? "tta.aug_copies" : "tta.batch",
 			c.o.method == RML_TTA_MEMO ? c.o.n_aug : c.o.batch) ||
 	    rml_set_str(&pf, "tta.reject", rule) ||
-	    rml_set_i64(&pf, "tta.calibrated", !c.no_calib && rml_model_calibrator(m) != NULL) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
+	    rml_set_i64(&pf, "tta.calibrated", !c.no_calib && rml_model_calibrator_method(m) != NULL) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
 	    (isfinite(used) && rml_set_f64(&pf, "tta.threshold", used))) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto done;

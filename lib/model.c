@@ -686,9 +686,7 @@ void rml_model_free(rml_model *m)
 		for (int i = 0; i < m->n_classes; i++)
 			free(m->class_names[i]);
 	free(m->class_names);
-	if (m->calib)
-		rml_calib_free(m->calib);
-	free(m->calib);
+	rml_file_free(&m->carried);
 	free(m);
 }
 
@@ -1422,74 +1420,4 @@ void rml_model_profile_report(const rml_model *m, char *buf, size_t size)
 	}
 	if (at < size)
 		snprintf(buf + at, size - at, "%-11s %9s %10.4f %9s %10.4f\n", "total", "", tf, "", tb);
-}
-
-/* ---- calibration ---------------------------------------------------------------------- */
-
-const rml_calib *rml_model_calibrator(const rml_model *m)
-{
-	return m->calib;
-}
-
-rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err)
-{
-	if (!c) {
-		if (m->calib)
-			rml_calib_free(m->calib);
-		free(m->calib);
-		m->calib = NULL;
-		m->reject_rule = RML_REJECT_NONE;
-		m->reject_threshold = 0;
-		return RML_OK;
-	}
-	if ((unsigned)c->method >= RML_CALIB_COUNT ||
-	    (c->method == RML_CALIB_TEMPERATURE ? !(c->scalars[0] > 0)
-	     : c->method != RML_CALIB_BETA && (c->n_models < 1 || !c->x)))
-		return rml_errorf(err, RML_ERR_ARG, "the calibrator has not been fitted");
-	rml_calib *copy = calloc(1, sizeof *copy);
-	if (!copy)
-		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	rml_calib_init(copy);
-	rml_status st = rml_calib_copy(copy, c, err);
-	if (st) {
-		free(copy);
-		return st;
-	}
-	if (m->calib)
-		rml_calib_free(m->calib);
-	free(m->calib);
-	m->calib = copy;
-	return RML_OK;
-}
-
-void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold)
-{
-	if (rule)
-		*rule = m->reject_rule;
-	if (threshold)
-		*threshold = m->reject_rule == RML_REJECT_NONE ? NAN : m->reject_threshold;
-}
-
-void rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold)
-{
-	if ((rule != RML_REJECT_ENTROPY && rule != RML_REJECT_CONFIDENCE) || !isfinite(threshold)) {
-		m->reject_rule = RML_REJECT_NONE;
-		m->reject_threshold = 0;
-		return;
-	}
-	m->reject_rule = rule;
-	m->reject_threshold = threshold;
-}
-
-rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
-			   rml_error *err)
-{
-	if (n < 0 || (n > 0 && (!logits || !probs)))
-		return rml_errorf(err, RML_ERR_ARG, "model probabilities: bad arguments");
-	if (n == 0)
-		return RML_OK;
-	rml_softmax(probs, logits, n, m->n_classes);
-	if (!m->calib)
-		return RML_OK;
-	return rml_calib_apply(m->calib, probs, logits, n, m->n_classes, probs, err);
 }

@@ -1,8 +1,9 @@
 /*
  * model_file.c — models in .rml files (kind "model") and adapter files
- * (kind "adapters"), the base hash that binds them, and the calibrator
- * and rejection rule a model carries under "calib." (contracts in
- * model.h; layout in rmlops-format(5)). Not here: building or running
+ * (kind "adapters"), the base hash that binds them, and the keys and
+ * tensors under "calib." that a model carries for the calibration module
+ * without reading them (contracts in model.h; layout in
+ * rmlops-format(5)). Not here: building or running
  * the graph (model.c).
  */
 #include "model.h"
@@ -45,82 +46,44 @@ static rml_status put_param(rml_file *f, const rml_param *p, rml_error *err)
 		       : (err ? err->code : RML_ERR_NOMEM);
 }
 
-/* The calibrator group: rml_calib_to_file under "calib.", plus the
- * rejection rule as "calib.reject_rule" (none, entropy, confidence) and
- * "calib.reject_threshold". */
-static const char *const reject_rule_names[] = { "none", "entropy", "confidence" };
+/* ---- what the model carries ---------------------------------------------- */
 
-static rml_status calib_to_file(const rml_model *m, rml_file *f, rml_error *err)
+static int carried_name(const char *name)
 {
-	rml_status st = RML_OK;
-	if (m->calib)
-		st = rml_calib_to_file(m->calib, f, "calib.", err);
-	if (!st && m->reject_rule != RML_REJECT_NONE) {
-		if (rml_set_str(f, "calib.reject_rule", reject_rule_names[m->reject_rule]) ||
-		    rml_set_f64(f, "calib.reject_threshold", m->reject_threshold))
-			st = rml_errorf(err, RML_ERR_NOMEM, "cannot store the rejection rule");
-	}
-	return st;
+	return strncmp(name, "calib.", 6) == 0;
 }
 
-/* Read what calib_to_file wrote, checking what a hostile file could get
- * wrong; every "calib." tensor must belong to the calibrator. */
-static rml_status calib_from_file(rml_model *m, const rml_file *f, rml_error *err)
+/* The keys and tensors of src whose names begin with "calib.", appended to dst. */
+static rml_status copy_carried(rml_file *dst, const rml_file *src, rml_error *err)
 {
-	rml_status st = RML_OK;
-	int has = rml_get(f, "calib.method") != NULL;
-	if (has) {
-		m->calib = calloc(1, sizeof *m->calib);
-		if (!m->calib)
+	for (int64_t i = 0; i < src->n_kv; i++)
+		if (carried_name(src->kv[i].key) && rml_set_kv(dst, &src->kv[i]))
 			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		rml_calib_init(m->calib);
-		st = rml_calib_from_file(m->calib, f, "calib.", err);
-		if (st) {
-			free(m->calib);
-			m->calib = NULL;
-			return st == RML_ERR_NOMEM ? st : RML_ERR_FORMAT;
-		}
+	for (int64_t i = 0; i < src->n_tensors; i++) {
+		const rml_tensor *t = &src->tensors[i];
+		if (carried_name(t->name) &&
+		    !rml_add_tensor(dst, t->name, t->dtype, t->ndim, t->dims, t->data, err))
+			return err ? err->code : RML_ERR_NOMEM;
 	}
-	static const char *const own[] = { "calib.scalars", "calib.offsets", "calib.weights",
-					   "calib.x", "calib.y" };
-	for (int64_t i = 0; i < f->n_tensors; i++) {
-		const char *name = f->tensors[i].name;
-		if (strncmp(name, "calib.", 6) != 0)
-			continue;
-		int ok = 0;
-		for (size_t j = 0; has && j < sizeof own / sizeof own[0]; j++)
-			ok |= strcmp(name, own[j]) == 0;
-		if (!ok)
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "model: tensor '%s' is not part of a calibrator", name);
+	return RML_OK;
+}
+
+const rml_file *rml_model_carried(const rml_model *m)
+{
+	return &m->carried;
+}
+
+rml_status rml_model_set_carried(rml_model *m, const rml_file *part, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = part ? copy_carried(&f, part, err) : RML_OK;
+	if (st) {
+		rml_file_free(&f);
+		return st;
 	}
-	const rml_kv *rule = rml_get(f, "calib.reject_rule");
-	if (!rule) {
-		if (rml_get(f, "calib.reject_threshold"))
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "model: calib.reject_threshold without calib.reject_rule");
-		return RML_OK;
-	}
-	if (rule->type != RML_KV_STR)
-		return rml_errorf(err, RML_ERR_FORMAT, "model: calib.reject_rule must be a string");
-	int r = -1;
-	for (int j = 1; j < 3; j++)
-		if (strcmp(rule->s, reject_rule_names[j]) == 0)
-			r = j;
-	if (r < 0)
-		return rml_errorf(err, RML_ERR_FORMAT,
-				  "model: calib.reject_rule '%s' is not entropy or confidence", rule->s);
-	double t;
-	if (rml_get_f64(f, "calib.reject_threshold", &t, err))
-		return RML_ERR_FORMAT;
-	/* Entropy lies in [0, ln k]; a chosen threshold can sit at either end. */
-	if (!isfinite(t) || (r == RML_REJECT_ENTROPY && (t < 0 || t > log((double)m->n_classes) + 1e-6)) ||
-	    (r == RML_REJECT_CONFIDENCE && (t < 0 || t > 1)))
-		return rml_errorf(err, RML_ERR_FORMAT,
-				  "model: calib.reject_threshold %g is outside the range of the %s rule",
-				  t, reject_rule_names[r]);
-	m->reject_rule = (rml_reject_rule)r;
-	m->reject_threshold = t;
+	rml_file_free(&m->carried);
+	m->carried = f;
 	return RML_OK;
 }
 
@@ -148,7 +111,7 @@ rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
 	for (int i = 0; i < m->n_b && !st; i++)
 		st = put_param(f, &m->buffers[i], err);
 	if (!st)
-		st = calib_to_file(m, f, err);
+		st = copy_carried(f, &m->carried, err);
 	return st;
 }
 
@@ -226,7 +189,7 @@ rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *er
 	/* Nothing else may ride along, except the optimiser state ("optim.*")
 	 * that training checkpoints carry and the calibrator ("calib.*"). */
 	if (!st)
-		st = calib_from_file(m, f, err);
+		st = copy_carried(&m->carried, f, err);
 	for (int64_t i = 0; i < f->n_tensors && !st; i++)
 		if (strncmp(f->tensors[i].name, "optim.", 6) != 0 &&
 		    strncmp(f->tensors[i].name, "calib.", 6) != 0 &&

@@ -13,8 +13,6 @@
 #include <stdint.h>
 
 #include "arch.h"
-#include "calib.h"
-#include "metrics.h"
 #include "model.h"
 
 typedef enum {
@@ -87,9 +85,7 @@ struct rml_model {
 	int profile;
 	double prof_time[OP_COUNT][2];   /* seconds, forward and backward */
 	int64_t prof_calls[OP_COUNT][2];
-	rml_calib *calib;                /* NULL: none */
-	rml_reject_rule reject_rule;     /* RML_REJECT_NONE: none */
-	double reject_threshold;
+	rml_file carried;                /* "calib." keys and tensors, see model.h */
 };
 
 const char *rml_model_arch_yaml(const rml_model *m);
