@@ -46,7 +46,7 @@ static void usage(void)
 	       "      --aug-copies B      memo: augmented copies per input (default 8)\n"
 	       "      --batch N           tent: batch size (default 128)\n"
 	       "      --steps N           SGD steps per input or batch (default 1; 0 = none)\n"
-	       "      --optimizer NAME    sgd (default) or adam\n"
+	       "      --optimizer NAME    sgd (default) or adamw (also accepted: adam)\n"
 	       "      --lr X              learning rate (default 0.001)\n"
 	       "      --momentum X        SGD momentum (default 0)\n"
 	       "      --shuffle           take the inputs in an order drawn from the seed (the\n"
@@ -160,8 +160,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_OPT:
 			if (!strcmp(optarg, "sgd")) c->o.optimizer = RML_OPT_SGD;
-			else if (!strcmp(optarg, "adam")) c->o.optimizer = RML_OPT_ADAMW;
-			else return cli_usage_error("--optimizer is sgd or adam, not '%s'", optarg);
+			/* adamw, as rmlops-train says; adam is the earlier name. */
+			else if (!strcmp(optarg, "adamw") || !strcmp(optarg, "adam"))
+				c->o.optimizer = RML_OPT_ADAMW;
+			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;
@@ -367,7 +369,7 @@ int main(int argc, char **argv)
 	    rml_set_str(&pf, "tta.tune", c.tune ? c.tune : "phi") ||
 	    rml_set_i64(&pf, "tta.steps", c.o.steps) || rml_set_f64(&pf, "tta.lr", c.o.lr) ||
 	    rml_set_f64(&pf, "tta.momentum", c.o.momentum) ||
-	    rml_set_str(&pf, "tta.optimizer", c.o.optimizer == RML_OPT_SGD ? "sgd" : "adam") ||
+	    rml_set_str(&pf, "tta.optimizer", c.o.optimizer == RML_OPT_SGD ? "sgd" : "adamw") ||
 	    rml_set_i64(&pf, c.o.method == RML_TTA_MEMO ? "tta.aug_copies" : "tta.batch",
 			c.o.method == RML_TTA_MEMO ? c.o.n_aug : c.o.batch) ||
 	    rml_set_str(&pf, "tta.reject", rule) ||
