@@ -3,7 +3,8 @@
 #   make                 library and programs (build/)
 #   make check           every unit test (cmocka) and program test (cmd/tests)
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan (build-san/)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   programs, man pages, librmlops.a, headers, rmlops.pc
+#   make check WERROR=1  the same with warnings as errors (as CI builds)
 #   make demo            the README's main job on the data the repo carries
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
@@ -15,6 +16,9 @@ CC       ?= cc
 OPT      ?= -O3 -march=x86-64-v3
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
 CPPFLAGS += -Ilib -Icmd -I/usr/include/stb -D_GNU_SOURCE -DRML_VERSION='"$(VERSION)"'
 # No -ffast-math (NaN must survive fault injection); these two only let
 # loops with comparisons vectorise and drop errno from libm calls.
@@ -43,6 +47,10 @@ MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))
 MAN7     := $(sort $(wildcard man/*.7))
 LIBA     := $(B)/librmlops.a
+# The headers a C program using librmlops includes (as <rmlops/model.h>);
+# the others are the library's own insides.
+PUBLIC_H := $(filter-out lib/model_internal.h lib/yamlwalk.h lib/attn512.h,$(sort $(wildcard lib/*.h)))
+PC       := $(B)/rmlops.pc
 
 all: $(LIBA) $(PROGS)
 
@@ -65,7 +73,7 @@ $(B)/tests/%: $(B)/lib/tests/%.o $(TEST_SUPPORT) $(LIBA)
 # Unit tests run from the top so they find testdata/; program tests get
 # the build's bin/ first on PATH.
 check: all $(TESTS)
-	@fail=0; pass=0; \
+	@fail=0; pass=0; export RML_MAKEFLAGS="$(if $(filter 1,$(SANITIZE)),SANITIZE=1)"; \
 	for t in $(TESTS); do \
 	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; \
@@ -76,10 +84,23 @@ check: all $(TESTS)
 	echo "$$pass passed, $$fail failed"; \
 	test $$fail -eq 0
 
-install: all
+# pkg-config: a static library, so its own dependencies are in Libs;
+# rewritten on every install, since PREFIX may differ.
+$(PC): Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: rmlops' 'Description: resilience of image classifiers: faults, attacks, calibration, test-time adaptation' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir} -fopenmp' \
+	  'Libs: -L$${libdir} -lrmlops -fopenmp $(strip $(LDFLAGS) $(LDLIBS))' > $@
+
+install: all $(PC)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/rmlops
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib
+	install -m 644 $(PUBLIC_H) $(DESTDIR)$(PREFIX)/include/rmlops
+	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7)
@@ -118,5 +139,5 @@ lint-man:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check install demo bench fuzz clean lint-man
+.PHONY: all check install demo bench fuzz clean lint-man $(PC)
 .SECONDARY:

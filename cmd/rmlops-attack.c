@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attack_model.h"
+#include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
 #include "model.h"
@@ -629,7 +630,8 @@ int main(int argc, char **argv)
 	/* The report shares standard output only when no data goes there. */
 	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
 
-	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err))
+	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err) ||
+	    rml_model_calib_check(m, &err))
 		goto done;
 	rml_file_free(&mf);
 	if (cli_load(&df, c.data, "data", &err) || rml_dataset_from_file(&d, &df, &err))

@@ -488,7 +488,8 @@ int main(int argc, char **argv)
 	int status = CLI_EXIT_FAIL, have_test = 0;
 	double *sbo_nn = NULL;
 
-	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err))
+	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err) ||
+	    rml_model_calib_check(m, &err))
 		goto done;
 	rml_file_free(&mf);
 	int64_t k = rml_model_n_classes(m);
@@ -837,7 +838,8 @@ int main(int argc, char **argv)
 	/* The calibrated model. */
 	if (rml_model_set_calibrator(m, &cal, &err))
 		goto done;
-	rml_model_set_reject_rule(m, c.reject, c.reject != RML_REJECT_NONE ? rc.threshold : NAN);
+	if (rml_model_set_reject_rule(m, c.reject, c.reject != RML_REJECT_NONE ? rc.threshold : NAN, &err))
+		goto done;
 	if (rml_model_to_file(m, &of, &err) || cli_save(&of, c.output ? c.output : "-", c.seed, &err))
 		goto done;
 	status = CLI_EXIT_OK;

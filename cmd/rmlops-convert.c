@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "model.h"
 #include "npy.h"
@@ -251,7 +252,8 @@ static rml_status cmd_export(const struct cmdline *c, rml_error *err)
 	rml_outbuf_init(&b);
 	rml_status s;
 	if (!(s = cli_load(&f, c->n_args ? c->args[0] : "-", "model", err)) &&
-	    !(s = rml_model_from_file(&m, &f, err)) && !(s = load_map(c, &map, err)) &&
+	    !(s = rml_model_from_file(&m, &f, err)) && !(s = rml_model_calib_check(m, err)) &&
+	    !(s = load_map(c, &map, err)) &&
 	    !(s = rml_torch_export(m, &map, &b, err))) {
 		s = save_buf(c, &b, err);
 	}

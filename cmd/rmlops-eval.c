@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
@@ -217,10 +218,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 static rml_status predict(rml_model *m, const rml_dataset *d, const struct cmdline *c, float *probs,
 			  rml_error *err)
 {
-	rml_status st = rml_predict_dataset(m, d, c->batch, probs, err);
-	const rml_calib *cal = c->no_calib ? NULL : rml_model_calibrator(m);
-	if (!st && cal)
-		st = rml_calib_apply(cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);
+	rml_status st = rml_model_predict(m, d, c->batch, probs, err);
+	if (st || c->no_calib || !rml_model_calibrator_method(m))
+		return st;
+	rml_calib cal;
+	st = rml_model_calibrator(m, &cal, err);
+	if (!st)
+		st = rml_calib_apply(&cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);
+	rml_calib_free(&cal);
 	return st;
 }
 
@@ -433,7 +438,8 @@ int main(int argc, char **argv)
 		if (cli_load(&f, c.preds, "predictions", &err) || rml_predictions_from_file(&p, &f, &err))
 			goto done;
 	} else {
-		if (cli_load(&f, c.model, "model", &err) || rml_model_from_file(&m, &f, &err))
+		if (cli_load(&f, c.model, "model", &err) || rml_model_from_file(&m, &f, &err) ||
+		    rml_model_calib_check(m, &err))
 			goto done;
 		rml_file_free(&f);
 		if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
@@ -460,9 +466,9 @@ int main(int argc, char **argv)
 			c.threshold = thr;
 			c.have_threshold = 1;
 		}
-		if (rml_model_calibrator(m))
+		if (rml_model_calibrator_method(m))
 			cli_info("%s calibrator %s%s", c.no_calib ? "ignoring the" : "applying the",
-				 rml_calib_method_name(rml_model_calibrator(m)->method),
+				 rml_model_calibrator_method(m),
 				 !c.no_calib && rule != RML_REJECT_NONE && !c.reject_given ? " and its rejection rule" : "");
 		names = rml_model_class_names(m);
 		if (!names)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "inject_model.h"
 #include "inject.h"
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
 
 	if (cli_load(&in, c.model, "model", &err) ||
 	    rml_expect_kind(&in, "model", c.model, &err) ||
-	    rml_model_from_file(&m, &in, &err) ||
+	    rml_model_from_file(&m, &in, &err) || rml_model_calib_check(m, &err) ||
 	    rml_fault_targets_select(&tg, m, c.target, &err))
 		goto done;
 	if (c.spec.unit == RML_FAULT_UNIT_GRAD_TOPK) {

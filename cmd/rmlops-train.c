@@ -3,8 +3,8 @@
  * groups of an existing one. Checkpoints after every epoch, resumes
  * exactly (the checkpoint carries the settings, the optimiser state and a
  * digest of the training data), stops cleanly on Ctrl-C. The computing is
- * librmlops: the engine (model.h), optimisers (optimizer.h), batches
- * (minibatch.h); this file only wires them together.
+ * librmlops: training steps, epochs and checkpoints (train.h) on the
+ * engine (model.h); this file only wires them together.
  */
 #include <getopt.h>
 #include <math.h>
@@ -13,31 +13,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
-#include "inject_model.h"
-#include "kernels.h"
-#include "metrics.h"
-#include "minibatch.h"
 #include "model.h"
 #include "optimizer.h"
+#include "train.h"
 
-/* Settings that shape the result; a checkpoint records them all so that
- * --resume continues the same run. */
-enum {
-	G_EPOCHS = 1 << 0, G_BATCH = 1 << 1, G_OPT = 1 << 2, G_LR = 1 << 3, G_MOM = 1 << 4,
-	G_NEST = 1 << 5, G_WD = 1 << 6, G_WARM = 1 << 7, G_LS = 1 << 8, G_AUG = 1 << 9,
-	G_SEED = 1 << 10, G_TUNE = 1 << 11,
-};
-
+/* The settings that shape the result (train.h) are recorded in
+ * checkpoints so that --resume continues the same run; `given` holds the
+ * RML_TS_* bits of those set on the command line. */
 struct cmdline {
 	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log;
-	char tune[64];
-	int64_t epochs, batch, seed, threads, gamma, warmup, until;
-	double lr, momentum, wd, smoothing;
-	rml_opt_kind opt;
-	int nesterov, crop, flip, json;
-	unsigned given;   /* G_* of the options on the command line */
+	rml_train_settings s;
+	int64_t threads, gamma, until;
+	int json;
+	unsigned given;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -96,30 +87,6 @@ static void usage(void)
 	       "Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n");
 }
 
-/* "crop,flip", "crop", "flip" or "none", each name at most once. */
-static int parse_augment(const char *s, int *crop, int *flip)
-{
-	*crop = *flip = 0;
-	if (strcmp(s, "none") == 0)
-		return 0;
-	char buf[64];
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		int *which = strcmp(t, "crop") == 0 ? crop : strcmp(t, "flip") == 0 ? flip : NULL;
-		if (!which || *which)
-			return -1;
-		*which = 1;
-	}
-	return *crop || *flip ? 0 : -1;
-}
-
-static const char *augment_name(int crop, int flip)
-{
-	return crop && flip ? "crop,flip" : crop ? "crop" : flip ? "flip" : "none";
-}
-
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
@@ -163,55 +130,55 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_UNTIL: if (cli_parse_i64("--until", optarg, 1, 100000, &c->until)) return 2; break;
 		case O_LOG: c->log = optarg; break;
 		case O_TUNE:
-			if (strlen(optarg) >= sizeof c->tune)
+			if (strlen(optarg) >= sizeof c->s.tune)
 				return cli_usage_error("--tune: '%s' is too long", optarg);
-			strcpy(c->tune, optarg);
-			c->given |= G_TUNE;
+			strcpy(c->s.tune, optarg);
+			c->given |= RML_TS_TUNE;
 			break;
 		case O_EPOCHS:
-			if (cli_parse_i64("--epochs", optarg, 1, 100000, &c->epochs)) return 2;
-			c->given |= G_EPOCHS;
+			if (cli_parse_i64("--epochs", optarg, 1, 100000, &c->s.epochs)) return 2;
+			c->given |= RML_TS_EPOCHS;
 			break;
 		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2;
-			c->given |= G_BATCH;
+			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->s.batch)) return 2;
+			c->given |= RML_TS_BATCH;
 			break;
 		case O_OPT:
-			if (strcmp(optarg, "sgd") == 0) c->opt = RML_OPT_SGD;
-			else if (strcmp(optarg, "adamw") == 0) c->opt = RML_OPT_ADAMW;
+			if (strcmp(optarg, "sgd") == 0) c->s.opt = RML_OPT_SGD;
+			else if (strcmp(optarg, "adamw") == 0) c->s.opt = RML_OPT_ADAMW;
 			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
-			c->given |= G_OPT;
+			c->given |= RML_TS_OPT;
 			break;
 		case O_LR:
-			if (cli_parse_f64("--lr", optarg, 0, 100, &c->lr)) return 2;
-			c->given |= G_LR;
+			if (cli_parse_f64("--lr", optarg, 0, 100, &c->s.lr)) return 2;
+			c->given |= RML_TS_LR;
 			break;
 		case O_MOM:
-			if (cli_parse_f64("--momentum", optarg, 0, 0.9999, &c->momentum)) return 2;
-			c->given |= G_MOM;
+			if (cli_parse_f64("--momentum", optarg, 0, 0.9999, &c->s.momentum)) return 2;
+			c->given |= RML_TS_MOMENTUM;
 			break;
-		case O_NEST: c->nesterov = 1; c->given |= G_NEST; break;
+		case O_NEST: c->s.nesterov = 1; c->given |= RML_TS_NESTEROV; break;
 		case O_WD:
-			if (cli_parse_f64("--wd", optarg, 0, 10, &c->wd)) return 2;
-			c->given |= G_WD;
+			if (cli_parse_f64("--wd", optarg, 0, 10, &c->s.wd)) return 2;
+			c->given |= RML_TS_WD;
 			break;
 		case O_WARM:
-			if (cli_parse_i64("--warmup", optarg, 0, 100000, &c->warmup)) return 2;
-			c->given |= G_WARM;
+			if (cli_parse_i64("--warmup", optarg, 0, 100000, &c->s.warmup)) return 2;
+			c->given |= RML_TS_WARMUP;
 			break;
 		case O_LS:
-			if (cli_parse_f64("--label-smoothing", optarg, 0, 0.999, &c->smoothing)) return 2;
-			c->given |= G_LS;
+			if (cli_parse_f64("--label-smoothing", optarg, 0, 0.999, &c->s.smoothing)) return 2;
+			c->given |= RML_TS_SMOOTHING;
 			break;
 		case O_AUG:
-			if (parse_augment(optarg, &c->crop, &c->flip))
+			if (rml_train_augment_parse(optarg, &c->s.crop, &c->s.flip))
 				return cli_usage_error("--augment is crop,flip, crop, flip or none, not '%s'",
 						       optarg);
-			c->given |= G_AUG;
+			c->given |= RML_TS_AUGMENT;
 			break;
 		case 's':
-			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2;
-			c->given |= G_SEED;
+			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->s.seed)) return 2;
+			c->given |= RML_TS_SEED;
 			break;
 		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
 		case O_JSON: c->json = 1; break;
@@ -230,9 +197,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--model and --arch exclude each other");
 	if (c->resume && (c->model || c->arch || c->gamma))
 		return cli_usage_error("--resume carries its own model; drop --model, --arch, --adapters");
-	if (c->until && !c->resume && c->until > c->epochs)
+	if (c->until && !c->resume && c->until > c->s.epochs)
 		return cli_usage_error("--until %lld is beyond --epochs %lld", (long long)c->until,
-				       (long long)c->epochs);
+				       (long long)c->s.epochs);
 	if (c->until && !c->checkpoint)
 		return cli_usage_error("--until needs --checkpoint FILE to continue from");
 	return 0;
@@ -240,97 +207,33 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 
 /* Adopt the settings a checkpoint was made with, except those given on the
  * command line, which win with a warning when they differ (the run then no
- * longer matches an uninterrupted one). Keys missing from an older
- * checkpoint leave the command line's values. */
-static void resume_i64(const rml_file *f, const char *key, const char *opt, unsigned bit,
-		       const struct cmdline *c, int64_t *v)
-{
-	int64_t x;
-	if (!rml_get(f, key) || rml_get_i64(f, key, &x, NULL))
-		return;
-	if (!(c->given & bit))
-		*v = x;
-	else if (x != *v)
-		cli_msg("warning: %s %lld differs from the checkpoint's %lld", opt, (long long)*v,
-			(long long)x);
-}
-
-static void resume_f64(const rml_file *f, const char *key, const char *opt, unsigned bit,
-		       const struct cmdline *c, double *v)
-{
-	double x;
-	if (!rml_get(f, key) || rml_get_f64(f, key, &x, NULL))
-		return;
-	if (!(c->given & bit))
-		*v = x;
-	else if (x != *v)
-		cli_msg("warning: %s %g differs from the checkpoint's %g", opt, *v, x);
-}
-
+ * longer matches an uninterrupted one). */
 static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 {
-	const char *s;
-	int64_t v;
-	if (rml_get(f, "train.optimizer") && !rml_get_str(f, "train.optimizer", &s, NULL)) {
-		rml_opt_kind k = strcmp(s, "adamw") == 0 ? RML_OPT_ADAMW : RML_OPT_SGD;
-		if ((c->given & G_OPT) && k != c->opt) {
-			rml_errorf(err, RML_ERR_MISMATCH, "the checkpoint was made with --optimizer %s", s);
-			return -1;
-		}
-		c->opt = k;
-	}
-	resume_i64(f, "train.epochs", "--epochs", G_EPOCHS, c, &c->epochs);
-	resume_i64(f, "train.batch", "--batch", G_BATCH, c, &c->batch);
-	resume_i64(f, "train.seed", "--seed", G_SEED, c, &c->seed);
-	resume_i64(f, "train.warmup", "--warmup", G_WARM, c, &c->warmup);
-	resume_f64(f, "train.lr", "--lr", G_LR, c, &c->lr);
-	resume_f64(f, "train.momentum", "--momentum", G_MOM, c, &c->momentum);
-	resume_f64(f, "train.wd", "--wd", G_WD, c, &c->wd);
-	resume_f64(f, "train.label_smoothing", "--label-smoothing", G_LS, c, &c->smoothing);
-	v = c->nesterov;
-	resume_i64(f, "train.nesterov", "--nesterov", G_NEST, c, &v);
-	c->nesterov = v != 0;
-	if (rml_get(f, "train.augment") && !rml_get_str(f, "train.augment", &s, NULL)) {
-		int crop, flip;
-		if (parse_augment(s, &crop, &flip)) {
-			rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.augment '%s' is not valid", s);
-			return -1;
-		}
-		if (!(c->given & G_AUG)) {
-			c->crop = crop;
-			c->flip = flip;
-		} else if (crop != c->crop || flip != c->flip) {
-			cli_msg("warning: --augment %s differs from the checkpoint's %s",
-				augment_name(c->crop, c->flip), s);
-		}
-	}
-	if (rml_get(f, "train.tune") && !rml_get_str(f, "train.tune", &s, NULL)) {
-		if (strlen(s) >= sizeof c->tune) {
-			rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.tune is too long");
-			return -1;
-		}
-		if (!(c->given & G_TUNE))
-			strcpy(c->tune, s);
-		else if (strcmp(s, c->tune))
-			cli_msg("warning: --tune %s differs from the checkpoint's %s", c->tune, s);
-	}
+	unsigned differ;
+	rml_train_settings w;
+	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &w, err))
+		return -1;
+	const rml_train_settings *s = &c->s;
+	const char *fmt_i = "warning: %s %lld differs from the checkpoint's %lld";
+	const char *fmt_f = "warning: %s %g differs from the checkpoint's %g";
+	if (differ & RML_TS_EPOCHS) cli_msg(fmt_i, "--epochs", (long long)s->epochs, (long long)w.epochs);
+	if (differ & RML_TS_BATCH) cli_msg(fmt_i, "--batch", (long long)s->batch, (long long)w.batch);
+	if (differ & RML_TS_SEED) cli_msg(fmt_i, "--seed", (long long)s->seed, (long long)w.seed);
+	if (differ & RML_TS_WARMUP) cli_msg(fmt_i, "--warmup", (long long)s->warmup, (long long)w.warmup);
+	if (differ & RML_TS_LR) cli_msg(fmt_f, "--lr", s->lr, w.lr);
+	if (differ & RML_TS_MOMENTUM) cli_msg(fmt_f, "--momentum", s->momentum, w.momentum);
+	if (differ & RML_TS_WD) cli_msg(fmt_f, "--wd", s->wd, w.wd);
+	if (differ & RML_TS_SMOOTHING)
+		cli_msg(fmt_f, "--label-smoothing", s->smoothing, w.smoothing);
+	if (differ & RML_TS_NESTEROV)
+		cli_msg(fmt_i, "--nesterov", (long long)s->nesterov, (long long)w.nesterov);
+	if (differ & RML_TS_AUGMENT)
+		cli_msg("warning: --augment %s differs from the checkpoint's %s",
+			rml_train_augment_name(s->crop, s->flip), rml_train_augment_name(w.crop, w.flip));
+	if (differ & RML_TS_TUNE)
+		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
 	return 0;
-}
-
-/* SHA-256 (hex) of a dataset's geometry, images and labels: a checkpoint
- * refuses to continue on other data. */
-static void dataset_digest(const rml_dataset *d, char hex[65])
-{
-	rml_sha256 h;
-	uint8_t out[32];
-	int64_t dims[4] = { d->n, d->h, d->w, d->c };
-	rml_sha256_init(&h);
-	rml_sha256_update(&h, dims, sizeof dims);
-	rml_sha256_update(&h, d->images, (size_t)(d->n * d->h * d->w * d->c));
-	rml_sha256_update(&h, d->labels, (size_t)d->n * sizeof *d->labels);
-	rml_sha256_final(&h, out);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", out[i]);
 }
 
 static int load_dataset(const char *path, const char *role, rml_dataset *d, rml_error *err)
@@ -348,7 +251,7 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 			rml_error *err)
 {
 	rml_model_config cfg = { c->arch ? c->arch : "mvit-xxs", train->n_classes, 0,
-				 (uint64_t)c->seed };
+				 (uint64_t)c->s.seed };
 	char *text = NULL;
 	if (c->arch && !rml_model_preset_yaml(c->arch)) {
 		FILE *fp = fopen(c->arch, "r");
@@ -376,44 +279,14 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 	return s ? -1 : 0;
 }
 
-/* Accuracy and NLL of the model on d (eval mode), in probs [d->n, k] and
- * pred [d->n] sized by the caller. */
-static int validate(rml_model *m, const rml_dataset *d, int64_t batch, float *probs, int32_t *pred,
-		    double *acc, double *nll, rml_error *err)
-{
-	int64_t k = rml_model_n_classes(m);
-	if (rml_predict_dataset(m, d, batch, probs, err))
-		return -1;
-	rml_top1(probs, d->n, k, pred, NULL);
-	int64_t ok = 0;
-	for (int64_t i = 0; i < d->n; i++)
-		ok += pred[i] == d->labels[i];
-	*acc = d->n ? (double)ok / (double)d->n : 0;
-	*nll = rml_nll(probs, d->labels, d->n, k);
-	return 0;
-}
-
 static int save_checkpoint(rml_model *m, const rml_optim *o, int64_t epoch, const struct cmdline *c,
 			   const char *digest, rml_error *err)
 {
 	rml_file f;
 	rml_file_init(&f);
-	rml_status st = rml_model_to_file(m, &f, err);
+	rml_status st = rml_train_checkpoint_to_file(m, o, &c->s, epoch, digest, &f, err);
 	if (!st)
-		st = rml_optim_to_file(o, &f, err);
-	if (!st &&
-	    (rml_set_i64(&f, "train.epoch", epoch) || rml_set_i64(&f, "train.epochs", c->epochs) ||
-	     rml_set_i64(&f, "train.seed", c->seed) || rml_set_i64(&f, "train.batch", c->batch) ||
-	     rml_set_str(&f, "train.optimizer", c->opt == RML_OPT_SGD ? "sgd" : "adamw") ||
-	     rml_set_f64(&f, "train.lr", c->lr) || rml_set_f64(&f, "train.momentum", c->momentum) ||
-	     rml_set_i64(&f, "train.nesterov", c->nesterov) || rml_set_f64(&f, "train.wd", c->wd) ||
-	     rml_set_i64(&f, "train.warmup", c->warmup) ||
-	     rml_set_f64(&f, "train.label_smoothing", c->smoothing) ||
-	     rml_set_str(&f, "train.augment", augment_name(c->crop, c->flip)) ||
-	     rml_set_str(&f, "train.tune", c->tune) || rml_set_str(&f, "train.data", digest)))
-		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	if (!st)
-		st = cli_save(&f, c->checkpoint, c->seed, err);
+		st = cli_save(&f, c->checkpoint, c->s.seed, err);
 	rml_file_free(&f);
 	return st ? -1 : 0;
 }
@@ -456,11 +329,202 @@ static void json_or_null(char *buf, size_t n, double v)
 		snprintf(buf, n, "null");
 }
 
+/* Everything a run holds. */
+struct run {
+	rml_dataset train, val;
+	rml_model *m;
+	rml_optim opt;
+	rml_train_config cfg;
+	int64_t start_epoch;
+	char digest[65];
+	FILE *log;
+};
+
+/* The model to train: from the checkpoint (whose settings then apply),
+ * from -m, or new. */
+static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error *err)
+{
+	if (c->resume) {
+		if (cli_load(ck, c->resume, "checkpoint", err) || rml_model_from_file(&r->m, ck, err) ||
+		    rml_model_calib_check(r->m, err))
+			return -1;
+		rml_status st = rml_train_checkpoint_check(ck, r->digest, &r->start_epoch, err);
+		if (st == RML_ERR_FORMAT)
+			rml_errorf(err, st, "%s is not a checkpoint (no train.epoch)", c->resume);
+		else if (st == RML_ERR_MISMATCH)
+			rml_errorf(err, st, "%s was trained on other data than %s; to train further on new "
+				   "data, start from it with -m", c->resume, c->data);
+		return st || resume_settings(ck, c, err) ? -1 : 0;
+	}
+	if (c->model) {
+		rml_file f;
+		if (cli_load(&f, c->model, "model", err))
+			return -1;
+		rml_status st = rml_model_from_file(&r->m, &f, err);
+		if (!st)
+			st = rml_model_calib_check(r->m, err);
+		rml_file_free(&f);
+		return st ? -1 : 0;
+	}
+	return create_model(&r->m, c, &r->train, err);
+}
+
+/* The data fits the model: image shape, class count, every image labelled. */
+static int check_data(const struct run *r, const struct cmdline *c, rml_error *err)
+{
+	int h, w, ch;
+	rml_model_input_shape(r->m, &h, &w, &ch);
+	const rml_dataset *train = &r->train, *val = &r->val;
+	const rml_dataset *bad = train->h != h || train->w != w || train->c != ch ? train
+				 : c->val && (val->h != h || val->w != w || val->c != ch) ? val : NULL;
+	if (bad) {
+		rml_errorf(err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
+			   h, w, ch, bad == train ? c->data : c->val, (long long)bad->h, (long long)bad->w,
+			   (long long)bad->c);
+		return -1;
+	}
+	int64_t k = rml_model_n_classes(r->m);
+	if (train->n_classes > k || (c->val && val->n_classes > k)) {
+		rml_errorf(err, RML_ERR_MISMATCH, "the data has %d classes, the model %lld",
+			   train->n_classes > k ? train->n_classes : val->n_classes, (long long)k);
+		return -1;
+	}
+	for (int64_t i = 0; i < train->n; i++)
+		if (train->labels[i] < 0) {
+			rml_errorf(err, RML_ERR_ARG, "training image %lld has no label", (long long)i);
+			return -1;
+		}
+	for (int64_t i = 0; c->val && i < val->n; i++)
+		if (val->labels[i] < 0) {
+			rml_errorf(err, RML_ERR_ARG, "validation image %lld has no label", (long long)i);
+			return -1;
+		}
+	return 0;
+}
+
+/* Load the data and the model, settle the settings, set up the optimiser
+ * and the log. */
+static int prepare(struct run *r, struct cmdline *c, rml_error *err)
+{
+	rml_file ck;
+	rml_file_init(&ck);
+	int rc = -1;
+	if (load_dataset(c->data, "data", &r->train, err))
+		goto out;
+	if (c->val && load_dataset(c->val, "val", &r->val, err))
+		goto out;
+	if (r->train.n < 1) {
+		rml_errorf(err, RML_ERR_ARG, "the training set is empty");
+		goto out;
+	}
+	rml_train_data_digest(&r->train, r->digest);
+	if (open_model(r, c, &ck, err))
+		goto out;
+	rml_train_settings *s = &c->s;
+	if (s->lr < 0)
+		s->lr = s->opt == RML_OPT_SGD ? 0.1 : 0.002;
+	if (s->wd < 0)
+		s->wd = s->opt == RML_OPT_SGD ? 5e-4 : 0.05;
+	if (c->until > s->epochs) {
+		rml_errorf(err, RML_ERR_ARG, "--until %lld is beyond --epochs %lld", (long long)c->until,
+			   (long long)s->epochs);
+		goto out;
+	}
+	if (c->gamma && !rml_model_has_adapters(r->m) &&
+	    rml_model_add_adapters(r->m, (int)c->gamma, (uint64_t)s->seed, err))
+		goto out;
+	if (check_data(r, c, err))
+		goto out;
+	/* Fine-tuning defaults to the adapter and the head, or the head alone. */
+	if (!s->tune[0])
+		strcpy(s->tune, !c->model ? "all" : rml_model_has_adapters(r->m) ? "phi,W" : "W");
+	unsigned mask = RML_GROUPS_ALL;
+	if (rml_group_mask_parse(s->tune, &mask, err))
+		goto out;
+	if (rml_model_n_params(r->m, mask) == 0) {
+		rml_errorf(err, RML_ERR_ARG, "nothing to train in groups '%s' (no adapters?)", s->tune);
+		goto out;
+	}
+	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
+	rml_model_set_trainable(r->m, mask);
+	if (rml_model_reserve(r->m, s->batch, 1, err) ||
+	    rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err))
+		goto out;
+	r->opt.momentum = (float)s->momentum;
+	r->opt.nesterov = s->nesterov;
+	if (c->resume && rml_optim_from_file(&r->opt, &ck, err))
+		goto out;
+	/* The command line may have changed these (with a warning above). */
+	r->opt.momentum = (float)s->momentum;
+	r->opt.nesterov = s->nesterov;
+	if (c->log && !(r->log = open_log(c->log, c->resume ? r->start_epoch : 0, err)))
+		goto out;
+	rc = 0;
+out:
+	rml_file_free(&ck);
+	return rc;
+}
+
+static int progress(void *ctx, int64_t done, int64_t total)
+{
+	cli_progress(ctx, done, total);
+	return interrupted != 0;
+}
+
+/* One epoch, its validation, checkpoint and log line. */
+static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss, double *acc,
+		 double *nll, rml_error *err)
+{
+	const rml_train_settings *s = &c->s;
+	int64_t steps = rml_train_steps_per_epoch(r->train.n, s->batch);
+	int64_t total = steps * s->epochs;
+	char label[64];
+	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
+	rml_train_epoch_config ec = { s->batch, s->crop ? 4 : 0, s->flip, (uint64_t)s->seed, s->lr,
+				      steps * s->warmup, total, progress, label };
+	rml_train_stats ts;
+	int stopped;
+	double t0 = rml_now();
+	rml_status st = rml_train_epoch(r->m, &r->opt, &r->cfg, &ec, &r->train, e, &ts, &stopped, err);
+	if (st == RML_ERR_NUMERIC) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		rml_errorf(err, st, "%s; lower --lr", msg);
+	}
+	/* An epoch cut short is dropped whole: the checkpoint of the last
+	 * complete one stays. */
+	if (st || interrupted)
+		return st ? -1 : 0;
+	double secs = rml_now() - t0, right = (double)ts.correct / (double)ts.n;
+	*loss = ts.loss;
+	if (c->val && rml_train_validate(r->m, &r->val, s->batch, acc, nll, err))
+		return -1;
+	if (c->checkpoint && save_checkpoint(r->m, &r->opt, e + 1, c, r->digest, err))
+		return -1;
+	char va[32], vn[32], line[512];
+	json_or_null(va, sizeof va, *acc);
+	json_or_null(vn, sizeof vn, *nll);
+	snprintf(line, sizeof line,
+		 "{\"epoch\":%lld,\"lr\":%.6g,\"loss\":%.5f,\"train_acc\":%.5f,\"val_acc\":%s,"
+		 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
+		 (long long)e + 1, rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total),
+		 *loss, right, va, vn, secs, secs > 0 ? (double)ts.n / secs : 0.0);
+	if (r->log && (fprintf(r->log, "%s\n", line) < 0 || fflush(r->log))) {
+		rml_errorf(err, RML_ERR_IO, "cannot write %s", c->log);
+		return -1;
+	}
+	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->json))
+		cli_msg("epoch %lld: loss %.4f, train acc %.4f%s%.4f, %.0f images/s", (long long)e + 1,
+			*loss, right, c->val ? ", val acc " : "", c->val ? *acc : 0.0,
+			secs > 0 ? (double)ts.n / secs : 0.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-train", argc, argv);
-	struct cmdline c = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
-			     .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 };
+	struct cmdline c = { .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
+				    .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
@@ -472,239 +536,39 @@ int main(int argc, char **argv)
 	rml_set_threads((int)c.threads);
 
 	rml_error err = { 0 };
-	rml_dataset train, val;
-	rml_dataset_init(&train);
-	rml_dataset_init(&val);
-	rml_model *m = NULL;
-	rml_optim opt = { 0 };
-	float *x = NULL, *probs = NULL, *dlogits = NULL, *vprobs = NULL;
-	int32_t *y = NULL, *vpred = NULL;
-	int64_t *order = NULL;
-	FILE *log = NULL;
+	struct run r = { .m = NULL };
+	rml_dataset_init(&r.train);
+	rml_dataset_init(&r.val);
 	int status = CLI_EXIT_FAIL;
-	int64_t start_epoch = 0;
-	char digest[65];
-	rml_file ck;
-	rml_file_init(&ck);
-
-	if (load_dataset(c.data, "data", &train, &err))
-		goto done;
-	if (c.val && load_dataset(c.val, "val", &val, &err))
-		goto done;
-	if (train.n < 1) {
-		rml_errorf(&err, RML_ERR_ARG, "the training set is empty");
-		goto done;
-	}
-	dataset_digest(&train, digest);
-	if (c.resume) {
-		if (cli_load(&ck, c.resume, "checkpoint", &err) || rml_model_from_file(&m, &ck, &err))
-			goto done;
-		if (!rml_get(&ck, "train.epoch") || rml_get_i64(&ck, "train.epoch", &start_epoch, &err) ||
-		    start_epoch < 0) {
-			rml_errorf(&err, RML_ERR_FORMAT, "%s is not a checkpoint (no train.epoch)", c.resume);
-			goto done;
-		}
-		const char *was;
-		if (rml_get(&ck, "train.data") && !rml_get_str(&ck, "train.data", &was, NULL) &&
-		    strcmp(was, digest)) {
-			rml_errorf(&err, RML_ERR_MISMATCH, "%s was trained on other data than %s; to "
-				   "train further on new data, start from it with -m", c.resume, c.data);
-			goto done;
-		}
-		if (resume_settings(&ck, &c, &err))
-			goto done;
-	} else if (c.model) {
-		rml_file f;
-		if (cli_load(&f, c.model, "model", &err))
-			goto done;
-		rml_status s = rml_model_from_file(&m, &f, &err);
-		rml_file_free(&f);
-		if (s)
-			goto done;
-	} else if (create_model(&m, &c, &train, &err)) {
-		goto done;
-	}
-	if (c.lr < 0)
-		c.lr = c.opt == RML_OPT_SGD ? 0.1 : 0.002;
-	if (c.wd < 0)
-		c.wd = c.opt == RML_OPT_SGD ? 5e-4 : 0.05;
-	if (c.until > c.epochs) {
-		rml_errorf(&err, RML_ERR_ARG, "--until %lld is beyond --epochs %lld", (long long)c.until,
-			   (long long)c.epochs);
-		goto done;
-	}
-	if (c.gamma && !rml_model_has_adapters(m) &&
-	    rml_model_add_adapters(m, (int)c.gamma, (uint64_t)c.seed, &err))
-		goto done;
-	int h, w, ch;
-	rml_model_input_shape(m, &h, &w, &ch);
-	const rml_dataset *bad = train.h != h || train.w != w || train.c != ch ? &train
-				 : c.val && (val.h != h || val.w != w || val.c != ch) ? &val : NULL;
-	if (bad) {
-		rml_errorf(&err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-			   h, w, ch, bad == &train ? c.data : c.val, (long long)bad->h, (long long)bad->w,
-			   (long long)bad->c);
-		goto done;
-	}
-	int64_t k = rml_model_n_classes(m);
-	if (train.n_classes > k || (c.val && val.n_classes > k)) {
-		rml_errorf(&err, RML_ERR_MISMATCH, "the data has %d classes, the model %lld",
-			   train.n_classes > k ? train.n_classes : val.n_classes, (long long)k);
-		goto done;
-	}
-	for (int64_t i = 0; i < train.n; i++)
-		if (train.labels[i] < 0) {
-			rml_errorf(&err, RML_ERR_ARG, "training image %lld has no label", (long long)i);
-			goto done;
-		}
-	for (int64_t i = 0; c.val && i < val.n; i++)
-		if (val.labels[i] < 0) {
-			rml_errorf(&err, RML_ERR_ARG, "validation image %lld has no label", (long long)i);
-			goto done;
-		}
-	/* Fine-tuning defaults to the adapter and the head, or the head alone. */
-	if (!c.tune[0])
-		strcpy(c.tune, !c.model ? "all" : rml_model_has_adapters(m) ? "phi,W" : "W");
-	unsigned mask = RML_GROUPS_ALL;
-	if (rml_group_mask_parse(c.tune, &mask, &err))
-		goto done;
-	if (rml_model_n_params(m, mask) == 0) {
-		rml_errorf(&err, RML_ERR_ARG, "nothing to train in groups '%s' (no adapters?)", c.tune);
-		goto done;
-	}
-	int freeze_bn = !(mask & RML_GROUP_BIT(RML_GROUP_THETA));
-	rml_model_set_trainable(m, mask);
-	if (rml_model_reserve(m, c.batch, 1, &err) ||
-	    rml_optim_init(&opt, c.opt, rml_model_n_params(m, RML_GROUPS_ALL), &err))
-		goto done;
-	opt.momentum = (float)c.momentum;
-	opt.nesterov = c.nesterov;
-	if (c.resume && rml_optim_from_file(&opt, &ck, &err))
-		goto done;
-	/* The command line may have changed these (with a warning above). */
-	opt.momentum = (float)c.momentum;
-	opt.nesterov = c.nesterov;
-	rml_file_free(&ck);
-	/* Every buffer of the epoch loop, once. */
-	x = malloc((size_t)(c.batch * h * w * ch) * sizeof *x);
-	probs = malloc((size_t)(c.batch * k) * sizeof *probs);
-	dlogits = malloc((size_t)(c.batch * k) * sizeof *dlogits);
-	y = malloc((size_t)c.batch * sizeof *y);
-	order = malloc((size_t)train.n * sizeof *order);
-	vprobs = malloc((size_t)((c.val ? val.n : 0) * k + 1) * sizeof *vprobs);
-	vpred = malloc((size_t)((c.val ? val.n : 0) + 1) * sizeof *vpred);
-	if (!x || !probs || !dlogits || !y || !order || !vprobs || !vpred) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	if (c.log && !(log = open_log(c.log, c.resume ? start_epoch : 0, &err)))
+	if (prepare(&r, &c, &err))
 		goto done;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	int64_t steps_per_epoch = train.n / c.batch + (train.n % c.batch != 0);
-	int64_t total = steps_per_epoch * c.epochs, warm = steps_per_epoch * c.warmup;
-	int64_t stop = c.until ? c.until : c.epochs;
-	int64_t np;
-	rml_param *params = rml_model_params(m, &np);
+	int64_t stop = c.until ? c.until : c.s.epochs;
 	double last_acc = NAN, last_nll = NAN, last_loss = NAN;
-	int64_t epoch;
-	for (epoch = start_epoch; epoch < stop && !interrupted; epoch++) {
-		/* Each epoch draws from its own stream, so a resumed run shuffles
-		 * and augments exactly as an uninterrupted one. */
-		rml_rng rng;
-		rml_rng_seed_stream(&rng, (uint64_t)c.seed, (uint64_t)epoch);
-		for (int64_t i = 0; i < train.n; i++)
-			order[i] = i;
-		rml_rng_shuffle(&rng, order, train.n);
-		double t0 = rml_now(), loss_sum = 0;
-		int64_t seen = 0, right = 0;
-		char label[64];
-		snprintf(label, sizeof label, "epoch %lld/%lld", (long long)epoch + 1, (long long)c.epochs);
-		for (int64_t s = 0; s < steps_per_epoch && !interrupted; s++) {
-			int64_t b0 = s * c.batch, b = train.n - b0 < c.batch ? train.n - b0 : c.batch;
-			rml_batch_fill(x, y, &train, order + b0, b, c.crop ? 4 : 0, c.flip, &rng);
-			float *logits;
-			if (rml_model_forward(m, x, b, freeze_bn ? RML_MODE_EVAL : RML_MODE_TRAIN, &logits, &err))
-				goto done;
-			float loss = rml_xent_forward(probs, logits, y, b, k, (float)c.smoothing);
-			if (!isfinite(loss)) {
-				rml_errorf(&err, RML_ERR_NUMERIC, "the loss became %g at epoch %lld step %lld; "
-					   "lower --lr", loss, (long long)epoch + 1, (long long)s + 1);
-				goto done;
-			}
-			for (int64_t i = 0; i < b; i++) {
-				int64_t best = 0;
-				for (int64_t j = 1; j < k; j++)
-					if (probs[i * k + j] > probs[i * k + best])
-						best = j;
-				right += best == y[i];
-			}
-			loss_sum += loss * (double)b;
-			seen += b;
-			memset(dlogits, 0, (size_t)(b * k) * sizeof *dlogits);
-			rml_xent_backward(dlogits, probs, y, b, k, (float)c.smoothing, 1.0f);
-			rml_model_zero_grad(m);
-			if (rml_model_backward(m, dlogits, NULL, &err))
-				goto done;
-			float lr = (float)rml_lr_cosine(c.lr, epoch * steps_per_epoch + s, warm, total);
-			rml_optim_begin(&opt);
-			for (int64_t p = 0; p < np; p++) {
-				if (!(mask & RML_GROUP_BIT(params[p].group)))
-					continue;
-				/* No decay on norms and biases (vectors), as is usual. */
-				float wd = params[p].ndim > 1 ? (float)c.wd : 0.0f;
-				rml_optim_update(&opt, params[p].data, params[p].grad, params[p].offset,
-						 params[p].numel, lr, wd);
-			}
-			cli_progress(label, s + 1, steps_per_epoch);
-		}
-		/* An epoch cut short is dropped whole: the checkpoint of the
-		 * last complete one stays. */
-		if (interrupted)
-			break;
-		double secs = rml_now() - t0;
-		last_loss = loss_sum / (double)seen;
-		if (c.val && validate(m, &val, c.batch, vprobs, vpred, &last_acc, &last_nll, &err))
+	int64_t e;
+	for (e = r.start_epoch; e < stop && !interrupted; e++)
+		if (epoch(&r, &c, e, &last_loss, &last_acc, &last_nll, &err))
 			goto done;
-		if (c.checkpoint && save_checkpoint(m, &opt, epoch + 1, &c, digest, &err))
-			goto done;
-		char va[32], vn[32], line[512];
-		json_or_null(va, sizeof va, last_acc);
-		json_or_null(vn, sizeof vn, last_nll);
-		snprintf(line, sizeof line,
-			 "{\"epoch\":%lld,\"lr\":%.6g,\"loss\":%.5f,\"train_acc\":%.5f,\"val_acc\":%s,"
-			 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
-			 (long long)epoch + 1,
-			 rml_lr_cosine(c.lr, (epoch + 1) * steps_per_epoch - 1, warm, total), last_loss,
-			 (double)right / (double)seen, va, vn, secs, secs > 0 ? (double)seen / secs : 0.0);
-		if (log && (fprintf(log, "%s\n", line) < 0 || fflush(log))) {
-			rml_errorf(&err, RML_ERR_IO, "cannot write %s", c.log);
-			goto done;
-		}
-		if (cli_verbosity > 1 || (cli_verbosity > 0 && !c.json))
-			cli_msg("epoch %lld: loss %.4f, train acc %.4f%s%.4f, %.0f images/s", (long long)epoch + 1,
-				last_loss, (double)right / (double)seen, c.val ? ", val acc " : "",
-				c.val ? last_acc : 0.0, secs > 0 ? (double)seen / secs : 0.0);
-	}
 	if (interrupted) {
 		cli_msg("%s; %s", interrupted == SIGINT ? "interrupted" : "terminated",
 			c.checkpoint ? "the last checkpoint is intact" : "nothing written");
 		status = 128 + interrupted;
 		goto done;
 	}
-	if (c.until && c.until < c.epochs) {
+	if (c.until && c.until < c.s.epochs) {
 		if (cli_verbosity > 0)
 			cli_msg("stopped after epoch %lld of %lld; continue with --resume %s",
-				(long long)c.until, (long long)c.epochs, c.checkpoint);
+				(long long)c.until, (long long)c.s.epochs, c.checkpoint);
 	} else if (c.until && !c.output && cli_check_output(out)) {
 		status = CLI_EXIT_USAGE;
 		goto done;
 	} else {
 		rml_file f;
 		rml_file_init(&f);
-		rml_status s = rml_model_to_file(m, &f, &err);
+		rml_status s = rml_model_to_file(r.m, &f, &err);
 		if (!s)
-			s = cli_save(&f, out, c.seed, &err);
+			s = cli_save(&f, out, c.s.seed, &err);
 		rml_file_free(&f);
 		if (s)
 			goto done;
@@ -715,25 +579,17 @@ int main(int argc, char **argv)
 		json_or_null(vn, sizeof vn, last_nll);
 		json_or_null(lo, sizeof lo, last_loss);
 		fprintf(stderr, "{\"epochs\":%lld,\"loss\":%s,\"val_acc\":%s,\"val_nll\":%s}\n",
-			(long long)epoch, lo, va, vn);
+			(long long)e, lo, va, vn);
 	}
 	status = CLI_EXIT_OK;
 done:
 	if (status == CLI_EXIT_FAIL)
 		cli_fail(&err);
-	if (log)
-		fclose(log);
-	rml_file_free(&ck);
-	free(x);
-	free(probs);
-	free(dlogits);
-	free(vprobs);
-	free(vpred);
-	free(y);
-	free(order);
-	rml_optim_free(&opt);
-	rml_model_free(m);
-	rml_dataset_free(&train);
-	rml_dataset_free(&val);
+	if (r.log)
+		fclose(r.log);
+	rml_optim_free(&r.opt);
+	rml_model_free(r.m);
+	rml_dataset_free(&r.train);
+	rml_dataset_free(&r.val);
 	return cli_finish(status);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
 #include "metrics.h"
@@ -45,7 +46,7 @@ static void usage(void)
 	       "      --aug-copies B      memo: augmented copies per input (default 8)\n"
 	       "      --batch N           tent: batch size (default 128)\n"
 	       "      --steps N           SGD steps per input or batch (default 1; 0 = none)\n"
-	       "      --optimizer NAME    sgd (default) or adam\n"
+	       "      --optimizer NAME    sgd (default) or adamw (also accepted: adam)\n"
 	       "      --lr X              learning rate (default 0.001)\n"
 	       "      --momentum X        SGD momentum (default 0)\n"
 	       "      --shuffle           take the inputs in an order drawn from the seed (the\n"
@@ -159,8 +160,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_OPT:
 			if (!strcmp(optarg, "sgd")) c->o.optimizer = RML_OPT_SGD;
-			else if (!strcmp(optarg, "adam")) c->o.optimizer = RML_OPT_ADAMW;
-			else return cli_usage_error("--optimizer is sgd or adam, not '%s'", optarg);
+			/* adamw, as rmlops-train says; adam is the earlier name. */
+			else if (!strcmp(optarg, "adamw") || !strcmp(optarg, "adam"))
+				c->o.optimizer = RML_OPT_ADAMW;
+			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;
@@ -257,7 +260,7 @@ int main(int argc, char **argv)
 	int status = CLI_EXIT_FAIL;
 
 	if (cli_load(&f, c.model, "model", &err) || rml_expect_kind(&f, "model", c.model, &err) ||
-	    rml_model_from_file(&m, &f, &err))
+	    rml_model_from_file(&m, &f, &err) || rml_model_calib_check(m, &err))
 		goto done;
 	rml_file_free(&f);
 	if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
@@ -296,7 +299,7 @@ int main(int argc, char **argv)
 		c.threshold = stored_thr;
 		c.have_threshold = 1;
 	}
-	if (rml_model_calibrator(m))
+	if (rml_model_calibrator_method(m))
 		cli_info("%s the model's calibrator%s", c.no_calib ? "ignoring" : "applying",
 			 !c.no_calib && stored != RML_REJECT_NONE && !c.reject_given ? " and its rejection rule" : "");
 	if (rml_tta_init(&t, m, &c.o, &err) || rml_predictions_alloc(&p, d.n, k, &err))
@@ -366,11 +369,11 @@ int main(int argc, char **argv)
 	    rml_set_str(&pf, "tta.tune", c.tune ? c.tune : "phi") ||
 	    rml_set_i64(&pf, "tta.steps", c.o.steps) || rml_set_f64(&pf, "tta.lr", c.o.lr) ||
 	    rml_set_f64(&pf, "tta.momentum", c.o.momentum) ||
-	    rml_set_str(&pf, "tta.optimizer", c.o.optimizer == RML_OPT_SGD ? "sgd" : "adam") ||
+	    rml_set_str(&pf, "tta.optimizer", c.o.optimizer == RML_OPT_SGD ? "sgd" : "adamw") ||
 	    rml_set_i64(&pf, c.o.method == RML_TTA_MEMO ? "tta.aug_copies" : "tta.batch",
 			c.o.method == RML_TTA_MEMO ? c.o.n_aug : c.o.batch) ||
 	    rml_set_str(&pf, "tta.reject", rule) ||
-	    rml_set_i64(&pf, "tta.calibrated", !c.no_calib && rml_model_calibrator(m) != NULL) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
+	    rml_set_i64(&pf, "tta.calibrated", !c.no_calib && rml_model_calibrator_method(m) != NULL) || rml_set_i64(&pf, "tta.shuffle", c.shuffle) ||
 	    (isfinite(used) && rml_set_f64(&pf, "tta.threshold", used))) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto done;

@@ -14,11 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "canvas.h"
 #include "kernels.h"
 #include "metrics.h"
+#include "train.h"
+#include "yamlwalk.h"
 
 /* ---- names ------------------------------------------------------------------ */
 
@@ -277,69 +278,37 @@ rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_err
 
 /* ---- YAML ---------------------------------------------------------------------- */
 
-static rml_status yerr(rml_error *err, const char *what, const yaml_node_t *n, const char *msg)
-{
-	return rml_errorf(err, RML_ERR_FORMAT, "%s, line %d: %s", what,
-			  n ? (int)n->start_mark.line + 1 : 1, msg);
-}
-
-static rml_status parse_one(yaml_document_t *doc, yaml_node_t *n, const char *what,
-			    rml_advtest_attack *a, rml_error *err)
+/* One attack: a mapping of settings, "attack" read first. */
+static rml_status parse_one(rml_yamlwalk *y, yaml_node_t *n, rml_advtest_attack *a)
 {
 	if (n->type != YAML_MAPPING_NODE)
-		return yerr(err, what, n, "each attack is a mapping of settings (attack: pgd, eps: 3, ...)");
-	yaml_node_t *kind = NULL;
-	/* Unknown and repeated keys first, then "attack", then the rest. */
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(doc, p->value);
-		if (!k || k->type != YAML_SCALAR_NODE)
-			return yerr(err, what, k ? k : n, "setting names must be words");
-		const char *key = (const char *)k->data.scalar.value;
-		int known = 0;
-		for (int i = 0; keys[i]; i++)
-			known |= !strcmp(keys[i], key);
-		char m[400];
-		if (!known) {
-			snprintf(m, sizeof m, "unknown setting '%s'", key);
-			return yerr(err, what, k, m);
-		}
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = yaml_document_get_node(doc, q->key);
-			if (k2 && k2->type == YAML_SCALAR_NODE &&
-			    !strcmp((const char *)k2->data.scalar.value, key)) {
-				snprintf(m, sizeof m, "setting '%s' appears twice", key);
-				return yerr(err, what, k, m);
-			}
-		}
-		if (!v || v->type != YAML_SCALAR_NODE) {
-			snprintf(m, sizeof m, "setting '%s' wants a single value", key);
-			return yerr(err, what, v ? v : k, m);
-		}
-		if (!strcmp(key, "attack"))
-			kind = v;
-	}
+		return rml_yamlwalk_fail(y, n, "each attack is a mapping of settings (attack: pgd, eps: 3, ...)",
+					 NULL);
+	y->ctx = n;
+	rml_yamlwalk_pair set[sizeof keys / sizeof keys[0]];
+	int ns = rml_yamlwalk_map(y, n, NULL, keys, set, (int)(sizeof set / sizeof set[0]));
+	if (ns < 0)
+		return RML_ERR_FORMAT;
+	yaml_node_t *kind = rml_yamlwalk_get(set, ns, "attack");
 	if (!kind)
-		return yerr(err, what, n, "missing 'attack' (fgsm, pgd, apgd, cmaes-linf, pixel-l0 or square)");
+		return rml_yamlwalk_fail(y, n, "missing 'attack' (fgsm, pgd, apgd, cmaes-linf, pixel-l0 or square)",
+					 NULL);
 	rml_attack_kind k;
 	rml_error e = { 0 };
 	if (rml_attack_kind_parse((const char *)kind->data.scalar.value, &k, &e))
-		return yerr(err, what, kind, e.msg);
+		return rml_yamlwalk_fail(y, kind, e.msg, NULL);
 	rml_advtest_attack_default(a, k);
 	/* A preset first, so that the settings beside it refine it. */
 	for (int pass = 0; pass < 2; pass++)
-		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-		     p++) {
-			yaml_node_t *kn = yaml_document_get_node(doc, p->key);
-			yaml_node_t *v = yaml_document_get_node(doc, p->value);
-			const char *key = (const char *)kn->data.scalar.value;
+		for (int i = 0; i < ns; i++) {
+			const char *key = set[i].key;
 			if (!strcmp(key, "attack") || (pass == 0) != !strcmp(key, "preset"))
 				continue;
-			if (rml_advtest_set(a, key, (const char *)v->data.scalar.value, &e))
-				return yerr(err, what, v, e.msg);
+			if (rml_advtest_set(a, key, (const char *)set[i].val->data.scalar.value, &e))
+				return rml_yamlwalk_fail(y, set[i].val, e.msg, NULL);
 		}
 	if (rml_advtest_check(a, 0, &e))
-		return yerr(err, what, n, e.msg);
+		return rml_yamlwalk_fail(y, n, e.msg, NULL);
 	return RML_OK;
 }
 
@@ -348,58 +317,55 @@ rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtes
 {
 	*list = NULL;
 	*n_out = 0;
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-	if (!yaml_parser_load(&parser, &doc)) {
-		rml_status st = rml_errorf(err, RML_ERR_FORMAT, "%s, line %d: %s", what,
-					   (int)parser.problem_mark.line + 1,
-					   parser.problem ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
+	rml_yamlwalk y;
+	rml_status st = rml_yamlwalk_load(&y, text, what, err);
+	if (st) {
+		rml_yamlwalk_free(&y);
 		return st;
 	}
-	rml_status st = RML_OK;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	y.noun = "setting";
+	y.nouns = "setting names";
+	y.scalars = 1;
+	yaml_node_t *root = rml_yamlwalk_root(&y);
 	yaml_node_t *seq = root;
 	if (!root) {
-		st = yerr(err, what, NULL, "no attacks (the file is empty)");
+		st = rml_yamlwalk_fail(&y, NULL, "no attacks (the file is empty)", NULL);
 		goto out;
 	}
 	if (root->type == YAML_MAPPING_NODE) {
 		seq = NULL;
 		for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
 		     p++) {
-			yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+			yaml_node_t *k = rml_yamlwalk_node(&y, p->key);
 			if (k && k->type == YAML_SCALAR_NODE &&
 			    !strcmp((const char *)k->data.scalar.value, "attacks") && !seq) {
-				seq = yaml_document_get_node(&doc, p->value);
+				seq = rml_yamlwalk_node(&y, p->value);
 			} else {
 				char m[320];
 				snprintf(m, sizeof m, "unknown top-level key '%s' (expected 'attacks')",
 					 k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
 									   : "?");
-				st = yerr(err, what, k, m);
+				st = rml_yamlwalk_fail(&y, k, m, NULL);
 				goto out;
 			}
 		}
 		if (!seq) {
-			st = yerr(err, what, root, "missing 'attacks'");
+			st = rml_yamlwalk_fail(&y, root, "missing 'attacks'", NULL);
 			goto out;
 		}
 	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
-		st = yerr(err, what, seq, "expected a list of attacks (lines starting with '- attack:')");
+		st = rml_yamlwalk_fail(&y, seq, "expected a list of attacks (lines starting with '- attack:')",
+				       NULL);
 		goto out;
 	}
 	int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 	if (n < 1) {
-		st = yerr(err, what, seq, "the list of attacks is empty");
+		st = rml_yamlwalk_fail(&y, seq, "the list of attacks is empty", NULL);
 		goto out;
 	}
 	if (n > 1000) {
-		st = yerr(err, what, seq, "more than 1000 attacks");
+		st = rml_yamlwalk_fail(&y, seq, "more than 1000 attacks", NULL);
 		goto out;
 	}
 	rml_advtest_attack *v = calloc((size_t)n, sizeof *v);
@@ -408,11 +374,11 @@ rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtes
 		goto out;
 	}
 	for (int i = 0; i < n && !st; i++) {
-		yaml_node_t *it = yaml_document_get_node(&doc, seq->data.sequence.items.start[i]);
+		yaml_node_t *it = rml_yamlwalk_node(&y, seq->data.sequence.items.start[i]);
 		if (!it)
-			st = yerr(err, what, seq, "broken list");
+			st = rml_yamlwalk_fail(&y, seq, "broken list", NULL);
 		else
-			st = parse_one(&doc, it, what, &v[i], err);
+			st = parse_one(&y, it, &v[i]);
 	}
 	if (st)
 		free(v);
@@ -421,8 +387,7 @@ rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtes
 		*n_out = n;
 	}
 out:
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	rml_yamlwalk_free(&y);
 	return st;
 }
 
@@ -461,25 +426,16 @@ static int cb_grad(void *ctx, const float *x, int64_t n, const int32_t *labels, 
 	memset(dx, 0, (size_t)(n * d) * sizeof *dx);
 	for (int64_t i = 0; i < n; i += b->batch) {
 		int64_t nb = n - i < b->batch ? n - i : b->batch;
-		float *logits;
-		rml_status st = fwd(b, x + i * d, nb, &logits);
+		/* Scale nb undoes the mean: each example's input gradient is that
+		 * of its own loss -log p_y. */
+		rml_status st = rml_train_grad(b->m, RML_MODE_EVAL, x + i * d, labels + i, nb, 0.0, (float)nb,
+				    b->probs, b->dlogits, dx + i * d, NULL, &b->err);
 		if (st)
 			return (int)st;
-		rml_softmax(b->probs, logits, nb, k);
-		/* Per-example loss -log p_y and its gradient p - onehot(y): each
-		 * example's input gradient is that of its own loss. */
 		for (int64_t e = 0; e < nb; e++) {
-			const float *p = b->probs + e * k;
-			float *g = b->dlogits + e * k;
-			int32_t y = labels[i + e];
-			double py = p[y];
+			double py = b->probs[e * k + labels[i + e]];
 			loss[i + e] = (float)-log(py > 1e-30 ? py : 1e-30);
-			for (int64_t j = 0; j < k; j++)
-				g[j] = p[j] - (j == y ? 1.0f : 0.0f);
 		}
-		st = rml_model_backward(b->m, b->dlogits, dx + i * d, &b->err);
-		if (st)
-			return (int)st;
 	}
 	b->n_grad += n;
 	return 0;

@@ -15,6 +15,7 @@
 #include "augment.h"
 #include "calib.h"
 #include "canvas.h"
+#include "kernels.h"
 #include "model.h"
 
 /* ---- in-distribution copies ------------------------------------------------------ */
@@ -521,5 +522,210 @@ rml_status rml_reliability_png(const char *path, int n_panels, const char *const
 	rml_canvas_text(&c, L + 276, ly, "examples per bin", 1, 0x000000);
 	st = rml_canvas_save_png(&c, path, err);
 	rml_canvas_free(&c);
+	return st;
+}
+
+/* ---- the calibrator a model carries ------------------------------------------ */
+
+/* The keys and tensors under "calib." that a model carries (model.h):
+ * rml_calib_to_file's under "calib.", then the rejection rule as
+ * "calib.reject_rule" (none, entropy, confidence) and
+ * "calib.reject_threshold". */
+static const char *const reject_rule_names[] = { "none", "entropy", "confidence" };
+
+static int is_rule_key(const char *key)
+{
+	return strcmp(key, "calib.reject_rule") == 0 || strcmp(key, "calib.reject_threshold") == 0;
+}
+
+/* Read what the model carries, checking what a hostile file could get
+ * wrong; every "calib." tensor must belong to the calibrator. c may be
+ * NULL (only checked then); *rule and *thr get the rule. */
+static rml_status decode(const rml_model *m, rml_calib *c, rml_reject_rule *rule, double *thr,
+			 rml_error *err)
+{
+	const rml_file *f = rml_model_carried(m);
+	*rule = RML_REJECT_NONE;
+	*thr = NAN;
+	int has = rml_get(f, "calib.method") != NULL;
+	if (has) {
+		rml_calib own;
+		rml_calib_init(&own);
+		rml_status st = rml_calib_from_file(&own, f, "calib.", err);
+		if (st)
+			return st == RML_ERR_NOMEM ? st : RML_ERR_FORMAT;
+		if (c)
+			*c = own;
+		else
+			rml_calib_free(&own);
+	}
+	static const char *const own_tensors[] = { "calib.scalars", "calib.offsets", "calib.weights",
+						   "calib.x", "calib.y" };
+	rml_status st = RML_OK;
+	for (int64_t i = 0; i < f->n_tensors && !st; i++) {
+		const char *name = f->tensors[i].name;
+		int ok = 0;
+		for (size_t j = 0; has && j < sizeof own_tensors / sizeof own_tensors[0]; j++)
+			ok |= strcmp(name, own_tensors[j]) == 0;
+		if (!ok)
+			st = rml_errorf(err, RML_ERR_FORMAT, "model: tensor '%s' is not part of a calibrator",
+					name);
+	}
+	const rml_kv *r = rml_get(f, "calib.reject_rule");
+	if (!st && !r && rml_get(f, "calib.reject_threshold"))
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"model: calib.reject_threshold without calib.reject_rule");
+	if (!st && r && r->type != RML_KV_STR)
+		st = rml_errorf(err, RML_ERR_FORMAT, "model: calib.reject_rule must be a string");
+	int k = -1;
+	for (int j = 1; !st && r && j < 3; j++)
+		if (strcmp(r->s, reject_rule_names[j]) == 0)
+			k = j;
+	if (!st && r && k < 0)
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"model: calib.reject_rule '%s' is not entropy or confidence", r->s);
+	double t = NAN;
+	if (!st && r && rml_get_f64(f, "calib.reject_threshold", &t, err))
+		st = RML_ERR_FORMAT;
+	/* Entropy lies in [0, ln k]; a chosen threshold can sit at either end. */
+	if (!st && r &&
+	    (!isfinite(t) ||
+	     (k == RML_REJECT_ENTROPY && (t < 0 || t > log((double)rml_model_n_classes(m)) + 1e-6)) ||
+	     (k == RML_REJECT_CONFIDENCE && (t < 0 || t > 1))))
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"model: calib.reject_threshold %g is outside the range of the %s rule",
+				t, reject_rule_names[k]);
+	if (st) {
+		if (has && c)
+			rml_calib_free(c);
+		return st;
+	}
+	if (r) {
+		*rule = (rml_reject_rule)k;
+		*thr = t;
+	}
+	return RML_OK;
+}
+
+rml_status rml_model_calib_check(const rml_model *m, rml_error *err)
+{
+	rml_reject_rule rule;
+	double thr;
+	return decode(m, NULL, &rule, &thr, err);
+}
+
+const char *rml_model_calibrator_method(const rml_model *m)
+{
+	const char *s;
+	const rml_file *f = rml_model_carried(m);
+	return rml_get(f, "calib.method") && !rml_get_str(f, "calib.method", &s, NULL) ? s : NULL;
+}
+
+rml_status rml_model_calibrator(const rml_model *m, rml_calib *c, rml_error *err)
+{
+	rml_calib_init(c);
+	if (!rml_model_calibrator_method(m))
+		return rml_errorf(err, RML_ERR_ARG, "the model carries no calibrator");
+	rml_reject_rule rule;
+	double thr;
+	rml_status st = decode(m, c, &rule, &thr, err);
+	if (st)
+		rml_calib_init(c);
+	return st;
+}
+
+/* The carried part rebuilt: calibrator c (or none), then the rule. */
+static rml_status carry(rml_model *m, const rml_calib *c, rml_reject_rule rule, double thr,
+			rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = c ? rml_calib_to_file(c, &f, "calib.", err) : RML_OK;
+	if (!st && rule != RML_REJECT_NONE &&
+	    (rml_set_str(&f, "calib.reject_rule", reject_rule_names[rule]) ||
+	     rml_set_f64(&f, "calib.reject_threshold", thr)))
+		st = rml_errorf(err, RML_ERR_NOMEM, "cannot store the rejection rule");
+	if (!st)
+		st = rml_model_set_carried(m, &f, err);
+	rml_file_free(&f);
+	return st;
+}
+
+rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err)
+{
+	if (!c)
+		return rml_model_set_carried(m, NULL, err);
+	if ((unsigned)c->method >= RML_CALIB_COUNT ||
+	    (c->method == RML_CALIB_TEMPERATURE ? !(c->scalars[0] > 0)
+	     : c->method != RML_CALIB_BETA && (c->n_models < 1 || !c->x)))
+		return rml_errorf(err, RML_ERR_ARG, "the calibrator has not been fitted");
+	rml_reject_rule rule;
+	double thr;
+	rml_model_reject_rule(m, &rule, &thr);
+	return carry(m, c, rule, thr, err);
+}
+
+void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold)
+{
+	const rml_file *f = rml_model_carried(m);
+	const rml_kv *r = rml_get(f, "calib.reject_rule");
+	rml_reject_rule k = RML_REJECT_NONE;
+	double t = NAN;
+	for (int j = 1; r && r->type == RML_KV_STR && j < 3; j++)
+		if (strcmp(r->s, reject_rule_names[j]) == 0 &&
+		    !rml_get_f64(f, "calib.reject_threshold", &t, NULL))
+			k = (rml_reject_rule)j;
+	if (rule)
+		*rule = k;
+	if (threshold)
+		*threshold = k == RML_REJECT_NONE ? NAN : t;
+}
+
+rml_status rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold,
+				     rml_error *err)
+{
+	if ((rule != RML_REJECT_ENTROPY && rule != RML_REJECT_CONFIDENCE) || !isfinite(threshold))
+		rule = RML_REJECT_NONE;
+	/* Keep the calibrator's keys and tensors as they are, the rule after them. */
+	const rml_file *now = rml_model_carried(m);
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = RML_OK;
+	for (int64_t i = 0; i < now->n_kv && !st; i++)
+		if (!is_rule_key(now->kv[i].key))
+			st = rml_set_kv(&f, &now->kv[i]);
+	for (int64_t i = 0; i < now->n_tensors && !st; i++) {
+		const rml_tensor *t = &now->tensors[i];
+		if (!rml_add_tensor(&f, t->name, t->dtype, t->ndim, t->dims, t->data, err))
+			st = err ? err->code : RML_ERR_NOMEM;
+	}
+	if (!st && rule != RML_REJECT_NONE &&
+	    (rml_set_str(&f, "calib.reject_rule", reject_rule_names[rule]) ||
+	     rml_set_f64(&f, "calib.reject_threshold", threshold)))
+		st = RML_ERR_NOMEM;
+	if (!st)
+		st = rml_model_set_carried(m, &f, err);
+	else
+		rml_errorf(err, st, "cannot store the rejection rule");
+	rml_file_free(&f);
+	return st;
+}
+
+rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
+			   rml_error *err)
+{
+	if (n < 0 || (n > 0 && (!logits || !probs)))
+		return rml_errorf(err, RML_ERR_ARG, "model probabilities: bad arguments");
+	if (n == 0)
+		return RML_OK;
+	int64_t k = rml_model_n_classes(m);
+	rml_softmax(probs, logits, n, k);
+	if (!rml_model_calibrator_method(m))
+		return RML_OK;
+	rml_calib c;
+	rml_status st = rml_model_calibrator(m, &c, err);
+	if (!st)
+		st = rml_calib_apply(&c, probs, logits, n, k, probs, err);
+	rml_calib_free(&c);
 	return st;
 }

@@ -6,7 +6,10 @@
  * images (autoenc.h) or in pixel space, the calibration measures before
  * and after (ECE, MCE and ACE with both binnings, NLL, Brier, AUROC of
  * in- against out-of-distribution), the risk-coverage curve, and the
- * pictures (reliability diagrams, risk-coverage chart).
+ * pictures (reliability diagrams, risk-coverage chart). And the
+ * calibrator and rejection rule a model carries (the keys and tensors
+ * under "calib." that model.h keeps without reading them): reading,
+ * checking and setting them, and calibrated probabilities.
  *
  * Distances. SBO runs on standardised vectors: every dimension of the
  * in-distribution codes (latent values, or pixel values) is shifted and
@@ -28,8 +31,10 @@
 #include <stdint.h>
 
 #include "autoenc.h"
+#include "calib.h"
 #include "dataset.h"
 #include "metrics.h"
+#include "model.h"
 #include "rml.h"
 #include "sbo.h"
 
@@ -145,5 +150,48 @@ rml_status rml_risk_coverage(const float *probs, const int32_t *labels, int64_t 
 rml_status rml_reliability_png(const char *path, int n_panels, const char *const *titles,
 			       const float *const *conf, const uint8_t *const *correct,
 			       const int64_t *n, int n_bins, rml_error *err);
+
+/* ---- the calibrator a model carries ----------------------------------------
+ * Stored as rml_calib_to_file's keys and tensors under "calib.", then the
+ * rejection rule as "calib.reject_rule" (entropy, confidence) and
+ * "calib.reject_threshold" (see rmlops-format(5)). Programs check it
+ * once after loading a model (rml_model_calib_check); the functions below
+ * read it again when asked, so they never disagree with the model file. */
+
+/* What a hostile file could get wrong: a calibrator that does not read
+ * back, a "calib." tensor that is not the calibrator's, a rule that is not
+ * entropy or confidence, a threshold missing, alone or outside the rule's
+ * range. RML_ERR_FORMAT with a message starting "model: " (or the
+ * calibrator's own), RML_ERR_NOMEM. */
+rml_status rml_model_calib_check(const rml_model *m, rml_error *err);
+/* The method name ("bbq", ...) of the calibrator the model carries, or
+ * NULL when it carries none. Valid while the model is unchanged. */
+const char *rml_model_calibrator_method(const rml_model *m);
+/* A copy of the calibrator the model carries into c (rml_calib_free it);
+ * RML_ERR_ARG when it carries none, or an error of rml_model_calib_check
+ * (c is then empty). */
+rml_status rml_model_calibrator(const rml_model *m, rml_calib *c, rml_error *err);
+/* Give the model the fitted calibrator c (stored as keys and tensors; NULL
+ * removes it, and with it the rejection rule). RML_ERR_ARG for a
+ * calibrator that was never fitted; RML_ERR_NOMEM; on failure the model
+ * keeps what it had. */
+rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err);
+/* The stored rejection rule and threshold (RML_REJECT_NONE and NaN when
+ * none): entropy rejects above the threshold, confidence below it, as
+ * rml_predictions_reject with rate < 0. Either pointer may be NULL. */
+void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold);
+/* Store a rule and threshold (RML_REJECT_NONE, or a threshold that is not
+ * finite, clears it). A rule may be stored without a calibrator.
+ * RML_ERR_NOMEM leaves the old one. */
+rml_status rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold,
+				     rml_error *err);
+/* Probabilities probs [n,k] (k = n_classes) from logits [n,k]: softmax,
+ * then the calibrator when the model has one (rml_calib_apply; the
+ * temperature method reads the logits). probs must not alias logits. A
+ * row with NaN or Inf comes out not finite, as from the raw softmax, so
+ * measures count it as wrong. RML_ERR_ARG for n < 0 or NULL arrays; the
+ * errors of rml_model_calibrator. */
+rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
+			   rml_error *err);
 
 #endif

@@ -30,6 +30,9 @@ void rml_dataset_free(rml_dataset *d);
 /* Allocate n images of h×w×c and labels (zeroed, labels -1). */
 rml_status rml_dataset_alloc(rml_dataset *d, int64_t n, int64_t h, int64_t w, int64_t c,
 			     rml_error *err);
+/* Set the dataset's name (copied; NULL: none). Fails only when memory runs
+ * out. */
+rml_status rml_dataset_set_name(rml_dataset *d, const char *name);
 /* Set class names (copied). */
 rml_status rml_dataset_set_classes(rml_dataset *d, const char *const *names, int n,
 				   rml_error *err);

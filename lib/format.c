@@ -218,6 +218,20 @@ rml_status rml_set_str_array(rml_file *f, const char *key, const char *const *v,
 	return RML_OK;
 }
 
+rml_status rml_set_kv(rml_file *f, const rml_kv *kv)
+{
+	switch (kv->type) {
+	case RML_KV_I64: return rml_set_i64(f, kv->key, kv->i);
+	case RML_KV_F64: return rml_set_f64(f, kv->key, kv->f);
+	case RML_KV_STR: return rml_set_str(f, kv->key, kv->s);
+	case RML_KV_I64_ARRAY: return rml_set_i64_array(f, kv->key, kv->ia, kv->n);
+	case RML_KV_F64_ARRAY: return rml_set_f64_array(f, kv->key, kv->fa, kv->n);
+	case RML_KV_STR_ARRAY:
+		return rml_set_str_array(f, kv->key, (const char *const *)kv->sa, kv->n);
+	default: return RML_ERR_ARG;
+	}
+}
+
 void rml_unset(rml_file *f, const char *key)
 {
 	for (int64_t i = 0; i < f->n_kv; i++)

@@ -115,6 +115,8 @@ rml_status rml_set_str(rml_file *f, const char *key, const char *v);
 rml_status rml_set_i64_array(rml_file *f, const char *key, const int64_t *v, int64_t n);
 rml_status rml_set_f64_array(rml_file *f, const char *key, const double *v, int64_t n);
 rml_status rml_set_str_array(rml_file *f, const char *key, const char *const *v, int64_t n);
+/* Set a copy of kv (key, type and value) in f. */
+rml_status rml_set_kv(rml_file *f, const rml_kv *kv);
 /* Remove a key if present. */
 void rml_unset(rml_file *f, const char *key);
 

@@ -10,6 +10,7 @@
 
 #include "kernels.h"
 #include "metrics.h"
+#include "train.h"
 
 void rml_fault_targets_free(rml_fault_targets *tg)
 {
@@ -87,26 +88,7 @@ rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const c
 rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
 			       float *probs, rml_error *err)
 {
-	int h, w, c;
-	rml_model_input_shape(m, &h, &w, &c);
-	if (d->h != h || d->w != w || d->c != c)
-		return rml_errorf(err, RML_ERR_MISMATCH,
-				  "the model takes %dx%dx%d images, the dataset holds %lldx%lldx%lld",
-				  h, w, c, (long long)d->h, (long long)d->w, (long long)d->c);
-	int64_t k = rml_model_n_classes(m);
-	rml_status st = rml_model_reserve(m, batch, 0, err);
-	if (st)
-		return st;
-	int64_t img = d->h * d->w * d->c;
-	for (int64_t i = 0; i < d->n; i += batch) {
-		int64_t b = d->n - i < batch ? d->n - i : batch;
-		float *logits;
-		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
-		if (st)
-			return st;
-		rml_softmax(probs + i * k, logits, b, k);
-	}
-	return RML_OK;
+	return rml_model_predict(m, d, batch, probs, err);
 }
 
 rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
@@ -121,29 +103,28 @@ rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 	rml_status st = rml_model_reserve(m, batch, 1, err);
 	if (st)
 		return st;
+	int64_t img = d->h * d->w * d->c;
 	float *dlogits = malloc((size_t)(batch * k) * sizeof *dlogits);
 	float *probs = malloc((size_t)(batch * k) * sizeof *probs);
-	if (!dlogits || !probs) {
+	float *x = malloc((size_t)(batch * img) * sizeof *x);
+	if (!dlogits || !probs || !x) {
 		free(dlogits);
 		free(probs);
+		free(x);
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 	}
 	rml_model_set_trainable(m, RML_GROUPS_ALL);
 	rml_model_zero_grad(m);
-	int64_t img = d->h * d->w * d->c;
 	for (int64_t i = 0; i < d->n && st == RML_OK; i += batch) {
 		int64_t b = d->n - i < batch ? d->n - i : batch;
-		float *logits;
-		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
-		if (st)
-			break;
-		rml_xent_forward(probs, logits, d->labels + i, b, k, 0.0f);
-		memset(dlogits, 0, (size_t)(b * k) * sizeof *dlogits);
-		/* Scale so the sum over batches is the gradient of the mean loss. */
-		rml_xent_backward(dlogits, probs, d->labels + i, b, k, 0.0f,
-				  (float)b / (float)d->n);
-		st = rml_model_backward(m, dlogits, NULL, err);
+		for (int64_t e = 0; e < b * img; e++)
+			x[e] = d->images[i * img + e];
+		/* Scale so the sum over batches is the gradient of the mean loss;
+		 * eval-mode batch norm, as the model runs when deployed. */
+		st = rml_train_grad(m, RML_MODE_EVAL, x, d->labels + i, b, 0.0, (float)b / (float)d->n,
+				    probs, dlogits, NULL, NULL, err);
 	}
+	free(x);
 	free(dlogits);
 	free(probs);
 	rml_model_set_trainable(m, 0);
@@ -174,7 +155,7 @@ rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 static rml_status predict_top1(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
 			       int32_t *pred, rml_error *err)
 {
-	rml_status st = rml_predict_dataset(m, d, batch, probs, err);
+	rml_status st = rml_model_predict(m, d, batch, probs, err);
 	if (!st)
 		rml_top1(probs, d->n, rml_model_n_classes(m), pred, NULL);
 	return st;

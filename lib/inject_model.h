@@ -40,8 +40,8 @@ void rml_fault_targets_free(rml_fault_targets *tg);
 rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 					 const rml_dataset *d, int64_t batch, rml_error *err);
 
-/* Class probabilities of the model for every image of d into probs
- * [d->n, n_classes], in batches of `batch` (eval mode). */
+/* The former name of rml_model_predict (model.h), kept while callers
+ * move over. */
 rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
 			       float *probs, rml_error *err);
 

@@ -19,12 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
+#include "arch.h"
 #include "kernels.h"
 #include "model_internal.h"
 
-#define MAX_BLOCKS 64
 #define BN_EPS 1e-5f
 #define LN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
@@ -34,445 +33,11 @@
 #define MAX_PARAMS (INT64_C(1) << 28)
 #define MAX_ACT_PER_IMAGE (INT64_C(1) << 28)
 
-/* ---- architecture --------------------------------------------------------- */
-
-typedef enum { BLK_MV2, BLK_MVIT } blk_type;
-
-typedef struct {
-	blk_type type;
-	int out, stride, expand;     /* mv2 */
-	int dim, depth, heads;       /* mvit (channels are the input's) */
-} arch_block;
-
-typedef struct {
-	int h, w, c;
-	double mean[4], std[4];
-	int stem_out, stem_stride;
-	arch_block blocks[MAX_BLOCKS];
-	int n_blocks;
-	int head_conv;
-	char *yaml;
-} arch;
-
-static const char *const preset_names[] = { "mvit-xxs", "mvit-tiny", NULL };
-
-static const char preset_mvit_xxs[] =
-	"# MobileViT-XXS adapted to 32x32 inputs (about 0.95 M parameters).\n"
-	"name: mvit-xxs\n"
-	"input: {h: 32, w: 32, c: 3, mean: [125.3, 123.0, 113.9], std: [63.0, 62.1, 66.7]}\n"
-	"stem: {out: 16, stride: 2}\n"
-	"blocks:\n"
-	"  - {type: mv2, out: 16, stride: 1, expand: 2}\n"
-	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
-	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
-	"  - {type: mv2, out: 24, stride: 1, expand: 2}\n"
-	"  - {type: mv2, out: 48, stride: 2, expand: 2}\n"
-	"  - {type: mvit, dim: 64, depth: 2, heads: 4}\n"
-	"  - {type: mv2, out: 64, stride: 2, expand: 2}\n"
-	"  - {type: mvit, dim: 80, depth: 4, heads: 4}\n"
-	"  - {type: mv2, out: 80, stride: 1, expand: 2}\n"
-	"  - {type: mvit, dim: 96, depth: 3, heads: 4}\n"
-	"head: {conv: 320}\n";
-
-static const char preset_mvit_tiny[] =
-	"# A very small network of the same kind, for tests.\n"
-	"name: mvit-tiny\n"
-	"input: {h: 32, w: 32, c: 3, mean: [125.3, 123.0, 113.9], std: [63.0, 62.1, 66.7]}\n"
-	"stem: {out: 8, stride: 2}\n"
-	"blocks:\n"
-	"  - {type: mv2, out: 8, stride: 1, expand: 2}\n"
-	"  - {type: mv2, out: 12, stride: 2, expand: 2}\n"
-	"  - {type: mvit, dim: 16, depth: 1, heads: 2}\n"
-	"head: {conv: 24}\n";
-
-const char *const *rml_model_presets(void)
-{
-	return preset_names;
-}
-
-const char *rml_model_preset_yaml(const char *name)
-{
-	if (strcmp(name, "mvit-xxs") == 0)
-		return preset_mvit_xxs;
-	if (strcmp(name, "mvit-tiny") == 0)
-		return preset_mvit_tiny;
-	return NULL;
-}
-
-/* Minimal walker over a libyaml document. */
-typedef struct {
-	yaml_document_t *doc;
-	rml_error *err;
-	int bad;
-	yaml_node_t *ctx;   /* the mapping being read: its line stands for a missing key */
-} ywalk;
-
-static rml_status yfail(ywalk *y, yaml_node_t *n, const char *fmt, const char *what)
-{
-	y->bad = 1;
-	if (!n)
-		n = y->ctx;
-	return rml_errorf(y->err, RML_ERR_FORMAT, "architecture, line %d: %s%s",
-			  n ? (int)n->start_mark.line + 1 : 1, fmt, what ? what : "");
-}
-
-static int yint(ywalk *y, yaml_node_t *n, const char *key, int lo, int hi, int *out)
-{
-	if (!n) {
-		yfail(y, NULL, "missing ", key);
-		return -1;
-	}
-	if (n->type != YAML_SCALAR_NODE) {
-		yfail(y, n, "expected a number for ", key);
-		return -1;
-	}
-	char *end;
-	long v = strtol((const char *)n->data.scalar.value, &end, 10);
-	if (*end || end == (char *)n->data.scalar.value || v < lo || v > hi) {
-		char m[160];
-		snprintf(m, sizeof m, "'%s' for %s must be a whole number from %d to %d",
-			 (const char *)n->data.scalar.value, key, lo, hi);
-		yfail(y, n, m, NULL);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
-static int ydoubles(ywalk *y, yaml_node_t *n, const char *key, double *out, int count)
-{
-	if (!n || n->type != YAML_SEQUENCE_NODE ||
-	    n->data.sequence.items.top - n->data.sequence.items.start != count) {
-		char m[96];
-		snprintf(m, sizeof m, "%s must be a list of %d numbers", key, count);
-		yfail(y, n, m, NULL);
-		return -1;
-	}
-	for (int i = 0; i < count; i++) {
-		yaml_node_t *v = yaml_document_get_node(y->doc, n->data.sequence.items.start[i]);
-		char *end;
-		if (!v || v->type != YAML_SCALAR_NODE) {
-			yfail(y, n, "expected numbers in ", key);
-			return -1;
-		}
-		out[i] = strtod((const char *)v->data.scalar.value, &end);
-		if (*end || !isfinite(out[i])) {
-			yfail(y, v, "not a number in ", key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Iterate the pairs of a mapping, checking each key against `allowed`. */
-typedef struct {
-	const char *key;
-	yaml_node_t *val;
-} ypair;
-
-static int ymap(ywalk *y, yaml_node_t *n, const char *what, const char *const *allowed,
-		ypair *out, int max)
-{
-	if (!n || n->type != YAML_MAPPING_NODE) {
-		yfail(y, n, "expected a mapping for ", what);
-		return -1;
-	}
-	int k = 0;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *kn = yaml_document_get_node(y->doc, p->key);
-		if (!kn || kn->type != YAML_SCALAR_NODE) {
-			yfail(y, kn, "keys must be words in ", what);
-			return -1;
-		}
-		const char *key = (const char *)kn->data.scalar.value;
-		int ok = 0;
-		for (int i = 0; allowed[i]; i++)
-			ok |= strcmp(allowed[i], key) == 0;
-		if (!ok) {
-			char m[160];
-			snprintf(m, sizeof m, "unknown key '%s' in %s", key, what);
-			yfail(y, kn, m, NULL);
-			return -1;
-		}
-		for (int i = 0; i < k; i++)
-			if (strcmp(out[i].key, key) == 0) {
-				char m[160];
-				snprintf(m, sizeof m, "key '%s' appears twice in %s", key, what);
-				yfail(y, kn, m, NULL);
-				return -1;
-			}
-		if (k < max)
-			out[k++] = (ypair){ key, yaml_document_get_node(y->doc, p->value) };
-	}
-	return k;
-}
-
-static yaml_node_t *yget(ypair *p, int n, const char *key)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(p[i].key, key) == 0)
-			return p[i].val;
-	return NULL;
-}
-
-static rml_status arch_parse(arch *a, const char *text, rml_error *err)
-{
-	memset(a, 0, sizeof *a);
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-	if (!yaml_parser_load(&parser, &doc)) {
-		rml_status st = rml_errorf(err, RML_ERR_FORMAT, "architecture, line %d: %s",
-					   (int)parser.problem_mark.line + 1,
-					   parser.problem ? parser.problem : "invalid YAML");
-		yaml_parser_delete(&parser);
-		return st;
-	}
-	ywalk y = { &doc, err, 0, NULL };
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	y.ctx = root;
-	static const char *const top_keys[] = { "name", "input", "stem", "blocks", "head", NULL };
-	static const char *const in_keys[] = { "h", "w", "c", "mean", "std", NULL };
-	static const char *const stem_keys[] = { "out", "stride", NULL };
-	static const char *const head_keys[] = { "conv", NULL };
-	static const char *const mv2_keys[] = { "type", "in", "out", "stride", "expand", NULL };
-	static const char *const mvit_keys[] = { "type", "channels", "dim", "depth", "heads",
-						 "patch", "mlp_ratio", NULL };
-	static const char *const any_keys[] = { "type", "in", "out", "stride", "expand", "channels",
-						"dim", "depth", "heads", "patch", "mlp_ratio", NULL };
-	ypair top[8], in[8], st_[4], hd[4], bk[12];
-	int nt = root ? ymap(&y, root, "the architecture", top_keys, top, 8) : -1;
-	if (!root)
-		yfail(&y, NULL, "empty architecture", NULL);
-	yaml_node_t *n_in = nt > 0 ? yget(top, nt, "input") : NULL;
-	yaml_node_t *n_stem = nt > 0 ? yget(top, nt, "stem") : NULL;
-	yaml_node_t *n_blocks = nt > 0 ? yget(top, nt, "blocks") : NULL;
-	yaml_node_t *n_head = nt > 0 ? yget(top, nt, "head") : NULL;
-	if (!y.bad && (!n_in || !n_stem || !n_blocks || !n_head))
-		yfail(&y, root, "the architecture needs input, stem, blocks and head", NULL);
-	if (!y.bad) {
-		y.ctx = n_in;
-		int k = ymap(&y, n_in, "input", in_keys, in, 8);
-		if (k >= 0 && !yint(&y, yget(in, k, "h"), "input.h", 2, 4096, &a->h) &&
-		    !yint(&y, yget(in, k, "w"), "input.w", 2, 4096, &a->w) &&
-		    !yint(&y, yget(in, k, "c"), "input.c", 1, 4, &a->c)) {
-			for (int i = 0; i < 4; i++) {
-				a->mean[i] = 0;
-				a->std[i] = 1;
-			}
-			if (yget(in, k, "mean"))
-				ydoubles(&y, yget(in, k, "mean"), "input.mean", a->mean, a->c);
-			if (!y.bad && yget(in, k, "std"))
-				ydoubles(&y, yget(in, k, "std"), "input.std", a->std, a->c);
-			for (int i = 0; !y.bad && i < a->c; i++)
-				if (!(a->std[i] > 0))
-					yfail(&y, n_in, "input.std must be positive", NULL);
-		}
-	}
-	if (!y.bad) {
-		y.ctx = n_stem;
-		int k = ymap(&y, n_stem, "stem", stem_keys, st_, 4);
-		a->stem_stride = 2;
-		if (k >= 0 && !yint(&y, yget(st_, k, "out"), "stem.out", 1, 4096, &a->stem_out) &&
-		    yget(st_, k, "stride"))
-			yint(&y, yget(st_, k, "stride"), "stem.stride", 1, 2, &a->stem_stride);
-	}
-	if (!y.bad) {
-		y.ctx = n_head;
-		int k = ymap(&y, n_head, "head", head_keys, hd, 4);
-		if (k >= 0)
-			yint(&y, yget(hd, k, "conv"), "head.conv", 1, 65536, &a->head_conv);
-	}
-	if (!y.bad && n_blocks->type != YAML_SEQUENCE_NODE)
-		yfail(&y, n_blocks, "blocks must be a list", NULL);
-	if (!y.bad) {
-		/* Follow the feature-map shape, so a block that does not fit what
-		 * comes before it is refused here with its line. */
-		int h = (a->h + 2 - 3) / a->stem_stride + 1, w = (a->w + 2 - 3) / a->stem_stride + 1;
-		int c = a->stem_out;
-		for (yaml_node_item_t *it = n_blocks->data.sequence.items.start;
-		     !y.bad && it < n_blocks->data.sequence.items.top; it++) {
-			yaml_node_t *bn = yaml_document_get_node(&doc, *it);
-			if (a->n_blocks >= MAX_BLOCKS) {
-				yfail(&y, bn, "too many blocks (at most 64)", NULL);
-				break;
-			}
-			if (!bn || bn->type != YAML_MAPPING_NODE) {
-				yfail(&y, bn, "expected a mapping for ", "a block");
-				break;
-			}
-			y.ctx = bn;
-			/* The type decides which keys are allowed: read it first. */
-			int k = ymap(&y, bn, "a block", any_keys, bk, 12);
-			if (k < 0)
-				break;
-			arch_block *b = &a->blocks[a->n_blocks];
-			yaml_node_t *tn = yget(bk, k, "type");
-			const char *type = tn && tn->type == YAML_SCALAR_NODE ? (const char *)tn->data.scalar.value : "";
-			if (strcmp(type, "mv2") == 0) {
-				if (ymap(&y, bn, "an mv2 block", mv2_keys, bk, 12) < 0)
-					break;
-				b->type = BLK_MV2;
-				b->stride = 1;
-				b->expand = 2;
-				int cin = c;
-				if (yget(bk, k, "in") && yint(&y, yget(bk, k, "in"), "mv2.in", 1, 4096, &cin))
-					break;
-				if (cin != c) {
-					char msg[160];
-					snprintf(msg, sizeof msg, "mv2.in is %d but the stage before gives %d channels",
-						 cin, c);
-					yfail(&y, yget(bk, k, "in"), msg, NULL);
-					break;
-				}
-				if (yint(&y, yget(bk, k, "out"), "mv2.out", 1, 4096, &b->out))
-					break;
-				if (yget(bk, k, "stride") && yint(&y, yget(bk, k, "stride"), "mv2.stride", 1, 2, &b->stride))
-					break;
-				if (yget(bk, k, "expand") && yint(&y, yget(bk, k, "expand"), "mv2.expand", 1, 16, &b->expand))
-					break;
-				h = (h + 2 - 3) / b->stride + 1;
-				w = (w + 2 - 3) / b->stride + 1;
-				c = b->out;
-			} else if (strcmp(type, "mvit") == 0) {
-				if (ymap(&y, bn, "an mvit block", mvit_keys, bk, 12) < 0)
-					break;
-				b->type = BLK_MVIT;
-				b->heads = 4;
-				int cc = c, patch = 2, ratio = 2;
-				if (yget(bk, k, "channels") &&
-				    yint(&y, yget(bk, k, "channels"), "mvit.channels", 1, 4096, &cc))
-					break;
-				if (cc != c) {
-					char msg[160];
-					snprintf(msg, sizeof msg,
-						 "mvit.channels is %d but the stage before gives %d channels "
-						 "(a mvit block keeps its channel count)", cc, c);
-					yfail(&y, yget(bk, k, "channels"), msg, NULL);
-					break;
-				}
-				if (yint(&y, yget(bk, k, "dim"), "mvit.dim", 1, 4096, &b->dim) ||
-				    yint(&y, yget(bk, k, "depth"), "mvit.depth", 1, 64, &b->depth))
-					break;
-				if (yget(bk, k, "heads") && yint(&y, yget(bk, k, "heads"), "mvit.heads", 1, 64, &b->heads))
-					break;
-				/* Accepted so a description can say what it relies on; the
-				 * engine implements only 2x2 patches and a doubling MLP. */
-				if (yget(bk, k, "patch") && yint(&y, yget(bk, k, "patch"), "mvit.patch", 2, 2, &patch))
-					break;
-				if (yget(bk, k, "mlp_ratio") &&
-				    yint(&y, yget(bk, k, "mlp_ratio"), "mvit.mlp_ratio", 2, 2, &ratio))
-					break;
-				if (b->dim % b->heads) {
-					char msg[160];
-					snprintf(msg, sizeof msg, "mvit.dim %d is not a multiple of mvit.heads %d",
-						 b->dim, b->heads);
-					yfail(&y, bn, msg, NULL);
-				} else if (h % 2 || w % 2) {
-					char msg[160];
-					snprintf(msg, sizeof msg,
-						 "a mvit block needs an even feature-map size for 2x2 patches, "
-						 "here %dx%d", h, w);
-					yfail(&y, bn, msg, NULL);
-				}
-			} else {
-				yfail(&y, tn ? tn : bn, "block type must be mv2 or mvit", NULL);
-			}
-			a->n_blocks++;
-		}
-	}
-	if (!y.bad && a->n_blocks == 0)
-		yfail(&y, n_blocks, "the architecture has no blocks", NULL);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	if (y.bad)
-		return err ? err->code : RML_ERR_FORMAT;
-	a->yaml = strdup(text);
-	return a->yaml ? RML_OK : rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-}
-
 /* ---- the graph -------------------------------------------------------------- */
-
-typedef enum {
-	OP_NORM, OP_CONV, OP_DW, OP_BN, OP_SILU, OP_ADD, OP_CONCAT, OP_UNFOLD, OP_FOLD,
-	OP_LN, OP_LINEAR, OP_ATTN, OP_GAP, OP_CHSCALE,
-	OP_BN_SILU,         /* batch norm and SiLU fused: the norm's output is not stored */
-	OP_COUNT
-} op_kind;
 
 static const char *const op_names[OP_COUNT] = {
 	"normalise", "conv", "dwconv", "batchnorm", "silu", "add", "concat", "unfold", "fold",
 	"layernorm", "linear", "attention", "avgpool", "chscale", "bn+silu",
-};
-
-typedef struct {
-	int64_t per_img;    /* floats per image (0: fixed size) */
-	int64_t fixed;      /* floats when per_img == 0 */
-	int64_t h, w, c;    /* geometry (rows = n*h*w) */
-	float *data, *grad;
-	int needs_grad;
-	int touched;
-} tensor;
-
-typedef struct {
-	op_kind kind;
-	int in, in2, out;
-	int p[2];           /* parameter indices, -1 none */
-	int buf[2];         /* buffer indices */
-	int save[2];        /* tensors saved for backward */
-	int k, stride, pad, heads;
-	int64_t cin, cout;  /* channels */
-	int run;            /* executed in the last backward (for tests) */
-} op;
-
-typedef struct {
-	char *name;
-	rml_group group;
-	int ndim;
-	int64_t dims[4];
-	int64_t numel;
-	int init;           /* INIT_* */
-	int64_t fan;
-} pdesc;
-
-enum { INIT_ONE, INIT_ZERO, INIT_CONV, INIT_LINEAR, INIT_UNIFORM_FANIN, INIT_BIAS_FANIN };
-
-struct rml_model {
-	arch a;
-	int n_classes, gamma;
-	char **class_names;
-	uint64_t seed;
-	tensor *t;
-	int n_t;
-	op *ops;
-	int n_ops;
-	pdesc *pd;
-	int n_p;
-	rml_param *params;
-	float *pblock, *gblock;
-	pdesc *bd;
-	int n_b;
-	rml_param *buffers;
-	float *bblock;
-	int64_t group_off[RML_GROUP_COUNT + 1];
-	int64_t max_batch;
-	int with_grad;
-	float *arena, *garena, *ws;
-	int64_t arena_floats, garena_floats;
-	unsigned trainable;
-	int input_grad;
-	rml_mode last_mode;
-	int64_t last_n;
-	int logits_t;
-	double flops;
-	int profile;
-	double prof_time[OP_COUNT][2];   /* seconds, forward and backward */
-	int64_t prof_calls[OP_COUNT][2];
-	rml_calib *calib;                /* NULL: none */
-	rml_reject_rule reject_rule;     /* RML_REJECT_NONE: none */
-	double reject_threshold;
 };
 
 /* Graph construction ---------------------------------------------------------- */
@@ -768,7 +333,7 @@ static int g_transformer_layer(builder *b, int x, int heads, int64_t P)
 	return g_binary(b, OP_ADD, r1, f2);
 }
 
-static int g_mvit(builder *b, int x, const arch_block *blk)
+static int g_mvit(builder *b, int x, const rml_arch_block *blk)
 {
 	tensor *tx = &b->m->t[x];
 	int64_t C = tx->c, H = tx->h, W = tx->w, P = (H / 2) * (W / 2), d = blk->dim;
@@ -868,7 +433,7 @@ static void free_graph(rml_model *m)
 static rml_status build_graph(rml_model *m, rml_error *err)
 {
 	builder b = { .m = m, .err = err };
-	arch *a = &m->a;
+	rml_arch *a = &m->a;
 	int x = new_tensor(&b, a->h, a->w, a->c);
 	int y = new_tensor(&b, a->h, a->w, a->c);
 	new_op(&b, OP_NORM, x, y);
@@ -878,8 +443,8 @@ static rml_status build_graph(rml_model *m, rml_error *err)
 		char name[32];
 		snprintf(name, sizeof name, "blocks.%d", i);
 		push(&b, name, sv);
-		const arch_block *blk = &a->blocks[i];
-		if (blk->type == BLK_MV2) {
+		const rml_arch_block *blk = &a->blocks[i];
+		if (blk->type == RML_ARCH_MV2) {
 			int64_t cin = m->t[y].c, hid = cin * blk->expand;
 			int z = g_conv_bn_silu(&b, "expand", y, hid, 1, 1, 0, 1);
 			z = g_conv_bn_silu(&b, "dw", z, 0, 3, blk->stride, 1, 1);
@@ -1020,6 +585,16 @@ static void init_params(rml_model *m, uint64_t seed, unsigned groups)
 
 /* ---- public: creation -------------------------------------------------------- */
 
+const char *const *rml_model_presets(void)
+{
+	return rml_arch_presets();
+}
+
+const char *rml_model_preset_yaml(const char *name)
+{
+	return rml_arch_preset_yaml(name);
+}
+
 const char *rml_group_name(rml_group g)
 {
 	static const char *const n[] = { "theta", "omega", "phi", "W" };
@@ -1084,7 +659,7 @@ rml_status rml_model_create(rml_model **out, const rml_model_config *cfg, rml_er
 				  "unknown architecture '%s' (presets: mvit-xxs, mvit-tiny; or YAML text)",
 				  cfg->arch);
 	}
-	rml_status st = arch_parse(&m->a, text ? text : cfg->arch, err);
+	rml_status st = rml_arch_parse(&m->a, text ? text : cfg->arch, err);
 	if (!st) {
 		m->n_classes = cfg->n_classes;
 		m->gamma = cfg->adapter_gamma;
@@ -1106,14 +681,12 @@ void rml_model_free(rml_model *m)
 	if (!m)
 		return;
 	free_graph(m);
-	free(m->a.yaml);
+	rml_arch_free(&m->a);
 	if (m->class_names)
 		for (int i = 0; i < m->n_classes; i++)
 			free(m->class_names[i]);
 	free(m->class_names);
-	if (m->calib)
-		rml_calib_free(m->calib);
-	free(m->calib);
+	rml_file_free(&m->carried);
 	free(m);
 }
 
@@ -1180,7 +753,7 @@ rml_status rml_model_add_adapters(rml_model *m, int gamma, uint64_t seed, rml_er
 		return rml_errorf(err, RML_ERR_ARG, "adapter compression must be 1, 2, 4 or 8, not %d", gamma);
 	int has_mvit = 0;
 	for (int i = 0; i < m->a.n_blocks; i++)
-		has_mvit |= m->a.blocks[i].type == BLK_MVIT;
+		has_mvit |= m->a.blocks[i].type == RML_ARCH_MVIT;
 	if (!has_mvit)
 		return rml_errorf(err, RML_ERR_ARG, "the architecture has no MobileViT block to adapt");
 	m->gamma = gamma;
@@ -1514,7 +1087,7 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 		double t0 = m->profile ? rml_now() : 0;
 		switch (o->kind) {
 		case OP_NORM: {
-			const arch *a = &m->a;
+			const rml_arch *a = &m->a;
 			float sc[4], sh[4];
 			for (int c = 0; c < a->c; c++) {
 				sc[c] = (float)(1.0 / a->std[c]);
@@ -1617,6 +1190,31 @@ rml_status rml_model_forward_u8(rml_model *m, const uint8_t *x, int64_t n, rml_m
 	return rml_model_forward(m, in, n, mode, logits, err);
 }
 
+rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
+			     rml_error *err)
+{
+	int h, w, c;
+	rml_model_input_shape(m, &h, &w, &c);
+	if (d->h != h || d->w != w || d->c != c)
+		return rml_errorf(err, RML_ERR_MISMATCH,
+				  "the model takes %dx%dx%d images, the dataset holds %lldx%lldx%lld",
+				  h, w, c, (long long)d->h, (long long)d->w, (long long)d->c);
+	int64_t k = rml_model_n_classes(m);
+	rml_status st = rml_model_reserve(m, batch, 0, err);
+	if (st)
+		return st;
+	int64_t img = d->h * d->w * d->c;
+	for (int64_t i = 0; i < d->n; i += batch) {
+		int64_t b = d->n - i < batch ? d->n - i : batch;
+		float *logits;
+		st = rml_model_forward_u8(m, d->images + i * img, b, RML_MODE_EVAL, &logits, err);
+		if (st)
+			return st;
+		rml_softmax(probs + i * k, logits, b, k);
+	}
+	return RML_OK;
+}
+
 /* Which tensors need a gradient: the input when asked, and everything
  * downstream of it or of a trainable parameter. */
 static void mark_needs(rml_model *m, int want_dx)
@@ -1688,7 +1286,7 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 		switch (o->kind) {
 		case OP_NORM:
 			if (dx) {
-				const arch *a = &m->a;
+				const rml_arch *a = &m->a;
 				int64_t cnt = n * a->h * a->w;
 				for (int64_t r = 0; r < cnt; r++)
 					for (int c = 0; c < a->c; c++)
@@ -1822,378 +1420,4 @@ void rml_model_profile_report(const rml_model *m, char *buf, size_t size)
 	}
 	if (at < size)
 		snprintf(buf + at, size - at, "%-11s %9s %10.4f %9s %10.4f\n", "total", "", tf, "", tb);
-}
-
-/* ---- files ---------------------------------------------------------------------------- */
-
-void rml_model_base_hash(const rml_model *m, char hex[65])
-{
-	rml_sha256 c;
-	rml_sha256_init(&c);
-	for (int i = 0; i < m->n_p + m->n_b; i++) {
-		const rml_param *p = i < m->n_p ? &m->params[i] : &m->buffers[i - m->n_p];
-		if (p->group != RML_GROUP_THETA)
-			continue;
-		rml_sha256_update(&c, p->name, strlen(p->name) + 1);
-		for (int d = 0; d < p->ndim; d++) {
-			uint8_t le[8];
-			for (int b = 0; b < 8; b++)
-				le[b] = (uint8_t)((uint64_t)p->dims[d] >> (8 * b));
-			rml_sha256_update(&c, le, 8);
-		}
-		rml_sha256_update(&c, p->data, (size_t)p->numel * sizeof(float));
-	}
-	uint8_t dg[32];
-	rml_sha256_final(&c, dg);
-	rml_hex32(dg, hex);
-}
-
-static rml_status put_param(rml_file *f, const rml_param *p, rml_error *err)
-{
-	return rml_add_tensor(f, p->name, RML_DTYPE_F32, p->ndim, p->dims, p->data, err)
-		       ? RML_OK
-		       : (err ? err->code : RML_ERR_NOMEM);
-}
-
-/* The calibrator group: rml_calib_to_file under "calib.", plus the
- * rejection rule as "calib.reject_rule" (none, entropy, confidence) and
- * "calib.reject_threshold". */
-static const char *const reject_rule_names[] = { "none", "entropy", "confidence" };
-
-static rml_status calib_to_file(const rml_model *m, rml_file *f, rml_error *err)
-{
-	rml_status st = RML_OK;
-	if (m->calib)
-		st = rml_calib_to_file(m->calib, f, "calib.", err);
-	if (!st && m->reject_rule != RML_REJECT_NONE) {
-		if (rml_set_str(f, "calib.reject_rule", reject_rule_names[m->reject_rule]) ||
-		    rml_set_f64(f, "calib.reject_threshold", m->reject_threshold))
-			st = rml_errorf(err, RML_ERR_NOMEM, "cannot store the rejection rule");
-	}
-	return st;
-}
-
-/* Read what calib_to_file wrote, checking what a hostile file could get
- * wrong; every "calib." tensor must belong to the calibrator. */
-static rml_status calib_from_file(rml_model *m, const rml_file *f, rml_error *err)
-{
-	rml_status st = RML_OK;
-	int has = rml_get(f, "calib.method") != NULL;
-	if (has) {
-		m->calib = calloc(1, sizeof *m->calib);
-		if (!m->calib)
-			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		rml_calib_init(m->calib);
-		st = rml_calib_from_file(m->calib, f, "calib.", err);
-		if (st) {
-			free(m->calib);
-			m->calib = NULL;
-			return st == RML_ERR_NOMEM ? st : RML_ERR_FORMAT;
-		}
-	}
-	static const char *const own[] = { "calib.scalars", "calib.offsets", "calib.weights",
-					   "calib.x", "calib.y" };
-	for (int64_t i = 0; i < f->n_tensors; i++) {
-		const char *name = f->tensors[i].name;
-		if (strncmp(name, "calib.", 6) != 0)
-			continue;
-		int ok = 0;
-		for (size_t j = 0; has && j < sizeof own / sizeof own[0]; j++)
-			ok |= strcmp(name, own[j]) == 0;
-		if (!ok)
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "model: tensor '%s' is not part of a calibrator", name);
-	}
-	const rml_kv *rule = rml_get(f, "calib.reject_rule");
-	if (!rule) {
-		if (rml_get(f, "calib.reject_threshold"))
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "model: calib.reject_threshold without calib.reject_rule");
-		return RML_OK;
-	}
-	if (rule->type != RML_KV_STR)
-		return rml_errorf(err, RML_ERR_FORMAT, "model: calib.reject_rule must be a string");
-	int r = -1;
-	for (int j = 1; j < 3; j++)
-		if (strcmp(rule->s, reject_rule_names[j]) == 0)
-			r = j;
-	if (r < 0)
-		return rml_errorf(err, RML_ERR_FORMAT,
-				  "model: calib.reject_rule '%s' is not entropy or confidence", rule->s);
-	double t;
-	if (rml_get_f64(f, "calib.reject_threshold", &t, err))
-		return RML_ERR_FORMAT;
-	/* Entropy lies in [0, ln k]; a chosen threshold can sit at either end. */
-	if (!isfinite(t) || (r == RML_REJECT_ENTROPY && (t < 0 || t > log((double)m->n_classes) + 1e-6)) ||
-	    (r == RML_REJECT_CONFIDENCE && (t < 0 || t > 1)))
-		return rml_errorf(err, RML_ERR_FORMAT,
-				  "model: calib.reject_threshold %g is outside the range of the %s rule",
-				  t, reject_rule_names[r]);
-	m->reject_rule = (rml_reject_rule)r;
-	m->reject_threshold = t;
-	return RML_OK;
-}
-
-rml_status rml_model_to_file(const rml_model *m, rml_file *f, rml_error *err)
-{
-	rml_status st = rml_set_str(f, "kind", "model");
-	if (!st)
-		st = rml_set_str(f, "model.arch_yaml", m->a.yaml);
-	if (!st)
-		st = rml_set_i64(f, "model.n_classes", m->n_classes);
-	if (!st)
-		st = rml_set_i64(f, "model.adapter_gamma", m->gamma);
-	if (!st && m->class_names)
-		st = rml_set_str_array(f, "model.classes", (const char *const *)m->class_names,
-				       m->n_classes);
-	if (!st) {
-		char hex[65];
-		rml_model_base_hash(m, hex);
-		st = rml_set_str(f, "model.base_hash", hex);
-	}
-	if (st)
-		return rml_errorf(err, st, "cannot describe the model: %s", rml_strerror(st));
-	for (int i = 0; i < m->n_p && !st; i++)
-		st = put_param(f, &m->params[i], err);
-	for (int i = 0; i < m->n_b && !st; i++)
-		st = put_param(f, &m->buffers[i], err);
-	if (!st)
-		st = calib_to_file(m, f, err);
-	return st;
-}
-
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *dims)
-{
-	size_t at = (size_t)snprintf(buf, size, "[");
-	for (int d = 0; d < ndim && at < size; d++)
-		at += (size_t)snprintf(buf + at, size - at, "%s%lld", d ? "," : "", (long long)dims[d]);
-	if (at < size)
-		snprintf(buf + at, size - at, "]");
-}
-
-/* Check that f holds p with its exact dtype and shape; copy only when
- * asked, so a caller can validate everything before changing anything. */
-static rml_status take_param(rml_param *p, const rml_file *f, const char *what, int copy,
-			     rml_error *err)
-{
-	rml_tensor *t = rml_find_tensor(f, p->name);
-	if (!t)
-		return rml_errorf(err, RML_ERR_FORMAT, "%s: tensor '%s' is missing", what, p->name);
-	if (t->dtype != RML_DTYPE_F32)
-		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' is %s, expected f32", what,
-				  p->name, rml_dtype_name(t->dtype));
-	int ok = t->ndim == p->ndim;
-	for (int d = 0; ok && d < p->ndim; d++)
-		ok = t->dims[d] == p->dims[d];
-	if (!ok) {
-		char have[96], want[96];
-		shape_text(have, sizeof have, t->ndim, t->dims);
-		shape_text(want, sizeof want, p->ndim, p->dims);
-		return rml_errorf(err, RML_ERR_MISMATCH, "%s: tensor '%s' has shape %s, the architecture needs %s",
-				  what, p->name, have, want);
-	}
-	if (copy)
-		memcpy(p->data, t->data, (size_t)p->numel * sizeof(float));
-	return RML_OK;
-}
-
-static int is_param_name(const rml_model *m, const char *name, int with_buffers)
-{
-	for (int i = 0; i < m->n_p; i++)
-		if (strcmp(m->params[i].name, name) == 0)
-			return 1;
-	for (int i = 0; with_buffers && i < m->n_b; i++)
-		if (strcmp(m->buffers[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
-rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *err)
-{
-	*out = NULL;
-	rml_status st = rml_expect_kind(f, "model", "input", err);
-	const char *yaml = NULL;
-	int64_t k = 0, gamma = 0;
-	if (!st)
-		st = rml_get_str(f, "model.arch_yaml", &yaml, err);
-	if (!st)
-		st = rml_get_i64(f, "model.n_classes", &k, err);
-	if (!st && rml_get(f, "model.adapter_gamma"))
-		st = rml_get_i64(f, "model.adapter_gamma", &gamma, err);
-	if (st)
-		return st;
-	if (k < 1 || k > 100000 || gamma < 0 || gamma > 8)
-		return rml_errorf(err, RML_ERR_FORMAT, "model: invalid class count or adapter setting");
-	rml_model_config cfg = { yaml, (int)k, (int)gamma, 0 };
-	rml_model *m;
-	st = rml_model_create(&m, &cfg, err);
-	if (st)
-		return st;
-	for (int i = 0; i < m->n_p && !st; i++)
-		st = take_param(&m->params[i], f, "model", 1, err);
-	for (int i = 0; i < m->n_b && !st; i++)
-		st = take_param(&m->buffers[i], f, "model", 1, err);
-	/* Nothing else may ride along, except the optimiser state ("optim.*")
-	 * that training checkpoints carry and the calibrator ("calib.*"). */
-	if (!st)
-		st = calib_from_file(m, f, err);
-	for (int64_t i = 0; i < f->n_tensors && !st; i++)
-		if (strncmp(f->tensors[i].name, "optim.", 6) != 0 &&
-		    strncmp(f->tensors[i].name, "calib.", 6) != 0 &&
-		    !is_param_name(m, f->tensors[i].name, 1))
-			st = rml_errorf(err, RML_ERR_FORMAT,
-					"model: tensor '%s' is not part of the architecture",
-					f->tensors[i].name);
-	const rml_kv *cl = rml_get(f, "model.classes");
-	if (!st && cl && (cl->type != RML_KV_STR_ARRAY || cl->n != k))
-		st = rml_errorf(err, RML_ERR_FORMAT,
-				"model: model.classes must be a list of %lld names", (long long)k);
-	if (!st && cl)
-		st = rml_model_set_class_names(m, (const char *const *)cl->sa, (int)cl->n, err);
-	if (st) {
-		rml_model_free(m);
-		return st;
-	}
-	*out = m;
-	return RML_OK;
-}
-
-rml_status rml_model_adapters_to_file(const rml_model *m, int with_head, rml_file *f,
-				      rml_error *err)
-{
-	if (!m->gamma)
-		return rml_errorf(err, RML_ERR_ARG, "the model has no adapters");
-	char hex[65];
-	rml_model_base_hash(m, hex);
-	rml_status st = rml_set_str(f, "kind", "adapters");
-	if (!st)
-		st = rml_set_str(f, "adapters.base_hash", hex);
-	if (!st)
-		st = rml_set_i64(f, "adapters.gamma", m->gamma);
-	if (!st)
-		st = rml_set_i64(f, "adapters.with_head", with_head);
-	if (st)
-		return rml_errorf(err, st, "cannot describe the adapters");
-	for (int i = 0; i < m->n_p && !st; i++) {
-		rml_group g = m->params[i].group;
-		if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI || (with_head && g == RML_GROUP_W))
-			st = put_param(f, &m->params[i], err);
-	}
-	return st;
-}
-
-rml_status rml_model_load_adapters(rml_model *m, const rml_file *f, rml_error *err)
-{
-	rml_status st = rml_expect_kind(f, "adapters", "adapter file", err);
-	const char *hash = NULL;
-	if (!st)
-		st = rml_get_str(f, "adapters.base_hash", &hash, err);
-	if (st)
-		return st;
-	char mine[65];
-	rml_model_base_hash(m, mine);
-	if (strcmp(hash, mine) != 0)
-		return rml_errorf(err, RML_ERR_MISMATCH,
-				  "the adapters belong to base model %.12s…, this model is %.12s…", hash,
-				  mine);
-	int64_t gamma = 0;
-	if (rml_get_i64(f, "adapters.gamma", &gamma, err))
-		return RML_ERR_FORMAT;
-	if (!m->gamma) {
-		st = rml_model_add_adapters(m, (int)gamma, 0, err);
-		if (st)
-			return st;
-	} else if (gamma != m->gamma) {
-		return rml_errorf(err, RML_ERR_MISMATCH, "adapters of compression %lld for a model with %d",
-				  (long long)gamma, m->gamma);
-	}
-	/* Validate everything first, so a refused file changes nothing. */
-	for (int64_t i = 0; i < f->n_tensors && !st; i++) {
-		const char *name = f->tensors[i].name;
-		int ok = 0;
-		for (int j = 0; j < m->n_p && !ok; j++)
-			ok = m->params[j].group != RML_GROUP_THETA && strcmp(m->params[j].name, name) == 0;
-		if (!ok)
-			st = rml_errorf(err, RML_ERR_FORMAT,
-					"adapter file: tensor '%s' is not an adapter or head parameter of this model",
-					name);
-	}
-	for (int copy = 0; copy < 2 && !st; copy++)
-		for (int i = 0; i < m->n_p && !st; i++) {
-			rml_group g = m->params[i].group;
-			if (g == RML_GROUP_OMEGA || g == RML_GROUP_PHI ||
-			    (g == RML_GROUP_W && rml_find_tensor(f, m->params[i].name)))
-				st = take_param(&m->params[i], f, "adapter file", copy, err);
-		}
-	return st;
-}
-
-/* ---- calibration ---------------------------------------------------------------------- */
-
-const rml_calib *rml_model_calibrator(const rml_model *m)
-{
-	return m->calib;
-}
-
-rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err)
-{
-	if (!c) {
-		if (m->calib)
-			rml_calib_free(m->calib);
-		free(m->calib);
-		m->calib = NULL;
-		m->reject_rule = RML_REJECT_NONE;
-		m->reject_threshold = 0;
-		return RML_OK;
-	}
-	if ((unsigned)c->method >= RML_CALIB_COUNT ||
-	    (c->method == RML_CALIB_TEMPERATURE ? !(c->scalars[0] > 0)
-	     : c->method != RML_CALIB_BETA && (c->n_models < 1 || !c->x)))
-		return rml_errorf(err, RML_ERR_ARG, "the calibrator has not been fitted");
-	rml_calib *copy = calloc(1, sizeof *copy);
-	if (!copy)
-		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	rml_calib_init(copy);
-	rml_status st = rml_calib_copy(copy, c, err);
-	if (st) {
-		free(copy);
-		return st;
-	}
-	if (m->calib)
-		rml_calib_free(m->calib);
-	free(m->calib);
-	m->calib = copy;
-	return RML_OK;
-}
-
-void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold)
-{
-	if (rule)
-		*rule = m->reject_rule;
-	if (threshold)
-		*threshold = m->reject_rule == RML_REJECT_NONE ? NAN : m->reject_threshold;
-}
-
-void rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold)
-{
-	if ((rule != RML_REJECT_ENTROPY && rule != RML_REJECT_CONFIDENCE) || !isfinite(threshold)) {
-		m->reject_rule = RML_REJECT_NONE;
-		m->reject_threshold = 0;
-		return;
-	}
-	m->reject_rule = rule;
-	m->reject_threshold = threshold;
-}
-
-rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
-			   rml_error *err)
-{
-	if (n < 0 || (n > 0 && (!logits || !probs)))
-		return rml_errorf(err, RML_ERR_ARG, "model probabilities: bad arguments");
-	if (n == 0)
-		return RML_OK;
-	rml_softmax(probs, logits, n, m->n_classes);
-	if (!m->calib)
-		return RML_OK;
-	return rml_calib_apply(m->calib, probs, logits, n, m->n_classes, probs, err);
 }

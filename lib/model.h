@@ -17,7 +17,8 @@
  * (per-channel mean/std, stored in the model) is the first operation, so
  * attacks work in pixel units and input gradients are in pixel units.
  *
- * Not here: losses beyond softmax cross-entropy, optimisers (optim.h),
+ * Not here: losses beyond softmax cross-entropy, training steps
+ * (train.h), optimisers (optimizer.h),
  * datasets (dataset.h).
  */
 #ifndef RML_MODEL_H
@@ -25,9 +26,8 @@
 
 #include <stdint.h>
 
-#include "calib.h"
+#include "dataset.h"
 #include "format.h"
-#include "metrics.h"
 #include "rml.h"
 
 typedef enum {
@@ -153,37 +153,27 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 /* Zero the gradients of the trainable groups. */
 void rml_model_zero_grad(rml_model *m);
 
-/* ---- calibration ------------------------------------------------------------
- * A model may carry a fitted calibrator (calib.h) and a rejection rule with
- * its threshold, chosen when it was calibrated. Both are stored in the
- * model file (tensors and keys under "calib.", see rmlops-format(5)), so
- * every program that reads and rewrites a model (fault injection,
- * fine-tuning, test-time adaptation) keeps them without knowing of them.
- * Adding adapters or a new head leaves them in place; after changing the
- * model's function they describe the model they were fitted on, so
- * recalibrate when that matters. */
+/* Class probabilities (softmax of the logits, no calibrator) of the model
+ * for every image of d into probs [d->n, n_classes], in batches of
+ * `batch`, eval mode; reserves the model for `batch`. RML_ERR_MISMATCH
+ * when the images are not the model's shape. */
+rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, float *probs,
+			     rml_error *err);
 
-/* The calibrator the model carries, or NULL when it has none. The pointer
- * belongs to the model and stays valid until the calibrator is replaced
- * or the model freed. */
-const rml_calib *rml_model_calibrator(const rml_model *m);
-/* Give the model a deep copy of the fitted calibrator c (NULL removes it,
- * and with it the rejection rule). RML_ERR_ARG for a calibrator that was
- * never fitted; RML_ERR_NOMEM; on failure the model keeps what it had. */
-rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err);
-/* The stored rejection rule and threshold (RML_REJECT_NONE and NaN when
- * none): entropy rejects above the threshold, confidence below it, as
- * rml_predictions_reject with rate < 0. Either pointer may be NULL. */
-void rml_model_reject_rule(const rml_model *m, rml_reject_rule *rule, double *threshold);
-/* Store a rule and threshold (RML_REJECT_NONE, or a threshold that is not
- * finite, clears it). A rule may be stored without a calibrator. */
-void rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double threshold);
-/* Probabilities probs [n,k] (k = n_classes) from logits [n,k]: softmax,
- * then the calibrator when the model has one (rml_calib_apply; the
- * temperature method reads the logits). probs must not alias logits. A
- * row with NaN or Inf comes out not finite, as from the raw softmax, so
- * measures count it as wrong. RML_ERR_ARG for n < 0 or NULL arrays. */
-rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
-			   rml_error *err);
+/* ---- what the model carries for others -------------------------------------
+ * Keys and tensors whose names begin with "calib." belong to the
+ * calibration module (calib_model.h: the calibrator and the rejection
+ * rule chosen with it). The model keeps them as they were read or set,
+ * writes them into its file after its own, and keeps them through new
+ * adapters and a new head; it never reads them. After changing the
+ * model's function they describe the model they were fitted on. */
+
+/* The carried keys and tensors: a file that holds only those (never NULL;
+ * valid until they are replaced or the model freed). */
+const rml_file *rml_model_carried(const rml_model *m);
+/* Replace them by copies of the keys and tensors of part whose names begin
+ * with "calib.", in part's order (NULL: none). RML_ERR_NOMEM leaves the
+ * old ones. */
+rml_status rml_model_set_carried(rml_model *m, const rml_file *part, rml_error *err);
 
 #endif

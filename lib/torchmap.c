@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
+
 #define NAME_MAX_LEN 1024
 
 void rml_torch_map_init(rml_torch_map *m)
@@ -753,7 +755,7 @@ rml_status rml_torch_import_meta(rml_model *m, const rml_st_file *st, const char
 		if (r == RML_REJECT_NONE || rml_get_f64(&c, "calib.reject_threshold", &thr, NULL) || !isfinite(thr))
 			s = rml_errorf(err, RML_ERR_FORMAT, "%s: bad rejection rule", where);
 		else
-			rml_model_set_reject_rule(m, r, thr);
+			s = rml_model_set_reject_rule(m, r, thr, err);
 	}
 	if (fp)
 		fclose(fp);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
 #include "kernels.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 implementation): inputs, parameters, outputs, and the gradients of
 sum(output * dy) for a fixed random dy, converted from PyTorch's NCHW /
 OIHW layouts to the engine's NHWC / HWIO / [in,out]. Writes
-testdata/ref/kernels.rml; test_layers and test_kernels read it (no PyTorch
+testdata/ref/kernels.rml; test_kernels_torch and test_kernels read it (no PyTorch
 at test time).
     python3 scripts/ref_kernels.py"""
 import os

@@ -105,7 +105,7 @@ for k in $(seq "$reps"); do
 			case $meth in
 			memo) args=() ;;
 			memo_lr) args=(--lr "$memo_lr") ;;
-			tent) args=(--method tent --tune bn --batch 64 --shuffle --optimizer adam --lr 0.001) ;;
+			tent) args=(--method tent --tune bn --batch 64 --shuffle --optimizer adamw --lr 0.001) ;;
 			esac
 			rmlops-tta -m "$m" -d "$d" -s "$k" -j 1 "${args[@]}" --reject entropy --threshold "$thr" \
 				--json > "$r.$meth.rml" 2> "$r.$meth.tta.json"

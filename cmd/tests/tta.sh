@@ -87,6 +87,12 @@ expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --steps -1
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --aug-copies 0
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --lr nan
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adam --momentum 0.9
+expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamw --momentum 0.9
+expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamx
+# adamw and its earlier name adam are the same optimiser.
+t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamw -q > "$tmp/aw.rml"
+t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adam -q > "$tmp/a.rml"
+same_content "$tmp/aw.rml" "$tmp/a.rml"
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --threshold 1
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --reject entropy
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --reject entropy --threshold 1 --reject-rate 0.1

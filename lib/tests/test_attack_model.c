@@ -22,7 +22,6 @@
 #include <cmocka.h>
 
 #include "attack_model.h"
-#include "inject_model.h"
 #include "metrics.h"
 
 static rml_model *tiny(void)
@@ -331,7 +330,7 @@ static void test_stored_and_chunks(void **state)
 		 * example is attacked (a black-box attack leaves misclassified
 		 * images alone). */
 		float p[130];
-		assert_int_equal(rml_predict_dataset(m, &d, 5, p, NULL), RML_OK);
+		assert_int_equal(rml_model_predict(m, &d, 5, p, NULL), RML_OK);
 		rml_top1(p, 13, 10, d.labels, NULL);
 	}
 	const rml_attack_kind kinds[] = { RML_ATTACK_PGD, RML_ATTACK_CMAES_LINF, RML_ATTACK_PIXEL_L0 };
@@ -361,7 +360,7 @@ static void test_stored_and_chunks(void **state)
 		s.images = r1.adv;
 		float probs[130];
 		int32_t pred[13];
-		assert_int_equal(rml_predict_dataset(m, &s, 5, probs, NULL), RML_OK);
+		assert_int_equal(rml_model_predict(m, &s, 5, probs, NULL), RML_OK);
 		rml_top1(probs, 13, 10, pred, NULL);
 		for (int i = 0; i < 13; i++) {
 			assert_int_equal(pred[i], r1.pred[i]);

@@ -8,7 +8,10 @@
  * hand; degenerate calibration data (one class, all right, all wrong,
  * constant confidence, only out-of-distribution rows) through fit, apply
  * and measure give finite results in [0,1]; the reliability diagram is a
- * PNG; every refused argument.
+ * PNG; every refused argument. And the calibrator a model carries: it
+ * round-trips through a model file with its rejection rule, survives new
+ * adapters and a new head, applies as softmax-then-calibrator, and a
+ * damaged one is refused by rml_model_calib_check with its own message.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -24,6 +27,8 @@
 #include "augment.h"
 #include "calib.h"
 #include "calib_model.h"
+#include "kernels.h"
+#include "model.h"
 
 static rml_dataset cifar;
 
@@ -401,6 +406,249 @@ static void test_reliability_png(void **state)
 	close(fd);
 }
 
+static rml_model *tiny(int gamma, uint64_t seed)
+{
+	rml_model *m;
+	rml_model_config c = { "mvit-tiny", 10, gamma, seed };
+	rml_error err = { 0 };
+	if (rml_model_create(&m, &c, &err))
+		fail_msg("%s", err.msg);
+	return m;
+}
+
+static void fill_pixels(float *x, int64_t n, uint64_t seed)
+{
+	rml_rng r;
+	rml_rng_seed(&r, seed);
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)rml_rng_below(&r, 256);
+}
+
+/* ---- the calibrator a model carries (rml_model_calibrator and friends) -------------------------------------------- */
+
+/* A calibrator of method m fitted on 200 made-up, overconfident rows. */
+static void fit_toy(rml_calib *c, rml_calib_method meth)
+{
+	enum { N = 200, K = 10 };
+	static float probs[N * K], logits[N * K];
+	int32_t labels[N];
+	rml_rng r;
+	rml_rng_seed(&r, 3);
+	for (int i = 0; i < N; i++) {
+		for (int j = 0; j < K; j++)
+			logits[i * K + j] = (float)(3 * rml_rng_normal(&r));
+		labels[i] = rml_rng_uniform(&r) < 0.6 ? 0 : (int32_t)rml_rng_below(&r, K);
+		logits[i * K + labels[i]] += 2;
+	}
+	rml_softmax(probs, logits, N, K);
+	rml_error err = { 0 };
+	rml_calib_init(c);
+	if (rml_calib_fit(c, meth, probs, logits, labels, N, K, NULL, &err))
+		fail_msg("%s", err.msg);
+}
+
+static void test_calibrator_round_trip(void **state)
+{
+	(void)state;
+	rml_error err = { 0 };
+	float x[2 * 3072], *lg, logits[20], want[20], got[20];
+	fill_pixels(x, 2 * 3072, 5);
+	for (int meth = 0; meth < RML_CALIB_COUNT; meth++) {
+		rml_model *m = tiny(0, 8), *back = NULL;
+		assert_null(rml_model_calibrator_method(m));
+		rml_reject_rule rule;
+		double thr;
+		rml_model_reject_rule(m, &rule, &thr);
+		assert_int_equal(rule, RML_REJECT_NONE);
+		assert_true(isnan(thr));
+		rml_calib c;
+		fit_toy(&c, (rml_calib_method)meth);
+		assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_OK);
+		assert_int_equal(rml_model_set_reject_rule(m, RML_REJECT_ENTROPY, 0.75, &err), RML_OK);
+		/* The model holds a copy: changing ours changes nothing. */
+		c.scalars[0] = 7;
+		rml_calib held;
+		assert_int_equal(rml_model_calibrator(m, &held, &err), RML_OK);
+		assert_true(held.scalars[0] != 7 || meth == RML_CALIB_BETA);
+		rml_file f;
+		rml_file_init(&f);
+		assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+		assert_int_equal(rml_model_from_file(&back, &f, &err), RML_OK);
+		assert_int_equal(rml_model_calib_check(back, &err), RML_OK);
+		rml_calib cb;
+		assert_int_equal(rml_model_calibrator(back, &cb, &err), RML_OK);
+		assert_int_equal(cb.method, meth);
+		assert_string_equal(rml_model_calibrator_method(back), rml_calib_method_name(cb.method));
+		rml_calib_free(&cb);
+		rml_model_reject_rule(back, &rule, &thr);
+		assert_int_equal(rule, RML_REJECT_ENTROPY);
+		assert_true(thr == 0.75);
+		/* Probabilities: softmax, then the calibrator, the same after the trip. */
+		rml_model_reserve(m, 2, 0, &err);
+		rml_model_forward(m, x, 2, RML_MODE_EVAL, &lg, &err);
+		memcpy(logits, lg, sizeof logits);
+		rml_softmax(want, logits, 2, 10);
+		assert_int_equal(rml_calib_apply(&held, want, logits, 2, 10, want, &err), RML_OK);
+		rml_calib_free(&held);
+		assert_int_equal(rml_model_probs(back, logits, 2, got, &err), RML_OK);
+		assert_memory_equal(want, got, sizeof want);
+		for (int i = 0; i < 2; i++) {
+			double s = 0;
+			for (int j = 0; j < 10; j++)
+				s += got[i * 10 + j];
+			assert_true(fabs(s - 1) < 1e-5);
+		}
+		/* It stays through adapters and a new head. */
+		assert_int_equal(rml_model_add_adapters(back, 4, 1, &err), RML_OK);
+		assert_int_equal(rml_model_reset_head(back, 10, 2, &err), RML_OK);
+		assert_non_null(rml_model_calibrator_method(back));
+		/* Removing it removes the rule too. */
+		assert_int_equal(rml_model_set_calibrator(back, NULL, &err), RML_OK);
+		assert_null(rml_model_calibrator_method(back));
+		assert_int_equal(rml_model_calibrator(back, &cb, &err), RML_ERR_ARG);
+		rml_model_reject_rule(back, &rule, NULL);
+		assert_int_equal(rule, RML_REJECT_NONE);
+		assert_int_equal(rml_model_probs(back, logits, 2, got, &err), RML_OK);
+		rml_softmax(want, logits, 2, 10);
+		assert_memory_equal(want, got, sizeof want);
+		rml_calib_free(&c);
+		rml_file_free(&f);
+		rml_model_free(m);
+		rml_model_free(back);
+	}
+}
+
+static void test_calibrator_misuse(void **state)
+{
+	(void)state;
+	rml_error err = { 0 };
+	rml_model *m = tiny(0, 8);
+	rml_calib c;
+	rml_calib_init(&c);
+	assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "not been fitted"));
+	assert_null(rml_model_calibrator_method(m));
+	/* A threshold that is not finite, or no rule, clears the rule. */
+	assert_int_equal(rml_model_set_reject_rule(m, RML_REJECT_CONFIDENCE, 0.5, &err), RML_OK);
+	assert_int_equal(rml_model_set_reject_rule(m, RML_REJECT_CONFIDENCE, NAN, &err), RML_OK);
+	rml_reject_rule rule;
+	rml_model_reject_rule(m, &rule, NULL);
+	assert_int_equal(rule, RML_REJECT_NONE);
+	float logits[10] = { 0 }, probs[10];
+	assert_int_equal(rml_model_probs(m, logits, -1, probs, &err), RML_ERR_ARG);
+	/* A faulty row stays not finite. */
+	logits[3] = NAN;
+	fit_toy(&c, RML_CALIB_BBQ);
+	assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_OK);
+	assert_int_equal(rml_model_probs(m, logits, 1, probs, &err), RML_OK);
+	assert_true(isnan(probs[3]));
+	rml_calib_free(&c);
+	rml_model_free(m);
+}
+
+/* A calibrated mvit-tiny model file, damaged by `damage`, must be refused
+ * by rml_model_calib_check (which programs run after loading a model)
+ * with RML_ERR_FORMAT and a message that contains `says`; the model file
+ * itself still loads, since the model does not read what it carries. */
+static void refused_calibrated(void (*damage)(rml_file *), const char *says)
+{
+	rml_model *m = tiny(0, 8), *bad = NULL;
+	rml_error err = { 0 };
+	rml_calib c;
+	fit_toy(&c, RML_CALIB_ISOTONIC);
+	assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_OK);
+	assert_int_equal(rml_model_set_reject_rule(m, RML_REJECT_CONFIDENCE, 0.5, &err), RML_OK);
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+	damage(&f);
+	assert_int_equal(rml_model_from_file(&bad, &f, &err), RML_OK);
+	assert_int_equal(rml_model_calib_check(bad, &err), RML_ERR_FORMAT);
+	if (!strstr(err.msg, says))
+		fail_msg("message '%s' does not say '%s'", err.msg, says);
+	/* Reading it fails the same way, wherever it is read. */
+	rml_calib back;
+	rml_error e2 = { 0 };
+	if (rml_model_calibrator_method(bad)) {
+		assert_int_not_equal(rml_model_calibrator(bad, &back, &e2), RML_OK);
+		float logits[10] = { 0 }, probs[10];
+		assert_int_not_equal(rml_model_probs(bad, logits, 1, probs, &e2), RML_OK);
+	}
+	rml_model_free(bad);
+	rml_calib_free(&c);
+	rml_file_free(&f);
+	rml_model_free(m);
+}
+
+static void calib_bad_method(rml_file *f)
+{
+	rml_set_str(f, "calib.method", "platt");
+}
+
+static void calib_nan_value(rml_file *f)
+{
+	rml_tensor *t = rml_find_tensor(f, "calib.y");
+	((double *)t->data)[0] = NAN;
+}
+
+static void calib_bad_offsets(rml_file *f)
+{
+	rml_tensor *t = rml_find_tensor(f, "calib.offsets");
+	((int64_t *)t->data)[1] = 1 << 30;
+}
+
+static void calib_stray_tensor(rml_file *f)
+{
+	double v[2] = { 0, 1 };
+	int64_t d[1] = { 2 };
+	rml_add_tensor(f, "calib.z", RML_DTYPE_F64, 1, d, v, NULL);
+}
+
+static void calib_orphan_tensor(rml_file *f)
+{
+	rml_unset(f, "calib.method");
+}
+
+static void calib_bad_rule(rml_file *f)
+{
+	rml_set_str(f, "calib.reject_rule", "margin");
+}
+
+static void calib_rule_not_string(rml_file *f)
+{
+	rml_set_i64(f, "calib.reject_rule", 1);
+}
+
+static void calib_threshold_range(rml_file *f)
+{
+	rml_set_f64(f, "calib.reject_threshold", 1.5);
+}
+
+static void calib_threshold_missing(rml_file *f)
+{
+	rml_unset(f, "calib.reject_threshold");
+}
+
+static void calib_threshold_alone(rml_file *f)
+{
+	rml_unset(f, "calib.reject_rule");
+}
+
+static void test_calibrator_hostile_files(void **state)
+{
+	(void)state;
+	refused_calibrated(calib_bad_method, "unknown calibration method 'platt'");
+	refused_calibrated(calib_nan_value, "calib.y");
+	refused_calibrated(calib_bad_offsets, "calib.offsets");
+	refused_calibrated(calib_stray_tensor, "'calib.z' is not part of a calibrator");
+	refused_calibrated(calib_orphan_tensor, "is not part of a calibrator");
+	refused_calibrated(calib_bad_rule, "'margin' is not entropy or confidence");
+	refused_calibrated(calib_rule_not_string, "must be a string");
+	refused_calibrated(calib_threshold_range, "outside the range of the confidence rule");
+	refused_calibrated(calib_threshold_missing, "calib.reject_threshold");
+	refused_calibrated(calib_threshold_alone, "without calib.reject_rule");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +659,9 @@ int main(void)
 		cmocka_unit_test(test_measures_by_hand),
 		cmocka_unit_test(test_degenerate),
 		cmocka_unit_test(test_reliability_png),
+		cmocka_unit_test(test_calibrator_round_trip),
+		cmocka_unit_test(test_calibrator_misuse),
+		cmocka_unit_test(test_calibrator_hostile_files),
 	};
 	return cmocka_run_group_tests(tests, load_cifar, free_cifar);
 }

@@ -1,10 +1,10 @@
 /*
  * test_kernels.c — the fast layer kernels (kernels.h) against their naive
  * twins (kernels_ref.h) on many shapes, against the PyTorch cases that
- * test_layers does not cover (odd sizes, 1x1 stride 2, 5x5, global pool,
+ * test_kernels_torch does not cover (odd sizes, 1x1 stride 2, 5x5, global pool,
  * attention at MobileViT width, layer norm at width 80, plain
  * cross-entropy with a loss scale), against finite differences for the
- * gradients test_layers leaves out, and for the contract every caller
+ * gradients test_kernels_torch leaves out, and for the contract every caller
  * relies on: backward accumulates, a NULL gradient is skipped without
  * changing the others, forward overwrites, workspace content on entry is
  * ignored, results repeat bit for bit for a given thread count, and
@@ -813,7 +813,7 @@ static void test_softmax_non_finite_rows(void **state)
 	assert_true(isfinite(lbig) && fabs(lbig - 160.3132617) < 1e-3);
 }
 
-/* ---- PyTorch cases not in test_layers ------------------------------------------------ */
+/* ---- PyTorch cases not in test_kernels_torch ------------------------------------------------ */
 
 static float *R(const char *name)
 {
@@ -1163,7 +1163,7 @@ static void test_finite_differences(void **state)
 		free_bufs();
 	}
 
-	/* depthwise bias (test_layers checks its dx and dw) */
+	/* depthwise bias (test_kernels_torch checks its dx and dw) */
 	c.n = 2, c.h = 5, c.w = 4, c.c = 3;
 	int64_t oh = rml_conv_out(5, 3, 2, 1), ow = rml_conv_out(4, 3, 2, 1), ny = c.n * oh * ow * c.c;
 	c.x = rnd(c.n * c.h * c.w * c.c, &r, 1), c.wt = rnd(9 * c.c, &r, 1), c.b = rnd(c.c, &r, 1);

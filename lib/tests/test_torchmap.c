@@ -21,6 +21,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "calib_model.h"
 #include "format.h"
 #include "model.h"
 #include "safetensors.h"
@@ -428,7 +429,7 @@ static void test_bad_meta(void **state)
 		assert_int_not_equal(rml_torch_import_meta(m, &f, "w", &err), RML_OK);
 		if (!strstr(err.msg, bad[i][2]) || strchr(err.msg, '\n'))
 			fail_msg("message \"%s\", expected \"%s\"", err.msg, bad[i][2]);
-		assert_null(rml_model_calibrator(m));
+		assert_null(rml_model_calibrator_method(m));
 		rml_st_free(&f);
 		rml_outbuf_free(&o);
 	}

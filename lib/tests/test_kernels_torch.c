@@ -1,5 +1,5 @@
 /*
- * test_kernels.c — every kernel of kernels.h against PyTorch reference
+ * test_kernels_torch.c — every kernel of kernels.h against PyTorch reference
  * vectors (testdata/ref/kernels.rml, made by scripts/ref_kernels.py) and
  * against central finite differences of sum(y * dy), computed in double
  * from the float kernels. Tolerances:

@@ -1,0 +1,166 @@
+/*
+ * train.h — supervised training of a model: one step (forward, softmax
+ * cross-entropy with label smoothing, backward, optimiser update with the
+ * weight-decay rule), one epoch over a dataset (shuffled, augmented,
+ * cosine schedule), validation, and checkpoints that let a run resume
+ * exactly (settings, optimiser state, a digest of the training data).
+ *
+ * Nothing here keeps state between calls: every function works on the
+ * model, optimiser and buffers it is given, so several models may train
+ * at once in one process, one per thread.
+ *
+ * Not here: the optimisers themselves (optimizer.h), batch assembly
+ * (minibatch.h), losses other than cross-entropy (test-time adaptation's
+ * entropy in tta.h, the attacks' per-example losses in attack_model.h),
+ * printing progress (the caller's callback does that).
+ */
+#ifndef RML_TRAIN_H
+#define RML_TRAIN_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+#include "format.h"
+#include "model.h"
+#include "optimizer.h"
+#include "rml.h"
+
+/* What a step computes and which parameters it moves. */
+typedef struct {
+	double smoothing;    /* label smoothing in [0, 1) */
+	double wd;           /* weight decay, passed to rml_optim_update */
+	unsigned groups;     /* trainable groups (RML_GROUP_BIT mask) */
+	int decay_vectors;   /* 0: no decay on 1-D tensors (norms, biases), as usual */
+} rml_train_config;
+
+/* What a step or an epoch saw. */
+typedef struct {
+	double loss;         /* mean loss (smoothed cross-entropy) */
+	int64_t correct;     /* top-1 right (the first largest probability) */
+	int64_t n;           /* images */
+} rml_train_stats;
+
+/* The forward mode the trainable groups imply: with THETA frozen, batch
+ * norm uses its running statistics (RML_MODE_EVAL), else batch statistics. */
+rml_mode rml_train_mode(unsigned groups);
+
+/* Gradient of the mean smoothed cross-entropy of the model on x [n,h,w,c]
+ * (pixel units) with labels y [n], times scale, added (+=) to the
+ * gradients of the groups the model trains (rml_model_set_trainable), and
+ * to dx [n,h,w,c] when dx is not NULL; the caller zeroes them. (With
+ * scale n and no smoothing, each image's input gradient is that of its
+ * own loss, as attacks want.) probs gets the softmax of the logits. Forward in mode. probs and dlogits are [n, k]
+ * scratch of the caller. *loss gets the batch's mean loss (may be NULL);
+ * a loss that is not finite is not an error here (the gradients then are
+ * not finite either; the caller decides). The model must be reserved for
+ * n with gradients. */
+rml_status rml_train_grad(rml_model *m, rml_mode mode, const float *x, const int32_t *y,
+			  int64_t n, double smoothing, float scale, float *probs, float *dlogits,
+			  float *dx, float *loss, rml_error *err);
+
+/* Apply one optimiser step to the parameters of cfg->groups from their
+ * gradients, at learning rate lr, each with decay cfg->wd unless it is a
+ * vector and cfg->decay_vectors is 0. */
+void rml_train_update(rml_model *m, rml_optim *o, const rml_train_config *cfg, double lr);
+
+/* One training step on the batch x [n,h,w,c], y [n]: sets the model's
+ * trainable groups to cfg->groups, zeroes their gradients, forwards in
+ * rml_train_mode(cfg->groups), takes the gradient of the mean smoothed
+ * cross-entropy and updates with rml_train_update. out (may be NULL) gets
+ * the batch's loss and correct count. The model must be reserved for n
+ * with gradients; o covers the whole parameter block. A loss that is not
+ * finite fails with RML_ERR_NUMERIC before any parameter moves ("the loss
+ * became nan"), out->loss set. Scratch is allocated per call. */
+rml_status rml_train_step(rml_model *m, rml_optim *o, const rml_train_config *cfg,
+			  const float *x, const int32_t *y, int64_t n, double lr,
+			  rml_train_stats *out, rml_error *err);
+
+/* One epoch: how batches are drawn and the learning-rate schedule. */
+typedef struct {
+	int64_t batch;       /* images per step */
+	int crop_pad;        /* random-crop padding (0: no crop) */
+	int flip;            /* random horizontal flip */
+	uint64_t seed;       /* epoch e shuffles and augments from stream (seed, e) */
+	double lr;           /* peak learning rate of rml_lr_cosine */
+	int64_t warmup_steps, total_steps;
+	/* Called after every step with the steps done and the epoch's steps;
+	 * a nonzero return stops the epoch there (may be NULL). */
+	int (*progress)(void *ctx, int64_t done, int64_t total);
+	void *ctx;
+} rml_train_epoch_config;
+
+/* Steps per epoch for n images in batches of b (the last may be short). */
+int64_t rml_train_steps_per_epoch(int64_t n, int64_t b);
+
+/* Train over d once (epoch from 0) with rml_train_step: the images in an
+ * order shuffled from stream (ec->seed, epoch), assembled by rml_batch_fill
+ * with the given augmentation, step s of the epoch at learning rate
+ * rml_lr_cosine(ec->lr, epoch * steps + s, warmup, total). *stopped is set
+ * when the progress callback stopped it (then out covers the steps done).
+ * Labels must be in [0, n_classes); the model is reserved here. A loss
+ * that is not finite fails with RML_ERR_NUMERIC ("the loss became nan at
+ * epoch E step S", counted from 1). */
+rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *cfg,
+			   const rml_train_epoch_config *ec, const rml_dataset *d, int64_t epoch,
+			   rml_train_stats *out, int *stopped, rml_error *err);
+
+/* Accuracy and mean negative log-likelihood of the model on d (eval mode,
+ * batches of batch, rml_model_predict). */
+rml_status rml_train_validate(rml_model *m, const rml_dataset *d, int64_t batch, double *acc,
+			      double *nll, rml_error *err);
+
+/* ---- checkpoints -----------------------------------------------------------
+ * A checkpoint is a model file with the optimiser state (rml_optim_to_file)
+ * and keys "train.epoch" (epochs done), "train.data" (the data digest) and
+ * the settings below, so that a resumed run continues exactly. */
+
+/* Settings that shape a run, as a checkpoint records them. */
+typedef struct {
+	int64_t epochs, batch, seed, warmup;
+	rml_opt_kind opt;
+	double lr, momentum, wd, smoothing;
+	int nesterov, crop, flip;
+	char tune[64];       /* the groups, as given ("phi,W") */
+} rml_train_settings;
+
+/* One bit per setting, in the order rml_train_settings_resume compares them. */
+enum {
+	RML_TS_EPOCHS = 1 << 0, RML_TS_BATCH = 1 << 1, RML_TS_OPT = 1 << 2, RML_TS_LR = 1 << 3,
+	RML_TS_MOMENTUM = 1 << 4, RML_TS_NESTEROV = 1 << 5, RML_TS_WD = 1 << 6,
+	RML_TS_WARMUP = 1 << 7, RML_TS_SMOOTHING = 1 << 8, RML_TS_AUGMENT = 1 << 9,
+	RML_TS_SEED = 1 << 10, RML_TS_TUNE = 1 << 11,
+};
+
+/* "crop,flip", "crop", "flip" or "none" (each name at most once) into
+ * crop and flip; -1 for anything else. */
+int rml_train_augment_parse(const char *s, int *crop, int *flip);
+const char *rml_train_augment_name(int crop, int flip);
+/* "sgd" or "adamw" (the name the files and rmlops-train use). */
+const char *rml_train_opt_name(rml_opt_kind k);
+
+/* SHA-256 (hex) of a dataset's geometry, images and labels. */
+void rml_train_data_digest(const rml_dataset *d, char hex[65]);
+
+/* The checkpoint of m and o after `epoch` epochs of a run with settings s
+ * on data with digest, into f (which the caller stamps and saves). */
+rml_status rml_train_checkpoint_to_file(const rml_model *m, const rml_optim *o,
+					const rml_train_settings *s, int64_t epoch,
+					const char *digest, rml_file *f, rml_error *err);
+
+/* Check that f is a checkpoint (RML_ERR_FORMAT without "train.epoch" or
+ * with a negative one) of a run on data with this digest (RML_ERR_MISMATCH
+ * when it records another), and give its epoch. */
+rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int64_t *epoch,
+				      rml_error *err);
+
+/* Adopt the settings checkpoint f was made with into s, except those whose
+ * bits are in given (set on the command line): those stay, and when they
+ * differ from the checkpoint's, their bit goes into *differ and the
+ * checkpoint's value into *was (the run then no longer matches an
+ * uninterrupted one). Keys an older checkpoint lacks leave s as it is.
+ * A different optimiser fails with RML_ERR_MISMATCH; an invalid augment
+ * or a tune list too long with RML_ERR_FORMAT. */
+rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, const rml_file *f,
+				     unsigned *differ, rml_train_settings *was, rml_error *err);
+
+#endif
