@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README figures of rmlops-metaopt: the held-out integral resilience
 # criterion R (formula 2) of Config 0 (adapters fine-tuned) against the
-# same model after resilience optimisation, and against a control run
-# that takes random omega steps of the ES step's length. Each step writes
+# same model after resilience optimisation (the paper's outer step, and a
+# larger radius and step), and against a control run that takes random
+# omega steps of the ES step's length. Each step writes
 # its file and is skipped when the file exists, so an interrupted run
 # continues where it stopped (metaopt itself resumes from its checkpoint).
 #
@@ -73,15 +74,18 @@ run() { # name extra-options...
 	fi
 	stamp "metaopt $name"
 }
+# The paper's outer loop (sigma 0.01, beta 0.0001), then a larger radius
+# and step, and its control: random directions of the same lengths.
 run c1
-run c1-random --random-steps
+run c1-es --sigma 0.1 --beta 1
+run c1-es-random --sigma 0.1 --beta 1 --random-steps
 # The criterion of each model on the same held-out implementations, P0
 # fixed at Config 0's, so the three are on one scale and paired.
 if ! have p0; then
 	"$bin/rmlops-metaopt" --eval -m "$work/c0.rml" --val "$work/eval.rml" --tasks "$work/tasks-eval.rml" \
 		--repeat 1 --steps 1 -j "$j" --json | sed 's/^{"p0":\([0-9.]*\),.*/\1/' > "$work/p0"
 fi
-for m in c0 c1 c1-random; do
+for m in c0 c1 c1-es c1-es-random; do
 	have "eval-$m.json" && continue
 	"$bin/rmlops-metaopt" --eval -m "$work/$m.rml" --val "$work/eval.rml" --tasks "$work/tasks-eval.rml" \
 		--repeat "$repeat" --p0 "$(cat "$work/p0")" -s 7 -j "$j" --json --plot "$work/curve-$m.png" \
@@ -89,6 +93,6 @@ for m in c0 c1 c1-random; do
 	mv "$work/eval-$m.json.tmp" "$work/eval-$m.json"
 	stamp "eval $m"
 done
-for m in c0 c1 c1-random; do
+for m in c0 c1 c1-es c1-es-random; do
 	printf '%s\t%s\n' "$m" "$(cat "$work/eval-$m.json")"
 done
