@@ -377,12 +377,18 @@ static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
 		all2 += s2;
 		double mean = s / n_per, sd = n_per > 1 ? sqrt(fmax(0, (s2 - s * mean) / (n_per - 1))) : 0;
 		double h = n_per > 1 ? rml_student_t975(n_per - 1) * sd / sqrt(n_per) : 0;
-		if (c->json)
+		if (c->json) {
 			printf("%s{\"type\":\"%s\",\"resilience\":{\"mean\":%.6f,\"sd\":%.6f,"
-			       "\"ci95\":[%.6f,%.6f],\"n_rep\":%d},\"acc_before\":%.6f,\"acc_after\":%.6f}",
+			       "\"ci95\":[%.6f,%.6f],\"n_rep\":%d},\"acc_before\":%.6f,\"acc_after\":%.6f,"
+			       "\"r\":[",
 			       e ? "," : "", rml_dist_kind_name(pool->d[e].kind), mean, sd, mean - h,
 			       mean + h, n_per, a0 / n_per, aT / n_per);
-		else
+			/* Each implementation's R, for paired comparisons of models
+			 * evaluated with the same seed. */
+			for (int i = 0; i < n_per; i++)
+				printf("%s%.6f", i ? "," : "", r[e * n_per + i]);
+			printf("]}");
+		} else
 			printf("%-3d %-6s %6d %8.4f    [%.4f, %.4f] %10.4f %10.4f\n", e + 1,
 			       rml_dist_kind_name(pool->d[e].kind), n_per, mean, mean - h, mean + h,
 			       a0 / n_per, aT / n_per);
