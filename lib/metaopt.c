@@ -12,11 +12,12 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "es.h"
 #include "inject_model.h"
 #include "kernels.h"
+#include "train.h"
+#include "yamlwalk.h"
 
 #define EVAL_CHUNK 64
 /* Stream salts: iteration draws, held-out draws, the P_0 images. */
@@ -77,14 +78,6 @@ rml_status rml_dist_pool_parse_list(rml_dist_pool *p, const char *list, rml_erro
 	return RML_OK;
 }
 
-static rml_status yaml_item_error(rml_error *err, const char *what, int item, const char *fmt,
-				  const char *a)
-{
-	char m[256];
-	snprintf(m, sizeof m, fmt, a);
-	return rml_errorf(err, RML_ERR_FORMAT, "%s: disturbance %d: %s", what, item + 1, m);
-}
-
 static int parse_pos(const char *s, double lo, double hi, double *out)
 {
 	char *end;
@@ -95,109 +88,88 @@ static int parse_pos(const char *s, double lo, double hi, double *out)
 	return 0;
 }
 
-/* One item: first its type, then every other key. */
-static rml_status parse_item(yaml_document_t *doc, yaml_node_t *n, const char *what, int item,
-			     rml_disturbance *d, rml_error *err)
+/* One item of a pool: its type first, then every other key. */
+static rml_status parse_item(rml_yamlwalk *y, yaml_node_t *item, const char *const *keys,
+			     rml_disturbance *d)
 {
-	if (n->type != YAML_MAPPING_NODE)
-		return yaml_item_error(err, what, item, "%s", "expected a mapping");
-	const char *type = NULL;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(doc, p->value);
-		if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-			return yaml_item_error(err, what, item, "%s", "keys and values must be scalars");
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = yaml_document_get_node(doc, q->key);
-			if (strcmp((char *)k2->data.scalar.value, (char *)k->data.scalar.value) == 0)
-				return yaml_item_error(err, what, item, "key '%s' given twice",
-						       (char *)k->data.scalar.value);
-		}
-		if (strcmp((char *)k->data.scalar.value, "type") == 0)
-			type = (char *)v->data.scalar.value;
-	}
-	if (!type)
-		return yaml_item_error(err, what, item, "%s", "no 'type' (fgsm, fault, task)");
+	if (!item || item->type != YAML_MAPPING_NODE)
+		return rml_yamlwalk_fail(y, item, "a disturbance must be a mapping", NULL);
+	rml_yamlwalk_pair pr[8];
+	int n = rml_yamlwalk_map(y, item, "a disturbance", keys, pr, 8);
+	if (n < 0)
+		return RML_ERR_FORMAT;
+	yaml_node_t *t = rml_yamlwalk_get(pr, n, "type");
+	if (!t)
+		return rml_yamlwalk_fail(y, item, "a disturbance needs a type (fgsm, fault, task)", NULL);
+	const char *type = (const char *)t->data.scalar.value;
 	rml_dist_kind kind = RML_DIST_FGSM;
 	if (rml_dist_kind_parse(type, &kind, NULL))
-		return yaml_item_error(err, what, item, "unknown type '%s' (fgsm, fault, task)", type);
+		return rml_yamlwalk_fail(y, t, "unknown type (fgsm, fault, task): ", type);
 	rml_disturbance_default(d, kind);
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		const char *k = (char *)yaml_document_get_node(doc, p->key)->data.scalar.value;
-		const char *v = (char *)yaml_document_get_node(doc, p->value)->data.scalar.value;
+	for (int i = 0; i < n; i++) {
+		const char *k = pr[i].key, *v = (const char *)pr[i].val->data.scalar.value;
+		yaml_node_t *at = pr[i].val;
 		rml_error e2;
+		int fault = kind == RML_DIST_FAULT;
 		if (strcmp(k, "type") == 0)
 			continue;
 		if (strcmp(k, "weight") == 0) {
 			if (parse_pos(v, 1e-9, 1e9, &d->weight))
-				return yaml_item_error(err, what, item, "weight '%s' is not a positive number", v);
+				return rml_yamlwalk_fail(y, at, "weight is not a positive number: ", v);
 		} else if (kind == RML_DIST_FGSM && strcmp(k, "eps") == 0) {
 			if (parse_pos(v, 1e-9, 255, &d->eps))
-				return yaml_item_error(err, what, item, "eps '%s' is not in (0, 255]", v);
-		} else if (kind == RML_DIST_FAULT && strcmp(k, "rate") == 0) {
+				return rml_yamlwalk_fail(y, at, "eps is not in (0, 255]: ", v);
+		} else if (fault && strcmp(k, "rate") == 0) {
 			if (parse_pos(v, 0, 1, &d->fault.rate))
-				return yaml_item_error(err, what, item, "rate '%s' is not in [0, 1]", v);
-		} else if (kind == RML_DIST_FAULT && strcmp(k, "unit") == 0) {
+				return rml_yamlwalk_fail(y, at, "rate is not in [0, 1]: ", v);
+		} else if (fault && strcmp(k, "unit") == 0) {
 			if (rml_fault_unit_parse(v, &d->fault.unit, &e2))
-				return yaml_item_error(err, what, item, "%s", e2.msg);
-		} else if (kind == RML_DIST_FAULT && strcmp(k, "model") == 0) {
+				return rml_yamlwalk_fail(y, at, e2.msg, NULL);
+		} else if (fault && strcmp(k, "model") == 0) {
 			if (rml_fault_model_parse(v, &d->fault.model, &e2))
-				return yaml_item_error(err, what, item, "%s", e2.msg);
-		} else if (kind == RML_DIST_FAULT && strcmp(k, "bits") == 0) {
+				return rml_yamlwalk_fail(y, at, e2.msg, NULL);
+		} else if (fault && strcmp(k, "bits") == 0) {
 			if (rml_fault_bits_parse(v, &d->fault.bits, &e2))
-				return yaml_item_error(err, what, item, "%s", e2.msg);
-		} else if (kind == RML_DIST_FAULT && strcmp(k, "targets") == 0) {
+				return rml_yamlwalk_fail(y, at, e2.msg, NULL);
+		} else if (fault && strcmp(k, "targets") == 0) {
 			if (!*v || strlen(v) >= sizeof d->targets)
-				return yaml_item_error(err, what, item, "%s", "targets empty or too long");
+				return rml_yamlwalk_fail(y, at, "targets empty or too long", NULL);
 			strcpy(d->targets, v);
 		} else {
-			char m[160];
-			snprintf(m, sizeof m, "key '%.60s' does not apply to type %s", k, type);
-			return yaml_item_error(err, what, item, "%s", m);
+			return rml_yamlwalk_fail(y, at, "this key does not apply to the type: ", k);
 		}
 	}
 	if (kind == RML_DIST_FAULT && d->fault.unit == RML_FAULT_UNIT_BER &&
 	    (d->fault.model == RML_FAULT_ZERO || d->fault.model == RML_FAULT_RANDOM))
-		return yaml_item_error(err, what, item, "%s", "unit ber needs a bit fault model");
+		return rml_yamlwalk_fail(y, item, "unit ber needs a bit fault model", NULL);
 	return RML_OK;
 }
 
 rml_status rml_dist_pool_parse_yaml(rml_dist_pool *p, const char *text, const char *what,
 				    rml_error *err)
 {
+	static const char *const top[] = { "disturbances", NULL };
+	static const char *const keys[] = { "type", "weight", "eps", "rate", "unit", "model",
+					    "bits", "targets", NULL };
 	p->n = 0;
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&parser))
-		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-	if (!yaml_parser_load(&parser, &doc)) {
-		rml_status st = rml_errorf(err, RML_ERR_FORMAT, "%s: line %lu: %s", what,
-					   (unsigned long)parser.problem_mark.line + 1,
-					   parser.problem ? parser.problem : "not YAML");
-		yaml_parser_delete(&parser);
+	rml_yamlwalk y;
+	rml_status st = rml_yamlwalk_load(&y, text, what, err);
+	if (st) {
+		rml_yamlwalk_free(&y);
 		return st;
 	}
-	rml_status st = RML_OK;
-	yaml_node_t *seq = yaml_document_get_root_node(&doc);
+	yaml_node_t *seq = rml_yamlwalk_root(&y);
 	if (seq && seq->type == YAML_MAPPING_NODE) {
-		yaml_node_t *found = NULL;
-		for (yaml_node_pair_t *q = seq->data.mapping.pairs.start; q < seq->data.mapping.pairs.top;
-		     q++) {
-			yaml_node_t *k = yaml_document_get_node(&doc, q->key);
-			if (k && k->type == YAML_SCALAR_NODE &&
-			    strcmp((char *)k->data.scalar.value, "disturbances") == 0)
-				found = yaml_document_get_node(&doc, q->value);
-			else {
-				st = rml_errorf(err, RML_ERR_FORMAT,
-						"%s: the top level takes only 'disturbances'", what);
-				goto out;
-			}
+		rml_yamlwalk_pair pr[1];
+		int n = rml_yamlwalk_map(&y, seq, NULL, top, pr, 1);
+		if (n < 0) {
+			st = RML_ERR_FORMAT;
+			goto out;
 		}
-		seq = found;
+		seq = n ? pr[0].val : NULL;
 	}
 	if (!seq || seq->type != YAML_SEQUENCE_NODE) {
-		st = rml_errorf(err, RML_ERR_FORMAT, "%s: expected a list of disturbances", what);
+		st = rml_yamlwalk_fail(&y, seq, "expected a list of disturbances", NULL);
 		goto out;
 	}
 	int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
@@ -209,14 +181,14 @@ rml_status rml_dist_pool_parse_yaml(rml_dist_pool *p, const char *text, const ch
 		st = rml_errorf(err, RML_ERR_LIMIT, "%s: more than %d disturbances", what, RML_DIST_MAX);
 		goto out;
 	}
+	y.scalars = 1;
 	for (int i = 0; i < n && !st; i++)
-		st = parse_item(&doc, yaml_document_get_node(&doc, seq->data.sequence.items.start[i]),
-				what, i, &p->d[i], err);
+		st = parse_item(&y, rml_yamlwalk_node(&y, seq->data.sequence.items.start[i]), keys,
+				&p->d[i]);
 	if (!st)
 		p->n = n;
 out:
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	rml_yamlwalk_free(&y);
 	return st;
 }
 
@@ -520,22 +492,15 @@ static rml_status perf(rml_model *m, worker *w, const uint8_t *img, const int32_
 static rml_status fgsm(rml_model *m, worker *w, uint8_t *img, const int32_t *lab, int64_t n,
 		       int64_t img_size, double eps, rml_error *err)
 {
-	int64_t k = rml_model_n_classes(m);
 	rml_model_set_trainable(m, 0);
 	for (int64_t i = 0; i < n; i += EVAL_CHUNK) {
 		int64_t b = n - i < EVAL_CHUNK ? n - i : EVAL_CHUNK;
 		uint8_t *p = img + i * img_size;
 		for (int64_t j = 0; j < b * img_size; j++)
 			w->x[j] = p[j];
-		float *z;
-		rml_status st = rml_model_forward(m, w->x, b, RML_MODE_EVAL, &z, err);
-		if (st)
-			return st;
-		rml_xent_forward(w->probs, z, lab + i, b, k, 0.0f);
-		memset(w->dlogits, 0, (size_t)(b * k) * sizeof *w->dlogits);
-		rml_xent_backward(w->dlogits, w->probs, lab + i, b, k, 0.0f, 1.0f);
 		memset(w->dx, 0, (size_t)(b * img_size) * sizeof *w->dx);
-		st = rml_model_backward(m, w->dlogits, w->dx, err);
+		rml_status st = rml_train_grad(m, RML_MODE_EVAL, w->x, lab + i, b, 0.0, 1.0f, w->probs,
+					       w->dlogits, w->dx, NULL, err);
 		if (st)
 			return st;
 		for (int64_t j = 0; j < b * img_size; j++) {
@@ -575,7 +540,6 @@ static void draw_images(worker *w, const rml_dataset *src, rml_rng *r, int64_t n
 static rml_status sgd_step(rml_metaopt *mo, rml_model *m, worker *w, const int64_t *idx, int64_t b,
 			   int64_t img_size, int with_head, rml_error *err)
 {
-	int64_t k = rml_model_n_classes(m);
 	int32_t lab[1024];
 	for (int64_t i = 0; i < b; i++) {
 		const uint8_t *p = w->tr_img + idx[i] * img_size;
@@ -583,18 +547,11 @@ static rml_status sgd_step(rml_metaopt *mo, rml_model *m, worker *w, const int64
 			w->x[i * img_size + j] = p[j];
 		lab[i] = w->tr_lab[idx[i]];
 	}
-	float *z;
-	rml_status st = rml_model_forward(m, w->x, b, RML_MODE_EVAL, &z, err);
-	if (st)
-		return st;
-	float loss = rml_xent_forward(w->probs, z, lab, b, k, 0.0f);
-	if (!isfinite(loss))
-		return RML_OK;
-	memset(w->dlogits, 0, (size_t)(b * k) * sizeof *w->dlogits);
-	rml_xent_backward(w->dlogits, w->probs, lab, b, k, 0.0f, 1.0f);
 	rml_model_zero_grad(m);
-	st = rml_model_backward(m, w->dlogits, NULL, err);
-	if (st)
+	float loss;
+	rml_status st = rml_train_grad(m, RML_MODE_EVAL, w->x, lab, b, 0.0, 1.0f, w->probs, w->dlogits,
+				       NULL, &loss, err);
+	if (st || !isfinite(loss))
 		return st;
 	float *p = rml_model_param_block(m), *g = rml_model_grad_block(m);
 	int64_t spans[2][2] = { { mo->phi_off, mo->phi_n }, { 0, 0 } };
