@@ -93,6 +93,7 @@ for m in c0 c1 c1-es c1-es-random; do
 	mv "$work/eval-$m.json.tmp" "$work/eval-$m.json"
 	stamp "eval $m"
 done
-for m in c0 c1 c1-es c1-es-random; do
-	printf '%s\t%s\n' "$m" "$(cat "$work/eval-$m.json")"
-done
+# The table: R per disturbance and overall, and the paired difference to
+# Config 0.
+python3 "$(dirname "$0")/metaopt_table.py" c0="$work/eval-c0.json" c1="$work/eval-c1.json" \
+	c1-es="$work/eval-c1-es.json" c1-es-random="$work/eval-c1-es-random.json"
