@@ -328,7 +328,7 @@ static rml_status plot_run(const char *path, const double *rmean, const double *
 		hi = lo + 0.1;
 	}
 	rml_series s[2] = {
-		{ "R, mean of +/- (training)", x, rmean, (int)n, 0x4878d0, 0 },
+		{ "R, training", x, rmean, (int)n, 0x4878d0, 0 },
 		{ "R, held-out", hx, hy, nh, 0xd04848, 0 },
 	};
 	rml_status st = rml_plot_png(path, "Resilience criterion over the outer iterations",

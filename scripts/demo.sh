@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the toolchain on the data the repository carries: import,
 # evaluation with rejection, fault injection, an attack, calibration and
-# test-time adaptation.
+# test-time adaptation, resilience optimisation.
 set -euo pipefail
 bin=${1:-build/bin}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,3 +59,8 @@ rmlops-tta -m "$out/tuned.rml" -d "$out/noisy.rml" --steps 0 > "$out/p0.rml"
 rmlops-tta -m "$out/tuned.rml" -d "$out/noisy.rml" --lr 10 > "$out/p1.rml"
 rmlops-eval -p "$out/p0.rml" --json
 rmlops-eval -p "$out/p1.rml" --json
+
+say "11. Resilience optimisation (quick setting): held-out R before and after, and the resilience curves ($out/metaopt-curves.png)"
+rmlops-metaopt -m "$out/tuned.rml" -d "$out/cal.rml" --val "$out/held.rml" --quick \
+	--plot "$out/metaopt.png" -o "$out/hardened.rml"
+rmlops-metaopt --eval -m "$out/hardened.rml" --val "$out/held.rml" --quick --plot "$out/metaopt-curves.png"
