@@ -444,13 +444,13 @@ static void park_threads(int n)
 static int usable_cpus(void)
 {
 	int n = omp_get_num_procs();  /* libgomp counts the affinity mask */
-	char path[512] = "/sys/fs/cgroup", line[512];
+	char path[600] = "/sys/fs/cgroup", line[512];  /* room for the prefix, line and suffix */
 	FILE *f = fopen("/proc/self/cgroup", "r");
 	if (f) {
 		while (fgets(line, sizeof line, f))
 			if (strncmp(line, "0::", 3) == 0) {
 				line[strcspn(line, "\n")] = 0;
-				if (strlen(line + 3) < sizeof path - 32)
+				if (strlen(line + 3) < sizeof line)
 					snprintf(path, sizeof path, "/sys/fs/cgroup%s", line + 3);
 			}
 		fclose(f);
