@@ -280,8 +280,12 @@ static rml_status read_tasks(const rml_file *f, int h, int w, int c, tasks_info 
 	rml_tensor *sl = si ? rml_expect_tensor(f, "support.labels", RML_DTYPE_I32, 2, err) : NULL;
 	rml_tensor *qi = sl ? rml_expect_tensor(f, "query.images", RML_DTYPE_U8, 5, err) : NULL;
 	rml_tensor *ql = qi ? rml_expect_tensor(f, "query.labels", RML_DTYPE_I32, 2, err) : NULL;
-	if (!ql)
-		return rml_errorf(err, RML_ERR_FORMAT, "task file: %s", err ? err->msg : "not a task file");
+	if (!ql) {
+		/* err->msg is both the source and the target: copy it first. */
+		char why[sizeof err->msg];
+		snprintf(why, sizeof why, "%s", err ? err->msg : "not a task file");
+		return rml_errorf(err, RML_ERR_FORMAT, "task file: %s", why);
+	}
 	int64_t ways;
 	if (rml_get_i64(f, "tasks.ways", &ways, err))
 		return RML_ERR_FORMAT;
@@ -331,7 +335,6 @@ typedef struct {
 	rml_model *tm;         /* task head (NULL without tasks) */
 	rml_fault_targets tg;  /* on m; per pool entry would be nicer, see select_targets */
 	char tg_what[128];
-	int64_t n_img;         /* capacity of the image buffers */
 	uint8_t *tr_img, *va_img;
 	int32_t *tr_lab, *va_lab;
 	int64_t *order;
@@ -419,7 +422,6 @@ static rml_status worker_init(rml_metaopt *mo, worker *w, const rml_model *m, rm
 	}
 	int64_t img = (int64_t)mo->h * mo->w * mo->c;
 	int64_t k = mo->n_classes > mo->tasks.ways ? mo->n_classes : mo->tasks.ways;
-	w->n_img = n_tr > n_va ? n_tr : n_va;
 	w->tr_img = malloc((size_t)(n_tr * img));
 	w->va_img = malloc((size_t)(n_va * img));
 	w->tr_lab = malloc((size_t)n_tr * sizeof *w->tr_lab);
@@ -627,7 +629,8 @@ static rml_status run_job(rml_metaopt *mo, worker *w, const float *params, const
 	rml_model_set_trainable(m, RML_GROUP_BIT(RML_GROUP_PHI) | (task ? RML_GROUP_BIT(RML_GROUP_W) : 0));
 	double pm[2];
 	st = perf(m, w, w->va_img, w->va_lab, n_va, img_size, pm, err);
-	acc[0] = pm[im->metric];
+	if (!st)
+		acc[0] = pm[im->metric];
 	/* The training order: the images in turn, reshuffled after each pass. */
 	int64_t *idx = w->order;
 	for (int64_t i = 0; i < n_tr; i++)
@@ -647,8 +650,10 @@ static rml_status run_job(rml_metaopt *mo, worker *w, const float *params, const
 		st = sgd_step(mo, m, w, batch, c->batch, img_size, task, err);
 		if (!st)
 			st = perf(m, w, w->va_img, w->va_lab, n_va, img_size, pm, err);
-		acc[t] = pm[im->metric];
-		sum += acc[t];
+		if (!st) {
+			acc[t] = pm[im->metric];
+			sum += acc[t];
+		}
 	}
 	rml_model_set_trainable(m, 0);
 	if (d->kind == RML_DIST_FAULT)

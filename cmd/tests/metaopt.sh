@@ -61,6 +61,10 @@ if [ -s "$tmp/t28.rml" ]; then
 	expect_fail 1 rmlops-metaopt -m "$tmp/m.rml" -d "$tmp/tr.rml" --val "$tmp/val.rml" --tasks "$tmp/t28.rml" --steps 3 --val-size 20 -o "$tmp/x.rml"
 	grep -q 'task images are' "$tmp/err" || die "message for mismatched tasks"; ok
 fi
+# A plain dataset is not a task file.
+expect_fail 1 rmlops-metaopt -m "$tmp/m.rml" -d "$tmp/tr.rml" --val "$tmp/val.rml" --tasks "$tmp/val.rml" \
+	--steps 3 --val-size 20 -o "$tmp/x.rml"
+gq 'task file: ' "$tmp/err" || die "message for a dataset given as tasks"; ok
 expect_fail 1 rmlops-metaopt -m "$tmp/m.rml" "${common[@]}" --pool '' -o "$tmp/x.rml"
 expect_fail 1 rmlops-metaopt -m "$tmp/m.rml" "${common[@]}" --pool fgsm,noise -o "$tmp/x.rml"
 expect_fail 2 rmlops-metaopt -m "$tmp/m.rml" "${common[@]}" --sigma 0 -o "$tmp/x.rml"
