@@ -5,12 +5,18 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "calib_model.h"
+#include "classes.h"
 
 #define CLI_MAX_INPUTS 32
 
@@ -39,14 +45,73 @@ void cli_init(const char *prog, int argc, char **argv)
 	saved_argv = copy;
 }
 
+/* Escaped copies handed out by cli_safe: a few at a time may be alive in
+ * one printf, so they rotate through slots that grow as needed. */
+#define CLI_SAFE_SLOTS 8
+static char *safe_buf[CLI_SAFE_SLOTS];
+static size_t safe_cap[CLI_SAFE_SLOTS];
+static int safe_next;
+
+const char *cli_safe(const char *s)
+{
+	if (!s)
+		return "(null)";
+	int plain = 1;
+	for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
+		plain = *p >= 0x20 && *p != 0x7f && *p != '\\' && !(*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f);
+	if (plain)
+		return s;
+	size_t need = strlen(s) * 6 + 1;
+	int k = safe_next;
+	safe_next = (safe_next + 1) % CLI_SAFE_SLOTS;
+	if (safe_cap[k] < need) {
+		char *b = realloc(safe_buf[k], need);
+		if (!b)
+			return "(out of memory)";
+		safe_buf[k] = b;
+		safe_cap[k] = need;
+	}
+	char *o = safe_buf[k];
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned ch = *p;
+		if (ch == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else if (ch == '\n' || ch == '\t' || ch == '\r') {
+			*o++ = '\\';
+			*o++ = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += sprintf(o, "\\x%02x", ch);
+		} else if (ch == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			/* C1 controls (CSI is U+009B) in UTF-8. */
+			o += sprintf(o, "\\u%04x", (unsigned)p[1]);
+			p++;
+		} else {
+			*o++ = (char)ch;
+		}
+	}
+	*o = 0;
+	return safe_buf[k];
+}
+
+/* Messages may quote class names, dataset names and paths from files: the
+ * whole line is escaped, so no file can move the cursor or retitle the
+ * terminal through a message. */
+static void vmsg(const char *fmt, va_list ap)
+{
+	char *text = NULL;
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	fprintf(stderr, "%s: %s\n", cli_prog, text ? cli_safe(text) : fmt);
+	free(text);
+}
+
 void cli_msg(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_info(const char *fmt, ...)
@@ -54,11 +119,9 @@ void cli_info(const char *fmt, ...)
 	if (cli_verbosity < 2)
 		return;
 	va_list ap;
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_fail(const rml_error *err)
@@ -73,11 +136,10 @@ int cli_fail(const rml_error *err)
 int cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
+	fprintf(stderr, "Try '%s --help'.\n", cli_prog);
 	return CLI_EXIT_USAGE;
 }
 
@@ -117,20 +179,149 @@ int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *
 rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *err)
 {
 	char hex[65];
+	struct stat sb;
+	rml_file_init(f);
+	if (path && strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return rml_errorf(err, RML_ERR_IO, "%s is a directory, not a .rml file", path);
 	rml_status st = rml_file_load_hashed(f, path, hex, err);
-	if (st != RML_OK)
+	if (st != RML_OK) {
+		/* Name the file when the reader's message does not. */
+		const char *p = path ? path : "-";
+		if (err && strstr(err->msg, p) == NULL) {
+			char msg[sizeof err->msg];
+			snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : rml_strerror(st));
+			rml_errorf(err, st, "%s: %s", strcmp(p, "-") ? p : "standard input", msg);
+		}
 		return st;
+	}
 	if (n_inputs < CLI_MAX_INPUTS) {
 		snprintf(inputs[n_inputs].role, sizeof inputs[n_inputs].role, "%s", role);
 		memcpy(inputs[n_inputs].hash, hex, sizeof hex);
 		rml_file_init(&inputs[n_inputs].lineage);
+		/* Lineage is copied into what this program writes: escaped, so a
+		 * control character in one file does not travel on. */
 		const rml_kv *kv = rml_get(f, "lineage.history");
-		if (kv && kv->type == RML_KV_STR_ARRAY)
-			rml_set_str_array(&inputs[n_inputs].lineage, "lineage.history",
-					  (const char *const *)kv->sa, kv->n);
+		if (kv && kv->type == RML_KV_STR_ARRAY) {
+			char **esc = calloc(kv->n > 0 ? (size_t)kv->n : 1, sizeof *esc);
+			int64_t j = 0;
+			for (; esc && j < kv->n; j++)
+				if (!(esc[j] = strdup(cli_safe(kv->sa[j]))))
+					break;
+			if (esc && j == kv->n)
+				rml_set_str_array(&inputs[n_inputs].lineage, "lineage.history",
+						  (const char *const *)esc, kv->n);
+			for (int64_t i = 0; esc && i < j; i++)
+				free(esc[i]);
+			free(esc);
+		}
 		n_inputs++;
 	}
 	return RML_OK;
+}
+
+rml_status cli_load_kind(rml_file *f, const char *path, const char *role, const char *kind,
+			 rml_error *err)
+{
+	rml_status st = cli_load(f, path, role, err);
+	if (!st)
+		st = rml_expect_kind(f, kind, path && strcmp(path, "-") ? path : "standard input", err);
+	return st;
+}
+
+rml_status cli_load_model(rml_model **m, const char *path, const char *adapters, rml_error *err)
+{
+	rml_file f;
+	*m = NULL;
+	rml_status st = cli_load_kind(&f, path, "model", "model", err);
+	if (!st)
+		st = rml_model_from_file(m, &f, err);
+	if (!st)
+		st = rml_model_calib_check(*m, err);
+	rml_file_free(&f);
+	if (!st && adapters) {
+		st = cli_load_kind(&f, adapters, "adapters", "adapters", err);
+		if (!st && (st = rml_model_load_adapters(*m, &f, err)) != RML_OK) {
+			char msg[sizeof err->msg];
+			snprintf(msg, sizeof msg, "%s", err->msg);
+			rml_errorf(err, st, "%s: %s", adapters, msg);
+		}
+		rml_file_free(&f);
+	}
+	if (st) {
+		rml_model_free(*m);
+		*m = NULL;
+	}
+	return st;
+}
+
+rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err)
+{
+	rml_file f;
+	rml_dataset_init(d);
+	rml_status st = cli_load_kind(&f, path, role, "dataset", err);
+	if (!st)
+		st = rml_dataset_from_file(d, &f, err);
+	rml_file_free(&f);
+	return st;
+}
+
+/* Same file: the same name, or the same inode when both exist. */
+static int same_file(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (strcmp(a, "-") == 0 || strcmp(b, "-") == 0)
+		return 0;
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+		      const char *const *ins, int n_in)
+{
+	for (int i = 0; i < n_out; i++) {
+		const char *o = outs[i];
+		if (!o)
+			continue;
+		for (int j = 0; j < n_in; j++)
+			if (ins[j] && strcmp(o, "-") != 0 && same_file(o, ins[j])) {
+				cli_usage_error("%s %s is also an input; write to another file", out_opts[i],
+						o);
+				return CLI_EXIT_USAGE;
+			}
+		for (int j = 0; j < i; j++)
+			if (outs[j] && same_file(o, outs[j])) {
+				if (strcmp(o, "-") == 0)
+					cli_usage_error("%s and %s both write to standard output", out_opts[j],
+							out_opts[i]);
+				else
+					cli_usage_error("%s and %s name the same file %s", out_opts[j],
+							out_opts[i], o);
+				return CLI_EXIT_USAGE;
+			}
+		if (strcmp(o, "-") == 0)
+			continue;
+		struct stat sb;
+		if (stat(o, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			cli_msg("%s %s is a directory", out_opts[i], o);
+			return CLI_EXIT_FAIL;
+		}
+		/* The directory must exist and take new files now, not after the
+		 * work is done (output is written to a temporary file there and
+		 * renamed). */
+		char *copy = strdup(o);
+		errno = 0;
+		const char *dir = copy ? dirname(copy) : ".";
+		int bad = stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK) != 0;
+		if (bad)
+			cli_msg("cannot write %s %s: %s", out_opts[i], o,
+				errno ? strerror(errno) : "not a directory");
+		free(copy);
+		if (bad)
+			return CLI_EXIT_FAIL;
+	}
+	return 0;
 }
 
 int cli_check_output(const char *path)
@@ -165,6 +356,11 @@ int cli_finish(int status)
 	for (int i = 0; i < n_inputs; i++)
 		rml_file_free(&inputs[i].lineage);
 	n_inputs = 0;
+	for (int i = 0; i < CLI_SAFE_SLOTS; i++) {
+		free(safe_buf[i]);
+		safe_buf[i] = NULL;
+		safe_cap[i] = 0;
+	}
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
 		if (status == CLI_EXIT_OK)
 			cli_msg("error writing to standard output: %s", strerror(errno));

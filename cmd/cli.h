@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
+#include "dataset.h"
 #include "format.h"
+#include "model.h"
 #include "rml.h"
 
 /* Exit statuses shared by all programs. */
@@ -41,6 +43,32 @@ int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *
 /* Load path ("-" = stdin) and remember (role, sha256) for the provenance of
  * whatever this program writes next. Returns RML_OK or fills err. */
 rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *err);
+
+/* As cli_load, then refuse a file of another kind, naming path. */
+rml_status cli_load_kind(rml_file *f, const char *path, const char *role, const char *kind,
+			 rml_error *err);
+/* Load a model (kind checked, calibrator checked) and, when adapters is not
+ * NULL, an adapters file onto it: refused unless its adapters.base_hash is
+ * this model's base (rmlops-format(5)). *m is NULL on failure. */
+rml_status cli_load_model(rml_model **m, const char *path, const char *adapters, rml_error *err);
+/* Load a dataset, kind checked and path named in messages. */
+rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err);
+
+/* Check the outputs outs[0..n_out) (named by their options out_opts, for
+ * messages; NULL entries skipped; "-" is standard output, so a program
+ * that prints a text report passes "-" for it) before any work starts:
+ * none may be one of the inputs ins[0..n_in) or another output, and each
+ * file's directory must exist and be writable. Prints the message and
+ * returns 0 when all is well, 2 (usage) or 1 (cannot write) otherwise. */
+int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+		      const char *const *ins, int n_in);
+
+/* s with control characters (C0, DEL, C1 in UTF-8) and backslashes
+ * escaped as \n, \xHH, \u009b, \\: for names and strings from files
+ * that reach a terminal. Returns s itself when nothing needs escaping;
+ * otherwise one of a few rotating buffers, valid until eight more calls
+ * or cli_finish. */
+const char *cli_safe(const char *s);
 
 /* Refuse a binary output to a terminal: returns 0 when path is fine. */
 int cli_check_output(const char *path);

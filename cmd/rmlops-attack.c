@@ -15,13 +15,14 @@
 #include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
+#include "classes.h"
 #include "model.h"
 
 #define MAX_SET 64
 #define MAX_BUDGETS 64
 
 struct cmdline {
-	const char *cmd, *model, *data, *output, *config, *name, *clean;
+	const char *cmd, *model, *data, *output, *config, *name, *clean, *adapters;
 	const char *sheet, *plot;
 	const char *eps_list, *pixels_list, *queries_list;
 	/* Attack settings given on the command line, in order; they override
@@ -87,6 +88,8 @@ static void usage(void)
 	       "      --min-search N       bisection rounds for the smallest budget that works\n"
 	       "Inputs and outputs:\n"
 	       "  -m, --model FILE         the model ('-' = standard input)\n"
+	       "  -a, --adapter-file FILE  adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                           refused unless made for this base model\n"
 	       "  -d, --data FILE          the dataset ('-' = standard input)\n"
 	       "  -o, --output FILE        create: the adversarial dataset (default: stdout)\n"
 	       "      --clean FILE         verify: the clean dataset\n"
@@ -155,7 +158,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		O_BATCH, O_JSON, O_LOSS, O_TILE, O_PRESET, O_QUERIES, O_P_INIT,
 	};
 	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
+		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' }, { "seed", required_argument, 0, 's' },
 		{ "threads", required_argument, 0, 'j' }, { "attack", required_argument, 0, O_ATTACK },
 		{ "config", required_argument, 0, O_CONFIG }, { "name", required_argument, 0, O_NAME },
@@ -195,7 +198,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ O_PRESET, "preset" }, { O_P_INIT, "p_init" },
 	};
 	int o, help = 0, have_attack = 0;
-	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
 		int done = 0;
 		for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
 			if (settings[i].opt == o) {
@@ -208,6 +211,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			continue;
 		switch (o) {
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
 		case 's':
@@ -608,6 +612,13 @@ int main(int argc, char **argv)
 	const char *out = c.output ? c.output : "-";
 	if (create && cli_check_output(out))
 		return CLI_EXIT_USAGE;
+	{
+		const char *outs[] = { create ? out : "-", c.sheet, c.plot };
+		const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
+		const char *ins[] = { c.model, c.adapters, c.data, c.config };
+		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
+			return cli_finish(st);
+	}
 	double eps[MAX_BUDGETS], pix[MAX_BUDGETS];
 	int n_eps = 0, n_pix = 0;
 	if (curve && ((c.eps_list && parse_budgets("--eps", c.eps_list, 0, eps, &n_eps)) ||
@@ -630,13 +641,9 @@ int main(int argc, char **argv)
 	/* The report shares standard output only when no data goes there. */
 	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
 
-	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err) ||
-	    rml_model_calib_check(m, &err))
+	if (cli_load_model(&m, c.model, c.adapters, &err) || cli_load_dataset(&d, c.data, "data", &err) ||
+	    rml_dataset_fit_model(&d, m, 1, c.data, &err))
 		goto done;
-	rml_file_free(&mf);
-	if (cli_load(&df, c.data, "data", &err) || rml_dataset_from_file(&d, &df, &err))
-		goto done;
-	rml_file_free(&df);
 	if ((st = load_attacks(&c, rml_model_n_classes(m), &list, &n, &err)) != 0) {
 		status = st;
 		goto done;
@@ -754,11 +761,13 @@ int main(int argc, char **argv)
 	if (c.json)
 		fprintf(rep_fp, create ? "\n" : "]}\n");
 	if (create) {
-		if (rml_advtest_to_file(&list[0], &d, &r, &of, &err) ||
-		    cli_save(&of, out, (int64_t)list[0].cfg.seed, &err))
-			goto done;
+		/* The sheet first: when it cannot be written, no dataset is left
+		 * behind to look like a finished run. */
 		if (c.sheet && rml_advtest_sheet(c.sheet, &list[0], &d, &r, names,
 						 c.sheet_count ? c.sheet_count : 8, c.amplify, &err))
+			goto done;
+		if (rml_advtest_to_file(&list[0], &d, &r, &of, &err) ||
+		    cli_save(&of, out, (int64_t)list[0].cfg.seed, &err))
 			goto done;
 	}
 	status = CLI_EXIT_OK;

@@ -20,10 +20,11 @@
 #include "dataset.h"
 #include "kernels.h"
 #include "metrics.h"
+#include "classes.h"
 #include "model.h"
 
 struct cmdline {
-	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot;
+	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot, *adapters;
 	rml_calib_method method;
 	rml_calib_opts copts;
 	int compare, json, have_rate, have_cov;
@@ -41,6 +42,8 @@ static void usage(void)
 	       "out-of-distribution images; write the model with the calibrator inside.\n"
 	       "\n"
 	       "  -m, --model FILE        the model ('-' = standard input)\n"
+	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                          refused unless made for this base model\n"
 	       "  -d, --data FILE         labelled calibration images\n"
 	       "  -o, --output FILE       the calibrated model (default standard output)\n"
 	       "Method:\n"
@@ -87,7 +90,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH, O_JSON,
 	};
 	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
+		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
 		{ "ensemble", no_argument, 0, O_ENSEMBLE }, { "bins", required_argument, 0, O_BINS },
 		{ "compare", no_argument, 0, O_COMPARE },
@@ -111,9 +114,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	rml_error err = { 0 };
 	int o;
 	int64_t v;
-	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
 		case O_METHOD:
@@ -428,22 +432,17 @@ static void ae_progress(void *ctx, int epoch, int epochs, double mse)
 static rml_status load_dataset(const char *path, const char *role, rml_dataset *d,
 			       const rml_model *m, int need_labels, rml_error *err)
 {
-	rml_file f;
-	rml_file_init(&f);
-	rml_status st = cli_load(&f, path, role, err);
-	if (!st)
-		st = rml_dataset_from_file(d, &f, err);
-	rml_file_free(&f);
+	rml_status st = cli_load_dataset(d, path, role, err);
 	if (st)
 		return st;
+	/* Out-of-distribution images carry classes of their own. */
+	if (need_labels)
+		return rml_dataset_fit_model(d, m, 1, path, err);
 	int h, w, c;
 	rml_model_input_shape(m, &h, &w, &c);
 	if (d->h != h || d->w != w || d->c != c)
 		return rml_errorf(err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
 				  h, w, c, path, (long long)d->h, (long long)d->w, (long long)d->c);
-	if (need_labels && d->n_classes > rml_model_n_classes(m))
-		return rml_errorf(err, RML_ERR_MISMATCH, "%s has %d classes, the model %d", path,
-				  d->n_classes, rml_model_n_classes(m));
 	if (d->n < 1)
 		return rml_errorf(err, RML_ERR_ARG, "%s holds no images", path);
 	return RML_OK;
@@ -464,6 +463,13 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	if (c.save_ood && cli_check_output(c.save_ood))
 		return CLI_EXIT_USAGE;
+	{
+		const char *outs[] = { c.output ? c.output : "-", c.save_ood, c.plot, c.rc_plot };
+		const char *opts[] = { "-o", "--save-ood", "--plot", "--risk-coverage" };
+		const char *ins[] = { c.model, c.adapters, c.data, c.test, c.test_ood };
+		if ((st = cli_check_outputs(outs, opts, 4, ins, 5)) != 0)
+			return cli_finish(st);
+	}
 	rml_set_threads((int)c.threads);
 	FILE *rep = c.output && strcmp(c.output, "-") ? stdout : stderr;
 
@@ -488,10 +494,8 @@ int main(int argc, char **argv)
 	int status = CLI_EXIT_FAIL, have_test = 0;
 	double *sbo_nn = NULL;
 
-	if (cli_load(&mf, c.model, "model", &err) || rml_model_from_file(&m, &mf, &err) ||
-	    rml_model_calib_check(m, &err))
+	if (cli_load_model(&m, c.model, c.adapters, &err))
 		goto done;
-	rml_file_free(&mf);
 	int64_t k = rml_model_n_classes(m);
 	if (k < 2) {
 		rml_errorf(&err, RML_ERR_ARG, "calibration needs a model of at least 2 classes");

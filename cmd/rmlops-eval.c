@@ -17,10 +17,11 @@
 #include "dataset.h"
 #include "inject_model.h"
 #include "metrics.h"
+#include "classes.h"
 #include "model.h"
 
 struct cmdline {
-	const char *model, *data, *preds, *preds_out, *target;
+	const char *model, *data, *preds, *preds_out, *target, *adapters;
 	rml_reject_rule reject;
 	double threshold, rate;
 	int64_t bins, batch, threads, seed, repeat;
@@ -39,6 +40,8 @@ static void usage(void)
 	       "Measure a model on a dataset, or a predictions file.\n"
 	       "\n"
 	       "  -m, --model FILE        the model ('-' = standard input)\n"
+	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                          refused unless made for this base model\n"
 	       "  -d, --data FILE         the dataset\n"
 	       "  -p, --predictions FILE  measure a predictions file instead\n"
 	       "  -P, --write-predictions FILE  write the predictions (kind predictions)\n"
@@ -84,7 +87,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
-		{ "predictions", required_argument, 0, 'p' },
+		{ "predictions", required_argument, 0, 'p' }, { "adapter-file", required_argument, 0, 'a' },
 		{ "write-predictions", required_argument, 0, 'P' },
 		{ "reject", required_argument, 0, O_REJECT }, { "threshold", required_argument, 0, O_THR },
 		{ "reject-rate", required_argument, 0, O_RATE_REJ },
@@ -104,9 +107,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	rml_error err = { 0 };
 	int o;
-	while ((o = getopt_long(argc, argv, "m:d:p:P:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:p:P:s:j:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'p': c->preds = optarg; break;
 		case 'P': c->preds_out = optarg; break;
@@ -329,7 +333,7 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 		for (int64_t j = 0; j < k; j++) {
 			char generic[32];
 			snprintf(generic, sizeof generic, "class_%lld", (long long)j);
-			printf("%-20s %8.4f %8lld\n", names && names[j] ? names[j] : generic, r->class_acc[j],
+			printf("%-20s %8.4f %8lld\n", cli_safe(names && names[j] ? names[j] : generic), r->class_acc[j],
 			       (long long)r->class_n[j]);
 		}
 	}
@@ -418,6 +422,14 @@ int main(int argc, char **argv)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	if (c.preds_out && cli_check_output(c.preds_out))
 		return CLI_EXIT_USAGE;
+	{
+		/* The text or JSON report always goes to standard output. */
+		const char *outs[] = { "-", c.preds_out, c.plot };
+		const char *opts[] = { "the report", "-P", "--plot" };
+		const char *ins[] = { c.model, c.adapters, c.data, c.preds };
+		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
+			return cli_finish(st);
+	}
 	rml_set_threads((int)c.threads);
 	rml_error err = { 0 };
 	rml_predictions p;
@@ -438,24 +450,10 @@ int main(int argc, char **argv)
 		if (cli_load(&f, c.preds, "predictions", &err) || rml_predictions_from_file(&p, &f, &err))
 			goto done;
 	} else {
-		if (cli_load(&f, c.model, "model", &err) || rml_model_from_file(&m, &f, &err) ||
-		    rml_model_calib_check(m, &err))
+		if (cli_load_model(&m, c.model, c.adapters, &err) ||
+		    cli_load_dataset(&d, c.data, "data", &err) ||
+		    rml_dataset_fit_model(&d, m, 1, c.data, &err))
 			goto done;
-		rml_file_free(&f);
-		if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
-			goto done;
-		int h, w, ch;
-		rml_model_input_shape(m, &h, &w, &ch);
-		if (d.h != h || d.w != w || d.c != ch) {
-			rml_errorf(&err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-				   h, w, ch, c.data, (long long)d.h, (long long)d.w, (long long)d.c);
-			goto done;
-		}
-		if (d.n_classes > rml_model_n_classes(m)) {
-			rml_errorf(&err, RML_ERR_MISMATCH, "the dataset has %d classes, the model %d",
-				   d.n_classes, rml_model_n_classes(m));
-			goto done;
-		}
 		/* The rejection rule stored with the calibrator applies unless the
 		 * command line says otherwise. */
 		rml_reject_rule rule;

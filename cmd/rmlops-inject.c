@@ -5,6 +5,7 @@
  * come from lib/inject_model.c.
  */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,11 @@
 #include "cli.h"
 #include "inject_model.h"
 #include "inject.h"
+#include "classes.h"
 #include "model.h"
 
 struct cmdline {
-	const char *model, *data, *output, *log;
+	const char *model, *data, *output, *log, *adapters;
 	const char *target;
 	rml_fault_spec spec;
 	int64_t seed, threads, batch;
@@ -46,6 +48,8 @@ static void usage(void)
 	       "                           base tensor including biases and norm parameters)\n"
 	       "Inputs and outputs:\n"
 	       "  -m, --model FILE         the model (default: standard input)\n"
+	       "  -a, --adapter-file FILE  adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                           refused unless made for this base model\n"
 	       "  -d, --data FILE          dataset for grad-topk scores\n"
 	       "  -o, --output FILE        the faulty model (default: standard output)\n"
 	       "      --log FILE           one JSON line per fault: tensor, index, bit, old, new\n"
@@ -63,7 +67,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH, O_JSON };
 	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' },
+		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
 		{ "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' },
 		{ "seed", required_argument, 0, 's' },
@@ -85,9 +89,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	rml_error err = { 0 };
 	int o;
-	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
 		case 's':
@@ -151,11 +156,13 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-static int write_log(const char *path, const rml_fault_targets *tg, const rml_fault_log *log)
+static int write_log(const char *path, const rml_fault_targets *tg, const rml_fault_log *log,
+		     rml_error *err)
 {
-	FILE *fp = fopen(path, "w");
+	int to_stdout = strcmp(path, "-") == 0;
+	FILE *fp = to_stdout ? stdout : fopen(path, "w");
 	if (!fp) {
-		cli_msg("cannot write %s", path);
+		rml_errorf(err, RML_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}
 	for (int64_t i = 0; i < log->n; i++) {
@@ -164,8 +171,9 @@ static int write_log(const char *path, const rml_fault_targets *tg, const rml_fa
 			tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value,
 			f->new_value);
 	}
-	if (fclose(fp) != 0) {
-		cli_msg("error writing %s", path);
+	if (to_stdout ? fflush(fp) != 0 || ferror(fp) : fclose(fp) != 0) {
+		rml_errorf(err, RML_ERR_IO, "error writing %s: %s", to_stdout ? "standard output" : path,
+			   strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -184,6 +192,13 @@ int main(int argc, char **argv)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	if (cli_check_output(c.output))
 		return CLI_EXIT_USAGE;
+	{
+		const char *outs[] = { c.output, c.log };
+		const char *opts[] = { "-o", "--log" };
+		const char *ins[] = { c.model, c.adapters, c.data };
+		if ((st = cli_check_outputs(outs, opts, 2, ins, 3)) != 0)
+			return cli_finish(st);
+	}
 	rml_set_threads((int)c.threads);
 
 	rml_error err = { 0 };
@@ -196,22 +211,17 @@ int main(int argc, char **argv)
 	rml_fault_log_init(&log);
 	int status = CLI_EXIT_FAIL;
 
-	if (cli_load(&in, c.model, "model", &err) ||
-	    rml_expect_kind(&in, "model", c.model, &err) ||
-	    rml_model_from_file(&m, &in, &err) || rml_model_calib_check(m, &err) ||
+	if (cli_load_model(&m, c.model, c.adapters, &err) ||
 	    rml_fault_targets_select(&tg, m, c.target, &err))
 		goto done;
 	if (c.spec.unit == RML_FAULT_UNIT_GRAD_TOPK) {
 		rml_dataset d;
 		rml_dataset_init(&d);
-		rml_file df;
-		rml_file_init(&df);
-		rml_status s = cli_load(&df, c.data, "data", &err);
+		rml_status s = cli_load_dataset(&d, c.data, "data", &err);
 		if (!s)
-			s = rml_dataset_from_file(&d, &df, &err);
+			s = rml_dataset_fit_model(&d, m, 1, c.data, &err);
 		if (!s)
 			s = rml_fault_targets_grad_scores(&tg, m, &d, c.batch, &err);
-		rml_file_free(&df);
 		rml_dataset_free(&d);
 		if (s)
 			goto done;
@@ -227,7 +237,7 @@ int main(int argc, char **argv)
 		memcpy(&b, &log.v[i].new_value, 4);
 		bits += __builtin_popcount(a ^ b);
 	}
-	if (c.log && write_log(c.log, &tg, &log))
+	if (c.log && write_log(c.log, &tg, &log, &err))
 		goto done;
 	if (rml_model_to_file(m, &out, &err))
 		goto done;

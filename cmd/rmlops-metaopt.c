@@ -18,6 +18,7 @@
 #include "dataset.h"
 #include "metaopt.h"
 #include "metrics.h"
+#include "classes.h"
 #include "model.h"
 
 struct cmdline {
@@ -213,13 +214,18 @@ static int check_args(struct cmdline *c)
 		return cli_usage_error("no held-out images (--val)");
 	if (!c->eval && !c->data)
 		return cli_usage_error("no training images (-d)");
+	if (c->log && strcmp(c->log, "-") == 0)
+		return cli_usage_error("--log wants a file: it is rewritten on --resume");
 	if (c->eval && (c->output || c->checkpoint || c->log || c->until))
 		return cli_usage_error("--eval writes no model, checkpoint or log");
 	if (!c->eval && !c->output)
 		c->output = "-";
 	if (!c->eval && cli_check_output(c->output))
 		return CLI_EXIT_USAGE;
-	return 0;
+	const char *outs[] = { c->eval ? "-" : c->output, c->checkpoint, c->log, c->plot };
+	const char *opts[] = { c->eval ? "the report" : "-o", "--checkpoint", "--log", "--plot" };
+	const char *ins[] = { c->model, c->data, c->val, c->tasks, c->pool };
+	return cli_check_outputs(outs, opts, 4, ins, 5);
 }
 
 /* The pool: a YAML file when the argument names a readable file, else a
@@ -530,9 +536,10 @@ int main(int argc, char **argv)
 		    rml_model_add_adapters(m, (int)c.gamma, c.cfg.seed, &err))
 			goto done;
 	}
-	if (c.data && load_dataset(c.data, "data", &data, &err))
+	if (c.data && (load_dataset(c.data, "data", &data, &err) ||
+		       rml_dataset_fit_model(&data, m, 1, c.data, &err)))
 		goto done;
-	if (load_dataset(c.val, "val", &val, &err))
+	if (load_dataset(c.val, "val", &val, &err) || rml_dataset_fit_model(&val, m, 1, c.val, &err))
 		goto done;
 	if (c.tasks && (cli_load(&tasks, c.tasks, "tasks", &err) ||
 			rml_expect_kind(&tasks, "dataset", c.tasks, &err)))

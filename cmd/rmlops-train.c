@@ -16,6 +16,7 @@
 #include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
+#include "classes.h"
 #include "model.h"
 #include "optimizer.h"
 #include "train.h"
@@ -24,7 +25,7 @@
  * checkpoints so that --resume continues the same run; `given` holds the
  * RML_TS_* bits of those set on the command line. */
 struct cmdline {
-	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log;
+	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log, *adapters;
 	rml_train_settings s;
 	int64_t threads, gamma, until;
 	int json;
@@ -55,6 +56,8 @@ static void usage(void)
 	       "  -d, --data FILE         training dataset\n"
 	       "      --val FILE          validation dataset, evaluated after every epoch\n"
 	       "  -m, --model FILE        start from this model (fine-tuning)\n"
+	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                          refused unless made for this base model\n"
 	       "      --arch NAME|FILE    architecture of a new model: mvit-xxs (default),\n"
 	       "                          mvit-tiny, or a YAML file (see rmlops-train(1))\n"
 	       "      --adapters GAMMA    add adapters with channel compression 1, 2, 4 or 8\n"
@@ -95,7 +98,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
-		{ "model", required_argument, 0, 'm' }, { "arch", required_argument, 0, O_ARCH },
+		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "arch", required_argument, 0, O_ARCH },
 		{ "adapters", required_argument, 0, O_ADAPTERS },
 		{ "output", required_argument, 0, 'o' },
 		{ "checkpoint", required_argument, 0, O_CKPT },
@@ -113,11 +116,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "d:m:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "d:m:a:o:s:j:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd': c->data = optarg; break;
 		case O_VAL: c->val = optarg; break;
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case O_ARCH: c->arch = optarg; break;
 		case O_ADAPTERS:
 			if (cli_parse_i64("--adapters", optarg, 1, 8, &c->gamma)) return 2;
@@ -202,6 +206,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				       (long long)c->s.epochs);
 	if (c->until && !c->checkpoint)
 		return cli_usage_error("--until needs --checkpoint FILE to continue from");
+	if (c->log && strcmp(c->log, "-") == 0)
+		return cli_usage_error("--log wants a file: it is rewritten on --resume");
+	if (c->adapters && !c->model)
+		return cli_usage_error("--adapter-file needs --model, the base it belongs to");
 	return 0;
 }
 
@@ -356,39 +364,19 @@ static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error 
 				   "data, start from it with -m", c->resume, c->data);
 		return st || resume_settings(ck, c, err) ? -1 : 0;
 	}
-	if (c->model) {
-		rml_file f;
-		if (cli_load(&f, c->model, "model", err))
-			return -1;
-		rml_status st = rml_model_from_file(&r->m, &f, err);
-		if (!st)
-			st = rml_model_calib_check(r->m, err);
-		rml_file_free(&f);
-		return st ? -1 : 0;
-	}
+	if (c->model)
+		return cli_load_model(&r->m, c->model, c->adapters, err) ? -1 : 0;
 	return create_model(&r->m, c, &r->train, err);
 }
 
-/* The data fits the model: image shape, class count, every image labelled. */
-static int check_data(const struct run *r, const struct cmdline *c, rml_error *err)
+/* The data fits the model: image shape, classes by name (a subset of the
+ * model's is mapped onto them), every image labelled. */
+static int check_data(struct run *r, const struct cmdline *c, rml_error *err)
 {
-	int h, w, ch;
-	rml_model_input_shape(r->m, &h, &w, &ch);
-	const rml_dataset *train = &r->train, *val = &r->val;
-	const rml_dataset *bad = train->h != h || train->w != w || train->c != ch ? train
-				 : c->val && (val->h != h || val->w != w || val->c != ch) ? val : NULL;
-	if (bad) {
-		rml_errorf(err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-			   h, w, ch, bad == train ? c->data : c->val, (long long)bad->h, (long long)bad->w,
-			   (long long)bad->c);
+	rml_dataset *train = &r->train, *val = &r->val;
+	if (rml_dataset_fit_model(train, r->m, 1, c->data, err) ||
+	    (c->val && rml_dataset_fit_model(val, r->m, 1, c->val, err)))
 		return -1;
-	}
-	int64_t k = rml_model_n_classes(r->m);
-	if (train->n_classes > k || (c->val && val->n_classes > k)) {
-		rml_errorf(err, RML_ERR_MISMATCH, "the data has %d classes, the model %lld",
-			   train->n_classes > k ? train->n_classes : val->n_classes, (long long)k);
-		return -1;
-	}
 	for (int64_t i = 0; i < train->n; i++)
 		if (train->labels[i] < 0) {
 			rml_errorf(err, RML_ERR_ARG, "training image %lld has no label", (long long)i);
@@ -400,6 +388,13 @@ static int check_data(const struct run *r, const struct cmdline *c, rml_error *e
 			return -1;
 		}
 	return 0;
+}
+
+/* A batch larger than the data is the whole data: the same steps and
+ * results, without reserving memory for images that do not exist. */
+static int64_t batch_for(int64_t batch, const rml_dataset *d)
+{
+	return d->n > 0 && batch > d->n ? d->n : batch;
 }
 
 /* Load the data and the model, settle the settings, set up the optimiser
@@ -447,7 +442,7 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	}
 	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
 	rml_model_set_trainable(r->m, mask);
-	if (rml_model_reserve(r->m, s->batch, 1, err) ||
+	if (rml_model_reserve(r->m, batch_for(s->batch, &r->train), 1, err) ||
 	    rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err))
 		goto out;
 	r->opt.momentum = (float)s->momentum;
@@ -480,7 +475,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	int64_t total = steps * s->epochs;
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
-	rml_train_epoch_config ec = { s->batch, s->crop ? 4 : 0, s->flip, (uint64_t)s->seed, s->lr,
+	rml_train_epoch_config ec = { batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip, (uint64_t)s->seed, s->lr,
 				      steps * s->warmup, total, progress, label };
 	rml_train_stats ts;
 	int stopped;
@@ -497,7 +492,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		return st ? -1 : 0;
 	double secs = rml_now() - t0, right = (double)ts.correct / (double)ts.n;
 	*loss = ts.loss;
-	if (c->val && rml_train_validate(r->m, &r->val, s->batch, acc, nll, err))
+	if (c->val && rml_train_validate(r->m, &r->val, batch_for(s->batch, &r->val), acc, nll, err))
 		return -1;
 	if (c->checkpoint && save_checkpoint(r->m, &r->opt, e + 1, c, r->digest, err))
 		return -1;
@@ -514,9 +509,13 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		return -1;
 	}
 	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->json))
-		cli_msg("epoch %lld: loss %.4f, train acc %.4f%s%.4f, %.0f images/s", (long long)e + 1,
-			*loss, right, c->val ? ", val acc " : "", c->val ? *acc : 0.0,
-			secs > 0 ? (double)ts.n / secs : 0.0);
+	{
+		char vtext[48] = "";
+		if (c->val)
+			snprintf(vtext, sizeof vtext, ", val acc %.4f", *acc);
+		cli_msg("epoch %lld: loss %.4f, train acc %.4f%s, %.0f images/s", (long long)e + 1, *loss,
+			right, vtext, secs > 0 ? (double)ts.n / secs : 0.0);
+	}
 	return 0;
 }
 
@@ -533,6 +532,21 @@ int main(int argc, char **argv)
 	 * the end. */
 	if ((!c.until || c.output) && cli_check_output(out))
 		return CLI_EXIT_USAGE;
+	{
+		/* Checked before training, not after: -o, --checkpoint and --log
+		 * must be writable and none may overwrite an input (--checkpoint
+		 * may be the --resume file: it is rewritten on purpose). */
+		const char *outs[] = { c.until && !c.output ? NULL : out, c.checkpoint, c.log };
+		const char *opts[] = { "-o", "--checkpoint", "--log" };
+		const char *ins[] = { c.data, c.val, c.model, c.adapters, c.arch };
+		if ((st = cli_check_outputs(outs, opts, 3, ins, 5)) != 0)
+			return cli_finish(st);
+		const char *ins2[] = { c.resume };
+		const char *outs2[] = { outs[0], c.log };
+		const char *opts2[] = { "-o", "--log" };
+		if ((st = cli_check_outputs(outs2, opts2, 2, ins2, 1)) != 0)
+			return cli_finish(st);
+	}
 	rml_set_threads((int)c.threads);
 
 	rml_error err = { 0 };

@@ -16,11 +16,12 @@
 #include "cli.h"
 #include "dataset.h"
 #include "metrics.h"
+#include "classes.h"
 #include "model.h"
 #include "tta.h"
 
 struct cmdline {
-	const char *model, *data, *output, *tune;
+	const char *model, *data, *output, *tune, *adapters;
 	rml_tta_opts o;
 	rml_reject_rule reject;
 	double threshold, rate;
@@ -61,6 +62,8 @@ static void usage(void)
 	       "                          stored rejection rule\n"
 	       "Inputs and outputs:\n"
 	       "  -m, --model FILE        the model (with adapters unless --tune bn)\n"
+	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	       "                          refused unless made for this base model\n"
 	       "  -d, --data FILE         the test images ('-' = standard input)\n"
 	       "  -o, --output FILE       continual mode: the adapted adapters (with --tune bn,\n"
 	       "                          the adapted model)\n"
@@ -80,7 +83,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		O_RATE, O_JSON, O_SHUFFLE, O_OPT, O_NO_CALIB,
 	};
 	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
+		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' }, { "seed", required_argument, 0, 's' },
 		{ "threads", required_argument, 0, 'j' }, { "method", required_argument, 0, O_METHOD },
 		{ "mode", required_argument, 0, O_MODE }, { "tune", required_argument, 0, O_TUNE },
@@ -97,9 +100,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	rml_error err = { 0 };
 	int64_t v;
 	int o;
-	while ((o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'm': c->model = optarg; break;
+		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
@@ -240,6 +244,13 @@ int main(int argc, char **argv)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	if (cli_check_output("-") || (c.output && cli_check_output(c.output)))
 		return CLI_EXIT_USAGE;
+	{
+		const char *outs[] = { "-", c.output };
+		const char *opts[] = { "the predictions", "-o" };
+		const char *ins[] = { c.model, c.adapters, c.data };
+		if ((st = cli_check_outputs(outs, opts, 2, ins, 3)) != 0)
+			return cli_finish(st);
+	}
 	rml_set_threads((int)c.threads);
 
 	rml_error err = { 0 };
@@ -259,26 +270,10 @@ int main(int argc, char **argv)
 	uint8_t *xb = NULL;
 	int status = CLI_EXIT_FAIL;
 
-	if (cli_load(&f, c.model, "model", &err) || rml_expect_kind(&f, "model", c.model, &err) ||
-	    rml_model_from_file(&m, &f, &err) || rml_model_calib_check(m, &err))
+	if (cli_load_model(&m, c.model, c.adapters, &err) || cli_load_dataset(&d, c.data, "data", &err) ||
+	    rml_dataset_fit_model(&d, m, 0, c.data, &err))
 		goto done;
-	rml_file_free(&f);
-	if (cli_load(&f, c.data, "data", &err) || rml_dataset_from_file(&d, &f, &err))
-		goto done;
-	rml_file_free(&f);
-	int h, w, ch;
-	rml_model_input_shape(m, &h, &w, &ch);
-	if (d.h != h || d.w != w || d.c != ch) {
-		rml_errorf(&err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-			   h, w, ch, c.data, (long long)d.h, (long long)d.w, (long long)d.c);
-		goto done;
-	}
 	int64_t k = rml_model_n_classes(m);
-	if (d.n_classes > k) {
-		rml_errorf(&err, RML_ERR_MISMATCH, "the dataset has %d classes, the model %lld", d.n_classes,
-			   (long long)k);
-		goto done;
-	}
 	/* Identity adapters added here would adapt only their zero scale on
 	 * the first step: adapters must be fine-tuned first, so refuse. */
 	if (c.o.tune == RML_TTA_TUNE_GROUPS && !rml_model_has_adapters(m) &&
