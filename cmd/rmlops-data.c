@@ -374,6 +374,9 @@ static int cmd_import(struct cmdline *c, rml_dataset *d, rml_error *err)
 	}
 	if (!st && (c->resize || c->gray_to_rgb))
 		st = rml_dataset_reshape(d, (int)c->resize, c->gray_to_rgb, err);
+	/* Every reader refuses an empty dataset: refuse it here, not later. */
+	if (!st && d->n < 1)
+		st = rml_errorf(err, RML_ERR_FORMAT, "import %s: the input holds no images", src);
 	return st ? -1 : 0;
 }
 
@@ -451,8 +454,28 @@ static int cmd_show(struct cmdline *c, const rml_dataset *d, rml_error *err)
 	return st ? -1 : 0;
 }
 
+/* A class name becomes a folder name: it must name one entry inside DIR,
+ * not DIR itself, its parent, another path or something a terminal acts
+ * on. */
+static int plain_file_name(const char *s)
+{
+	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '/' || *p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 static int cmd_export(struct cmdline *c, const rml_dataset *d, const char *dir, rml_error *err)
 {
+	for (int k = 0; k < d->n_classes; k++)
+		if (!plain_file_name(d->class_names[k])) {
+			rml_errorf(err, RML_ERR_FORMAT,
+				   "class %d is named '%s', which is not a plain file name; nothing exported",
+				   k, d->class_names[k]);
+			return -1;
+		}
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
 		rml_errorf(err, RML_ERR_IO, "%s: %s", dir, strerror(errno));
 		return -1;
@@ -519,6 +542,16 @@ int main(int argc, char **argv)
 	int writes = strcmp(c.cmd, "show") && strcmp(c.cmd, "export");
 	if (writes && cli_check_output(c.output))
 		return CLI_EXIT_USAGE;
+	{
+		/* import's first argument names the source; export's last is the
+		 * output directory. */
+		int imp = strcmp(c.cmd, "import") == 0, exp = strcmp(c.cmd, "export") == 0;
+		const char *outs[] = { writes || c.output ? (c.output ? c.output : "-") : NULL, c.rest };
+		const char *opts[] = { "-o", "--rest" };
+		if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
+					    c.n_args - imp - exp)) != 0)
+			return cli_finish(st);
+	}
 
 	if (strcmp(c.cmd, "import") == 0) {
 		r = cmd_import(&c, &d, &err);

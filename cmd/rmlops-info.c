@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "calib.h"
@@ -27,6 +28,30 @@ static void usage(void)
 	       "Example: rmlops-info --lineage hardened.rml\n");
 }
 
+/* A lineage entry is JSON already; a control character put in by hand
+ * becomes an escape, so the output stays one valid line. */
+static const char *json_safe(const char *s)
+{
+	static char *buf;
+	static size_t cap;
+	size_t need = strlen(s) * 6 + 1;
+	if (need > cap) {
+		char *b = realloc(buf, need);
+		if (!b)
+			return "null";
+		buf = b;
+		cap = need;
+	}
+	char *o = buf;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			o += sprintf(o, "\\u%04x", *p);
+		else
+			*o++ = (char)*p;
+	*o = 0;
+	return buf;
+}
+
 static void json_str(const char *s)
 {
 	putchar('"');
@@ -34,7 +59,7 @@ static void json_str(const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			printf("\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			printf("\\u%04x", c);
 		else
 			putchar(c);
@@ -130,7 +155,7 @@ static void print_calibrator(const rml_file *f)
 	const rml_kv *rule = rml_get(f, "calib.reject_rule");
 	const rml_kv *thr = rml_get(f, "calib.reject_threshold");
 	if (rule && rule->type == RML_KV_STR && thr && thr->type == RML_KV_F64)
-		printf("; rejects when %s %s %g", rule->s, strcmp(rule->s, "entropy") ? "<" : ">", thr->f);
+		printf("; rejects when %s %s %g", cli_safe(rule->s), strcmp(rule->s, "entropy") ? "<" : ">", thr->f);
 	putchar('\n');
 	rml_calib_free(&c);
 }
@@ -138,13 +163,13 @@ static void print_calibrator(const rml_file *f)
 static void print_text(const rml_file *f, const char *name)
 {
 	const char *kind = rml_file_kind(f);
-	printf("%s: %s (format version %d, checksums ok)\n", name, kind ? kind : "no kind",
+	printf("%s: %s (format version %d, checksums ok)\n", cli_safe(name), kind ? cli_safe(kind) : "no kind",
 	       RML_FORMAT_VERSION);
 	for (int64_t i = 0; i < f->n_kv; i++) {
 		const rml_kv *kv = &f->kv[i];
 		if (!strcmp(kv->key, "kind") || !strncmp(kv->key, "lineage.", 8))
 			continue;
-		printf("  %-28s ", kv->key);
+		printf("  %-28s ", cli_safe(kv->key));
 		switch (kv->type) {
 		case RML_KV_I64: printf("%lld", (long long)kv->i); break;
 		case RML_KV_F64: printf("%g", kv->f); break;
@@ -152,7 +177,7 @@ static void print_text(const rml_file *f, const char *name)
 			if (strchr(kv->s, '\n'))
 				printf("(%zu bytes of text)", strlen(kv->s));
 			else
-				printf("%s", kv->s);
+				printf("%s", cli_safe(kv->s));
 			break;
 		case RML_KV_I64_ARRAY:
 			for (int64_t j = 0; j < kv->n && j < 10; j++)
@@ -164,7 +189,7 @@ static void print_text(const rml_file *f, const char *name)
 			break;
 		case RML_KV_STR_ARRAY:
 			for (int64_t j = 0; j < kv->n && j < 10; j++)
-				printf("%s%s", j ? ", " : "", kv->sa[j]);
+				printf("%s%s", j ? ", " : "", cli_safe(kv->sa[j]));
 			break;
 		default: break;
 		}
@@ -189,7 +214,7 @@ static void print_text(const rml_file *f, const char *name)
 		for (int d = 0; d < t->ndim && at < sizeof shape; d++)
 			at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "",
 					       (long long)t->dims[d]);
-		printf("    %-48s %-4s %-18s %zu bytes\n", t->name, rml_dtype_name(t->dtype), shape, t->nbytes);
+		printf("    %-48s %-4s %-18s %zu bytes\n", cli_safe(t->name), rml_dtype_name(t->dtype), shape, t->nbytes);
 	}
 	printf("  total tensor data: %zu bytes\n", total);
 }
@@ -205,7 +230,7 @@ static void print_digest(const rml_file *f)
 		rml_sha256_update(&c, t->data, t->nbytes);
 		rml_sha256_final(&c, d);
 		rml_hex32(d, hex);
-		printf("%s  %s\n", hex, t->name);
+		printf("%s  %s\n", hex, cli_safe(t->name));
 	}
 }
 
@@ -217,17 +242,17 @@ static void print_lineage(const rml_file *f, const char *name, int json)
 		json_str(name);
 		printf(",\"history\":[");
 		for (int64_t i = 0; h && h->type == RML_KV_STR_ARRAY && i < h->n; i++)
-			printf("%s%s", i ? "," : "", h->sa[i]);
+			printf("%s%s", i ? "," : "", json_safe(h->sa[i]));
 		printf("]}\n");
 		return;
 	}
-	printf("%s: lineage, oldest first\n", name);
+	printf("%s: lineage, oldest first\n", cli_safe(name));
 	if (!h || h->type != RML_KV_STR_ARRAY || h->n == 0) {
 		printf("  (no recorded history)\n");
 		return;
 	}
 	for (int64_t i = 0; i < h->n; i++)
-		printf("  %lld. %s\n", (long long)i + 1, h->sa[i]);
+		printf("  %lld. %s\n", (long long)i + 1, cli_safe(h->sa[i]));
 }
 
 int main(int argc, char **argv)

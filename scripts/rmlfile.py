@@ -30,11 +30,15 @@ def kv_bytes(key, value):
 
 
 def container(kvs, tensors):
-    """kvs: list of (key, value); tensors: list of (name, dtype, dims, flat values)."""
+    """kvs: list of (key, value); tensors: list of (name, dtype, dims, flat
+    values or their little-endian bytes)."""
     table, blobs, off = b"", [], 0
     for name, dt, dims, values in tensors:
         code, fmt = DTYPES[dt]
-        data = struct.pack("<%d%s" % (len(values), fmt), *values)
+        if isinstance(values, (bytes, bytearray)):
+            data = bytes(values)
+        else:
+            data = struct.pack("<%d%s" % (len(values), fmt), *values)
         n = name.encode()
         table += struct.pack("<H", len(n)) + n + bytes([code, len(dims)])
         table += struct.pack("<%dQ" % len(dims), *dims)
