@@ -220,7 +220,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->seed_given = 1;
 			break;
 		case 'j':
-			if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads))
+			if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads))
 				return CLI_EXIT_USAGE;
 			break;
 		case O_CONFIG: c->config = optarg; break;
@@ -446,6 +446,12 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_atta
 			return CLI_EXIT_FAIL;
 		}
 		text[len] = 0;
+		/* YAML text ends at a NUL: the rest would be dropped unread. */
+		if (strlen(text) != len) {
+			rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", c->config, strlen(text));
+			free(text);
+			return CLI_EXIT_FAIL;
+		}
 		rml_status st = rml_advtest_parse_yaml(text, c->config, list, n, err);
 		free(text);
 		if (st)
@@ -472,11 +478,16 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_atta
 		if (c->name && rml_advtest_set(*list, "name", c->name, err))
 			return CLI_EXIT_FAIL;
 	}
+	/* What the file holds is checked first (a bad file: exit 1); what is
+	 * wrong only after the command line's settings is a bad option value
+	 * (usage, exit 2). */
 	for (int i = 0; i < *n; i++) {
+		if (c->config && rml_advtest_check(&(*list)[i], n_classes, err))
+			return CLI_EXIT_FAIL;
 		if (apply_sets(c, &(*list)[i], curve && !c->queries_list))
 			return CLI_EXIT_USAGE;
 		if (rml_advtest_check(&(*list)[i], n_classes, err))
-			return CLI_EXIT_FAIL;
+			return cli_usage_error("%s", err->msg);
 	}
 	if (!strcmp(c->cmd, "create") && *n > 1) {
 		return cli_usage_error("%s lists %d attacks; create makes one dataset: choose one with --name NAME",
@@ -648,6 +659,20 @@ int main(int argc, char **argv)
 		status = st;
 		goto done;
 	}
+	if (c.batch > d.n)
+		c.batch = d.n;   /* one batch of the whole set: the same results, less memory */
+	/* Budgets that the images cannot hold, refused before any work. */
+	for (int i = 0; i < n; i++)
+		if (list[i].cfg.kind == RML_ATTACK_PIXEL_L0 && !curve && list[i].cfg.pixels > d.h * d.w) {
+			if (c.pixels_list) {
+				status = cli_usage_error("--pixels %lld: the images have %lld pixels",
+							 (long long)list[i].cfg.pixels, (long long)(d.h * d.w));
+			} else {
+				rml_errorf(&err, RML_ERR_ARG, "attack %s: %lld pixels, the images have %lld",
+					   list[i].name, (long long)list[i].cfg.pixels, (long long)(d.h * d.w));
+			}
+			goto done;
+		}
 	const char *const *names = rml_model_class_names(m);
 	if (!names && d.n_classes == rml_model_n_classes(m))
 		names = (const char *const *)d.class_names;

@@ -161,7 +161,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_RC: c->rc_plot = optarg; break;
 		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_JSON: c->json = 1; break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;

@@ -185,7 +185,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		switch (o) {
 		case 'o': c->output = optarg; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_REST: c->rest = optarg; break;
 		case O_SPLIT:
 			if (strcmp(optarg, "train") && strcmp(optarg, "test"))

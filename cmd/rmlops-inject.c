@@ -100,7 +100,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return CLI_EXIT_USAGE;
 			break;
 		case 'j':
-			if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads))
+			if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads))
 				return CLI_EXIT_USAGE;
 			break;
 		case O_UNIT:

@@ -190,7 +190,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_EVAL: c->eval = 1; break;
 		case O_REPEAT: bad = cli_parse_i64("--repeat", optarg, 1, 100000, &c->repeat); break;
 		case 's': bad = cli_parse_i64("--seed", optarg, 0, INT64_MAX, &v); c->cfg.seed = (uint64_t)v; break;
-		case 'j': bad = cli_parse_i64("--threads", optarg, 1, 1024, &c->threads); break;
+		case 'j': bad = cli_parse_i64("--threads", optarg, 1, 256, &c->threads); break;
 		case O_JSON: c->json = 1; break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;

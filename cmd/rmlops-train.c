@@ -138,6 +138,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return cli_usage_error("--tune: '%s' is too long", optarg);
 			strcpy(c->s.tune, optarg);
 			c->given |= RML_TS_TUNE;
+			{
+				unsigned mask;
+				rml_error perr = { 0 };
+				if (rml_group_mask_parse(optarg, &mask, &perr))
+					return cli_usage_error("--tune: %s", perr.msg);
+			}
 			break;
 		case O_EPOCHS:
 			if (cli_parse_i64("--epochs", optarg, 1, 100000, &c->s.epochs)) return 2;
@@ -184,7 +190,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->s.seed)) return 2;
 			c->given |= RML_TS_SEED;
 			break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_JSON: c->json = 1; break;
 		case 'q': cli_verbosity = 0; break;
 		case 'v': cli_verbosity = 2; break;
@@ -275,6 +281,13 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 			free(text);
 			rml_errorf(err, RML_ERR_IO, "%s: cannot read the architecture (empty, unreadable "
 				   "or over 1 MiB)", c->arch);
+			return -1;
+		}
+		/* YAML text ends at a NUL: the rest would be dropped unread. */
+		if (memchr(text, 0, got)) {
+			rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", c->arch,
+				   (size_t)((char *)memchr(text, 0, got) - text));
+			free(text);
 			return -1;
 		}
 		cfg.arch = text;

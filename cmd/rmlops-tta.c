@@ -107,7 +107,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
+		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_METHOD:
 			if (!strcmp(optarg, "memo")) c->o.method = RML_TTA_MEMO;
 			else if (!strcmp(optarg, "tent")) c->o.method = RML_TTA_TENT;

@@ -1036,6 +1036,30 @@ rml_status rml_advtest_curve_png(const char *path, const char *title, const char
 
 /* ---- files ------------------------------------------------------------------------- */
 
+/* The settings as run: a 0 that means "the default" is stored as the value
+ * the attack used (lib/attack.c), so the file says what was done. */
+static rml_attack_config as_run(const rml_attack_config *c)
+{
+	rml_attack_config u = *c;
+	if (u.step_size <= 0) {
+		if (u.kind == RML_ATTACK_FGSM)
+			u.step_size = u.eps;
+		else if (u.kind == RML_ATTACK_PGD && u.steps > 0)
+			u.step_size = 2.5 * u.eps / (double)u.steps;
+		else if (u.kind == RML_ATTACK_APGD)
+			u.step_size = 2.0 * u.eps;
+	}
+	if ((u.kind == RML_ATTACK_CMAES_LINF || u.kind == RML_ATTACK_PIXEL_L0) &&
+	    u.search == RML_SEARCH_CMAES && u.sigma0 <= 0)
+		u.sigma0 = 0.25;
+	if ((u.kind == RML_ATTACK_CMAES_LINF || u.kind == RML_ATTACK_PIXEL_L0) &&
+	    u.search == RML_SEARCH_DE && u.popsize <= 0)
+		u.popsize = 400;
+	if (u.kind == RML_ATTACK_SQUARE && u.p_init <= 0)
+		u.p_init = u.norm == RML_NORM_LINF ? 0.05 : 0.1;
+	return u;
+}
+
 rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d,
 			       const rml_advtest_result *r, rml_file *f, rml_error *err)
 {
@@ -1044,7 +1068,7 @@ rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d
 	rml_status st = rml_dataset_to_file(&adv, f, err);
 	if (st)
 		return st;
-	const rml_attack_config *c = &a->cfg;
+	const rml_attack_config used = as_run(&a->cfg), *c = &used;
 	int64_t n1[1] = { r->n };
 	struct {
 		const char *name;

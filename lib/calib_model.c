@@ -268,6 +268,8 @@ rml_status rml_calib_logits(rml_model *m, const uint8_t *images, int64_t n, int6
 	int h, w, c;
 	rml_model_input_shape(m, &h, &w, &c);
 	int64_t k = rml_model_n_classes(m), img = (int64_t)h * w * c;
+	if (batch > n && n > 0)
+		batch = n;   /* the same batches, without memory for images that do not exist */
 	rml_status st = rml_model_reserve(m, batch, 0, err);
 	for (int64_t i = 0; i < n && !st; i += batch) {
 		int64_t b = n - i < batch ? n - i : batch;

@@ -218,9 +218,26 @@ void rml_canvas_image(rml_canvas *c, int x, int y, const uint8_t *img, int h, in
 		}
 }
 
+/* libpng prints its errors unless told otherwise; the library does not
+ * print, so the text is kept for the message and the write unwinds. */
+static void png_fail(png_structp png, png_const_charp msg)
+{
+	char *why = png_get_error_ptr(png);
+	if (why)
+		snprintf(why, 128, "%s", msg);
+	png_longjmp(png, 1);
+}
+
+static void png_quiet(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
 rml_status rml_canvas_write_png(const rml_canvas *c, FILE *fp, rml_error *err)
 {
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	char why[128] = "";
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, png_fail, png_quiet);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	png_bytep *rows = malloc((size_t)c->h * sizeof *rows);
 	if (!png || !info || !rows) {
@@ -231,7 +248,7 @@ rml_status rml_canvas_write_png(const rml_canvas *c, FILE *fp, rml_error *err)
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_write_struct(&png, &info);
 		free(rows);
-		return rml_errorf(err, RML_ERR_IO, "error writing PNG");
+		return rml_errorf(err, RML_ERR_IO, "error writing PNG%s%s", why[0] ? ": " : "", why);
 	}
 	png_init_io(png, fp);
 	png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
@@ -248,16 +265,27 @@ rml_status rml_canvas_write_png(const rml_canvas *c, FILE *fp, rml_error *err)
 	return RML_OK;
 }
 
+/* The writer's message with the file it was writing, e.g. /dev/full. */
+static rml_status named(rml_status st, const char *path, rml_error *err)
+{
+	if (st && err) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		rml_errorf(err, st, "%s: %s", strcmp(path, "-") ? path : "standard output", msg);
+	}
+	return st;
+}
+
 rml_status rml_canvas_save_png(const rml_canvas *c, const char *path, rml_error *err)
 {
 	if (strcmp(path, "-") == 0)
-		return rml_canvas_write_png(c, stdout, err);
+		return named(rml_canvas_write_png(c, stdout, err), path, err);
 	struct stat sb;
 	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {  /* a device or FIFO */
 		FILE *fp = fopen(path, "wb");
 		if (!fp)
 			return rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
-		rml_status st = rml_canvas_write_png(c, fp, err);
+		rml_status st = named(rml_canvas_write_png(c, fp, err), path, err);
 		if (fclose(fp) != 0 && !st)
 			st = rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
 		return st;
@@ -277,7 +305,8 @@ rml_status rml_canvas_save_png(const rml_canvas *c, const char *path, rml_error 
 	umask(um);
 	fchmod(fd, 0666 & ~um);
 	FILE *fp = fdopen(fd, "wb");
-	rml_status st = fp ? rml_canvas_write_png(c, fp, err) : rml_errorf(err, RML_ERR_IO, "%s", path);
+	rml_status st = fp ? named(rml_canvas_write_png(c, fp, err), path, err)
+			   : rml_errorf(err, RML_ERR_IO, "%s", path);
 	if (fp && fclose(fp) != 0 && !st)
 		st = rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
 	if (!fp)

@@ -100,6 +100,8 @@ rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 			return rml_errorf(err, RML_ERR_MISMATCH,
 					  "gradient scores need labels in 0..%lld; image %lld has %d",
 					  (long long)k - 1, (long long)i, d->labels[i]);
+	if (batch > d->n && d->n > 0)
+		batch = d->n;   /* the same batches, without memory for images that do not exist */
 	rml_status st = rml_model_reserve(m, batch, 1, err);
 	if (st)
 		return st;

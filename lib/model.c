@@ -1200,6 +1200,9 @@ rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, 
 				  "the model takes %dx%dx%d images, the dataset holds %lldx%lldx%lld",
 				  h, w, c, (long long)d->h, (long long)d->w, (long long)d->c);
 	int64_t k = rml_model_n_classes(m);
+	/* A batch beyond the data would only reserve memory for nothing. */
+	if (batch > d->n && d->n > 0)
+		batch = d->n;
 	rml_status st = rml_model_reserve(m, batch, 0, err);
 	if (st)
 		return st;

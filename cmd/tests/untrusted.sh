@@ -115,3 +115,48 @@ gq 'cannot write -o' "$tmp/err" || die "-o checked only after training"; ok
 expect_fail 1 rmlops-attack create -m "$m" -d "$tmp/s.rml" --config "$td/attacks.yaml" --name fgsm-3 \
 	-o "$tmp/adv.rml" --sheet "$tmp/no/such/dir/s.png"
 [ ! -e "$tmp/adv.rml" ] || die "a failed attack create left its output"; ok
+
+# 11. An adapters file (rmlops-tta --mode continual -o) is used with its
+# base model (-a), refused with another base or as a model.
+rmlops-data take --per-class 4 -s 1 "$d" -q -o "$tmp/small.rml"
+rmlops-train -j 1 -d "$tmp/small.rml" --arch mvit-tiny --adapters 2 --epochs 1 --batch 20 -s 1 -q -o "$tmp/base.rml"
+rmlops-train -j 1 -d "$tmp/small.rml" --arch mvit-tiny --adapters 2 --epochs 1 --batch 20 -s 2 -q -o "$tmp/other.rml"
+rmlops-tta -j 1 -m "$tmp/base.rml" -d "$tmp/small.rml" --aug-copies 2 --lr 0.5 --mode continual -o "$tmp/ad.rml" -q > /dev/null
+rmlops-eval -j 1 -m "$tmp/base.rml" -a "$tmp/ad.rml" -d "$tmp/small.rml" > "$tmp/ea.txt" || die "eval -a refused the adapters of its base"; ok
+gq '^acc1 ' "$tmp/ea.txt" || die "eval -a printed no report"; ok
+rmlops-tta -j 1 -m "$tmp/base.rml" -a "$tmp/ad.rml" -d "$tmp/small.rml" --aug-copies 2 -q > /dev/null || die "tta -a"; ok
+rmlops-inject -m "$tmp/base.rml" -a "$tmp/ad.rml" -q -o "$tmp/inj-a.rml" || die "inject -a"; ok
+expect_fail 1 rmlops-eval -m "$tmp/other.rml" -a "$tmp/ad.rml" -d "$tmp/small.rml"
+gq "ad.rml: the adapters belong to base model" "$tmp/err" || die "mismatched base message"; ok
+expect_fail 1 rmlops-eval -m "$tmp/ad.rml" -d "$tmp/small.rml"
+gq "ad.rml: expected a model, got an adapters" "$tmp/err" || die "adapters as a model message"; ok
+expect_fail 1 rmlops-eval -m "$tmp/base.rml" -a "$tmp/small.rml" -d "$tmp/small.rml"
+expect_fail 2 rmlops-train -d "$tmp/small.rml" -a "$tmp/ad.rml" --epochs 1 -o "$tmp/never.rml"
+
+# 13. Messages name the file; bad option values are usage errors (2).
+expect_fail 1 rmlops-eval -m "$d" -d "$tmp/s.rml"
+gq "cifar10-test-1000.rml: expected a model, got a dataset" "$tmp/err" || die "wrong kind without the file name"; ok
+expect_fail 1 rmlops-eval -m "$td" -d "$tmp/s.rml"
+gq "is a directory" "$tmp/err" || die "a directory is not named as one"; ok
+expect_fail 1 rmlops-inject -m "$m" --log /dev/full -o "$tmp/inj.rml"
+! gq -i success "$tmp/err" || die "a failed --log reports success"; ok
+gq "/dev/full" "$tmp/err" || die "--log error names no file"; ok
+expect_fail 1 rmlops-data show -o /dev/full "$tmp/s.rml"
+gq "/dev/full: error writing PNG" "$tmp/err" || die "PNG write error names no file"; ok
+! gq "libpng" "$tmp/err" || die "libpng printed its own message"; ok
+expect_fail 2 rmlops-train -d "$tmp/s.rml" --tune nonsense -o "$tmp/never.rml"
+expect_fail 2 rmlops-attack run -m "$m" -d "$tmp/s.rml" --attack pixel-l0 --pixels 100000
+expect_fail 2 rmlops-eval -j 1000 -m "$m" -d "$tmp/s.rml"
+[ "$(rmlops-eval -j 1 -m "$m" -d "$tmp/s.rml" --batch 65536 | md5sum)" = \
+  "$(rmlops-eval -j 1 -m "$m" -d "$tmp/s.rml" --batch 20 | md5sum)" ] || die "--batch beyond the data"; ok
+printf 'attacks:\n  - name: a\n    attack: fgsm\n    eps: 3\n\000  - name: b\n    attack: nonsense\n' > "$tmp/nul.yaml"
+expect_fail 1 rmlops-attack run -m "$m" -d "$tmp/s.rml" --config "$tmp/nul.yaml"
+gq "NUL byte" "$tmp/err" || die "NUL in an attack list"; ok
+printf 'arch: mvit\n\000junk\n' > "$tmp/nul-arch.yaml"
+expect_fail 1 rmlops-train -d "$tmp/s.rml" --arch "$tmp/nul-arch.yaml" --epochs 1 -o "$tmp/never.rml"
+gq "NUL byte" "$tmp/err" || die "NUL in an architecture file"; ok
+rmlops-train -j 1 -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --batch 20 -o "$tmp/t.rml" 2> "$tmp/tr.txt"
+gq -E 'train acc [0-9]\.[0-9]{4}, [0-9]+ images/s' "$tmp/tr.txt" || die "train acc without --val: $(cat "$tmp/tr.txt")"; ok
+rmlops-attack create -j 1 -m "$m" -d "$tmp/s.rml" --attack pgd --eps 3 --steps 2 -q -o "$tmp/pgd.rml" 2> /dev/null
+rmlops-info "$tmp/pgd.rml" | gq -E 'attack.step_size +3.75$' || die "attack defaults stored as placeholders"; ok
+echo "untrusted: $checks checks passed"
