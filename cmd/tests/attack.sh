@@ -150,7 +150,7 @@ expect_fail 1 rmlops-attack create -m "$M" -d "$A" --config "$tmp/bad.yaml" -o "
 grep -q 'line 3: unknown setting' "$tmp/err" || die "yaml line number"; ok
 expect_fail 1 rmlops-attack run -m "$M" -d "$A" --config "$tmp/nothere.yaml"
 expect_fail 1 rmlops-attack run -m "$M" -d "$A" --config "$td/attacks.yaml" --name nope
-expect_fail 1 at create -m "$M" -d "$A" --attack fgsm --target 12 -o "$tmp/x.rml"
+expect_fail 2 at create -m "$M" -d "$A" --attack fgsm --target 12 -o "$tmp/x.rml"  # a class the model lacks: a bad option value
 expect_fail 1 rmlops-attack create -m "$A" -d "$A" --attack fgsm -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack create -m "$M" -d "$M" --attack fgsm -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack verify -d "$A" --clean "$A"
