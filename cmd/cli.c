@@ -186,11 +186,11 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 	rml_status st = rml_file_load_hashed(f, path, hex, err);
 	if (st != RML_OK) {
 		/* Name the file when the reader's message does not. */
-		const char *p = path ? path : "-";
+		const char *p = path && strcmp(path, "-") ? path : "standard input";
 		if (err && strstr(err->msg, p) == NULL) {
 			char msg[sizeof err->msg];
 			snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : rml_strerror(st));
-			rml_errorf(err, st, "%s: %s", strcmp(p, "-") ? p : "standard input", msg);
+			rml_errorf(err, st, "%s: %s", p, msg);
 		}
 		return st;
 	}
@@ -265,16 +265,19 @@ rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, 
 	return st;
 }
 
-/* Same file: the same name, or the same inode when both exist. */
+/* Same file: the same name, or the same inode when both exist. A
+ * character device (/dev/null) may take several outputs. */
 static int same_file(const char *a, const char *b)
 {
+	struct stat sa, sb;
+	int a_ok = strcmp(a, "-") != 0 && stat(a, &sa) == 0;
+	if (a_ok && S_ISCHR(sa.st_mode))
+		return 0;
 	if (strcmp(a, b) == 0)
 		return 1;
-	if (strcmp(a, "-") == 0 || strcmp(b, "-") == 0)
+	if (!a_ok || strcmp(b, "-") == 0)
 		return 0;
-	struct stat sa, sb;
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	       sa.st_ino == sb.st_ino;
+	return stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
@@ -307,6 +310,9 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 			cli_msg("%s %s is a directory", out_opts[i], o);
 			return CLI_EXIT_FAIL;
 		}
+		/* A device or FIFO is written in place, not renamed over. */
+		if (stat(o, &sb) == 0 && !S_ISREG(sb.st_mode))
+			continue;
 		/* The directory must exist and take new files now, not after the
 		 * work is done (output is written to a temporary file there and
 		 * renamed). */

@@ -545,11 +545,11 @@ int main(int argc, char **argv)
 	{
 		/* import's first argument names the source; export's last is the
 		 * output directory. */
-		int imp = strcmp(c.cmd, "import") == 0, exp = strcmp(c.cmd, "export") == 0;
+		int imp = strcmp(c.cmd, "import") == 0, dir_arg = strcmp(c.cmd, "export") == 0;
 		const char *outs[] = { writes || c.output ? (c.output ? c.output : "-") : NULL, c.rest };
 		const char *opts[] = { "-o", "--rest" };
 		if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
-					    c.n_args - imp - exp)) != 0)
+					    c.n_args - imp - dir_arg)) != 0)
 			return cli_finish(st);
 	}
 
