@@ -103,9 +103,10 @@ expect_fail 2 rmlops-inject -m "$tmp/mm.rml" --log "$tmp/mm.rml" -o "$tmp/inj.rm
 expect_fail 2 rmlops-inject -m "$tmp/mm.rml" -o "$tmp/mm.rml"
 same "$m" "$tmp/mm.rml"
 expect_fail 2 rmlops-inject -m "$m" --log -
-rmlops-inject -m "$m" --log - -o "$tmp/inj.rml" -q > "$tmp/log.jsonl"
+abs_m=$(cd "$(dirname "$m")" && pwd)/$(basename "$m")
+(cd "$tmp" && rmlops-inject -m "$abs_m" --log - -o inj.rml -q > log.jsonl)
 gq '"tensor"' "$tmp/log.jsonl" || die "--log - is not standard output"; ok
-[ ! -e ./- ] || die "--log - made a file named '-'"; ok
+[ ! -e "$tmp/-" ] || die "--log - made a file named '-'"; ok
 expect_fail 2 rmlops-eval -m "$m" -d "$tmp/s.rml" -P -
 expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --log - -o "$tmp/t.rml"
 expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --log "$tmp/s.rml" -o "$tmp/t.rml"
