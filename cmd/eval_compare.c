@@ -287,7 +287,7 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 		printf("n            %lld examples, %lld repetitions of %s faults (the same seeds for a and b), seed %lld\n",
 		       (long long)d->n, (long long)c->repeat, rml_fault_model_name(c->spec.model),
 		       (long long)c->seed);
-		printf("%-8s %8s %8s %9s %9s   %-20s\n", "metric", "a", "b", "b-a", "sd", "95% CI of the mean");
+		printf("%-8s %8s %8s %9s %9s   %s\n", "metric", "a", "b", "b-a", "sd", "95% CI of the mean");
 	}
 	for (int k = 0; k < RML_CMP_N; k++) {
 		rml_summary s[3];
@@ -316,7 +316,7 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 		} else {
 			char ci[64];
 			snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", lo[k], hi[k]);
-			printf("%-8s %8.4f %8.4f %+9.4f %9.4f   %-20s\n", rml_cmp_metric_name(k), s[0].mean, s[1].mean,
+			printf("%-8s %8.4f %8.4f %+9.4f %9.4f   %s\n", rml_cmp_metric_name(k), s[0].mean, s[1].mean,
 			       s[2].mean, s[2].sd, ci);
 		}
 	}
