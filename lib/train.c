@@ -597,19 +597,19 @@ rml_status rml_ema_to_file(const rml_ema *e, rml_file *f, rml_error *err)
 	int64_t d[1] = { e->n };
 	if (rml_set_f64(f, "ema.decay", e->decay) || rml_set_i64(f, "ema.updates", e->updates))
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-	if (!rml_add_tensor(f, "ema.avg", RML_DTYPE_F32, 1, d, e->avg, err))
+	if (!rml_add_tensor(f, "optim.ema", RML_DTYPE_F32, 1, d, e->avg, err))
 		return err ? err->code : RML_ERR_NOMEM;
 	return RML_OK;
 }
 
 int rml_ema_in_file(const rml_file *f)
 {
-	return rml_find_tensor(f, "ema.avg") != NULL;
+	return rml_find_tensor(f, "optim.ema") != NULL;
 }
 
 rml_status rml_ema_from_file(rml_ema *e, const rml_file *f, rml_error *err)
 {
-	rml_tensor *t = rml_expect_tensor(f, "ema.avg", RML_DTYPE_F32, 1, err);
+	rml_tensor *t = rml_expect_tensor(f, "optim.ema", RML_DTYPE_F32, 1, err);
 	if (!t)
 		return err ? err->code : RML_ERR_FORMAT;
 	if (t->dims[0] != e->n)

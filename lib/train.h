@@ -105,7 +105,9 @@ void rml_ema_update(rml_ema *e, rml_model *m);
 /* Exchange the model's weights and the average (twice restores both):
  * how the averaged model is validated and written. */
 void rml_ema_swap(rml_ema *e, rml_model *m);
-/* Into a checkpoint: tensor "ema.avg", keys "ema.decay", "ema.updates". */
+/* Into a checkpoint: tensor "optim.ema" (a model file loader lets the
+ * "optim." tensors of training state ride along), keys "ema.decay",
+ * "ema.updates". */
 rml_status rml_ema_to_file(const rml_ema *e, rml_file *f, rml_error *err);
 /* From a checkpoint into e (set up by rml_ema_init for the same model):
  * RML_ERR_MISMATCH when the size differs, RML_ERR_FORMAT when malformed;

@@ -542,7 +542,7 @@ static void test_ema(void **state)
 	assert_int_equal(rml_ema_to_file(&e, &f, &err), RML_OK);
 	assert_int_equal(rml_ema_from_file(&e2, &f, &err), RML_ERR_FORMAT);
 	int64_t d1[1] = { e.n - 1 };
-	assert_non_null(rml_add_tensor(&f, "ema.avg", RML_DTYPE_F32, 1, d1, NULL, &err));
+	assert_non_null(rml_add_tensor(&f, "optim.ema", RML_DTYPE_F32, 1, d1, NULL, &err));
 	assert_int_equal(rml_ema_from_file(&e2, &f, &err), RML_ERR_MISMATCH);
 	rml_ema e3;
 	assert_int_equal(rml_ema_init(&e3, m, 1.0, &err), RML_ERR_ARG);
