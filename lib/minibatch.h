@@ -71,9 +71,11 @@ size_t rml_batch_recipe_scratch_size(int64_t b, int64_t h, int64_t w, int64_t c)
  * seed, d, idx and r only, not on the thread count (images are augmented
  * in parallel). mixup: lam ~ Beta(a, a), image i becomes lam x_i + (1 -
  * lam) x_perm(i) with perm a uniform permutation of the batch; CutMix
- * (Yun et al., ICCV 2019): lam ~ Beta(a, a), a box of side
- * int(side*sqrt(1 - lam)) at a uniform centre, clipped, is pasted from
- * x_perm(i), and lam becomes 1 - box area / image area. Labels of d must be
+ * (Yun et al., ICCV 2019): lam ~ Beta(a, a), cut sides ch = int(h *
+ * sqrt(1 - lam)) and cw likewise, a uniform centre (cy, cx), and the box
+ * rows [cy - ch/2, cy + ch/2), columns [cx - cw/2, cx + cw/2) (integer
+ * halves, as the paper's code), clipped, is pasted from x_perm(i); lam
+ * becomes 1 - box area / image area. Labels of d must be
  * in [0, k). scratch: rml_batch_recipe_scratch_size bytes; perm: b int64
  * of scratch; info may be NULL. */
 rml_status rml_batch_fill_recipe(float *x, int32_t *y, float *targets, int64_t k,
