@@ -1,5 +1,6 @@
 /*
- * augment.c — AugMix operations, the AugMix chain and MEMO batches (see
+ * augment.c — AugMix operations, the AugMix chain and MEMO batches, and
+ * the training policies (AutoAugment, RandAugment, Cutout; see
  * augment.h). Point operations go through a 256-entry table per channel;
  * geometric ones through one affine sampler, so rotate, shear and
  * translate share their border and rounding rules.

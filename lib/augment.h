@@ -1,16 +1,18 @@
 /*
  * augment.h — label-preserving image augmentations for test-time
  * adaptation (MEMO) and training: the AugMix operations, the AugMix
- * chain (width 3, random depth, Dirichlet/Beta mixing), and MEMO's CIFAR
- * pre-augmentation (random crop with padding, horizontal flip).
+ * chain (width 3, random depth, Dirichlet/Beta mixing), MEMO's CIFAR
+ * pre-augmentation (random crop with padding, horizontal flip), and the
+ * training policies AutoAugment and RandAugment with Cutout.
  *
  * Images are uint8 HWC (h, w, c with c = 1 or 3), row-major. Randomness
  * comes only from the rml_rng passed in, so a seed reproduces every copy.
  * Nothing here allocates: callers pass scratch sized by the _scratch_size
  * functions. The operations that overlap the common corruptions
- * (contrast, colour, brightness, sharpness) are deliberately absent, as in
- * AugMix, so a model adapted with them is not tuned to the test
- * corruptions (corrupt.h).
+ * (contrast, colour, brightness, sharpness) are deliberately absent from
+ * the AugMix list, as in AugMix, so a model adapted with them is not tuned
+ * to the test corruptions (corrupt.h); they exist only for the training
+ * policies (AutoAugment, RandAugment) at the end of this header.
  *
  * Conventions follow the Pillow operations the AugMix reference uses:
  * affine maps send output pixel centres (x+0.5, y+0.5) to input

@@ -2,8 +2,10 @@
  * train.h — supervised training of a model: one step (forward, softmax
  * cross-entropy with label smoothing, backward, optimiser update with the
  * weight-decay rule), one epoch over a dataset (shuffled, augmented,
- * cosine schedule), validation, and checkpoints that let a run resume
- * exactly (settings, optimiser state, a digest of the training data).
+ * cosine schedule, optionally under a stronger recipe of minibatch.h
+ * with soft targets), validation, an exponential moving average of the
+ * weights, and checkpoints that let a run resume exactly (settings,
+ * optimiser state, the average, a digest of the training data).
  *
  * Nothing here keeps state between calls: every function works on the
  * model, optimiser and buffers it is given, so several models may train
