@@ -231,6 +231,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--promote-if and --bootstrap go with --compare");
 	if (c->cmp.against && (c->sweep || c->per_class || c->preds_out || c->binning == RML_BINS_MASS))
 		return cli_usage_error("--compare does not take --sweep, --per-class, -P or --binning mass");
+	if (c->cmp.against && c->adapters)
+		return cli_usage_error("--compare does not take --adapter-file yet");
 	return 0;
 }
 

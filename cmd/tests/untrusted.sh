@@ -133,6 +133,7 @@ expect_fail 1 rmlops-eval -m "$tmp/ad.rml" -d "$tmp/small.rml"
 gq "ad.rml: expected a model, got an adapters" "$tmp/err" || die "adapters as a model message"; ok
 expect_fail 1 rmlops-eval -m "$tmp/base.rml" -a "$tmp/small.rml" -d "$tmp/small.rml"
 expect_fail 2 rmlops-train -d "$tmp/small.rml" -a "$tmp/ad.rml" --epochs 1 -o "$tmp/never.rml"
+expect_fail 2 rmlops-eval -m "$tmp/base.rml" -a "$tmp/ad.rml" -d "$tmp/small.rml" --compare "$tmp/other.rml"
 
 # 13. Messages name the file; bad option values are usage errors (2).
 expect_fail 1 rmlops-eval -m "$d" -d "$tmp/s.rml"
