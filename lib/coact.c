@@ -203,7 +203,8 @@ static rml_status refmt(rml_error *err, const char *prefix)
 static rml_status decode(const rml_model *m, rml_coact *c, rml_error *err)
 {
 	const rml_file *f = rml_model_carried(m);
-	rml_coact_init(c);
+	if (c)
+		rml_coact_init(c);
 	const char *layer;
 	int64_t n;
 	double q, rho;
