@@ -185,6 +185,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--quantile and --rare belong to fit");
 	if (c->step == 0)
 		c->step = c->window;
+	if (!c->output)
+		c->output = "-";
 	int stdin_uses = (c->model && strcmp(c->model, "-") == 0) +
 			 (c->data && strcmp(c->data, "-") == 0) + (c->ood && strcmp(c->ood, "-") == 0) +
 			 (c->ood_model && strcmp(c->ood_model, "-") == 0);
@@ -370,16 +372,21 @@ static int cmd_score(const struct cmdline *c)
 		status = CLI_EXIT_OK;
 		goto done;
 	}
-	/* Out-of-distribution is the positive class: a higher score, a higher
-	 * entropy, a lower confidence should mean "unfamiliar". */
+	/* In-distribution is the positive class of rml_auroc, which ranks a
+	 * score that is not finite lowest: negated, a NaN or infinite score or
+	 * entropy (a faulty model's) ranks as the most out-of-distribution,
+	 * and so does a NaN confidence. The value is the AUROC of telling
+	 * out-of-distribution inputs by a higher score or entropy, or a lower
+	 * confidence. */
 	uint8_t *pos = malloc((size_t)n);
 	if (!pos) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
 	for (int64_t i = 0; i < n; i++) {
-		pos[i] = i >= d.n;
-		conf[i] = -conf[i];
+		pos[i] = i < d.n;
+		score[i] = -score[i];
+		ent[i] = -ent[i];
 	}
 	double a_s = rml_auroc(score, pos, n), a_e = rml_auroc(ent, pos, n),
 	       a_c = rml_auroc(conf, pos, n);
@@ -703,7 +710,7 @@ int main(int argc, char **argv)
 {
 	cli_init("rmlops-monitor", argc, argv);
 	struct cmdline c = {
-		.cmd = "watch", .output = "-", .stage = "production", .window = 500, .batch = 100,
+		.cmd = "watch", .stage = "production", .window = 500, .batch = 100,
 		.quantile = -1, .rare = -1,
 	};
 	int st = parse_args(argc, argv, &c);
