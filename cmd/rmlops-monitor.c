@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "calib_model.h"
 #include "cli.h"
@@ -288,7 +289,15 @@ done:
 
 /* ---- score and auroc --------------------------------------------------------------- */
 
-/* Co-activation score, entropy and confidence of every image of d. */
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Co-activation score, entropy and confidence of every image of d; with
+ * -v, the time of the forward pass and of the score per image. */
 static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, int64_t batch,
 		     float *score, float *ent, float *conf, int32_t *pred, rml_error *err)
 {
@@ -298,10 +307,18 @@ static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, in
 	float *probs = malloc((size_t)(d->n * k + 1) * sizeof *probs);
 	rml_status st = !feat || !logits || !probs ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
 						   : RML_OK;
+	double t0 = now(), t1 = t0, t2 = t0;
 	if (!st)
 		st = rml_model_features(m, d->images, d->n, batch, feat, logits, NULL, err);
+	t1 = now();
 	if (!st)
 		st = rml_coact_score(co, feat, d->n, score, err);
+	t2 = now();
+	if (!st && d->n > 0)
+		cli_info("%lld images: forward pass %.3f ms per image, co-activation score %.3f us "
+			 "per image (%.2f%% of the forward pass)",
+			 (long long)d->n, 1e3 * (t1 - t0) / (double)d->n, 1e6 * (t2 - t1) / (double)d->n,
+			 100 * (t2 - t1) / (t1 - t0));
 	if (!st)
 		st = rml_model_probs(m, logits, d->n, probs, err);
 	if (!st) {
@@ -544,6 +561,13 @@ static int watch_predictions(struct watch *s, const rml_file *f, const char *pat
 	}
 	if (start_stream(s, p.k, names, path, err))
 		goto out;
+	for (int64_t j = 0; names && s->class_names && j < p.k; j++)
+		if (s->class_names[j] && strcmp(names[j], s->class_names[j]) != 0) {
+			rml_errorf(err, RML_ERR_MISMATCH,
+				   "%s: class %lld is '%s', earlier in the stream '%s'", path,
+				   (long long)j, names[j], s->class_names[j]);
+			goto out;
+		}
 	r = push_rows(s, p.probs, p.labels, p.rejected, NULL, p.n, err);
 out:
 	rml_predictions_free(&p);
@@ -584,7 +608,16 @@ static int watch_dataset(struct watch *s, const rml_file *f, const char *path, r
 	    (s->has_coact && rml_coact_score(&s->co, feat, d.n, score, err)) ||
 	    start_stream(s, k, rml_model_class_names(s->m), path, err))
 		goto out;
-	r = push_rows(s, p.probs, d.labels, p.rejected, s->has_coact ? score : NULL, d.n, err);
+	/* Labels of other classes than the model's (another dataset) say
+	 * nothing about accuracy: they are dropped, and the user told. */
+	const char *const *mc = rml_model_class_names(s->m);
+	int same = d.n_classes == k;
+	for (int64_t j = 0; same && mc && j < k; j++)
+		same = d.class_names && d.class_names[j] && strcmp(mc[j], d.class_names[j]) == 0;
+	if (!same)
+		cli_msg("%s: its classes are not the model's; its labels are ignored", path);
+	r = push_rows(s, p.probs, same ? d.labels : NULL, p.rejected, s->has_coact ? score : NULL,
+		      d.n, err);
 out:
 	free(feat);
 	free(logits);
