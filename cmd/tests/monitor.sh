@@ -73,6 +73,12 @@ gq '^rmlops_window_coact_rare_rate{model="[0-9a-f]\{64\}",stage="production"} ' 
 gq '^rmlops_window_accuracy{' "$tmp/m.prom" || die "no accuracy"; ok
 gq 'rmlops_monitor_alerts_total{.*alert="accuracy"} [1-9]' "$tmp/m.prom" || die "alert count"; ok
 gq 'class="airplane"' "$tmp/m.prom" || die "class names"; ok
+# The checker itself refuses what the format forbids.
+for bad in 'x{a="1"} 1' $'# TYPE x gauge\nx{a="\\q"} 1' $'# TYPE x gauge\nx{a="1"} one' \
+	$'# TYPE x gauge\nx 1\n# TYPE y gauge\ny 1\n# HELP x late' $'# TYPE x gauge\nx{a="1"} 1\nx{a="1"} 2'; do
+	printf '%s\n' "$bad" > "$tmp/bad.prom"
+	! $py "$scripts/check_exposition.py" "$tmp/bad.prom" 2> /dev/null || die "checker accepts: $bad"; ok
+done
 if command -v promtool > /dev/null; then
 	promtool check metrics < "$tmp/m.prom" || die "promtool refuses the textfile"; ok
 else
@@ -85,6 +91,12 @@ rmlops-monitor -m "$tmp/m1.rml" --window 100 --step 50 "$tmp/id.rml" > "$tmp/w3.
 # A stream shorter than the window still gives one window.
 rmlops-monitor -m "$tmp/m1.rml" --window 1000 "$tmp/id.rml" > "$tmp/w4.jsonl"
 gq '"n":200,' "$tmp/w4.jsonl" || die "short stream"; ok
+
+# Labels of other classes are ignored, with a message.
+rmlops-data take --classes cat,dog --relabel -q -o "$tmp/catdog.rml" < "$tmp/id.rml"
+rmlops-monitor -m "$tmp/m1.rml" --window 50 "$tmp/catdog.rml" > "$tmp/w8.jsonl" 2> "$tmp/w8.err"
+gq 'labels are ignored' "$tmp/w8.err" || die "no message for foreign labels"; ok
+gq '"accuracy":null' "$tmp/w8.jsonl" || die "foreign labels used for accuracy"; ok
 
 # A stream of predictions files on standard input; no co-activation score there.
 rmlops-eval -m "$tmp/m1.rml" -d "$tmp/id.rml" -P "$tmp/p1.rml" -q > /dev/null
