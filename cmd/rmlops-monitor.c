@@ -184,6 +184,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("watching reads FILE arguments, not -d or -o");
 	if (strcmp(c->cmd, "fit") != 0 && (c->quantile > 0 || c->rare >= 0))
 		return cli_usage_error("--quantile and --rare belong to fit");
+	if (c->plot && strcmp(c->plot, "-") == 0)
+		return cli_usage_error("--plot needs a file: standard output carries the windows");
+	if (c->textfile && strcmp(c->textfile, "-") == 0)
+		return cli_usage_error("--textfile needs a file: standard output carries the windows");
 	if (c->step == 0)
 		c->step = c->window;
 	if (!c->output)
@@ -589,8 +593,11 @@ static int watch_dataset(struct watch *s, const rml_file *f, const char *path, r
 	int r = -1;
 	if (rml_dataset_from_file(&d, f, err))
 		goto out;
-	if (check_geometry(s->m, &d, path)) {
-		rml_errorf(err, RML_ERR_MISMATCH, "%s: not the model's image size", path);
+	int h, w, ch;
+	rml_model_input_shape(s->m, &h, &w, &ch);
+	if (d.h != h || d.w != w || d.c != ch) {
+		rml_errorf(err, RML_ERR_MISMATCH, "%s: images are %lldx%lldx%lld, the model takes %dx%dx%d",
+			   path, (long long)d.h, (long long)d.w, (long long)d.c, h, w, ch);
 		goto out;
 	}
 	feat = malloc((size_t)(d.n * dim + 1) * sizeof *feat);

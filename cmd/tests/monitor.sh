@@ -126,6 +126,11 @@ gq 'no co-activation statistics' "$tmp/err" || die "score without statistics"; o
 head -c 3000 "$tmp/p1.rml" > "$tmp/trunc.rml"
 expect_fail 1 rmlops-monitor "$tmp/trunc.rml"
 expect_fail 2 rmlops-monitor --window 0 "$tmp/p1.rml"
+expect_fail 2 rmlops-monitor --plot - "$tmp/p1.rml"
+expect_fail 2 rmlops-monitor --textfile - "$tmp/p1.rml"
+rmlops-data import idx "$td/idx/images-idx3-ubyte" "$td/idx/labels-idx1-ubyte" -q -o "$tmp/gray.rml"
+expect_fail 1 rmlops-monitor -m "$tmp/m1.rml" "$tmp/gray.rml"
+gq 'the model takes' "$tmp/err" || die "geometry message"; ok
 expect_fail 2 rmlops-monitor --alert entropy "$tmp/p1.rml"
 expect_fail 2 rmlops-monitor --alert bogus=1 "$tmp/p1.rml"
 expect_fail 2 rmlops-monitor fit -m "$m"
