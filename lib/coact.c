@@ -44,8 +44,9 @@ rml_status rml_coact_fit(rml_coact *c, const float *feat, int64_t n, int64_t d, 
 		return rml_errorf(err, RML_ERR_ARG,
 				  "co-activation statistics need 2 to 2^31-1 inputs, got %lld",
 				  (long long)n);
-	if (d < 2 || d > 65536)
-		return rml_errorf(err, RML_ERR_ARG, "co-activations need 2 to 65536 units, got %lld",
+	/* 8192 units are 33.5 million pairs, 134 MB of counts. */
+	if (d < 2 || d > 8192)
+		return rml_errorf(err, RML_ERR_ARG, "co-activations need 2 to 8192 units, got %lld",
 				  (long long)d);
 	if (!(q > 0 && q < 1))
 		return rml_errorf(err, RML_ERR_ARG, "the activity quantile must lie in (0, 1), not %g", q);

@@ -138,6 +138,9 @@ static void test_refused(void **state)
 	assert_int_equal(rml_coact_fit(&c, f, 10, 4, NAN, 0.01, &err), RML_ERR_ARG);
 	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, -0.1, &err), RML_ERR_ARG);
 	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, 1, &err), RML_ERR_ARG);
+	float *big = calloc(2 * 8193, sizeof *big);
+	assert_int_equal(rml_coact_fit(&c, big, 2, 8193, 0.9, 0.01, &err), RML_ERR_ARG);
+	free(big);
 	f[17] = NAN;
 	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, 0.01, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "not finite"));
