@@ -566,7 +566,8 @@ static rml_status decode(const rml_model *m, rml_calib *c, rml_reject_rule *rule
 	rml_status st = RML_OK;
 	for (int64_t i = 0; i < f->n_tensors && !st; i++) {
 		const char *name = f->tensors[i].name;
-		int ok = 0;
+		/* Others' carried tensors ("coact.") are theirs to check. */
+		int ok = strncmp(name, "calib.", 6) != 0;
 		for (size_t j = 0; has && j < sizeof own_tensors / sizeof own_tensors[0]; j++)
 			ok |= strcmp(name, own_tensors[j]) == 0;
 		if (!ok)
@@ -647,6 +648,18 @@ static rml_status carry(rml_model *m, const rml_calib *c, rml_reject_rule rule, 
 	    (rml_set_str(&f, "calib.reject_rule", reject_rule_names[rule]) ||
 	     rml_set_f64(&f, "calib.reject_threshold", thr)))
 		st = rml_errorf(err, RML_ERR_NOMEM, "cannot store the rejection rule");
+	/* What the model carries for others (the co-activation statistics)
+	 * stays as it is. */
+	const rml_file *now = rml_model_carried(m);
+	for (int64_t i = 0; i < now->n_kv && !st; i++)
+		if (strncmp(now->kv[i].key, "calib.", 6) != 0 && rml_set_kv(&f, &now->kv[i]))
+			st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int64_t i = 0; i < now->n_tensors && !st; i++) {
+		const rml_tensor *t = &now->tensors[i];
+		if (strncmp(t->name, "calib.", 6) != 0 &&
+		    !rml_add_tensor(&f, t->name, t->dtype, t->ndim, t->dims, t->data, err))
+			st = err ? err->code : RML_ERR_NOMEM;
+	}
 	if (!st)
 		st = rml_model_set_carried(m, &f, err);
 	rml_file_free(&f);
@@ -656,7 +669,7 @@ static rml_status carry(rml_model *m, const rml_calib *c, rml_reject_rule rule, 
 rml_status rml_model_set_calibrator(rml_model *m, const rml_calib *c, rml_error *err)
 {
 	if (!c)
-		return rml_model_set_carried(m, NULL, err);
+		return carry(m, NULL, RML_REJECT_NONE, NAN, err);
 	if ((unsigned)c->method >= RML_CALIB_COUNT ||
 	    (c->method == RML_CALIB_TEMPERATURE ? !(c->scalars[0] > 0)
 	     : c->method != RML_CALIB_BETA && (c->n_models < 1 || !c->x)))

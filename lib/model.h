@@ -163,7 +163,8 @@ rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, 
 /* ---- what the model carries for others -------------------------------------
  * Keys and tensors whose names begin with "calib." belong to the
  * calibration module (calib_model.h: the calibrator and the rejection
- * rule chosen with it). The model keeps them as they were read or set,
+ * rule chosen with it), those beginning with "coact." to the
+ * co-activation statistics (coact.h). The model keeps them as they were read or set,
  * writes them into its file after its own, and keeps them through new
  * adapters and a new head; it never reads them. After changing the
  * model's function they describe the model they were fitted on. */
@@ -172,7 +173,7 @@ rml_status rml_model_predict(rml_model *m, const rml_dataset *d, int64_t batch, 
  * valid until they are replaced or the model freed). */
 const rml_file *rml_model_carried(const rml_model *m);
 /* Replace them by copies of the keys and tensors of part whose names begin
- * with "calib.", in part's order (NULL: none). RML_ERR_NOMEM leaves the
+ * with "calib." or "coact.", in part's order (NULL: none). RML_ERR_NOMEM leaves the
  * old ones. */
 rml_status rml_model_set_carried(rml_model *m, const rml_file *part, rml_error *err);
 

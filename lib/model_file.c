@@ -48,12 +48,14 @@ static rml_status put_param(rml_file *f, const rml_param *p, rml_error *err)
 
 /* ---- what the model carries ---------------------------------------------- */
 
+/* The calibrator ("calib.", calib_model.h) and the co-activation
+ * statistics ("coact.", coact.h). */
 static int carried_name(const char *name)
 {
-	return strncmp(name, "calib.", 6) == 0;
+	return strncmp(name, "calib.", 6) == 0 || strncmp(name, "coact.", 6) == 0;
 }
 
-/* The keys and tensors of src whose names begin with "calib.", appended to dst. */
+/* The keys and tensors of src with a carried name, appended to dst. */
 static rml_status copy_carried(rml_file *dst, const rml_file *src, rml_error *err)
 {
 	for (int64_t i = 0; i < src->n_kv; i++)
@@ -187,12 +189,13 @@ rml_status rml_model_from_file(rml_model **out, const rml_file *f, rml_error *er
 	for (int i = 0; i < m->n_b && !st; i++)
 		st = take_param(&m->buffers[i], f, "model", 1, err);
 	/* Nothing else may ride along, except the optimiser state ("optim.*")
-	 * that training checkpoints carry and the calibrator ("calib.*"). */
+	 * that training checkpoints carry, the calibrator ("calib.*") and the
+	 * co-activation statistics ("coact.*"). */
 	if (!st)
 		st = copy_carried(&m->carried, f, err);
 	for (int64_t i = 0; i < f->n_tensors && !st; i++)
 		if (strncmp(f->tensors[i].name, "optim.", 6) != 0 &&
-		    strncmp(f->tensors[i].name, "calib.", 6) != 0 &&
+		    !carried_name(f->tensors[i].name) &&
 		    !is_param_name(m, f->tensors[i].name, 1))
 			st = rml_errorf(err, RML_ERR_FORMAT,
 					"model: tensor '%s' is not part of the architecture",

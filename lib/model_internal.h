@@ -85,7 +85,7 @@ struct rml_model {
 	int profile;
 	double prof_time[OP_COUNT][2];   /* seconds, forward and backward */
 	int64_t prof_calls[OP_COUNT][2];
-	rml_file carried;                /* "calib." keys and tensors, see model.h */
+	rml_file carried;                /* "calib." and "coact." keys and tensors, see model.h */
 };
 
 const char *rml_model_arch_yaml(const rml_model *m);

@@ -1,0 +1,353 @@
+/*
+ * test_coact.c — co-activation statistics: thresholds and pair counts of
+ * a fit, and scores, against a brute-force count written here over every
+ * pair; a non-finite feature scores +inf and refuses a fit; every refused
+ * argument. The features are the head's input (logits recomputed from
+ * them with the head's weights by hand agree with the forward pass). In
+ * the model file: the statistics round-trip, survive a calibrator being
+ * set and removed (and it survives them), and a damaged copy is refused
+ * with its own message.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "calib.h"
+#include "calib_model.h"
+#include "coact.h"
+#include "model.h"
+
+/* Features of n inputs of d units from a fixed generator: unit j of
+ * input i, with a correlated pair (0, 1) and an anti-correlated pair (2, 3). */
+static void features(float *f, int64_t n, int64_t d, uint64_t seed)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < d; j++) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			f[i * d + j] = (float)((s >> 40) % 1000) / 100.0f;
+		}
+	for (int64_t i = 0; i < n && d >= 4; i++) {
+		f[i * d + 1] = f[i * d + 0] + 0.01f;
+		f[i * d + 3] = 10.0f - f[i * d + 2];
+	}
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+/* The statistics by brute force: the threshold as the order statistic at
+ * floor(q (n-1)), counts over every pair of every input. */
+static void brute_fit(const float *f, int64_t n, int64_t d, double q, float *t, int32_t *cnt)
+{
+	float *col = malloc((size_t)n * sizeof *col);
+	for (int64_t j = 0; j < d; j++) {
+		for (int64_t i = 0; i < n; i++)
+			col[i] = f[i * d + j];
+		qsort(col, (size_t)n, sizeof *col, cmp_f);
+		t[j] = col[(int64_t)floor(q * (double)(n - 1))];
+	}
+	free(col);
+	for (int64_t j = 0; j < d; j++)
+		for (int64_t k = 0; k < d; k++) {
+			int32_t c = 0;
+			for (int64_t i = 0; i < n; i++)
+				c += f[i * d + j] > t[j] && f[i * d + k] > t[k];
+			cnt[j * d + k] = c;
+		}
+}
+
+static void test_fit_and_score(void **state)
+{
+	(void)state;
+	enum { N = 300, D = 12, M = 50 };
+	float *f = malloc(N * D * sizeof *f), *g = malloc(M * D * sizeof *g);
+	float t[D], score[M];
+	int32_t *cnt = malloc(D * D * sizeof *cnt);
+	features(f, N, D, 1);
+	features(g, M, D, 2);
+	/* Some inputs with many units active, to make rare pairs appear. */
+	for (int64_t i = 0; i < M; i += 5)
+		for (int64_t j = 0; j < D; j++)
+			g[i * D + j] = 9.99f;
+	rml_error err = { 0 };
+	rml_coact c;
+	for (int qi = 0; qi < 3; qi++) {
+		double q = (double[]){ 0.5, 0.8, 0.9 }[qi], rho = (double[]){ 0, 0.02, 0.05 }[qi];
+		assert_int_equal(rml_coact_fit(&c, f, N, D, q, rho, &err), RML_OK);
+		brute_fit(f, N, D, q, t, cnt);
+		assert_int_equal(c.n_units, D);
+		assert_int_equal(c.n_fit, N);
+		for (int j = 0; j < D; j++)
+			assert_true(c.thresholds[j] == t[j]);
+		for (int j = 0; j < D; j++)
+			for (int k = j + 1; k < D; k++)
+				assert_int_equal(c.pairs[rml_coact_pair_index(D, j, k)], cnt[j * D + k]);
+		/* The anti-correlated pair is never active together above the median. */
+		if (q >= 0.5)
+			assert_int_equal(c.pairs[rml_coact_pair_index(D, 2, 3)], 0);
+		assert_int_equal(rml_coact_score(&c, g, M, score, &err), RML_OK);
+		int any = 0;
+		for (int i = 0; i < M; i++) {
+			int64_t r = 0;
+			for (int j = 0; j < D; j++)
+				for (int k = j + 1; k < D; k++)
+					r += g[i * D + j] > t[j] && g[i * D + k] > t[k] &&
+					     cnt[j * D + k] <= floor(rho * N);
+			assert_true(score[i] == (float)r);
+			any |= r > 0;
+		}
+		assert_true(any);
+		rml_coact_free(&c);
+	}
+	/* A non-finite feature scores +inf. */
+	assert_int_equal(rml_coact_fit(&c, f, N, D, 0.9, 0.01, &err), RML_OK);
+	g[3 * D + 7] = NAN;
+	g[4 * D + 0] = INFINITY;
+	assert_int_equal(rml_coact_score(&c, g, M, score, &err), RML_OK);
+	assert_true(isinf(score[3]) && score[3] > 0);
+	assert_true(isinf(score[4]) && score[4] > 0);
+	assert_true(isfinite(score[5]));
+	rml_coact_free(&c);
+	free(f);
+	free(g);
+	free(cnt);
+}
+
+static void test_refused(void **state)
+{
+	(void)state;
+	float f[40] = { 0 };
+	for (int i = 0; i < 40; i++)
+		f[i] = (float)(i % 7);
+	rml_error err = { 0 };
+	rml_coact c;
+	assert_int_equal(rml_coact_fit(&c, f, 1, 4, 0.9, 0.01, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 1, 0.9, 0.01, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0, 0.01, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 1, 0.01, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, NAN, 0.01, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, -0.1, &err), RML_ERR_ARG);
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, 1, &err), RML_ERR_ARG);
+	float *big = calloc(2 * 8193, sizeof *big);
+	assert_int_equal(rml_coact_fit(&c, big, 2, 8193, 0.9, 0.01, &err), RML_ERR_ARG);
+	free(big);
+	f[17] = NAN;
+	assert_int_equal(rml_coact_fit(&c, f, 10, 4, 0.9, 0.01, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "not finite"));
+	assert_null(c.thresholds);
+	float s[1];
+	assert_int_equal(rml_coact_score(&c, f, 1, s, &err), RML_ERR_ARG);
+}
+
+/* ---- the model ------------------------------------------------------------------- */
+
+static rml_model *tiny(void)
+{
+	rml_model_config cfg = { "mvit-tiny", 10, 0, 3 };
+	rml_model *m;
+	rml_error err = { 0 };
+	assert_int_equal(rml_model_create(&m, &cfg, &err), RML_OK);
+	return m;
+}
+
+static void images(uint8_t *x, int64_t n)
+{
+	uint64_t s = 5;
+	for (int64_t i = 0; i < n; i++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		x[i] = (uint8_t)(s >> 56);
+	}
+}
+
+static void test_features_are_head_input(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	int h, w, ch;
+	rml_model_input_shape(m, &h, &w, &ch);
+	int64_t n = 7, d = rml_model_n_features(m), k = rml_model_n_classes(m), dd;
+	assert_true(d > 1);
+	uint8_t *x = malloc((size_t)(n * h * w * ch));
+	float *feat = malloc((size_t)(n * d) * sizeof *feat), *logits = malloc((size_t)(n * k) * sizeof *logits);
+	images(x, n * h * w * ch);
+	rml_error err = { 0 };
+	/* Batch 3 does not divide 7: the last batch is short. */
+	assert_int_equal(rml_model_features(m, x, n, 3, feat, logits, &dd, &err), RML_OK);
+	assert_int_equal(dd, d);
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	const rml_param *hw = NULL, *hb = NULL;
+	for (int64_t i = 0; i < np; i++) {
+		if (strcmp(p[i].name, "head.w") == 0)
+			hw = &p[i];
+		if (strcmp(p[i].name, "head.b") == 0)
+			hb = &p[i];
+	}
+	assert_non_null(hw);
+	assert_non_null(hb);
+	assert_int_equal(hw->dims[0], d);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < k; j++) {
+			double z = hb->data[j];
+			for (int64_t u = 0; u < d; u++)
+				z += (double)feat[i * d + u] * hw->data[u * k + j];
+			assert_true(fabs(z - logits[i * k + j]) < 1e-4 * (1 + fabs(z)));
+		}
+	free(x);
+	free(feat);
+	free(logits);
+	rml_model_free(m);
+}
+
+static rml_model *reload(const rml_model *m)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_error err = { 0 };
+	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+	rml_model *r;
+	assert_int_equal(rml_model_from_file(&r, &f, &err), RML_OK);
+	rml_file_free(&f);
+	return r;
+}
+
+static void fitted(rml_model *m, rml_coact *c)
+{
+	int64_t d = rml_model_n_features(m), n = 40;
+	float *f = malloc((size_t)(n * d) * sizeof *f);
+	features(f, n, d, 9);
+	rml_error err = { 0 };
+	assert_int_equal(rml_coact_fit(c, f, n, d, 0.8, 0.05, &err), RML_OK);
+	free(f);
+}
+
+static void test_in_model_file(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_error err = { 0 };
+	rml_coact c, back;
+	assert_false(rml_model_has_coact(m));
+	assert_int_equal(rml_model_coact(m, &back, &err), RML_ERR_ARG);
+	assert_int_equal(rml_model_coact_check(m, &err), RML_OK);
+	fitted(m, &c);
+	assert_int_equal(rml_model_set_coact(m, &c, &err), RML_OK);
+	/* A calibrator set afterwards and the rule keep the statistics. */
+	rml_calib cal;
+	rml_calib_init(&cal);
+	cal.method = RML_CALIB_TEMPERATURE;
+	cal.scalars[0] = 1.5;
+	assert_int_equal(rml_model_set_calibrator(m, &cal, &err), RML_OK);
+	assert_int_equal(rml_model_set_reject_rule(m, RML_REJECT_ENTROPY, 1.0, &err), RML_OK);
+	rml_model *r = reload(m);
+	assert_int_equal(rml_model_calib_check(r, &err), RML_OK);
+	assert_int_equal(rml_model_coact_check(r, &err), RML_OK);
+	assert_int_equal(rml_model_coact(r, &back, &err), RML_OK);
+	assert_int_equal(back.n_units, c.n_units);
+	assert_int_equal(back.n_fit, c.n_fit);
+	assert_true(back.quantile == c.quantile && back.rare == c.rare);
+	assert_memory_equal(back.thresholds, c.thresholds, (size_t)c.n_units * sizeof(float));
+	assert_memory_equal(back.pairs, c.pairs,
+			    (size_t)(c.n_units * (c.n_units - 1) / 2) * sizeof(int32_t));
+	rml_coact_free(&back);
+	assert_string_equal(rml_model_calibrator_method(r), "temperature");
+	/* Removing the calibrator keeps the statistics; removing them keeps it. */
+	assert_int_equal(rml_model_set_calibrator(r, NULL, &err), RML_OK);
+	assert_true(rml_model_has_coact(r));
+	assert_int_equal(rml_model_set_calibrator(r, &cal, &err), RML_OK);
+	assert_int_equal(rml_model_set_coact(r, NULL, &err), RML_OK);
+	assert_false(rml_model_has_coact(r));
+	assert_string_equal(rml_model_calibrator_method(r), "temperature");
+	rml_model_free(r);
+	/* Statistics of another size are refused. */
+	c.n_units--;
+	assert_int_equal(rml_model_set_coact(m, &c, &err), RML_ERR_ARG);
+	c.n_units++;
+	rml_coact_free(&c);
+	rml_model_free(m);
+}
+
+/* A model file with its statistics, then one thing broken by `how`. */
+static void damaged(int how, const char *want)
+{
+	rml_model *m = tiny();
+	rml_error err = { 0 };
+	rml_coact c;
+	fitted(m, &c);
+	assert_int_equal(rml_model_set_coact(m, &c, &err), RML_OK);
+	rml_coact_free(&c);
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_model_to_file(m, &f, &err), RML_OK);
+	rml_model_free(m);
+	rml_tensor *t = rml_find_tensor(&f, how < 2 ? "coact.thresholds" : "coact.pairs");
+	switch (how) {
+	case 0: ((float *)t->data)[1] = NAN; break;
+	case 1: rml_set_str(&f, "coact.layer", "blocks.3"); break;
+	case 2: ((int32_t *)t->data)[2] = 41; break;
+	case 3: ((int32_t *)t->data)[0] = -1; break;
+	case 4: rml_set_f64(&f, "coact.quantile", 1.5); break;
+	case 5: {
+		int64_t dims[1] = { 3 };
+		rml_add_tensor(&f, "coact.extra", RML_DTYPE_F32, 1, dims, NULL, &err);
+		break;
+	}
+	case 6: {
+		int64_t dims[1] = { 5 };
+		rml_add_tensor(&f, "coact.thresholds", RML_DTYPE_F32, 1, dims, NULL, &err);
+		break;
+	}
+	case 7: rml_unset(&f, "coact.n_fit"); break;
+	case 8: {
+		int64_t dims[1] = { 3 };
+		rml_add_tensor(&f, "coact.pairs", RML_DTYPE_F32, 1, dims, NULL, &err);
+		break;
+	}
+	}
+	assert_int_equal(rml_model_from_file(&m, &f, &err), RML_OK);
+	assert_int_equal(rml_model_coact_check(m, &err), RML_ERR_FORMAT);
+	if (!strstr(err.msg, want))
+		fail_msg("case %d: '%s' lacks '%s'", how, err.msg, want);
+	assert_int_equal(strncmp(err.msg, "model: ", 7), 0);
+	/* The calibrator's check does not mistake them for its own. */
+	assert_int_equal(rml_model_calib_check(m, &err), RML_OK);
+	rml_model_free(m);
+	rml_file_free(&f);
+}
+
+static void test_damaged(void **state)
+{
+	(void)state;
+	damaged(0, "not finite");
+	damaged(1, "'blocks.3'");
+	damaged(2, "outside 0..40");
+	damaged(3, "outside 0..40");
+	damaged(4, "out of range");
+	damaged(5, "'coact.extra'");
+	damaged(6, "for 5 units");
+	damaged(7, "coact.n_fit");
+	damaged(8, "coact.pairs");
+}
+
+int main(void)
+{
+	rml_set_threads(1);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fit_and_score),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_features_are_head_input),
+		cmocka_unit_test(test_in_model_file),
+		cmocka_unit_test(test_damaged),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
