@@ -9,6 +9,7 @@
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
 #   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
+#   make check-slurm     the experiment plan under a real single-node Slurm (mk/slurm.mk)
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -141,3 +142,5 @@ clean:
 
 .PHONY: all check install demo bench fuzz clean lint-man $(PC)
 .SECONDARY:
+
+include mk/slurm.mk

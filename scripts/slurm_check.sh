@@ -256,12 +256,38 @@ done
 [ "$(squeue -h -j "${j1}_0" -o %T)" = RUNNING ] || die "task ${j1}_0 never ran"
 sleep 1
 scontrol requeue "${j1}_0"
+# Slurm holds a requeued job back for two minutes once it is pending
+# again; the test need not wait.
+for ((i = 0; i < 60; i++)); do
+	[ "$(squeue -h -j "${j1}_0" -o %T 2> /dev/null)" = PENDING ] && break
+	sleep 0.5
+done
+scontrol update jobid="${j1}_0" StartTime=now
 st=0
 run -C "$tmp/requeue" --wait-only "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
 [ "$st" -eq 0 ] || { cat "$tmp/err" >&2; die "after a requeued task: exit $st"; }
 gq -E 'restart 1' "$tmp/requeue"/work/slurm/last/logs/s1-*_0.out || die "the requeued task did not run again"
 same_tree "$tmp/local" "$tmp/requeue"
 say "requeued task run again"
+
+# ---- rmlops-metaopt as one job on all the CPUs it is given --------------------------
+mo=$tmp/metaopt
+mkdir -p "$mo"
+d=$td/cifar10-test-1000.rml
+"$bin"/rmlops-data take --per-class 12 "$d" -s 1 -q -o "$mo/tr.rml"
+"$bin"/rmlops-data take --per-class 6 "$d" -s 2 -q -o "$mo/val.rml"
+"$bin"/rmlops-train -d "$mo/tr.rml" --arch mvit-tiny --adapters 2 --epochs 1 --batch 20 -s 1 -q -o "$mo/m.rml"
+margs=(-m m.rml -d tr.rml --val val.rml --pool fgsm,fault --steps 3 --val-size 20 --impl 1
+	--iterations 4 --heldout 1 --eval-every 2 --alpha 0.05 --beta 0.5 --sigma 0.05 -q)
+(cd "$mo" && "$bin"/rmlops-metaopt "${margs[@]}" -j 1 -o local.rml)
+RMLOPS_BIN=$bin sbatch --wait --chdir="$mo" --cpus-per-task=2 --output="$mo/job.out" \
+	"$here/slurm_metaopt.sbatch" "${margs[@]}" -o slurm.rml > /dev/null ||
+	{ cat "$mo/job.out" >&2; die "the metaopt job failed"; }
+gq -e '-j 2, restart 0' "$mo/job.out" || die "the metaopt job did not use its 2 CPUs: $(cat "$mo/job.out")"
+cmp -s <("$bin"/rmlops-info --digest "$mo/local.rml") <("$bin"/rmlops-info --digest "$mo/slurm.rml") ||
+	die "metaopt under Slurm (-j 2) and locally (-j 1) differ"
+ok
+say "metaopt job: the same model as the local run"
 
 bash "$here/slurm_cluster.sh" stop "$cluster"
 for p in "$cluster"/run/*.pid; do [ ! -e "$p" ] || die "$p left behind"; done

@@ -40,11 +40,10 @@ pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null; }
 # marked PID...: the processes whose environment carries this cluster's
 # marker (the daemons, and the step daemons slurmd forks, inherit it).
 marked() {
-	local dir=$1 e
-	for e in /proc/[0-9]*/environ; do
-		{ tr '\0' '\n' < "$e"; } 2> /dev/null | grep -xF "RMLOPS_SLURM_CLUSTER=$dir" > /dev/null || continue
-		e=${e#/proc/}
-		echo "${e%/environ}"
+	local f
+	for f in $(grep -lzxF "RMLOPS_SLURM_CLUSTER=$1" /proc/[0-9]*/environ 2> /dev/null); do
+		f=${f#/proc/}
+		echo "${f%/environ}"
 	done
 }
 
@@ -55,7 +54,7 @@ stop() {
 	if pid_alive "$dir/run/slurmctld.pid"; then
 		SLURM_CONF=$dir/slurm.conf scancel --full -u "$(id -un)" 2> /dev/null || true
 		for ((i = 0; i < 50; i++)); do
-			[ -z "$(SLURM_CONF=$dir/slurm.conf squeue -h -t all -o %i 2> /dev/null | head -c 1)" ] && break
+			[ -z "$(SLURM_CONF=$dir/slurm.conf squeue -h -o %i 2> /dev/null)" ] && break
 			sleep 0.2
 		done
 	fi
