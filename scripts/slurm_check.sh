@@ -142,15 +142,22 @@ say "local make -j2 tables: ${tl} s"
 # ---- without Slurm ------------------------------------------------------------
 # A PATH with the tools the script uses, and none of Slurm's.
 mkdir -p "$tmp/noslurm"
-for c in bash dirname basename mkdir mktemp make cat sed grep cut sort uniq head tail tr wc \
+for c in bash sh printf echo dirname basename mkdir mktemp make cat sed grep cut sort uniq head tail tr wc \
 	date rm ln id awk ls; do
-	ln -s "$(command -v "$c")" "$tmp/noslurm/$c"
+	ln -s "$(type -P "$c")" "$tmp/noslurm/$c"
 done
 st=0
 PATH=$tmp/noslurm run -C "$exp" "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
 [ "$st" -eq 1 ] || die "without Slurm on PATH: exit $st, expected 1"
 gq 'sbatch not found on PATH' "$tmp/err" || die "without Slurm: $(cat "$tmp/err")"
 [ ! -s "$tmp/out" ] || die "without Slurm: something on stdout"
+ok
+# A dry run needs no Slurm: the sbatch commands, each stage after the last.
+PATH=$tmp/noslurm run -C "$exp" -n -p any "${mk[@]}" > "$tmp/out" 2> "$tmp/err" ||
+	die "dry run: $(cat "$tmp/err")"
+[ "$(grep -c '^sbatch ' "$tmp/err")" -eq 3 ] &&
+	gq -e '--array=0-3 .*--dependency=afterok:DRYRUN1 ' "$tmp/err" &&
+	gq -e '--array=0-0 .*--dependency=afterok:DRYRUN2 ' "$tmp/err" || die "dry run: $(cat "$tmp/err")"
 ok
 
 # ---- the cluster ----------------------------------------------------------------
@@ -206,6 +213,10 @@ say "under Slurm: ${ts} s, the same files as the local run"
 # The time and memory of each cell (the README quotes them).
 grep -h 'peak memory' "$tmp/slurm"/work/slurm/last/logs/*.out | sed "s/^/$me: /" >&2 || true
 
+st=0
+run -C "$tmp/slurm" --status "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -eq 0 ] && gq 'stage 2, job [0-9]*: 4 of 4 cells made' "$tmp/err" || die "--status: $(cat "$tmp/err")"
+ok
 # Again, everything up to date: --resume submits nothing.
 st=0
 run -C "$tmp/slurm" --resume "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
@@ -227,6 +238,7 @@ for ((i = 0; i < 120; i++)); do
 done
 [ "$(squeue -h -j "$victim" -o %T)" = RUNNING ] || die "task $victim never ran"
 scancel "$victim"
+say "task $victim cancelled while running"
 st=0
 run -C "$tmp/kill" --wait-only "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
 [ "$st" -eq 1 ] || die "after a killed task: exit $st, expected 1"

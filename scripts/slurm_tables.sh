@@ -95,8 +95,7 @@ done
 [ -d "$dir" ] || die "no directory $dir"
 dir=$(cd "$dir" && pwd)
 [ -n "$state" ] || state=$dir/work/slurm
-mkdir -p "$state" 2> /dev/null || die "cannot make the state directory $state"
-state=$(cd "$state" && pwd)
+[[ $state == /* ]] || state=$PWD/$state
 mk=(make --no-print-directory -C "$dir")
 [ -z "$makefile" ] || mk+=(-f "$makefile")
 mk+=("${vars[@]}")
@@ -225,7 +224,7 @@ if [ "$dry" = 0 ] && [ -f "$last/jobs" ]; then
 fi
 
 sub=$state/$(date -u +%Y%m%dT%H%M%SZ)-$$
-mkdir -p "$sub/logs"
+mkdir -p "$sub/logs" 2> /dev/null || die "cannot make $sub"
 submitted=()
 cancel_submitted() {
 	[ ${#submitted[@]} -eq 0 ] || [ "$dry" = 1 ] || scancel "${submitted[@]}" 2> /dev/null || true
