@@ -12,6 +12,11 @@
 # exit status, wall time and (where GNU time exists) the peak memory.
 set -u
 me=slurm_cell.sh
+case ${1:-} in -h | --help)
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+	exit 0
+	;;
+esac
 [ $# -ge 1 ] || { echo "$me: usage: $me CELLS [MAKE-ARGUMENT...]" >&2; exit 2; }
 cells=$1
 shift

@@ -20,6 +20,11 @@
 # stand-in of three stages made here, on the data the repo carries).
 set -euo pipefail
 me=slurm_check.sh
+case ${1:-} in -h | --help)
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+	exit 0
+	;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 td=${RML_TESTDATA:-$top/testdata}
@@ -289,7 +294,7 @@ d=$td/cifar10-test-1000.rml
 "$bin"/rmlops-data take --per-class 12 "$d" -s 1 -q -o "$mo/tr.rml"
 "$bin"/rmlops-data take --per-class 6 "$d" -s 2 -q -o "$mo/val.rml"
 "$bin"/rmlops-train -d "$mo/tr.rml" --arch mvit-tiny --adapters 2 --epochs 1 --batch 20 -s 1 -q -o "$mo/m.rml"
-margs=(-m m.rml -d tr.rml --val val.rml --pool fgsm,fault --steps 3 --val-size 20 --impl 1
+margs=(-m m.rml -d tr.rml --val val.rml --pool 'fgsm,fault' --steps 3 --val-size 20 --impl 1
 	--iterations 4 --heldout 1 --eval-every 2 --alpha 0.05 --beta 0.5 --sigma 0.05 -q)
 (cd "$mo" && "$bin"/rmlops-metaopt "${margs[@]}" -j 1 -o local.rml)
 RMLOPS_BIN=$bin sbatch --wait --chdir="$mo" --cpus-per-task=2 --output="$mo/job.out" \

@@ -16,7 +16,7 @@ set -euo pipefail
 me=slurm_cluster.sh
 
 usage() {
-	sed -n '9,15p' "$0" | sed 's/^# \{0,1\}//'
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 }
 
 die() { echo "$me: $*" >&2; exit 1; }
@@ -96,6 +96,11 @@ start() {
 	[ -n "$mem" ] || mem=$(( $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1024 / 2 ))
 	# munged insists: the key and its state private, the socket's directory
 	# (and every one above it) reachable by all.
+	local up=$dir
+	while up=$(dirname "$up"); [ "$up" != / ]; do
+		[ "$(( 0$(stat -c %a "$up") & 1 ))" -ne 0 ] ||
+			die "munged needs every directory above its socket searchable by all; $up is not (chmod o+x, or another DIR)"
+	done
 	chmod 755 "$dir"
 	mkdir -p "$dir/munge" "$dir/run" "$dir/state" "$dir/spool" "$dir/log"
 	chmod 700 "$dir/munge" "$dir/state" "$dir/spool"

@@ -78,7 +78,7 @@ while [ $# -gt 0 ]; do
 	--sbatch-arg) need_arg "$@"; sbargs+=("$2"); shift 2 ;;
 	--resume) resume=1; shift ;;
 	--wait) wait=1; shift ;;
-	--wait-only) mode=wait-only; shift ;;
+	--wait-only) mode='wait-only'; shift ;;
 	--status) mode=status; shift ;;
 	-n | --dry-run) dry=1; shift ;;
 	-h | --help) usage; exit 0 ;;
