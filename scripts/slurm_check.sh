@@ -164,6 +164,13 @@ PATH=$tmp/noslurm run -C "$exp" -n -p any "${mk[@]}" > "$tmp/out" 2> "$tmp/err" 
 	gq -e '--array=0-3 .*--dependency=afterok:DRYRUN1 ' "$tmp/err" &&
 	gq -e '--array=0-0 .*--dependency=afterok:DRYRUN2 ' "$tmp/err" || die "dry run: $(cat "$tmp/err")"
 ok
+# A whole-node cell is a job of its own; the next stage waits for both.
+PATH=$tmp/noslurm run -C "$exp" -n --whole-node 'cells/noise-0.*' "${mk[@]}" > "$tmp/out" 2> "$tmp/err" ||
+	die "dry run: $(cat "$tmp/err")"
+[ "$(grep -c '^sbatch ' "$tmp/err")" -eq 5 ] && [ "$(grep -c -e '--exclusive --mem=0' "$tmp/err")" -eq 2 ] &&
+	gq -e '--array=0-1 .*--dependency=afterok:DRYRUN1 ' "$tmp/err" &&
+	gq -e '--dependency=afterok:DRYRUN2:DRYRUN3:DRYRUN4 ' "$tmp/err" || die "--whole-node: $(cat "$tmp/err")"
+ok
 
 # ---- the cluster ----------------------------------------------------------------
 conf=$(bash "$here/slurm_cluster.sh" start "$cluster" 2 4000) || die "the cluster did not start"
