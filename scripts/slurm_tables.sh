@@ -119,12 +119,21 @@ jobs_of_last() { [ -f "$last/jobs" ] && cut -f2 "$last/jobs" | tr '\n' ' '; retu
 
 # queued JOBID...: "JOBID_TASK STATE REASON" of every array task of these
 # jobs still in the queue (pending, running, completing, requeued...).
+# A controller that does not answer is asked again for a minute: an empty
+# answer must mean an empty queue.
 queued() {
 	[ $# -gt 0 ] || return 0
-	local re
+	local re out i
 	re="^($(IFS='|'; echo "$*"))(_|\\b)"
-	squeue -h -r -u "$(id -un)" -o '%i %T %r' 2> /dev/null | grep -E "$re" || true
+	for ((i = 0; ; i++)); do
+		out=$(squeue -h -r -u "$(id -un)" -o '%i %T %r' 2>&1) && break
+		[ "$i" -lt 12 ] || die "squeue failed: $out"
+		sleep 5
+	done
+	grep -E "$re" <<< "$out" || true
 }
+# waiting_only LINES: every queued task waits for a dependency that failed.
+waiting_only() { [ "$(grep -vc 'DependencyNeverSatisfied' <<< "$1")" -eq 0 ]; }
 
 # report: every cell of the last submission, made or not; the unmade ones
 # with their log's last lines. Returns 1 when a cell is not made.
@@ -166,7 +175,7 @@ wait_jobs() {
 	while :; do
 		q=$(queued "${ids[@]}")
 		[ -n "$q" ] || break
-		if ! grep -v 'DependencyNeverSatisfied' <<< "$q" | grep -q .; then
+		if waiting_only "$q"; then
 			echo "$me: cancelling the tasks whose dependencies failed:" \
 				"$(cut -d' ' -f1 <<< "$q" | tr '\n' ' ')" >&2
 			scancel "${ids[@]}" 2> /dev/null || true
@@ -216,7 +225,7 @@ if [ "$dry" = 0 ] && [ -f "$last/jobs" ]; then
 	read -r -a old <<< "$(jobs_of_last)"
 	q=$(queued "${old[@]}")
 	if [ -n "$q" ]; then
-		if grep -v 'DependencyNeverSatisfied' <<< "$q" | grep -q .; then
+		if ! waiting_only "$q"; then
 			die "jobs of the last submission are still queued or running ($(cut -d' ' -f1 <<< "$q" | head -n 5 | tr '\n' ' ')...): wait for them (--wait-only) or scancel ${old[*]}"
 		fi
 		scancel "${old[@]}" 2> /dev/null || true
