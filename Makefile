@@ -5,11 +5,11 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan (build-san/)
 #   make install PREFIX=/usr/local   programs, man pages, librmlops.a, headers, rmlops.pc
 #   make check WERROR=1  the same with warnings as errors (as CI builds)
+#   make check-slurm     the experiment plan under a real single-node Slurm (mk/slurm.mk)
 #   make demo            the README's main job on the data the repo carries
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
 #   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
-#   make check-slurm     the experiment plan under a real single-node Slurm (mk/slurm.mk)
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
