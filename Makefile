@@ -5,6 +5,7 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan (build-san/)
 #   make install PREFIX=/usr/local   programs, man pages, librmlops.a, headers, rmlops.pc
 #   make check WERROR=1  the same with warnings as errors (as CI builds)
+#   make check-slurm     the experiment plan under a real single-node Slurm (mk/slurm.mk)
 #   make demo            the README's main job on the data the repo carries
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
@@ -145,3 +146,5 @@ clean:
 
 .PHONY: all check install demo bench fuzz clean lint-man $(PC)
 .SECONDARY:
+
+include mk/slurm.mk

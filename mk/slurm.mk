@@ -1,0 +1,11 @@
+# make check-slurm: the experiment plan under a real single-node Slurm
+# cluster on localhost (scripts/slurm_check.sh; needs Debian's slurm-wlm
+# and munge, skipped with a message when they are missing). About two
+# minutes; it starts and stops its own munged, slurmctld and slurmd.
+check-slurm: all
+	@st=0; PATH="$(CURDIR)/$(B)/bin:$$PATH" RML_TESTDATA="$(CURDIR)/testdata" \
+	  bash scripts/slurm_check.sh $(B)/bin || st=$$?; \
+	if [ $$st -eq 77 ]; then echo "0 passed, 0 failed, 1 skipped"; exit 0; fi; \
+	if [ $$st -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+
+.PHONY: check-slurm
