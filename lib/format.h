@@ -70,11 +70,17 @@ typedef struct {
 	void *data;         /* RML_ALIGN-aligned, owned by the file */
 } rml_tensor;
 
+struct rml_index;
+
+/* Read kv and tensors freely; change them only through the functions
+ * below, which keep the name index in step (lookups by name take constant
+ * time, so a file of 65,536 tensors loads as fast as its bytes arrive). */
 typedef struct {
 	rml_kv *kv;
 	int64_t n_kv;
 	rml_tensor *tensors;
 	int64_t n_tensors;
+	struct rml_index *index;  /* private to format.c; NULL: lookups scan */
 } rml_file;
 
 /* Element size of a dtype in bytes (0 for an unknown dtype). */
