@@ -140,28 +140,30 @@ static void index_drop(rml_file *f)
 	}
 }
 
-/* Bring the index in step after entries were appended (or, with rebuild,
- * moved); on failure the index is dropped. */
-static void index_sync(rml_file *f, int rebuild_kv, int rebuild_t)
+/* Bring the index in step after one key (which = 0) or one tensor
+ * (which = 1) was appended at the end, or, with rebuild, after keys were
+ * moved; on failure the index is dropped and lookups scan. */
+static void index_sync(rml_file *f, int which, int rebuild)
 {
 	if (!f->index) {
 		f->index = calloc(1, sizeof *f->index);
 		if (!f->index)
 			return;
-		rebuild_kv = rebuild_t = 1;
+		if (tab_build(&f->index->kv, f, f->n_kv, kv_name_at) ||
+		    tab_build(&f->index->t, f, f->n_tensors, tensor_name_at))
+			index_drop(f);
+		return;
 	}
 	struct rml_index *x = f->index;
-	int bad = 0;
-	if (rebuild_kv || 2 * (size_t)f->n_kv + 2 > x->kv.cap)
-		bad |= tab_build(&x->kv, f, f->n_kv, kv_name_at);
-	else if (f->n_kv > 0)
-		tab_put(&x->kv, f->kv[f->n_kv - 1].key, f->n_kv - 1);
-	if (rebuild_t || 2 * (size_t)f->n_tensors + 2 > x->t.cap)
-		bad |= tab_build(&x->t, f, f->n_tensors, tensor_name_at);
-	else if (f->n_tensors > 0)
-		tab_put(&x->t, f->tensors[f->n_tensors - 1].name, f->n_tensors - 1);
-	if (bad)
-		index_drop(f);
+	name_tab *t = which ? &x->t : &x->kv;
+	int64_t n = which ? f->n_tensors : f->n_kv;
+	const char *(*name_at)(const rml_file *, int64_t) = which ? tensor_name_at : kv_name_at;
+	if (rebuild || 2 * (size_t)n + 2 > t->cap) {
+		if (tab_build(t, f, n, name_at))
+			index_drop(f);
+	} else if (n > 0) {
+		tab_put(t, name_at(f, n - 1), n - 1);
+	}
 }
 
 static int64_t find_kv(const rml_file *f, const char *key)
@@ -360,7 +362,7 @@ void rml_unset(rml_file *f, const char *key)
 	kv_clear(&f->kv[i]);
 	memmove(&f->kv[i], &f->kv[i + 1], (size_t)(f->n_kv - i - 1) * sizeof *f->kv);
 	f->n_kv--;
-	index_sync(f, 1, 0);
+	index_sync(f, 0, 1);
 }
 
 const rml_kv *rml_get(const rml_file *f, const char *key)
@@ -524,7 +526,7 @@ rml_tensor *rml_add_tensor(rml_file *f, const char *name, rml_dtype dtype, int n
 		t = &f->tensors[f->n_tensors++];
 		memset(t, 0, sizeof *t);
 		t->name = nm;
-		index_sync(f, 0, 0);
+		index_sync(f, 1, 0);
 	}
 	t->dtype = dtype;
 	t->ndim = ndim;
@@ -997,7 +999,7 @@ static rml_status parse_tensor(rml_file *f, cur *c, tensor_loc *loc, uint64_t *n
 	}
 	f->tensors = v;
 	f->tensors[f->n_tensors++] = t;
-	index_sync(f, 0, 0);
+	index_sync(f, 1, 0);
 	return RML_OK;
 }
 
@@ -1146,6 +1148,15 @@ rml_status rml_file_read(rml_file *f, FILE *fp, const char *what, rml_error *err
 	return st;
 }
 
+int rml_file_at_end(FILE *fp)
+{
+	int c = getc(fp);
+	if (c == EOF)
+		return 1;
+	ungetc(c, fp);
+	return 0;
+}
+
 static rml_status load(rml_file *f, const char *path, char hex[65], rml_error *err)
 {
 	rml_file_init(f);
@@ -1157,6 +1168,11 @@ static rml_status load(rml_file *f, const char *path, char hex[65], rml_error *e
 	rml_sha256_init(&sha);
 	reader r = { fp, is_stdin ? "standard input" : path, 0, hex ? &sha : NULL };
 	rml_status st = read_file(f, &r, err);
+	if (!st && !rml_file_at_end(fp))
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"%s: bytes follow the end marker at byte %llu (an input holds one "
+				"container; rmlops-info reads several)",
+				r.what, (unsigned long long)r.pos);
 	if (!is_stdin)
 		fclose(fp);
 	if (st) {

@@ -98,7 +98,10 @@ void rml_file_free(rml_file *f);
  * empty and err says what was wrong and where. `what` names the input in
  * messages ("model.rml", "stdin"). */
 rml_status rml_file_read(rml_file *f, FILE *fp, const char *what, rml_error *err);
-/* Open path ("-" = stdin) and read. */
+/* 1 when fp has no byte left (it reads one byte ahead, and puts it back). */
+int rml_file_at_end(FILE *fp);
+/* Open path ("-" = stdin) and read its one container: bytes after the end
+ * marker are refused (RML_ERR_FORMAT), on a file and a stream alike. */
 rml_status rml_file_load(rml_file *f, const char *path, rml_error *err);
 /* Like rml_file_load, and also the SHA-256 of the exact bytes read (hex),
  * used for provenance of inputs. hex may be NULL. */
