@@ -535,9 +535,6 @@ static rml_status idx_size_ok(gzFile g, const char *path, uint64_t n, uint64_t i
 			      rml_error *err)
 {
 	uint64_t need = n * item;  /* n < 2^28, item <= 2^24: no overflow */
-	if (need > RML_MAX_TENSOR_BYTES)
-		return rml_errorf(err, RML_ERR_LIMIT, "%s: %llu items of %llu bytes is beyond the limits",
-				  path, (unsigned long long)n, (unsigned long long)item);
 	struct stat sb;
 	if (gzdirect(g) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
 	    (uint64_t)sb.st_size < (uint64_t)hdr + need)
@@ -546,6 +543,9 @@ static rml_status idx_size_ok(gzFile g, const char *path, uint64_t n, uint64_t i
 				  "only %lld bytes",
 				  path, (unsigned long long)n, (unsigned long long)item,
 				  (long long)sb.st_size);
+	if (need > RML_MAX_TENSOR_BYTES)
+		return rml_errorf(err, RML_ERR_LIMIT, "%s: %llu items of %llu bytes is beyond the limits",
+				  path, (unsigned long long)n, (unsigned long long)item);
 	return RML_OK;
 }
 

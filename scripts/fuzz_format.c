@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "calib_model.h"
 #include "dataset.h"
 #include "format.h"
 #include "metrics.h"
