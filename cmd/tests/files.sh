@@ -21,7 +21,9 @@ rmlops-info "$tmp/ab.rml" | gq 'ab.rml, container 2' || die "second container of
 expect_fail 1 rmlops-data take --first 1 "$tmp/ab.rml"
 gq 'bytes follow the end marker' "$tmp/err" || die "message for a second container"; ok
 { cat "$tmp/a.rml"; printf 'x'; } > "$tmp/ax.rml"
-expect_fail 1 rmlops-info "$tmp/ax.rml"
+# (the first container is shown before the stray byte is reached)
+st=0; rmlops-info "$tmp/ax.rml" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -eq 1 ] || die "stray byte: exit $st"; ok
 gq 'ax.rml, container 2' "$tmp/err" || die "stray byte named"; ok
 expect_fail 1 rmlops-data take --first 1 "$tmp/ax.rml"
 expect_fail 1 rmlops-data take --first 1 - < "$tmp/ax.rml"
@@ -59,7 +61,7 @@ import struct, sys
 sys.path.insert(0, sys.argv[1])
 from rmlfile import container, read
 kvs, ts = read(sys.argv[2])
-kvs["model.arch_yaml"] = "[" * 100000 + "]" * 100000
+kvs["model.arch_yaml"] = "[" * 100000 + "]" * 100000 + "\n"
 fmt = {"f32": "f", "u8": "B", "i32": "i", "i64": "q", "f64": "d"}
 tensors = []
 for name, (dt, dims, b) in ts.items():
