@@ -124,13 +124,16 @@ bench: all
 # them to those checks (0: mutate bytes only).
 FUZZ_SECONDS ?= 600
 FUZZ_FIXSUMS ?= 1
-FUZZ_CC = clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -std=c11
-fuzz-build:
+FUZZ_CC = clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=address,undefined -std=c11
+FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
+build-fuzz/%.o: %.c $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz/fuzz_%: scripts/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+fuzz-build: build-fuzz/fuzz_format build-fuzz/fuzz_yaml build-fuzz/fuzz_safetensors
 	@mkdir -p build-fuzz/corpus build-fuzz/corpus-yaml build-fuzz/seeds-yaml build-fuzz/corpus-st \
 	  build-fuzz/seeds-kinds
-	$(FUZZ_CC) -o build-fuzz/fuzz_format scripts/fuzz_format.c $(LIB_SRC) $(LDLIBS)
-	$(FUZZ_CC) -o build-fuzz/fuzz_yaml scripts/fuzz_yaml.c $(LIB_SRC) $(LDLIBS)
-	$(FUZZ_CC) -o build-fuzz/fuzz_safetensors scripts/fuzz_safetensors.c $(LIB_SRC) $(LDLIBS)
 	{ printf '\001'; cat testdata/attacks.yaml; } > build-fuzz/seeds-yaml/attacks
 	{ printf '\000'; sed -n '/^name: mvit-tiny/,/^head:/p' man/rmlops-arch.5; } > build-fuzz/seeds-yaml/arch
 	RML_FUZZ_SEEDS=build-fuzz/seeds-kinds build-fuzz/fuzz_format
