@@ -87,7 +87,7 @@ static void fix_checksums(uint8_t *d, size_t size)
 			if (end - p < 8)
 				return;
 			n = le(p, 8);
-			if ((uint64_t)(end - p) < 8 + n)
+			if (n > (uint64_t)(end - p) - 8)
 				return;
 			p += 8 + n;
 			break;
@@ -108,7 +108,7 @@ static void fix_checksums(uint8_t *d, size_t size)
 				if (end - p < 8)
 					return;
 				l = le(p, 8);
-				if ((uint64_t)(end - p) < 8 + l)
+				if (l > (uint64_t)(end - p) - 8)
 					return;
 				p += 8 + l;
 			}
@@ -121,7 +121,7 @@ static void fix_checksums(uint8_t *d, size_t size)
 	for (uint64_t i = 0; i < n_t; i++) {
 		if (end - p < 4)
 			break;
-		uint64_t nl = le(p, 2);
+		uint64_t nl = le(p, 2);  /* at most 65535: no overflow below */
 		if ((uint64_t)(end - p) < 2 + nl + 2)
 			break;
 		p += 2 + nl + 1;
