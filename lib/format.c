@@ -224,6 +224,22 @@ static int name_ok(const char *s, size_t n)
 
 /* ---- metadata --------------------------------------------------------------- */
 
+/* Room for one more element in an array of n: the arrays grow to the next
+ * power of two (so capacity is never stored: it is at least the power of
+ * two at or above n), which keeps appending 65536 names linear where a
+ * realloc per element copied the array each time. 0, or -1 when out of
+ * memory (the array unchanged). */
+static int room_for_one(void **arr, int64_t n, size_t elem)
+{
+	if (n > 0 && (n & (n - 1)) != 0)
+		return 0;
+	void *v = realloc(*arr, (size_t)(n ? 2 * n : 1) * elem);
+	if (!v)
+		return -1;
+	*arr = v;
+	return 0;
+}
+
 static rml_kv *kv_slot(rml_file *f, const char *key)
 {
 	int64_t i = find_kv(f, key);
@@ -236,10 +252,8 @@ static rml_kv *kv_slot(rml_file *f, const char *key)
 	}
 	if (f->n_kv >= RML_MAX_KV)
 		return NULL;
-	rml_kv *v = realloc(f->kv, (size_t)(f->n_kv + 1) * sizeof *v);
-	if (!v)
+	if (room_for_one((void **)&f->kv, f->n_kv, sizeof *f->kv))
 		return NULL;
-	f->kv = v;
 	rml_kv *kv = &f->kv[f->n_kv];
 	memset(kv, 0, sizeof *kv);
 	kv->key = strdup(key);
@@ -512,17 +526,14 @@ rml_tensor *rml_add_tensor(rml_file *f, const char *name, rml_dtype dtype, int n
 			rml_errorf(err, RML_ERR_LIMIT, "too many tensors");
 			return NULL;
 		}
-		rml_tensor *v = realloc(f->tensors, (size_t)(f->n_tensors + 1) * sizeof *v);
+		int bad = room_for_one((void **)&f->tensors, f->n_tensors, sizeof *f->tensors);
 		char *nm = strdup(name);
-		if (!v || !nm) {
-			if (v)
-				f->tensors = v;
+		if (bad || !nm) {
 			free(nm);
 			free(buf);
 			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 			return NULL;
 		}
-		f->tensors = v;
 		t = &f->tensors[f->n_tensors++];
 		memset(t, 0, sizeof *t);
 		t->name = nm;
@@ -915,12 +926,10 @@ static rml_status parse_kv(rml_file *f, cur *c, const char *what, rml_error *err
 		kv_clear(&kv);
 		return st;
 	}
-	rml_kv *v = realloc(f->kv, (size_t)(f->n_kv + 1) * sizeof *v);
-	if (!v) {
+	if (room_for_one((void **)&f->kv, f->n_kv, sizeof *f->kv)) {
 		kv_clear(&kv);
 		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", what);
 	}
-	f->kv = v;
 	f->kv[f->n_kv++] = kv;
 	index_sync(f, 0, 0);
 	return RML_OK;
@@ -992,12 +1001,10 @@ static rml_status parse_tensor(rml_file *f, cur *c, tensor_loc *loc, uint64_t *n
 		return st;
 	}
 	*next_off = align_up(loc->offset + nbytes);
-	rml_tensor *v = realloc(f->tensors, (size_t)(f->n_tensors + 1) * sizeof *v);
-	if (!v) {
+	if (room_for_one((void **)&f->tensors, f->n_tensors, sizeof *f->tensors)) {
 		tensor_clear(&t);
 		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", what);
 	}
-	f->tensors = v;
 	f->tensors[f->n_tensors++] = t;
 	index_sync(f, 1, 0);
 	return RML_OK;
