@@ -65,6 +65,10 @@ $(LIBA): $(LIB_OBJ)
 $(B)/bin/%: $(B)/cmd/%.o $(CLI_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# rmlops-eval --compare lives in its own file (linked before the library).
+$(B)/bin/rmlops-eval: $(B)/cmd/rmlops-eval.o $(B)/cmd/eval_compare.o $(CLI_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/lib/tests/%.o $(TEST_SUPPORT) $(LIBA)
 	@mkdir -p $(dir $@)

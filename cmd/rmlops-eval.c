@@ -15,6 +15,7 @@
 #include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
+#include "eval_compare.h"
 #include "inject_model.h"
 #include "metrics.h"
 #include "model.h"
@@ -30,12 +31,14 @@ struct cmdline {
 	const char *sweep, *plot;
 	double rates[64];
 	int n_rates;
+	struct eval_compare cmp;   /* --compare, --promote-if, --bootstrap */
 };
 
 static void usage(void)
 {
 	printf("Usage: rmlops-eval -m MODEL -d DATA [OPTIONS]\n"
 	       "       rmlops-eval -p PREDICTIONS [OPTIONS]\n"
+	       "       rmlops-eval (-m A -d DATA | -p A) --compare B [--promote-if RULE] [OPTIONS]\n"
 	       "Measure a model on a dataset, or a predictions file.\n"
 	       "\n"
 	       "  -m, --model FILE        the model ('-' = standard input)\n"
@@ -64,6 +67,11 @@ static void usage(void)
 	       "                          rates: the fault description at each --rates value\n"
 	       "      --rates LIST        comma list of rates for --sweep rates\n"
 	       "      --plot FILE         the sweep as a PNG chart\n"
+	       "A/B comparison (B - A; exit 0 promote, 3 keep):\n"
+	       "      --compare B         B: a model (with -m A -d DATA) or predictions (with -p A)\n"
+	       "      --promote-if RULE   METRIC OP THRESHOLD, e.g. 'acc1 > +0.01' (acc1, acc2, ece;\n"
+	       "                          > >= < <=), judged on the 95%% CI bound; repeatable (all hold)\n"
+	       "      --bootstrap N       paired bootstrap resamples (default 2000, seeded by -s)\n"
 	       "Other:\n"
 	       "      --per-class         accuracy of every class\n"
 	       "      --batch N           batch size (default 128)\n"
@@ -80,7 +88,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
 		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON, O_SWEEP, O_RATES, O_PLOT,
-		O_NO_CALIB,
+		O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
@@ -99,6 +107,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
 		{ "plot", required_argument, 0, O_PLOT },
 		{ "no-calibration", no_argument, 0, O_NO_CALIB },
+		{ "compare", required_argument, 0, O_COMPARE },
+		{ "promote-if", required_argument, 0, O_PROMOTE },
+		{ "bootstrap", required_argument, 0, O_BOOT },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
@@ -170,6 +181,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		}
 		case O_PLOT: c->plot = optarg; break;
 		case O_NO_CALIB: c->no_calib = 1; break;
+		case O_COMPARE: c->cmp.against = optarg; break;
+		case O_PROMOTE: if (eval_compare_rule(&c->cmp, optarg)) return 2; break;
+		case O_BOOT: if (cli_parse_i64("--bootstrap", optarg, 0, 10000000, &c->cmp.n_boot)) return 2; break;
 		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
 		case 'j': if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads)) return 2; break;
@@ -209,6 +223,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--no-calibration needs a model, not a predictions file");
 	if (c->spec.unit == RML_FAULT_UNIT_BER && c->spec.model >= RML_FAULT_ZERO)
 		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");
+	if ((c->cmp.n_rules || c->cmp.n_boot >= 0) && !c->cmp.against)
+		return cli_usage_error("--promote-if and --bootstrap go with --compare");
+	if (c->cmp.against && (c->sweep || c->per_class || c->preds_out || c->binning == RML_BINS_MASS))
+		return cli_usage_error("--compare does not take --sweep, --per-class, -P or --binning mass");
 	return 0;
 }
 
@@ -408,17 +426,45 @@ out:
 	return r;
 }
 
+/* --compare: hand the shared options to eval_compare.c. */
+static int compare(struct cmdline *c)
+{
+	struct eval_compare *e = &c->cmp;
+	e->model = c->model;
+	e->data = c->data;
+	e->preds = c->preds;
+	e->target = c->target;
+	e->reject = c->reject;
+	e->reject_given = c->reject_given;
+	e->have_threshold = c->have_threshold;
+	e->no_calib = c->no_calib;
+	e->json = c->json;
+	e->threshold = c->threshold;
+	e->rate = c->rate;
+	e->bins = c->bins;
+	e->batch = c->batch;
+	e->seed = c->seed;
+	e->repeat = c->repeat;
+	e->spec = c->spec;
+	if (e->n_boot < 0)
+		e->n_boot = 2000;
+	return eval_compare_run(e);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-eval", argc, argv);
 	struct cmdline c = { .rate = -1, .bins = 15, .batch = 128, .seed = 1,
-			     .spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY } };
+			     .spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY },
+			     .cmp = { .n_boot = -1 } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	if (c.preds_out && cli_check_output(c.preds_out))
 		return CLI_EXIT_USAGE;
 	rml_set_threads((int)c.threads);
+	if (c.cmp.against)
+		return cli_finish(compare(&c));
 	rml_error err = { 0 };
 	rml_predictions p;
 	rml_predictions_init(&p);

@@ -27,8 +27,11 @@ struct cmdline {
 	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log;
 	rml_train_settings s;
 	int64_t threads, gamma, until;
-	int json;
+	int json, ema_eval;
 	unsigned given;
+	/* Recipe parameters as given, applied after --augment (any order). */
+	int64_t ra_n, ra_m, cutout;
+	double mixup, cutmix;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -78,7 +81,13 @@ static void usage(void)
 	       "                          norms and biases\n"
 	       "      --warmup N          warm-up epochs (default 1)\n"
 	       "      --label-smoothing X (default 0.1)\n"
-	       "      --augment LIST      crop,flip (default), crop, flip or none\n"
+	       "      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
+	       "                          mixup, cutmix (default crop,flip), or none\n"
+	       "      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
+	       "      --cutout N          side of the Cutout square (16)\n"
+	       "      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
+	       "      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
+	       "      --ema-eval          validate and write the averaged model\n"
 	       "  -s, --seed N            seed (default 1)\n"
 	       "  -j, --threads N         worker threads (default: all cores)\n"
 	       "      --json              the final report as JSON on standard error\n"
@@ -91,7 +100,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
 		O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
-		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_JSON,
+		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_JSON, O_RA,
+		O_CUTOUT, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
 	};
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
@@ -108,6 +118,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "warmup", required_argument, 0, O_WARM },
 		{ "label-smoothing", required_argument, 0, O_LS },
 		{ "augment", required_argument, 0, O_AUG }, { "seed", required_argument, 0, 's' },
+		{ "randaugment", required_argument, 0, O_RA },
+		{ "cutout", required_argument, 0, O_CUTOUT },
+		{ "mixup", required_argument, 0, O_MIXUP }, { "cutmix", required_argument, 0, O_CUTMIX },
+		{ "ema", required_argument, 0, O_EMA }, { "ema-eval", no_argument, 0, O_EMA_EVAL },
 		{ "threads", required_argument, 0, 'j' }, { "json", no_argument, 0, O_JSON },
 		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
@@ -171,11 +185,37 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->given |= RML_TS_SMOOTHING;
 			break;
 		case O_AUG:
-			if (rml_train_augment_parse(optarg, &c->s.crop, &c->s.flip))
-				return cli_usage_error("--augment is crop,flip, crop, flip or none, not '%s'",
-						       optarg);
+			if (rml_train_recipe_parse(optarg, &c->s))
+				return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
+						       "randaugment, cutout, mixup, cutmix (each once; not both "
+						       "autoaugment and randaugment) or none, not '%s'", optarg);
 			c->given |= RML_TS_AUGMENT;
 			break;
+		case O_RA: {
+			char *comma = strchr(optarg, ',');
+			if (!comma)
+				return cli_usage_error("--randaugment is N,M, not '%s'", optarg);
+			*comma = 0;
+			if (cli_parse_i64("--randaugment N", optarg, 1, 16, &c->ra_n) ||
+			    cli_parse_i64("--randaugment M", comma + 1, 0, 30, &c->ra_m))
+				return 2;
+			break;
+		}
+		case O_CUTOUT: if (cli_parse_i64("--cutout", optarg, 1, 1024, &c->cutout)) return 2; break;
+		case O_MIXUP:
+			if (cli_parse_f64("--mixup", optarg, 0.001, 1000, &c->mixup)) return 2;
+			break;
+		case O_CUTMIX:
+			if (cli_parse_f64("--cutmix", optarg, 0.001, 1000, &c->cutmix)) return 2;
+			break;
+		case O_EMA:
+			if (cli_parse_f64("--ema", optarg, 0, 1, &c->s.ema)) return 2;
+			if (!(c->s.ema > 0 && c->s.ema < 1))
+				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
+						       optarg);
+			c->given |= RML_TS_EMA;
+			break;
+		case O_EMA_EVAL: c->ema_eval = 1; break;
 		case 's':
 			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->s.seed)) return 2;
 			c->given |= RML_TS_SEED;
@@ -191,6 +231,30 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	/* The parameters of recipe items need the items, which they then set. */
+	if (c->ra_n || c->cutout || c->mixup || c->cutmix) {
+		if (!(c->given & RML_TS_AUGMENT))
+			return cli_usage_error("--randaugment, --cutout, --mixup and --cutmix need "
+					       "--augment with their item");
+		const char *missing = c->ra_n && !c->s.ra_n ? "randaugment"
+				      : c->cutout && !c->s.cutout ? "cutout"
+				      : c->mixup && !(c->s.mixup > 0) ? "mixup"
+				      : c->cutmix && !(c->s.cutmix > 0) ? "cutmix" : NULL;
+		if (missing)
+			return cli_usage_error("--%s needs %s in --augment", missing, missing);
+		if (c->ra_n) {
+			c->s.ra_n = (int)c->ra_n;
+			c->s.ra_m = (int)c->ra_m;
+		}
+		if (c->cutout)
+			c->s.cutout = (int)c->cutout;
+		if (c->mixup)
+			c->s.mixup = c->mixup;
+		if (c->cutmix)
+			c->s.cutmix = c->cutmix;
+	}
+	if (c->ema_eval && !(c->given & RML_TS_EMA) && !c->resume)
+		return cli_usage_error("--ema-eval needs --ema DECAY");
 	if (!c->data)
 		return cli_usage_error("no training data; give -d FILE");
 	if (c->model && c->arch)
@@ -228,9 +292,15 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 		cli_msg(fmt_f, "--label-smoothing", s->smoothing, w.smoothing);
 	if (differ & RML_TS_NESTEROV)
 		cli_msg(fmt_i, "--nesterov", (long long)s->nesterov, (long long)w.nesterov);
-	if (differ & RML_TS_AUGMENT)
-		cli_msg("warning: --augment %s differs from the checkpoint's %s",
-			rml_train_augment_name(s->crop, s->flip), rml_train_augment_name(w.crop, w.flip));
+	if (differ & RML_TS_AUGMENT) {
+		char now[128], then[128];
+		rml_train_recipe_name(s, now, sizeof now);
+		rml_train_recipe_name(&w, then, sizeof then);
+		cli_msg("warning: the recipe --augment %s (or its parameters) differs from the "
+			"checkpoint's %s", now, then);
+	}
+	if (differ & RML_TS_EMA)
+		cli_msg(fmt_f, "--ema", s->ema, w.ema);
 	if (differ & RML_TS_TUNE)
 		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
 	return 0;
@@ -279,12 +349,14 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 	return s ? -1 : 0;
 }
 
-static int save_checkpoint(rml_model *m, const rml_optim *o, int64_t epoch, const struct cmdline *c,
-			   const char *digest, rml_error *err)
+static int save_checkpoint(rml_model *m, const rml_optim *o, const rml_ema *ema, int64_t epoch,
+			   const struct cmdline *c, const char *digest, rml_error *err)
 {
 	rml_file f;
 	rml_file_init(&f);
 	rml_status st = rml_train_checkpoint_to_file(m, o, &c->s, epoch, digest, &f, err);
+	if (!st && ema->avg)
+		st = rml_ema_to_file(ema, &f, err);
 	if (!st)
 		st = cli_save(&f, c->checkpoint, c->s.seed, err);
 	rml_file_free(&f);
@@ -334,6 +406,8 @@ struct run {
 	rml_dataset train, val;
 	rml_model *m;
 	rml_optim opt;
+	rml_ema ema;         /* avg NULL without --ema */
+	rml_recipe recipe;
 	rml_train_config cfg;
 	int64_t start_epoch;
 	char digest[65];
@@ -456,6 +530,23 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	r->opt.nesterov = s->nesterov;
 	if (c->resume && rml_optim_from_file(&r->opt, &ck, err))
 		goto out;
+	if (c->ema_eval && !(s->ema > 0)) {
+		rml_errorf(err, RML_ERR_ARG, "--ema-eval needs --ema DECAY (the checkpoint has none)");
+		goto out;
+	}
+	r->recipe = rml_train_recipe(s);
+	if (s->ema > 0) {
+		if (rml_ema_init(&r->ema, r->m, s->ema, err))
+			goto out;
+		if (c->resume && rml_ema_in_file(&ck)) {
+			double decay = r->ema.decay;
+			if (rml_ema_from_file(&r->ema, &ck, err))
+				goto out;
+			r->ema.decay = decay;
+		} else if (c->resume) {
+			cli_msg("warning: the checkpoint holds no weight average; it starts here");
+		}
+	}
 	/* The command line may have changed these (with a warning above). */
 	r->opt.momentum = (float)s->momentum;
 	r->opt.nesterov = s->nesterov;
@@ -483,7 +574,8 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
 	rml_train_epoch_config ec = { s->batch, s->crop ? 4 : 0, s->flip, (uint64_t)s->seed, s->lr,
-				      steps * s->warmup, total, progress, label };
+				      steps * s->warmup, total, progress, label, &r->recipe,
+				      r->ema.avg ? &r->ema : NULL };
 	rml_train_stats ts;
 	int stopped;
 	double t0 = rml_now();
@@ -499,9 +591,17 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		return st ? -1 : 0;
 	double secs = rml_now() - t0, right = (double)ts.correct / (double)ts.n;
 	*loss = ts.loss;
-	if (c->val && rml_train_validate(r->m, &r->val, s->batch, acc, nll, err))
-		return -1;
-	if (c->checkpoint && save_checkpoint(r->m, &r->opt, e + 1, c, r->digest, err))
+	if (c->val) {
+		/* The averaged model, when asked, swapped in and back out. */
+		if (c->ema_eval)
+			rml_ema_swap(&r->ema, r->m);
+		rml_status vs = rml_train_validate(r->m, &r->val, s->batch, acc, nll, err);
+		if (c->ema_eval)
+			rml_ema_swap(&r->ema, r->m);
+		if (vs)
+			return -1;
+	}
+	if (c->checkpoint && save_checkpoint(r->m, &r->opt, &r->ema, e + 1, c, r->digest, err))
 		return -1;
 	char va[32], vn[32], line[512];
 	json_or_null(va, sizeof va, *acc);
@@ -568,6 +668,8 @@ int main(int argc, char **argv)
 	} else {
 		rml_file f;
 		rml_file_init(&f);
+		if (c.ema_eval)
+			rml_ema_swap(&r.ema, r.m);
 		rml_status s = rml_model_to_file(r.m, &f, &err);
 		if (!s)
 			s = cli_save(&f, out, c.s.seed, &err);
@@ -590,6 +692,7 @@ done:
 	if (r.log)
 		fclose(r.log);
 	rml_optim_free(&r.opt);
+	rml_ema_free(&r.ema);
 	rml_model_free(r.m);
 	rml_dataset_free(&r.train);
 	rml_dataset_free(&r.val);

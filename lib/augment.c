@@ -1,5 +1,6 @@
 /*
- * augment.c — AugMix operations, the AugMix chain and MEMO batches (see
+ * augment.c — AugMix operations, the AugMix chain and MEMO batches, and
+ * the training policies (AutoAugment, RandAugment, Cutout; see
  * augment.h). Point operations go through a 256-entry table per channel;
  * geometric ones through one affine sampler, so rotate, shear and
  * translate share their border and rounding rules.
@@ -607,4 +608,306 @@ rml_status rml_aug_memo_batch(const uint8_t *img, int64_t h, int64_t w, int64_t 
 			return st;
 	}
 	return RML_OK;
+}
+
+/* ---- training policies: AutoAugment, RandAugment, Cutout ----------------- */
+
+static inline uint8_t luma(const uint8_t *p)
+{
+	return (uint8_t)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 0x8000u) >> 16);
+}
+
+static rml_status check_factor(double factor, rml_error *err)
+{
+	if (!isfinite(factor) || factor < 0.0)
+		return rml_errorf(err, RML_ERR_ARG, "enhancement factor %g is not finite and >= 0",
+				  factor);
+	return RML_OK;
+}
+
+rml_status rml_aug_invert(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			  rml_error *err)
+{
+	rml_status st = check_io(src, dst, h, w, c, 0, err);
+	if (st != RML_OK)
+		return st;
+	for (int64_t i = 0; i < h * w * c; i++)
+		dst[i] = (uint8_t)(255 - src[i]);
+	return RML_OK;
+}
+
+/* dst = deg + factor * (src - deg), deg a constant per channel. */
+static void blend_const(const uint8_t *src, uint8_t *dst, int64_t n, double deg, double factor)
+{
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = round_u8(deg + factor * ((double)src[i] - deg));
+}
+
+rml_status rml_aug_contrast(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			    double factor, rml_error *err)
+{
+	rml_status st = check_io(src, dst, h, w, c, 0, err);
+	if (st == RML_OK)
+		st = check_factor(factor, err);
+	if (st != RML_OK)
+		return st;
+	int64_t npix = h * w;
+	uint64_t sum = 0;
+	for (int64_t i = 0; i < npix; i++)
+		sum += c == 3 ? luma(src + i * 3) : src[i];
+	/* Pillow rounds the mean to a whole grey level before blending. */
+	double mean = floor((double)sum / (double)npix + 0.5);
+	blend_const(src, dst, npix * c, mean, factor);
+	return RML_OK;
+}
+
+rml_status rml_aug_color(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			 double factor, rml_error *err)
+{
+	rml_status st = check_io(src, dst, h, w, c, 0, err);
+	if (st == RML_OK)
+		st = check_factor(factor, err);
+	if (st != RML_OK)
+		return st;
+	if (c == 1) {
+		if (dst != src)
+			memcpy(dst, src, (size_t)(h * w));
+		return RML_OK;
+	}
+	for (int64_t i = 0; i < h * w; i++) {
+		double g = luma(src + i * 3);
+		for (int k = 0; k < 3; k++)
+			dst[i * 3 + k] = round_u8(g + factor * ((double)src[i * 3 + k] - g));
+	}
+	return RML_OK;
+}
+
+rml_status rml_aug_brightness(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w,
+			      int64_t c, double factor, rml_error *err)
+{
+	rml_status st = check_io(src, dst, h, w, c, 0, err);
+	if (st == RML_OK)
+		st = check_factor(factor, err);
+	if (st != RML_OK)
+		return st;
+	blend_const(src, dst, h * w * c, 0.0, factor);
+	return RML_OK;
+}
+
+rml_status rml_aug_sharpness(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w,
+			     int64_t c, double factor, rml_error *err)
+{
+	rml_status st = check_io(src, dst, h, w, c, 1, err);
+	if (st == RML_OK)
+		st = check_factor(factor, err);
+	if (st != RML_OK)
+		return st;
+	for (int64_t y = 0; y < h; y++)
+		for (int64_t x = 0; x < w; x++)
+			for (int64_t k = 0; k < c; k++) {
+				int64_t i = (y * w + x) * c + k;
+				if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
+					dst[i] = src[i];
+					continue;
+				}
+				int s = 4 * src[i];
+				for (int dy = -1; dy <= 1; dy++)
+					for (int dx = -1; dx <= 1; dx++)
+						s += src[i + (dy * w + dx) * c];
+				/* Pillow: the smoothed level, rounded, is the degenerate. */
+				double deg = floor(s / 13.0 + 0.5);
+				dst[i] = round_u8(deg + factor * ((double)src[i] - deg));
+			}
+	return RML_OK;
+}
+
+rml_status rml_aug_cutout(uint8_t *img, int64_t h, int64_t w, int64_t c, int size, int64_t cy,
+			  int64_t cx, uint8_t value, rml_error *err)
+{
+	rml_status st = check_io(img, img, h, w, c, 0, err);
+	if (st != RML_OK)
+		return st;
+	if (size < 0 || size > RML_AUG_MAX_SIDE)
+		return rml_errorf(err, RML_ERR_ARG, "cutout size %d out of range 0..%d", size,
+				  RML_AUG_MAX_SIDE);
+	if (cy < 0 || cy >= h || cx < 0 || cx >= w)
+		return rml_errorf(err, RML_ERR_ARG, "cutout centre (%lld, %lld) outside the image",
+				  (long long)cy, (long long)cx);
+	/* DeVries and Taylor's box: [c - size/2, c + size/2) clipped. */
+	int64_t y0 = cy - size / 2, y1 = y0 + size, x0 = cx - size / 2, x1 = x0 + size;
+	y0 = y0 < 0 ? 0 : y0;
+	x0 = x0 < 0 ? 0 : x0;
+	y1 = y1 > h ? h : y1;
+	x1 = x1 > w ? w : x1;
+	for (int64_t y = y0; y < y1; y++)
+		if (x1 > x0)
+			memset(img + (y * w + x0) * c, value, (size_t)((x1 - x0) * c));
+	return RML_OK;
+}
+
+static const char *const pa_names[RML_PA_N_OPS] = {
+	"identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness",
+	"color", "contrast", "sharpness", "posterize", "solarize", "autocontrast", "equalize",
+	"invert",
+};
+
+const char *rml_pa_op_name(rml_pa_op op)
+{
+	if ((int)op < 0 || op >= RML_PA_N_OPS)
+		return NULL;
+	return pa_names[op];
+}
+
+static int pa_signed(rml_pa_op op)
+{
+	return op >= RML_PA_SHEAR_X && op <= RML_PA_SHARPNESS;
+}
+
+rml_status rml_pa_apply(rml_pa_op op, double frac, int negative, const uint8_t *src,
+			uint8_t *dst, int64_t h, int64_t w, int64_t c, rml_aug_fill fill,
+			rml_error *err)
+{
+	if (!(frac >= 0.0 && frac <= 1.0))
+		return rml_errorf(err, RML_ERR_ARG, "magnitude fraction %g outside [0, 1]", frac);
+	double sgn = negative && pa_signed(op) ? -1.0 : 1.0;
+	switch (op) {
+	case RML_PA_IDENTITY: {
+		rml_status st = check_io(src, dst, h, w, c, 1, err);
+		if (st == RML_OK)
+			memcpy(dst, src, (size_t)(h * w * c));
+		return st;
+	}
+	case RML_PA_SHEAR_X:
+		return rml_aug_shear_x(src, dst, h, w, c, sgn * 0.3 * frac, fill, err);
+	case RML_PA_SHEAR_Y:
+		return rml_aug_shear_y(src, dst, h, w, c, sgn * 0.3 * frac, fill, err);
+	case RML_PA_TRANSLATE_X:
+		return rml_aug_translate_x(src, dst, h, w, c,
+					   sgn * (int)(frac * 150.0 / 331.0 * (double)w), fill, err);
+	case RML_PA_TRANSLATE_Y:
+		return rml_aug_translate_y(src, dst, h, w, c,
+					   sgn * (int)(frac * 150.0 / 331.0 * (double)h), fill, err);
+	case RML_PA_ROTATE:
+		return rml_aug_rotate(src, dst, h, w, c, sgn * 30.0 * frac, fill, err);
+	case RML_PA_BRIGHTNESS:
+		return rml_aug_brightness(src, dst, h, w, c, 1.0 + sgn * 0.9 * frac, err);
+	case RML_PA_COLOR:
+		return rml_aug_color(src, dst, h, w, c, 1.0 + sgn * 0.9 * frac, err);
+	case RML_PA_CONTRAST:
+		return rml_aug_contrast(src, dst, h, w, c, 1.0 + sgn * 0.9 * frac, err);
+	case RML_PA_SHARPNESS:
+		return rml_aug_sharpness(src, dst, h, w, c, 1.0 + sgn * 0.9 * frac, err);
+	case RML_PA_POSTERIZE:
+		return rml_aug_posterize(src, dst, h, w, c, 8 - (int)floor(4.0 * frac + 0.5), err);
+	case RML_PA_SOLARIZE:
+		return rml_aug_solarize(src, dst, h, w, c, (int)ceil(255.0 * (1.0 - frac) - 1e-9),
+					err);
+	case RML_PA_AUTOCONTRAST:
+		return rml_aug_autocontrast(src, dst, h, w, c, err);
+	case RML_PA_EQUALIZE:
+		return rml_aug_equalize(src, dst, h, w, c, err);
+	case RML_PA_INVERT:
+		return rml_aug_invert(src, dst, h, w, c, err);
+	default:
+		break;
+	}
+	return rml_errorf(err, RML_ERR_ARG, "unknown policy operation %d", (int)op);
+}
+
+/* The CIFAR-10 policy as the AutoAugment paper's appendix lists it:
+ * (operation, probability, magnitude) twice per sub-policy; -1 marks an
+ * operation without magnitude. */
+static const struct {
+	rml_pa_op op;
+	double p;
+	int mag;
+} cifar10_policy[25][2] = {
+	{ { RML_PA_INVERT, 0.1, -1 }, { RML_PA_CONTRAST, 0.2, 6 } },
+	{ { RML_PA_ROTATE, 0.7, 2 }, { RML_PA_TRANSLATE_X, 0.3, 9 } },
+	{ { RML_PA_SHARPNESS, 0.8, 1 }, { RML_PA_SHARPNESS, 0.9, 3 } },
+	{ { RML_PA_SHEAR_Y, 0.5, 8 }, { RML_PA_TRANSLATE_Y, 0.7, 9 } },
+	{ { RML_PA_AUTOCONTRAST, 0.5, -1 }, { RML_PA_EQUALIZE, 0.9, -1 } },
+	{ { RML_PA_SHEAR_Y, 0.2, 7 }, { RML_PA_POSTERIZE, 0.3, 7 } },
+	{ { RML_PA_COLOR, 0.4, 3 }, { RML_PA_BRIGHTNESS, 0.6, 7 } },
+	{ { RML_PA_SHARPNESS, 0.3, 9 }, { RML_PA_BRIGHTNESS, 0.7, 9 } },
+	{ { RML_PA_EQUALIZE, 0.6, -1 }, { RML_PA_EQUALIZE, 0.5, -1 } },
+	{ { RML_PA_CONTRAST, 0.6, 7 }, { RML_PA_SHARPNESS, 0.6, 5 } },
+	{ { RML_PA_COLOR, 0.7, 7 }, { RML_PA_TRANSLATE_X, 0.5, 8 } },
+	{ { RML_PA_EQUALIZE, 0.3, -1 }, { RML_PA_AUTOCONTRAST, 0.4, -1 } },
+	{ { RML_PA_TRANSLATE_Y, 0.4, 3 }, { RML_PA_SHARPNESS, 0.2, 6 } },
+	{ { RML_PA_BRIGHTNESS, 0.9, 6 }, { RML_PA_COLOR, 0.2, 8 } },
+	{ { RML_PA_SOLARIZE, 0.5, 2 }, { RML_PA_INVERT, 0.0, -1 } },
+	{ { RML_PA_EQUALIZE, 0.2, -1 }, { RML_PA_AUTOCONTRAST, 0.6, -1 } },
+	{ { RML_PA_EQUALIZE, 0.2, -1 }, { RML_PA_EQUALIZE, 0.6, -1 } },
+	{ { RML_PA_COLOR, 0.9, 9 }, { RML_PA_EQUALIZE, 0.6, -1 } },
+	{ { RML_PA_AUTOCONTRAST, 0.8, -1 }, { RML_PA_SOLARIZE, 0.2, 8 } },
+	{ { RML_PA_BRIGHTNESS, 0.1, 3 }, { RML_PA_COLOR, 0.7, 0 } },
+	{ { RML_PA_SOLARIZE, 0.4, 5 }, { RML_PA_AUTOCONTRAST, 0.9, -1 } },
+	{ { RML_PA_TRANSLATE_Y, 0.9, 9 }, { RML_PA_TRANSLATE_Y, 0.7, 9 } },
+	{ { RML_PA_AUTOCONTRAST, 0.9, -1 }, { RML_PA_SOLARIZE, 0.4, 3 } },
+	{ { RML_PA_EQUALIZE, 0.8, -1 }, { RML_PA_INVERT, 0.1, -1 } },
+	{ { RML_PA_TRANSLATE_Y, 0.7, 9 }, { RML_PA_AUTOCONTRAST, 0.9, -1 } },
+};
+
+int rml_autoaugment_cifar10_step(int i, int j, rml_pa_op *op, double *p, int *magnitude)
+{
+	if (i < 0 || i >= 25 || j < 0 || j > 1)
+		return -1;
+	*op = cifar10_policy[i][j].op;
+	*p = cifar10_policy[i][j].p;
+	*magnitude = cifar10_policy[i][j].mag;
+	return 0;
+}
+
+static rml_status check_inplace(const uint8_t *img, const uint8_t *tmp, const rml_rng *rng,
+				int64_t h, int64_t w, int64_t c, rml_error *err)
+{
+	rml_status st = check_io(img, tmp, h, w, c, 1, err);
+	if (st == RML_OK && !rng)
+		st = rml_errorf(err, RML_ERR_ARG, "random generator is NULL");
+	return st;
+}
+
+/* One policy step on img in place (through tmp). */
+static rml_status pa_step(rml_pa_op op, double frac, rml_rng *rng, uint8_t *img, uint8_t *tmp,
+			  int64_t h, int64_t w, int64_t c, rml_error *err)
+{
+	int neg = pa_signed(op) ? rml_rng_uniform(rng) < 0.5 : 0;
+	rml_status st = rml_pa_apply(op, frac, neg, img, tmp, h, w, c, RML_AUG_FILL_GREY, err);
+	if (st == RML_OK)
+		memcpy(img, tmp, (size_t)(h * w * c));
+	return st;
+}
+
+rml_status rml_autoaugment_cifar10(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w,
+				   int64_t c, rml_rng *rng, rml_error *err)
+{
+	rml_status st = check_inplace(img, tmp, rng, h, w, c, err);
+	if (st != RML_OK)
+		return st;
+	int i = (int)rml_rng_below(rng, 25);
+	for (int j = 0; j < 2 && st == RML_OK; j++) {
+		const rml_pa_op op = cifar10_policy[i][j].op;
+		int mag = cifar10_policy[i][j].mag;
+		if (rml_rng_uniform(rng) < cifar10_policy[i][j].p)
+			st = pa_step(op, mag < 0 ? 0.0 : mag / 9.0, rng, img, tmp, h, w, c, err);
+	}
+	return st;
+}
+
+rml_status rml_randaugment(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w, int64_t c, int n,
+			   int m, rml_rng *rng, rml_error *err)
+{
+	rml_status st = check_inplace(img, tmp, rng, h, w, c, err);
+	if (st != RML_OK)
+		return st;
+	if (n < 0 || n > 16 || m < 0 || m > RML_PA_MAX_MAGNITUDE)
+		return rml_errorf(err, RML_ERR_ARG,
+				  "RandAugment needs N in 0..16 and M in 0..%d, not %d and %d",
+				  RML_PA_MAX_MAGNITUDE, n, m);
+	for (int k = 0; k < n && st == RML_OK; k++) {
+		rml_pa_op op = (rml_pa_op)rml_rng_below(rng, RML_PA_N_RANDAUGMENT);
+		st = pa_step(op, (double)m / RML_PA_MAX_MAGNITUDE, rng, img, tmp, h, w, c, err);
+	}
+	return st;
 }

@@ -1,16 +1,18 @@
 /*
  * augment.h — label-preserving image augmentations for test-time
  * adaptation (MEMO) and training: the AugMix operations, the AugMix
- * chain (width 3, random depth, Dirichlet/Beta mixing), and MEMO's CIFAR
- * pre-augmentation (random crop with padding, horizontal flip).
+ * chain (width 3, random depth, Dirichlet/Beta mixing), MEMO's CIFAR
+ * pre-augmentation (random crop with padding, horizontal flip), and the
+ * training policies AutoAugment and RandAugment with Cutout.
  *
  * Images are uint8 HWC (h, w, c with c = 1 or 3), row-major. Randomness
  * comes only from the rml_rng passed in, so a seed reproduces every copy.
  * Nothing here allocates: callers pass scratch sized by the _scratch_size
  * functions. The operations that overlap the common corruptions
- * (contrast, colour, brightness, sharpness) are deliberately absent, as in
- * AugMix, so a model adapted with them is not tuned to the test
- * corruptions (corrupt.h).
+ * (contrast, colour, brightness, sharpness) are deliberately absent from
+ * the AugMix list, as in AugMix, so a model adapted with them is not tuned
+ * to the test corruptions (corrupt.h); they exist only for the training
+ * policies (AutoAugment, RandAugment) at the end of this header.
  *
  * Conventions follow the Pillow operations the AugMix reference uses:
  * affine maps send output pixel centres (x+0.5, y+0.5) to input
@@ -205,5 +207,100 @@ rml_status rml_augmix(const uint8_t *img, int64_t h, int64_t w, int64_t c,
 rml_status rml_aug_memo_batch(const uint8_t *img, int64_t h, int64_t w, int64_t c,
 			      int64_t n_aug, const rml_augmix_opts *o, rml_rng *rng, float *out,
 			      uint8_t *scratch, rml_error *err);
+
+/* ---- training policies: AutoAugment, RandAugment, Cutout ----------------
+ * The operations the AutoAugment search space adds to the AugMix list
+ * (Cubuk et al., "AutoAugment: Learning Augmentation Strategies from
+ * Data", CVPR 2019), with Pillow's ImageEnhance definitions: each blends
+ * the image with a degenerate one, out = deg + factor * (img - deg),
+ * rounded to the nearest level and clamped to [0, 255]. Grey levels are
+ * Pillow's luma L = (19595 R + 38470 G + 7471 B + 2^15) >> 16. All are
+ * point or neighbourhood operations and accept any distinct or equal
+ * buffers except sharpness (distinct). factor must be finite and >= 0. */
+
+/* v -> 255 - v. */
+rml_status rml_aug_invert(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			  rml_error *err);
+/* Degenerate: a uniform grey image at the rounded mean luma (the mean of
+ * the single channel when c = 1). */
+rml_status rml_aug_contrast(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			    double factor, rml_error *err);
+/* Degenerate: the image's own luma in every channel (identity when c = 1). */
+rml_status rml_aug_color(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w, int64_t c,
+			 double factor, rml_error *err);
+/* Degenerate: black. */
+rml_status rml_aug_brightness(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w,
+			      int64_t c, double factor, rml_error *err);
+/* Degenerate: Pillow's SMOOTH filter (3x3 kernel 1 1 1 / 1 5 1 / 1 1 1,
+ * divided by 13, rounded), with the one-pixel border left as it is. */
+rml_status rml_aug_sharpness(const uint8_t *src, uint8_t *dst, int64_t h, int64_t w,
+			     int64_t c, double factor, rml_error *err);
+/* Cutout (DeVries and Taylor, "Improved Regularization of Convolutional
+ * Neural Networks with Cutout", 2017): fill the size x size square
+ * centred on (cy, cx), clipped to the image, with `value` in every
+ * channel; in place. size >= 0 (0 = nothing); the centre may be anywhere
+ * in the image. */
+rml_status rml_aug_cutout(uint8_t *img, int64_t h, int64_t w, int64_t c, int size, int64_t cy,
+			  int64_t cx, uint8_t value, rml_error *err);
+
+/* The operations of the two policies, in RandAugment's list order
+ * (torchvision's, Cubuk et al. 2020), then the one only AutoAugment uses. */
+typedef enum {
+	RML_PA_IDENTITY = 0,
+	RML_PA_SHEAR_X,
+	RML_PA_SHEAR_Y,
+	RML_PA_TRANSLATE_X,
+	RML_PA_TRANSLATE_Y,
+	RML_PA_ROTATE,
+	RML_PA_BRIGHTNESS,
+	RML_PA_COLOR,
+	RML_PA_CONTRAST,
+	RML_PA_SHARPNESS,
+	RML_PA_POSTERIZE,
+	RML_PA_SOLARIZE,
+	RML_PA_AUTOCONTRAST,
+	RML_PA_EQUALIZE,
+	RML_PA_INVERT,
+	RML_PA_N_OPS
+} rml_pa_op;
+
+#define RML_PA_N_RANDAUGMENT 14   /* all but invert */
+#define RML_PA_MAX_MAGNITUDE 30   /* RandAugment's scale is 0..30 */
+
+/* The operation's name ("shear_x", "brightness", ...), or NULL. */
+const char *rml_pa_op_name(rml_pa_op op);
+
+/* Apply op at magnitude fraction frac in [0, 1] (the magnitude bin over
+ * the number of bins minus one), with the sign `negative` for the signed
+ * operations. The ranges are AutoAugment's (its Table of operations):
+ * shear 0.3*frac; translate int(frac * 150/331 * side) pixels (150 of 331
+ * pixels scaled to the image side); rotate 30*frac degrees; brightness,
+ * colour, contrast, sharpness factor 1 +- 0.9*frac; posterize to 8 -
+ * round(4*frac) bits; solarize at threshold ceil(255*(1 - frac)); the
+ * other operations ignore frac. Geometric operations fill with `fill`.
+ * src and dst must be distinct. */
+rml_status rml_pa_apply(rml_pa_op op, double frac, int negative, const uint8_t *src,
+			uint8_t *dst, int64_t h, int64_t w, int64_t c, rml_aug_fill fill,
+			rml_error *err);
+
+/* AutoAugment's CIFAR-10 policy: 25 sub-policies of two (operation,
+ * probability, magnitude 0..9) steps each (Cubuk et al. 2019, appendix).
+ * Draws: the sub-policy (uniform), then for each step a uniform number
+ * against its probability and, for signed operations applied, a fair
+ * coin for the sign. img is augmented in place; tmp is an image of
+ * scratch. */
+rml_status rml_autoaugment_cifar10(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w,
+				   int64_t c, rml_rng *rng, rml_error *err);
+/* Sub-policy i (0..24), step j (0, 1): operation, probability, magnitude
+ * (-1 where the operation takes none). Returns -1 out of range. */
+int rml_autoaugment_cifar10_step(int i, int j, rml_pa_op *op, double *p, int *magnitude);
+
+/* RandAugment (Cubuk et al., "RandAugment: Practical automated data
+ * augmentation with a reduced search space", 2020): n operations drawn
+ * uniformly with replacement from the first RML_PA_N_RANDAUGMENT, each
+ * applied at magnitude m of 0..RML_PA_MAX_MAGNITUDE (frac = m/30), signed
+ * ones with a fair coin. n in 0..16. In place, tmp as above. */
+rml_status rml_randaugment(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w, int64_t c, int n,
+			   int m, rml_rng *rng, rml_error *err);
 
 #endif

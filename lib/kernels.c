@@ -1438,3 +1438,45 @@ void rml_xent_backward(float *dlogits, const float *probs, const int32_t *labels
 			dlogits[r * k + j] += f * (probs[r * k + j] - target);
 		}
 }
+
+float rml_xent_soft_forward(float *probs, const float *logits, const float *targets,
+			    int64_t n, int64_t k, float smoothing)
+{
+	rml_softmax(probs, logits, n, k);
+	double total = 0;
+	for (int64_t r = 0; r < n; r++) {
+		const float *l = logits + r * k, *t = targets + r * k;
+		if (!isfinite(probs[r * k])) {
+			total = NAN;
+			continue;
+		}
+		float mx = -INFINITY;
+		for (int64_t j = 0; j < k; j++)
+			if (l[j] > mx)
+				mx = l[j];
+		double sum = 0;
+		for (int64_t j = 0; j < k; j++)
+			sum += exp((double)l[j] - mx);
+		double lse = mx + log(sum), loss = 0;
+		/* Terms with zero target are skipped: 0 * (lse - l) stays 0
+		 * even where a logit is far below the others. */
+		for (int64_t j = 0; j < k; j++) {
+			double tj = (1.0 - smoothing) * t[j] + smoothing / (double)k;
+			if (tj != 0.0)
+				loss += tj * (lse - l[j]);
+		}
+		total += loss;
+	}
+	return n ? (float)(total / (double)n) : 0.0f;
+}
+
+void rml_xent_soft_backward(float *dlogits, const float *probs, const float *targets,
+			    int64_t n, int64_t k, float smoothing, float scale)
+{
+	float f = scale / (float)n, off = smoothing / (float)k;
+	for (int64_t r = 0; r < n; r++)
+		for (int64_t j = 0; j < k; j++) {
+			float target = off + (1.0f - smoothing) * targets[r * k + j];
+			dlogits[r * k + j] += f * (probs[r * k + j] - target);
+		}
+}

@@ -198,4 +198,14 @@ float rml_xent_forward(float *probs, const float *logits, const int32_t *labels,
 void rml_xent_backward(float *dlogits, const float *probs, const int32_t *labels,
 		       int64_t n, int64_t k, float smoothing, float scale);
 
+/* The same with soft targets [n,k] (each row a distribution, as mixup
+ * and CutMix make): loss = -sum_j t'_j log p_j with t' = (1-eps) t +
+ * eps/k, PyTorch's cross_entropy with probability targets and
+ * label_smoothing. With one-hot rows it equals rml_xent_forward. */
+float rml_xent_soft_forward(float *probs, const float *logits, const float *targets,
+			    int64_t n, int64_t k, float smoothing);
+/* dlogits [n,k] += scale * (probs - t') / n. */
+void rml_xent_soft_backward(float *dlogits, const float *probs, const float *targets,
+			    int64_t n, int64_t k, float smoothing, float scale);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "augment.h"
 #include "metrics.h"
 #include "minibatch.h"
 
@@ -76,9 +77,32 @@ static rml_status weights_finite(rml_model *m, unsigned groups, rml_error *err)
 	return RML_OK;
 }
 
+/* Soft targets: rml_train_grad with the soft-target loss. */
+static rml_status grad_soft(rml_model *m, rml_mode mode, const float *x, const float *targets,
+			    int64_t n, double smoothing, float *probs, float *dlogits, float *loss,
+			    rml_error *err)
+{
+	int64_t k = rml_model_n_classes(m);
+	float *logits;
+	rml_status st = rml_model_forward(m, x, n, mode, &logits, err);
+	if (st)
+		return st;
+	*loss = rml_xent_soft_forward(probs, logits, targets, n, k, (float)smoothing);
+	memset(dlogits, 0, (size_t)(n * k) * sizeof *dlogits);
+	rml_xent_soft_backward(dlogits, probs, targets, n, k, (float)smoothing, 1.0f);
+	return rml_model_backward(m, dlogits, NULL, err);
+}
+
 rml_status rml_train_step(rml_model *m, rml_optim *o, const rml_train_config *cfg,
 			  const float *x, const int32_t *y, int64_t n, double lr,
 			  rml_train_stats *out, rml_error *err)
+{
+	return rml_train_step_soft(m, o, cfg, x, y, NULL, n, lr, out, err);
+}
+
+rml_status rml_train_step_soft(rml_model *m, rml_optim *o, const rml_train_config *cfg,
+			       const float *x, const int32_t *y, const float *targets, int64_t n,
+			       double lr, rml_train_stats *out, rml_error *err)
 {
 	int64_t k = rml_model_n_classes(m);
 	float *probs = malloc((size_t)(n * k) * sizeof *probs);
@@ -91,8 +115,10 @@ rml_status rml_train_step(rml_model *m, rml_optim *o, const rml_train_config *cf
 	rml_model_set_trainable(m, cfg->groups);
 	rml_model_zero_grad(m);
 	float loss = NAN;
-	rml_status st = rml_train_grad(m, rml_train_mode(cfg->groups), x, y, n, cfg->smoothing,
-				       1.0f, probs, dlogits, NULL, &loss, err);
+	rml_status st = targets ? grad_soft(m, rml_train_mode(cfg->groups), x, targets, n,
+					    cfg->smoothing, probs, dlogits, &loss, err)
+				: rml_train_grad(m, rml_train_mode(cfg->groups), x, y, n, cfg->smoothing,
+						 1.0f, probs, dlogits, NULL, &loss, err);
 	if (out) {
 		out->loss = loss;
 		out->n = n;
@@ -136,7 +162,17 @@ rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *c
 	float *x = malloc((size_t)(batch * img) * sizeof *x);
 	int32_t *y = malloc((size_t)batch * sizeof *y);
 	int64_t *order = malloc((size_t)d->n * sizeof *order);
-	if (!x || !y || !order) {
+	/* The recipe's buffers: augmented images, the mixing permutation and
+	 * soft targets. */
+	int strong = ec->recipe && rml_recipe_is_strong(ec->recipe);
+	int64_t k = rml_model_n_classes(m);
+	uint8_t *scratch = strong ? malloc(rml_batch_recipe_scratch_size(batch, d->h, d->w, d->c))
+				  : NULL;
+	int64_t *perm = strong ? malloc((size_t)batch * sizeof *perm) : NULL;
+	float *targets = strong && rml_recipe_mixes(ec->recipe)
+				 ? malloc((size_t)(batch * k) * sizeof *targets) : NULL;
+	if (!x || !y || !order || (strong && (!scratch || !perm)) ||
+	    (strong && rml_recipe_mixes(ec->recipe) && !targets)) {
 		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto done;
 	}
@@ -151,10 +187,17 @@ rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *c
 	double loss_sum = 0;
 	for (int64_t s = 0; s < steps; s++) {
 		int64_t b0 = s * batch, b = d->n - b0 < batch ? d->n - b0 : batch;
-		rml_batch_fill(x, y, d, order + b0, b, ec->crop_pad, ec->flip, &rng);
+		if (strong) {
+			st = rml_batch_fill_recipe(x, y, targets, k, d, order + b0, b, ec->recipe,
+						   rml_rng_u64(&rng), scratch, perm, NULL, err);
+			if (st)
+				goto done;
+		} else {
+			rml_batch_fill(x, y, d, order + b0, b, ec->crop_pad, ec->flip, &rng);
+		}
 		double lr = rml_lr_cosine(ec->lr, epoch * steps + s, ec->warmup_steps, ec->total_steps);
 		rml_train_stats bs;
-		st = rml_train_step(m, o, cfg, x, y, b, lr, &bs, err);
+		st = rml_train_step_soft(m, o, cfg, x, y, targets, b, lr, &bs, err);
 		if (st == RML_ERR_NUMERIC && err) {
 			/* the step said what (the loss, the weights); add where */
 			char what[400];
@@ -164,6 +207,8 @@ rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *c
 		}
 		if (st)
 			goto done;
+		if (ec->ema)
+			rml_ema_update(ec->ema, m);
 		loss_sum += bs.loss * (double)b;
 		out->correct += bs.correct;
 		out->n += b;
@@ -177,6 +222,9 @@ done:
 	free(x);
 	free(y);
 	free(order);
+	free(scratch);
+	free(perm);
+	free(targets);
 	return st;
 }
 
@@ -245,13 +293,36 @@ void rml_train_data_digest(const rml_dataset *d, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", out[i]);
 }
 
+/* The recipe's parameters and the average's decay, written only when
+ * used, so checkpoints of crop-and-flip runs stay as they were. */
+static int recipe_to_file(const rml_train_settings *s, rml_file *f)
+{
+	int bad = 0;
+	if (s->ra_n > 0)
+		bad |= rml_set_i64(f, "train.randaugment_n", s->ra_n) ||
+		       rml_set_i64(f, "train.randaugment_m", s->ra_m);
+	if (s->cutout > 0)
+		bad |= rml_set_i64(f, "train.cutout", s->cutout) != RML_OK;
+	if (s->mixup > 0)
+		bad |= rml_set_f64(f, "train.mixup", s->mixup) != RML_OK;
+	if (s->cutmix > 0)
+		bad |= rml_set_f64(f, "train.cutmix", s->cutmix) != RML_OK;
+	if (s->ema > 0)
+		bad |= rml_set_f64(f, "train.ema", s->ema) != RML_OK;
+	return bad;
+}
+
 rml_status rml_train_checkpoint_to_file(const rml_model *m, const rml_optim *o,
 					const rml_train_settings *s, int64_t epoch,
 					const char *digest, rml_file *f, rml_error *err)
 {
+	char aug[128];
+	rml_train_recipe_name(s, aug, sizeof aug);
 	rml_status st = rml_model_to_file(m, f, err);
 	if (!st)
 		st = rml_optim_to_file(o, f, err);
+	if (!st && recipe_to_file(s, f))
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 	if (!st &&
 	    (rml_set_i64(f, "train.epoch", epoch) || rml_set_i64(f, "train.epochs", s->epochs) ||
 	     rml_set_i64(f, "train.seed", s->seed) || rml_set_i64(f, "train.batch", s->batch) ||
@@ -260,7 +331,7 @@ rml_status rml_train_checkpoint_to_file(const rml_model *m, const rml_optim *o,
 	     rml_set_i64(f, "train.nesterov", s->nesterov) || rml_set_f64(f, "train.wd", s->wd) ||
 	     rml_set_i64(f, "train.warmup", s->warmup) ||
 	     rml_set_f64(f, "train.label_smoothing", s->smoothing) ||
-	     rml_set_str(f, "train.augment", rml_train_augment_name(s->crop, s->flip)) ||
+	     rml_set_str(f, "train.augment", aug) ||
 	     rml_set_str(f, "train.tune", s->tune) || rml_set_str(f, "train.data", digest)))
 		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 	return st;
@@ -361,6 +432,58 @@ static rml_status resume_f64(const rml_file *f, const char *key, unsigned bit, u
 	return RML_OK;
 }
 
+/* The recipe's parameters from a checkpoint into r (whose items the
+ * train.augment list set); -1 when one is out of range. */
+static int recipe_from_file(const rml_file *f, rml_train_settings *r)
+{
+	int64_t v;
+	double x;
+	if (r->ra_n > 0 && rml_get(f, "train.randaugment_n")) {
+		if (rml_get_i64(f, "train.randaugment_n", &v, NULL) || v < 1 || v > 16)
+			return -1;
+		r->ra_n = (int)v;
+		if (rml_get_i64(f, "train.randaugment_m", &v, NULL) || v < 0 ||
+		    v > RML_PA_MAX_MAGNITUDE)
+			return -1;
+		r->ra_m = (int)v;
+	}
+	if (r->cutout > 0 && rml_get(f, "train.cutout")) {
+		if (rml_get_i64(f, "train.cutout", &v, NULL) || v < 1 || v > RML_AUG_MAX_SIDE)
+			return -1;
+		r->cutout = (int)v;
+	}
+	if (r->mixup > 0 && rml_get(f, "train.mixup")) {
+		if (rml_get_f64(f, "train.mixup", &x, NULL) || !(x > 0 && x <= 1000))
+			return -1;
+		r->mixup = x;
+	}
+	if (r->cutmix > 0 && rml_get(f, "train.cutmix")) {
+		if (rml_get_f64(f, "train.cutmix", &x, NULL) || !(x > 0 && x <= 1000))
+			return -1;
+		r->cutmix = x;
+	}
+	return 0;
+}
+
+static void copy_recipe(rml_train_settings *to, const rml_train_settings *from)
+{
+	to->crop = from->crop;
+	to->flip = from->flip;
+	to->autoaugment = from->autoaugment;
+	to->ra_n = from->ra_n;
+	to->ra_m = from->ra_m;
+	to->cutout = from->cutout;
+	to->mixup = from->mixup;
+	to->cutmix = from->cutmix;
+}
+
+static int same_recipe(const rml_train_settings *a, const rml_train_settings *b)
+{
+	return a->crop == b->crop && a->flip == b->flip && a->autoaugment == b->autoaugment &&
+	       a->ra_n == b->ra_n && a->ra_m == b->ra_m && a->cutout == b->cutout &&
+	       a->mixup == b->mixup && a->cutmix == b->cutmix;
+}
+
 rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, const rml_file *f,
 				     unsigned *differ, rml_train_settings *was, rml_error *err)
 {
@@ -416,19 +539,29 @@ rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, cons
 	s->nesterov = (int)v;
 	was->nesterov = (int)w;
 	if (rml_get(f, "train.augment") && !rml_get_str(f, "train.augment", &str, NULL)) {
-		int crop, flip;
-		if (rml_train_augment_parse(str, &crop, &flip))
+		rml_train_settings r = *s;
+		if (rml_train_recipe_parse(str, &r) || recipe_from_file(f, &r))
 			return rml_errorf(err, RML_ERR_FORMAT,
-					  "the checkpoint's train.augment '%s' is not valid", str);
-		was->crop = crop;
-		was->flip = flip;
-		if (!(given & RML_TS_AUGMENT)) {
-			s->crop = crop;
-			s->flip = flip;
-		} else if (crop != s->crop || flip != s->flip) {
+					  "the checkpoint's train.augment '%s' or its parameters are not valid",
+					  str);
+		copy_recipe(was, &r);
+		if (!(given & RML_TS_AUGMENT))
+			copy_recipe(s, &r);
+		else if (!same_recipe(s, &r))
 			*differ |= RML_TS_AUGMENT;
-		}
 	}
+	/* A checkpoint without an average was made without --ema. */
+	double ema = 0;
+	if (rml_get(f, "train.ema") && rml_get_f64(f, "train.ema", &ema, NULL))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.ema is not a number");
+	if (!(ema == 0 || (ema > 0 && ema < 1)))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.ema %g is outside (0, 1)",
+				  ema);
+	was->ema = ema;
+	if (!(given & RML_TS_EMA))
+		s->ema = ema;
+	else if (s->ema != ema)
+		*differ |= RML_TS_EMA;
 	if (rml_get(f, "train.tune") && !rml_get_str(f, "train.tune", &str, NULL)) {
 		if (strlen(str) >= sizeof s->tune)
 			return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.tune is too long");
@@ -463,4 +596,173 @@ rml_status rml_train_state_check(const rml_file *f, rml_error *err)
 	rml_train_settings was;
 	unsigned differ;
 	return rml_train_settings_resume(&s, 0, f, &differ, &was, err);
+}
+
+/* ---- training recipes in settings ------------------------------------------ */
+
+static const char *const recipe_items[] = { "crop",   "flip",  "autoaugment", "randaugment",
+					    "cutout", "mixup", "cutmix" };
+
+int rml_train_recipe_parse(const char *list, rml_train_settings *s)
+{
+	int on[7] = { 0 };
+	char buf[128];
+	if (strcmp(list, "none") != 0) {
+		if (strlen(list) >= sizeof buf || !list[0])
+			return -1;
+		strcpy(buf, list);
+		for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save)) {
+			int i = 0;
+			while (i < 7 && strcmp(t, recipe_items[i]))
+				i++;
+			if (i == 7 || on[i])
+				return -1;
+			on[i] = 1;
+		}
+		/* "crop,,flip" and a trailing comma are not lists. */
+		if (strstr(list, ",,") || list[0] == ',' || list[strlen(list) - 1] == ',')
+			return -1;
+	}
+	if (on[2] && on[3])
+		return -1;
+	s->crop = on[0];
+	s->flip = on[1];
+	s->autoaugment = on[2];
+	s->ra_n = on[3] ? 2 : 0;
+	s->ra_m = on[3] ? 9 : 0;
+	s->cutout = on[4] ? 16 : 0;
+	s->mixup = on[5] ? 1.0 : 0.0;
+	s->cutmix = on[6] ? 1.0 : 0.0;
+	return 0;
+}
+
+void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n)
+{
+	const int on[7] = { s->crop, s->flip, s->autoaugment, s->ra_n > 0, s->cutout > 0,
+			    s->mixup > 0, s->cutmix > 0 };
+	size_t len = 0;
+	buf[0] = 0;
+	for (int i = 0; i < 7; i++)
+		if (on[i] && len < n)
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "",
+						recipe_items[i]);
+	if (!len)
+		snprintf(buf, n, "none");
+}
+
+rml_recipe rml_train_recipe(const rml_train_settings *s)
+{
+	return (rml_recipe){ .crop_pad = s->crop ? 4 : 0, .flip = s->flip,
+			     .autoaugment = s->autoaugment, .randaugment_n = s->ra_n,
+			     .randaugment_m = s->ra_m, .cutout = s->cutout, .mixup = s->mixup,
+			     .cutmix = s->cutmix };
+}
+
+/* ---- exponential moving average of the weights -------------------------- */
+
+rml_status rml_ema_init(rml_ema *e, rml_model *m, double decay, rml_error *err)
+{
+	memset(e, 0, sizeof *e);
+	if (!(decay > 0.0 && decay < 1.0))
+		return rml_errorf(err, RML_ERR_ARG, "EMA decay %g outside (0, 1)", decay);
+	int64_t nb, nbuf = 0;
+	rml_param *b = rml_model_buffers(m, &nb);
+	for (int64_t i = 0; i < nb; i++)
+		nbuf += b[i].numel;
+	e->n_params = rml_model_n_params(m, RML_GROUPS_ALL);
+	e->n = e->n_params + nbuf;
+	e->decay = decay;
+	e->avg = malloc((size_t)(e->n + 1) * sizeof *e->avg);
+	if (!e->avg)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	memcpy(e->avg, rml_model_param_block(m), (size_t)e->n_params * sizeof *e->avg);
+	float *p = e->avg + e->n_params;
+	for (int64_t i = 0; i < nb; p += b[i].numel, i++)
+		memcpy(p, b[i].data, (size_t)b[i].numel * sizeof *p);
+	return RML_OK;
+}
+
+void rml_ema_free(rml_ema *e)
+{
+	free(e->avg);
+	e->avg = NULL;
+}
+
+static void ema_mix(float *avg, const float *w, int64_t n, float d)
+{
+	/* avg + (1-d)(w - avg): exact when w == avg, as for frozen groups. */
+	float r = 1.0f - d;
+	for (int64_t i = 0; i < n; i++)
+		avg[i] += r * (w[i] - avg[i]);
+}
+
+void rml_ema_update(rml_ema *e, rml_model *m)
+{
+	double t = (double)e->updates, warm = (1.0 + t) / (10.0 + t);
+	float d = (float)(e->decay < warm ? e->decay : warm);
+	int64_t nb;
+	rml_param *b = rml_model_buffers(m, &nb);
+	ema_mix(e->avg, rml_model_param_block(m), e->n_params, d);
+	float *p = e->avg + e->n_params;
+	for (int64_t i = 0; i < nb; p += b[i].numel, i++)
+		ema_mix(p, b[i].data, b[i].numel, d);
+	e->updates++;
+}
+
+static void swap_floats(float *a, float *b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float t = a[i];
+		a[i] = b[i];
+		b[i] = t;
+	}
+}
+
+void rml_ema_swap(rml_ema *e, rml_model *m)
+{
+	int64_t nb;
+	rml_param *b = rml_model_buffers(m, &nb);
+	swap_floats(e->avg, rml_model_param_block(m), e->n_params);
+	float *p = e->avg + e->n_params;
+	for (int64_t i = 0; i < nb; p += b[i].numel, i++)
+		swap_floats(p, b[i].data, b[i].numel);
+}
+
+rml_status rml_ema_to_file(const rml_ema *e, rml_file *f, rml_error *err)
+{
+	int64_t d[1] = { e->n };
+	if (rml_set_f64(f, "ema.decay", e->decay) || rml_set_i64(f, "ema.updates", e->updates))
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (!rml_add_tensor(f, "optim.ema", RML_DTYPE_F32, 1, d, e->avg, err))
+		return err ? err->code : RML_ERR_NOMEM;
+	return RML_OK;
+}
+
+int rml_ema_in_file(const rml_file *f)
+{
+	return rml_find_tensor(f, "optim.ema") != NULL;
+}
+
+rml_status rml_ema_from_file(rml_ema *e, const rml_file *f, rml_error *err)
+{
+	rml_tensor *t = rml_expect_tensor(f, "optim.ema", RML_DTYPE_F32, 1, err);
+	if (!t)
+		return err ? err->code : RML_ERR_FORMAT;
+	if (t->dims[0] != e->n)
+		return rml_errorf(err, RML_ERR_MISMATCH,
+				  "the checkpoint's weight average has %lld values, the model %lld",
+				  (long long)t->dims[0], (long long)e->n);
+	int64_t updates;
+	if (rml_get_i64(f, "ema.updates", &updates, err))
+		return err ? err->code : RML_ERR_FORMAT;
+	if (updates < 0)
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's ema.updates is negative");
+	for (int64_t i = 0; i < e->n; i++)
+		if (!isfinite(((const float *)t->data)[i]))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "the checkpoint's weight average is not finite");
+	memcpy(e->avg, t->data, (size_t)e->n * sizeof *e->avg);
+	e->updates = updates;
+	return RML_OK;
 }

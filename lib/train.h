@@ -2,8 +2,10 @@
  * train.h — supervised training of a model: one step (forward, softmax
  * cross-entropy with label smoothing, backward, optimiser update with the
  * weight-decay rule), one epoch over a dataset (shuffled, augmented,
- * cosine schedule), validation, and checkpoints that let a run resume
- * exactly (settings, optimiser state, a digest of the training data).
+ * cosine schedule, optionally under a stronger recipe of minibatch.h
+ * with soft targets), validation, an exponential moving average of the
+ * weights, and checkpoints that let a run resume exactly (settings,
+ * optimiser state, the average, a digest of the training data).
  *
  * Nothing here keeps state between calls: every function works on the
  * model, optimiser and buffers it is given, so several models may train
@@ -21,6 +23,7 @@
 
 #include "dataset.h"
 #include "format.h"
+#include "minibatch.h"
 #include "model.h"
 #include "optimizer.h"
 #include "rml.h"
@@ -75,6 +78,47 @@ rml_status rml_train_step(rml_model *m, rml_optim *o, const rml_train_config *cf
 			  const float *x, const int32_t *y, int64_t n, double lr,
 			  rml_train_stats *out, rml_error *err);
 
+/* The same step with soft targets [n,k] (rows summing to 1, as mixup and
+ * CutMix make), the loss rml_xent_soft_forward; y [n] (each image's own
+ * label) only counts out->correct. With targets NULL it is
+ * rml_train_step. */
+rml_status rml_train_step_soft(rml_model *m, rml_optim *o, const rml_train_config *cfg,
+			       const float *x, const int32_t *y, const float *targets, int64_t n,
+			       double lr, rml_train_stats *out, rml_error *err);
+
+/* ---- exponential moving average of the weights ----------------------------
+ * avg <- d*avg + (1-d)*w after every step, over every parameter and every
+ * buffer (batch-norm running statistics), so the average is a whole model.
+ * d = min(decay, (1+t)/(10+t)) at update t (counted from 0): the
+ * num_updates rule of TensorFlow's ExponentialMovingAverage, so early
+ * averages are not dominated by the initial weights. */
+typedef struct {
+	float *avg;          /* parameters then buffers, in block order */
+	int64_t n_params, n;  /* parameter floats, all floats */
+	double decay;
+	int64_t updates;
+} rml_ema;
+
+/* Start an average at the model's current weights. decay in (0, 1). */
+rml_status rml_ema_init(rml_ema *e, rml_model *m, double decay, rml_error *err);
+void rml_ema_free(rml_ema *e);
+/* One update from the model's current weights. */
+void rml_ema_update(rml_ema *e, rml_model *m);
+/* Exchange the model's weights and the average (twice restores both):
+ * how the averaged model is validated and written. */
+void rml_ema_swap(rml_ema *e, rml_model *m);
+/* Into a checkpoint: tensor "optim.ema" (a model file loader lets the
+ * "optim." tensors of training state ride along), keys "ema.decay",
+ * "ema.updates". */
+rml_status rml_ema_to_file(const rml_ema *e, rml_file *f, rml_error *err);
+/* From a checkpoint into e (set up by rml_ema_init for the same model):
+ * RML_ERR_MISMATCH when the size differs, RML_ERR_FORMAT when malformed;
+ * the decay stays e's; RML_ERR_FORMAT when f holds none (callers test
+ * rml_ema_in_file first). */
+rml_status rml_ema_from_file(rml_ema *e, const rml_file *f, rml_error *err);
+/* True when f holds an average. */
+int rml_ema_in_file(const rml_file *f);
+
 /* One epoch: how batches are drawn and the learning-rate schedule. */
 typedef struct {
 	int64_t batch;       /* images per step */
@@ -87,6 +131,13 @@ typedef struct {
 	 * a nonzero return stops the epoch there (may be NULL). */
 	int (*progress)(void *ctx, int64_t done, int64_t total);
 	void *ctx;
+	/* When not NULL and stronger than crop and flip (rml_recipe_is_strong),
+	 * batches are assembled by rml_batch_fill_recipe instead (crop_pad and
+	 * flip above are then ignored): step s takes its seed from the epoch's
+	 * stream, and soft targets when the recipe mixes. */
+	const rml_recipe *recipe;
+	/* When not NULL, updated after every step. */
+	rml_ema *ema;
 } rml_train_epoch_config;
 
 /* Steps per epoch for n images in batches of b (the last may be short). */
@@ -121,6 +172,12 @@ typedef struct {
 	double lr, momentum, wd, smoothing;
 	int nesterov, crop, flip;
 	char tune[64];       /* the groups, as given ("phi,W") */
+	/* The recipe beyond crop and flip (rml_recipe): AutoAugment,
+	 * RandAugment N and M (N 0: off), Cutout side (0: off), mixup and
+	 * CutMix Beta parameters (0: off). */
+	int autoaugment, ra_n, ra_m, cutout;
+	double mixup, cutmix;
+	double ema;          /* decay of the weights' average; 0: none */
 } rml_train_settings;
 
 /* The bounds of each setting: the command line and a checkpoint are held
@@ -150,13 +207,24 @@ enum {
 	RML_TS_EPOCHS = 1 << 0, RML_TS_BATCH = 1 << 1, RML_TS_OPT = 1 << 2, RML_TS_LR = 1 << 3,
 	RML_TS_MOMENTUM = 1 << 4, RML_TS_NESTEROV = 1 << 5, RML_TS_WD = 1 << 6,
 	RML_TS_WARMUP = 1 << 7, RML_TS_SMOOTHING = 1 << 8, RML_TS_AUGMENT = 1 << 9,
-	RML_TS_SEED = 1 << 10, RML_TS_TUNE = 1 << 11,
+	RML_TS_SEED = 1 << 10, RML_TS_TUNE = 1 << 11, RML_TS_EMA = 1 << 12,
 };
 
 /* "crop,flip", "crop", "flip" or "none" (each name at most once) into
  * crop and flip; -1 for anything else. */
 int rml_train_augment_parse(const char *s, int *crop, int *flip);
 const char *rml_train_augment_name(int crop, int flip);
+/* The --augment list with the recipe items too: crop, flip, autoaugment,
+ * randaugment, cutout, mixup, cutmix (each at most once; autoaugment and
+ * randaugment exclude each other; "none" alone), into s. Items switched
+ * on get their usual parameters (RandAugment N 2, M 9; Cutout 16; mixup
+ * and CutMix 1.0), items off get 0. Returns -1 for anything else. */
+int rml_train_recipe_parse(const char *list, rml_train_settings *s);
+/* The list for s, in the order above ("none" when empty), into buf. */
+void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n);
+/* The rml_recipe s describes. */
+rml_recipe rml_train_recipe(const rml_train_settings *s);
+
 /* "sgd" or "adamw" (the name the files and rmlops-train use). */
 const char *rml_train_opt_name(rml_opt_kind k);
 

@@ -4,7 +4,8 @@
 # python3-torch is installed, measured in this one run; peak memory of
 # training at batch 128; fault-injection repetitions; attacks (FGSM, PGD,
 # the CMA-ES threshold attack) and MEMO test-time adaptation beside the
-# same procedure in PyTorch; the time of resilience-optimisation iterations.
+# same procedure in PyTorch; the time of resilience-optimisation iterations;
+# training with the strong augmentation recipe against crop and flip.
 # Every figure is the median of timed iterations after warm-up; the better
 # of 1 and 2 threads is kept for both implementations, as in the reference.
 set -euo pipefail
@@ -64,3 +65,5 @@ echo
 BENCH_OUT="$out" bash "$top/scripts/bench_tta.sh" "$bin" | tee "$out/tta.txt"
 echo
 BENCH_OUT="$out" bash "$top/scripts/bench_metaopt.sh" "$bin" | tee "$out/metaopt.txt"
+echo
+BENCH_OUT="$out" bash "$top/scripts/bench_recipe.sh" "$bin" | tee "$out/recipe.txt"

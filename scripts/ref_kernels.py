@@ -190,6 +190,21 @@ put("xent0.loss", loss.reshape(1))
 put("xent0.dlogits", logits.grad)
 T.append(("xent0.labels", "i32", [3], labels.tolist()))
 
+# cross-entropy with soft targets (mixup/CutMix rows, one row a general
+# distribution) and label smoothing 0.1, scaled by 0.5 as in a test
+logits = (torch.randn(4, 6) * 2).requires_grad_()
+targets = torch.zeros(4, 6)
+targets[0, 1], targets[0, 4] = 0.3, 0.7
+targets[1, 2] = 1.0
+targets[2, 0], targets[2, 5] = 0.8125, 0.1875
+targets[3] = torch.softmax(torch.randn(6), 0)
+loss = F.cross_entropy(logits, targets, label_smoothing=0.1)
+(0.5 * loss).backward()
+put("xentsoft.logits", logits)
+put("xentsoft.targets", targets)
+put("xentsoft.loss", loss.reshape(1))
+put("xentsoft.dlogits", logits.grad)
+
 os.makedirs("testdata/ref", exist_ok=True)
 open("testdata/ref/kernels.rml", "wb").write(
     container([("kind", "reference"), ("reference.source", "PyTorch " + torch.__version__)], T))

@@ -2,8 +2,11 @@
  * test_augment.c — the AugMix operations against hand-made images, exact
  * permutations and Pillow's outputs (testdata/ref/augment_pil.txt, from
  * scripts/ref_corrupt.py); the Gamma, Beta and Dirichlet samplers'
- * moments; AugMix and MEMO batches (range, convexity, determinism); and
- * every rejected argument.
+ * moments; AugMix and MEMO batches (range, convexity, determinism); the
+ * operations AutoAugment and RandAugment add against a numpy reference
+ * (testdata/ref/augment_policy.txt, from scripts/ref_policy.py), the
+ * magnitude mappings, the CIFAR-10 policy table, the policies' seeding;
+ * and every rejected argument.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -33,12 +36,13 @@ static void pattern(uint8_t *img, int64_t h, int64_t w, int64_t c)
 			}
 }
 
-/* Reads case `name` of the reference file into a malloc'd buffer. */
-static uint8_t *load_ref(const char *name, int64_t *h, int64_t *w, int64_t *c)
+/* Reads case `name` of reference file `path` into a malloc'd buffer. */
+static uint8_t *load_ref_from(const char *path, const char *name, int64_t *h, int64_t *w,
+			      int64_t *c)
 {
-	FILE *f = fopen(REF_PATH, "r");
+	FILE *f = fopen(path, "r");
 	if (!f)
-		fail_msg("cannot open %s (run from the top of the tree)", REF_PATH);
+		fail_msg("cannot open %s (run from the top of the tree)", path);
 	char line[512];
 	uint8_t *out = NULL;
 	while (fgets(line, sizeof line, f)) {
@@ -67,8 +71,13 @@ static uint8_t *load_ref(const char *name, int64_t *h, int64_t *w, int64_t *c)
 	}
 	fclose(f);
 	if (!out)
-		fail_msg("case %s missing from %s", name, REF_PATH);
+		fail_msg("case %s missing from %s", name, path);
 	return out;
+}
+
+static uint8_t *load_ref(const char *name, int64_t *h, int64_t *w, int64_t *c)
+{
+	return load_ref_from(REF_PATH, name, h, w, c);
 }
 
 /* Largest |a-b|, and the count of positions where a-b is outside [lo,hi]. */
@@ -548,6 +557,193 @@ static void test_rejects(void **state)
 	assert_int_equal(rml_augmix_scratch_size(4, 4, 2), 0);
 }
 
+/* ---- AutoAugment / RandAugment operations ---------------------------------- */
+
+#define POLICY_REF "testdata/ref/augment_policy.txt"
+
+typedef rml_status (*enhance_fn)(const uint8_t *, uint8_t *, int64_t, int64_t, int64_t, double,
+				 rml_error *);
+
+static void check_policy_case(const char *name, const uint8_t *got, int64_t h, int64_t w,
+			      int64_t c)
+{
+	int64_t rh, rw, rc;
+	uint8_t *ref = load_ref_from(POLICY_REF, name, &rh, &rw, &rc);
+	assert_true(rh == h && rw == w && rc == c);
+	/* The same formulas in double: exact. */
+	if (memcmp(ref, got, (size_t)(h * w * c)) != 0)
+		fail_msg("%s differs from the reference", name);
+	free(ref);
+}
+
+static void test_policy_ops_reference(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		enhance_fn fn;
+	} ops[] = { { "contrast", rml_aug_contrast }, { "color", rml_aug_color },
+		    { "brightness", rml_aug_brightness }, { "sharpness", rml_aug_sharpness } };
+	static const char *const fs[] = { "0.1", "0.55", "1.9" };
+	uint8_t img[13 * 16 * 3], out[13 * 16 * 3];
+	char name[64];
+	rml_error err;
+	for (int c = 3; c >= 1; c -= 2) {
+		pattern(img, 13, 16, c);
+		assert_int_equal(rml_aug_invert(img, out, 13, 16, c, &err), RML_OK);
+		snprintf(name, sizeof name, "invert_c%d", c);
+		check_policy_case(name, out, 13, 16, c);
+		for (int f = 0; f < 3; f++)
+			for (int o = 0; o < 4; o++) {
+				assert_int_equal(ops[o].fn(img, out, 13, 16, c, atof(fs[f]), &err), RML_OK);
+				snprintf(name, sizeof name, "%s%s_c%d", ops[o].name, fs[f], c);
+				check_policy_case(name, out, 13, 16, c);
+			}
+		memcpy(out, img, sizeof out);
+		assert_int_equal(rml_aug_cutout(out, 13, 16, c, 8, 5, 14, 128, &err), RML_OK);
+		snprintf(name, sizeof name, "cutout8_5_14_c%d", c);
+		check_policy_case(name, out, 13, 16, c);
+	}
+	uint8_t big[20 * 27 * 3], bo[20 * 27 * 3];
+	pattern(big, 20, 27, 3);
+	assert_int_equal(rml_aug_sharpness(big, bo, 20, 27, 3, 1.7, &err), RML_OK);
+	check_policy_case("sharpness1.7_20x27", bo, 20, 27, 3);
+	assert_int_equal(rml_aug_contrast(big, bo, 20, 27, 3, 1.6, &err), RML_OK);
+	check_policy_case("contrast1.6_20x27", bo, 20, 27, 3);
+	memcpy(bo, big, sizeof bo);
+	assert_int_equal(rml_aug_cutout(bo, 20, 27, 3, 7, 19, 0, 128, &err), RML_OK);
+	check_policy_case("cutout7_19_0_20x27", bo, 20, 27, 3);
+	/* Factor 1 is the identity for every enhancement; in place works. */
+	for (int o = 0; o < 4; o++) {
+		assert_int_equal(ops[o].fn(big, bo, 20, 27, 3, 1.0, &err), RML_OK);
+		assert_memory_equal(big, bo, sizeof bo);
+	}
+	memcpy(bo, big, sizeof bo);
+	assert_int_equal(rml_aug_contrast(bo, bo, 20, 27, 3, 0.4, &err), RML_OK);
+	uint8_t want[20 * 27 * 3];
+	assert_int_equal(rml_aug_contrast(big, want, 20, 27, 3, 0.4, &err), RML_OK);
+	assert_memory_equal(bo, want, sizeof bo);
+}
+
+/* The magnitude mappings at their ends, and the policy table. */
+static void test_policy_mappings(void **state)
+{
+	(void)state;
+	enum { H = 32, W = 32 };
+	uint8_t img[H * W * 3], out[H * W * 3], want[H * W * 3];
+	rml_error err;
+	pattern(img, H, W, 3);
+	/* Posterize: 8 bits at 0, 4 bits at 1. */
+	assert_int_equal(rml_pa_apply(RML_PA_POSTERIZE, 1.0, 0, img, out, H, W, 3,
+				      RML_AUG_FILL_GREY, &err), RML_OK);
+	rml_aug_posterize(img, want, H, W, 3, 4, &err);
+	assert_memory_equal(out, want, sizeof out);
+	rml_pa_apply(RML_PA_POSTERIZE, 0.0, 0, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	assert_memory_equal(out, img, sizeof out);
+	/* Solarize: threshold 255 at 0 (only 255 inverts), 0 at 1 (all). */
+	rml_pa_apply(RML_PA_SOLARIZE, 1.0, 0, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	rml_aug_invert(img, want, H, W, 3, &err);
+	assert_memory_equal(out, want, sizeof out);
+	rml_pa_apply(RML_PA_SOLARIZE, 2.0 / 9.0, 0, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	rml_aug_solarize(img, want, H, W, 3, 199, &err);   /* ceil(255 * 7/9) */
+	assert_memory_equal(out, want, sizeof out);
+	/* Translate: int(150/331 * 32) = 14 pixels at 1, the sign flips it. */
+	rml_pa_apply(RML_PA_TRANSLATE_X, 1.0, 1, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	rml_aug_translate_x(img, want, H, W, 3, -14, RML_AUG_FILL_GREY, &err);
+	assert_memory_equal(out, want, sizeof out);
+	/* Brightness: factor 1 - 0.9 * frac with the sign. */
+	rml_pa_apply(RML_PA_BRIGHTNESS, 0.5, 1, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	rml_aug_brightness(img, want, H, W, 3, 0.55, &err);
+	assert_memory_equal(out, want, sizeof out);
+	/* Unsigned operations ignore the sign. */
+	rml_pa_apply(RML_PA_EQUALIZE, 0.3, 1, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	rml_aug_equalize(img, want, H, W, 3, &err);
+	assert_memory_equal(out, want, sizeof out);
+	rml_pa_apply(RML_PA_IDENTITY, 1.0, 1, img, out, H, W, 3, RML_AUG_FILL_GREY, &err);
+	assert_memory_equal(out, img, sizeof out);
+	assert_int_equal(rml_pa_apply(RML_PA_ROTATE, 1.5, 0, img, out, H, W, 3, RML_AUG_FILL_GREY,
+				      &err), RML_ERR_ARG);
+	assert_int_equal(rml_pa_apply(RML_PA_N_OPS, 0.5, 0, img, out, H, W, 3, RML_AUG_FILL_GREY,
+				      &err), RML_ERR_ARG);
+	assert_null(rml_pa_op_name(RML_PA_N_OPS));
+	assert_string_equal(rml_pa_op_name(RML_PA_SHARPNESS), "sharpness");
+	/* The table: 25 sub-policies of two steps, probabilities in [0, 1],
+	 * magnitudes 0..9 exactly for the operations that take one; the
+	 * first and last as the paper lists them. */
+	int with_mag = 0;
+	for (int i = 0; i < 25; i++)
+		for (int j = 0; j < 2; j++) {
+			rml_pa_op op;
+			double p;
+			int mag;
+			assert_int_equal(rml_autoaugment_cifar10_step(i, j, &op, &p, &mag), 0);
+			assert_true(p >= 0 && p <= 1);
+			int takes = op != RML_PA_AUTOCONTRAST && op != RML_PA_EQUALIZE &&
+				    op != RML_PA_INVERT;
+			assert_int_equal(takes, mag >= 0);
+			assert_true(mag <= 9);
+			with_mag += takes;
+		}
+	assert_int_equal(with_mag, 31);
+	rml_pa_op op;
+	double p;
+	int mag;
+	rml_autoaugment_cifar10_step(0, 1, &op, &p, &mag);
+	assert_true(op == RML_PA_CONTRAST && p == 0.2 && mag == 6);
+	rml_autoaugment_cifar10_step(24, 0, &op, &p, &mag);
+	assert_true(op == RML_PA_TRANSLATE_Y && p == 0.7 && mag == 9);
+	assert_int_equal(rml_autoaugment_cifar10_step(25, 0, &op, &p, &mag), -1);
+	assert_int_equal(rml_autoaugment_cifar10_step(0, 2, &op, &p, &mag), -1);
+}
+
+/* Same generator state, same image; the policies change most images; M 0
+ * RandAugment leaves photometric operations at factor 1. */
+static void test_policy_seeding(void **state)
+{
+	(void)state;
+	enum { H = 32, W = 32, N = 200 };
+	uint8_t img[H * W * 3], a[H * W * 3], b[H * W * 3], tmp[H * W * 3];
+	rml_error err;
+	pattern(img, H, W, 3);
+	int changed_aa = 0, changed_ra = 0;
+	for (int i = 0; i < N; i++) {
+		rml_rng r1, r2;
+		rml_rng_seed_stream(&r1, 9, (uint64_t)i);
+		rml_rng_seed_stream(&r2, 9, (uint64_t)i);
+		memcpy(a, img, sizeof a);
+		memcpy(b, img, sizeof b);
+		assert_int_equal(rml_autoaugment_cifar10(a, tmp, H, W, 3, &r1, &err), RML_OK);
+		assert_int_equal(rml_autoaugment_cifar10(b, tmp, H, W, 3, &r2, &err), RML_OK);
+		assert_memory_equal(a, b, sizeof a);
+		changed_aa += memcmp(a, img, sizeof a) != 0;
+		memcpy(a, img, sizeof a);
+		memcpy(b, img, sizeof b);
+		assert_int_equal(rml_randaugment(a, tmp, H, W, 3, 2, 9, &r1, &err), RML_OK);
+		assert_int_equal(rml_randaugment(b, tmp, H, W, 3, 2, 9, &r2, &err), RML_OK);
+		assert_memory_equal(a, b, sizeof a);
+		changed_ra += memcmp(a, img, sizeof a) != 0;
+	}
+	/* AutoAugment applies nothing in about a fifth of the draws (both
+	 * steps skipped); RandAugment almost always changes something. */
+	assert_true(changed_aa > N / 2 && changed_aa < N);
+	assert_true(changed_ra > N * 3 / 4);
+	rml_rng r;
+	rml_rng_seed(&r, 1);
+	assert_int_equal(rml_randaugment(a, tmp, H, W, 3, 0, 9, &r, &err), RML_OK);
+	assert_int_equal(rml_randaugment(a, tmp, H, W, 3, 17, 9, &r, &err), RML_ERR_ARG);
+	assert_int_equal(rml_randaugment(a, tmp, H, W, 3, 2, 31, &r, &err), RML_ERR_ARG);
+	assert_int_equal(rml_randaugment(a, a, H, W, 3, 2, 3, &r, &err), RML_ERR_ARG);
+	assert_int_equal(rml_autoaugment_cifar10(a, tmp, H, W, 3, NULL, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_contrast(img, a, H, W, 3, -0.5, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_color(img, a, H, W, 3, NAN, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_sharpness(img, img, H, W, 3, 1.5, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_cutout(a, H, W, 3, 8, H, 0, 0, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_cutout(a, H, W, 3, -1, 0, 0, 0, &err), RML_ERR_ARG);
+	memcpy(a, img, sizeof a);
+	assert_int_equal(rml_aug_cutout(a, H, W, 3, 0, 3, 3, 0, &err), RML_OK);
+	assert_memory_equal(a, img, sizeof a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +756,9 @@ int main(void)
 		cmocka_unit_test(test_samplers),
 		cmocka_unit_test(test_augmix),
 		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_policy_ops_reference),
+		cmocka_unit_test(test_policy_mappings),
+		cmocka_unit_test(test_policy_seeding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -813,6 +813,78 @@ static void test_softmax_non_finite_rows(void **state)
 	assert_true(isfinite(lbig) && fabs(lbig - 160.3132617) < 1e-3);
 }
 
+/* Soft targets: one-hot rows give exactly the hard loss and gradient;
+ * the gradient of random soft rows matches central differences of the
+ * loss (computed in double from the forward), with smoothing. */
+static void test_xent_soft(void **state)
+{
+	(void)state;
+	rml_rng r;
+	rml_rng_seed(&r, 113);
+	enum { N = 5, K = 7 };
+	float *l = rnd(N * K, &r, 2);
+	int32_t lab[N];
+	float onehot[N * K] = { 0 }, soft[N * K];
+	for (int i = 0; i < N; i++) {
+		lab[i] = (int32_t)rml_rng_below(&r, K);
+		onehot[i * K + lab[i]] = 1.0f;
+		/* A mixup row for even i, a general distribution for odd. */
+		double sum = 0;
+		for (int j = 0; j < K; j++) {
+			soft[i * K + j] = i % 2 ? (float)rml_rng_uniform(&r) : 0.0f;
+			sum += soft[i * K + j];
+		}
+		if (i % 2 == 0) {
+			soft[i * K + lab[i]] = 0.35f;
+			soft[i * K + (lab[i] + 1) % K] = 0.65f;
+		} else {
+			for (int j = 0; j < K; j++)
+				soft[i * K + j] = (float)(soft[i * K + j] / sum);
+		}
+	}
+	float p[N * K], ph[N * K], d[N * K] = { 0 }, dh[N * K] = { 0 };
+	for (int e = 0; e < 2; e++) {
+		float eps = e ? 0.1f : 0.0f;
+		float ls = rml_xent_soft_forward(p, l, onehot, N, K, eps);
+		float lh = rml_xent_forward(ph, l, lab, N, K, eps);
+		assert_true(fabsf(ls - lh) <= 1e-6f * fabsf(lh));
+		memset(d, 0, sizeof d);
+		memset(dh, 0, sizeof dh);
+		rml_xent_soft_backward(d, p, onehot, N, K, eps, 0.5f);
+		rml_xent_backward(dh, ph, lab, N, K, eps, 0.5f);
+		close_all("soft xent one-hot dlogits", d, dh, N * K, 1e-7);
+	}
+	memset(d, 0, sizeof d);
+	rml_xent_soft_forward(p, l, soft, N, K, 0.1f);
+	rml_xent_soft_backward(d, p, soft, N, K, 0.1f, 1.0f);
+	for (int i = 0; i < N * K; i++) {
+		/* The loss in double straight from its definition. */
+		double h = 1e-3, fd[2];
+		for (int side = 0; side < 2; side++) {
+			double total = 0;
+			for (int row = 0; row < N; row++) {
+				double mx = -1e300, z = 0, lr[K];
+				for (int j = 0; j < K; j++) {
+					lr[j] = l[row * K + j] + (row * K + j == i ? (side ? h : -h) : 0);
+					mx = lr[j] > mx ? lr[j] : mx;
+				}
+				for (int j = 0; j < K; j++)
+					z += exp(lr[j] - mx);
+				for (int j = 0; j < K; j++)
+					total -= (0.9 * soft[row * K + j] + 0.1 / K) * (lr[j] - mx - log(z));
+			}
+			fd[side] = total / N;
+		}
+		double g = (fd[1] - fd[0]) / (2 * h);
+		if (fabs(g - d[i]) > 2e-5 + 1e-3 * fabs(g))
+			fail_msg("soft xent gradient %d: %g, finite differences %g", i, d[i], g);
+	}
+	/* Zero targets next to a very low logit stay finite. */
+	float low[3] = { 0, -1e30f, 1 }, t3[3] = { 0.5f, 0, 0.5f }, p3[3];
+	assert_true(isfinite(rml_xent_soft_forward(p3, low, t3, 1, 3, 0.0f)));
+	free_bufs();
+}
+
 /* ---- PyTorch cases not in test_kernels_torch ------------------------------------------------ */
 
 static float *R(const char *name)
@@ -1313,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_attention_vs_naive),
 		cmocka_unit_test(test_attention_fast_path_bits),
 		cmocka_unit_test(test_xent_vs_naive),
+		cmocka_unit_test(test_xent_soft),
 		cmocka_unit_test(test_softmax_non_finite_rows),
 		cmocka_unit_test(test_more_vs_torch),
 		cmocka_unit_test(test_finite_differences),

@@ -229,6 +229,19 @@ static void test_xent_vs_torch(void **state)
 	close_to_ref("xent dlogits", dl, "xent.dlogits");
 }
 
+/* Soft targets with smoothing against PyTorch's cross_entropy with
+ * probability targets, the gradient at loss scale 0.5. */
+static void test_xent_soft_vs_torch(void **state)
+{
+	(void)state;
+	float probs[24], dl[24] = { 0 };
+	float loss = rml_xent_soft_forward(probs, R("xentsoft.logits", NULL),
+					   R("xentsoft.targets", NULL), 4, 6, 0.1f);
+	close_to_ref("soft xent loss", &loss, "xentsoft.loss");
+	rml_xent_soft_backward(dl, probs, R("xentsoft.targets", NULL), 4, 6, 0.1f, 0.5f);
+	close_to_ref("soft xent dlogits", dl, "xentsoft.dlogits");
+}
+
 static void test_softmax_non_finite(void **state)
 {
 	(void)state;
@@ -505,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_attention_vs_torch),
 		cmocka_unit_test(test_unfold_vs_torch),
 		cmocka_unit_test(test_xent_vs_torch),
+		cmocka_unit_test(test_xent_soft_vs_torch),
 		cmocka_unit_test(test_softmax_non_finite),
 		cmocka_unit_test(test_conv_finite_differences),
 		cmocka_unit_test(test_norm_finite_differences),

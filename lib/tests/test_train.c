@@ -6,8 +6,11 @@
  * imply (running statistics move only when THETA trains), a loss that is
  * not finite moves nothing, two models trained at once in one parallel
  * region equal the same two trained one after the other, an epoch cut
- * short by its callback, validation against counting by hand, and
- * checkpoint settings and data digests round-tripping and refusing.
+ * short by its callback, validation against counting by hand,
+ * checkpoint settings and data digests round-tripping and refusing; the
+ * training recipes' names and settings; the weight average (update rule,
+ * swap, checkpoint round trip and refusals); and seeded epochs under a
+ * mixing recipe with an average.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -275,7 +278,8 @@ static void test_epoch(void **state)
 		rml_optim o;
 		assert_int_equal(rml_optim_init(&o, RML_OPT_SGD, rml_model_n_params(m, RML_GROUPS_ALL),
 						&err), RML_OK);
-		rml_train_epoch_config ec = { 8, 4, 1, 1, 0.05, 1, 3, cut ? stop_after_two : NULL, &last };
+		rml_train_epoch_config ec = { 8, 4, 1, 1, 0.05, 1, 3, cut ? stop_after_two : NULL, &last,
+					      NULL, NULL };
 		rml_train_stats st;
 		int stopped;
 		assert_int_equal(rml_train_epoch(m, &o, &cfg, &ec, &d, 0, &st, &stopped, &err), RML_OK);
@@ -488,6 +492,209 @@ static void test_augment_names(void **state)
 	assert_string_equal(rml_train_opt_name(RML_OPT_ADAMW), "adamw");
 }
 
+static void test_recipe_names(void **state)
+{
+	(void)state;
+	rml_train_settings s = { 0 };
+	char buf[128];
+	assert_int_equal(rml_train_recipe_parse("cutmix,flip,crop,autoaugment,mixup,cutout", &s), 0);
+	assert_true(s.crop && s.flip && s.autoaugment && s.ra_n == 0 && s.cutout == 16 &&
+		    s.mixup == 1.0 && s.cutmix == 1.0);
+	rml_train_recipe_name(&s, buf, sizeof buf);
+	assert_string_equal(buf, "crop,flip,autoaugment,cutout,mixup,cutmix");
+	rml_recipe r = rml_train_recipe(&s);
+	assert_true(r.crop_pad == 4 && r.flip && r.autoaugment && r.cutout == 16 && r.mixup == 1.0);
+	assert_int_equal(rml_train_recipe_parse("randaugment", &s), 0);
+	assert_true(!s.crop && !s.flip && !s.autoaugment && s.ra_n == 2 && s.ra_m == 9 &&
+		    s.cutout == 0 && s.mixup == 0);
+	rml_train_recipe_name(&s, buf, sizeof buf);
+	assert_string_equal(buf, "randaugment");
+	assert_int_equal(rml_train_recipe_parse("none", &s), 0);
+	rml_train_recipe_name(&s, buf, sizeof buf);
+	assert_string_equal(buf, "none");
+	assert_int_equal(rml_train_recipe_parse("crop,flip", &s), 0);
+	rml_train_recipe_name(&s, buf, sizeof buf);
+	assert_string_equal(buf, rml_train_augment_name(1, 1));
+	const char *bad[] = { "autoaugment,randaugment", "mixup,mixup", "crop,", ",crop",
+			      "crop,,flip", "", "none,crop", "AutoAugment", "cutmix,rotate" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		if (rml_train_recipe_parse(bad[i], &s) != -1)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+/* Recipe parameters and the decay round-trip through a checkpoint. */
+static void test_checkpoint_recipe(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(21);
+	rml_error err = { 0 };
+	rml_optim o;
+	assert_int_equal(rml_optim_init(&o, RML_OPT_ADAMW, rml_model_n_params(m, RML_GROUPS_ALL), &err),
+			 RML_OK);
+	rml_train_settings s1 = S0;
+	assert_int_equal(rml_train_recipe_parse("crop,randaugment,cutout,mixup,cutmix", &s1), 0);
+	s1.ra_n = 3;
+	s1.ra_m = 5;
+	s1.cutout = 12;
+	s1.mixup = 0.2;
+	s1.cutmix = 0.7;
+	s1.ema = 0.999;
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_train_checkpoint_to_file(m, &o, &s1, 2, "x", &f, &err), RML_OK);
+	rml_train_settings s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
+				 .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 };
+	s.opt = RML_OPT_ADAMW;
+	unsigned differ;
+	rml_train_settings was;
+	assert_int_equal(rml_train_settings_resume(&s, 0, &f, &differ, &was, &err), RML_OK);
+	assert_int_equal(differ, 0);
+	assert_memory_equal(&s, &s1, sizeof s);
+	/* Another mixup parameter or decay given: kept and reported. */
+	s.mixup = 1.0;
+	s.ema = 0.99;
+	assert_int_equal(rml_train_settings_resume(&s, RML_TS_AUGMENT | RML_TS_EMA, &f, &differ,
+						   &was, &err), RML_OK);
+	assert_int_equal(differ, RML_TS_AUGMENT | RML_TS_EMA);
+	assert_true(s.mixup == 1.0 && was.mixup == 0.2 && s.ema == 0.99 && was.ema == 0.999);
+	/* A checkpoint of a crop-and-flip run has no recipe keys at all. */
+	rml_file g;
+	rml_file_init(&g);
+	assert_int_equal(rml_train_checkpoint_to_file(m, &o, &S0, 2, "x", &g, &err), RML_OK);
+	assert_null(rml_get(&g, "train.mixup"));
+	assert_null(rml_get(&g, "train.ema"));
+	rml_file_free(&g);
+	/* A bad parameter in a checkpoint is refused. */
+	assert_int_equal(rml_set_f64(&f, "train.mixup", -1), RML_OK);
+	assert_int_equal(rml_train_settings_resume(&s, 0, &f, &differ, &was, &err), RML_ERR_FORMAT);
+	rml_file_free(&f);
+	rml_optim_free(&o);
+	rml_model_free(m);
+}
+
+/* avg <- avg + (1-d)(w - avg) with d = min(decay, (1+t)/(10+t)); swap
+ * twice restores; the average round-trips and is refused when it does
+ * not fit. */
+static void test_ema(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(31);
+	rml_error err = { 0 };
+	int64_t np = rml_model_n_params(m, RML_GROUPS_ALL), nb;
+	rml_param *bufs = rml_model_buffers(m, &nb);
+	assert_true(nb > 0);
+	float *w = rml_model_param_block(m);
+	float *w0 = params_copy(m);
+	float b0 = bufs[0].data[0];
+	rml_ema e;
+	assert_int_equal(rml_ema_init(&e, m, 0.5, &err), RML_OK);
+	assert_true(e.n > np);
+	/* Update 0 uses d = min(0.5, 1/10) = 0.1; update 1 min(0.5, 2/11). */
+	for (int64_t i = 0; i < np; i++)
+		w[i] = w0[i] + 1.0f;
+	bufs[0].data[0] = b0 + 2.0f;
+	rml_ema_update(&e, m);
+	for (int64_t i = 0; i < np; i += 97)
+		assert_true(fabsf(e.avg[i] - (w0[i] + 0.9f)) < 1e-5f);
+	assert_true(fabsf(e.avg[np] - (b0 + 1.8f)) < 1e-5f);
+	float a1 = e.avg[0];
+	rml_ema_update(&e, m);
+	assert_true(fabsf(e.avg[0] - (a1 + (1.0f - 2.0f / 11.0f) * (w[0] - a1))) < 1e-5f);
+	for (int t = 0; t < 30; t++)
+		rml_ema_update(&e, m);
+	assert_int_equal(e.updates, 32);
+	/* Later updates use the decay itself: a constant w is approached
+	 * geometrically but the average never jumps to it. */
+	float *before = malloc((size_t)e.n * sizeof *before);
+	memcpy(before, e.avg, (size_t)e.n * sizeof *before);
+	float *cur = params_copy(m);
+	rml_ema_swap(&e, m);
+	assert_memory_equal(w, before, (size_t)np * sizeof *w);
+	assert_memory_equal(e.avg, cur, (size_t)np * sizeof *w);
+	rml_ema_swap(&e, m);
+	assert_memory_equal(e.avg, before, (size_t)e.n * sizeof *before);
+	assert_memory_equal(w, cur, (size_t)np * sizeof *w);
+	/* Round trip. */
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_ema_to_file(&e, &f, &err), RML_OK);
+	assert_true(rml_ema_in_file(&f));
+	rml_ema e2;
+	assert_int_equal(rml_ema_init(&e2, m, 0.5, &err), RML_OK);
+	assert_int_equal(rml_ema_from_file(&e2, &f, &err), RML_OK);
+	assert_int_equal(e2.updates, 32);
+	assert_memory_equal(e2.avg, e.avg, (size_t)e.n * sizeof *e.avg);
+	/* Refusals: another size, a value that is not finite, a bad decay. */
+	e.avg[3] = NAN;
+	assert_int_equal(rml_ema_to_file(&e, &f, &err), RML_OK);
+	assert_int_equal(rml_ema_from_file(&e2, &f, &err), RML_ERR_FORMAT);
+	int64_t d1[1] = { e.n - 1 };
+	assert_non_null(rml_add_tensor(&f, "optim.ema", RML_DTYPE_F32, 1, d1, NULL, &err));
+	assert_int_equal(rml_ema_from_file(&e2, &f, &err), RML_ERR_MISMATCH);
+	rml_ema e3;
+	assert_int_equal(rml_ema_init(&e3, m, 1.0, &err), RML_ERR_ARG);
+	assert_int_equal(rml_ema_init(&e3, m, 0.0, &err), RML_ERR_ARG);
+	rml_file_free(&f);
+	rml_file_init(&f);
+	assert_false(rml_ema_in_file(&f));
+	rml_file_free(&f);
+	rml_ema_free(&e);
+	rml_ema_free(&e2);
+	free(before);
+	free(cur);
+	free(w0);
+	rml_model_free(m);
+}
+
+/* An epoch under AutoAugment, Cutout, mixup and CutMix with an average:
+ * finite, seeded (two runs agree bit for bit), the average differs from
+ * the weights, and another seed gives another result. */
+static void test_epoch_recipe(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	dataset(&d, 20, 41);
+	rml_error err = { 0 };
+	rml_train_config cfg = { .smoothing = 0.1, .groups = RML_GROUPS_ALL };
+	rml_recipe r = { .crop_pad = 4, .flip = 1, .autoaugment = 1, .cutout = 16, .mixup = 1,
+			 .cutmix = 1 };
+	float *res[3], *avg[3];
+	for (int run = 0; run < 3; run++) {
+		rml_model *m = tiny(42);
+		rml_optim o;
+		assert_int_equal(rml_optim_init(&o, RML_OPT_SGD, rml_model_n_params(m, RML_GROUPS_ALL),
+						&err), RML_OK);
+		rml_ema e;
+		assert_int_equal(rml_ema_init(&e, m, 0.9, &err), RML_OK);
+		rml_train_epoch_config ec = { 8, 0, 0, run == 2 ? 6 : 5, 0.05, 1, 3, NULL, NULL, &r, &e };
+		rml_train_stats st;
+		int stopped;
+		assert_int_equal(rml_train_epoch(m, &o, &cfg, &ec, &d, 0, &st, &stopped, &err), RML_OK);
+		assert_int_equal(st.n, 20);
+		assert_true(isfinite(st.loss) && st.loss > 0);
+		assert_int_equal(e.updates, 3);
+		res[run] = params_copy(m);
+		avg[run] = malloc((size_t)e.n * sizeof *avg[run]);
+		memcpy(avg[run], e.avg, (size_t)e.n * sizeof *avg[run]);
+		int64_t np = rml_model_n_params(m, RML_GROUPS_ALL);
+		assert_true(memcmp(avg[run], res[run], (size_t)np * sizeof(float)) != 0);
+		if (run == 1) {
+			assert_memory_equal(res[0], res[1], (size_t)np * sizeof(float));
+			assert_memory_equal(avg[0], avg[1], (size_t)e.n * sizeof(float));
+		}
+		if (run == 2)
+			assert_true(memcmp(res[0], res[2], (size_t)np * sizeof(float)) != 0);
+		rml_ema_free(&e);
+		rml_optim_free(&o);
+		rml_model_free(m);
+	}
+	for (int run = 0; run < 3; run++) {
+		free(res[run]);
+		free(avg[run]);
+	}
+	rml_dataset_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +709,10 @@ int main(void)
 		cmocka_unit_test(test_augment_names),
 		cmocka_unit_test(test_checkpoint_hostile),
 		cmocka_unit_test(test_nonfinite_weights),
+		cmocka_unit_test(test_recipe_names),
+		cmocka_unit_test(test_checkpoint_recipe),
+		cmocka_unit_test(test_ema),
+		cmocka_unit_test(test_epoch_recipe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
