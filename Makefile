@@ -122,17 +122,30 @@ bench: all
 # testdata/attacks.yaml and the mvit-tiny example of rmlops-arch(5); the
 # first byte picks the reader); and of the safetensors reader (seed: the
 # mvit-tiny weights in testdata/ref/). FUZZ_SECONDS each.
+# The .rml target also reads what each file means (model, adapters,
+# dataset, predictions, calibrator, training settings), from seeds of
+# every kind it writes itself; FUZZ_FIXSUMS=1 (the default) recomputes
+# the checksums after each mutation so that mutated content gets past
+# them to those checks (0: mutate bytes only).
 FUZZ_SECONDS ?= 600
-FUZZ_CC = clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -std=c11
-fuzz:
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus-yaml build-fuzz/seeds-yaml build-fuzz/corpus-st
-	$(FUZZ_CC) -o build-fuzz/fuzz_format scripts/fuzz_format.c $(LIB_SRC) $(LDLIBS)
-	$(FUZZ_CC) -o build-fuzz/fuzz_yaml scripts/fuzz_yaml.c $(LIB_SRC) $(LDLIBS)
-	$(FUZZ_CC) -o build-fuzz/fuzz_safetensors scripts/fuzz_safetensors.c $(LIB_SRC) $(LDLIBS)
+FUZZ_FIXSUMS ?= 1
+FUZZ_CC = clang $(CPPFLAGS) -O1 -g -fopenmp -fsanitize=address,undefined -std=c11
+FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
+build-fuzz/%.o: %.c $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz/fuzz_%: scripts/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+fuzz-build: build-fuzz/fuzz_format build-fuzz/fuzz_yaml build-fuzz/fuzz_safetensors
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-yaml build-fuzz/seeds-yaml build-fuzz/corpus-st \
+	  build-fuzz/seeds-kinds
 	{ printf '\001'; cat testdata/attacks.yaml; } > build-fuzz/seeds-yaml/attacks
 	{ printf '\000'; sed -n '/^name: mvit-tiny/,/^head:/p' man/rmlops-arch.5; } > build-fuzz/seeds-yaml/arch
-	build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
-	  build-fuzz/corpus testdata/fuzz
+	RML_FUZZ_SEEDS=build-fuzz/seeds-kinds build-fuzz/fuzz_format
+
+fuzz: fuzz-build
+	RML_FUZZ_FIXSUMS=$(FUZZ_FIXSUMS) build-fuzz/fuzz_format -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=262144 -artifact_prefix=build-fuzz/ build-fuzz/corpus testdata/fuzz build-fuzz/seeds-kinds
 	build-fuzz/fuzz_yaml -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus-yaml build-fuzz/seeds-yaml
 	build-fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
@@ -144,7 +157,7 @@ lint-man:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check install demo bench fuzz clean lint-man $(PC)
+.PHONY: all check install demo bench fuzz fuzz-build clean lint-man $(PC)
 .SECONDARY:
 
 include mk/slurm.mk

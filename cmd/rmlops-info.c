@@ -3,6 +3,7 @@
  * sizes, checksum status (reading verifies every checksum), and with
  * --lineage the steps that made it. Text for people, --json for machines.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -255,6 +256,54 @@ static void print_lineage(const rml_file *f, const char *name, int json)
 		printf("  %lld. %s\n", (long long)i + 1, cli_safe(h->sa[i]));
 }
 
+/* Every container of one input, in order (rmlops-format(5): a stream may
+ * carry several, one after another, as `cat a.rml b.rml` makes); the
+ * second and later are named "<input>, container N". Stops at the first
+ * that does not read: bytes after an end marker that do not make a whole
+ * container are an error, as in every other program. 0, or -1 after a
+ * message. */
+static int show_input(const char *path, int json, int lineage, int digest, int quiet)
+{
+	int is_stdin = strcmp(path, "-") == 0;
+	const char *base = is_stdin ? "standard input" : path;
+	FILE *fp = is_stdin ? stdin : fopen(path, "rb");
+	if (!fp) {
+		cli_msg("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	for (long k = 1; rc == 0; k++) {
+		char name[4200];
+		if (k == 1)
+			snprintf(name, sizeof name, "%s", base);
+		else
+			snprintf(name, sizeof name, "%s, container %ld", base, k);
+		rml_file f;
+		rml_error err = { 0 };
+		if (rml_file_read(&f, fp, name, &err)) {
+			cli_fail(&err);
+			rc = -1;
+			break;
+		}
+		if (!quiet) {
+			if (digest)
+				print_digest(&f);
+			else if (lineage)
+				print_lineage(&f, name, json);
+			else if (json)
+				print_json(&f, name);
+			else
+				print_text(&f, name);
+		}
+		rml_file_free(&f);
+		if (rml_file_at_end(fp))
+			break;
+	}
+	if (!is_stdin)
+		fclose(fp);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-info", argc, argv);
@@ -281,26 +330,8 @@ int main(int argc, char **argv)
 	char **files = optind < argc ? argv + optind : dash;
 	int n = optind < argc ? argc - optind : 1;
 	int status = CLI_EXIT_OK;
-	for (int i = 0; i < n; i++) {
-		rml_file f;
-		rml_error err = { 0 };
-		const char *name = strcmp(files[i], "-") ? files[i] : "standard input";
-		if (rml_file_load(&f, files[i], &err)) {
-			cli_fail(&err);
+	for (int i = 0; i < n; i++)
+		if (show_input(files[i], json, lineage, digest, quiet))
 			status = CLI_EXIT_FAIL;
-			continue;
-		}
-		if (!quiet) {
-			if (digest)
-				print_digest(&f);
-			else if (lineage)
-				print_lineage(&f, name, json);
-			else if (json)
-				print_json(&f, name);
-			else
-				print_text(&f, name);
-		}
-		rml_file_free(&f);
-	}
 	return cli_finish(status);
 }

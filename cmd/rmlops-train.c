@@ -160,11 +160,11 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			}
 			break;
 		case O_EPOCHS:
-			if (cli_parse_i64("--epochs", optarg, 1, 100000, &c->s.epochs)) return 2;
+			if (cli_parse_i64("--epochs", optarg, 1, RML_TRAIN_EPOCHS_MAX, &c->s.epochs)) return 2;
 			c->given |= RML_TS_EPOCHS;
 			break;
 		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->s.batch)) return 2;
+			if (cli_parse_i64("--batch", optarg, 1, RML_TRAIN_BATCH_MAX, &c->s.batch)) return 2;
 			c->given |= RML_TS_BATCH;
 			break;
 		case O_OPT:
@@ -174,24 +174,24 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->given |= RML_TS_OPT;
 			break;
 		case O_LR:
-			if (cli_parse_f64("--lr", optarg, 0, 100, &c->s.lr)) return 2;
+			if (cli_parse_f64("--lr", optarg, 0, RML_TRAIN_LR_MAX, &c->s.lr)) return 2;
 			c->given |= RML_TS_LR;
 			break;
 		case O_MOM:
-			if (cli_parse_f64("--momentum", optarg, 0, 0.9999, &c->s.momentum)) return 2;
+			if (cli_parse_f64("--momentum", optarg, 0, RML_TRAIN_MOMENTUM_MAX, &c->s.momentum)) return 2;
 			c->given |= RML_TS_MOMENTUM;
 			break;
 		case O_NEST: c->s.nesterov = 1; c->given |= RML_TS_NESTEROV; break;
 		case O_WD:
-			if (cli_parse_f64("--wd", optarg, 0, 10, &c->s.wd)) return 2;
+			if (cli_parse_f64("--wd", optarg, 0, RML_TRAIN_WD_MAX, &c->s.wd)) return 2;
 			c->given |= RML_TS_WD;
 			break;
 		case O_WARM:
-			if (cli_parse_i64("--warmup", optarg, 0, 100000, &c->s.warmup)) return 2;
+			if (cli_parse_i64("--warmup", optarg, 0, RML_TRAIN_WARMUP_MAX, &c->s.warmup)) return 2;
 			c->given |= RML_TS_WARMUP;
 			break;
 		case O_LS:
-			if (cli_parse_f64("--label-smoothing", optarg, 0, 0.999, &c->s.smoothing)) return 2;
+			if (cli_parse_f64("--label-smoothing", optarg, 0, RML_TRAIN_SMOOTHING_MAX, &c->s.smoothing)) return 2;
 			c->given |= RML_TS_SMOOTHING;
 			break;
 		case O_AUG:
@@ -507,6 +507,8 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 		s->lr = s->opt == RML_OPT_SGD ? 0.1 : 0.002;
 	if (s->wd < 0)
 		s->wd = s->opt == RML_OPT_SGD ? 5e-4 : 0.05;
+	if (rml_train_settings_check(s, "--", err))  /* the bounds a checkpoint meets too */
+		goto out;
 	if (c->until > s->epochs) {
 		rml_errorf(err, RML_ERR_ARG, "--until %lld is beyond --epochs %lld", (long long)c->until,
 			   (long long)s->epochs);

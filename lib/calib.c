@@ -1079,11 +1079,15 @@ static rml_status from_file(rml_calib *c, const rml_file *f, const char *prefix,
 	if (off[0] != 0 || off[nm] != nk)
 		return rml_errorf(err, RML_ERR_FORMAT, "%soffsets: must run from 0 to %lld", prefix,
 				  (long long)nk);
+	/* All offsets are checked before any knot is read: an offset past nk
+	 * in the middle (0, 100, 10) would otherwise index beyond x and y. */
+	for (int64_t i = 0; i < nm; i++)
+		if (off[i + 1] <= off[i] || off[i + 1] > nk)
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "%soffsets: model %lld has no knots or runs past knot %lld",
+					  prefix, (long long)i, (long long)nk);
 	double wsum = 0;
 	for (int64_t i = 0; i < nm; i++) {
-		if (off[i + 1] <= off[i])
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "%soffsets: model %lld has no knots", prefix, (long long)i);
 		if (!(isfinite(w[i]) && w[i] >= 0))
 			return rml_errorf(err, RML_ERR_FORMAT, "%sweights: weight %lld is %g", prefix,
 					  (long long)i, w[i]);

@@ -94,91 +94,82 @@ static rml_status read_names(const char *path, char ***names, int *n, rml_error 
 
 /* ---- CIFAR binary ----------------------------------------------------------------- */
 
-static rml_status read_whole(const char *path, uint8_t **data, size_t *size, rml_error *err)
+/* The largest official CIFAR file holds 50,000 records (CIFAR-100
+ * train); a file with more is not a CIFAR batch, and a stream that never
+ * ends (/dev/zero) is refused once past this many. */
+#define CIFAR_MAX_RECORDS 60000
+
+/* Records of `label_bytes` labels and a 32x32x3 planar image; `which`
+ * selects the label byte kept. Appends to d, reading one record at a
+ * time and growing the dataset as records arrive, so memory is bounded by
+ * what the file holds and by CIFAR_MAX_RECORDS on a stream. */
+static rml_status cifar_append(rml_dataset *d, const char *path, int label_bytes, int which,
+			       int n_classes, rml_error *err)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp)
 		return rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
-	size_t cap = 1 << 20, n = 0;
-	uint8_t *p = malloc(cap);
-	while (p) {
-		if (n == cap) {
-			uint8_t *q = realloc(p, cap * 2);
-			if (!q) {
-				free(p);
-				p = NULL;
-				break;
-			}
-			p = q;
-			cap *= 2;
-		}
-		size_t got = fread(p + n, 1, cap - n, fp);
-		n += got;
+	size_t rec = (size_t)label_bytes + 3072;
+	uint8_t r[2 + 3072];
+	int64_t n0 = d->n, add = 0, cap = 0;
+	rml_status st = RML_OK;
+	for (;;) {
+		size_t got = fread(r, 1, rec, fp);
 		if (got == 0)
 			break;
-	}
-	int bad = ferror(fp);
-	fclose(fp);
-	if (!p)
-		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", path);
-	if (bad) {
-		free(p);
-		return rml_errorf(err, RML_ERR_IO, "%s: read error", path);
-	}
-	*data = p;
-	*size = n;
-	return RML_OK;
-}
-
-/* Records of `label_bytes` labels and a 32x32x3 planar image; `which`
- * selects the label byte kept. Appends to d (allocating as it goes). */
-static rml_status cifar_append(rml_dataset *d, const char *path, int label_bytes, int which,
-			       int n_classes, rml_error *err)
-{
-	uint8_t *buf = NULL;
-	size_t size = 0;
-	rml_status st = read_whole(path, &buf, &size, err);
-	if (st)
-		return st;
-	size_t rec = (size_t)label_bytes + 3072;
-	if (size == 0 || size % rec) {
-		free(buf);
-		return rml_errorf(err, RML_ERR_FORMAT,
-				  "%s: %zu bytes is not a whole number of %zu-byte CIFAR records "
-				  "(truncated or not a CIFAR batch)", path, size, rec);
-	}
-	int64_t add = (int64_t)(size / rec), n0 = d->n;
-	uint8_t *im = realloc(d->images, (size_t)(n0 + add) * 3072);
-	if (im)
-		d->images = im;
-	int32_t *lb = realloc(d->labels, (size_t)(n0 + add) * sizeof *lb);
-	if (lb)
-		d->labels = lb;
-	if (!im || !lb) {
-		free(buf);
-		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", path);
-	}
-	for (int64_t i = 0; i < add; i++) {
-		const uint8_t *r = buf + (size_t)i * rec;
+		if (got != rec) {
+			st = rml_errorf(err, RML_ERR_FORMAT,
+					"%s: %lld bytes is not a whole number of %zu-byte CIFAR "
+					"records (truncated or not a CIFAR batch)",
+					path, (long long)((size_t)add * rec + got), rec);
+			break;
+		}
+		if (add == CIFAR_MAX_RECORDS) {
+			st = rml_errorf(err, RML_ERR_LIMIT,
+					"%s: more than %d records: not a CIFAR batch", path,
+					CIFAR_MAX_RECORDS);
+			break;
+		}
+		if (add == cap) {
+			cap = cap ? 2 * cap : 1024;
+			uint8_t *im = realloc(d->images, (size_t)(n0 + cap) * 3072);
+			if (im)
+				d->images = im;
+			int32_t *lb = realloc(d->labels, (size_t)(n0 + cap) * sizeof *lb);
+			if (lb)
+				d->labels = lb;
+			if (!im || !lb) {
+				st = rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", path);
+				break;
+			}
+		}
 		int label = r[which];
 		if (label >= n_classes) {
-			free(buf);
-			return rml_errorf(err, RML_ERR_FORMAT,
-					  "%s: record %lld has label %d, the format has %d classes",
-					  path, (long long)i, label, n_classes);
+			st = rml_errorf(err, RML_ERR_FORMAT,
+					"%s: record %lld has label %d, the format has %d classes", path,
+					(long long)add, label, n_classes);
+			break;
 		}
-		d->labels[n0 + i] = label;
-		uint8_t *o = d->images + (size_t)(n0 + i) * 3072;
+		d->labels[n0 + add] = label;
+		uint8_t *o = d->images + (size_t)(n0 + add) * 3072;
 		const uint8_t *px = r + label_bytes;
 		for (int p = 0; p < 1024; p++) {
 			o[3 * p] = px[p];
 			o[3 * p + 1] = px[1024 + p];
 			o[3 * p + 2] = px[2048 + p];
 		}
+		add++;
 	}
-	d->n = n0 + add;
-	free(buf);
-	return RML_OK;
+	if (!st && ferror(fp))
+		st = rml_errorf(err, RML_ERR_IO, "%s: read error", path);
+	fclose(fp);
+	if (!st && add == 0)
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"%s: 0 bytes is not a whole number of %zu-byte CIFAR records "
+				"(truncated or not a CIFAR batch)", path, rec);
+	if (!st)
+		d->n = n0 + add;
+	return st;
 }
 
 rml_status rml_import_cifar10(rml_dataset *d, const char *const *files, int n_files,
@@ -418,6 +409,21 @@ rml_status rml_import_folder(rml_dataset *d, const char *dir, int resize, rml_er
 						p[q * keep + ch] = p[q * c + ch];
 				c = keep;
 			}
+			/* With --resize, shrink right away: only the small copy is
+			 * kept, so memory holds one full-size image per thread, not
+			 * every image until the end. */
+			if (resize && (h != resize || w != resize)) {
+				uint8_t *small = malloc((size_t)resize * resize * c);
+				if (small)
+					resize_image(small, resize, resize, p, h, w, c);
+				stbi_image_free(p);
+				if (!small) {
+					items[i].why = "out of memory";
+					continue;
+				}
+				p = small;
+				h = w = resize;
+			}
 			items[i].pix = p;
 			items[i].w = w;
 			items[i].h = h;
@@ -431,6 +437,7 @@ rml_status rml_import_folder(rml_dataset *d, const char *dir, int resize, rml_er
 					items[i].why ? items[i].why : "unknown reason");
 			break;
 		}
+		items[i].why = NULL;
 		if (items[i].c > C)
 			C = items[i].c;
 		if (!resize) {
@@ -519,6 +526,29 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+#define IDX_BLOCK ((int64_t)16 << 20)
+
+/* n items of item bytes after a header of hdr bytes: for a plain file
+ * (gzip reads it directly) its size must hold them all; for a gzip file
+ * the total must stay within what a dataset tensor may hold. */
+static rml_status idx_size_ok(gzFile g, const char *path, uint64_t n, uint64_t item, int hdr,
+			      rml_error *err)
+{
+	uint64_t need = n * item;  /* n < 2^28, item <= 2^24: no overflow */
+	struct stat sb;
+	if (gzdirect(g) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size < (uint64_t)hdr + need)
+		return rml_errorf(err, RML_ERR_FORMAT,
+				  "%s: the header claims %llu items of %llu bytes, but the file holds "
+				  "only %lld bytes",
+				  path, (unsigned long long)n, (unsigned long long)item,
+				  (long long)sb.st_size);
+	if (need > RML_MAX_TENSOR_BYTES)
+		return rml_errorf(err, RML_ERR_LIMIT, "%s: %llu items of %llu bytes is beyond the limits",
+				  path, (unsigned long long)n, (unsigned long long)item);
+	return RML_OK;
+}
+
 rml_status rml_import_idx(rml_dataset *d, const char *images, const char *labels,
 			  const char *const *class_names, int n_names, rml_error *err)
 {
@@ -557,14 +587,23 @@ rml_status rml_import_idx(rml_dataset *d, const char *images, const char *labels
 			st = rml_errorf(err, RML_ERR_LIMIT, "%s: %u images of %ux%u is not supported",
 					images, n, rows, cols);
 	}
-	/* Grow as data arrives: read in blocks so a lying header cannot make us
-	 * allocate more than the file holds (plus one block). */
+	/* A plain file must hold what its header claims; a gzip file is read
+	 * as a stream, bounded by the largest tensor a dataset may have. */
+	if (!st)
+		st = idx_size_ok(gi, images, n, (uint64_t)rows * cols, 16, err);
+	if (!st)
+		st = idx_size_ok(gl, labels, n, 1, 8, err);
+	/* Grow as data arrives: read in blocks of at most IDX_BLOCK bytes so a
+	 * lying header cannot make us allocate more than the file holds (plus
+	 * one block). */
 	if (!st) {
 		d->h = rows;
 		d->w = cols;
 		d->c = 1;
 		size_t isz = (size_t)rows * cols;
-		int64_t block = 4096;
+		int64_t block = IDX_BLOCK / (int64_t)isz < 1 ? 1 : IDX_BLOCK / (int64_t)isz;
+		if (block > 4096)
+			block = 4096;  /* the label buffer below */
 		for (int64_t i = 0; i < n && !st; i += block) {
 			int64_t b = (int64_t)n - i < block ? (int64_t)n - i : block;
 			uint8_t *im = realloc(d->images, (size_t)(i + b) * isz);

@@ -66,8 +66,129 @@ static void tensor_clear(rml_tensor *t)
 	memset(t, 0, sizeof *t);
 }
 
+/* ---- name index ------------------------------------------------------------
+ * Open-addressing tables from key and tensor names to their positions, so
+ * that reading a file (which checks every name against those before it)
+ * and looking names up do not take time quadratic in the number of names.
+ * The index is an accelerator only: when memory for it runs out it is
+ * dropped and lookups fall back to scanning, which gives the same answers. */
+
+typedef struct {
+	int64_t *slot;  /* position + 1; 0 empty */
+	size_t cap;     /* a power of two, at least twice the entries */
+} name_tab;
+
+struct rml_index {
+	name_tab kv, t;
+};
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+static const char *kv_name_at(const rml_file *f, int64_t i) { return f->kv[i].key; }
+static const char *tensor_name_at(const rml_file *f, int64_t i) { return f->tensors[i].name; }
+
+static void tab_put(name_tab *t, const char *name, int64_t pos)
+{
+	size_t m = t->cap - 1, h = (size_t)name_hash(name) & m;
+	while (t->slot[h])
+		h = (h + 1) & m;
+	t->slot[h] = pos + 1;
+}
+
+/* Rebuild t for n entries; 0, or -1 when out of memory (t unchanged). */
+static int tab_build(name_tab *t, const rml_file *f, int64_t n,
+		     const char *(*name_at)(const rml_file *, int64_t))
+{
+	size_t cap = 16;
+	while (cap < 2 * (size_t)n + 2)
+		cap *= 2;
+	int64_t *slot = calloc(cap, sizeof *slot);
+	if (!slot)
+		return -1;
+	free(t->slot);
+	t->slot = slot;
+	t->cap = cap;
+	for (int64_t i = 0; i < n; i++)
+		tab_put(t, name_at(f, i), i);
+	return 0;
+}
+
+/* Position of name, -1 when absent. */
+static int64_t tab_find(const name_tab *t, const rml_file *f, const char *name,
+			const char *(*name_at)(const rml_file *, int64_t))
+{
+	size_t m = t->cap - 1, h = (size_t)name_hash(name) & m;
+	for (; t->slot[h]; h = (h + 1) & m)
+		if (strcmp(name_at(f, t->slot[h] - 1), name) == 0)
+			return t->slot[h] - 1;
+	return -1;
+}
+
+static void index_drop(rml_file *f)
+{
+	if (f->index) {
+		free(f->index->kv.slot);
+		free(f->index->t.slot);
+		free(f->index);
+		f->index = NULL;
+	}
+}
+
+/* Bring the index in step after one key (which = 0) or one tensor
+ * (which = 1) was appended at the end, or, with rebuild, after keys were
+ * moved; on failure the index is dropped and lookups scan. */
+static void index_sync(rml_file *f, int which, int rebuild)
+{
+	if (!f->index) {
+		f->index = calloc(1, sizeof *f->index);
+		if (!f->index)
+			return;
+		if (tab_build(&f->index->kv, f, f->n_kv, kv_name_at) ||
+		    tab_build(&f->index->t, f, f->n_tensors, tensor_name_at))
+			index_drop(f);
+		return;
+	}
+	struct rml_index *x = f->index;
+	name_tab *t = which ? &x->t : &x->kv;
+	int64_t n = which ? f->n_tensors : f->n_kv;
+	const char *(*name_at)(const rml_file *, int64_t) = which ? tensor_name_at : kv_name_at;
+	if (rebuild || 2 * (size_t)n + 2 > t->cap) {
+		if (tab_build(t, f, n, name_at))
+			index_drop(f);
+	} else if (n > 0) {
+		tab_put(t, name_at(f, n - 1), n - 1);
+	}
+}
+
+static int64_t find_kv(const rml_file *f, const char *key)
+{
+	if (f->index)
+		return tab_find(&f->index->kv, f, key, kv_name_at);
+	for (int64_t i = 0; i < f->n_kv; i++)
+		if (strcmp(f->kv[i].key, key) == 0)
+			return i;
+	return -1;
+}
+
+static int64_t find_tensor(const rml_file *f, const char *name)
+{
+	if (f->index)
+		return tab_find(&f->index->t, f, name, tensor_name_at);
+	for (int64_t i = 0; i < f->n_tensors; i++)
+		if (strcmp(f->tensors[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
 void rml_file_free(rml_file *f)
 {
+	index_drop(f);
 	for (int64_t i = 0; i < f->n_kv; i++)
 		kv_clear(&f->kv[i]);
 	for (int64_t i = 0; i < f->n_tensors; i++)
@@ -103,28 +224,43 @@ static int name_ok(const char *s, size_t n)
 
 /* ---- metadata --------------------------------------------------------------- */
 
+/* Room for one more element in an array of n: the arrays grow to the next
+ * power of two (so capacity is never stored: it is at least the power of
+ * two at or above n), which keeps appending 65536 names linear where a
+ * realloc per element copied the array each time. 0, or -1 when out of
+ * memory (the array unchanged). */
+static int room_for_one(void **arr, int64_t n, size_t elem)
+{
+	if (n > 0 && (n & (n - 1)) != 0)
+		return 0;
+	void *v = realloc(*arr, (size_t)(n ? 2 * n : 1) * elem);
+	if (!v)
+		return -1;
+	*arr = v;
+	return 0;
+}
+
 static rml_kv *kv_slot(rml_file *f, const char *key)
 {
-	for (int64_t i = 0; i < f->n_kv; i++)
-		if (strcmp(f->kv[i].key, key) == 0) {
-			char *k = f->kv[i].key;
-			f->kv[i].key = NULL;
-			kv_clear(&f->kv[i]);
-			f->kv[i].key = k;
-			return &f->kv[i];
-		}
+	int64_t i = find_kv(f, key);
+	if (i >= 0) {
+		char *k = f->kv[i].key;
+		f->kv[i].key = NULL;
+		kv_clear(&f->kv[i]);
+		f->kv[i].key = k;
+		return &f->kv[i];
+	}
 	if (f->n_kv >= RML_MAX_KV)
 		return NULL;
-	rml_kv *v = realloc(f->kv, (size_t)(f->n_kv + 1) * sizeof *v);
-	if (!v)
+	if (room_for_one((void **)&f->kv, f->n_kv, sizeof *f->kv))
 		return NULL;
-	f->kv = v;
 	rml_kv *kv = &f->kv[f->n_kv];
 	memset(kv, 0, sizeof *kv);
 	kv->key = strdup(key);
 	if (!kv->key)
 		return NULL;
 	f->n_kv++;
+	index_sync(f, 0, 0);
 	return kv;
 }
 
@@ -234,21 +370,19 @@ rml_status rml_set_kv(rml_file *f, const rml_kv *kv)
 
 void rml_unset(rml_file *f, const char *key)
 {
-	for (int64_t i = 0; i < f->n_kv; i++)
-		if (strcmp(f->kv[i].key, key) == 0) {
-			kv_clear(&f->kv[i]);
-			memmove(&f->kv[i], &f->kv[i + 1], (size_t)(f->n_kv - i - 1) * sizeof *f->kv);
-			f->n_kv--;
-			return;
-		}
+	int64_t i = find_kv(f, key);
+	if (i < 0)
+		return;
+	kv_clear(&f->kv[i]);
+	memmove(&f->kv[i], &f->kv[i + 1], (size_t)(f->n_kv - i - 1) * sizeof *f->kv);
+	f->n_kv--;
+	index_sync(f, 0, 1);
 }
 
 const rml_kv *rml_get(const rml_file *f, const char *key)
 {
-	for (int64_t i = 0; i < f->n_kv; i++)
-		if (strcmp(f->kv[i].key, key) == 0)
-			return &f->kv[i];
-	return NULL;
+	int64_t i = find_kv(f, key);
+	return i >= 0 ? &f->kv[i] : NULL;
 }
 
 static const rml_kv *get_typed(const rml_file *f, const char *key, rml_kv_type t,
@@ -357,10 +491,8 @@ int64_t rml_tensor_numel(const rml_tensor *t)
 
 rml_tensor *rml_find_tensor(const rml_file *f, const char *name)
 {
-	for (int64_t i = 0; i < f->n_tensors; i++)
-		if (strcmp(f->tensors[i].name, name) == 0)
-			return &f->tensors[i];
-	return NULL;
+	int64_t i = find_tensor(f, name);
+	return i >= 0 ? &f->tensors[i] : NULL;
 }
 
 rml_tensor *rml_add_tensor(rml_file *f, const char *name, rml_dtype dtype, int ndim,
@@ -394,20 +526,18 @@ rml_tensor *rml_add_tensor(rml_file *f, const char *name, rml_dtype dtype, int n
 			rml_errorf(err, RML_ERR_LIMIT, "too many tensors");
 			return NULL;
 		}
-		rml_tensor *v = realloc(f->tensors, (size_t)(f->n_tensors + 1) * sizeof *v);
+		int bad = room_for_one((void **)&f->tensors, f->n_tensors, sizeof *f->tensors);
 		char *nm = strdup(name);
-		if (!v || !nm) {
-			if (v)
-				f->tensors = v;
+		if (bad || !nm) {
 			free(nm);
 			free(buf);
 			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 			return NULL;
 		}
-		f->tensors = v;
 		t = &f->tensors[f->n_tensors++];
 		memset(t, 0, sizeof *t);
 		t->name = nm;
+		index_sync(f, 1, 0);
 	}
 	t->dtype = dtype;
 	t->ndim = ndim;
@@ -796,13 +926,12 @@ static rml_status parse_kv(rml_file *f, cur *c, const char *what, rml_error *err
 		kv_clear(&kv);
 		return st;
 	}
-	rml_kv *v = realloc(f->kv, (size_t)(f->n_kv + 1) * sizeof *v);
-	if (!v) {
+	if (room_for_one((void **)&f->kv, f->n_kv, sizeof *f->kv)) {
 		kv_clear(&kv);
 		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", what);
 	}
-	f->kv = v;
 	f->kv[f->n_kv++] = kv;
+	index_sync(f, 0, 0);
 	return RML_OK;
 }
 
@@ -872,13 +1001,12 @@ static rml_status parse_tensor(rml_file *f, cur *c, tensor_loc *loc, uint64_t *n
 		return st;
 	}
 	*next_off = align_up(loc->offset + nbytes);
-	rml_tensor *v = realloc(f->tensors, (size_t)(f->n_tensors + 1) * sizeof *v);
-	if (!v) {
+	if (room_for_one((void **)&f->tensors, f->n_tensors, sizeof *f->tensors)) {
 		tensor_clear(&t);
 		return rml_errorf(err, RML_ERR_NOMEM, "%s: out of memory", what);
 	}
-	f->tensors = v;
 	f->tensors[f->n_tensors++] = t;
+	index_sync(f, 1, 0);
 	return RML_OK;
 }
 
@@ -1027,6 +1155,15 @@ rml_status rml_file_read(rml_file *f, FILE *fp, const char *what, rml_error *err
 	return st;
 }
 
+int rml_file_at_end(FILE *fp)
+{
+	int c = getc(fp);
+	if (c == EOF)
+		return 1;
+	ungetc(c, fp);
+	return 0;
+}
+
 static rml_status load(rml_file *f, const char *path, char hex[65], rml_error *err)
 {
 	rml_file_init(f);
@@ -1038,6 +1175,11 @@ static rml_status load(rml_file *f, const char *path, char hex[65], rml_error *e
 	rml_sha256_init(&sha);
 	reader r = { fp, is_stdin ? "standard input" : path, 0, hex ? &sha : NULL };
 	rml_status st = read_file(f, &r, err);
+	if (!st && !rml_file_at_end(fp))
+		st = rml_errorf(err, RML_ERR_FORMAT,
+				"%s: bytes follow the end marker at byte %llu (an input holds one "
+				"container; rmlops-info reads several)",
+				r.what, (unsigned long long)r.pos);
 	if (!is_stdin)
 		fclose(fp);
 	if (st) {

@@ -70,11 +70,17 @@ typedef struct {
 	void *data;         /* RML_ALIGN-aligned, owned by the file */
 } rml_tensor;
 
+struct rml_index;
+
+/* Read kv and tensors freely; change them only through the functions
+ * below, which keep the name index in step (lookups by name take constant
+ * time, so a file of 65,536 tensors loads as fast as its bytes arrive). */
 typedef struct {
 	rml_kv *kv;
 	int64_t n_kv;
 	rml_tensor *tensors;
 	int64_t n_tensors;
+	struct rml_index *index;  /* private to format.c; NULL: lookups scan */
 } rml_file;
 
 /* Element size of a dtype in bytes (0 for an unknown dtype). */
@@ -92,7 +98,10 @@ void rml_file_free(rml_file *f);
  * empty and err says what was wrong and where. `what` names the input in
  * messages ("model.rml", "stdin"). */
 rml_status rml_file_read(rml_file *f, FILE *fp, const char *what, rml_error *err);
-/* Open path ("-" = stdin) and read. */
+/* 1 when fp has no byte left (it reads one byte ahead, and puts it back). */
+int rml_file_at_end(FILE *fp);
+/* Open path ("-" = stdin) and read its one container: bytes after the end
+ * marker are refused (RML_ERR_FORMAT), on a file and a stream alike. */
 rml_status rml_file_load(rml_file *f, const char *path, rml_error *err);
 /* Like rml_file_load, and also the SHA-256 of the exact bytes read (hex),
  * used for provenance of inputs. hex may be NULL. */

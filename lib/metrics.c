@@ -313,6 +313,56 @@ rml_status rml_predictions_to_file(const rml_predictions *p, rml_file *f, rml_er
 	return RML_OK;
 }
 
+/* An entropy of k classes lies in [0, log k]; a little slack for float
+ * rounding. */
+static int entropy_ok(float h, int64_t k)
+{
+	return isfinite(h) && h >= 0 && h <= log((double)k) + RML_PREDICTIONS_TOL;
+}
+
+/* What the programs write, so what a reader accepts: each row either all
+ * NaN (the model's outputs were not numbers; it counts as wrong and
+ * maximally uncertain) or finite values in [0, 1] summing to 1 within
+ * RML_PREDICTIONS_TOL; rejected flags 0 or 1; entropies per entropy_ok. */
+static rml_status check_predictions(const rml_predictions *p, rml_error *err)
+{
+	for (int64_t i = 0; i < p->n; i++) {
+		const float *r = p->probs + i * p->k;
+		int64_t n_nan = 0;
+		double sum = 0;
+		for (int64_t j = 0; j < p->k; j++) {
+			if (isnan(r[j])) {
+				n_nan++;
+				continue;
+			}
+			if (!(r[j] >= 0 && r[j] <= 1))
+				return rml_errorf(err, RML_ERR_FORMAT,
+						  "predictions: probability %lld of row %lld is %g, "
+						  "outside [0, 1]",
+						  (long long)j, (long long)i, r[j]);
+			sum += r[j];
+		}
+		if (n_nan && n_nan != p->k)
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "predictions: row %lld is partly NaN (a row is all numbers "
+					  "or all NaN)",
+					  (long long)i);
+		if (!n_nan && !(fabs(sum - 1) <= RML_PREDICTIONS_TOL))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "predictions: row %lld sums to %.6g, not 1 (tolerance %g)",
+					  (long long)i, sum, RML_PREDICTIONS_TOL);
+		if (p->rejected[i] > 1)
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "predictions: rejected flag of row %lld is %d, not 0 or 1",
+					  (long long)i, p->rejected[i]);
+		if (!entropy_ok(p->entropy[i], p->k))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "predictions: entropy of row %lld is %g, outside [0, log %lld]",
+					  (long long)i, p->entropy[i], (long long)p->k);
+	}
+	return RML_OK;
+}
+
 rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_error *err)
 {
 	rml_predictions_init(p);
@@ -343,6 +393,11 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 			rml_predictions_free(p);
 			return st2;
 		}
+	st = check_predictions(p, err);
+	if (st) {
+		rml_predictions_free(p);
+		return st;
+	}
 	if (!rml_find_tensor(f, "entropy_before"))
 		return RML_OK;
 	rml_tensor *eb = rml_expect_tensor(f, "entropy_before", RML_DTYPE_F32, 1, err);
@@ -358,6 +413,15 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 	}
 	memcpy(p->entropy_before, eb->data, eb->nbytes);
+	for (int64_t i = 0; i < n; i++)
+		if (!entropy_ok(p->entropy_before[i], k)) {
+			rml_status st2 = rml_errorf(err, RML_ERR_FORMAT,
+						    "predictions: entropy_before of row %lld is %g, "
+						    "outside [0, log %lld]",
+						    (long long)i, p->entropy_before[i], (long long)k);
+			rml_predictions_free(p);
+			return st2;
+		}
 	return RML_OK;
 }
 

@@ -82,6 +82,14 @@ void rml_predictions_init(rml_predictions *p);
 void rml_predictions_free(rml_predictions *p);
 rml_status rml_predictions_alloc(rml_predictions *p, int64_t n, int64_t k, rml_error *err);
 rml_status rml_predictions_to_file(const rml_predictions *p, rml_file *f, rml_error *err);
+/* Read a predictions file, checking what it holds as well as its shapes:
+ * labels in [-1, k); each row of probs either all NaN (a model whose
+ * outputs were not numbers) or finite values in [0, 1] whose sum is 1
+ * within RML_PREDICTIONS_TOL (float32 rounding of k terms stays far
+ * below it; a mistaken or forged row does not); rejected flags 0 or 1;
+ * entropy and entropy_before finite, in [0, log k + RML_PREDICTIONS_TOL].
+ * RML_ERR_FORMAT naming the first row at fault; p is empty on failure. */
+#define RML_PREDICTIONS_TOL 1e-3
 rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_error *err);
 
 /* Rejection rules: none, entropy above a threshold, confidence below a

@@ -53,6 +53,30 @@ void rml_train_update(rml_model *m, rml_optim *o, const rml_train_config *cfg, d
 	}
 }
 
+/* After an update: are the parameters just moved all finite? One pass of
+ * x - x (0 for a number, NaN for NaN or an infinity) per step, small next
+ * to the step's forward and backward passes; a NaN learning rate, a
+ * diverging run or a corrupted optimiser state stops here instead of
+ * writing a model of NaN. */
+static rml_status weights_finite(rml_model *m, unsigned groups, rml_error *err)
+{
+	int64_t np;
+	rml_param *params = rml_model_params(m, &np);
+	for (int64_t p = 0; p < np; p++) {
+		if (!(groups & RML_GROUP_BIT(params[p].group)))
+			continue;
+		const float *w = params[p].data;
+		float acc = 0;
+		for (int64_t i = 0; i < params[p].numel; i++)
+			acc += w[i] - w[i];
+		if (acc != 0)
+			return rml_errorf(err, RML_ERR_NUMERIC,
+					  "the weights became non-finite (%s) after an update",
+					  params[p].name);
+	}
+	return RML_OK;
+}
+
 /* Soft targets: rml_train_grad with the soft-target loss. */
 static rml_status grad_soft(rml_model *m, rml_mode mode, const float *x, const float *targets,
 			    int64_t n, double smoothing, float *probs, float *dlogits, float *loss,
@@ -113,6 +137,8 @@ rml_status rml_train_step_soft(rml_model *m, rml_optim *o, const rml_train_confi
 		st = rml_errorf(err, RML_ERR_NUMERIC, "the loss became %g", loss);
 	if (!st)
 		rml_train_update(m, o, cfg, lr);
+	if (!st)
+		st = weights_finite(m, cfg->groups, err);
 	return st;
 }
 
@@ -172,9 +198,13 @@ rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *c
 		double lr = rml_lr_cosine(ec->lr, epoch * steps + s, ec->warmup_steps, ec->total_steps);
 		rml_train_stats bs;
 		st = rml_train_step_soft(m, o, cfg, x, y, targets, b, lr, &bs, err);
-		if (st == RML_ERR_NUMERIC)
-			rml_errorf(err, st, "the loss became %g at epoch %lld step %lld", bs.loss,
-				   (long long)epoch + 1, (long long)s + 1);
+		if (st == RML_ERR_NUMERIC && err) {
+			/* the step said what (the loss, the weights); add where */
+			char what[400];
+			snprintf(what, sizeof what, "%.300s", err->msg);
+			rml_errorf(err, st, "%s at epoch %lld step %lld", what, (long long)epoch + 1,
+				   (long long)s + 1);
+		}
 		if (st)
 			goto done;
 		if (ec->ema)
@@ -312,6 +342,9 @@ rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int
 {
 	if (!rml_get(f, "train.epoch") || rml_get_i64(f, "train.epoch", epoch, NULL) || *epoch < 0)
 		return rml_errorf(err, RML_ERR_FORMAT, "not a checkpoint (no train.epoch)");
+	if (*epoch > RML_TRAIN_EPOCHS_MAX)
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.epoch %lld is beyond %d",
+				  (long long)*epoch, RML_TRAIN_EPOCHS_MAX);
 	const char *was;
 	if (rml_get(f, "train.data") && !rml_get_str(f, "train.data", &was, NULL) &&
 	    strcmp(was, digest))
@@ -319,31 +352,84 @@ rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int
 	return RML_OK;
 }
 
-/* One integer or real setting: adopted when not given, else compared. */
-static void resume_i64(const rml_file *f, const char *key, unsigned bit, unsigned given,
-		       int64_t *v, int64_t *was, unsigned *differ)
+static rml_status out_of_range(rml_error *err, const char *origin, const char *name,
+			       double v, double lo, double hi)
 {
-	int64_t x;
-	if (!rml_get(f, key) || rml_get_i64(f, key, &x, NULL))
-		return;
-	*was = x;
-	if (!(given & bit))
-		*v = x;
-	else if (x != *v)
-		*differ |= bit;
+	return rml_errorf(err, RML_ERR_ARG, "%s%s %g is outside [%g, %g]", origin, name, v, lo, hi);
 }
 
-static void resume_f64(const rml_file *f, const char *key, unsigned bit, unsigned given,
-		       double *v, double *was, unsigned *differ)
+rml_status rml_train_settings_check(const rml_train_settings *s, const char *origin,
+				    rml_error *err)
 {
-	double x;
-	if (!rml_get(f, key) || rml_get_f64(f, key, &x, NULL))
-		return;
+	int cl = strcmp(origin, "--") == 0;  /* option names, else key names */
+	const struct {
+		const char *opt, *key;
+		double v, lo, hi;
+	} r[] = {
+		{ "epochs", "epochs", (double)s->epochs, 1, RML_TRAIN_EPOCHS_MAX },
+		{ "batch", "batch", (double)s->batch, 1, RML_TRAIN_BATCH_MAX },
+		{ "warmup", "warmup", (double)s->warmup, 0, RML_TRAIN_WARMUP_MAX },
+		{ "seed", "seed", s->seed < 0 ? -1.0 : 0.0, 0, 0 },
+		{ "lr", "lr", s->lr, 0, RML_TRAIN_LR_MAX },
+		{ "momentum", "momentum", s->momentum, 0, RML_TRAIN_MOMENTUM_MAX },
+		{ "wd", "wd", s->wd, 0, RML_TRAIN_WD_MAX },
+		{ "label-smoothing", "label_smoothing", s->smoothing, 0, RML_TRAIN_SMOOTHING_MAX },
+	};
+	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+		if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi)) {
+			if (strcmp(r[i].opt, "seed") == 0)
+				return rml_errorf(err, RML_ERR_ARG, "%sseed %lld is negative", origin,
+						  (long long)s->seed);
+			/* the integers: printed whole */
+			if (i < 3)
+				return rml_errorf(err, RML_ERR_ARG, "%s%s %.0f is outside [%.0f, %.0f]",
+						  origin, cl ? r[i].opt : r[i].key, r[i].v, r[i].lo,
+						  r[i].hi);
+			return out_of_range(err, origin, cl ? r[i].opt : r[i].key, r[i].v, r[i].lo,
+					    r[i].hi);
+		}
+	if (s->opt != RML_OPT_SGD && s->opt != RML_OPT_ADAMW)
+		return rml_errorf(err, RML_ERR_ARG, "%soptimizer is not a known optimiser", origin);
+	if ((s->crop != 0 && s->crop != 1) || (s->flip != 0 && s->flip != 1) ||
+	    (s->nesterov != 0 && s->nesterov != 1))
+		return rml_errorf(err, RML_ERR_ARG, "%saugment or nesterov is not a yes/no", origin);
+	if (!memchr(s->tune, 0, sizeof s->tune))
+		return rml_errorf(err, RML_ERR_ARG, "%stune is too long", origin);
+	return RML_OK;
+}
+
+/* One integer or real setting: adopted when not given, else compared; a
+ * key of the wrong type is an error (it was silently ignored). */
+static rml_status resume_i64(const rml_file *f, const char *key, unsigned bit, unsigned given,
+			     int64_t *v, int64_t *was, unsigned *differ, rml_error *err)
+{
+	int64_t x;
+	if (!rml_get(f, key))
+		return RML_OK;
+	if (rml_get_i64(f, key, &x, NULL))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's %s is not an integer", key);
 	*was = x;
 	if (!(given & bit))
 		*v = x;
 	else if (x != *v)
 		*differ |= bit;
+	return RML_OK;
+}
+
+static rml_status resume_f64(const rml_file *f, const char *key, unsigned bit, unsigned given,
+			     double *v, double *was, unsigned *differ, rml_error *err)
+{
+	double x;
+	if (!rml_get(f, key))
+		return RML_OK;
+	if (rml_get_f64(f, key, &x, NULL))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's %s is not a number", key);
+	*was = x;
+	if (!(given & bit))
+		*v = x;
+	else if (x != *v)
+		*differ |= bit;
+	return RML_OK;
 }
 
 /* The recipe's parameters from a checkpoint into r (whose items the
@@ -404,27 +490,54 @@ rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, cons
 	const char *str;
 	*differ = 0;
 	*was = *s;
-	if (rml_get(f, "train.optimizer") && !rml_get_str(f, "train.optimizer", &str, NULL)) {
-		rml_opt_kind k = strcmp(str, "adamw") == 0 ? RML_OPT_ADAMW : RML_OPT_SGD;
+	if (rml_get(f, "train.optimizer")) {
+		if (rml_get_str(f, "train.optimizer", &str, NULL))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "the checkpoint's train.optimizer is not a string");
+		rml_opt_kind k;
+		if (strcmp(str, "adamw") == 0)
+			k = RML_OPT_ADAMW;
+		else if (strcmp(str, "sgd") == 0)
+			k = RML_OPT_SGD;
+		else
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "the checkpoint's train.optimizer '%.40s' is not sgd or adamw",
+					  str);
 		if ((given & RML_TS_OPT) && k != s->opt)
 			return rml_errorf(err, RML_ERR_MISMATCH,
 					  "the checkpoint was made with --optimizer %s", str);
 		s->opt = was->opt = k;
 	}
-	resume_i64(f, "train.epochs", RML_TS_EPOCHS, given, &s->epochs, &was->epochs, differ);
-	resume_i64(f, "train.batch", RML_TS_BATCH, given, &s->batch, &was->batch, differ);
-	resume_i64(f, "train.seed", RML_TS_SEED, given, &s->seed, &was->seed, differ);
-	resume_i64(f, "train.warmup", RML_TS_WARMUP, given, &s->warmup, &was->warmup, differ);
-	resume_f64(f, "train.lr", RML_TS_LR, given, &s->lr, &was->lr, differ);
-	resume_f64(f, "train.momentum", RML_TS_MOMENTUM, given, &s->momentum, &was->momentum,
-		   differ);
-	resume_f64(f, "train.wd", RML_TS_WD, given, &s->wd, &was->wd, differ);
-	resume_f64(f, "train.label_smoothing", RML_TS_SMOOTHING, given, &s->smoothing,
-		   &was->smoothing, differ);
 	int64_t v = s->nesterov, w = was->nesterov;
-	resume_i64(f, "train.nesterov", RML_TS_NESTEROV, given, &v, &w, differ);
-	s->nesterov = v != 0;
-	was->nesterov = w != 0;
+	rml_status st = resume_i64(f, "train.epochs", RML_TS_EPOCHS, given, &s->epochs,
+				   &was->epochs, differ, err);
+	if (!st)
+		st = resume_i64(f, "train.batch", RML_TS_BATCH, given, &s->batch, &was->batch, differ,
+				err);
+	if (!st)
+		st = resume_i64(f, "train.seed", RML_TS_SEED, given, &s->seed, &was->seed, differ, err);
+	if (!st)
+		st = resume_i64(f, "train.warmup", RML_TS_WARMUP, given, &s->warmup, &was->warmup,
+				differ, err);
+	if (!st)
+		st = resume_f64(f, "train.lr", RML_TS_LR, given, &s->lr, &was->lr, differ, err);
+	if (!st)
+		st = resume_f64(f, "train.momentum", RML_TS_MOMENTUM, given, &s->momentum,
+				&was->momentum, differ, err);
+	if (!st)
+		st = resume_f64(f, "train.wd", RML_TS_WD, given, &s->wd, &was->wd, differ, err);
+	if (!st)
+		st = resume_f64(f, "train.label_smoothing", RML_TS_SMOOTHING, given, &s->smoothing,
+				&was->smoothing, differ, err);
+	if (!st)
+		st = resume_i64(f, "train.nesterov", RML_TS_NESTEROV, given, &v, &w, differ, err);
+	if (st)
+		return st;
+	if ((w != 0 && w != 1) || (v != 0 && v != 1))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.nesterov %lld is not 0 or 1",
+				  (long long)w);
+	s->nesterov = (int)v;
+	was->nesterov = (int)w;
 	if (rml_get(f, "train.augment") && !rml_get_str(f, "train.augment", &str, NULL)) {
 		rml_train_settings r = *s;
 		if (rml_train_recipe_parse(str, &r) || recipe_from_file(f, &r))
@@ -458,7 +571,31 @@ rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, cons
 		else if (strcmp(str, s->tune))
 			*differ |= RML_TS_TUNE;
 	}
+	/* The checkpoint's own values, every one, as strictly as options. */
+	st = rml_train_settings_check(was, "the checkpoint's train.", err);
+	if (st) {
+		if (err)
+			err->code = RML_ERR_FORMAT;  /* a file's content, not an argument */
+		return RML_ERR_FORMAT;
+	}
 	return RML_OK;
+}
+
+rml_status rml_train_state_check(const rml_file *f, rml_error *err)
+{
+	if (!rml_get(f, "train.epoch"))
+		return RML_OK;
+	int64_t epoch;
+	const rml_kv *d = rml_get(f, "train.data");
+	rml_status st = rml_train_checkpoint_check(f, d && d->type == RML_KV_STR ? d->s : "",
+						   &epoch, err);
+	if (st)
+		return st;
+	/* Defaults that pass the check; the file's values replace them. */
+	rml_train_settings s = { .epochs = 1, .batch = 1, .opt = RML_OPT_SGD };
+	rml_train_settings was;
+	unsigned differ;
+	return rml_train_settings_resume(&s, 0, f, &differ, &was, err);
 }
 
 /* ---- training recipes in settings ------------------------------------------ */

@@ -180,6 +180,28 @@ typedef struct {
 	double ema;          /* decay of the weights' average; 0: none */
 } rml_train_settings;
 
+/* The bounds of each setting: the command line and a checkpoint are held
+ * to the same ones (rml_train_settings_check). */
+#define RML_TRAIN_EPOCHS_MAX 100000
+#define RML_TRAIN_BATCH_MAX 65536
+#define RML_TRAIN_WARMUP_MAX 100000
+#define RML_TRAIN_LR_MAX 100.0
+#define RML_TRAIN_MOMENTUM_MAX 0.9999
+#define RML_TRAIN_WD_MAX 10.0
+#define RML_TRAIN_SMOOTHING_MAX 0.999
+
+/* RML_OK when every setting of s is within its bounds: epochs in
+ * [1, RML_TRAIN_EPOCHS_MAX], batch [1, RML_TRAIN_BATCH_MAX], warmup
+ * [0, RML_TRAIN_WARMUP_MAX], seed >= 0, lr [0, RML_TRAIN_LR_MAX], momentum
+ * [0, RML_TRAIN_MOMENTUM_MAX], wd [0, RML_TRAIN_WD_MAX], smoothing
+ * [0, RML_TRAIN_SMOOTHING_MAX] (NaN in none), a known optimiser, crop and
+ * flip 0 or 1, tune NUL-terminated. Otherwise RML_ERR_ARG with a message
+ * naming the setting as `origin` calls it: origin "--" gives "--lr nan is
+ * outside [0, 100]", origin "the checkpoint's train." gives "the
+ * checkpoint's train.lr nan ...". */
+rml_status rml_train_settings_check(const rml_train_settings *s, const char *origin,
+				    rml_error *err);
+
 /* One bit per setting, in the order rml_train_settings_resume compares them. */
 enum {
 	RML_TS_EPOCHS = 1 << 0, RML_TS_BATCH = 1 << 1, RML_TS_OPT = 1 << 2, RML_TS_LR = 1 << 3,
@@ -216,8 +238,8 @@ rml_status rml_train_checkpoint_to_file(const rml_model *m, const rml_optim *o,
 					const char *digest, rml_file *f, rml_error *err);
 
 /* Check that f is a checkpoint (RML_ERR_FORMAT without "train.epoch" or
- * with a negative one) of a run on data with this digest (RML_ERR_MISMATCH
- * when it records another), and give its epoch. */
+ * with one outside [0, RML_TRAIN_EPOCHS_MAX]) of a run on data with this
+ * digest (RML_ERR_MISMATCH when it records another), and give its epoch. */
 rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int64_t *epoch,
 				      rml_error *err);
 
@@ -226,9 +248,18 @@ rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int
  * differ from the checkpoint's, their bit goes into *differ and the
  * checkpoint's value into *was (the run then no longer matches an
  * uninterrupted one). Keys an older checkpoint lacks leave s as it is.
- * A different optimiser fails with RML_ERR_MISMATCH; an invalid augment
- * or a tune list too long with RML_ERR_FORMAT. */
+ * Every value the checkpoint holds is checked as strictly as the same
+ * option on the command line (rml_train_settings_check), adopted or not:
+ * a value out of bounds, of the wrong type, an unknown optimiser name, an
+ * invalid augment or a tune list too long fail with RML_ERR_FORMAT naming
+ * the key; a different optimiser from the one given with
+ * RML_ERR_MISMATCH. */
 rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, const rml_file *f,
 				     unsigned *differ, rml_train_settings *was, rml_error *err);
+
+/* Check the training settings and optimiser state a model file carries
+ * without resuming: rml_train_settings_resume's checks, and train.epoch.
+ * A file without training keys passes. (For readers that only look.) */
+rml_status rml_train_state_check(const rml_file *f, rml_error *err);
 
 #endif

@@ -9,6 +9,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A first pass over the tokens bounds the nesting before libyaml builds
+ * the document: its scanner looks at every open level for each token and
+ * its loader recurses once per level, so 100,000 '[' cost minutes of CPU
+ * (or the stack). Stopping at RML_YAML_MAX_DEPTH keeps both linear in the
+ * text. Aliases are refused here too: a chain of lists of aliases names
+ * exponentially many nodes in a few lines, and no rmlops text needs them. */
+static rml_status check_shape(const char *text, const char *what, rml_error *err)
+{
+	yaml_parser_t p;
+	if (!yaml_parser_initialize(&p))
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, strlen(text));
+	rml_status st = RML_OK;
+	int depth = 0;
+	for (;;) {
+		yaml_token_t t;
+		if (!yaml_parser_scan(&p, &t))
+			break;  /* the loader reports the problem with its line */
+		yaml_token_type_t type = t.type;
+		int line = (int)t.start_mark.line + 1;
+		yaml_token_delete(&t);
+		if (type == YAML_STREAM_END_TOKEN || type == YAML_NO_TOKEN)
+			break;
+		if (type == YAML_FLOW_SEQUENCE_START_TOKEN || type == YAML_FLOW_MAPPING_START_TOKEN ||
+		    type == YAML_BLOCK_SEQUENCE_START_TOKEN || type == YAML_BLOCK_MAPPING_START_TOKEN) {
+			if (++depth > RML_YAML_MAX_DEPTH) {
+				st = rml_errorf(err, RML_ERR_FORMAT,
+						"%s, line %d: nested more than %d levels deep", what,
+						line, RML_YAML_MAX_DEPTH);
+				break;
+			}
+		} else if (type == YAML_FLOW_SEQUENCE_END_TOKEN ||
+			   type == YAML_FLOW_MAPPING_END_TOKEN || type == YAML_BLOCK_END_TOKEN) {
+			depth--;
+		} else if (type == YAML_ALIAS_TOKEN) {
+			st = rml_errorf(err, RML_ERR_FORMAT,
+					"%s, line %d: aliases (*name) are not supported", what, line);
+			break;
+		}
+	}
+	yaml_parser_delete(&p);
+	return st;
+}
+
 rml_status rml_yamlwalk_load(rml_yamlwalk *y, const char *text, const char *what, rml_error *err)
 {
 	memset(y, 0, sizeof *y);
@@ -18,6 +62,11 @@ rml_status rml_yamlwalk_load(rml_yamlwalk *y, const char *text, const char *what
 	y->err = err;
 	if (!yaml_parser_initialize(&y->parser))
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	rml_status st = check_shape(text, what, err);
+	if (st) {
+		y->bad = 1;
+		return st;
+	}
 	yaml_parser_set_input_string(&y->parser, (const unsigned char *)text, strlen(text));
 	if (!yaml_parser_load(&y->parser, &y->doc)) {
 		y->bad = 1;

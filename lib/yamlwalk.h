@@ -13,6 +13,9 @@
 
 #include "rml.h"
 
+/* Deepest nesting of lists and mappings a text may have. */
+#define RML_YAML_MAX_DEPTH 64
+
 typedef struct {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -32,7 +35,9 @@ typedef struct {
 } rml_yamlwalk_pair;
 
 /* Parse text (NUL-terminated) into y->doc; y->what names it in messages
- * ("<what>, line N: <libyaml's problem>"). Keys are called "key"/"keys"
+ * ("<what>, line N: <libyaml's problem>"). A text nested deeper than
+ * RML_YAML_MAX_DEPTH or holding an alias is refused in time linear in its
+ * length. Keys are called "key"/"keys"
  * until the caller changes noun and nouns. rml_yamlwalk_free afterwards,
  * also after a failure. */
 rml_status rml_yamlwalk_load(rml_yamlwalk *y, const char *text, const char *what, rml_error *err);

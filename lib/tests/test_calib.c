@@ -755,6 +755,28 @@ static void test_file_hostile(void **state)
 		print_message("hostile %d: %s\n", t, e.msg);
 		assert_int_equal(back.n_models, 0);
 	}
+	/* Offsets that pass the first and last checks but jump past the knots
+	 * in the middle (0, 100, 10): refused before any knot is read (the
+	 * sanitizer build caught a heap over-read here). */
+	rml_file_free(&f);
+	{
+		double s3[3] = { 0 }, w2[2] = { 1, 1 }, x10[10], y10[10];
+		int64_t off3[3] = { 0, 100, 10 };
+		for (int i = 0; i < 10; i++)
+			x10[i] = y10[i] = i / 10.0;
+		rml_set_str(&f, "calib.method", "bbq");
+		rml_add_tensor(&f, "calib.scalars", RML_DTYPE_F64, 1, (int64_t[]){ 3 }, s3, &e);
+		rml_add_tensor(&f, "calib.offsets", RML_DTYPE_I64, 1, (int64_t[]){ 3 }, off3, &e);
+		rml_add_tensor(&f, "calib.weights", RML_DTYPE_F64, 1, (int64_t[]){ 2 }, w2, &e);
+		rml_add_tensor(&f, "calib.x", RML_DTYPE_F64, 1, (int64_t[]){ 10 }, x10, &e);
+		rml_add_tensor(&f, "calib.y", RML_DTYPE_F64, 1, (int64_t[]){ 10 }, y10, &e);
+		assert_int_equal(rml_calib_from_file(&back, &f, "calib.", &e), RML_ERR_FORMAT);
+		assert_non_null(strstr(e.msg, "offsets"));
+		/* and the same arrays with sane offsets are accepted */
+		((int64_t *)rml_find_tensor(&f, "calib.offsets")->data)[1] = 5;
+		assert_int_equal(rml_calib_from_file(&back, &f, "calib.", &e), RML_OK);
+		rml_calib_free(&back);
+	}
 	/* Temperature outside its range and negative beta parameters. */
 	rml_file_free(&f);
 	rml_calib t;

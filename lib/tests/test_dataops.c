@@ -12,11 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "dataops.h"
+
+/* the library builds its writer without stdio; the test writes PNG files */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
 
 static char td[400];
 static rml_dataset base;  /* testdata/cifar10-test-1000.rml */
@@ -295,7 +304,9 @@ static void test_reject_idx_truncated(void **state)
 	fclose(in);
 	snprintf(path, sizeof path, "%s/i-trunc", dir);
 	write_file(path, buf, got);
-	assert_int_equal(rml_import_idx(&d, path, P("idx/labels-idx1-ubyte"), NULL, 0, &err), RML_ERR_IO);
+	/* a plain file shorter than its header claims: refused before reading */
+	assert_int_equal(rml_import_idx(&d, path, P("idx/labels-idx1-ubyte"), NULL, 0, &err),
+			 RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "i-trunc"));
 	assert_null(d.images);
 	/* A label past the names given is refused. */
@@ -306,6 +317,97 @@ static void test_reject_idx_truncated(void **state)
 	assert_int_equal(rml_import_idx(&d, P("idx/images-idx3-ubyte"), path, rml_fashion_mnist_classes, 10,
 					&err), RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "label 10"));
+	rm_rf(dir);
+}
+
+/* A 12 KB idx file whose header claims 1000 images of 4096x4096 (16 GB)
+ * is refused at once, naming the file, before any allocation of that
+ * size; gzip-compressed, it is read as a stream in blocks of at most
+ * 16 MiB and refused as truncated. */
+static void test_reject_idx_huge_header(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char *dir = scratch(), path[200], lpath[200], cmd[500];
+	static uint8_t buf[12288];
+	/* 1000 images of 4096x4096: 16 GB, just within the tensor limit */
+	const uint8_t hdr[16] = { 0, 0, 8, 3, 0, 0, 3, 0xe8, 0, 0, 16, 0, 0, 0, 16, 0 };
+	memcpy(buf, hdr, 16);
+	snprintf(path, sizeof path, "%s/huge-idx3", dir);
+	write_file(path, buf, sizeof buf);
+	uint8_t lab[8 + 1000] = { 0, 0, 8, 1, 0, 0, 3, 0xe8 };
+	snprintf(lpath, sizeof lpath, "%s/huge-idx1", dir);
+	write_file(lpath, lab, sizeof lab);
+	assert_int_equal(rml_import_idx(&d, path, lpath, NULL, 0, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "huge-idx3"));
+	assert_non_null(strstr(err.msg, "header claims"));
+	assert_null(d.images);
+	snprintf(cmd, sizeof cmd, "gzip -k '%s' '%s'", path, lpath);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof path, "%s/huge-idx3.gz", dir);
+	snprintf(lpath, sizeof lpath, "%s/huge-idx1.gz", dir);
+	assert_int_equal(rml_import_idx(&d, path, lpath, NULL, 0, &err), RML_ERR_IO);
+	assert_non_null(strstr(err.msg, "huge-idx3.gz"));
+	assert_null(d.images);
+	rm_rf(dir);
+}
+
+/* CIFAR from a stream that never ends is refused once past the records a
+ * CIFAR file can hold, naming it. */
+static void test_reject_cifar_stream(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	const char *f1[1] = { "/dev/zero" };
+	assert_int_equal(rml_import_cifar10(&d, f1, 1, NULL, &err), RML_ERR_LIMIT);
+	assert_non_null(strstr(err.msg, "/dev/zero"));
+	assert_non_null(strstr(err.msg, "records"));
+	assert_null(d.images);
+}
+
+/* Folder import with --resize keeps only the small copies: 24 images of
+ * 1000x1000 (72 MB decoded) imported at 32x32 raise the peak memory by far
+ * less than all of them would take (the sanitizers' own bookkeeping makes
+ * the figure meaningless there, so only the result is checked then). Runs
+ * first, before other tests raise the process's high-water mark. */
+static void test_folder_resize_memory(void **state)
+{
+	(void)state;
+	char *dir = scratch(), path[300], cmd[700];
+	snprintf(path, sizeof path, "%s/f/big", dir);
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/f/other'", path, dir);
+	assert_int_equal(system(cmd), 0);
+	enum { S = 1000 };
+	uint8_t *px = malloc((size_t)S * S * 3);
+	assert_non_null(px);
+	for (int y = 0; y < S; y++)
+		for (int x = 0; x < S * 3; x++)
+			px[(size_t)y * S * 3 + x] = (uint8_t)(x / 3 + y);
+	snprintf(path, sizeof path, "%s/f/big/00.png", dir);
+	assert_true(stbi_write_png(path, S, S, 3, px, S * 3) != 0);
+	free(px);
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s/f' && for i in 01 02 03 04 05 06 07 08 09 10 11; do cp big/00.png big/$i.png; "
+		 "cp big/00.png other/$i.png; done && cp big/00.png other/00.png", dir);
+	assert_int_equal(system(cmd), 0);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long before = ru.ru_maxrss;
+	rml_dataset d;
+	rml_error err = { 0 };
+	snprintf(path, sizeof path, "%s/f", dir);
+	assert_int_equal(rml_import_folder(&d, path, 32, &err), RML_OK);
+	getrusage(RUSAGE_SELF, &ru);
+	long grew_kb = ru.ru_maxrss - before;
+	print_message("folder import of 24 images of %dx%d at 32x32: peak grew %ld KB\n", S, S, grew_kb);
+	assert_int_equal(d.n, 24);
+	assert_int_equal(d.h, 32);
+#if !defined(__SANITIZE_ADDRESS__)
+	assert_true(grew_kb < 40 * 1024);
+#endif
+	rml_dataset_free(&d);
 	rm_rf(dir);
 }
 
@@ -538,7 +640,10 @@ static void test_tasks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_folder_resize_memory),
 		cmocka_unit_test(test_cifar10_binary),
+		cmocka_unit_test(test_reject_idx_huge_header),
+		cmocka_unit_test(test_reject_cifar_stream),
 		cmocka_unit_test(test_cifar100_binary),
 		cmocka_unit_test(test_idx_plain_and_gzip),
 		cmocka_unit_test(test_folder),

@@ -159,6 +159,60 @@ static void test_reject_and_report(void **state)
 	rml_predictions_free(&p);
 }
 
+/* A predictions file whose checksums hold but whose content lies is
+ * refused, one case at a time, naming the row; a file as the programs
+ * write it (with an all-NaN row from a model whose outputs were not
+ * numbers) is read. */
+static void test_predictions_hostile(void **state)
+{
+	(void)state;
+	enum { OK, HUGE_P, NEG_P, PART_NAN, SUM, REJ2, ENT_NAN, ENT_NEG, ENT_BIG, EB_NAN, N_CASES };
+	const char *says[N_CASES] = { "", "outside [0, 1]", "outside [0, 1]", "partly NaN",
+				      "sums to", "rejected flag", "entropy of row",
+				      "entropy of row", "entropy of row", "entropy_before" };
+	for (int c = 0; c < N_CASES; c++) {
+		rml_predictions p;
+		rml_predictions_init(&p);
+		assert_int_equal(rml_predictions_alloc(&p, 3, 2, NULL), RML_OK);
+		float probs[6] = { 0.75f, 0.25f, 0.5f, 0.5f, NAN, NAN };
+		memcpy(p.probs, probs, sizeof probs);
+		double thr;
+		assert_int_equal(rml_predictions_reject(&p, RML_REJECT_ENTROPY, 0.6, -1, &thr, NULL),
+				 RML_OK);
+		p.entropy_before = calloc(3, sizeof(float));
+		assert_non_null(p.entropy_before);
+		switch (c) {
+		case HUGE_P: p.probs[0] = 1e30f; break;
+		case NEG_P: p.probs[1] = -0.25f; p.probs[0] = 1.25f; break;
+		case PART_NAN: p.probs[2] = NAN; break;
+		case SUM: p.probs[3] = 0.25f; break;
+		case REJ2: p.rejected[1] = 2; break;
+		case ENT_NAN: p.entropy[0] = NAN; break;
+		case ENT_NEG: p.entropy[0] = -0.5f; break;
+		case ENT_BIG: p.entropy[0] = 5; break;
+		case EB_NAN: p.entropy_before[2] = NAN; break;
+		}
+		rml_file f;
+		rml_file_init(&f);
+		assert_int_equal(rml_predictions_to_file(&p, &f, NULL), RML_OK);
+		rml_predictions q;
+		rml_error err = { 0 };
+		rml_status st = rml_predictions_from_file(&q, &f, &err);
+		if (c == OK) {
+			assert_int_equal(st, RML_OK);
+			assert_true(isnan(q.probs[4]));
+		} else {
+			assert_int_equal(st, RML_ERR_FORMAT);
+			if (!strstr(err.msg, says[c]))
+				fail_msg("case %d: '%s' does not say '%s'", c, err.msg, says[c]);
+			assert_null(q.probs);
+		}
+		rml_predictions_free(&q);
+		rml_file_free(&f);
+		rml_predictions_free(&p);
+	}
+}
+
 /* Fifteen equal-width bins and equal-mass bins with ties, against numpy:
  *   conf = np.array([.05,.31,.32,.5,.55,.66,.67,.7,.7,.7,.93,1.],
  *                   dtype=np.float32).astype(np.float64)
@@ -299,6 +353,8 @@ static void test_predictions_file(void **state)
 	rml_predictions_init(&p);
 	rml_error err = { 0 };
 	assert_int_equal(rml_predictions_alloc(&p, 3, 2, NULL), RML_OK);
+	for (int i = 0; i < 6; i++)
+		p.probs[i] = 0.5f;  /* rows that sum to 1, as the reader requires */
 	p.entropy_before = calloc(3, sizeof *p.entropy_before);
 	p.entropy_before[1] = 0.25f;
 	rml_file f;
@@ -348,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_student_t),
 		cmocka_unit_test(test_reject_edges),
 		cmocka_unit_test(test_predictions_file),
+		cmocka_unit_test(test_predictions_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -388,6 +388,93 @@ static void test_checkpoint_settings(void **state)
 	rml_model_free(m);
 }
 
+/* Every setting a checkpoint holds is checked as strictly as the same
+ * option: a crafted checkpoint (NaN or infinite lr, NaN momentum or decay,
+ * 2^62 epochs, label smoothing 5, warm-up -3, optimiser "bogus", a value
+ * of the wrong type) is refused by resume, naming the key, whether the
+ * value would be adopted or overridden by an option. */
+static void test_checkpoint_hostile(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(21);
+	rml_error err = { 0 };
+	rml_optim o;
+	assert_int_equal(rml_optim_init(&o, RML_OPT_ADAMW, rml_model_n_params(m, RML_GROUPS_ALL), &err),
+			 RML_OK);
+	char dig[65] = "0";
+	enum { LR_NAN, LR_INF, MOM_NAN, WD_NAN, EPOCHS, SMOOTH, WARM, OPT, LR_TYPE, NEST, EPOCH_DONE,
+	       N_CASES };
+	const char *says[N_CASES] = { "train.lr", "train.lr", "train.momentum", "train.wd",
+				      "train.epochs", "train.label_smoothing", "train.warmup",
+				      "train.optimizer", "train.lr", "train.nesterov",
+				      "train.epoch" };
+	for (int c = 0; c < N_CASES; c++) {
+		rml_file f;
+		rml_file_init(&f);
+		assert_int_equal(rml_train_checkpoint_to_file(m, &o, &S0, 5, dig, &f, &err), RML_OK);
+		switch (c) {
+		case LR_NAN: rml_set_f64(&f, "train.lr", NAN); break;
+		case LR_INF: rml_set_f64(&f, "train.lr", INFINITY); break;
+		case MOM_NAN: rml_set_f64(&f, "train.momentum", NAN); break;
+		case WD_NAN: rml_set_f64(&f, "train.wd", NAN); break;
+		case EPOCHS: rml_set_i64(&f, "train.epochs", (int64_t)1 << 62); break;
+		case SMOOTH: rml_set_f64(&f, "train.label_smoothing", 5); break;
+		case WARM: rml_set_i64(&f, "train.warmup", -3); break;
+		case OPT: rml_set_str(&f, "train.optimizer", "bogus"); break;
+		case LR_TYPE: rml_set_str(&f, "train.lr", "fast"); break;
+		case NEST: rml_set_i64(&f, "train.nesterov", 7); break;
+		case EPOCH_DONE: rml_set_i64(&f, "train.epoch", (int64_t)1 << 62); break;
+		}
+		int64_t epoch;
+		rml_status st = rml_train_checkpoint_check(&f, dig, &epoch, &err);
+		if (!st) {
+			/* adopted (nothing given) and overridden (all given) alike */
+			for (int g = 0; g < 2; g++) {
+				rml_train_settings s = S0, was;
+				unsigned differ;
+				st = rml_train_settings_resume(&s, g ? ~0u : 0u, &f, &differ, &was, &err);
+				assert_int_equal(st, RML_ERR_FORMAT);
+			}
+		}
+		assert_int_equal(st, RML_ERR_FORMAT);
+		if (!strstr(err.msg, says[c]))
+			fail_msg("case %d: '%s' does not name %s", c, err.msg, says[c]);
+		assert_int_equal(rml_train_state_check(&f, &err), RML_ERR_FORMAT);
+		rml_file_free(&f);
+	}
+	/* The option bounds and the file bounds are one function. */
+	rml_train_settings s = S0;
+	assert_int_equal(rml_train_settings_check(&s, "--", &err), RML_OK);
+	s.lr = NAN;
+	assert_int_equal(rml_train_settings_check(&s, "--", &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "--lr nan"));
+	rml_optim_free(&o);
+	rml_model_free(m);
+}
+
+/* A step whose update makes weights non-finite (a NaN learning rate: the
+ * loss before it is finite) fails with a message instead of training on. */
+static void test_nonfinite_weights(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(22);
+	static float x[N * IMG];
+	int32_t y[N];
+	batch(x, y, 23);
+	rml_error err = { 0 };
+	rml_optim o;
+	assert_int_equal(rml_optim_init(&o, RML_OPT_SGD, rml_model_n_params(m, RML_GROUPS_ALL), &err),
+			 RML_OK);
+	rml_train_config cfg = { .wd = 0.1, .groups = RML_GROUPS_ALL };
+	rml_train_stats st;
+	assert_int_equal(rml_train_step(m, &o, &cfg, x, y, N, 0.1, &st, &err), RML_OK);
+	assert_int_equal(rml_train_step(m, &o, &cfg, x, y, N, NAN, &st, &err), RML_ERR_NUMERIC);
+	assert_true(isfinite(st.loss));
+	assert_non_null(strstr(err.msg, "weights became non-finite"));
+	rml_optim_free(&o);
+	rml_model_free(m);
+}
+
 static void test_augment_names(void **state)
 {
 	(void)state;
@@ -620,6 +707,8 @@ int main(void)
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_checkpoint_settings),
 		cmocka_unit_test(test_augment_names),
+		cmocka_unit_test(test_checkpoint_hostile),
+		cmocka_unit_test(test_nonfinite_weights),
 		cmocka_unit_test(test_recipe_names),
 		cmocka_unit_test(test_checkpoint_recipe),
 		cmocka_unit_test(test_ema),
