@@ -26,6 +26,7 @@ static struct {
 	rml_file lineage;   /* just the input's lineage keys */
 } inputs[CLI_MAX_INPUTS];
 static int n_inputs;
+static char last_hash[65];
 
 void cli_init(const char *prog, int argc, char **argv)
 {
@@ -120,6 +121,7 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 	rml_status st = rml_file_load_hashed(f, path, hex, err);
 	if (st != RML_OK)
 		return st;
+	memcpy(last_hash, hex, sizeof hex);
 	if (n_inputs < CLI_MAX_INPUTS) {
 		snprintf(inputs[n_inputs].role, sizeof inputs[n_inputs].role, "%s", role);
 		memcpy(inputs[n_inputs].hash, hex, sizeof hex);
@@ -131,6 +133,11 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 		n_inputs++;
 	}
 	return RML_OK;
+}
+
+const char *cli_last_hash(void)
+{
+	return last_hash;
 }
 
 int cli_check_output(const char *path)
