@@ -66,7 +66,7 @@ attack)
 	done
 	;;
 resilience)
-	tasks=$6
+	tasks=$rep
 	# shellcheck disable=SC2086
 	"$bin/rmlops-metaopt" --eval -m "$model" --val "$data" --tasks "$tasks" --pool task "$@" \
 		--repeat "$level" -s 7 -j "$j" --json --plot "$d/curve.png" > "$d/eval.json"
