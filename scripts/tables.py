@@ -212,8 +212,35 @@ def write(path, text):
     os.replace(path + ".tmp", path)
 
 
+COLOURS = ["1f77b4", "ff7f0e", "2ca02c", "d62728"]
+LIGHT = ["9ecae1", "fdbf6f", "a1d99b", "fc9272"]
+
+
 def charts(d, cells):
-    pass
+    """table1.png, table2.png: ACC1 (dark) and ACC2 (light) of each
+    configuration over the test stages; table3-c0.png, table3-c1.png: the
+    mean resilience curves of Table 3 (rmlops-metaopt --eval --plot)."""
+    import shutil
+    import subprocess
+    plot = os.environ.get("TPLOT", "")
+    for table, name, title in (("faults", "table1.png", "Table 1: accuracy under fault injection"),
+                               ("attack", "table2.png", "Table 2: accuracy under the CMA-ES attack")):
+        lines = [title, "accuracy (dark ACC1, light ACC2)"]
+        for c in range(4):
+            for m, col in (("acc1", COLOURS), ("acc2", LIGHT)):
+                pts = []
+                for t in range(4):
+                    cell = cells["t0-c%d" % c if t == 0 else "%s-t%d-c%d" % (table, t, c)]
+                    pts += ["%d" % t, "%.6f" % cell[m]["mean"]]
+                lines.append("Config_%d_%s %s %s" % (c, m.upper(), col[c], " ".join(pts)))
+        if plot and os.path.exists(plot):
+            subprocess.run([plot, os.path.join(d, name)], input="\n".join(lines) + "\n",
+                           text=True, check=True)
+    for c in (0, 1):
+        src = os.path.join(d, "cells", "r-c%d.json.d" % c, "curve.png")
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(d, "table3-c%d.png.tmp" % c))
+            os.replace(os.path.join(d, "table3-c%d.png.tmp" % c), os.path.join(d, "table3-c%d.png" % c))
 
 
 def cmd_plan(d, final):
