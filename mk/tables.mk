@@ -77,6 +77,10 @@ SELBY_0 := confidence
 SELBY_1 := confidence
 SELBY_2 := entropy
 SELBY_3 := entropy
+# Table 2's attack: the paper's CMA-ES threshold attack (10 generations),
+# or TABLE2_ATTACK=square (Square, L-inf, 5,000 queries: the strongest
+# black-box attack here, see the README's attack section).
+TABLE2_ATTACK ?= cmaes-linf
 # The disturbance of each test stage: fault rate, attack budget (pixel units).
 RATE_1  := 0.1
 RATE_2  := 0.1
@@ -214,7 +218,8 @@ $(TT)/cells/faults-t$(2)-c$(1).json: $(TT)/models/c$(1)-$(2).rml $(D)/parts.json
 		$(if $(filter 3,$(1)),$(TTA_REP),$(FAULT_REP)) $$@ $(TBIN) $(TJ) $(REJ_$(1))
 $(TT)/cells/attack-t$(2)-c$(1).json: $(TT)/models/c$(1)-$(2).rml $(D)/atk$(2).rml
 	@mkdir -p $$(@D)
-	bash scripts/tables_cell.sh attack $(1) $$< $(D)/atk$(2).rml $(EPS_$(2)) $(ATTACK_REP) $$@ $(TBIN) $(TJ) $(REJ_$(1))
+	TATTACK=$(TABLE2_ATTACK) bash scripts/tables_cell.sh attack $(1) $$< $(D)/atk$(2).rml $(EPS_$(2)) $(ATTACK_REP) $$@ \
+		$(TBIN) $(TJ) $(REJ_$(1))
 endef
 
 $(foreach c,$(CFGS),$(foreach t,0 1 2,$(eval $(call stage_rules,$(c),$(t)))))

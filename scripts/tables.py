@@ -122,9 +122,14 @@ def cmd_summary(kind, d, wall, level):
             cell["fault"] = {"model": "bitflip", "unit": "tensor", "rate": float(level)}
         if kind == "attack":
             over = [json.load(open(p))["n_over"] for p in sorted(glob.glob(os.path.join(d, "verify-*.json")))]
-            cell["attack"] = {"kind": "cmaes-linf", "eps": float(level), "generations": 10,
-                              "n_over": sum(over)}
+            kind = os.environ.get("TATTACK", "cmaes-linf")
+            cell["attack"] = {"kind": kind, "eps": float(level), "n_over": sum(over)}
+            cell["attack"].update({"generations": 10} if kind == "cmaes-linf" else {"queries": 5000})
     print(json.dumps(cell, sort_keys=True))
+
+
+def attack_kind(cells):
+    return cells.get("attack-t1-c0", {}).get("attack", {}).get("kind", "cmaes-linf")
 
 
 def fmt(s):
@@ -143,7 +148,8 @@ def cmd_assemble(d, profile):
     res = {"profile": profile, "cells": cells, "steps_wall_s": times, "orderings": []}
     md = {}
     for table, title in (("faults", "Table 1: accuracy under fault injection"),
-                         ("attack", "Table 2: accuracy under the CMA-ES attack")):
+                         ("attack", "Table 2: accuracy under the %s attack"
+                          % ("Square" if attack_kind(cells) == "square" else "CMA-ES"))):
         lines = ["## %s (profile %s)" % (title, profile), "",
                  "Each cell: measured (mean ± 95% CI half-width over the repetitions) / paper / difference.", "",
                  "| config | " + " | ".join("Test %d ACC1 | Test %d ACC2" % (t, t) for t in range(4)) + " |",
@@ -224,7 +230,8 @@ def charts(d, cells):
     import subprocess
     plot = os.environ.get("TPLOT", "")
     for table, name, title in (("faults", "table1.png", "Table 1: accuracy under fault injection"),
-                               ("attack", "table2.png", "Table 2: accuracy under the CMA-ES attack")):
+                               ("attack", "table2.png", "Table 2: accuracy under the %s attack"
+                                % ("Square" if attack_kind(cells) == "square" else "CMA-ES"))):
         lines = [title, "accuracy (dark ACC1, light ACC2)"]
         for c in range(4):
             for m, col in (("acc1", COLOURS), ("acc2", LIGHT)):

@@ -15,7 +15,8 @@
 # Faults: rmlops-eval --repeat (Configs 0-2) or rmlops-inject with seed k
 # then rmlops-tta (Config 3), one bit flipped in a fraction RATE of theta's
 # tensors; the injection logs are kept. Attacks: rmlops-attack create
-# (cmaes-linf, 10 generations, seed k) against the configuration's model,
+# (cmaes-linf, 10 generations, seed k; or with TATTACK=square, Square L-inf
+# with 5,000 queries) against the configuration's model,
 # each adversarial set checked by rmlops-attack verify and kept.
 set -euo pipefail
 kind=$1 cfg=$2 model=$3 data=$4 level=$5 rep=$6 out=$7 bin=$8 j=$9
@@ -51,10 +52,15 @@ faults)
 	fi
 	;;
 attack)
+	case ${TATTACK:-cmaes-linf} in
+	cmaes-linf) how=(--attack cmaes-linf --generations 10) ;;
+	square) how=(--attack square --norm linf --queries 5000) ;;
+	*) echo "tables_cell.sh: unknown attack '$TATTACK' (cmaes-linf, square)" >&2; exit 2 ;;
+	esac
 	: > "$d/reps.jsonl"
 	for k in $(seq 1 "$rep"); do
-		"$bin/rmlops-attack" create -m "$model" -d "$data" --attack cmaes-linf --eps "$level" \
-			--generations 10 -s "$k" -j "$j" --json -o "$d/adv-$k.rml" > "$d/attack-$k.json"
+		"$bin/rmlops-attack" create -m "$model" -d "$data" "${how[@]}" --eps "$level" \
+			-s "$k" -j "$j" --json -o "$d/adv-$k.rml" > "$d/attack-$k.json"
 		"$bin/rmlops-attack" verify -d "$d/adv-$k.rml" --clean "$data" --json > "$d/verify-$k.json"
 		if [ "$cfg" = 3 ]; then
 			"$bin/rmlops-tta" -m "$model" -d "$d/adv-$k.rml" -s 1 -j "$j" -q > "$d/p.rml"

@@ -18,7 +18,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(dirname "$(command -v rmlops-data)")
 py=${PYTHON:-python3}
 # shellcheck disable=SC2086
-mk() { make -s -C "$repo" --no-print-directory ${RML_MAKEFLAGS:-} TBIN="$bin" "$@"; }
+mk() { MAKEFLAGS= make -s -C "$repo" --no-print-directory ${RML_MAKEFLAGS:-} TBIN="$bin" "$@"; }
 
 # ---- refused inputs ----
 # Two images of each class: the second cut leaves a class out of part 1.
@@ -140,7 +140,8 @@ for t in (1, 2, 3):
             assert len(set(tensors)) == len(tensors), log       # one fault per tensor
             assert all(".adapter." not in x and not x.startswith("head.") for x in tensors), log
         a = json.load(open("%s/cells/attack-t%d-c%d.json" % (d, t, c)))
-        assert a["attack"]["eps"] == eps[t] and a["attack"]["generations"] == 10, (t, c, a["attack"])
+        assert a["attack"]["eps"] == eps[t], (t, c, a["attack"])
+        assert a["attack"].get("generations") == 10 or a["attack"].get("queries") == 5000, (t, c, a["attack"])
         assert a["attack"]["n_over"] == 0, (t, c)
         for rep in glob.glob("%s/cells/attack-t%d-c%d.json.d/attack-*.json" % (d, t, c)):
             txt = open(rep).read()
