@@ -169,7 +169,7 @@ ifneq ($(ADAPTERS),)
 	$(TIMED) c0-0 $(TBIN)/rmlops-train -m $(MODEL) --adapters $(ADAPTERS) --tune phi,W -d $(D)/dev-val.rml \
 		--epochs 1 --lr 0 --momentum 0 --wd 0 --warmup 0 -s 1 -j $(TJ) -q -o $@
 else
-	@$(TBIN)/rmlops-info --digest $(MODEL) | grep -q '[[:space:]]adapters\.' || { \
+	@$(TBIN)/rmlops-info --digest $(MODEL) | grep -q '\.adapter\.' || { \
 		echo "tables: MODEL=$(MODEL) has no adapters (set ADAPTERS=4 to add them)" >&2; exit 1; }
 	cp $(MODEL) $@.tmp && mv $@.tmp $@
 endif
