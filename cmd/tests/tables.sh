@@ -18,7 +18,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(dirname "$(command -v rmlops-data)")
 py=${PYTHON:-python3}
 # shellcheck disable=SC2086
-mk() { MAKEFLAGS= make -s -C "$repo" --no-print-directory ${RML_MAKEFLAGS:-} TBIN="$bin" "$@"; }
+mk() { MAKEFLAGS='' make -s -C "$repo" --no-print-directory ${RML_MAKEFLAGS:-} TBIN="$bin" "$@"; }
 
 # ---- refused inputs ----
 # Two images of each class: the second cut leaves a class out of part 1.
@@ -64,7 +64,7 @@ if [ -z "$dir" ]; then
 	exit 0
 fi
 [ -s "$dir/results.json" ] || die "$dir/results.json: no finished run"
-cd "$repo"
+cd "$repo" || exit 1
 # Parts: recomputed from the test set (image bytes and labels as a multiset).
 test_set=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"])' "$dir/data/parts.json")
 for cand in "$dir/data/$test_set" "testdata/$test_set"; do [ -s "$cand" ] && { tset=$cand; break; }; done
