@@ -10,6 +10,7 @@
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
 #   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
+#   make tables PROFILE=quick    the life-cycle tables (mk/tables.mk; full: CIFAR10=DIR)
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -150,6 +151,9 @@ fuzz: fuzz-build
 	  build-fuzz/corpus-yaml build-fuzz/seeds-yaml
 	build-fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
 	  build-fuzz/corpus-st testdata/fuzz-safetensors
+
+# The life-cycle experiment (Tables 1-3): make tables [PROFILE=quick].
+include mk/tables.mk
 
 lint-man:
 	@for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -T lint -W warning $$m || exit 1; done

@@ -32,6 +32,7 @@ static struct {
 	rml_file lineage;   /* just the input's lineage keys */
 } inputs[CLI_MAX_INPUTS];
 static int n_inputs;
+static char last_hash[65];
 
 void cli_init(const char *prog, int argc, char **argv)
 {
@@ -194,6 +195,7 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 		}
 		return st;
 	}
+	memcpy(last_hash, hex, sizeof hex);
 	if (n_inputs < CLI_MAX_INPUTS) {
 		snprintf(inputs[n_inputs].role, sizeof inputs[n_inputs].role, "%s", role);
 		memcpy(inputs[n_inputs].hash, hex, sizeof hex);
@@ -328,6 +330,11 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 			return CLI_EXIT_FAIL;
 	}
 	return 0;
+}
+
+const char *cli_last_hash(void)
+{
+	return last_hash;
 }
 
 int cli_check_output(const char *path)

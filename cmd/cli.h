@@ -43,6 +43,8 @@ int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *
 /* Load path ("-" = stdin) and remember (role, sha256) for the provenance of
  * whatever this program writes next. Returns RML_OK or fills err. */
 rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *err);
+/* The SHA-256 (hex) of the last file cli_load read, "" before any. */
+const char *cli_last_hash(void);
 
 /* As cli_load, then refuse a file of another kind, naming path. */
 rml_status cli_load_kind(rml_file *f, const char *path, const char *role, const char *kind,

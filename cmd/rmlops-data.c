@@ -1,10 +1,12 @@
 /*
  * rmlops-data — get images into rmlops datasets and reshape them: import,
  * split, take, tasks, concat, show (PNG contact sheet), export (image
- * folder). The work is in lib/dataops.c and lib/canvas.c.
+ * folder), select (the most uncertain images of a predictions file). The
+ * work is in lib/dataops.c, lib/select.c and lib/canvas.c.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "cli.h"
 #include "corrupt.h"
 #include "dataops.h"
+#include "select.h"
 
 struct cmdline {
 	const char *cmd;
@@ -23,7 +26,7 @@ struct cmdline {
 	int64_t cols, scale;
 	double fraction;
 	int gray_to_rgb, relabel, fashion, json, unite, help, shuffle;
-	const char *corruption;
+	const char *corruption, *predictions, *by;
 	int64_t severity;
 	char **args;
 	int n_args;
@@ -49,6 +52,9 @@ static void usage(void)
 	       "  concat A B... [--union]      images of B... after those of A\n"
 	       "  show [IN]                    a PNG contact sheet (-o sheet.png; --count, --cols, --scale)\n"
 	       "  export [IN] DIR              write DIR/<class>/<index>.png\n"
+	       "  select -p PREDS [IN]         the most uncertain images of a predictions file:\n"
+	       "                               --fraction F or --count N, --by entropy|confidence|\n"
+	       "                               margin, to -o (with labels), the rest to --rest FILE\n"
 	       "  corrupt [IN]                 a common corruption: --type NAME --severity 1..5\n"
 	       "                               (gaussian_noise, shot_noise, impulse_noise, defocus_blur,\n"
 	       "                               motion_blur, contrast, brightness, fog, pixelate,\n"
@@ -56,7 +62,9 @@ static void usage(void)
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output FILE     output (default standard output)\n"
-	       "      --rest FILE       split: where the remaining images go\n"
+	       "      --rest FILE       split, select: where the remaining images go\n"
+	       "  -p, --predictions FILE  select: the predictions made on IN\n"
+	       "      --by MEASURE      select: entropy (default), confidence or margin\n"
 	       "      --split train|test   import cifar10/cifar100: which part of a directory\n"
 	       "      --labels fine|coarse import cifar100 (default fine)\n"
 	       "      --classes LIST    take: class names or indices, comma separated;\n"
@@ -125,6 +133,18 @@ static int command_usage(const char *cmd)
 		  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
 		  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
 		  "Refuses to write the PNG to a terminal.\n" },
+		{ "select",
+		  "Usage: rmlops-data select -p PREDICTIONS (--fraction F | --count N)\n"
+		  "                          [--by entropy|confidence|margin] [IN] -o SEL.rml [--rest REST.rml]\n"
+		  "The active-learning step: the N (or round(F x n)) images of IN the model was\n"
+		  "least sure of, by the entropy of its prediction, 1 - its confidence (top\n"
+		  "probability) or 1 - its margin (top minus second probability), written with\n"
+		  "their labels; the others to --rest. PREDICTIONS (rmlops-eval -P, rmlops-tta)\n"
+		  "must be made on IN: the same number of rows and classes, the same known labels,\n"
+		  "and, when it records the digest of its data, the same file. Equal uncertainty\n"
+		  "goes by position, earlier first; a row with NaN or infinity is the most\n"
+		  "uncertain. Both outputs keep the input order and record the rows they hold\n"
+		  "(key select.indices).\n" },
 		{ "export",
 		  "Usage: rmlops-data export [IN] DIR\n"
 		  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
@@ -145,7 +165,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
 		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_SHUFFLE, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
-		O_COLS, O_SCALE, O_JSON, O_UNION, O_TYPE, O_SEVERITY,
+		O_COLS, O_SCALE, O_JSON, O_UNION, O_TYPE, O_SEVERITY, O_BY,
 	};
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' },
@@ -174,6 +194,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "union", no_argument, 0, O_UNION },
 		{ "type", required_argument, 0, O_TYPE },
 		{ "severity", required_argument, 0, O_SEVERITY },
+		{ "predictions", required_argument, 0, 'p' },
+		{ "by", required_argument, 0, O_BY },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -181,12 +203,18 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "o:s:j:p:qvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'o': c->output = optarg; break;
 		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
 		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_REST: c->rest = optarg; break;
+		case 'p': c->predictions = optarg; break;
+		case O_BY:
+			if (strcmp(optarg, "entropy") && strcmp(optarg, "confidence") && strcmp(optarg, "margin"))
+				return cli_usage_error("--by is entropy, confidence or margin, not '%s'", optarg);
+			c->by = optarg;
+			break;
 		case O_SPLIT:
 			if (strcmp(optarg, "train") && strcmp(optarg, "test"))
 				return cli_usage_error("--split is train or test, not '%s'", optarg);
@@ -416,6 +444,96 @@ static int parse_classes(const char *s, const rml_dataset *d, int **out, int *n)
 	return 0;
 }
 
+/* The data= digest a predictions file records in its provenance, or NULL. */
+static const char *recorded_data_hash(const rml_file *f)
+{
+	const rml_kv *kv = rml_get(f, "provenance.inputs");
+	if (!kv || kv->type != RML_KV_STR_ARRAY)
+		return NULL;
+	for (int64_t i = 0; i < kv->n; i++)
+		if (strncmp(kv->sa[i], "data=sha256:", 12) == 0)
+			return kv->sa[i] + 12;
+	return NULL;
+}
+
+static int save_part(const rml_dataset *d, const char *path, const char *by, const char *part,
+		     const int64_t *idx, int64_t n, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = rml_dataset_to_file(d, &f, err);
+	if (!st && (rml_set_str(&f, "select.by", by) || rml_set_str(&f, "select.part", part) ||
+		    rml_set_i64_array(&f, "select.indices", idx, n)))
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (!st)
+		st = cli_save(&f, path, -1, err);
+	rml_file_free(&f);
+	return st ? -1 : 0;
+}
+
+static int cmd_select(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dataset *b,
+		      rml_error *err)
+{
+	rml_uncertainty by = RML_UNC_ENTROPY;
+	if (c->by && rml_uncertainty_parse(c->by, &by, err))
+		return cli_usage_error("%s", err->msg);
+	rml_file pf;
+	rml_predictions p;
+	rml_predictions_init(&p);
+	if (cli_load(&pf, c->predictions, "predictions", err))
+		return -1;
+	const char *want = recorded_data_hash(&pf);
+	char want_copy[80] = "";
+	if (want)
+		snprintf(want_copy, sizeof want_copy, "%s", want);
+	rml_status st = rml_expect_kind(&pf, "predictions", c->predictions, err);
+	if (!st)
+		st = rml_predictions_from_file(&p, &pf, err);
+	rml_file_free(&pf);
+	if (st) {
+		rml_predictions_free(&p);
+		return -1;
+	}
+	int r = load_input(c, 0, d, "data", err);
+	const char *in = c->n_args > 0 && strcmp(c->args[0], "-") ? c->args[0] : "standard input";
+	if (!r && want_copy[0] && strcmp(want_copy, cli_last_hash()) != 0) {
+		rml_errorf(err, RML_ERR_MISMATCH,
+			   "%s: the predictions were made on another dataset (data digest %.12s..., "
+			   "this one %.12s...)", in, want_copy, cli_last_hash());
+		r = -1;
+	}
+	rml_selection s;
+	memset(&s, 0, sizeof s);
+	if (!r && rml_dataset_select_uncertain(d, &p, by, c->fraction, c->count, a,
+					      c->rest ? b : NULL, &s, err)) {
+		char m[sizeof err->msg + 64];
+		snprintf(m, sizeof m, "%s: %s", c->predictions, err->msg);
+		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
+		r = -1;
+	}
+	rml_predictions_free(&p);
+	const char *name = rml_uncertainty_name(by);
+	/* The rest first: the main output appears only when everything is done. */
+	if (!r && c->rest)
+		r = save_part(b, c->rest, name, "rest", s.rest, s.n_rest, err);
+	if (!r)
+		r = save_part(a, c->output ? c->output : "-", name, "selected", s.selected,
+			      s.n_selected, err);
+	if (!r) {
+		if (c->json)
+			fprintf(stderr, "{\"select\":{\"by\":\"%s\",\"n\":%lld,\"selected\":%lld,"
+				"\"rest\":%lld,\"threshold\":%.17g}}\n", name, (long long)d->n,
+				(long long)s.n_selected, (long long)s.n_rest,
+				s.n_selected ? s.threshold : 0.0);
+		else if (cli_verbosity > 0)
+			cli_msg("select: %lld of %lld images by %s (uncertainty >= %.6g)",
+				(long long)s.n_selected, (long long)d->n, name,
+				s.n_selected ? s.threshold : NAN);
+	}
+	rml_selection_free(&s);
+	return r;
+}
+
 static int cmd_show(struct cmdline *c, const rml_dataset *d, rml_error *err)
 {
 	const char *out = c->output ? c->output : "-";
@@ -634,6 +752,18 @@ int main(int argc, char **argv)
 			r = save_dataset(&d, c.output, -1, &err);
 		if (!r)
 			report(&c, &d, "concat");
+	} else if (strcmp(c.cmd, "select") == 0) {
+		if (c.n_args > 1)
+			return cli_usage_error("select takes one input");
+		if (!c.predictions)
+			return cli_usage_error("select needs -p PREDICTIONS");
+		if ((c.fraction > 0) == (c.count > 0))
+			return cli_usage_error("select needs one of --fraction F and --count N");
+		if (c.rest && cli_check_output(c.rest))
+			return CLI_EXIT_USAGE;
+		if (c.rest && c.output && strcmp(c.rest, c.output) == 0)
+			return cli_usage_error("--rest and -o name the same file");
+		r = cmd_select(&c, &d, &a, &b, &err);
 	} else if (strcmp(c.cmd, "show") == 0) {
 		if (c.n_args > 1)
 			return cli_usage_error("show takes one input");

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The life-cycle tables (mk/tables.mk).
+#
+# Always: refused inputs, each with its message and no table written: a test
+# set that cannot be cut into 4 parts with every class in each, a missing
+# dataset, a missing CIFAR10 for the full profile, a model without adapters.
+#
+# On a finished run (RML_TABLES=DIR, as `make tables-check` sets it, e.g.
+# tables/quick), the protocol itself: the parts disjoint and covering the
+# test set; every selection exactly the top 10% by its stated uncertainty
+# (recomputed here from the predictions); fine-tuning changed only phi and W
+# (digests of theta and omega equal to the parent model's); the fault rate
+# and the attack budget of each test stage the stated ones (cell reports,
+# injection logs, and rmlops-attack verify of every adversarial set); ACC2
+# >= ACC1 in every cell where anything was rejected.
+. "$(dirname "$0")/lib.bash"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$(dirname "$(command -v rmlops-data)")
+py=${PYTHON:-python3}
+# shellcheck disable=SC2086
+mk() { MAKEFLAGS='' make -s -C "$repo" --no-print-directory ${RML_MAKEFLAGS:-} TBIN="$bin" "$@"; }
+
+# ---- refused inputs ----
+# Two images of each class: the second cut leaves a class out of part 1.
+rmlops-data take --per-class 2 -s 1 "$td/cifar10-test-1000.rml" -q -o "$tmp/small.rml"
+st=0
+mk PROFILE=quick TT="$tmp/t1" TEST="$tmp/small.rml" "$tmp/t1/results.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] || die "a test set too small to cut was accepted"; ok
+gq 'cannot be cut into 4 parts' "$tmp/err" || die "message for the small test set: $(cat "$tmp/err")"; ok
+[ ! -e "$tmp/t1/data/parts.json" ] && [ ! -e "$tmp/t1/results.json" ] && [ ! -e "$tmp/t1/table1.md" ] \
+	|| die "half-written output after a refused cut"; ok
+st=0
+mk PROFILE=quick TT="$tmp/t2" TEST="$tmp/missing.rml" "$tmp/t2/results.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] || die "a missing test set was accepted"; ok
+gq 'missing.rml: no such dataset' "$tmp/err" || die "message for a missing dataset: $(cat "$tmp/err")"; ok
+[ ! -e "$tmp/t2/results.json" ] || die "results without a test set"; ok
+st=0
+mk PROFILE=full CIFAR10= TT="$tmp/t3" "$tmp/t3/results.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] || die "the full profile ran without CIFAR10"; ok
+gq 'needs CIFAR10=DIR' "$tmp/err" || die "message for no CIFAR10: $(cat "$tmp/err")"; ok
+st=0
+mk PROFILE=full CIFAR10="$tmp/nowhere" TT="$tmp/t4" "$tmp/t4/data/parts.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] || die "a missing CIFAR10 directory was accepted"; ok
+gq 'nowhere: no such directory' "$tmp/err" || die "message for a missing CIFAR10: $(cat "$tmp/err")"; ok
+st=0
+mk PROFILE=quick TT="$tmp/t5" ADAPTERS= MODEL="$td/mvit-xxs-cifar10.rml" "$tmp/t5/models/c0-0.rml" \
+	> "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] || die "a model without adapters was accepted"; ok
+gq 'has no adapters' "$tmp/err" || die "message for a model without adapters: $(cat "$tmp/err")"; ok
+[ ! -e "$tmp/t5/models/c0-0.rml" ] || die "a model written after the refusal"; ok
+st=0
+mk PROFILE=quick TT="$tmp/t6" MODEL="$tmp/none.rml" "$tmp/t6/models/c0-0.rml" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] && gq 'none.rml: no such model' "$tmp/err" || die "message for a missing model: $(cat "$tmp/err")"; ok
+# The plan: stages in order, every target once, the tables last.
+mk PROFILE=quick TT=tables/quick tables-plan > "$tmp/plan"
+[ "$(cut -f2 "$tmp/plan" | sort | uniq -d | wc -l)" -eq 0 ] || die "a target twice in the plan"; ok
+tail -1 "$tmp/plan" | gq 'tables/quick/results.json$' || die "the plan does not end with the tables"; ok
+sort -n -c "$tmp/plan" || die "plan not in stage order"; ok
+
+# ---- the protocol, on a finished run ----
+dir=${RML_TABLES:-}
+if [ -z "$dir" ]; then
+	echo "tables.sh: $checks checks passed (no RML_TABLES: protocol checks skipped)"
+	exit 0
+fi
+[ -s "$dir/results.json" ] || die "$dir/results.json: no finished run"
+cd "$repo" || exit 1
+# Parts: recomputed from the test set (image bytes and labels as a multiset).
+test_set=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"])' "$dir/data/parts.json")
+for cand in "$dir/data/$test_set" "testdata/$test_set"; do [ -s "$cand" ] && { tset=$cand; break; }; done
+"$py" scripts/tables.py parts "$tset" "$dir/data" > /dev/null || die "parts"; ok
+
+# Selections: the top 10% by the stated measure, ties by position.
+"$py" - "$dir" <<'PYEOF' || die "selections"
+import glob, math, os, struct, sys
+sys.path.insert(0, "scripts")
+from rmlfile import read
+d = sys.argv[1]
+n_sel = 0
+for sel in sorted(glob.glob(d + "/sel/*.rml")):
+    name = os.path.basename(sel)
+    kv, _ = read(sel)
+    pkv, pt = read(d + "/preds/" + name)
+    dt, (n, k), raw = pt["probs"]
+    p = struct.unpack("<%df" % (n * k), raw)
+    unc = []
+    for i in range(n):
+        row = [float(x) for x in p[i * k:(i + 1) * k]]
+        if not all(math.isfinite(x) for x in row):
+            unc.append(math.inf); continue
+        s = sorted(row)
+        if kv["select.by"] == "entropy":
+            unc.append(-math.fsum(x * math.log(x) for x in row if x > 0))
+        elif kv["select.by"] == "confidence":
+            unc.append(1 - s[-1])
+        else:
+            unc.append(1 - (s[-1] - s[-2]))
+    order = sorted(range(n), key=lambda i: (-unc[i], i))
+    want = sorted(order[:int(math.floor(0.1 * n + 0.5))])
+    got = list(kv["select.indices"])
+    if got != want:
+        # Allow only an exact tie at the border, computed two ways.
+        raise SystemExit("%s: selection differs from the top 10%% by %s" % (name, kv["select.by"]))
+    n_sel += 1
+assert n_sel == 12, n_sel
+PYEOF
+ok
+
+# Fine-tuning: theta and omega unchanged (digests), phi or W changed.
+frozen() { rmlops-info --digest "$1" | grep -v -e '\.adapter\.u3\.' -e '\.adapter\.scale$' -e ' head\.'; }
+for c in 0 1 2 3; do
+	for t in 1 2 3; do
+		child="$dir/models/c$c-$t.rml"
+		[ "$c" -ge 2 ] && child="$dir/models/c$c-$t-ft.rml"
+		parent="$dir/models/c$c-$((t - 1)).rml"
+		cmp -s <(frozen "$parent") <(frozen "$child") || die "fine-tuning changed theta or omega: $child"
+		! cmp -s <(rmlops-info --digest "$parent") <(rmlops-info --digest "$child") \
+			|| die "fine-tuning changed nothing: $child"
+	done
+done
+ok
+# Config 1 differs from Config 0 only in omega (and Config 0's adapters
+# start from MODEL's theta).
+cmp -s <(rmlops-info --digest "$dir/models/c0-0.rml" | grep -v '\.adapter\.') \
+	<(rmlops-info --digest "$dir/models/c1-0.rml" | grep -v '\.adapter\.') || die "metaopt changed theta"; ok
+
+# Fault rates and attack budgets of each test stage.
+"$py" - "$dir" <<'PYEOF' || die "disturbances"
+import glob, json, re, sys
+d = sys.argv[1]
+rate = {1: 0.1, 2: 0.1, 3: 0.15}
+eps = {1: 3, 2: 3, 3: 5}
+for t in (1, 2, 3):
+    for c in range(4):
+        f = json.load(open("%s/cells/faults-t%d-c%d.json" % (d, t, c)))
+        assert f["fault"] == {"model": "bitflip", "unit": "tensor", "rate": rate[t]}, (t, c, f["fault"])
+        for log in glob.glob("%s/cells/faults-t%d-c%d.json.d/faults-*.jsonl" % (d, t, c)):
+            # (old and new values may be nan or inf: not JSON numbers)
+            tensors = [re.match(r'^\{"tensor":"([^"]*)"', x).group(1) for x in open(log) if x.strip()]
+            assert len(set(tensors)) == len(tensors), log       # one fault per tensor
+            assert all(".adapter." not in x and not x.startswith("head.") for x in tensors), log
+        a = json.load(open("%s/cells/attack-t%d-c%d.json" % (d, t, c)))
+        assert a["attack"]["eps"] == eps[t], (t, c, a["attack"])
+        assert a["attack"].get("generations") == 10 or a["attack"].get("queries") == 5000, (t, c, a["attack"])
+        assert a["attack"]["n_over"] == 0, (t, c)
+        for rep in glob.glob("%s/cells/attack-t%d-c%d.json.d/attack-*.json" % (d, t, c)):
+            txt = open(rep).read()
+            assert '"eps":%d' % eps[t] in txt.replace(" ", "") or '"eps":%d.' % eps[t] in txt.replace(" ", ""), rep
+PYEOF
+ok
+# Each injection log is what rmlops-inject gives again with that seed, and
+# the faulty model it makes records the stated unit and rate.
+for t in 1 2 3; do
+	r=$(case $t in 3) echo 0.15 ;; *) echo 0.1 ;; esac)
+	for log in "$dir"/cells/faults-t$t-c3.json.d/faults-*.jsonl; do
+		k=$(basename "$log" .jsonl); k=${k#faults-}
+		rmlops-inject -m "$dir/models/c3-$t.rml" --unit tensor --rate "$r" -s "$k" --log "$tmp/log" -q \
+			-o "$tmp/faulty.rml"
+		cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, seed $k"
+		rmlops-info "$tmp/faulty.rml" | gq "fault.rate  *$r\$" || die "$log: rate"
+		rmlops-info "$tmp/faulty.rml" | gq "fault.unit  *tensor\$" || die "$log: unit"
+		[ "$(grep -c . "$log")" -gt 0 ] || die "$log: no faults"
+	done
+done
+ok
+for adv in "$dir"/cells/attack-t*-c*.json.d/adv-*.rml; do
+	t=$(basename "$(dirname "$adv")" | sed 's/attack-t\([0-9]\).*/\1/')
+	e=$(case $t in 3) echo 5 ;; *) echo 3 ;; esac)
+	rmlops-attack verify -d "$adv" --clean "$dir/data/atk$t.rml" > "$tmp/v" || die "$adv over its budget"
+	gq "^budget $e\$" "$tmp/v" || die "$adv: budget is not $e"
+done
+ok
+# ACC2 >= ACC1 wherever something was rejected.
+"$py" - "$dir" <<'PYEOF' || die "ACC2 >= ACC1"
+import json, sys
+res = json.load(open(sys.argv[1] + "/results.json"))
+bad = [n for n, c in res["cells"].items() if "acc1" in c and c["reject_rate"] > 0
+       and c["acc2"]["mean"] < c["acc1"]["mean"]]
+assert not bad, bad
+PYEOF
+ok
+echo "tables.sh: $checks checks passed (protocol of $dir)"

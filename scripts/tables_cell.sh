@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# One cell of the life-cycle tables (mk/tables.mk): repetitions of a
+# disturbance on one model and one part of the test set, each measured as
+# ACC1 (all images) and ACC2 (without the rejected), then the mean, sd and
+# 95% CI over the repetitions (scripts/tables.py summary) with the cell's
+# wall time. Everything of the cell goes to OUT.d/; OUT is written last.
+#
+#   tables_cell.sh clean      CFG MODEL DATA 0    1      OUT BIN J [REJECT...]
+#   tables_cell.sh faults     CFG MODEL DATA RATE REPEAT OUT BIN J [REJECT...]
+#   tables_cell.sh attack     CFG MODEL DATA EPS  REPEAT OUT BIN J [REJECT...]
+#   tables_cell.sh resilience CFG MODEL VAL REPEAT TASKS OUT BIN J [METAOPT-OPTS...]
+#
+# Configs 0-2 predict with rmlops-eval (rejection options REJECT...), Config
+# 3 with rmlops-tta (MEMO on the adapters; the calibrator's rejection rule).
+# Faults: rmlops-eval --repeat (Configs 0-2) or rmlops-inject with seed k
+# then rmlops-tta (Config 3), one bit flipped in a fraction RATE of theta's
+# tensors; the injection logs are kept. Attacks: rmlops-attack create
+# (cmaes-linf, 10 generations, seed k; or with TATTACK=square, Square L-inf
+# with 5,000 queries) against the configuration's model,
+# each adversarial set checked by rmlops-attack verify and kept.
+set -euo pipefail
+kind=$1 cfg=$2 model=$3 data=$4 level=$5 rep=$6 out=$7 bin=$8 j=$9
+shift 9
+here=$(cd "$(dirname "$0")" && pwd)
+py=${TPY:-python3}
+d=$out.d
+rm -rf "$d"
+mkdir -p "$d"
+t0=$(date +%s.%N)
+case $kind in
+clean)
+	if [ "$cfg" = 3 ]; then
+		"$bin/rmlops-tta" -m "$model" -d "$data" -s 1 -j "$j" -q > "$d/p.rml"
+		"$bin/rmlops-eval" -p "$d/p.rml" --json > "$d/reps.jsonl"
+	else
+		"$bin/rmlops-eval" -m "$model" -d "$data" -j "$j" -q --json "$@" > "$d/reps.jsonl"
+	fi
+	;;
+faults)
+	if [ "$cfg" = 3 ]; then
+		: > "$d/reps.jsonl"
+		for k in $(seq 1 "$rep"); do
+			"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" -s "$k" \
+				--log "$d/faults-$k.jsonl" -q -o "$d/faulty.rml"
+			"$bin/rmlops-tta" -m "$d/faulty.rml" -d "$data" -s 1 -j "$j" -q > "$d/p.rml"
+			"$bin/rmlops-eval" -p "$d/p.rml" --json >> "$d/reps.jsonl"
+		done
+		rm -f "$d/faulty.rml" "$d/p.rml"
+	else
+		"$bin/rmlops-eval" -m "$model" -d "$data" --unit tensor --rate "$level" --repeat "$rep" -s 1 \
+			-j "$j" -q --json "$@" > "$d/repeat.json"
+	fi
+	;;
+attack)
+	case ${TATTACK:-cmaes-linf} in
+	cmaes-linf) how=(--attack cmaes-linf --generations 10) ;;
+	square) how=(--attack square --norm linf --queries 5000) ;;
+	*) echo "tables_cell.sh: unknown attack '$TATTACK' (cmaes-linf, square)" >&2; exit 2 ;;
+	esac
+	: > "$d/reps.jsonl"
+	for k in $(seq 1 "$rep"); do
+		"$bin/rmlops-attack" create -m "$model" -d "$data" "${how[@]}" --eps "$level" \
+			-s "$k" -j "$j" --json -o "$d/adv-$k.rml" > "$d/attack-$k.json"
+		"$bin/rmlops-attack" verify -d "$d/adv-$k.rml" --clean "$data" --json > "$d/verify-$k.json"
+		if [ "$cfg" = 3 ]; then
+			"$bin/rmlops-tta" -m "$model" -d "$d/adv-$k.rml" -s 1 -j "$j" -q > "$d/p.rml"
+			"$bin/rmlops-eval" -p "$d/p.rml" --json >> "$d/reps.jsonl"
+			rm -f "$d/p.rml"
+		else
+			"$bin/rmlops-eval" -m "$model" -d "$d/adv-$k.rml" -j "$j" -q --json "$@" >> "$d/reps.jsonl"
+		fi
+	done
+	;;
+resilience)
+	tasks=$rep
+	# shellcheck disable=SC2086
+	"$bin/rmlops-metaopt" --eval -m "$model" --val "$data" --tasks "$tasks" --pool task "$@" \
+		--repeat "$level" -s 7 -j "$j" --json --plot "$d/curve.png" > "$d/eval.json"
+	;;
+*)
+	echo "tables_cell.sh: unknown cell kind '$kind'" >&2
+	exit 2
+	;;
+esac
+t1=$(date +%s.%N)
+"$py" "$here/tables.py" summary "$kind" "$d" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+	"$level" > "$out.tmp"
+mv "$out.tmp" "$out"
