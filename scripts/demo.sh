@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the toolchain on the data the repository carries: import,
 # evaluation with rejection, fault injection, an attack, calibration and
-# test-time adaptation, resilience optimisation.
+# test-time adaptation, resilience optimisation, and the loop after
+# deployment (monitor, select, fine-tune, compare, promote).
 set -euo pipefail
 bin=${1:-build/bin}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,3 +65,24 @@ say "11. Resilience optimisation (quick setting): held-out R before and after, a
 rmlops-metaopt -m "$out/tuned.rml" -d "$out/cal.rml" --val "$out/held.rml" --quick \
 	--plot "$out/metaopt.png" -o "$out/hardened.rml"
 rmlops-metaopt --eval -m "$out/hardened.rml" --val "$out/held.rml" --quick --plot "$out/metaopt-curves.png"
+
+say "12. After deployment: monitor clean then noisy images ($out/monitor.png, $out/rmlops.prom), select the 10% most uncertain noisy images, fine-tune on them, compare (A/B) on the other 90% and decide"
+rmlops-monitor fit -m "$out/tuned.rml" -d "$out/cal.rml" -q -o "$out/deployed.rml"
+st=0
+rmlops-monitor -m "$out/deployed.rml" --window 100 --alert accuracy=0.7 \
+	--textfile "$out/rmlops.prom" --plot "$out/monitor.png" "$out/held.rml" "$out/noisy.rml" || st=$?
+[ "$st" -eq 0 ] || [ "$st" -eq 3 ] || exit "$st"
+echo "(monitor exit status $st: 3 means a window crossed the accuracy alert)"
+rmlops-eval -m "$out/deployed.rml" -d "$out/noisy.rml" -P "$out/noisy-preds.rml" -q > /dev/null
+rmlops-data select -p "$out/noisy-preds.rml" --fraction 0.1 --by entropy \
+	-o "$out/labelled.rml" --rest "$out/unlabelled.rml" "$out/noisy.rml"
+rmlops-train -m "$out/deployed.rml" --tune phi,W -d "$out/labelled.rml" --epochs 2 --batch 4 \
+	--lr 0.001 -q -o "$out/candidate.rml"
+st=0
+rmlops-eval -m "$out/deployed.rml" -d "$out/unlabelled.rml" --compare "$out/candidate.rml" \
+	--promote-if 'acc1 > 0' || st=$?
+case $st in
+0) echo "promote: the candidate replaces the deployed model" ;;
+3) echo "keep: the candidate is not better by the rule" ;;
+*) exit "$st" ;;
+esac
