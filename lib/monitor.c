@@ -356,7 +356,7 @@ rml_status rml_monitor_plot(const char *path, const rml_window_stats *s, int64_t
 		return rml_errorf(err, RML_ERR_ARG, "nothing to plot: no window");
 	enum { NS = 5 };
 	static const char *const labels[NS] = { "mean confidence", "rejection rate", "accuracy",
-						"mean entropy / ln k", "share with rare co-activation" };
+						"mean entropy / ln k", "rare co-activation" };
 	static const uint32_t colours[NS] = { 0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd };
 	double *x = malloc((size_t)(NS * n) * sizeof *x);
 	double *y = malloc((size_t)(NS * n) * sizeof *y);
