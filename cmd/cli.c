@@ -404,3 +404,26 @@ void cli_progress(const char *label, int64_t done, int64_t total)
 		fputc('\n', stderr);
 	fflush(stderr);
 }
+
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+void cli_json_num(double v)
+{
+	if (isfinite(v))
+		printf("%.6f", v);
+	else
+		printf("null");
+}

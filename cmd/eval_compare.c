@@ -118,29 +118,6 @@ static rml_status predict(side *s, const rml_dataset *d, const struct eval_compa
 	return st;
 }
 
-static void json_num(double v)
-{
-	if (isfinite(v))
-		printf("%.6f", v);
-	else
-		printf("null");
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 /* Judge the rules on the intervals; print them; return the exit status. */
 static int decide(const struct eval_compare *c, const double lo[RML_CMP_N], const double hi[RML_CMP_N])
 {
@@ -154,9 +131,9 @@ static int decide(const struct eval_compare *c, const double lo[RML_CMP_N], cons
 		promote &= holds;
 		if (c->json) {
 			printf("%s{\"rule\":", i ? "," : "");
-			json_str(c->rule_text[i]);
+			cli_json_str(c->rule_text[i]);
 			printf(",\"bound\":\"%s\",\"value\":", r->greater ? "ci95_lo" : "ci95_hi");
-			json_num(bound);
+			cli_json_num(bound);
 			printf(",\"holds\":%s}", holds ? "true" : "false");
 		} else {
 			printf("rule         %s: %s (95%% CI %s bound %+.4f)\n", c->rule_text[i],
@@ -180,24 +157,24 @@ static int report_single(const struct eval_compare *c, const rml_compare_report 
 	}
 	if (c->json) {
 		printf("{\"a\":");
-		json_str(a);
+		cli_json_str(a);
 		printf(",\"b\":");
-		json_str(b);
+		cli_json_str(b);
 		printf(",\"n\":%lld,\"n_boot\":%lld,\"seed\":%lld,\"bins\":%d,"
 		       "\"ci\":\"paired percentile bootstrap, 95%%\"",
 		       (long long)r->n, (long long)r->n_boot, (long long)c->seed, r->n_bins);
 		for (int k = 0; k < RML_CMP_N; k++) {
 			const rml_cmp_stat *s = &r->m[k];
 			printf(",\"%s\":{\"a\":", rml_cmp_metric_name(k));
-			json_num(s->a);
+			cli_json_num(s->a);
 			printf(",\"b\":");
-			json_num(s->b);
+			cli_json_num(s->b);
 			printf(",\"diff\":");
-			json_num(s->diff);
+			cli_json_num(s->diff);
 			printf(",\"ci95\":[");
-			json_num(s->lo);
+			cli_json_num(s->lo);
 			putchar(',');
-			json_num(s->hi);
+			cli_json_num(s->hi);
 			printf("]");
 			if (k != RML_CMP_ECE)
 				printf(",\"n_pairs\":%lld,\"a_only\":%lld,\"b_only\":%lld,\"mcnemar_p\":%.6g",
@@ -275,9 +252,9 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 	double lo[RML_CMP_N], hi[RML_CMP_N];
 	if (c->json) {
 		printf("{\"a\":");
-		json_str(sa->path);
+		cli_json_str(sa->path);
 		printf(",\"b\":");
-		json_str(sb->path);
+		cli_json_str(sb->path);
 		printf(",\"n\":%lld,\"n_rep\":%lld,\"seed\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g},"
 		       "\"ci\":\"Student t over repetitions, 95%%\"",
 		       (long long)d->n, (long long)c->repeat, (long long)c->seed, rml_fault_model_name(c->spec.model),
@@ -301,17 +278,17 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 		hi[k] = c->repeat > 1 ? s[2].hi : s[2].mean;
 		if (c->json) {
 			printf(",\"%s\":{\"a\":", rml_cmp_metric_name(k));
-			json_num(s[0].mean);
+			cli_json_num(s[0].mean);
 			printf(",\"b\":");
-			json_num(s[1].mean);
+			cli_json_num(s[1].mean);
 			printf(",\"diff\":");
-			json_num(s[2].mean);
+			cli_json_num(s[2].mean);
 			printf(",\"sd\":");
-			json_num(s[2].sd);
+			cli_json_num(s[2].sd);
 			printf(",\"ci95\":[");
-			json_num(lo[k]);
+			cli_json_num(lo[k]);
 			putchar(',');
-			json_num(hi[k]);
+			cli_json_num(hi[k]);
 			printf("]}");
 		} else {
 			char ci[64];

@@ -270,30 +270,6 @@ static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report 
 	return 0;
 }
 
-/* JSON has no NaN or infinity: those print as null. */
-static void json_num(double v)
-{
-	if (isfinite(v))
-		printf("%.6f", v);
-	else
-		printf("null");
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 #define N_METRICS 8
 static const char *const metric_names[N_METRICS] = {
 	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
@@ -320,11 +296,11 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 		printf("{\"n\":%lld", (long long)r->n);
 		for (int i = 0; i < N_METRICS; i++) {
 			printf(",\"%s\":", metric_names[i]);
-			json_num(v[i]);
+			cli_json_num(v[i]);
 		}
 		if (c->reject != RML_REJECT_NONE) {
 			printf(",\"threshold\":");
-			json_num(r->threshold);
+			cli_json_num(r->threshold);
 		}
 		if (c->per_class) {
 			printf(",\"per_class\":{");
@@ -333,9 +309,9 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 				snprintf(generic, sizeof generic, "class_%lld", (long long)j);
 				if (j)
 					putchar(',');
-				json_str(names && names[j] ? names[j] : generic);
+				cli_json_str(names && names[j] ? names[j] : generic);
 				printf(":{\"acc\":");
-				json_num(r->class_acc[j]);
+				cli_json_num(r->class_acc[j]);
 				printf(",\"n\":%lld}", (long long)r->class_n[j]);
 			}
 			printf("}");

@@ -53,21 +53,6 @@ static const char *json_safe(const char *s)
 	return buf;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void json_num(double v)
 {
 	if (isfinite(v))
@@ -79,18 +64,18 @@ static void json_num(double v)
 static void print_json(const rml_file *f, const char *name)
 {
 	printf("{\"file\":");
-	json_str(name);
+	cli_json_str(name);
 	printf(",\"format_version\":%d,\"metadata\":{", RML_FORMAT_VERSION);
 	for (int64_t i = 0; i < f->n_kv; i++) {
 		const rml_kv *kv = &f->kv[i];
 		if (i)
 			putchar(',');
-		json_str(kv->key);
+		cli_json_str(kv->key);
 		putchar(':');
 		switch (kv->type) {
 		case RML_KV_I64: printf("%lld", (long long)kv->i); break;
 		case RML_KV_F64: json_num(kv->f); break;
-		case RML_KV_STR: json_str(kv->s); break;
+		case RML_KV_STR: cli_json_str(kv->s); break;
 		case RML_KV_I64_ARRAY:
 			putchar('[');
 			for (int64_t j = 0; j < kv->n; j++)
@@ -111,7 +96,7 @@ static void print_json(const rml_file *f, const char *name)
 			for (int64_t j = 0; j < kv->n; j++) {
 				if (j)
 					putchar(',');
-				json_str(kv->sa[j]);
+				cli_json_str(kv->sa[j]);
 			}
 			putchar(']');
 			break;
@@ -123,7 +108,7 @@ static void print_json(const rml_file *f, const char *name)
 	for (int64_t i = 0; i < f->n_tensors; i++) {
 		const rml_tensor *t = &f->tensors[i];
 		printf("%s{\"name\":", i ? "," : "");
-		json_str(t->name);
+		cli_json_str(t->name);
 		printf(",\"dtype\":\"%s\",\"shape\":[", rml_dtype_name(t->dtype));
 		for (int d = 0; d < t->ndim; d++)
 			printf("%s%lld", d ? "," : "", (long long)t->dims[d]);
@@ -240,7 +225,7 @@ static void print_lineage(const rml_file *f, const char *name, int json)
 	const rml_kv *h = rml_get(f, "lineage.history");
 	if (json) {
 		printf("{\"file\":");
-		json_str(name);
+		cli_json_str(name);
 		printf(",\"history\":[");
 		for (int64_t i = 0; h && h->type == RML_KV_STR_ARRAY && i < h->n; i++)
 			printf("%s%s", i ? "," : "", json_safe(h->sa[i]));
