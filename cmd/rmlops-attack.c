@@ -127,7 +127,7 @@ static int add_set(struct cmdline *c, const char *key, const char *val)
 /* Apply the command line's settings to an attack: the kind first, so
  * that the rest are judged against it, then a preset, so that the rest
  * refine it. Returns 0, or prints a usage message and returns 2. */
-static int apply_sets(const struct cmdline *c, rml_advtest_attack *a, int skip_budgets)
+static int apply_sets(const struct cmdline *c, rml_attack_spec *a, int skip_budgets)
 {
 	rml_error err = { 0 };
 	for (int pass = 0; pass < 3; pass++)
@@ -137,7 +137,7 @@ static int apply_sets(const struct cmdline *c, rml_advtest_attack *a, int skip_b
 				continue;
 			if (skip_budgets && (!strcmp(c->set_key[i], "eps") || !strcmp(c->set_key[i], "pixels")))
 				continue;
-			if (rml_advtest_set(a, c->set_key[i], c->set_val[i], &err)) {
+			if (rml_attack_spec_set(a, c->set_key[i], c->set_val[i], &err)) {
 				char opt[64];
 				snprintf(opt, sizeof opt, "--%s", c->set_key[i]);
 				for (char *p = opt; *p; p++)
@@ -184,7 +184,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
 	};
-	/* Options that are attack settings, by the key rml_advtest_set knows. */
+	/* Options that are attack settings, by the key rml_attack_spec_set knows. */
 	static const struct {
 		int opt;
 		const char *key;
@@ -328,12 +328,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	}
 	/* Judge every value now, so a bad one is a usage error before any
 	 * file is read. */
-	rml_advtest_attack probe;
-	rml_advtest_attack_default(&probe, RML_ATTACK_FGSM);
+	rml_attack_spec probe;
+	rml_attack_spec_default(&probe, RML_ATTACK_FGSM);
 	if (apply_sets(c, &probe, curve && !c->queries_list))
 		return CLI_EXIT_USAGE;
 	rml_error err = { 0 };
-	if (!c->config && rml_advtest_check(&probe, 0, &err))
+	if (!c->config && rml_attack_spec_check(&probe, 0, &err))
 		return cli_usage_error("%s", err.msg);
 	return 0;
 }
@@ -370,7 +370,7 @@ static void json_num(FILE *fp, double v)
 		fprintf(fp, "null");
 }
 
-static void print_json(FILE *fp, const rml_advtest_attack *a, const rml_advtest_report *r)
+static void print_json(FILE *fp, const rml_attack_spec *a, const rml_attack_report *r)
 {
 	const rml_attack_config *c = &a->cfg;
 	fprintf(fp, "{\"name\":\"%s\",\"attack\":\"%s\",\"norm\":\"%s\",", a->name,
@@ -415,7 +415,7 @@ static void print_header(FILE *fp)
 		"success_rate", "linf_mean", "l2_mean", "l0_mean", "queries_mean", "seconds");
 }
 
-static void print_row(FILE *fp, const rml_advtest_attack *a, const rml_advtest_report *r)
+static void print_row(FILE *fp, const rml_attack_spec *a, const rml_attack_report *r)
 {
 	fprintf(fp, "%-16s %6lld %10.4f %8.4f %12.4f %9.3f %9.3f %7.1f %12.1f %9.2f\n", a->name,
 		(long long)r->n, r->clean_acc1, r->acc1, r->success_rate, r->linf_mean, r->l2_mean,
@@ -424,7 +424,7 @@ static void print_row(FILE *fp, const rml_advtest_attack *a, const rml_advtest_r
 
 /* The attacks to run: the --config list (optionally one name) or the
  * command line's single attack, with the command line's settings on top. */
-static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_attack **list, int *n,
+static int load_attacks(const struct cmdline *c, int n_classes, rml_attack_spec **list, int *n,
 			rml_error *err)
 {
 	*list = NULL;
@@ -452,7 +452,7 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_atta
 			free(text);
 			return CLI_EXIT_FAIL;
 		}
-		rml_status st = rml_advtest_parse_yaml(text, c->config, list, n, err);
+		rml_status st = rml_attack_spec_parse_yaml(text, c->config, list, n, err);
 		free(text);
 		if (st)
 			return CLI_EXIT_FAIL;
@@ -473,20 +473,20 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_advtest_atta
 			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 			return CLI_EXIT_FAIL;
 		}
-		rml_advtest_attack_default(*list, RML_ATTACK_FGSM);
+		rml_attack_spec_default(*list, RML_ATTACK_FGSM);
 		*n = 1;
-		if (c->name && rml_advtest_set(*list, "name", c->name, err))
+		if (c->name && rml_attack_spec_set(*list, "name", c->name, err))
 			return CLI_EXIT_FAIL;
 	}
 	/* What the file holds is checked first (a bad file: exit 1); what is
 	 * wrong only after the command line's settings is a bad option value
 	 * (usage, exit 2). */
 	for (int i = 0; i < *n; i++) {
-		if (c->config && rml_advtest_check(&(*list)[i], n_classes, err))
+		if (c->config && rml_attack_spec_check(&(*list)[i], n_classes, err))
 			return CLI_EXIT_FAIL;
 		if (apply_sets(c, &(*list)[i], curve && !c->queries_list))
 			return CLI_EXIT_USAGE;
-		if (rml_advtest_check(&(*list)[i], n_classes, err))
+		if (rml_attack_spec_check(&(*list)[i], n_classes, err))
 			return cli_usage_error("%s", err->msg);
 	}
 	if (!strcmp(c->cmd, "create") && *n > 1) {
@@ -503,9 +503,9 @@ static int cmd_verify(const struct cmdline *c, rml_error *err)
 	rml_file_init(&af);
 	rml_dataset_init(&clean);
 	int status = CLI_EXIT_FAIL;
-	rml_advtest_verify_report v;
+	rml_attack_verify_report v;
 	if (cli_load(&af, c->data, "adversarial", err) || rml_dataset_load(&clean, c->clean, err) ||
-	    rml_advtest_verify(&af, &clean, &v, err))
+	    rml_attack_verify(&af, &clean, &v, err))
 		goto out;
 	if (c->json)
 		printf("{\"n\":%lld,\"norm\":\"%s\",\"budget\":%g,\"linf_max\":%g,\"l2_max\":%.6g,"
@@ -532,7 +532,7 @@ out:
 /* curve --queries: each black-box attack once at the largest count, then
  * its success rate within every count of the list. */
 static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_dataset *d,
-			   const rml_advtest_attack *list, int n, rml_error *err)
+			   const rml_attack_spec *list, int n, rml_error *err)
 {
 	double q[MAX_BUDGETS];
 	int nq = 0;
@@ -546,20 +546,20 @@ static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_data
 	}
 	double *rates = calloc((size_t)(n * nq), sizeof *rates);
 	const char **nm = calloc((size_t)n, sizeof *nm);
-	rml_advtest_report *reps = calloc((size_t)n, sizeof *reps);
+	rml_attack_report *reps = calloc((size_t)n, sizeof *reps);
 	int status = CLI_EXIT_FAIL;
 	if (!rates || !nm || !reps) {
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		rml_advtest_result r;
+		rml_attack_dataset_result r;
 		nm[i] = list[i].name;
-		if (rml_advtest_run(m, &list[i], d, c->batch, progress, (void *)list[i].name, &r, err))
+		if (rml_attack_dataset(m, &list[i], d, c->batch, progress, (void *)list[i].name, &r, err))
 			goto out;
-		rml_advtest_query_curve(&r, q, nq, rates + i * nq);
-		rml_advtest_summarize(&r, d->labels, &reps[i]);
-		rml_advtest_result_free(&r);
+		rml_attack_query_curve(&r, q, nq, rates + i * nq);
+		rml_attack_summarize(&r, d->labels, &reps[i]);
+		rml_attack_dataset_result_free(&r);
 	}
 	if (c->json) {
 		printf("{\"budget\":\"queries\",\"eps\":%g,\"curves\":[", list[0].cfg.eps);
@@ -594,7 +594,7 @@ static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_data
 		char title[160];
 		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
 			 list[0].cfg.eps, (long long)d->n);
-		if (rml_advtest_query_png(c->plot, title, nm, n, q, nq, rates, err))
+		if (rml_attack_query_png(c->plot, title, nm, n, q, nq, rates, err))
 			goto out;
 	}
 	status = CLI_EXIT_OK;
@@ -644,11 +644,11 @@ int main(int argc, char **argv)
 	rml_dataset d;
 	rml_dataset_init(&d);
 	rml_model *m = NULL;
-	rml_advtest_attack *list = NULL;
-	rml_advtest_report *reps = NULL;
+	rml_attack_spec *list = NULL;
+	rml_attack_report *reps = NULL;
 	int n = 0, status = CLI_EXIT_FAIL;
-	rml_advtest_result r;
-	rml_advtest_result_init(&r);
+	rml_attack_dataset_result r;
+	rml_attack_dataset_result_init(&r);
 	/* The report shares standard output only when no data goes there. */
 	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
 
@@ -707,7 +707,7 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++) {
 			nm[i] = list[i].name;
-			if (rml_advtest_curve(m, &list[i], &d, bud, nb, c.batch, progress, list[i].name,
+			if (rml_attack_curve(m, &list[i], &d, bud, nb, c.batch, progress, list[i].name,
 					      reps + i * nb, &err)) {
 				free(nm);
 				goto done;
@@ -719,7 +719,7 @@ int main(int argc, char **argv)
 				printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"points\":[", i ? "," : "",
 				       list[i].name, rml_attack_kind_name(list[i].cfg.kind));
 				for (int j = 0; j < nb; j++) {
-					const rml_advtest_report *p = &reps[i * nb + j];
+					const rml_attack_report *p = &reps[i * nb + j];
 					printf("%s{\"%s\":%g,\"n\":%lld,\"acc1\":", j ? "," : "",
 					       l0 ? "pixels" : "eps", bud[j], (long long)p->n);
 					json_num(stdout, p->acc1);
@@ -747,7 +747,7 @@ int main(int argc, char **argv)
 		if (c.plot) {
 			char title[160];
 			snprintf(title, sizeof title, "robustness curve, %lld images", (long long)d.n);
-			if (rml_advtest_curve_png(c.plot, title,
+			if (rml_attack_curve_png(c.plot, title,
 						  l0 ? "pixels changed (L0)" : "eps (pixel units, of 255)", nm, n,
 						  bud, nb, reps, &err)) {
 				free(nm);
@@ -769,10 +769,10 @@ int main(int argc, char **argv)
 	if (c.json && !create)
 		fprintf(rep_fp, "{\"attacks\":[");
 	for (int i = 0; i < n; i++) {
-		rml_advtest_result_free(&r);
-		if (rml_advtest_run(m, &list[i], &d, c.batch, progress, list[i].name, &r, &err))
+		rml_attack_dataset_result_free(&r);
+		if (rml_attack_dataset(m, &list[i], &d, c.batch, progress, list[i].name, &r, &err))
 			goto done;
-		rml_advtest_summarize(&r, d.labels, &reps[i]);
+		rml_attack_summarize(&r, d.labels, &reps[i]);
 		if (c.json) {
 			if (i)
 				fputc(',', rep_fp);
@@ -788,10 +788,10 @@ int main(int argc, char **argv)
 	if (create) {
 		/* The sheet first: when it cannot be written, no dataset is left
 		 * behind to look like a finished run. */
-		if (c.sheet && rml_advtest_sheet(c.sheet, &list[0], &d, &r, names,
+		if (c.sheet && rml_attack_sheet(c.sheet, &list[0], &d, &r, names,
 						 c.sheet_count ? c.sheet_count : 8, c.amplify, &err))
 			goto done;
-		if (rml_advtest_to_file(&list[0], &d, &r, &of, &err) ||
+		if (rml_attack_to_file(&list[0], &d, &r, &of, &err) ||
 		    cli_save(&of, out, (int64_t)list[0].cfg.seed, &err))
 			goto done;
 	}
@@ -799,7 +799,7 @@ int main(int argc, char **argv)
 done:
 	if (status == CLI_EXIT_FAIL)
 		cli_fail(&err);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r);
 	free(reps);
 	free(list);
 	rml_dataset_free(&d);

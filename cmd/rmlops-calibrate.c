@@ -511,7 +511,7 @@ int main(int argc, char **argv)
 
 	/* In-distribution calibration data. */
 	if (c.per_class > 0) {
-		if (rml_calibdata_augment(&d, c.per_class, (uint64_t)c.seed, &id, &err))
+		if (rml_calib_augment_dataset(&d, c.per_class, (uint64_t)c.seed, &id, &err))
 			goto done;
 	} else {
 		int64_t lab = 0;

@@ -352,7 +352,7 @@ static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rm
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (rml_faultsim_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->seed,
+	if (rml_inject_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->seed,
 			       c->batch, mean, sd, sdc, det, err))
 		goto out;
 	if (c->json)

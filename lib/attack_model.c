@@ -38,7 +38,7 @@ static const char *const search_names[] = { "cmaes", "de" };
 static const char *const fitness_names[] = { "prob", "margin" };
 static const char *const loss_names[] = { "ce", "dlr" };
 
-void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind)
+void rml_attack_spec_default(rml_attack_spec *a, rml_attack_kind kind)
 {
 	memset(a, 0, sizeof *a);
 	rml_attack_config_default(&a->cfg, kind);
@@ -55,7 +55,7 @@ static const char *const keys[] = {
 	"min_search", "seed", "loss", "tile", "queries", "p_init", "preset", NULL,
 };
 
-const char *const *rml_advtest_keys(void) { return keys; }
+const char *const *rml_attack_spec_keys(void) { return keys; }
 
 static rml_status bad(rml_error *err, const char *key, const char *value, const char *want)
 {
@@ -105,7 +105,7 @@ static int norm_suits(rml_attack_kind k, rml_attack_norm n)
 	return n == RML_NORM_LINF || n == RML_NORM_L2;
 }
 
-rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *v, rml_error *err)
+rml_status rml_attack_spec_set(rml_attack_spec *a, const char *key, const char *v, rml_error *err)
 {
 	rml_attack_config *c = &a->cfg;
 	double f;
@@ -257,7 +257,7 @@ rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *v
 	return RML_OK;
 }
 
-rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_error *err)
+rml_status rml_attack_spec_check(const rml_attack_spec *a, int n_classes, rml_error *err)
 {
 	const rml_attack_config *c = &a->cfg;
 	if (!norm_suits(c->kind, c->norm))
@@ -279,7 +279,7 @@ rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_err
 /* ---- YAML ---------------------------------------------------------------------- */
 
 /* One attack: a mapping of settings, "attack" read first. */
-static rml_status parse_one(rml_yamlwalk *y, yaml_node_t *n, rml_advtest_attack *a)
+static rml_status parse_one(rml_yamlwalk *y, yaml_node_t *n, rml_attack_spec *a)
 {
 	if (n->type != YAML_MAPPING_NODE)
 		return rml_yamlwalk_fail(y, n, "each attack is a mapping of settings (attack: pgd, eps: 3, ...)",
@@ -297,22 +297,22 @@ static rml_status parse_one(rml_yamlwalk *y, yaml_node_t *n, rml_advtest_attack 
 	rml_error e = { 0 };
 	if (rml_attack_kind_parse((const char *)kind->data.scalar.value, &k, &e))
 		return rml_yamlwalk_fail(y, kind, e.msg, NULL);
-	rml_advtest_attack_default(a, k);
+	rml_attack_spec_default(a, k);
 	/* A preset first, so that the settings beside it refine it. */
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < ns; i++) {
 			const char *key = set[i].key;
 			if (!strcmp(key, "attack") || (pass == 0) != !strcmp(key, "preset"))
 				continue;
-			if (rml_advtest_set(a, key, (const char *)set[i].val->data.scalar.value, &e))
+			if (rml_attack_spec_set(a, key, (const char *)set[i].val->data.scalar.value, &e))
 				return rml_yamlwalk_fail(y, set[i].val, e.msg, NULL);
 		}
-	if (rml_advtest_check(a, 0, &e))
+	if (rml_attack_spec_check(a, 0, &e))
 		return rml_yamlwalk_fail(y, n, e.msg, NULL);
 	return RML_OK;
 }
 
-rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtest_attack **list,
+rml_status rml_attack_spec_parse_yaml(const char *text, const char *what, rml_attack_spec **list,
 				  int *n_out, rml_error *err)
 {
 	*list = NULL;
@@ -368,7 +368,7 @@ rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtes
 		st = rml_yamlwalk_fail(&y, seq, "more than 1000 attacks", NULL);
 		goto out;
 	}
-	rml_advtest_attack *v = calloc((size_t)n, sizeof *v);
+	rml_attack_spec *v = calloc((size_t)n, sizeof *v);
 	if (!v) {
 		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
@@ -393,14 +393,14 @@ out:
 
 /* ---- the binding ----------------------------------------------------------------- */
 
-static rml_status fwd(rml_advtest_binding *b, const float *x, int64_t n, float **logits)
+static rml_status fwd(rml_attack_binding *b, const float *x, int64_t n, float **logits)
 {
 	return rml_model_forward(b->m, x, n, RML_MODE_EVAL, logits, &b->err);
 }
 
 static int cb_prob(void *ctx, const float *x, int64_t n, float *probs)
 {
-	rml_advtest_binding *b = ctx;
+	rml_attack_binding *b = ctx;
 	int h, w, c;
 	rml_model_input_shape(b->m, &h, &w, &c);
 	const int64_t d = (int64_t)h * w * c;
@@ -419,7 +419,7 @@ static int cb_prob(void *ctx, const float *x, int64_t n, float *probs)
 static int cb_grad(void *ctx, const float *x, int64_t n, const int32_t *labels, float *loss,
 		   float *dx)
 {
-	rml_advtest_binding *b = ctx;
+	rml_attack_binding *b = ctx;
 	int h, w, c;
 	rml_model_input_shape(b->m, &h, &w, &c);
 	const int64_t d = (int64_t)h * w * c, k = b->k;
@@ -474,7 +474,7 @@ static float dlr_loss(const float *z, int64_t k, int32_t y, float *g)
 static int cb_grad_dlr(void *ctx, const float *x, int64_t n, const int32_t *labels, float *loss,
 		       float *dx)
 {
-	rml_advtest_binding *b = ctx;
+	rml_attack_binding *b = ctx;
 	int h, w, c;
 	rml_model_input_shape(b->m, &h, &w, &c);
 	const int64_t d = (int64_t)h * w * c, k = b->k;
@@ -497,12 +497,12 @@ static int cb_grad_dlr(void *ctx, const float *x, int64_t n, const int32_t *labe
 
 static void cb_progress(void *ctx, int64_t done, int64_t total)
 {
-	rml_advtest_binding *b = ctx;
+	rml_attack_binding *b = ctx;
 	if (b->progress)
 		b->progress(b->progress_ctx, done, total);
 }
 
-rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_model *m,
+rml_status rml_attack_bind(rml_attack_binding *b, rml_attack_model *am, rml_model *m,
 			    int64_t batch, int with_grad, rml_error *err)
 {
 	memset(b, 0, sizeof *b);
@@ -519,7 +519,7 @@ rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_mo
 	b->probs = malloc((size_t)(batch * b->k) * sizeof(float));
 	b->dlogits = malloc((size_t)(batch * b->k) * sizeof(float));
 	if (!b->probs || !b->dlogits) {
-		rml_advtest_unbind(b);
+		rml_attack_unbind(b);
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory for a batch of %lld", (long long)batch);
 	}
 	am->grad = with_grad ? cb_grad : NULL;
@@ -531,7 +531,7 @@ rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_mo
 	return RML_OK;
 }
 
-void rml_advtest_unbind(rml_advtest_binding *b)
+void rml_attack_unbind(rml_attack_binding *b)
 {
 	free(b->probs);
 	free(b->dlogits);
@@ -549,7 +549,7 @@ static uint8_t round_px(float v)
 	return (uint8_t)lrintf(v);
 }
 
-void rml_advtest_quantize(rml_attack_norm norm, double b, const uint8_t *x, const float *xa,
+void rml_attack_quantize(rml_attack_norm norm, double b, const uint8_t *x, const float *xa,
 			  int64_t pixels, int64_t c, uint8_t *out)
 {
 	const int64_t d = pixels * c;
@@ -595,9 +595,9 @@ void rml_advtest_quantize(rml_attack_norm norm, double b, const uint8_t *x, cons
 
 /* ---- running ------------------------------------------------------------------------ */
 
-void rml_advtest_result_init(rml_advtest_result *r) { memset(r, 0, sizeof *r); }
+void rml_attack_dataset_result_init(rml_attack_dataset_result *r) { memset(r, 0, sizeof *r); }
 
-void rml_advtest_result_free(rml_advtest_result *r)
+void rml_attack_dataset_result_free(rml_attack_dataset_result *r)
 {
 	free(r->adv);
 	free(r->targets);
@@ -614,7 +614,7 @@ void rml_advtest_result_free(rml_advtest_result *r)
 	memset(r, 0, sizeof *r);
 }
 
-static rml_status result_alloc(rml_advtest_result *r, int64_t n, int64_t d, int targeted)
+static rml_status result_alloc(rml_attack_dataset_result *r, int64_t n, int64_t d, int targeted)
 {
 	size_t nn = (size_t)(n > 0 ? n : 1);
 	r->adv = malloc((size_t)(n * d) + 1);
@@ -636,7 +636,7 @@ static rml_status result_alloc(rml_advtest_result *r, int64_t n, int64_t d, int 
 }
 
 /* Top classes of n uint8 images through the bound model. */
-static rml_status classify_u8(rml_advtest_binding *b, const uint8_t *x, int64_t n, int64_t d,
+static rml_status classify_u8(rml_attack_binding *b, const uint8_t *x, int64_t n, int64_t d,
 			      int32_t *pred, rml_error *err)
 {
 	for (int64_t i = 0; i < n; i += b->batch) {
@@ -651,7 +651,7 @@ static rml_status classify_u8(rml_advtest_binding *b, const uint8_t *x, int64_t 
 	return RML_OK;
 }
 
-static void choose_targets(const rml_advtest_attack *a, const int32_t *labels, int64_t n, int64_t k,
+static void choose_targets(const rml_attack_spec *a, const int32_t *labels, int64_t n, int64_t k,
 			   int32_t *t)
 {
 	for (int64_t i = 0; i < n; i++) {
@@ -671,7 +671,7 @@ static void choose_targets(const rml_advtest_attack *a, const int32_t *labels, i
 }
 
 struct prog {
-	rml_advtest_progress_fn fn;
+	rml_attack_dataset_progress_fn fn;
 	void *ctx;
 	int64_t base, total;
 };
@@ -684,11 +684,11 @@ static void chunk_progress(void *ctx, int64_t done, int64_t total)
 		p->fn(p->ctx, p->base + done, p->total);
 }
 
-rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
-			   int64_t chunk, rml_advtest_progress_fn progress, void *pctx,
-			   rml_advtest_result *r, rml_error *err)
+rml_status rml_attack_dataset(rml_model *m, const rml_attack_spec *a, const rml_dataset *d,
+			   int64_t chunk, rml_attack_dataset_progress_fn progress, void *pctx,
+			   rml_attack_dataset_result *r, rml_error *err)
 {
-	rml_advtest_result_init(r);
+	rml_attack_dataset_result_init(r);
 	int h, w, c;
 	rml_model_input_shape(m, &h, &w, &c);
 	const int64_t k = rml_model_n_classes(m);
@@ -706,7 +706,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 					  "image %lld has label %d, but the model has %lld classes",
 					  (long long)i, d->labels[i], (long long)k);
 	}
-	rml_status st = rml_advtest_check(a, (int)k, err);
+	rml_status st = rml_attack_spec_check(a, (int)k, err);
 	if (st)
 		return st;
 	if (chunk < 1)
@@ -721,7 +721,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 	r->c = d->c;
 	r->k = k;
 	if (result_alloc(r, n, dim, a->target != RML_TARGET_NONE)) {
-		rml_advtest_result_free(r);
+		rml_attack_dataset_result_free(r);
 		return rml_errorf(err, RML_ERR_NOMEM, "out of memory for %lld results", (long long)n);
 	}
 	if (n == 0)
@@ -729,7 +729,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 	const int64_t cn = chunk < n ? chunk : n;
 	/* Forward batches: the white-box chunk, or a black-box population. */
 	int64_t batch = white ? cn : 128;
-	rml_advtest_binding b;
+	rml_attack_binding b;
 	rml_attack_model am;
 	float *xf = malloc((size_t)(cn * dim) * sizeof(float));
 	float *xa = malloc((size_t)(cn * dim) * sizeof(float));
@@ -740,7 +740,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 				(long long)cn);
 		goto done;
 	}
-	st = rml_advtest_bind(&b, &am, m, batch, white, err);
+	st = rml_attack_bind(&b, &am, m, batch, white, err);
 	if (st)
 		goto done;
 	/* White-box attacks are judged here on the stored images; their own
@@ -778,7 +778,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 		}
 		for (int64_t e = 0; e < nb; e++) {
 			const int64_t i = i0 + e;
-			rml_advtest_quantize(cfg.norm, res[e].budget > 0 ? res[e].budget : cfg.eps,
+			rml_attack_quantize(cfg.norm, res[e].budget > 0 ? res[e].budget : cfg.eps,
 					     x8 + e * dim, xa + e * dim, d->h * d->w, d->c,
 					     r->adv + i * dim);
 			r->queries[i] = res[e].queries;
@@ -812,19 +812,19 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
 		}
 	}
 unbind:
-	rml_advtest_unbind(&b);
+	rml_attack_unbind(&b);
 done:
 	free(xf);
 	free(xa);
 	free(res);
 	free(lab);
 	if (st)
-		rml_advtest_result_free(r);
+		rml_attack_dataset_result_free(r);
 	return st;
 }
 
-void rml_advtest_summarize(const rml_advtest_result *r, const int32_t *labels,
-			   rml_advtest_report *rep)
+void rml_attack_summarize(const rml_attack_dataset_result *r, const int32_t *labels,
+			   rml_attack_report *rep)
 {
 	memset(rep, 0, sizeof *rep);
 	rep->n = r->n;
@@ -891,28 +891,28 @@ void rml_advtest_summarize(const rml_advtest_result *r, const int32_t *labels,
 
 /* No attack: the stored images are the clean ones (a curve's budget 0). */
 static rml_status run_clean(rml_model *m, const rml_dataset *d, int64_t chunk,
-			    rml_advtest_result *r, rml_error *err)
+			    rml_attack_dataset_result *r, rml_error *err)
 {
-	rml_advtest_result_init(r);
+	rml_attack_dataset_result_init(r);
 	const int64_t dim = d->h * d->w * d->c;
 	r->n = d->n;
 	r->h = d->h;
 	r->w = d->w;
 	r->c = d->c;
 	r->k = rml_model_n_classes(m);
-	rml_advtest_binding b;
+	rml_attack_binding b;
 	rml_attack_model am;
 	rml_status st = result_alloc(r, d->n, dim, 0);
 	if (st)
 		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory for %lld results", (long long)d->n);
 	if (!st)
-		st = rml_advtest_bind(&b, &am, m, chunk < 1 ? 128 : chunk, 0, err);
+		st = rml_attack_bind(&b, &am, m, chunk < 1 ? 128 : chunk, 0, err);
 	if (!st) {
 		st = classify_u8(&b, d->images, d->n, dim, r->clean_pred, err);
-		rml_advtest_unbind(&b);
+		rml_attack_unbind(&b);
 	}
 	if (st) {
-		rml_advtest_result_free(r);
+		rml_attack_dataset_result_free(r);
 		return st;
 	}
 	memcpy(r->adv, d->images, (size_t)(d->n * dim));
@@ -925,18 +925,18 @@ static rml_status run_clean(rml_model *m, const rml_dataset *d, int64_t chunk,
 	return RML_OK;
 }
 
-rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
+rml_status rml_attack_curve(rml_model *m, const rml_attack_spec *a, const rml_dataset *d,
 			     const double *budgets, int n_budgets, int64_t chunk,
-			     rml_advtest_progress_fn progress, void *pctx, rml_advtest_report *reps,
+			     rml_attack_dataset_progress_fn progress, void *pctx, rml_attack_report *reps,
 			     rml_error *err)
 {
 	for (int i = 0; i < n_budgets; i++) {
-		rml_advtest_attack one = *a;
+		rml_attack_spec one = *a;
 		const int l0 = a->cfg.kind == RML_ATTACK_PIXEL_L0;
 		if (!(budgets[i] >= 0) || (l0 && budgets[i] != floor(budgets[i])))
 			return rml_errorf(err, RML_ERR_ARG, "budget %g: want %s", budgets[i],
 					  l0 ? "a whole number of pixels >= 0" : "eps >= 0");
-		rml_advtest_result r;
+		rml_attack_dataset_result r;
 		rml_status st;
 		if (budgets[i] == 0) {
 			st = run_clean(m, d, chunk, &r, err);
@@ -945,17 +945,17 @@ rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rm
 				one.cfg.pixels = (int64_t)budgets[i];
 			else
 				one.cfg.eps = budgets[i];
-			st = rml_advtest_run(m, &one, d, chunk, progress, pctx, &r, err);
+			st = rml_attack_dataset(m, &one, d, chunk, progress, pctx, &r, err);
 		}
 		if (st)
 			return st;
-		rml_advtest_summarize(&r, d->labels, &reps[i]);
-		rml_advtest_result_free(&r);
+		rml_attack_summarize(&r, d->labels, &reps[i]);
+		rml_attack_dataset_result_free(&r);
 	}
 	return RML_OK;
 }
 
-void rml_advtest_query_curve(const rml_advtest_result *r, const double *q, int n_q, double *rate)
+void rml_attack_query_curve(const rml_attack_dataset_result *r, const double *q, int n_q, double *rate)
 {
 	int64_t att = 0;
 	for (int64_t i = 0; i < r->n; i++)
@@ -968,7 +968,7 @@ void rml_advtest_query_curve(const rml_advtest_result *r, const double *q, int n
 	}
 }
 
-rml_status rml_advtest_query_png(const char *path, const char *title, const char *const *names,
+rml_status rml_attack_query_png(const char *path, const char *title, const char *const *names,
 				 int n_attacks, const double *q, int n_q, const double *rates,
 				 rml_error *err)
 {
@@ -1001,9 +1001,9 @@ rml_status rml_advtest_query_png(const char *path, const char *title, const char
 	return st;
 }
 
-rml_status rml_advtest_curve_png(const char *path, const char *title, const char *xlabel,
+rml_status rml_attack_curve_png(const char *path, const char *title, const char *xlabel,
 				 const char *const *names, int n_attacks, const double *budgets,
-				 int n_budgets, const rml_advtest_report *reps, rml_error *err)
+				 int n_budgets, const rml_attack_report *reps, rml_error *err)
 {
 	static const uint32_t colours[] = { 0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e,
 					    0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f };
@@ -1060,8 +1060,8 @@ static rml_attack_config as_run(const rml_attack_config *c)
 	return u;
 }
 
-rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d,
-			       const rml_advtest_result *r, rml_file *f, rml_error *err)
+rml_status rml_attack_to_file(const rml_attack_spec *a, const rml_dataset *d,
+			       const rml_attack_dataset_result *r, rml_file *f, rml_error *err)
 {
 	rml_dataset adv = *d;
 	adv.images = r->adv;
@@ -1090,8 +1090,8 @@ rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d
 	for (size_t i = 0; i < sizeof tv / sizeof tv[0]; i++)
 		if (tv[i].data && !rml_add_tensor(f, tv[i].name, tv[i].t, 1, n1, tv[i].data, err))
 			return err ? err->code : RML_ERR_NOMEM;
-	rml_advtest_report rep;
-	rml_advtest_summarize(r, d->labels, &rep);
+	rml_attack_report rep;
+	rml_attack_summarize(r, d->labels, &rep);
 	if (rml_set_str(f, "attack.name", a->name) ||
 	    rml_set_str(f, "attack.kind", rml_attack_kind_name(c->kind)) ||
 	    rml_set_str(f, "attack.norm", rml_attack_norm_name(c->norm)) ||
@@ -1117,8 +1117,8 @@ rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d
 	return RML_OK;
 }
 
-rml_status rml_advtest_verify(const rml_file *adv, const rml_dataset *clean,
-			      rml_advtest_verify_report *v, rml_error *err)
+rml_status rml_attack_verify(const rml_file *adv, const rml_dataset *clean,
+			      rml_attack_verify_report *v, rml_error *err)
 {
 	memset(v, 0, sizeof *v);
 	v->first_over = -1;
@@ -1209,8 +1209,8 @@ static void caption(rml_canvas *cv, int x, int y, int width, const char *s, uint
 	rml_canvas_text(cv, x, y, t, 1, rgb);
 }
 
-rml_status rml_advtest_sheet(const char *path, const rml_advtest_attack *a, const rml_dataset *d,
-			     const rml_advtest_result *r, const char *const *names, int64_t count,
+rml_status rml_attack_sheet(const char *path, const rml_attack_spec *a, const rml_dataset *d,
+			     const rml_attack_dataset_result *r, const char *const *names, int64_t count,
 			     double amplify, rml_error *err)
 {
 	if (r->n == 0)

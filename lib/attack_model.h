@@ -39,7 +39,7 @@ typedef struct {
 	rml_attack_config cfg;
 	rml_target_mode target;
 	int32_t target_class;   /* RML_TARGET_CLASS */
-} rml_advtest_attack;
+} rml_attack_spec;
 
 /* The threshold attack's setting named "tuned" (preset: tuned): 10
  * generations of CMA-ES like the paper's, on one value per 4 x 4 tile and
@@ -52,7 +52,7 @@ typedef struct {
 
 /* Defaults of kind (rml_attack_config_default), named after the kind,
  * untargeted, seed 1. */
-void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind);
+void rml_attack_spec_default(rml_attack_spec *a, rml_attack_kind kind);
 
 /* Set one setting by its key, from text, as written on a command line or
  * in a YAML attack list. Keys: name, attack (fgsm, pgd, apgd, cmaes-linf,
@@ -70,24 +70,24 @@ void rml_advtest_attack_default(rml_advtest_attack *a, rml_attack_kind kind);
  * RML_ADVTEST_TUNED_*; set it before the settings that refine it).
  * RML_ERR_ARG with a
  * message naming the key for an unknown key or a value out of range. */
-rml_status rml_advtest_set(rml_advtest_attack *a, const char *key, const char *value,
+rml_status rml_attack_spec_set(rml_attack_spec *a, const char *key, const char *value,
 			   rml_error *err);
-/* The keys rml_advtest_set knows, NULL-terminated (for help texts). */
-const char *const *rml_advtest_keys(void);
+/* The keys rml_attack_spec_set knows, NULL-terminated (for help texts). */
+const char *const *rml_attack_spec_keys(void);
 
 /* Settings that only make sense together: the norm suits the kind, a
  * target class exists among n_classes (when n_classes > 0). RML_ERR_ARG
  * with a message naming the attack. */
-rml_status rml_advtest_check(const rml_advtest_attack *a, int n_classes, rml_error *err);
+rml_status rml_attack_spec_check(const rml_attack_spec *a, int n_classes, rml_error *err);
 
 /* Parse a YAML attack list: either a sequence of mappings, or a mapping
  * with the key "attacks" holding one. Each mapping takes the keys of
- * rml_advtest_set (its "attack" key is applied first, so defaults follow
+ * rml_attack_spec_set (its "attack" key is applied first, so defaults follow
  * the kind; a missing "attack" is an error). *list is allocated (free()
  * it) with *n >= 1 entries; a preset is applied before the other keys.
  * Errors are RML_ERR_FORMAT as "what, line N:
  * message". */
-rml_status rml_advtest_parse_yaml(const char *text, const char *what, rml_advtest_attack **list,
+rml_status rml_attack_spec_parse_yaml(const char *text, const char *what, rml_attack_spec **list,
 				  int *n, rml_error *err);
 
 /* ---- the model as the attacks see it --------------------------------------- */
@@ -107,13 +107,13 @@ typedef struct {
 	int64_t n_prob, n_grad;  /* images passed to each callback */
 	rml_attack_progress_fn progress;
 	void *progress_ctx;
-} rml_advtest_binding;
+} rml_attack_binding;
 
 /* Reserve the model for batches of `batch` images (with_grad: also for
  * input gradients) and fill am with callbacks bound to b. */
-rml_status rml_advtest_bind(rml_advtest_binding *b, rml_attack_model *am, rml_model *m,
+rml_status rml_attack_bind(rml_attack_binding *b, rml_attack_model *am, rml_model *m,
 			    int64_t batch, int with_grad, rml_error *err);
-void rml_advtest_unbind(rml_advtest_binding *b);
+void rml_attack_unbind(rml_attack_binding *b);
 
 /* ---- running a test ---------------------------------------------------------- */
 
@@ -135,25 +135,25 @@ typedef struct {
 	int64_t *grads;        /* [n] images passed to the gradient callback */
 	float *budget;         /* [n] budget used (eps or pixels; smallest with min_search) */
 	double seconds;        /* wall time of the attack itself */
-} rml_advtest_result;
+} rml_attack_dataset_result;
 
-void rml_advtest_result_init(rml_advtest_result *r);
-void rml_advtest_result_free(rml_advtest_result *r);
+void rml_attack_dataset_result_init(rml_attack_dataset_result *r);
+void rml_attack_dataset_result_free(rml_attack_dataset_result *r);
 
-typedef void (*rml_advtest_progress_fn)(void *ctx, int64_t done, int64_t total);
+typedef void (*rml_attack_dataset_progress_fn)(void *ctx, int64_t done, int64_t total);
 
 /* Run attack a against model m on every example of d, chunk examples at
  * a time (also the white-box batch), and fill r (allocated here). The
- * attack's floats are quantised by rml_advtest_quantize; clean and stored
+ * attack's floats are quantised by rml_attack_quantize; clean and stored
  * images are then classified by the model. Example i uses random stream
  * (seed, i) whatever the chunk size, so results do not depend on it
  * (they do depend on the thread count, as every forward pass does).
  * Needs labelled data (RML_ERR_ARG naming the first unlabelled example),
  * images of the model's input shape and labels below its class count
  * (RML_ERR_MISMATCH). progress (may be NULL) gets examples done. */
-rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
-			   int64_t chunk, rml_advtest_progress_fn progress, void *pctx,
-			   rml_advtest_result *r, rml_error *err);
+rml_status rml_attack_dataset(rml_model *m, const rml_attack_spec *a, const rml_dataset *d,
+			   int64_t chunk, rml_attack_dataset_progress_fn progress, void *pctx,
+			   rml_attack_dataset_result *r, rml_error *err);
 
 /* Quantise one adversarial image xa [pixels*c] (floats within budget b of
  * the clean uint8 image x) into out: rounded to the nearest integer in
@@ -162,7 +162,7 @@ rml_status rml_advtest_run(rml_model *m, const rml_advtest_attack *a, const rml_
  * every difference is truncated towards x instead (never farther than xa);
  * for L0 unchanged pixels stay exactly x, so at most as many pixels
  * change as in xa. */
-void rml_advtest_quantize(rml_attack_norm norm, double b, const uint8_t *x, const float *xa,
+void rml_attack_quantize(rml_attack_norm norm, double b, const uint8_t *x, const float *xa,
 			  int64_t pixels, int64_t c, uint8_t *out);
 
 /* The report of one result against the true labels of d. Means of the
@@ -182,17 +182,17 @@ typedef struct {
 	double queries_median;  /* over the successful attacked examples (NaN: none);
 				   the lower middle value for an even count */
 	double seconds;
-} rml_advtest_report;
+} rml_attack_report;
 
-void rml_advtest_summarize(const rml_advtest_result *r, const int32_t *labels,
-			   rml_advtest_report *rep);
+void rml_attack_summarize(const rml_attack_dataset_result *r, const int32_t *labels,
+			   rml_attack_report *rep);
 
 /* Robustness curve: for each of n_budgets budgets (eps, or pixels for
  * pixel-l0; 0 = no attack, the clean accuracy), run a with that budget
  * on d and summarize into reps [n_budgets]. */
-rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rml_dataset *d,
+rml_status rml_attack_curve(rml_model *m, const rml_attack_spec *a, const rml_dataset *d,
 			     const double *budgets, int n_budgets, int64_t chunk,
-			     rml_advtest_progress_fn progress, void *pctx, rml_advtest_report *reps,
+			     rml_attack_dataset_progress_fn progress, void *pctx, rml_attack_report *reps,
 			     rml_error *err);
 
 /* The query axis of one black-box result: for each of n_q query counts
@@ -200,18 +200,18 @@ rml_status rml_advtest_curve(rml_model *m, const rml_advtest_attack *a, const rm
  * queries (the clean query included) into rate [n_q]. For attacks that
  * stop at their first success, the success rate of the same run cut off
  * at q queries (CMA-ES and DE: at the last whole generation within q). */
-void rml_advtest_query_curve(const rml_advtest_result *r, const double *q, int n_q, double *rate);
+void rml_attack_query_curve(const rml_attack_dataset_result *r, const double *q, int n_q, double *rate);
 
 /* The curves of n_attacks attacks over the same budgets as a PNG:
  * robust accuracy (acc1) against budget. reps is [n_attacks][n_budgets]. */
-rml_status rml_advtest_curve_png(const char *path, const char *title, const char *xlabel,
+rml_status rml_attack_curve_png(const char *path, const char *title, const char *xlabel,
 				 const char *const *names, int n_attacks, const double *budgets,
-				 int n_budgets, const rml_advtest_report *reps, rml_error *err);
+				 int n_budgets, const rml_attack_report *reps, rml_error *err);
 
 /* Query curves of n_attacks attacks as a PNG: success rate (rates
  * [n_attacks][n_q]) against the number of queries q [n_q], on a
  * logarithmic axis when the counts span more than a factor of 20. */
-rml_status rml_advtest_query_png(const char *path, const char *title, const char *const *names,
+rml_status rml_attack_query_png(const char *path, const char *title, const char *const *names,
 				 int n_attacks, const double *q, int n_q, const double *rates,
 				 rml_error *err);
 
@@ -224,16 +224,16 @@ rml_status rml_advtest_query_png(const char *path, const char *title, const char
  * attack.targets i32 (targeted only), and keys attack.* recording the
  * configuration and the summary (attack.success_rate, attack.acc1,
  * attack.clean_acc1). */
-rml_status rml_advtest_to_file(const rml_advtest_attack *a, const rml_dataset *d,
-			       const rml_advtest_result *r, rml_file *f, rml_error *err);
+rml_status rml_attack_to_file(const rml_attack_spec *a, const rml_dataset *d,
+			       const rml_attack_dataset_result *r, rml_file *f, rml_error *err);
 
 /* A PNG sheet of up to count examples (successful ones first, each group
  * in dataset order): per column the clean image, the stored adversarial
  * image and the perturbation amplified around grey (amplify 0 = so that
  * the largest shown difference reaches full contrast), captioned with
  * class names (names may be NULL). */
-rml_status rml_advtest_sheet(const char *path, const rml_advtest_attack *a, const rml_dataset *d,
-			     const rml_advtest_result *r, const char *const *names, int64_t count,
+rml_status rml_attack_sheet(const char *path, const rml_attack_spec *a, const rml_dataset *d,
+			     const rml_attack_dataset_result *r, const char *const *names, int64_t count,
 			     double amplify, rml_error *err);
 
 /* Check a stored adversarial dataset (kind dataset, with the attack.*
@@ -250,9 +250,9 @@ typedef struct {
 	rml_attack_norm norm;
 	double budget;
 	int64_t first_over;   /* -1 when none */
-} rml_advtest_verify_report;
-rml_status rml_advtest_verify(const rml_file *adv, const rml_dataset *clean,
-			      rml_advtest_verify_report *v, rml_error *err);
+} rml_attack_verify_report;
+rml_status rml_attack_verify(const rml_file *adv, const rml_dataset *clean,
+			      rml_attack_verify_report *v, rml_error *err);
 
 /* "linf", "l2", "l0"; "none", "random", "next", "class". */
 const char *rml_attack_norm_name(rml_attack_norm n);

@@ -20,7 +20,7 @@
 
 /* ---- in-distribution copies ------------------------------------------------------ */
 
-rml_status rml_calibdata_augment(const rml_dataset *src, int64_t per_class, uint64_t seed,
+rml_status rml_calib_augment_dataset(const rml_dataset *src, int64_t per_class, uint64_t seed,
 				 rml_dataset *out, rml_error *err)
 {
 	rml_dataset_init(out);

@@ -50,7 +50,7 @@
  * class without images contributes none. Copies are grouped by class, in
  * class order. RML_ERR_ARG for per_class < 1 or a dataset without a
  * labelled image. */
-rml_status rml_calibdata_augment(const rml_dataset *src, int64_t per_class, uint64_t seed,
+rml_status rml_calib_augment_dataset(const rml_dataset *src, int64_t per_class, uint64_t seed,
 				 rml_dataset *out, rml_error *err);
 
 /* ---- out-of-distribution images ---------------------------------------------- */

@@ -85,12 +85,6 @@ rml_status rml_fault_targets_select(rml_fault_targets *tg, rml_model *m, const c
 	return st;
 }
 
-rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
-			       float *probs, rml_error *err)
-{
-	return rml_model_predict(m, d, batch, probs, err);
-}
-
 rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 					 const rml_dataset *d, int64_t batch, rml_error *err)
 {
@@ -191,7 +185,7 @@ void rml_fault_outcomes(const float *probs, const int32_t *clean, int64_t n, int
 		*detected = (double)nd / dn;
 }
 
-rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+rml_status rml_inject_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
 			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
 			       double *detected, rml_error *err)
@@ -242,7 +236,7 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
 	return st;
 }
 
-rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
 			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
 			      double *acc_mean, double *acc_sd, double *sdc_mean, double *det_mean,
@@ -270,7 +264,7 @@ rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targ
 		} else {
 			s.rate = rates[p];
 		}
-		st = rml_faultsim_repeat(m, d, &one, &s, n_rep, seed + (uint64_t)p * 0x9e3779b9u, batch,
+		st = rml_inject_repeat(m, d, &one, &s, n_rep, seed + (uint64_t)p * 0x9e3779b9u, batch,
 					 clean, acc, sdc, det, err);
 		if (st)
 			break;

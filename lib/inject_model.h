@@ -40,11 +40,6 @@ void rml_fault_targets_free(rml_fault_targets *tg);
 rml_status rml_fault_targets_grad_scores(rml_fault_targets *tg, rml_model *m,
 					 const rml_dataset *d, int64_t batch, rml_error *err);
 
-/* The former name of rml_model_predict (model.h), kept while callers
- * move over. */
-rml_status rml_predict_dataset(rml_model *m, const rml_dataset *d, int64_t batch,
-			       float *probs, rml_error *err);
-
 /* What the faults did to each image, as the fault-injection literature
  * counts it: masked (the same top-1 as the fault-free model, clean[i]),
  * silent data corruption (a different top-1 from a finite output), or
@@ -61,7 +56,7 @@ void rml_fault_outcomes(const float *probs, const int32_t *clean, int64_t n, int
  * them here. detected[r] (may be NULL): the rate of detected outcomes
  * (rml_fault_outcomes). A non-finite output counts as wrong. The model is
  * bit-identical afterwards. */
-rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+rml_status rml_inject_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
 			       int64_t batch, const int32_t *clean, double *acc, double *sdc,
 			       double *detected, rml_error *err);
@@ -75,7 +70,7 @@ rml_status rml_faultsim_repeat(rml_model *m, const rml_dataset *d, rml_fault_tar
  * acc_mean/acc_sd/sdc_mean/det_mean get n_points values each (det_mean:
  * the mean detected rate; may be NULL). */
 typedef enum { RML_SWEEP_TENSORS, RML_SWEEP_BITS, RML_SWEEP_RATES } rml_sweep_kind;
-rml_status rml_faultsim_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
+rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			      const rml_fault_spec *spec, rml_sweep_kind kind, const double *rates,
 			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
 			      double *acc_mean, double *acc_sd, double *sdc_mean, double *det_mean,

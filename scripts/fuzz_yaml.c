@@ -1,6 +1,6 @@
 /*
  * fuzz_yaml.c — libFuzzer target for the two YAML readers a user hands
- * files to: the attack list of rmlops-attack (rml_advtest_parse_yaml) and
+ * files to: the attack list of rmlops-attack (rml_attack_spec_parse_yaml) and
  * the architecture description of rmlops-train (rml_model_create with
  * YAML text). The first byte picks the reader, the rest is the text.
  * Neither may crash, leak or allocate what the text merely claims; a
@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = 0;
 	rml_error err = { 0 };
 	if (data[0] & 1) {
-		rml_advtest_attack *list = NULL;
+		rml_attack_spec *list = NULL;
 		int n = 0;
-		if (rml_advtest_parse_yaml(text, "fuzz", &list, &n, &err) == RML_OK && n < 1)
+		if (rml_attack_spec_parse_yaml(text, "fuzz", &list, &n, &err) == RML_OK && n < 1)
 			abort();  /* success promises at least one attack */
 		free(list);
 	} else {

@@ -4,7 +4,7 @@
  * checked: the stored (quantised) adversarial images never leave their
  * budget — max |delta| <= eps for L-inf, ||delta||_2 <= eps for L2, at
  * most k changed pixels for L0, measured here on the dataset written to a
- * file and read back, and by rml_advtest_verify; quantisation alone over
+ * file and read back, and by rml_attack_verify; quantisation alone over
  * many random floats within each budget; the gradient callback against
  * finite differences of its own loss; that predictions and success flags
  * are those of the stored images; that results do not depend on the
@@ -71,13 +71,13 @@ static void norms(const uint8_t *x, const uint8_t *a, double *linf, double *l2, 
 
 /* Run a, write the adversarial set to a file and read it back; check each
  * stored image against its clean one and the recorded norms. */
-static void check_budget(rml_model *m, const rml_dataset *d, const rml_advtest_attack *a)
+static void check_budget(rml_model *m, const rml_dataset *d, const rml_attack_spec *a)
 {
-	rml_advtest_result r;
-	assert_int_equal(rml_advtest_run(m, a, d, 7, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_dataset_result r;
+	assert_int_equal(rml_attack_dataset(m, a, d, 7, NULL, NULL, &r, NULL), RML_OK);
 	rml_file f;
 	rml_file_init(&f);
-	assert_int_equal(rml_advtest_to_file(a, d, &r, &f, NULL), RML_OK);
+	assert_int_equal(rml_attack_to_file(a, d, &r, &f, NULL), RML_OK);
 	rml_dataset back;
 	assert_int_equal(rml_dataset_from_file(&back, &f, NULL), RML_OK);
 	assert_int_equal(back.n, d->n);
@@ -103,13 +103,13 @@ static void check_budget(rml_model *m, const rml_dataset *d, const rml_advtest_a
 	}
 	/* The attack did something at all (not a test that passes by doing nothing). */
 	assert_true(changed > 0);
-	rml_advtest_verify_report v;
-	assert_int_equal(rml_advtest_verify(&f, d, &v, NULL), RML_OK);
+	rml_attack_verify_report v;
+	assert_int_equal(rml_attack_verify(&f, d, &v, NULL), RML_OK);
 	assert_int_equal(v.n_over, 0);
 	assert_int_equal(v.n, d->n);
 	rml_dataset_free(&back);
 	rml_file_free(&f);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r);
 }
 
 static void test_budget_linf(void **state)
@@ -120,28 +120,28 @@ static void test_budget_linf(void **state)
 	random_set(&d, 24, 1);
 	const double eps[] = { 3, 2.5, 8, 0.7 };
 	for (int e = 0; e < 4; e++) {
-		rml_advtest_attack a;
-		rml_advtest_attack_default(&a, RML_ATTACK_FGSM);
+		rml_attack_spec a;
+		rml_attack_spec_default(&a, RML_ATTACK_FGSM);
 		a.cfg.eps = eps[e];
 		if (eps[e] >= 1)
 			check_budget(m, &d, &a);
-		rml_advtest_attack_default(&a, RML_ATTACK_PGD);
+		rml_attack_spec_default(&a, RML_ATTACK_PGD);
 		a.cfg.eps = eps[e];
 		a.cfg.steps = 3;
 		a.cfg.seed = (uint64_t)e;
 		if (eps[e] < 1) {
 			/* Below one pixel unit nothing survives rounding: every
 			 * stored image is the clean one. */
-			rml_advtest_result r;
-			assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
+			rml_attack_dataset_result r;
+			assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
 			assert_memory_equal(r.adv, d.images, (size_t)(d.n * 3072));
-			rml_advtest_result_free(&r);
+			rml_attack_dataset_result_free(&r);
 			continue;
 		}
 		check_budget(m, &d, &a);
 	}
-	rml_advtest_attack a;
-	rml_advtest_attack_default(&a, RML_ATTACK_CMAES_LINF);
+	rml_attack_spec a;
+	rml_attack_spec_default(&a, RML_ATTACK_CMAES_LINF);
 	a.cfg.generations = 2;
 	a.cfg.popsize = 6;
 	check_budget(m, &d, &a);
@@ -161,8 +161,8 @@ static void test_budget_l2(void **state)
 	const double eps[] = { 40, 7.3, 300 };
 	for (int e = 0; e < 3; e++) {
 		for (int kind = 0; kind < 2; kind++) {
-			rml_advtest_attack a;
-			rml_advtest_attack_default(&a, kind ? RML_ATTACK_PGD : RML_ATTACK_FGSM);
+			rml_attack_spec a;
+			rml_attack_spec_default(&a, kind ? RML_ATTACK_PGD : RML_ATTACK_FGSM);
 			a.cfg.norm = RML_NORM_L2;
 			a.cfg.eps = eps[e];
 			a.cfg.steps = 3;
@@ -182,8 +182,8 @@ static void test_budget_l0(void **state)
 	const int64_t ks[] = { 1, 3, 10 };
 	for (int e = 0; e < 3; e++) {
 		for (int s = 0; s < 2; s++) {
-			rml_advtest_attack a;
-			rml_advtest_attack_default(&a, RML_ATTACK_PIXEL_L0);
+			rml_attack_spec a;
+			rml_attack_spec_default(&a, RML_ATTACK_PIXEL_L0);
 			a.cfg.pixels = ks[e];
 			a.cfg.generations = 2;
 			a.cfg.search = s ? RML_SEARCH_DE : RML_SEARCH_CMAES;
@@ -240,7 +240,7 @@ static void test_quantize_random(void **state)
 					xa[p * C + k] = (float)(255 * rml_rng_uniform(&r));
 			}
 		}
-		rml_advtest_quantize(norm, b, x, xa, P, C, q);
+		rml_attack_quantize(norm, b, x, xa, P, C, q);
 		double s = 0, mx = 0;
 		int ch = 0;
 		for (int p = 0; p < P; p++) {
@@ -276,9 +276,9 @@ static void test_grad_binding(void **state)
 {
 	(void)state;
 	rml_model *m = tiny();
-	rml_advtest_binding b;
+	rml_attack_binding b;
 	rml_attack_model am;
-	assert_int_equal(rml_advtest_bind(&b, &am, m, 3, 1, NULL), RML_OK);
+	assert_int_equal(rml_attack_bind(&b, &am, m, 3, 1, NULL), RML_OK);
 	rml_dataset d;
 	random_set(&d, 5, 4);
 	float *x = malloc(5 * 3072 * sizeof(float)), *dx = malloc(5 * 3072 * sizeof(float));
@@ -313,7 +313,7 @@ static void test_grad_binding(void **state)
 	free(x);
 	free(dx);
 	rml_dataset_free(&d);
-	rml_advtest_unbind(&b);
+	rml_attack_unbind(&b);
 	rml_model_free(m);
 }
 
@@ -335,26 +335,26 @@ static void test_stored_and_chunks(void **state)
 	}
 	const rml_attack_kind kinds[] = { RML_ATTACK_PGD, RML_ATTACK_CMAES_LINF, RML_ATTACK_PIXEL_L0 };
 	for (int t = 0; t < 3; t++) {
-		rml_advtest_attack a;
-		rml_advtest_attack_default(&a, kinds[t]);
+		rml_attack_spec a;
+		rml_attack_spec_default(&a, kinds[t]);
 		a.cfg.steps = 2;
 		a.cfg.generations = 2;
 		a.cfg.popsize = 6;
 		a.cfg.eps = 6;
 		a.cfg.pixels = 2;
 		a.cfg.step_size = 1; /* small steps keep the random start visible */
-		rml_advtest_result r1, r2;
-		assert_int_equal(rml_advtest_run(m, &a, &d, 3, NULL, NULL, &r1, NULL), RML_OK);
-		assert_int_equal(rml_advtest_run(m, &a, &d, 64, NULL, NULL, &r2, NULL), RML_OK);
+		rml_attack_dataset_result r1, r2;
+		assert_int_equal(rml_attack_dataset(m, &a, &d, 3, NULL, NULL, &r1, NULL), RML_OK);
+		assert_int_equal(rml_attack_dataset(m, &a, &d, 64, NULL, NULL, &r2, NULL), RML_OK);
 		assert_memory_equal(r1.adv, r2.adv, (size_t)(d.n * 3072));
 		assert_memory_equal(r1.queries, r2.queries, (size_t)d.n * sizeof(int64_t));
 		assert_memory_equal(r1.pred, r2.pred, (size_t)d.n * sizeof(int32_t));
 		/* A different seed gives different images. */
 		a.cfg.seed = 99;
-		rml_advtest_result r3;
-		assert_int_equal(rml_advtest_run(m, &a, &d, 64, NULL, NULL, &r3, NULL), RML_OK);
+		rml_attack_dataset_result r3;
+		assert_int_equal(rml_attack_dataset(m, &a, &d, 64, NULL, NULL, &r3, NULL), RML_OK);
 		assert_true(memcmp(r1.adv, r3.adv, (size_t)(d.n * 3072)) != 0);
-		rml_advtest_result_free(&r3);
+		rml_attack_dataset_result_free(&r3);
 		/* The model asked again about the stored bytes agrees. */
 		rml_dataset s = d;
 		s.images = r1.adv;
@@ -370,8 +370,8 @@ static void test_stored_and_chunks(void **state)
 			else
 				assert_int_equal(r1.grads[i], 3);
 		}
-		rml_advtest_result_free(&r1);
-		rml_advtest_result_free(&r2);
+		rml_attack_dataset_result_free(&r1);
+		rml_attack_dataset_result_free(&r2);
 	}
 	rml_dataset_free(&d);
 	rml_model_free(m);
@@ -383,12 +383,12 @@ static void test_targets(void **state)
 	rml_model *m = tiny();
 	rml_dataset d;
 	random_set(&d, 30, 6);
-	rml_advtest_attack a;
-	rml_advtest_attack_default(&a, RML_ATTACK_FGSM);
-	assert_int_equal(rml_advtest_set(&a, "target", "random", NULL), RML_OK);
+	rml_attack_spec a;
+	rml_attack_spec_default(&a, RML_ATTACK_FGSM);
+	assert_int_equal(rml_attack_spec_set(&a, "target", "random", NULL), RML_OK);
 	assert_true(a.cfg.targeted);
-	rml_advtest_result r;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_dataset_result r;
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
 	int differs = 0;
 	for (int i = 0; i < 30; i++) {
 		assert_true(r.targets[i] != d.labels[i]);
@@ -397,22 +397,22 @@ static void test_targets(void **state)
 		differs += r.targets[i] != r.targets[0];
 	}
 	assert_true(differs > 0);
-	rml_advtest_result_free(&r);
-	assert_int_equal(rml_advtest_set(&a, "target", "next", NULL), RML_OK);
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_dataset_result_free(&r);
+	assert_int_equal(rml_attack_spec_set(&a, "target", "next", NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(r.targets[i], (d.labels[i] + 1) % 10);
-	rml_advtest_result_free(&r);
-	assert_int_equal(rml_advtest_set(&a, "target", "4", NULL), RML_OK);
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_dataset_result_free(&r);
+	assert_int_equal(rml_attack_spec_set(&a, "target", "4", NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
 	for (int i = 0; i < 30; i++) {
 		assert_int_equal(r.targets[i], 4);
 		if (d.labels[i] == 4)
 			assert_int_equal(r.attacked[i], 0);
 	}
-	rml_advtest_result_free(&r);
-	assert_int_equal(rml_advtest_set(&a, "target", "12", NULL), RML_OK);
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_ERR_ARG);
+	rml_attack_dataset_result_free(&r);
+	assert_int_equal(rml_attack_spec_set(&a, "target", "12", NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_ERR_ARG);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 }
@@ -420,8 +420,8 @@ static void test_targets(void **state)
 static void test_summarize(void **state)
 {
 	(void)state;
-	rml_advtest_result r;
-	rml_advtest_result_init(&r);
+	rml_attack_dataset_result r;
+	rml_attack_dataset_result_init(&r);
 	int32_t labels[4] = { 0, 1, 2, 3 }, clean[4] = { 0, 1, 2, 0 }, pred[4] = { 5, 1, 6, 0 };
 	uint8_t succ[4] = { 1, 0, 1, 1 }, att[4] = { 1, 1, 1, 0 };
 	float linf[4] = { 3, 3, 1, 3 }, l2[4] = { 10, 20, 30, 40 }, bud[4] = { 3, 3, 1, 0 };
@@ -438,8 +438,8 @@ static void test_summarize(void **state)
 	r.queries = q;
 	r.grads = g;
 	r.budget = bud;
-	rml_advtest_report rep;
-	rml_advtest_summarize(&r, labels, &rep);
+	rml_attack_report rep;
+	rml_attack_summarize(&r, labels, &rep);
 	assert_int_equal(rep.n_attacked, 3);
 	assert_int_equal(rep.n_success, 2);
 	assert_true(fabs(rep.clean_acc1 - 0.75) < 1e-12);
@@ -466,10 +466,10 @@ static void test_yaml(void **state)
 			 "    search: de\n"
 			 "    popsize: 40\n"
 			 "    target: random\n";
-	rml_advtest_attack *v;
+	rml_attack_spec *v;
 	int n;
 	rml_error err = { 0 };
-	assert_int_equal(rml_advtest_parse_yaml(ok, "a.yaml", &v, &n, &err), RML_OK);
+	assert_int_equal(rml_attack_spec_parse_yaml(ok, "a.yaml", &v, &n, &err), RML_OK);
 	assert_int_equal(n, 3);
 	assert_int_equal(v[0].cfg.kind, RML_ATTACK_FGSM);
 	assert_true(v[0].cfg.eps == 3);
@@ -483,7 +483,7 @@ static void test_yaml(void **state)
 	assert_int_equal(v[2].target, RML_TARGET_RANDOM);
 	free(v);
 	/* a bare list works too */
-	assert_int_equal(rml_advtest_parse_yaml("- attack: cmaes-linf\n  eps: 5\n", "b", &v, &n, NULL),
+	assert_int_equal(rml_attack_spec_parse_yaml("- attack: cmaes-linf\n  eps: 5\n", "b", &v, &n, NULL),
 			 RML_OK);
 	assert_int_equal(n, 1);
 	assert_true(v[0].cfg.eps == 5);
@@ -507,7 +507,7 @@ static void test_yaml(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		memset(&err, 0, sizeof err);
-		assert_int_equal(rml_advtest_parse_yaml(bad[i].text, "a.yaml", &v, &n, &err),
+		assert_int_equal(rml_attack_spec_parse_yaml(bad[i].text, "a.yaml", &v, &n, &err),
 				 RML_ERR_FORMAT);
 		if (!strstr(err.msg, bad[i].msg))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].msg);
@@ -518,13 +518,13 @@ static void test_yaml(void **state)
 static void test_settings(void **state)
 {
 	(void)state;
-	rml_advtest_attack a;
-	rml_advtest_attack_default(&a, RML_ATTACK_PGD);
-	assert_int_equal(rml_advtest_set(&a, "attack", "pixel-l0", NULL), RML_OK);
+	rml_attack_spec a;
+	rml_attack_spec_default(&a, RML_ATTACK_PGD);
+	assert_int_equal(rml_attack_spec_set(&a, "attack", "pixel-l0", NULL), RML_OK);
 	assert_int_equal(a.cfg.norm, RML_NORM_L0);
 	assert_string_equal(a.name, "pixel-l0");
-	assert_int_equal(rml_advtest_set(&a, "name", "mine", NULL), RML_OK);
-	assert_int_equal(rml_advtest_set(&a, "attack", "fgsm", NULL), RML_OK);
+	assert_int_equal(rml_attack_spec_set(&a, "name", "mine", NULL), RML_OK);
+	assert_int_equal(rml_attack_spec_set(&a, "attack", "fgsm", NULL), RML_OK);
 	assert_string_equal(a.name, "mine");
 	assert_int_equal(a.cfg.norm, RML_NORM_LINF);
 	static const char *const bad[][2] = {
@@ -536,15 +536,15 @@ static void test_settings(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		rml_error err = { 0 };
-		if (rml_advtest_set(&a, bad[i][0], bad[i][1], &err) != RML_ERR_ARG)
+		if (rml_attack_spec_set(&a, bad[i][0], bad[i][1], &err) != RML_ERR_ARG)
 			fail_msg("%s=%s accepted", bad[i][0], bad[i][1]);
 		assert_true(err.msg[0]);
 	}
-	rml_advtest_attack_default(&a, RML_ATTACK_PIXEL_L0);
+	rml_attack_spec_default(&a, RML_ATTACK_PIXEL_L0);
 	a.cfg.min_search = 3;
-	assert_int_equal(rml_advtest_check(&a, 10, NULL), RML_ERR_ARG);
-	for (int i = 0; rml_advtest_keys()[i]; i++)
-		assert_true(strlen(rml_advtest_keys()[i]) > 0);
+	assert_int_equal(rml_attack_spec_check(&a, 10, NULL), RML_ERR_ARG);
+	for (int i = 0; rml_attack_spec_keys()[i]; i++)
+		assert_true(strlen(rml_attack_spec_keys()[i]) > 0);
 }
 
 static void test_refused_data(void **state)
@@ -553,42 +553,42 @@ static void test_refused_data(void **state)
 	rml_model *m = tiny();
 	rml_dataset d;
 	random_set(&d, 4, 7);
-	rml_advtest_attack a;
-	rml_advtest_attack_default(&a, RML_ATTACK_FGSM);
-	rml_advtest_result r;
+	rml_attack_spec a;
+	rml_attack_spec_default(&a, RML_ATTACK_FGSM);
+	rml_attack_dataset_result r;
 	rml_error err = { 0 };
 	d.labels[2] = -1;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, &err), RML_ERR_ARG);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "image 2 has no label"));
 	d.labels[2] = 1;
 	rml_model_config mc = { "mvit-tiny", 3, 0, 5 };
 	rml_model *m3 = NULL;
 	assert_int_equal(rml_model_create(&m3, &mc, NULL), RML_OK);
 	d.labels[1] = 7;
-	assert_int_equal(rml_advtest_run(m3, &a, &d, 8, NULL, NULL, &r, &err), RML_ERR_MISMATCH);
+	assert_int_equal(rml_attack_dataset(m3, &a, &d, 8, NULL, NULL, &r, &err), RML_ERR_MISMATCH);
 	rml_model_free(m3);
 	rml_dataset small;
 	rml_dataset_init(&small);
 	assert_int_equal(rml_dataset_alloc(&small, 2, 16, 16, 3, NULL), RML_OK);
 	small.labels[0] = small.labels[1] = 0;
-	assert_int_equal(rml_advtest_run(m, &a, &small, 8, NULL, NULL, &r, &err), RML_ERR_MISMATCH);
+	assert_int_equal(rml_attack_dataset(m, &a, &small, 8, NULL, NULL, &r, &err), RML_ERR_MISMATCH);
 	rml_dataset_free(&small);
 	/* verify: tampering with one stored value is found; foreign sets refused */
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r, NULL), RML_OK);
 	rml_file f;
 	rml_file_init(&f);
 	r.adv[100] = (uint8_t)(d.images[100] > 128 ? d.images[100] - 4 : d.images[100] + 4);
-	assert_int_equal(rml_advtest_to_file(&a, &d, &r, &f, NULL), RML_OK);
-	rml_advtest_verify_report v;
-	assert_int_equal(rml_advtest_verify(&f, &d, &v, NULL), RML_OK);
+	assert_int_equal(rml_attack_to_file(&a, &d, &r, &f, NULL), RML_OK);
+	rml_attack_verify_report v;
+	assert_int_equal(rml_attack_verify(&f, &d, &v, NULL), RML_OK);
 	assert_int_equal(v.n_over, 1);
 	assert_int_equal(v.first_over, 0);
 	d.labels[3] = (d.labels[3] + 1) % 10;
-	assert_int_equal(rml_advtest_verify(&f, &d, &v, &err), RML_ERR_MISMATCH);
+	assert_int_equal(rml_attack_verify(&f, &d, &v, &err), RML_ERR_MISMATCH);
 	rml_unset(&f, "attack.norm");
-	assert_int_equal(rml_advtest_verify(&f, &d, &v, &err), RML_ERR_FORMAT);
+	assert_int_equal(rml_attack_verify(&f, &d, &v, &err), RML_ERR_FORMAT);
 	rml_file_free(&f);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 }
@@ -602,9 +602,9 @@ static void test_integer_search(void **state)
 	rml_model *m = tiny();
 	rml_dataset d;
 	random_set(&d, 6, 9);
-	rml_advtest_binding b;
+	rml_attack_binding b;
 	rml_attack_model am;
-	assert_int_equal(rml_advtest_bind(&b, &am, m, 16, 0, NULL), RML_OK);
+	assert_int_equal(rml_attack_bind(&b, &am, m, 16, 0, NULL), RML_OK);
 	float *x = malloc(6 * 3072 * sizeof(float)), *xa = malloc(6 * 3072 * sizeof(float));
 	uint8_t q[3072];
 	rml_attack_result res[6];
@@ -628,7 +628,7 @@ static void test_integer_search(void **state)
 		for (int i = 0; i < 6; i++) {
 			for (int j = 0; j < 3072; j++)
 				assert_true(xa[i * 3072 + j] == rintf(xa[i * 3072 + j]));
-			rml_advtest_quantize(c.norm, c.eps, d.images + i * 3072, xa + i * 3072, 1024, 3, q);
+			rml_attack_quantize(c.norm, c.eps, d.images + i * 3072, xa + i * 3072, 1024, 3, q);
 			for (int j = 0; j < 3072; j++)
 				assert_true((float)q[j] == xa[i * 3072 + j]);
 			moved += res[i].l0 > 0;
@@ -638,7 +638,7 @@ static void test_integer_search(void **state)
 	free(x);
 	free(xa);
 	rml_dataset_free(&d);
-	rml_advtest_unbind(&b);
+	rml_attack_unbind(&b);
 	rml_model_free(m);
 }
 
@@ -649,12 +649,12 @@ static void test_curve(void **state)
 	rml_model *m = tiny();
 	rml_dataset d;
 	random_set(&d, 20, 8);
-	rml_advtest_attack a;
-	rml_advtest_attack_default(&a, RML_ATTACK_PGD);
+	rml_attack_spec a;
+	rml_attack_spec_default(&a, RML_ATTACK_PGD);
 	a.cfg.steps = 3;
 	double b[3] = { 0, 4, 64 };
-	rml_advtest_report reps[3];
-	assert_int_equal(rml_advtest_curve(m, &a, &d, b, 3, 8, NULL, NULL, reps, NULL), RML_OK);
+	rml_attack_report reps[3];
+	assert_int_equal(rml_attack_curve(m, &a, &d, b, 3, 8, NULL, NULL, reps, NULL), RML_OK);
 	assert_true(reps[0].acc1 == reps[0].clean_acc1);
 	assert_true(reps[0].linf_max == 0);
 	assert_true(reps[2].acc1 <= reps[0].acc1);
@@ -664,7 +664,7 @@ static void test_curve(void **state)
 }
 
 /* Square (L-inf, L2) and APGD (CE, DLR) on the stored uint8 images: within
- * budget, read back from the file and by rml_advtest_verify. */
+ * budget, read back from the file and by rml_attack_verify. */
 static void test_budget_square_apgd(void **state)
 {
 	(void)state;
@@ -673,8 +673,8 @@ static void test_budget_square_apgd(void **state)
 	random_set(&d, 12, 9);
 	for (int k = 0; k < 4; k++)
 		for (int norm = 0; norm < 2; norm++) {
-			rml_advtest_attack a;
-			rml_advtest_attack_default(&a, k < 2 ? RML_ATTACK_SQUARE : RML_ATTACK_APGD);
+			rml_attack_spec a;
+			rml_attack_spec_default(&a, k < 2 ? RML_ATTACK_SQUARE : RML_ATTACK_APGD);
 			a.cfg.norm = norm ? RML_NORM_L2 : RML_NORM_LINF;
 			a.cfg.eps = norm ? (k == 1 ? 7.3 : 150) : (k == 1 ? 2.5 : 4);
 			a.cfg.queries = 30;
@@ -692,9 +692,9 @@ static void test_grad_dlr_binding(void **state)
 {
 	(void)state;
 	rml_model *m = tiny();
-	rml_advtest_binding b;
+	rml_attack_binding b;
 	rml_attack_model am;
-	assert_int_equal(rml_advtest_bind(&b, &am, m, 4, 1, NULL), RML_OK);
+	assert_int_equal(rml_attack_bind(&b, &am, m, 4, 1, NULL), RML_OK);
 	assert_non_null(am.grad_dlr);
 	rml_dataset d;
 	random_set(&d, 4, 10);
@@ -731,7 +731,7 @@ static void test_grad_dlr_binding(void **state)
 	free(x);
 	free(dx);
 	rml_dataset_free(&d);
-	rml_advtest_unbind(&b);
+	rml_attack_unbind(&b);
 	rml_model_free(m);
 }
 
@@ -758,51 +758,51 @@ static void test_pretrained(void **state)
 	memcpy(d.images, all.images, 24 * 3072);
 	memcpy(d.labels, all.labels, 24 * sizeof(int32_t));
 	rml_dataset_free(&all);
-	rml_advtest_attack a;
-	rml_advtest_result r;
-	rml_advtest_report pgd, ce, dlr;
-	rml_advtest_attack_default(&a, RML_ATTACK_PGD);
+	rml_attack_spec a;
+	rml_attack_dataset_result r;
+	rml_attack_report pgd, ce, dlr;
+	rml_attack_spec_default(&a, RML_ATTACK_PGD);
 	a.cfg.steps = 10;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
-	rml_advtest_summarize(&r, d.labels, &pgd);
-	rml_advtest_result_free(&r);
-	rml_advtest_attack_default(&a, RML_ATTACK_APGD);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_summarize(&r, d.labels, &pgd);
+	rml_attack_dataset_result_free(&r);
+	rml_attack_spec_default(&a, RML_ATTACK_APGD);
 	a.cfg.steps = 10;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
-	rml_advtest_summarize(&r, d.labels, &ce);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_summarize(&r, d.labels, &ce);
 	assert_int_equal(r.grads[0], 11);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r);
 	a.cfg.loss = RML_LOSS_DLR;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
-	rml_advtest_summarize(&r, d.labels, &dlr);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 24, NULL, NULL, &r, NULL), RML_OK);
+	rml_attack_summarize(&r, d.labels, &dlr);
 	print_message("24 images, eps 3: clean %.3f, PGD-10 %.3f, APGD-CE %.3f, APGD-DLR %.3f\n",
 		      pgd.clean_acc1, pgd.acc1, ce.acc1, dlr.acc1);
 	assert_true(pgd.acc1 < pgd.clean_acc1);
 	assert_true(ce.acc1 <= pgd.acc1);
 	assert_true(dlr.acc1 <= pgd.acc1);
 	/* Thread counts: the stored bytes of APGD-DLR and Square. */
-	rml_advtest_result r2;
+	rml_attack_dataset_result r2;
 	rml_set_threads(2);
-	assert_int_equal(rml_advtest_run(m, &a, &d, 24, NULL, NULL, &r2, NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 24, NULL, NULL, &r2, NULL), RML_OK);
 	assert_memory_equal(r.adv, r2.adv, 24 * 3072);
-	rml_advtest_result_free(&r2);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r2);
+	rml_attack_dataset_result_free(&r);
 	/* Square on the first 8 images (chunks of 3 at one thread, all 8
 	 * at two): the same stored bytes and query counts. */
 	d.n = 8;
-	rml_advtest_attack_default(&a, RML_ATTACK_SQUARE);
+	rml_attack_spec_default(&a, RML_ATTACK_SQUARE);
 	a.cfg.queries = 30;
-	assert_int_equal(rml_advtest_run(m, &a, &d, 8, NULL, NULL, &r2, NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 8, NULL, NULL, &r2, NULL), RML_OK);
 	rml_set_threads(1);
-	assert_int_equal(rml_advtest_run(m, &a, &d, 3, NULL, NULL, &r, NULL), RML_OK);
+	assert_int_equal(rml_attack_dataset(m, &a, &d, 3, NULL, NULL, &r, NULL), RML_OK);
 	assert_memory_equal(r.adv, r2.adv, 8 * 3072);
 	assert_memory_equal(r.queries, r2.queries, 8 * sizeof(int64_t));
 	/* It changed the attacked images (not a comparison of two clean sets). */
 	for (int i = 0; i < 8; i++)
 		if (r.attacked[i])
 			assert_true(memcmp(r.adv + i * 3072, d.images + i * 3072, 3072) != 0);
-	rml_advtest_result_free(&r2);
-	rml_advtest_result_free(&r);
+	rml_attack_dataset_result_free(&r2);
+	rml_attack_dataset_result_free(&r);
 	d.n = 24;
 	rml_dataset_free(&d);
 	rml_model_free(m);
@@ -812,8 +812,8 @@ static void test_pretrained(void **state)
 static void test_query_curve(void **state)
 {
 	(void)state;
-	rml_advtest_result r;
-	rml_advtest_result_init(&r);
+	rml_attack_dataset_result r;
+	rml_attack_dataset_result_init(&r);
 	uint8_t att[5] = { 1, 1, 1, 0, 1 }, suc[5] = { 1, 0, 1, 1, 1 };
 	int64_t q[5] = { 5, 100, 50, 1, 100 };
 	r.n = 5;
@@ -821,7 +821,7 @@ static void test_query_curve(void **state)
 	r.success = suc;
 	r.queries = q;
 	double qs[4] = { 1, 5, 50, 1000 }, rate[4];
-	rml_advtest_query_curve(&r, qs, 4, rate);
+	rml_attack_query_curve(&r, qs, 4, rate);
 	assert_true(rate[0] == 0.0);
 	assert_true(rate[1] == 0.25);
 	assert_true(rate[2] == 0.5);

@@ -96,7 +96,7 @@ static void test_augment(void **state)
 		if (d.labels[i] >= 0)
 			per[d.labels[i]]++;
 	rml_error err = { 0 };
-	assert_int_equal(rml_calibdata_augment(&d, 7, 5, &a, &err), RML_OK);
+	assert_int_equal(rml_calib_augment_dataset(&d, 7, 5, &a, &err), RML_OK);
 	/* Three classes present, seven copies each, grouped in class order. */
 	assert_int_equal(a.n, 21);
 	assert_int_equal(a.n_classes, 10);
@@ -114,17 +114,17 @@ static void test_augment(void **state)
 	assert_true(moved > 10);
 	/* More copies than a class has images: each image comes back in turn. */
 	assert_true(per[0] < 7 || per[1] < 7 || per[2] < 7);
-	assert_int_equal(rml_calibdata_augment(&d, 7, 5, &b, &err), RML_OK);
+	assert_int_equal(rml_calib_augment_dataset(&d, 7, 5, &b, &err), RML_OK);
 	assert_memory_equal(a.images, b.images, 21 * 3072);
 	rml_dataset_free(&b);
-	assert_int_equal(rml_calibdata_augment(&d, 7, 6, &b, &err), RML_OK);
+	assert_int_equal(rml_calib_augment_dataset(&d, 7, 6, &b, &err), RML_OK);
 	assert_true(memcmp(a.images, b.images, 21 * 3072) != 0);
 	rml_dataset_free(&b);
-	assert_int_equal(rml_calibdata_augment(&d, 0, 5, &b, &err), RML_ERR_ARG);
+	assert_int_equal(rml_calib_augment_dataset(&d, 0, 5, &b, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "copies per class"));
 	for (int i = 0; i < 60; i++)
 		d.labels[i] = -1;
-	assert_int_equal(rml_calibdata_augment(&d, 3, 5, &b, &err), RML_ERR_ARG);
+	assert_int_equal(rml_calib_augment_dataset(&d, 3, 5, &b, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "no labelled image"));
 	rml_dataset_free(&a);
 	rml_dataset_free(&d);

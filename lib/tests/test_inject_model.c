@@ -187,7 +187,7 @@ static void test_repeat(void **state)
 	/* Rate 0: every repetition is the clean model. */
 	rml_fault_spec none = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.0, RML_BITS_ANY };
 	double acc[3], sdc[3];
-	assert_int_equal(rml_faultsim_repeat(m, &d, &tg, &none, 3, 1, 8, NULL, acc, sdc, NULL, &err), RML_OK);
+	assert_int_equal(rml_inject_repeat(m, &d, &tg, &none, 3, 1, 8, NULL, acc, sdc, NULL, &err), RML_OK);
 	for (int r = 0; r < 3; r++) {
 		assert_true(acc[r] == (double)right / N);
 		assert_true(sdc[r] == 0);
@@ -196,9 +196,9 @@ static void test_repeat(void **state)
 	 * what a fresh prediction of the faulty model gives. */
 	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.02, RML_BITS_EXPONENT };
 	double acc2[3], sdc2[3];
-	assert_int_equal(rml_faultsim_repeat(m, &d, &tg, &spec, 3, 9, 8, clean, acc, sdc, NULL, &err), RML_OK);
+	assert_int_equal(rml_inject_repeat(m, &d, &tg, &spec, 3, 9, 8, clean, acc, sdc, NULL, &err), RML_OK);
 	assert_memory_equal(before, rml_model_param_block(m), bytes);
-	assert_int_equal(rml_faultsim_repeat(m, &d, &tg, &spec, 3, 9, 8, NULL, acc2, sdc2, NULL, &err), RML_OK);
+	assert_int_equal(rml_inject_repeat(m, &d, &tg, &spec, 3, 9, 8, NULL, acc2, sdc2, NULL, &err), RML_OK);
 	assert_memory_equal(acc, acc2, sizeof acc);
 	assert_memory_equal(sdc, sdc2, sizeof sdc);
 	for (int r = 0; r < 3; r++) {
@@ -243,7 +243,7 @@ static void test_sweep_bits(void **state)
 	float *before = copy_params(m);
 	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.05, RML_BITS_ANY };
 	double mean[32], sd[32], sdc[32];
-	assert_int_equal(rml_faultsim_sweep(m, &d, &tg, &spec, RML_SWEEP_BITS, NULL, 32, 2, 3, 8,
+	assert_int_equal(rml_inject_sweep(m, &d, &tg, &spec, RML_SWEEP_BITS, NULL, 32, 2, 3, 8,
 					    mean, sd, sdc, NULL, &err), RML_OK);
 	assert_memory_equal(before, rml_model_param_block(m),
 			    (size_t)rml_model_n_params(m, RML_GROUPS_ALL) * sizeof(float));

@@ -124,9 +124,9 @@ static void test_deep(void **state)
 	assert_int_equal(rml_yamlwalk_load(&y, t, "deep.yaml", &err), RML_ERR_FORMAT);
 	rml_yamlwalk_free(&y);
 	assert_non_null(strstr(err.msg, "deep.yaml, line 1: nested more than 64 levels"));
-	rml_advtest_attack *list = NULL;
+	rml_attack_spec *list = NULL;
 	int na = 0;
-	assert_int_equal(rml_advtest_parse_yaml(t, "attacks.yaml", &list, &na, &err), RML_ERR_FORMAT);
+	assert_int_equal(rml_attack_spec_parse_yaml(t, "attacks.yaml", &list, &na, &err), RML_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "nested more than"));
 	rml_model *m = NULL;
 	rml_model_config cfg = { .arch = t, .n_classes = 3, .seed = 1 };
