@@ -40,11 +40,11 @@ CURVE_N=${CURVE_N:-100}
 T=${THREADS:-2}
 bin=${BIN:-build/bin}
 A="$bin/rmlops-attack"
-mkdir -p "$out"
-if [ $((N % 10)) -ne 0 ]; then
+if [ $((N % 10)) -ne 0 ] || [ "$N" -lt 10 ]; then
 	echo "attack_table.sh: N must be a multiple of 10 (N/10 images of each class)" >&2
 	exit 2
 fi
+mkdir -p "$out"
 [ -s "$out/data.rml" ] ||
 	"$bin/rmlops-data" take --per-class $((N / 10)) -s "$SEED" -q -o "$out/data.rml" "$test"
 D="$out/data.rml"
