@@ -32,7 +32,7 @@ struct cmdline {
 	unsigned given;
 	/* Recipe parameters as given, applied after --augment (any order). */
 	int64_t ra_n, ra_m, cutout;
-	double mixup, cutmix;
+	double erasing, mixup, cutmix;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -85,9 +85,10 @@ static void usage(void)
 	       "      --warmup N          warm-up epochs (default 1)\n"
 	       "      --label-smoothing X (default 0.1)\n"
 	       "      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
-	       "                          mixup, cutmix (default crop,flip), or none\n"
+	       "                          erasing, mixup, cutmix (default crop,flip), or none\n"
 	       "      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
 	       "      --cutout N          side of the Cutout square (16)\n"
+	       "      --erasing P         probability of random erasing per image (0.5)\n"
 	       "      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
 	       "      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
 	       "      --ema-eval          validate and write the averaged model\n"
@@ -104,7 +105,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
 		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_JSON, O_RA,
-		O_CUTOUT, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
+		O_CUTOUT, O_ERASING, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
 	};
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
@@ -122,7 +123,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "label-smoothing", required_argument, 0, O_LS },
 		{ "augment", required_argument, 0, O_AUG }, { "seed", required_argument, 0, 's' },
 		{ "randaugment", required_argument, 0, O_RA },
-		{ "cutout", required_argument, 0, O_CUTOUT },
+		{ "cutout", required_argument, 0, O_CUTOUT }, { "erasing", required_argument, 0, O_ERASING },
 		{ "mixup", required_argument, 0, O_MIXUP }, { "cutmix", required_argument, 0, O_CUTMIX },
 		{ "ema", required_argument, 0, O_EMA }, { "ema-eval", no_argument, 0, O_EMA_EVAL },
 		{ "threads", required_argument, 0, 'j' }, { "json", no_argument, 0, O_JSON },
@@ -197,7 +198,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_AUG:
 			if (rml_train_recipe_parse(optarg, &c->s))
 				return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
-						       "randaugment, cutout, mixup, cutmix (each once; not both "
+						       "randaugment, cutout, erasing, mixup, cutmix (each once; not both "
 						       "autoaugment and randaugment) or none, not '%s'", optarg);
 			c->given |= RML_TS_AUGMENT;
 			break;
@@ -212,6 +213,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			break;
 		}
 		case O_CUTOUT: if (cli_parse_i64("--cutout", optarg, 1, 1024, &c->cutout)) return 2; break;
+		case O_ERASING: if (cli_parse_f64("--erasing", optarg, 0.001, 1, &c->erasing)) return 2; break;
 		case O_MIXUP:
 			if (cli_parse_f64("--mixup", optarg, 0.001, 1000, &c->mixup)) return 2;
 			break;
@@ -242,12 +244,13 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	/* The parameters of recipe items need the items, which they then set. */
-	if (c->ra_n || c->cutout || c->mixup || c->cutmix) {
+	if (c->ra_n || c->cutout || c->erasing || c->mixup || c->cutmix) {
 		if (!(c->given & RML_TS_AUGMENT))
-			return cli_usage_error("--randaugment, --cutout, --mixup and --cutmix need "
+			return cli_usage_error("--randaugment, --cutout, --erasing, --mixup and --cutmix need "
 					       "--augment with their item");
 		const char *missing = c->ra_n && !c->s.ra_n ? "randaugment"
 				      : c->cutout && !c->s.cutout ? "cutout"
+				      : c->erasing && !(c->s.erasing > 0) ? "erasing"
 				      : c->mixup && !(c->s.mixup > 0) ? "mixup"
 				      : c->cutmix && !(c->s.cutmix > 0) ? "cutmix" : NULL;
 		if (missing)
@@ -258,6 +261,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		}
 		if (c->cutout)
 			c->s.cutout = (int)c->cutout;
+		if (c->erasing)
+			c->s.erasing = c->erasing;
 		if (c->mixup)
 			c->s.mixup = c->mixup;
 		if (c->cutmix)

@@ -911,3 +911,50 @@ rml_status rml_randaugment(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w, int
 	}
 	return st;
 }
+
+rml_status rml_aug_random_erasing(uint8_t *img, int64_t h, int64_t w, int64_t c, double p,
+				  rml_rng *rng, int64_t box[4], rml_error *err)
+{
+	if (box)
+		box[0] = box[1] = box[2] = box[3] = 0;
+	rml_status st = check_io(img, img, h, w, c, 0, err);
+	if (st != RML_OK)
+		return st;
+	if (!rng)
+		return rml_errorf(err, RML_ERR_ARG, "random erasing needs a generator");
+	if (!(p >= 0.0 && p <= 1.0))
+		return rml_errorf(err, RML_ERR_ARG, "random erasing probability %g outside [0, 1]",
+				  p);
+	if (!(rml_rng_uniform(rng) < p))
+		return RML_OK;
+	/* Zhong et al.'s Algorithm 1 draws until a box fits; a bounded number
+	 * of attempts (torchvision's 10) keeps the cost fixed, and the log of
+	 * the aspect ratio is uniform so that r and 1/r are equally likely. */
+	const double area = (double)(h * w), lr0 = log(RML_ERASE_RATIO_MIN),
+		     lr1 = log(RML_ERASE_RATIO_MAX);
+	for (int attempt = 0; attempt < 10; attempt++) {
+		double a = area * (RML_ERASE_AREA_MIN +
+				   (RML_ERASE_AREA_MAX - RML_ERASE_AREA_MIN) * rml_rng_uniform(rng));
+		double r = exp(lr0 + (lr1 - lr0) * rml_rng_uniform(rng));
+		int64_t eh = (int64_t)lround(sqrt(a * r)), ew = (int64_t)lround(sqrt(a / r));
+		if (eh < 1 || ew < 1 || eh >= h || ew >= w)
+			continue;
+		int64_t y0 = (int64_t)rml_rng_below(rng, (uint64_t)(h - eh + 1));
+		int64_t x0 = (int64_t)rml_rng_below(rng, (uint64_t)(w - ew + 1));
+		/* The paper's fill: independent uniform levels per pixel and
+		 * channel (its best variant on CIFAR, "RE-R"). */
+		for (int64_t y = y0; y < y0 + eh; y++) {
+			uint8_t *row = img + (y * w + x0) * c;
+			for (int64_t j = 0; j < ew * c; j++)
+				row[j] = (uint8_t)rml_rng_below(rng, 256);
+		}
+		if (box) {
+			box[0] = y0;
+			box[1] = y0 + eh;
+			box[2] = x0;
+			box[3] = x0 + ew;
+		}
+		return RML_OK;
+	}
+	return RML_OK;
+}

@@ -3,7 +3,8 @@
  * adaptation (MEMO) and training: the AugMix operations, the AugMix
  * chain (width 3, random depth, Dirichlet/Beta mixing), MEMO's CIFAR
  * pre-augmentation (random crop with padding, horizontal flip), and the
- * training policies AutoAugment and RandAugment with Cutout.
+ * training policies AutoAugment and RandAugment with Cutout and random
+ * erasing.
  *
  * Images are uint8 HWC (h, w, c with c = 1 or 3), row-major. Randomness
  * comes only from the rml_rng passed in, so a seed reproduces every copy.
@@ -302,5 +303,27 @@ int rml_autoaugment_cifar10_step(int i, int j, rml_pa_op *op, double *p, int *ma
  * ones with a fair coin. n in 0..16. In place, tmp as above. */
 rml_status rml_randaugment(uint8_t *img, uint8_t *tmp, int64_t h, int64_t w, int64_t c, int n,
 			   int m, rml_rng *rng, rml_error *err);
+
+/* Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI
+ * 2020), with the ranges its CIFAR experiments use: with probability p a
+ * rectangle of area fraction uniform in [RML_ERASE_AREA_MIN,
+ * RML_ERASE_AREA_MAX] and aspect ratio (height over width) log-uniform in
+ * [RML_ERASE_RATIO_MIN, RML_ERASE_RATIO_MAX], sides rounded to whole
+ * pixels, at a uniform position wholly inside the image, is filled with
+ * independent uniform levels 0..255 per pixel and channel (the paper's
+ * random fill, its best on CIFAR-10); in place. Up to 10 draws of area
+ * and ratio are tried (torchvision's bound) for a rectangle smaller than
+ * the image on both sides; when none fits the image is left as it is.
+ * Draws, in order: one uniform against p; per attempt the area, the
+ * ratio and, once it fits, the row, the column and the fill in row-major
+ * order. box, when not NULL, receives rows [box[0], box[1]) and columns
+ * [box[2], box[3]) of the rectangle, or four zeros when nothing was
+ * erased. p in [0, 1]. */
+#define RML_ERASE_AREA_MIN 0.02
+#define RML_ERASE_AREA_MAX 0.33
+#define RML_ERASE_RATIO_MIN 0.3
+#define RML_ERASE_RATIO_MAX 3.3
+rml_status rml_aug_random_erasing(uint8_t *img, int64_t h, int64_t w, int64_t c, double p,
+				  rml_rng *rng, int64_t box[4], rml_error *err);
 
 #endif

@@ -223,13 +223,17 @@ HOT static void im2col(float *col, const float *x, int64_t n, int64_t h, int64_t
 	}
 }
 
-/* dx += col2im(dcol): split by image, so writes never collide. */
+/* dx += col2im(dcol): split by image, so writes never collide. With
+ * `set` each image's dx is zeroed first, by the thread that then adds
+ * into it while the image is in its cache. */
 HOT static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, int64_t w, int64_t cin,
-		       int k, int stride, int pad, int64_t oh, int64_t ow)
+		       int k, int stride, int pad, int64_t oh, int64_t ow, int set)
 {
 	int64_t K = (int64_t)k * k * cin;
 #pragma omp parallel for schedule(static) if (n > 1 && n * oh * ow * K > PAR_MIN)
-	for (int64_t b = 0; b < n; b++)
+	for (int64_t b = 0; b < n; b++) {
+		if (set)
+			memset(dx + b * h * w * cin, 0, (size_t)(h * w * cin) * sizeof *dx);
 		for (int64_t oy = 0; oy < oh; oy++)
 			for (int64_t ox = 0; ox < ow; ox++) {
 				const float *src = col + ((b * oh + oy) * ow + ox) * K;
@@ -248,6 +252,7 @@ HOT static void col2im_add(float *dx, const float *col, int64_t n, int64_t h, in
 					}
 				}
 			}
+	}
 }
 
 /* Images per block of an im2col convolution: a block's columns (about
@@ -302,16 +307,19 @@ void rml_conv2d_forward(float *y, float *col, const float *x, const float *wt, c
 	}
 }
 
-void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const float *dy,
-			 const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
-			 int64_t cin, int64_t cout, int k, int stride, int pad)
+static void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			    const float *wt, int64_t rows, int64_t in, int64_t out, int set);
+
+static void conv2d_backward(float *dx, float *dw, float *db, float *col, const float *dy,
+			    const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+			    int64_t cin, int64_t cout, int k, int stride, int pad, int set)
 {
 	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
 	int64_t rows = n * oh * ow, K = (int64_t)k * k * cin, ohw = oh * ow;
 	if (db)
 		bias_grad(db, dy, rows, cout);
 	if (is_pointwise(k, stride, pad)) {
-		rml_linear_backward(dx, dw, NULL, dy, x, wt, rows, K, cout);
+		linear_backward(dx, dw, NULL, dy, x, wt, rows, K, cout, set);
 		return;
 	}
 	/* dw: each block of images into its own partial sum (threads take
@@ -345,7 +353,7 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 	int64_t bi = conv_block(n, ohw, K, omp_get_max_threads());
 	if (!bi) {
 		rml_gemm_rows(rows, K, cout, dy, cout, wt, cout, 1, 0.0f, NULL, col, K);
-		col2im_add(dx, col, n, h, w, cin, k, stride, pad, oh, ow);
+		col2im_add(dx, col, n, h, w, cin, k, stride, pad, oh, ow, set);
 		return;
 	}
 	/* dx: blocks across threads; an image's dx is written by one thread. */
@@ -356,8 +364,24 @@ void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const floa
 		float *c = col + omp_get_thread_num() * bi * ohw * K;
 		rml_gemm_rows(ni * ohw, K, cout, dy + i0 * ohw * cout, cout, wt, cout, 1, 0.0f, NULL, c,
 			      K);
-		col2im_add(dx + i0 * h * w * cin, c, ni, h, w, cin, k, stride, pad, oh, ow);
+		if (set)
+			memset(dx + i0 * h * w * cin, 0, (size_t)(ni * h * w * cin) * sizeof *dx);
+		col2im_add(dx + i0 * h * w * cin, c, ni, h, w, cin, k, stride, pad, oh, ow, 0);
 	}
+}
+
+void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const float *dy,
+			 const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+			 int64_t cin, int64_t cout, int k, int stride, int pad)
+{
+	conv2d_backward(dx, dw, db, col, dy, x, wt, n, h, w, cin, cout, k, stride, pad, 0);
+}
+
+void rml_conv2d_backward_set(float *dx, float *dw, float *db, float *col, const float *dy,
+			     const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+			     int64_t cin, int64_t cout, int k, int stride, int pad)
+{
+	conv2d_backward(dx, dw, db, col, dy, x, wt, n, h, w, cin, cout, k, stride, pad, 1);
 }
 
 /* ---- depthwise convolution -------------------------------------------------- */
@@ -394,16 +418,19 @@ HOT void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const f
 	}
 }
 
-HOT void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-			   const float *wt, int64_t n, int64_t h, int64_t w, int64_t c, int k,
-			   int stride, int pad)
+HOT static void dwconv2d_backward(float *dx, float *dw, float *db, const float *dy,
+				  const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+				  int64_t c, int k, int stride, int pad, int set)
 {
 	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
 	if (db)
 		bias_grad(db, dy, n * oh * ow, c);
 	if (dx) {
 #pragma omp parallel for schedule(static) if (n > 1 && n * oh * ow * c > PAR_MIN)
-		for (int64_t bi = 0; bi < n; bi++)
+		for (int64_t bi = 0; bi < n; bi++) {
+			/* A first writer zeroes the image it is about to add into. */
+			if (set)
+				memset(dx + bi * h * w * c, 0, (size_t)(h * w * c) * sizeof *dx);
 			for (int64_t oy = 0; oy < oh; oy++)
 				for (int64_t ox = 0; ox < ow; ox++) {
 					const float *g = dy + ((bi * oh + oy) * ow + ox) * c;
@@ -423,6 +450,7 @@ HOT void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy,
 						}
 					}
 				}
+		}
 	}
 	if (dw) {
 		/* Output rows (image, oy) are cut into DW_CHUNKS pieces that
@@ -480,6 +508,20 @@ HOT void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy,
 	}
 }
 
+void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			   const float *wt, int64_t n, int64_t h, int64_t w, int64_t c, int k,
+			   int stride, int pad)
+{
+	dwconv2d_backward(dx, dw, db, dy, x, wt, n, h, w, c, k, stride, pad, 0);
+}
+
+void rml_dwconv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x,
+			       const float *wt, int64_t n, int64_t h, int64_t w, int64_t c, int k,
+			       int stride, int pad)
+{
+	dwconv2d_backward(dx, dw, db, dy, x, wt, n, h, w, c, k, stride, pad, 1);
+}
+
 /* ---- linear ------------------------------------------------------------------- */
 
 void rml_linear_forward(float *y, const float *x, const float *wt, const float *b,
@@ -488,15 +530,29 @@ void rml_linear_forward(float *y, const float *x, const float *wt, const float *
 	rml_gemm_rows(rows, out, in, x, in, wt, out, 0, 0.0f, b, y, out);
 }
 
-void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-			 const float *wt, int64_t rows, int64_t in, int64_t out)
+/* A first writer's dx is the product alone (beta 0): every element starts
+ * from 0 as it would from a zeroed dx, so the bits are the same. */
+static void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			    const float *wt, int64_t rows, int64_t in, int64_t out, int set)
 {
 	if (db)
 		bias_grad(db, dy, rows, out);
 	if (dw)
 		rml_gemm_wgrad(rows, in, out, x, in, dy, out, dw, out);
 	if (dx)
-		rml_gemm_rows(rows, in, out, dy, out, wt, out, 1, 1.0f, NULL, dx, in);
+		rml_gemm_rows(rows, in, out, dy, out, wt, out, 1, set ? 0.0f : 1.0f, NULL, dx, in);
+}
+
+void rml_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+			 const float *wt, int64_t rows, int64_t in, int64_t out)
+{
+	linear_backward(dx, dw, db, dy, x, wt, rows, in, out, 0);
+}
+
+void rml_linear_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x,
+			     const float *wt, int64_t rows, int64_t in, int64_t out)
+{
+	linear_backward(dx, dw, db, dy, x, wt, rows, in, out, 1);
 }
 
 /* ---- batch normalisation ---------------------------------------------------------- */
@@ -623,9 +679,9 @@ static void bn_train_grad_coeffs(float *k1, float *k2, float *k3, float *dgamma,
 	}
 }
 
-HOT void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
-			   const float *x, const float *mean, const float *rstd,
-			   const float *gamma, int64_t rows, int64_t c)
+HOT static void bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+				  const float *x, const float *mean, const float *rstd,
+				  const float *gamma, int64_t rows, int64_t c, int set)
 {
 	/* Σdy and Σdy·(x − mean) = Σdy·x̂ / rstd. */
 	for (int64_t c0 = 0; c0 < c; c0 += 4096) {
@@ -653,11 +709,33 @@ HOT void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const flo
 		for (int64_t r = 0; r < rows; r++) {
 			const float *g = dy + r * c + c0, *xr = x + r * c + c0, *mr = mean + c0;
 			float *d = dx + r * c + c0;
+			/* A first writer adds to 0.0f, not to what dx held:
+			 * the bits of a zeroed dx (-0 becomes +0 alike). */
+			if (set) {
 #pragma omp simd
-			for (int64_t j = 0; j < cc; j++)
-				d[j] += k1[j] * g[j] + k2[j] * (xr[j] - mr[j]) + k3[j];
+				for (int64_t j = 0; j < cc; j++)
+					d[j] = 0.0f + (k1[j] * g[j] + k2[j] * (xr[j] - mr[j]) + k3[j]);
+			} else {
+#pragma omp simd
+				for (int64_t j = 0; j < cc; j++)
+					d[j] += k1[j] * g[j] + k2[j] * (xr[j] - mr[j]) + k3[j];
+			}
 		}
 	}
+}
+
+void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
+			   const float *x, const float *mean, const float *rstd,
+			   const float *gamma, int64_t rows, int64_t c)
+{
+	bn_backward_train(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, c, 0);
+}
+
+void rml_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+			       const float *x, const float *mean, const float *rstd,
+			       const float *gamma, int64_t rows, int64_t c)
+{
+	bn_backward_train(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, c, 1);
 }
 
 void rml_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
@@ -815,20 +893,30 @@ HOT static void bnsilu_sums(double *s1, double *s2, const float *dz, const float
 	}
 }
 
-/* dx += k1 dy + k2 (x - m) + k3 with dy = dz silu'(y) recomputed. */
+/* dx += k1 dy + k2 (x - m) + k3 with dy = dz silu'(y) recomputed; with
+ * `set`, dx = 0.0f + (...) (the bits of a zeroed dx, never reading it). */
 HOT static void bnsilu_dx(float *dx, const float *dz, const float *x, const float *m,
 		      const float *a, const float *b, const float *k1, const float *k2,
-		      const float *k3, int64_t rows, int64_t c)
+		      const float *k3, int64_t rows, int64_t c, int set)
 {
 #pragma omp parallel for schedule(static) if (rows * c > PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		const float *xr = x + r * c, *gr = dz + r * c;
 		float *d = dx + r * c;
+		if (set) {
 #pragma omp simd
-		for (int64_t j = 0; j < c; j++) {
-			float u = xr[j] - m[j];
-			float g = gr[j] * dsilu1(u * a[j] + b[j]);
-			d[j] += k1[j] * g + k2[j] * u + k3[j];
+			for (int64_t j = 0; j < c; j++) {
+				float u = xr[j] - m[j];
+				float g = gr[j] * dsilu1(u * a[j] + b[j]);
+				d[j] = 0.0f + (k1[j] * g + k2[j] * u + k3[j]);
+			}
+		} else {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++) {
+				float u = xr[j] - m[j];
+				float g = gr[j] * dsilu1(u * a[j] + b[j]);
+				d[j] += k1[j] * g + k2[j] * u + k3[j];
+			}
 		}
 	}
 }
@@ -848,9 +936,10 @@ void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_me
 		bnsilu_apply(z, x, mean, a, beta, rows, c);
 }
 
-void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
-				const float *x, const float *mean, const float *rstd,
-				const float *gamma, const float *beta, int64_t rows, int64_t c)
+static void bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
+				   const float *x, const float *mean, const float *rstd,
+				   const float *gamma, const float *beta, int64_t rows, int64_t c,
+				   int set)
 {
 	/* Zeroed: the compiler cannot see that the loop below fills what is read. */
 	float a[4096] = { 0 }, k1[4096], k2[4096], k3[4096];
@@ -860,7 +949,21 @@ void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const fl
 	bnsilu_sums(sd, sdx, dz, x, mean, a, beta, rows, c);
 	bn_train_grad_coeffs(k1, k2, k3, dgamma, dbeta, sd, sdx, gamma, rstd, rows, c);
 	if (dx)
-		bnsilu_dx(dx, dz, x, mean, a, beta, k1, k2, k3, rows, c);
+		bnsilu_dx(dx, dz, x, mean, a, beta, k1, k2, k3, rows, c, set);
+}
+
+void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
+				const float *x, const float *mean, const float *rstd,
+				const float *gamma, const float *beta, int64_t rows, int64_t c)
+{
+	bn_silu_backward_train(dx, dgamma, dbeta, dz, x, mean, rstd, gamma, beta, rows, c, 0);
+}
+
+void rml_bn_silu_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dz,
+				    const float *x, const float *mean, const float *rstd,
+				    const float *gamma, const float *beta, int64_t rows, int64_t c)
+{
+	bn_silu_backward_train(dx, dgamma, dbeta, dz, x, mean, rstd, gamma, beta, rows, c, 1);
 }
 
 void rml_bn_silu_forward_eval(float *z, const float *x, const float *gamma, const float *beta,
@@ -898,7 +1001,7 @@ void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const flo
 		}
 	}
 	if (dx)
-		bnsilu_dx(dx, dz, x, run_mean, a, beta, a, zero, zero, rows, c);
+		bnsilu_dx(dx, dz, x, run_mean, a, beta, a, zero, zero, rows, c, 0);
 }
 
 /* ---- layer normalisation ------------------------------------------------------------- */
@@ -1049,8 +1152,15 @@ HOT static void silu_block(float *restrict y, const float *restrict x, int64_t n
 }
 
 HOT static void dsilu_block(float *restrict dx, const float *restrict dy, const float *restrict x,
-			int64_t n)
+			int64_t n, int set)
 {
+	if (set) {
+		for (int64_t i = 0; i < n; i++) {
+			float s = 1.0f / (1.0f + vexpf(-x[i]));
+			dx[i] = 0.0f + dy[i] * s * (1.0f + x[i] * (1.0f - s));
+		}
+		return;
+	}
 	for (int64_t i = 0; i < n; i++) {
 		float s = 1.0f / (1.0f + vexpf(-x[i]));
 		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
@@ -1067,14 +1177,24 @@ void rml_silu_forward(float *y, const float *x, int64_t n)
 	}
 }
 
-void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n)
+static void silu_backward(float *dx, const float *dy, const float *x, int64_t n, int set)
 {
 	int64_t nb = (n + EW_BLOCK - 1) / EW_BLOCK;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
 	for (int64_t b = 0; b < nb; b++) {
 		int64_t i0 = b * EW_BLOCK, m = n - i0 < EW_BLOCK ? n - i0 : EW_BLOCK;
-		dsilu_block(dx + i0, dy + i0, x + i0, m);
+		dsilu_block(dx + i0, dy + i0, x + i0, m, set);
 	}
+}
+
+void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n)
+{
+	silu_backward(dx, dy, x, n, 0);
+}
+
+void rml_silu_backward_set(float *dx, const float *dy, const float *x, int64_t n)
+{
+	silu_backward(dx, dy, x, n, 1);
 }
 
 HOT void rml_add_forward(float *y, const float *a, const float *b, int64_t n)
@@ -1096,6 +1216,33 @@ HOT void rml_add_backward(float *da, float *db, const float *dy, int64_t n)
 		for (int64_t i = 0; i < n; i++)
 			db[i] += dy[i];
 	}
+}
+
+/* 0.0f + dy: the bits a zeroed buffer would get (-0 becomes +0). */
+HOT static void add_set(float *d, const float *dy, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (int64_t i = 0; i < n; i++)
+		d[i] = 0.0f + dy[i];
+}
+
+void rml_add_backward_set(float *da, int set_a, float *db, int set_b, const float *dy, int64_t n)
+{
+	/* Both at once when both are first written: one read of dy. */
+	if (da && db && set_a && set_b) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+		for (int64_t i = 0; i < n; i++)
+			da[i] = db[i] = 0.0f + dy[i];
+		return;
+	}
+	if (da && set_a)
+		add_set(da, dy, n);
+	else
+		rml_add_backward(da, NULL, dy, n);
+	if (db && set_b)
+		add_set(db, dy, n);
+	else
+		rml_add_backward(NULL, db, dy, n);
 }
 
 HOT void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows, int64_t c)

@@ -14,7 +14,14 @@
  *     frozen parameter, or an input that needs no gradient), and the work
  *     only it needs is skipped;
  *   - workspaces are provided by the caller (no allocation here); their
- *     sizes are given by the *_workspace functions.
+ *     sizes are given by the *_workspace functions;
+ *   - first writers: a backward named *_set writes dx instead of adding to
+ *     it (what dx held is never read, so it may be stale, even NaN), and
+ *     dx gets exactly the bits the accumulating form gives on a zeroed dx
+ *     (0.0f + v, so -0 becomes +0 alike). The model runs it for the
+ *     backward that reaches a gradient first, which spares a zeroing pass
+ *     and a read of the zeros per feature map; parameter gradients
+ *     accumulate as always.
  * Threads: loops and GEMMs (gemm.h) use OpenMP with rml_set_threads();
  * results depend only on the thread count. Reductions over rows (bias and
  * batch-norm gradients) are done per channel in a fixed order so they are
@@ -72,6 +79,9 @@ void rml_conv2d_forward(float *y, float *col, const float *x, const float *wt,
 void rml_conv2d_backward(float *dx, float *dw, float *db, float *col, const float *dy,
 			 const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
 			 int64_t cin, int64_t cout, int k, int stride, int pad);
+void rml_conv2d_backward_set(float *dx, float *dw, float *db, float *col, const float *dy,
+			     const float *x, const float *wt, int64_t n, int64_t h, int64_t w,
+			     int64_t cin, int64_t cout, int k, int stride, int pad);
 
 /* ---- depthwise convolution -----------------------------------------------
  * x [n,h,w,c] -> y [n,oh,ow,c]; w [k,k,c]; b [c] or NULL. */
@@ -81,6 +91,9 @@ void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float
 void rml_dwconv2d_backward(float *dx, float *dw, float *db, const float *dy,
 			   const float *x, const float *wt, int64_t n, int64_t h,
 			   int64_t w, int64_t c, int k, int stride, int pad);
+void rml_dwconv2d_backward_set(float *dx, float *dw, float *db, const float *dy,
+			       const float *x, const float *wt, int64_t n, int64_t h,
+			       int64_t w, int64_t c, int k, int stride, int pad);
 
 /* ---- linear / pointwise over rows -----------------------------------------
  * x [rows,in] -> y [rows,out] = x w + b; w [in,out]; b [out] or NULL. */
@@ -89,6 +102,9 @@ void rml_linear_forward(float *y, const float *x, const float *wt, const float *
 void rml_linear_backward(float *dx, float *dw, float *db, const float *dy,
 			 const float *x, const float *wt, int64_t rows, int64_t in,
 			 int64_t out);
+void rml_linear_backward_set(float *dx, float *dw, float *db, const float *dy,
+			     const float *x, const float *wt, int64_t rows, int64_t in,
+			     int64_t out);
 
 /* ---- batch normalisation over rows, per channel ---------------------------
  * Training: batch statistics (biased variance to normalise); when run_mean
@@ -102,6 +118,9 @@ void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean,
 void rml_bn_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy,
 			   const float *x, const float *mean, const float *rstd,
 			   const float *gamma, int64_t rows, int64_t c);
+void rml_bn_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+			       const float *x, const float *mean, const float *rstd,
+			       const float *gamma, int64_t rows, int64_t c);
 void rml_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
 			 const float *run_mean, const float *run_var, int64_t rows,
 			 int64_t c, float eps);
@@ -122,6 +141,10 @@ void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_me
 void rml_bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
 				const float *x, const float *mean, const float *rstd,
 				const float *gamma, const float *beta, int64_t rows, int64_t c);
+void rml_bn_silu_backward_train_set(float *dx, float *dgamma, float *dbeta, const float *dz,
+				    const float *x, const float *mean, const float *rstd,
+				    const float *gamma, const float *beta, int64_t rows,
+				    int64_t c);
 void rml_bn_silu_forward_eval(float *z, const float *x, const float *gamma, const float *beta,
 			      const float *run_mean, const float *run_var, int64_t rows,
 			      int64_t c, float eps);
@@ -142,10 +165,15 @@ void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float 
 /* ---- activations and elementwise ------------------------------------------ */
 void rml_silu_forward(float *y, const float *x, int64_t n);
 void rml_silu_backward(float *dx, const float *dy, const float *x, int64_t n);
+void rml_silu_backward_set(float *dx, const float *dy, const float *x, int64_t n);
 /* y = a + b */
 void rml_add_forward(float *y, const float *a, const float *b, int64_t n);
 /* da += dy, db += dy */
 void rml_add_backward(float *da, float *db, const float *dy, int64_t n);
+/* The same, each of da, db written (set_a, set_b nonzero) or added to;
+ * da and db may be the same buffer when at most set_a is nonzero. */
+void rml_add_backward_set(float *da, int set_a, float *db, int set_b, const float *dy,
+			  int64_t n);
 /* Channel-wise scale: y[r,c] = x[r,c] * s[c]. */
 void rml_chscale_forward(float *y, const float *x, const float *s, int64_t rows, int64_t c);
 void rml_chscale_backward(float *dx, float *ds, const float *dy, const float *x,

@@ -48,7 +48,8 @@ void rml_batch_fill(float *x, int32_t *y, const rml_dataset *d, const int64_t *i
 
 int rml_recipe_is_strong(const rml_recipe *r)
 {
-	return r->autoaugment || r->randaugment_n > 0 || r->cutout > 0 || rml_recipe_mixes(r);
+	return r->autoaugment || r->randaugment_n > 0 || r->cutout > 0 || r->erasing > 0 ||
+	       rml_recipe_mixes(r);
 }
 
 int rml_recipe_mixes(const rml_recipe *r)
@@ -68,6 +69,9 @@ rml_status rml_recipe_check(const rml_recipe *r, rml_error *err)
 				  r->randaugment_n, r->randaugment_m, RML_PA_MAX_MAGNITUDE);
 	if (r->cutout < 0 || r->cutout > RML_AUG_MAX_SIDE)
 		return rml_errorf(err, RML_ERR_ARG, "cutout size %d out of range", r->cutout);
+	if (!(r->erasing >= 0 && r->erasing <= 1))
+		return rml_errorf(err, RML_ERR_ARG, "random erasing probability %g outside [0, 1]",
+				  r->erasing);
 	if (!(r->mixup >= 0) || !isfinite(r->mixup) || !(r->cutmix >= 0) || !isfinite(r->cutmix))
 		return rml_errorf(err, RML_ERR_ARG, "mixup and CutMix parameters must be finite and >= 0");
 	return RML_OK;
@@ -79,7 +83,8 @@ size_t rml_batch_recipe_scratch_size(int64_t b, int64_t h, int64_t w, int64_t c)
 		       ? 0 : (size_t)(2 * b) * (size_t)(h * w * c);
 }
 
-/* Image i of the batch: crop, flip, policy, Cutout, into out (tmp: scratch). */
+/* Image i of the batch: crop, flip, policy, Cutout, erasing, into out
+ * (tmp: scratch). */
 static rml_status recipe_image(const uint8_t *src, uint8_t *out, uint8_t *tmp, int64_t h,
 			       int64_t w, int64_t c, const rml_recipe *r, rml_rng *rng,
 			       rml_error *err)
@@ -106,6 +111,8 @@ static rml_status recipe_image(const uint8_t *src, uint8_t *out, uint8_t *tmp, i
 		int64_t cx = (int64_t)rml_rng_below(rng, (uint64_t)w);
 		st = rml_aug_cutout(out, h, w, c, r->cutout, cy, cx, 128, err);
 	}
+	if (st == RML_OK && r->erasing > 0)
+		st = rml_aug_random_erasing(out, h, w, c, r->erasing, rng, NULL, err);
 	return st;
 }
 

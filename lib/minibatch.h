@@ -3,8 +3,8 @@
  * standard CIFAR training augmentation (random crop from a zero-padded
  * image, horizontal flip), drawn from a generator passed in. Not here:
  * normalisation (the model takes pixel units). The stronger training
- * recipes (AutoAugment, RandAugment, Cutout, mixup, CutMix with soft
- * labels) are assembled by rml_batch_fill_recipe from the operations of
+ * recipes (AutoAugment, RandAugment, Cutout, random erasing, mixup,
+ * CutMix with soft labels) are assembled by rml_batch_fill_recipe from the operations of
  * augment.h; other augmentations are written as datasets by rmlops-data
  * augment.
  */
@@ -33,7 +33,8 @@ void rml_batch_fill(float *x, int32_t *y, const rml_dataset *d, const int64_t *i
 /* What rml_batch_fill_recipe does to a batch. Per image, in this order:
  * random crop (crop_pad), flip, AutoAugment's CIFAR-10 policy or
  * RandAugment(randaugment_n, randaugment_m), Cutout (a cutout x cutout
- * grey square at a uniform centre); then per batch mixup or CutMix (both
+ * grey square at a uniform centre), random erasing with probability
+ * erasing (rml_aug_random_erasing); then per batch mixup or CutMix (both
  * on: a fair coin per batch picks one). */
 typedef struct {
 	int crop_pad;        /* 0: no crop */
@@ -42,6 +43,7 @@ typedef struct {
 	int randaugment_n;   /* > 0: RandAugment with this many operations */
 	int randaugment_m;   /* its magnitude, 0..30 */
 	int cutout;          /* side of the Cutout square in pixels; 0: none */
+	double erasing;      /* probability of random erasing per image; 0: off */
 	double mixup;        /* Beta(a, a) parameter of mixup; 0: off */
 	double cutmix;       /* Beta(a, a) parameter of CutMix; 0: off */
 } rml_recipe;

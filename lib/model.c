@@ -1235,16 +1235,33 @@ static void mark_needs(rml_model *m, int want_dx)
 	}
 }
 
-static float *grad_of(rml_model *m, int t, int64_t n)
+/* The gradient buffer of tensor t, or NULL when it needs none. The first
+ * backward to reach it (the last reader of t forward) either writes it
+ * whole with a first-writer kernel (kernels.h, *_set), when `fresh` is
+ * given: *fresh is then 1 for that first call; or gets it zeroed here.
+ * Skipping the zeroing saves a pass over every feature map per step. */
+static float *grad_of(rml_model *m, int t, int64_t n, int *fresh)
 {
 	tensor *tt = &m->t[t];
 	if (!tt->needs_grad)
 		return NULL;
 	if (!tt->touched) {
-		memset(tt->grad, 0, (size_t)t_floats(tt, n) * sizeof(float));
 		tt->touched = 1;
+		if (fresh) {
+			*fresh = 1;
+			return tt->grad;
+		}
+		memset(tt->grad, 0, (size_t)t_floats(tt, n) * sizeof(float));
 	}
 	return tt->grad;
+}
+
+/* Whether the backward of kind k has first-writer forms for its input
+ * gradients (batch norms only with batch statistics). */
+static int writes_first(op_kind k, int eval)
+{
+	return k == OP_CONV || k == OP_DW || k == OP_LINEAR || k == OP_SILU || k == OP_ADD ||
+	       ((k == OP_BN || k == OP_BN_SILU) && !eval);
 }
 
 static float *PG(rml_model *m, int i)
@@ -1278,8 +1295,9 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 		if (!to->needs_grad || !to->touched)
 			continue;
 		float *dy = to->grad;
-		float *gin = o->kind == OP_NORM ? NULL : grad_of(m, o->in, n);
-		float *gin2 = o->in2 >= 0 ? grad_of(m, o->in2, n) : NULL;
+		int first = writes_first(o->kind, eval), set = 0, set2 = 0;
+		float *gin = o->kind == OP_NORM ? NULL : grad_of(m, o->in, n, first ? &set : NULL);
+		float *gin2 = o->in2 >= 0 ? grad_of(m, o->in2, n, first ? &set2 : NULL) : NULL;
 		float *pg0 = PG(m, o->p[0]), *pg1 = PG(m, o->p[1]);
 		if (!gin && !gin2 && !pg0 && !pg1 && o->kind != OP_NORM)
 			continue;
@@ -1297,20 +1315,23 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 			}
 			break;
 		case OP_CONV:
-			rml_conv2d_backward(gin, pg0, pg1, m->ws, dy, ti->data, P(m, o->p[0]), n, ti->h,
-					    ti->w, ti->c, o->cout, o->k, o->stride, o->pad);
+			(set ? rml_conv2d_backward_set : rml_conv2d_backward)(
+				gin, pg0, pg1, m->ws, dy, ti->data, P(m, o->p[0]), n, ti->h, ti->w, ti->c,
+				o->cout, o->k, o->stride, o->pad);
 			break;
 		case OP_DW:
-			rml_dwconv2d_backward(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), n, ti->h, ti->w,
-					      ti->c, o->k, o->stride, o->pad);
+			(set ? rml_dwconv2d_backward_set : rml_dwconv2d_backward)(
+				gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), n, ti->h, ti->w, ti->c, o->k,
+				o->stride, o->pad);
 			break;
 		case OP_BN:
 			if (eval)
 				rml_bn_backward_eval(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]),
 						     B(m, o->buf[0]), B(m, o->buf[1]), rows, ti->c, BN_EPS);
 			else
-				rml_bn_backward_train(gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
-						      m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
+				(set ? rml_bn_backward_train_set : rml_bn_backward_train)(
+					gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
+					m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
 			break;
 		case OP_BN_SILU:
 			if (eval)
@@ -1318,16 +1339,17 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 							  P(m, o->p[1]), B(m, o->buf[0]), B(m, o->buf[1]),
 							  rows, ti->c, BN_EPS);
 			else
-				rml_bn_silu_backward_train(gin, pg0, pg1, dy, ti->data,
-							   m->t[o->save[0]].data, m->t[o->save[1]].data,
-							   P(m, o->p[0]), P(m, o->p[1]), rows, ti->c);
+				(set ? rml_bn_silu_backward_train_set : rml_bn_silu_backward_train)(
+					gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
+					m->t[o->save[1]].data, P(m, o->p[0]), P(m, o->p[1]), rows, ti->c);
 			break;
 		case OP_SILU:
 			if (gin)
-				rml_silu_backward(gin, dy, ti->data, rows * ti->c);
+				(set ? rml_silu_backward_set : rml_silu_backward)(gin, dy, ti->data,
+										  rows * ti->c);
 			break;
 		case OP_ADD:
-			rml_add_backward(gin, gin2, dy, rows * ti->c);
+			rml_add_backward_set(gin, set, gin2, set2, dy, rows * ti->c);
 			break;
 		case OP_CONCAT:
 			rml_concat_backward(gin, gin2, dy, rows, ti->c, m->t[o->in2].c);
@@ -1345,8 +1367,8 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 					       m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
 			break;
 		case OP_LINEAR:
-			rml_linear_backward(gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), rows, ti->c,
-					    o->cout);
+			(set ? rml_linear_backward_set : rml_linear_backward)(
+				gin, pg0, pg1, dy, ti->data, P(m, o->p[0]), rows, ti->c, o->cout);
 			break;
 		case OP_ATTN:
 			if (gin)

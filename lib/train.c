@@ -303,6 +303,8 @@ static int recipe_to_file(const rml_train_settings *s, rml_file *f)
 		       rml_set_i64(f, "train.randaugment_m", s->ra_m);
 	if (s->cutout > 0)
 		bad |= rml_set_i64(f, "train.cutout", s->cutout) != RML_OK;
+	if (s->erasing > 0)
+		bad |= rml_set_f64(f, "train.erasing", s->erasing) != RML_OK;
 	if (s->mixup > 0)
 		bad |= rml_set_f64(f, "train.mixup", s->mixup) != RML_OK;
 	if (s->cutmix > 0)
@@ -452,6 +454,11 @@ static int recipe_from_file(const rml_file *f, rml_train_settings *r)
 			return -1;
 		r->cutout = (int)v;
 	}
+	if (r->erasing > 0 && rml_get(f, "train.erasing")) {
+		if (rml_get_f64(f, "train.erasing", &x, NULL) || !(x > 0 && x <= 1))
+			return -1;
+		r->erasing = x;
+	}
 	if (r->mixup > 0 && rml_get(f, "train.mixup")) {
 		if (rml_get_f64(f, "train.mixup", &x, NULL) || !(x > 0 && x <= 1000))
 			return -1;
@@ -473,6 +480,7 @@ static void copy_recipe(rml_train_settings *to, const rml_train_settings *from)
 	to->ra_n = from->ra_n;
 	to->ra_m = from->ra_m;
 	to->cutout = from->cutout;
+	to->erasing = from->erasing;
 	to->mixup = from->mixup;
 	to->cutmix = from->cutmix;
 }
@@ -481,7 +489,7 @@ static int same_recipe(const rml_train_settings *a, const rml_train_settings *b)
 {
 	return a->crop == b->crop && a->flip == b->flip && a->autoaugment == b->autoaugment &&
 	       a->ra_n == b->ra_n && a->ra_m == b->ra_m && a->cutout == b->cutout &&
-	       a->mixup == b->mixup && a->cutmix == b->cutmix;
+	       a->erasing == b->erasing && a->mixup == b->mixup && a->cutmix == b->cutmix;
 }
 
 rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, const rml_file *f,
@@ -600,12 +608,13 @@ rml_status rml_train_state_check(const rml_file *f, rml_error *err)
 
 /* ---- training recipes in settings ------------------------------------------ */
 
-static const char *const recipe_items[] = { "crop",   "flip",  "autoaugment", "randaugment",
-					    "cutout", "mixup", "cutmix" };
+static const char *const recipe_items[] = { "crop",   "flip",    "autoaugment", "randaugment",
+					    "cutout", "erasing", "mixup",       "cutmix" };
+#define N_RECIPE_ITEMS 8
 
 int rml_train_recipe_parse(const char *list, rml_train_settings *s)
 {
-	int on[7] = { 0 };
+	int on[N_RECIPE_ITEMS] = { 0 };
 	char buf[128];
 	if (strcmp(list, "none") != 0) {
 		if (strlen(list) >= sizeof buf || !list[0])
@@ -614,9 +623,9 @@ int rml_train_recipe_parse(const char *list, rml_train_settings *s)
 		for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
 		     t = strtok_r(NULL, ",", &save)) {
 			int i = 0;
-			while (i < 7 && strcmp(t, recipe_items[i]))
+			while (i < N_RECIPE_ITEMS && strcmp(t, recipe_items[i]))
 				i++;
-			if (i == 7 || on[i])
+			if (i == N_RECIPE_ITEMS || on[i])
 				return -1;
 			on[i] = 1;
 		}
@@ -632,18 +641,20 @@ int rml_train_recipe_parse(const char *list, rml_train_settings *s)
 	s->ra_n = on[3] ? 2 : 0;
 	s->ra_m = on[3] ? 9 : 0;
 	s->cutout = on[4] ? 16 : 0;
-	s->mixup = on[5] ? 1.0 : 0.0;
-	s->cutmix = on[6] ? 1.0 : 0.0;
+	s->erasing = on[5] ? 0.5 : 0.0;
+	s->mixup = on[6] ? 1.0 : 0.0;
+	s->cutmix = on[7] ? 1.0 : 0.0;
 	return 0;
 }
 
 void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n)
 {
-	const int on[7] = { s->crop, s->flip, s->autoaugment, s->ra_n > 0, s->cutout > 0,
-			    s->mixup > 0, s->cutmix > 0 };
+	const int on[N_RECIPE_ITEMS] = { s->crop,	 s->flip,	 s->autoaugment,
+					 s->ra_n > 0,	 s->cutout > 0,	 s->erasing > 0,
+					 s->mixup > 0, s->cutmix > 0 };
 	size_t len = 0;
 	buf[0] = 0;
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < N_RECIPE_ITEMS; i++)
 		if (on[i] && len < n)
 			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "",
 						recipe_items[i]);
@@ -655,8 +666,8 @@ rml_recipe rml_train_recipe(const rml_train_settings *s)
 {
 	return (rml_recipe){ .crop_pad = s->crop ? 4 : 0, .flip = s->flip,
 			     .autoaugment = s->autoaugment, .randaugment_n = s->ra_n,
-			     .randaugment_m = s->ra_m, .cutout = s->cutout, .mixup = s->mixup,
-			     .cutmix = s->cutmix };
+			     .randaugment_m = s->ra_m, .cutout = s->cutout, .erasing = s->erasing,
+			     .mixup = s->mixup, .cutmix = s->cutmix };
 }
 
 /* ---- exponential moving average of the weights -------------------------- */

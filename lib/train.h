@@ -173,10 +173,11 @@ typedef struct {
 	int nesterov, crop, flip;
 	char tune[64];       /* the groups, as given ("phi,W") */
 	/* The recipe beyond crop and flip (rml_recipe): AutoAugment,
-	 * RandAugment N and M (N 0: off), Cutout side (0: off), mixup and
-	 * CutMix Beta parameters (0: off). */
+	 * RandAugment N and M (N 0: off), Cutout side (0: off), the
+	 * probability of random erasing (0: off), mixup and CutMix Beta
+	 * parameters (0: off). */
 	int autoaugment, ra_n, ra_m, cutout;
-	double mixup, cutmix;
+	double erasing, mixup, cutmix;
 	double ema;          /* decay of the weights' average; 0: none */
 } rml_train_settings;
 
@@ -215,10 +216,11 @@ enum {
 int rml_train_augment_parse(const char *s, int *crop, int *flip);
 const char *rml_train_augment_name(int crop, int flip);
 /* The --augment list with the recipe items too: crop, flip, autoaugment,
- * randaugment, cutout, mixup, cutmix (each at most once; autoaugment and
- * randaugment exclude each other; "none" alone), into s. Items switched
- * on get their usual parameters (RandAugment N 2, M 9; Cutout 16; mixup
- * and CutMix 1.0), items off get 0. Returns -1 for anything else. */
+ * randaugment, cutout, erasing, mixup, cutmix (each at most once;
+ * autoaugment and randaugment exclude each other; "none" alone), into s.
+ * Items switched on get their usual parameters (RandAugment N 2, M 9;
+ * Cutout 16; erasing probability 0.5; mixup and CutMix 1.0), items off
+ * get 0. Returns -1 for anything else. */
 int rml_train_recipe_parse(const char *list, rml_train_settings *s);
 /* The list for s, in the order above ("none" when empty), into buf. */
 void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n);

@@ -3,10 +3,11 @@
  * built-in architecture at a given batch, with batches assembled the
  * plain way (random crop and flip) and with the strong recipe
  * (crop, flip, the AutoAugment CIFAR-10 policy, Cutout, mixup or CutMix
- * with soft targets), in alternating pairs so that both see the same
- * load of a shared machine. Also the time of assembling a batch alone
- * under each. Prints JSON lines: per variant the median step time and
- * images/s, then the median of the pairs' ratios (recipe over plain).
+ * with soft targets) and with crop, flip and random erasing alone, in
+ * rotating rounds so that all see the same load of a shared machine.
+ * Also the time of assembling a batch alone under each. Prints JSON
+ * lines: per variant the median step time and images/s, then per recipe
+ * the median of the rounds' ratios (recipe over plain).
  * Built and run by scripts/bench_recipe.sh (make bench).
  *
  * usage: bench_recipe ARCH DATA.rml BATCH THREADS PAIRS
@@ -73,31 +74,36 @@ int main(int argc, char **argv)
 	int32_t *y = malloc((size_t)batch * sizeof *y);
 	int64_t *idx = malloc((size_t)batch * sizeof *idx), *perm = malloc((size_t)batch * sizeof *perm);
 	uint8_t *scratch = malloc(rml_batch_recipe_scratch_size(batch, d.h, d.w, d.c));
-	double *ts[2], *fill[2], *ratio = malloc((size_t)pairs * sizeof *ratio);
-	for (int v = 0; v < 2; v++) {
+	enum { NV = 3 };
+	double *ts[NV], *fill[NV], *ratio = malloc((size_t)pairs * sizeof *ratio);
+	for (int v = 0; v < NV; v++) {
 		ts[v] = malloc((size_t)pairs * sizeof *ts[v]);
 		fill[v] = malloc((size_t)pairs * sizeof *fill[v]);
 	}
 	rml_train_config tc = { .smoothing = 0.1, .wd = 0.05, .groups = RML_GROUPS_ALL };
-	rml_recipe strong = { .crop_pad = 4, .flip = 1, .autoaugment = 1, .cutout = 16, .mixup = 1,
-			      .cutmix = 1 };
+	const rml_recipe recipes[NV] = {
+		{ .crop_pad = 4, .flip = 1 },
+		{ .crop_pad = 4, .flip = 1, .autoaugment = 1, .cutout = 16, .mixup = 1, .cutmix = 1 },
+		{ .crop_pad = 4, .flip = 1, .erasing = 0.5 },
+	};
 	rml_rng r;
 	rml_rng_seed(&r, 1);
-	/* One untimed step of each first (arena, caches); then pairs, the
-	 * order alternating so neither variant always goes first. */
+	/* One untimed step of each first (arena, caches); then rounds, the
+	 * order rotating so no variant always goes first. */
 	for (int it = -1; it < pairs; it++)
-		for (int j = 0; j < 2; j++) {
-			int v = it < 0 ? j : (it + j) % 2;
+		for (int j = 0; j < NV; j++) {
+			int v = it < 0 ? j : (it + j) % NV;
 			for (int64_t i = 0; i < batch; i++)
 				idx[i] = (int64_t)rml_rng_below(&r, (uint64_t)d.n);
 			double t0 = rml_now();
 			if (v == 0)
 				rml_batch_fill(x, y, &d, idx, batch, 4, 1, &r);
-			else if (rml_batch_fill_recipe(x, y, t, k, &d, idx, batch, &strong,
+			else if (rml_batch_fill_recipe(x, y, t, k, &d, idx, batch, &recipes[v],
 						       rml_rng_u64(&r), scratch, perm, NULL, &err))
 				die(&err);
 			double t1 = rml_now();
-			if (rml_train_step_soft(m, &o, &tc, x, y, v ? t : NULL, batch, 1e-4, NULL, &err))
+			if (rml_train_step_soft(m, &o, &tc, x, y, rml_recipe_mixes(&recipes[v]) ? t : NULL,
+						batch, 1e-4, NULL, &err))
 				die(&err);
 			double t2 = rml_now();
 			if (it >= 0) {
@@ -105,10 +111,9 @@ int main(int argc, char **argv)
 				fill[v][it] = t1 - t0;
 			}
 		}
-	for (int i = 0; i < pairs; i++)
-		ratio[i] = ts[1][i] / ts[0][i];
-	static const char *const names[2] = { "crop,flip", "crop,flip,autoaugment,cutout,mixup,cutmix" };
-	for (int v = 0; v < 2; v++) {
+	static const char *const names[NV] = { "crop,flip", "crop,flip,autoaugment,cutout,mixup,cutmix",
+					       "crop,flip,erasing" };
+	for (int v = 0; v < NV; v++) {
 		double step = median(ts[v], pairs), asm_ = median(fill[v], pairs);
 		printf("{\"impl\":\"rmlops\",\"what\":\"train_recipe\",\"arch\":\"%s\",\"augment\":\"%s\","
 		       "\"batch\":%lld,\"threads\":%d,\"pairs\":%d,\"median_s\":%.6f,"
@@ -116,8 +121,13 @@ int main(int argc, char **argv)
 		       arch, names[v], (long long)batch, threads, pairs, step, (double)batch / step,
 		       1e3 * asm_);
 	}
-	printf("{\"impl\":\"rmlops\",\"what\":\"train_recipe_ratio\",\"arch\":\"%s\",\"batch\":%lld,"
-	       "\"threads\":%d,\"pairs\":%d,\"median_time_ratio\":%.4f}\n",
-	       arch, (long long)batch, threads, pairs, median(ratio, pairs));
+	for (int v = 1; v < NV; v++) {
+		for (int i = 0; i < pairs; i++)
+			ratio[i] = ts[v][i] / ts[0][i];
+		printf("{\"impl\":\"rmlops\",\"what\":\"train_recipe_ratio\",\"arch\":\"%s\","
+		       "\"augment\":\"%s\",\"batch\":%lld,\"threads\":%d,\"pairs\":%d,"
+		       "\"median_time_ratio\":%.4f}\n",
+		       arch, names[v], (long long)batch, threads, pairs, median(ratio, pairs));
+	}
 	return 0;
 }

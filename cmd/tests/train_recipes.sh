@@ -48,6 +48,14 @@ rmlops-train "${common[@]}" --epochs 1 -o "$tmp/f.rml"
 rmlops-train -d "$tmp/tr.rml" --arch mvit-tiny --batch 32 --epochs 1 -j 1 -q \
 	--augment crop,randaugment --randaugment 3,5 --checkpoint "$tmp/ra.rml" -o "$tmp/ra-m.rml"
 rmlops-info --json "$tmp/ra.rml" | gq '"train.randaugment_n":3' || die "randaugment key"; ok
+# Random erasing with its probability, recorded, and it changes training.
+rmlops-train "${base[@]}" --epochs 1 --augment crop,flip,erasing --erasing 0.25 \
+	--checkpoint "$tmp/re.rml" -o "$tmp/re-m.rml"
+rmlops-info --json "$tmp/re.rml" > "$tmp/re.json"
+gq '"train.augment":"crop,flip,erasing"' "$tmp/re.json" || die "erasing item"; ok
+gq '"train.erasing":0.25' "$tmp/re.json" || die "erasing key"; ok
+! cmp -s <(rmlops-info --digest "$tmp/e.rml") <(rmlops-info --digest "$tmp/re-m.rml") \
+	|| die "erasing changed nothing"; ok
 # A different recipe on resume is kept, with a warning.
 rmlops-train -d "$tmp/tr.rml" --resume "$tmp/ck.rml" -j 1 --epochs 2 --augment crop,flip \
 	-o "$tmp/g.rml" 2> "$tmp/warn" > /dev/null
@@ -61,6 +69,12 @@ expect_fail 2 rmlops-train "${t[@]}" --augment crop,rotate
 expect_fail 2 rmlops-train "${t[@]}" --mixup 0.2
 expect_fail 2 rmlops-train "${t[@]}" --augment crop,cutmix --mixup 0.2
 expect_fail 2 rmlops-train "${t[@]}" --augment cutout --cutout 0
+expect_fail 2 rmlops-train "${t[@]}" --erasing 0.5
+expect_fail 2 rmlops-train "${t[@]}" --augment crop,cutout --erasing 0.5
+expect_fail 2 rmlops-train "${t[@]}" --augment erasing --erasing 0
+expect_fail 2 rmlops-train "${t[@]}" --augment erasing --erasing 1.5
+expect_fail 2 rmlops-train "${t[@]}" --augment erasing --erasing nan
+expect_fail 2 rmlops-train "${t[@]}" --augment erasing,erasing
 expect_fail 2 rmlops-train "${t[@]}" --augment randaugment --randaugment 2
 expect_fail 2 rmlops-train "${t[@]}" --augment randaugment --randaugment 2,31
 expect_fail 2 rmlops-train "${t[@]}" --augment mixup --mixup nan

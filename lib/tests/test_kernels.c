@@ -5,7 +5,9 @@
  * attention at MobileViT width, layer norm at width 80, plain
  * cross-entropy with a loss scale), against finite differences for the
  * gradients test_kernels_torch leaves out, and for the contract every caller
- * relies on: backward accumulates, a NULL gradient is skipped without
+ * relies on: backward accumulates (and its first-writer form gives the
+ * bits of accumulating into zeros, whatever the buffer held), a NULL
+ * gradient is skipped without
  * changing the others, forward overwrites, workspace content on entry is
  * ignored, results repeat bit for bit for a given thread count, and
  * non-finite logits give NaN rows without touching the other rows.
@@ -1342,6 +1344,104 @@ static void test_attention_fast_path_bits(void **state)
 	free_bufs();
 }
 
+/* Each *_set backward writes into a buffer full of NaN exactly the bits
+ * its accumulating form writes into zeros (including +0 for a -0 sum),
+ * and the parameter gradients are the same. Shapes cover the 3x3
+ * convolution's blocked and whole-batch paths, the pointwise one, and
+ * channel counts that are not multiples of 16. */
+static void test_first_writer_bits(void **state)
+{
+	(void)state;
+	rml_rng r;
+	rml_rng_seed(&r, 77);
+	const int64_t n = 5, h = 7, w = 6;
+	const int64_t shapes[][4] = { { 3, 16, 3, 1 }, { 19, 24, 3, 2 }, { 16, 40, 1, 1 } };
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int64_t cin = shapes[s][0], cout = shapes[s][1];
+		int k = (int)shapes[s][2], st = (int)shapes[s][3], pad = k / 2;
+		int64_t oh = rml_conv_out(h, k, st, pad), ow = rml_conv_out(w, k, st, pad);
+		int64_t nx = n * h * w * cin, ny = n * oh * ow * cout, nw = k * k * cin * cout;
+		float *x = rnd(nx, &r, 1), *wt = rnd(nw, &r, 1), *dy = rnd(ny, &r, 1);
+		float *col = buf(rml_conv2d_workspace(n, h, w, cin, k, st, pad) + 1);
+		float *dxa = buf(nx), *dxb = buf(nx), *dwa = buf(nw), *dwb = buf(nw);
+		float *dba = buf(cout), *dbb = buf(cout);
+		for (int64_t i = 0; i < nx; i++)
+			dxb[i] = NAN;
+		rml_conv2d_backward(dxa, dwa, dba, col, dy, x, wt, n, h, w, cin, cout, k, st, pad);
+		rml_conv2d_backward_set(dxb, dwb, dbb, col, dy, x, wt, n, h, w, cin, cout, k, st,
+					pad);
+		same_bits("conv dx, first writer", dxa, dxb, nx);
+		same_bits("conv dw, first writer", dwa, dwb, nw);
+		same_bits("conv db, first writer", dba, dbb, cout);
+		/* Depthwise on the same input, channels cin. */
+		int64_t nyd = n * oh * ow * cin, nwd = k * k * cin;
+		float *dyd = rnd(nyd, &r, 1), *wd = rnd(nwd, &r, 1);
+		float *ea = buf(nx), *eb = buf(nx), *ga = buf(nwd), *gb = buf(nwd);
+		for (int64_t i = 0; i < nx; i++)
+			eb[i] = NAN;
+		rml_dwconv2d_backward(ea, ga, NULL, dyd, x, wd, n, h, w, cin, k, st, pad);
+		rml_dwconv2d_backward_set(eb, gb, NULL, dyd, x, wd, n, h, w, cin, k, st, pad);
+		same_bits("dwconv dx, first writer", ea, eb, nx);
+		same_bits("dwconv dw, first writer", ga, gb, nwd);
+	}
+	/* Row kernels: rows x c, c = 37. A -0 in dy shows the +0 rule. */
+	const int64_t rows = 300, c = 37, m = rows * c, out = 21;
+	float *x = rnd(m, &r, 2), *dy = rnd(m, &r, 1), *gamma = rnd(c, &r, 1), *beta = rnd(c, &r, 1);
+	dy[0] = -0.0f;
+	float *mean = buf(c), *rstd = buf(c), *z = buf(m);
+	rml_bn_forward_train(z, mean, rstd, NULL, NULL, x, gamma, beta, rows, c, 0.1f, 1e-5f);
+	float *a = buf(m), *b = buf(m), *ga = buf(c), *gb = buf(c), *ba = buf(c), *bb = buf(c);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_bn_backward_train(a, ga, ba, dy, x, mean, rstd, gamma, rows, c);
+	rml_bn_backward_train_set(b, gb, bb, dy, x, mean, rstd, gamma, rows, c);
+	same_bits("batch norm dx, first writer", a, b, m);
+	same_bits("batch norm dgamma, first writer", ga, gb, c);
+	same_bits("batch norm dbeta, first writer", ba, bb, c);
+	memset(a, 0, (size_t)m * sizeof *a);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_bn_silu_backward_train(a, NULL, NULL, dy, x, mean, rstd, gamma, beta, rows, c);
+	rml_bn_silu_backward_train_set(b, NULL, NULL, dy, x, mean, rstd, gamma, beta, rows, c);
+	same_bits("batch norm + SiLU dx, first writer", a, b, m);
+	memset(a, 0, (size_t)m * sizeof *a);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_silu_backward(a, dy, x, m);
+	rml_silu_backward_set(b, dy, x, m);
+	same_bits("SiLU dx, first writer", a, b, m);
+	/* add: both written, one written and one added, the same buffer. */
+	float *a2 = buf(m), *b2 = buf(m);
+	memset(a, 0, (size_t)m * sizeof *a);
+	for (int64_t i = 0; i < m; i++) {
+		b[i] = NAN;
+		b2[i] = NAN;
+		a2[i] = 0.0f;
+	}
+	rml_add_backward(a, a2, dy, m);
+	rml_add_backward_set(b, 1, b2, 1, dy, m);
+	same_bits("add da, first writer", a, b, m);
+	same_bits("add db, first writer", a2, b2, m);
+	assert_true(!signbit(b[0]) && b[0] == 0.0f);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_add_backward_set(b, 1, b, 0, dy, m);
+	for (int64_t i = 0; i < m; i++)
+		a[i] = 0.0f + dy[i] + dy[i];
+	same_bits("add into one buffer twice, first writer", a, b, m);
+	/* linear: rows x c -> rows x out. */
+	float *wl = rnd(c * out, &r, 1), *dyl = rnd(rows * out, &r, 1);
+	float *wa = buf(c * out), *wb = buf(c * out);
+	memset(a, 0, (size_t)m * sizeof *a);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_linear_backward(a, wa, NULL, dyl, x, wl, rows, c, out);
+	rml_linear_backward_set(b, wb, NULL, dyl, x, wl, rows, c, out);
+	same_bits("linear dx, first writer", a, b, m);
+	same_bits("linear dw, first writer", wa, wb, c * out);
+	free_bufs();
+}
+
 static void test_threads_repeat(void **state)
 {
 	(void)state;
@@ -1389,6 +1489,7 @@ int main(void)
 		cmocka_unit_test(test_softmax_non_finite_rows),
 		cmocka_unit_test(test_more_vs_torch),
 		cmocka_unit_test(test_finite_differences),
+		cmocka_unit_test(test_first_writer_bits),
 		cmocka_unit_test(test_threads_repeat),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,7 +8,10 @@
  * with the weight drawn (compared with the same batch unmixed, whose
  * images come from the same per-image streams), rows of soft labels sum
  * to 1, the mixing weight follows Beta(a, a), and the batch depends on the
- * seed only, not on the thread count.
+ * seed only, not on the thread count. Random erasing changes one
+ * rectangle inside the image, of the paper's area and aspect ranges,
+ * filled with varied levels, in about a fraction p of the images; the
+ * batch is seeded and independent of the thread count.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "minibatch.h"
 
@@ -382,6 +386,133 @@ static void test_recipe_seeded(void **state)
 	rml_dataset_free(&d);
 }
 
+/* One image at a time: the rectangle is inside the image and within the
+ * paper's ranges (sides are rounded, hence the margins), the rest of the
+ * image is untouched, the fill varies, and the rate is near p. */
+static void test_erasing_image(void **state)
+{
+	(void)state;
+	enum { TRIALS = 4000 };
+	static uint8_t src[RIMG], img[RIMG];
+	rml_rng r;
+	rml_rng_seed(&r, 3);
+	for (int j = 0; j < RIMG; j++)
+		src[j] = (uint8_t)(j % 7);      /* never above 6: the fill shows */
+	int erased = 0, small = 0, large = 0, tall = 0, wide = 0;
+	double fill_sum = 0, fill_n = 0;
+	for (int t = 0; t < TRIALS; t++) {
+		memcpy(img, src, sizeof img);
+		int64_t box[4];
+		rml_error err;
+		assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, 0.5, &r, box, &err), RML_OK);
+		if (box[1] == 0) {
+			assert_memory_equal(img, src, sizeof img);
+			assert_true(box[0] == 0 && box[2] == 0 && box[3] == 0);
+			continue;
+		}
+		erased++;
+		assert_true(box[0] >= 0 && box[0] < box[1] && box[1] <= RH);
+		assert_true(box[2] >= 0 && box[2] < box[3] && box[3] <= RW);
+		double eh = (double)(box[1] - box[0]), ew = (double)(box[3] - box[2]);
+		double frac = eh * ew / (RH * RW), ratio = eh / ew;
+		assert_true(frac > 0.01 && frac < 0.40);
+		assert_true(ratio > 0.3 / 1.6 && ratio < 3.3 * 1.6);
+		small += frac < 0.05;
+		large += frac > 0.25;
+		tall += ratio > 2.0;
+		wide += ratio < 0.5;
+		for (int y = 0; y < RH; y++)
+			for (int x = 0; x < RW; x++)
+				for (int k = 0; k < RC; k++) {
+					int j = (y * RW + x) * RC + k;
+					if (y < box[0] || y >= box[1] || x < box[2] || x >= box[3]) {
+						assert_int_equal(img[j], src[j]);
+					} else {
+						fill_sum += img[j];
+						fill_n++;
+					}
+				}
+	}
+	/* Binomial(4000, 0.5): a standard deviation of 0.008. */
+	assert_true(fabs((double)erased / TRIALS - 0.5) < 0.03);
+	assert_true(small > 0 && large > 0 && tall > 0 && wide > 0);
+	/* Uniform levels 0..255 have mean 127.5. */
+	assert_true(fabs(fill_sum / fill_n - 127.5) < 2.0);
+	/* p 0 and 1, and rejected arguments. */
+	rml_error err;
+	int64_t box[4];
+	memcpy(img, src, sizeof img);
+	assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, 0.0, &r, box, &err), RML_OK);
+	assert_memory_equal(img, src, sizeof img);
+	int always = 0;
+	for (int t = 0; t < 200; t++) {
+		assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, 1.0, &r, box, &err), RML_OK);
+		always += box[1] > 0;
+	}
+	assert_true(always >= 198);
+	assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, 1.5, &r, box, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, NAN, &r, box, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_random_erasing(img, RH, RW, RC, 0.5, NULL, box, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_random_erasing(NULL, RH, RW, RC, 0.5, &r, box, &err), RML_ERR_ARG);
+	assert_int_equal(rml_aug_random_erasing(img, RH, RW, 2, 0.5, &r, box, &err), RML_ERR_ARG);
+}
+
+/* A batch: shapes and labels as without erasing, each image either its
+ * source or its source with one rectangle changed; the rate over 64
+ * batches near p; seeded, and the same at 1 and 2 threads. */
+static void test_recipe_erasing(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	make_cifar_like(&d);
+	static struct rbatch a, b;
+	int64_t idx_of[RN];
+	for (int i = 0; i < RN; i++)
+		idx_of[i] = (i * 7 + 3) % RN;
+	rml_recipe r = { .erasing = 0.5 };
+	int erased = 0, images = 0;
+	for (uint64_t seed = 1; seed <= 64; seed++) {
+		fill(&a, &d, &r, seed, RN);
+		assert_int_equal(a.info.kind, 0);
+		for (int i = 0; i < RN; i++, images++) {
+			const uint8_t *src = d.images + idx_of[i] * RIMG;
+			int y0 = RH, y1 = -1, x0 = RW, x1 = -1;
+			for (int p = 0; p < RH * RW; p++)
+				for (int k = 0; k < RC; k++)
+					if (a.x[i * RIMG + p * RC + k] != src[p * RC + k]) {
+						int yy = p / RW, xx = p % RW;
+						y0 = yy < y0 ? yy : y0;
+						y1 = yy > y1 ? yy : y1;
+						x0 = xx < x0 ? xx : x0;
+						x1 = xx > x1 ? xx : x1;
+					}
+			assert_true(a.t[i * RK + a.y[i]] == 1.0f);
+			if (y1 < 0)
+				continue;
+			erased++;
+			/* The changed pixels span at most the largest box. */
+			assert_true((y1 - y0 + 1) * (x1 - x0 + 1) <= 0.40 * RH * RW);
+		}
+	}
+	/* Binomial(1024, 0.5): a standard deviation of 0.016. */
+	assert_true(fabs((double)erased / images - 0.5) < 0.07);
+	r = (rml_recipe){ .crop_pad = 4, .flip = 1, .erasing = 0.5 };
+	rml_set_threads(1);
+	fill(&a, &d, &r, 77, RN);
+	rml_set_threads(2);
+	fill(&b, &d, &r, 77, RN);
+	assert_memory_equal(a.x, b.x, sizeof a.x);
+	fill(&b, &d, &r, 78, RN);
+	assert_true(memcmp(a.x, b.x, sizeof a.x) != 0);
+	rml_error err;
+	rml_recipe bad = { .erasing = 1.5 };
+	assert_int_equal(rml_recipe_check(&bad, &err), RML_ERR_ARG);
+	bad = (rml_recipe){ .erasing = NAN };
+	assert_int_equal(rml_recipe_check(&bad, &err), RML_ERR_ARG);
+	assert_true(rml_recipe_is_strong(&r));
+	rml_dataset_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +524,8 @@ int main(void)
 		cmocka_unit_test(test_recipe_cutmix),
 		cmocka_unit_test(test_recipe_lambda),
 		cmocka_unit_test(test_recipe_seeded),
+		cmocka_unit_test(test_erasing_image),
+		cmocka_unit_test(test_recipe_erasing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
