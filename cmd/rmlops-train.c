@@ -171,9 +171,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->given |= RML_TS_BATCH;
 			break;
 		case O_OPT:
-			if (strcmp(optarg, "sgd") == 0) c->s.opt = RML_OPT_SGD;
-			else if (strcmp(optarg, "adamw") == 0) c->s.opt = RML_OPT_ADAMW;
-			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
+			if (rml_optim_kind_parse(optarg, &c->s.opt))
+				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			c->given |= RML_TS_OPT;
 			break;
 		case O_LR:
