@@ -502,6 +502,22 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 	return RML_OK;
 }
 
+const char *const rml_eval_metric_names[RML_EVAL_N_METRICS] = {
+	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
+};
+
+void rml_eval_report_values(const rml_eval_report *r, double *v)
+{
+	v[0] = r->acc1;
+	v[1] = r->acc2;
+	v[2] = r->reject_rate;
+	v[3] = r->nll;
+	v[4] = r->brier;
+	v[5] = r->ece;
+	v[6] = r->mce;
+	v[7] = r->ace;
+}
+
 void rml_eval_report_free(rml_eval_report *r)
 {
 	free(r->class_acc);

@@ -127,6 +127,14 @@ rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning bi
 			    rml_eval_report *r, rml_error *err);
 void rml_eval_report_free(rml_eval_report *r);
 
+/* The report's summary metrics in the order rmlops-eval prints them:
+ * acc1, acc2, reject_rate, nll, brier, ece, mce, ace (the names of the
+ * report's fields, used as JSON keys and table rows). */
+#define RML_EVAL_N_METRICS 8
+extern const char *const rml_eval_metric_names[RML_EVAL_N_METRICS];
+/* r's values of those metrics into v[RML_EVAL_N_METRICS]. */
+void rml_eval_report_values(const rml_eval_report *r, double *v);
+
 /* The two-sided 95% quantile of Student's t with df degrees of freedom
  * (the 0.975 quantile), to within 1e-5; NaN for df < 1. Exact values
  * (to 7 digits) up to 30, then the Cornish-Fisher expansion in 1/df. */
