@@ -454,6 +454,99 @@ static rml_status store_args(rml_file *f, int argc, char **argv, rml_error *err)
 	return RML_OK;
 }
 
+/* --resume: the run's options come from the checkpoint (loaded into
+ * ckpt), with -j and --until from the command line. *stored receives the
+ * stored argv (free it; its strings belong to ckpt), c->argc its length.
+ * Returns 0, -1 when the stored options asked for help, or an exit
+ * status after printing the problem. */
+static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
+{
+	rml_error err = { 0 };
+	int64_t until = c->until, threads = c->com.threads;
+	/* Only -j, --until and the verbosity may come with --resume. */
+	if (c->model || c->data || c->val || c->tasks || c->pool || c->output || c->log || c->plot || c->eval)
+		return cli_usage_error("--resume takes the run's options from the checkpoint");
+	const char *resume = c->resume;
+	if (rml_file_load(ckpt, resume, &err))
+		return cli_fail(&err);
+	const rml_kv *kv = rml_get(ckpt, "metaopt.argv");
+	if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
+		rml_file_free(ckpt);
+		cli_msg("%s: not a metaopt checkpoint", resume);
+		return CLI_EXIT_FAIL;
+	}
+	int64_t n_stored = kv->n;
+	char **stored = calloc((size_t)n_stored + 1, sizeof *stored);
+	for (int64_t i = 0; stored && i < n_stored; i++)
+		stored[i] = kv->sa[i];
+	memset(c, 0, sizeof *c);
+	rml_metaopt_config_default(&c->cfg);
+	int status = 0;
+	if (!stored || (status = parse_args((int)n_stored, stored, c))) {
+		free(stored);
+		rml_file_free(ckpt);
+		return status < 0 ? -1 : CLI_EXIT_FAIL;
+	}
+	c->resume = resume;
+	c->until = until;
+	if (threads)
+		c->com.threads = threads;
+	c->argc = (int)n_stored;
+	*stored_out = stored;
+	return 0;
+}
+
+/* One JSON line of the run's log. */
+static void log_record(FILE *log, const rml_metaopt_record *rec)
+{
+	fprintf(log, "{\"iteration\":%lld,\"type\":\"%s\"", (long long)rec->iteration,
+		rml_dist_kind_name(rec->kind));
+	num(log, "r_plus", rec->r_plus);
+	num(log, "r_minus", rec->r_minus);
+	num(log, "r_mean", rec->r_mean);
+	num(log, "heldout", rec->heldout);
+	num(log, "grad_norm", rec->grad_norm);
+	num(log, "step_norm", rec->step_norm);
+	num(log, "seconds", rec->seconds);
+	fprintf(log, ",\"best\":%s}\n", rec->best ? "true" : "false");
+	fflush(log);
+}
+
+/* The output: the model as given with the best omega, and the summary. */
+static int write_result(const struct cmdline *c, const rml_model *m, rml_metaopt *mo, rml_error *err)
+{
+	double p0, before, best;
+	int64_t best_it;
+	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
+	rml_model *out_m = NULL;
+	rml_file f;
+	rml_file_init(&f);
+	int rc = -1;
+	if (rml_model_to_file(m, &f, err) || rml_model_from_file(&out_m, &f, err) ||
+	    rml_metaopt_result(mo, out_m, err))
+		goto out;
+	rml_file_free(&f);
+	if (rml_model_to_file(out_m, &f, err) ||
+	    rml_set_i64(&f, "metaopt.iterations", rml_metaopt_iteration(mo)) ||
+	    rml_set_f64(&f, "metaopt.p0", p0) || rml_set_f64(&f, "metaopt.heldout_before", before) ||
+	    rml_set_f64(&f, "metaopt.heldout_after", best) ||
+	    cli_save(&f, c->output, (int64_t)c->cfg.seed, err))
+		goto out;
+	if (c->com.json)
+		fprintf(strcmp(c->output, "-") ? stdout : stderr,
+			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
+			"\"best_iteration\":%lld}\n",
+			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
+	else if (cli_verbosity)
+		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
+			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
+	rc = 0;
+out:
+	rml_model_free(out_m);
+	rml_file_free(&f);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-metaopt", argc, argv);
@@ -467,36 +560,10 @@ int main(int argc, char **argv)
 	rml_file_init(&ckpt);
 	rml_file_init(&f);
 	char **stored = NULL;
-	int64_t n_stored = 0, until = c.until, threads = c.com.threads;
-	if (c.resume) {
-		/* Only -j, --until and the verbosity may come with --resume. */
-		if (c.model || c.data || c.val || c.tasks || c.pool || c.output || c.log || c.plot || c.eval)
-			return cli_usage_error("--resume takes the run's options from the checkpoint");
-		const char *resume = c.resume;
-		if (rml_file_load(&ckpt, resume, &err))
-			return cli_fail(&err);
-		const rml_kv *kv = rml_get(&ckpt, "metaopt.argv");
-		if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
-			rml_file_free(&ckpt);
-			cli_msg("%s: not a metaopt checkpoint", resume);
-			return CLI_EXIT_FAIL;
-		}
-		n_stored = kv->n;
-		stored = calloc((size_t)n_stored + 1, sizeof *stored);
-		for (int64_t i = 0; stored && i < n_stored; i++)
-			stored[i] = kv->sa[i];
-		memset(&c, 0, sizeof c);
-		rml_metaopt_config_default(&c.cfg);
-		if (!stored || (status = parse_args((int)n_stored, stored, &c))) {
-			free(stored);
-			rml_file_free(&ckpt);
-			return status < 0 ? 0 : CLI_EXIT_FAIL;
-		}
-		c.resume = resume;
-		c.until = until;
-		if (threads)
-			c.com.threads = threads;
-		argc = (int)n_stored;
+	if (c.resume && (status = resume_args(&c, &ckpt, &stored)) != 0)
+		return status < 0 ? 0 : status;
+	if (stored) {
+		argc = c.argc;
 		argv = stored;
 	}
 	if ((status = check_args(&c))) {
@@ -507,7 +574,7 @@ int main(int argc, char **argv)
 	if (c.com.threads)
 		cli_common_threads(&c.com);
 	status = CLI_EXIT_FAIL;
-	rml_model *m = NULL, *out_m = NULL;
+	rml_model *m = NULL;
 	rml_dataset data, val;
 	rml_dataset_init(&data);
 	rml_dataset_init(&val);
@@ -580,19 +647,8 @@ int main(int argc, char **argv)
 			goto done;
 		rmean[rec.iteration] = rec.r_mean;
 		held[rec.iteration] = rec.heldout;
-		if (log) {
-			fprintf(log, "{\"iteration\":%lld,\"type\":\"%s\"", (long long)rec.iteration,
-				rml_dist_kind_name(rec.kind));
-			num(log, "r_plus", rec.r_plus);
-			num(log, "r_minus", rec.r_minus);
-			num(log, "r_mean", rec.r_mean);
-			num(log, "heldout", rec.heldout);
-			num(log, "grad_norm", rec.grad_norm);
-			num(log, "step_norm", rec.step_norm);
-			num(log, "seconds", rec.seconds);
-			fprintf(log, ",\"best\":%s}\n", rec.best ? "true" : "false");
-			fflush(log);
-		}
+		if (log)
+			log_record(log, &rec);
 		if (cli_verbosity >= 2)
 			cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)",
 				 (long long)rec.iteration, rml_dist_kind_name(rec.kind), rec.r_plus,
@@ -615,29 +671,9 @@ int main(int argc, char **argv)
 		status = interrupted ? 128 + interrupted : CLI_EXIT_OK;
 		goto done;
 	}
-	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
-	if (c.plot && plot_run(c.plot, rmean, held, rml_metaopt_iteration(mo), &err))
+	if ((c.plot && plot_run(c.plot, rmean, held, rml_metaopt_iteration(mo), &err)) ||
+	    write_result(&c, m, mo, &err))
 		goto done;
-	/* The output: the model as given with the best omega. */
-	rml_file_free(&f);
-	if (rml_model_to_file(m, &f, &err) || rml_model_from_file(&out_m, &f, &err) ||
-	    rml_metaopt_result(mo, out_m, &err))
-		goto done;
-	rml_file_free(&f);
-	if (rml_model_to_file(out_m, &f, &err) ||
-	    rml_set_i64(&f, "metaopt.iterations", rml_metaopt_iteration(mo)) ||
-	    rml_set_f64(&f, "metaopt.p0", p0) || rml_set_f64(&f, "metaopt.heldout_before", before) ||
-	    rml_set_f64(&f, "metaopt.heldout_after", best) ||
-	    cli_save(&f, c.output, (int64_t)c.cfg.seed, &err))
-		goto done;
-	if (c.com.json)
-		fprintf(strcmp(c.output, "-") ? stdout : stderr,
-			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
-			"\"best_iteration\":%lld}\n",
-			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
-	else if (cli_verbosity)
-		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
-			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
 	status = CLI_EXIT_OK;
 done:
 	if (status == CLI_EXIT_FAIL && err.code)
@@ -648,7 +684,6 @@ done:
 	free(held);
 	rml_metaopt_free(mo);
 	rml_model_free(m);
-	rml_model_free(out_m);
 	rml_dataset_free(&data);
 	rml_dataset_free(&val);
 	rml_file_free(&tasks);
