@@ -1,7 +1,9 @@
 /*
  * cli.c — shared program plumbing (see cli.h). Kept small: no option
- * parsing framework; each program owns its getopt_long table and passes
- * the options all programs share through cli_common_opt.
+ * parsing framework; each program owns its getopt_long loop and table,
+ * into which the shared entries are spliced, and offers each option to
+ * cli_common_opt (and its number table to cli_number_opt) before its own
+ * switch.
  */
 #include "cli.h"
 

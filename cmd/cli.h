@@ -4,7 +4,10 @@
  * for provenance, saving outputs atomically and stamped with lineage,
  * refusing to write binary data to a terminal, checking that stdout was
  * really written, parsing numbers strictly, and a progress bar that shows
- * only on a terminal. Linked into each program, not into librmlops.
+ * only on a terminal; the options all programs share (-s, -j, --json,
+ * -q, -v, -h, -V), options that set one number, and subcommands, each
+ * described once as a table. Linked into each program, not into
+ * librmlops.
  */
 #ifndef RML_CLI_H
 #define RML_CLI_H
@@ -109,8 +112,9 @@ int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_sub
 /* Options that set one number in a program's settings struct, as a table
  * ended by a { 0 } entry: the getopt value, the option's name for
  * messages, the field's type ('l' int64_t, 'i' int, 'd' double), the
- * bounds, the field's offset in the struct (offsetof) and a bit that
- * records the option as given. */
+ * bounds (doubles, so whole-number bounds stay below 2^53), the field's
+ * offset in the struct (offsetof) and a bit that records the option as
+ * given (0: none). */
 typedef struct {
 	int id;
 	const char *name;

@@ -85,13 +85,28 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n";
 
+enum {
+	O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
+	O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_SWEEP, O_RATES, O_PLOT,
+	O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
+};
+enum { G_THRESHOLD = 1, G_FAULT = 2 };  /* given on the command line */
+
+#define F(f) offsetof(struct cmdline, f)
+static const cli_number_option numbers[] = {
+	{ O_THR, "--threshold", 'd', 0, 1e6, F(threshold), G_THRESHOLD },
+	{ O_RATE_REJ, "--reject-rate", 'd', 0, 1, F(rate), 0 },
+	{ O_BINS, "--bins", 'l', 1, 10000, F(bins), 0 },
+	{ O_REPEAT, "--repeat", 'l', 1, 1000000, F(repeat), 0 },
+	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_FAULT },
+	{ O_BOOT, "--bootstrap", 'l', 0, 10000000, F(cmp.n_boot), 0 },
+	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
+	{ 0 },
+};
+#undef F
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
-		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_SWEEP, O_RATES, O_PLOT,
-		O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
-	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
 		{ "predictions", required_argument, 0, 'p' }, { "adapter-file", required_argument, 0, 'a' },
@@ -113,9 +128,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	rml_error err = { 0 };
+	unsigned given = 0;
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:p:P:" CLI_SHORT_ALL, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -129,23 +147,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'P': c->preds_out = optarg; break;
 		case O_REJECT:
 			c->reject_given = 1;
-			if (strcmp(optarg, "none") == 0) c->reject = RML_REJECT_NONE;
-			else if (strcmp(optarg, "entropy") == 0) c->reject = RML_REJECT_ENTROPY;
-			else if (strcmp(optarg, "confidence") == 0) c->reject = RML_REJECT_CONFIDENCE;
-			else return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
+			if (rml_reject_rule_parse(optarg, &c->reject))
+				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
 			break;
-		case O_THR:
-			if (cli_parse_f64("--threshold", optarg, 0, 1e6, &c->threshold)) return 2;
-			c->have_threshold = 1;
-			break;
-		case O_RATE_REJ: if (cli_parse_f64("--reject-rate", optarg, 0, 1, &c->rate)) return 2; break;
-		case O_BINS: if (cli_parse_i64("--bins", optarg, 1, 10000, &c->bins)) return 2; break;
 		case O_BINNING:
 			if (strcmp(optarg, "width") == 0) c->binning = RML_BINS_WIDTH;
 			else if (strcmp(optarg, "mass") == 0) c->binning = RML_BINS_MASS;
 			else return cli_usage_error("--binning is width or mass, not '%s'", optarg);
 			break;
-		case O_REPEAT: if (cli_parse_i64("--repeat", optarg, 1, 1000000, &c->repeat)) return 2; break;
 		case O_FAULT:
 			if (rml_fault_model_parse(optarg, &c->spec.model, &err)) return cli_usage_error("%s", err.msg);
 			c->fault = 1;
@@ -156,7 +165,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
 			c->fault = 1;
 			break;
-		case O_RATE: if (cli_parse_f64("--rate", optarg, 0, 1, &c->spec.rate)) return 2; c->fault = 1; break;
 		case O_BER:
 			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate)) return 2;
 			c->spec.unit = RML_FAULT_UNIT_BER;
@@ -189,13 +197,15 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_COMPARE: c->cmp.against = optarg; break;
 		case O_PROMOTE: if (eval_compare_rule(&c->cmp, optarg)) return 2; break;
-		case O_BOOT: if (cli_parse_i64("--bootstrap", optarg, 0, 10000000, &c->cmp.n_boot)) return 2; break;
-		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (given & G_THRESHOLD)
+		c->have_threshold = 1;
+	if (given & G_FAULT)
+		c->fault = 1;
 	if (c->preds && (c->model || c->data))
 		return cli_usage_error("give either -p PREDICTIONS or -m MODEL -d DATA");
 	if (!c->preds && (!c->model || !c->data))

@@ -98,6 +98,10 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 /* Rejection rules: none, entropy above a threshold, confidence below a
  * threshold; or the threshold that rejects a target fraction. */
 typedef enum { RML_REJECT_NONE = 0, RML_REJECT_ENTROPY, RML_REJECT_CONFIDENCE } rml_reject_rule;
+/* The rule's name ("none", "entropy", "confidence"), and back: 0 and
+ * *rule set, or -1 for any other name. */
+const char *rml_reject_rule_name(rml_reject_rule rule);
+int rml_reject_rule_parse(const char *name, rml_reject_rule *rule);
 
 /* Fill p->entropy and p->rejected from p->probs by the rule: with
  * rate >= 0 the threshold is chosen so that round(rate * n) examples are

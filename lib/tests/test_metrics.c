@@ -64,6 +64,23 @@ static void test_metric_table(void **state)
 	}
 }
 
+static void test_reject_rule_names(void **state)
+{
+	(void)state;
+	rml_reject_rule r = RML_REJECT_NONE;
+	const char *names[] = { "none", "entropy", "confidence" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rml_reject_rule_parse(names[i], &r), 0);
+		assert_int_equal(r, (rml_reject_rule)i);
+		assert_string_equal(rml_reject_rule_name(r), names[i]);
+	}
+	r = RML_REJECT_ENTROPY;
+	assert_int_equal(rml_reject_rule_parse("margin", &r), -1);
+	assert_int_equal(rml_reject_rule_parse("", &r), -1);
+	assert_int_equal(rml_reject_rule_parse("Entropy", &r), -1);
+	assert_int_equal(r, RML_REJECT_ENTROPY);
+}
+
 static void test_ece_by_hand(void **state)
 {
 	(void)state;
@@ -426,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_top1_entropy),
 		cmocka_unit_test(test_accuracy),
 		cmocka_unit_test(test_metric_table),
+		cmocka_unit_test(test_reject_rule_names),
 		cmocka_unit_test(test_ece_by_hand),
 		cmocka_unit_test(test_nll_brier),
 		cmocka_unit_test(test_auroc),
