@@ -45,7 +45,7 @@ typedef struct {
  * generations of CMA-ES like the paper's, on one value per 4 x 4 tile and
  * channel (192 values for CIFAR-10 rather than 3,072), the margin
  * fitness, and these population and initial step, the strongest of the
- * settings tried in scripts/attack_figures.sh. */
+ * settings tried by STEPS=tune scripts/attack_table.sh. */
 #define RML_ADVTEST_TUNED_TILE 4
 #define RML_ADVTEST_TUNED_POPSIZE 28
 #define RML_ADVTEST_TUNED_SIGMA0 1.0
