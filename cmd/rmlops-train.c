@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
@@ -27,8 +28,9 @@
 struct cmdline {
 	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log, *adapters;
 	rml_train_settings s;
-	int64_t threads, gamma, until;
-	int json, ema_eval;
+	cli_common com;
+	int64_t gamma, until;
+	int ema_eval;
 	unsigned given;
 	/* Recipe parameters as given, applied after --augment (any order). */
 	int64_t ra_n, ra_m, cutout;
@@ -50,63 +52,85 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-static void usage(void)
-{
-	printf("Usage: rmlops-train -d TRAIN [OPTIONS] -o MODEL\n"
-	       "Train a model, or fine-tune some of its parameter groups.\n"
-	       "\n"
-	       "Inputs and outputs:\n"
-	       "  -d, --data FILE         training dataset\n"
-	       "      --val FILE          validation dataset, evaluated after every epoch\n"
-	       "  -m, --model FILE        start from this model (fine-tuning)\n"
-	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
-	       "                          refused unless made for this base model\n"
-	       "      --arch NAME|FILE    architecture of a new model: mvit-xxs (default),\n"
-	       "                          mvit-tiny, or a YAML file (see rmlops-train(1))\n"
-	       "      --adapters GAMMA    add adapters with channel compression 1, 2, 4 or 8\n"
-	       "  -o, --output FILE       the trained model (default standard output)\n"
-	       "      --checkpoint FILE   written after every epoch (model, optimiser, settings)\n"
-	       "      --resume FILE       continue from a checkpoint, exactly\n"
-	       "      --until N           stop after epoch N, leaving the checkpoint\n"
-	       "      --log FILE          one JSON line per epoch\n"
-	       "What is trained:\n"
-	       "      --tune GROUPS       parameter groups to train: theta, omega, phi, W,\n"
-	       "                          adapters, all (default: all for a new model, phi,W\n"
-	       "                          when fine-tuning); with theta frozen, batch norm uses\n"
-	       "                          its running statistics\n"
-	       "How:\n"
-	       "      --epochs N          (default 10)\n"
-	       "      --batch N           (default 128)\n"
-	       "      --optimizer NAME    sgd (default) or adamw\n"
-	       "      --lr X              peak learning rate (default 0.1 for sgd, 0.002 adamw)\n"
-	       "      --momentum X        SGD momentum (default 0.9); --nesterov\n"
-	       "      --wd X              weight decay (default 5e-4 sgd, 0.05 adamw); not on\n"
-	       "                          norms and biases\n"
-	       "      --warmup N          warm-up epochs (default 1)\n"
-	       "      --label-smoothing X (default 0.1)\n"
-	       "      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
-	       "                          erasing, mixup, cutmix (default crop,flip), or none\n"
-	       "      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
-	       "      --cutout N          side of the Cutout square (16)\n"
-	       "      --erasing P         probability of random erasing per image (0.5)\n"
-	       "      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
-	       "      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
-	       "      --ema-eval          validate and write the averaged model\n"
-	       "  -s, --seed N            seed (default 1)\n"
-	       "  -j, --threads N         worker threads (default: all cores)\n"
-	       "      --json              the final report as JSON on standard error\n"
-	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
-	       "\n"
-	       "Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-train -d TRAIN [OPTIONS] -o MODEL\n"
+	"Train a model, or fine-tune some of its parameter groups.\n"
+	"\n"
+	"Inputs and outputs:\n"
+	"  -d, --data FILE         training dataset\n"
+	"      --val FILE          validation dataset, evaluated after every epoch\n"
+	"  -m, --model FILE        start from this model (fine-tuning)\n"
+	"  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	"                          refused unless made for this base model\n"
+	"      --arch NAME|FILE    architecture of a new model: mvit-xxs (default),\n"
+	"                          mvit-tiny, or a YAML file (see rmlops-train(1))\n"
+	"      --adapters GAMMA    add adapters with channel compression 1, 2, 4 or 8\n"
+	"  -o, --output FILE       the trained model (default standard output)\n"
+	"      --checkpoint FILE   written after every epoch (model, optimiser, settings)\n"
+	"      --resume FILE       continue from a checkpoint, exactly\n"
+	"      --until N           stop after epoch N, leaving the checkpoint\n"
+	"      --log FILE          one JSON line per epoch\n"
+	"What is trained:\n"
+	"      --tune GROUPS       parameter groups to train: theta, omega, phi, W,\n"
+	"                          adapters, all (default: all for a new model, phi,W\n"
+	"                          when fine-tuning); with theta frozen, batch norm uses\n"
+	"                          its running statistics\n"
+	"How:\n"
+	"      --epochs N          (default 10)\n"
+	"      --batch N           (default 128)\n"
+	"      --optimizer NAME    sgd (default) or adamw\n"
+	"      --lr X              peak learning rate (default 0.1 for sgd, 0.002 adamw)\n"
+	"      --momentum X        SGD momentum (default 0.9); --nesterov\n"
+	"      --wd X              weight decay (default 5e-4 sgd, 0.05 adamw); not on\n"
+	"                          norms and biases\n"
+	"      --warmup N          warm-up epochs (default 1)\n"
+	"      --label-smoothing X (default 0.1)\n"
+	"      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
+	"                          erasing, mixup, cutmix (default crop,flip), or none\n"
+	"      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
+	"      --cutout N          side of the Cutout square (16)\n"
+	"      --erasing P         probability of random erasing per image (0.5)\n"
+	"      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
+	"      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
+	"      --ema-eval          validate and write the averaged model\n"
+	"  -s, --seed N            seed (default 1)\n"
+	"  -j, --threads N         worker threads (default: all cores)\n"
+	"      --json              the final report as JSON on standard error\n"
+	"  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	"\n"
+	"Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n";
+
+enum {
+	O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
+	O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_RA,
+	O_CUTOUT, O_ERASING, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
+};
+
+#define S(f) offsetof(struct cmdline, s.f)
+/* The options that set one number; the settings among them (a bit) in
+ * the order a resumed run warns about them. The seed is parsed by
+ * cli_common_opt and listed here for that warning only. */
+static const cli_number_option numbers[] = {
+	{ O_EPOCHS, "--epochs", 'l', 1, RML_TRAIN_EPOCHS_MAX, S(epochs), RML_TS_EPOCHS },
+	{ O_BATCH, "--batch", 'l', 1, RML_TRAIN_BATCH_MAX, S(batch), RML_TS_BATCH },
+	{ 's', "--seed", 'l', 0, 0, S(seed), RML_TS_SEED },
+	{ O_WARM, "--warmup", 'l', 0, RML_TRAIN_WARMUP_MAX, S(warmup), RML_TS_WARMUP },
+	{ O_LR, "--lr", 'd', 0, RML_TRAIN_LR_MAX, S(lr), RML_TS_LR },
+	{ O_MOM, "--momentum", 'd', 0, RML_TRAIN_MOMENTUM_MAX, S(momentum), RML_TS_MOMENTUM },
+	{ O_WD, "--wd", 'd', 0, RML_TRAIN_WD_MAX, S(wd), RML_TS_WD },
+	{ O_LS, "--label-smoothing", 'd', 0, RML_TRAIN_SMOOTHING_MAX, S(smoothing), RML_TS_SMOOTHING },
+	{ O_EMA, "--ema", 'd', 0, 1, S(ema), RML_TS_EMA },
+	{ O_UNTIL, "--until", 'l', 1, 100000, offsetof(struct cmdline, until), 0 },
+	{ O_CUTOUT, "--cutout", 'l', 1, 1024, offsetof(struct cmdline, cutout), 0 },
+	{ O_ERASING, "--erasing", 'd', 0.001, 1, offsetof(struct cmdline, erasing), 0 },
+	{ O_MIXUP, "--mixup", 'd', 0.001, 1000, offsetof(struct cmdline, mixup), 0 },
+	{ O_CUTMIX, "--cutmix", 'd', 0.001, 1000, offsetof(struct cmdline, cutmix), 0 },
+	{ 0 },
+};
+#undef S
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
-		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_JSON, O_RA,
-		O_CUTOUT, O_ERASING, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
-	};
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "arch", required_argument, 0, O_ARCH },
@@ -121,17 +145,26 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "nesterov", no_argument, 0, O_NEST }, { "wd", required_argument, 0, O_WD },
 		{ "warmup", required_argument, 0, O_WARM },
 		{ "label-smoothing", required_argument, 0, O_LS },
-		{ "augment", required_argument, 0, O_AUG }, { "seed", required_argument, 0, 's' },
+		{ "augment", required_argument, 0, O_AUG },
 		{ "randaugment", required_argument, 0, O_RA },
 		{ "cutout", required_argument, 0, O_CUTOUT }, { "erasing", required_argument, 0, O_ERASING },
 		{ "mixup", required_argument, 0, O_MIXUP }, { "cutmix", required_argument, 0, O_CUTMIX },
 		{ "ema", required_argument, 0, O_EMA }, { "ema-eval", no_argument, 0, O_EMA_EVAL },
-		{ "threads", required_argument, 0, 'j' }, { "json", no_argument, 0, O_JSON },
-		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "d:m:a:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "d:m:a:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &c->given);
+		if (r != CLI_OPT_OTHER) {
+			if (r)
+				return r;
+			if (o == O_EMA && !(c->s.ema > 0 && c->s.ema < 1))
+				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
+						       optarg);
+			continue;
+		}
 		switch (o) {
 		case 'd': c->data = optarg; break;
 		case O_VAL: c->val = optarg; break;
@@ -146,7 +179,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'o': c->output = optarg; break;
 		case O_CKPT: c->checkpoint = optarg; break;
 		case O_RESUME: c->resume = optarg; break;
-		case O_UNTIL: if (cli_parse_i64("--until", optarg, 1, 100000, &c->until)) return 2; break;
 		case O_LOG: c->log = optarg; break;
 		case O_TUNE:
 			if (strlen(optarg) >= sizeof c->s.tune)
@@ -160,41 +192,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 					return cli_usage_error("--tune: %s", perr.msg);
 			}
 			break;
-		case O_EPOCHS:
-			if (cli_parse_i64("--epochs", optarg, 1, RML_TRAIN_EPOCHS_MAX, &c->s.epochs)) return 2;
-			c->given |= RML_TS_EPOCHS;
-			break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, RML_TRAIN_BATCH_MAX, &c->s.batch)) return 2;
-			c->given |= RML_TS_BATCH;
-			break;
 		case O_OPT:
-			if (strcmp(optarg, "sgd") == 0) c->s.opt = RML_OPT_SGD;
-			else if (strcmp(optarg, "adamw") == 0) c->s.opt = RML_OPT_ADAMW;
-			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
+			if (rml_optim_kind_parse(optarg, &c->s.opt))
+				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			c->given |= RML_TS_OPT;
 			break;
-		case O_LR:
-			if (cli_parse_f64("--lr", optarg, 0, RML_TRAIN_LR_MAX, &c->s.lr)) return 2;
-			c->given |= RML_TS_LR;
-			break;
-		case O_MOM:
-			if (cli_parse_f64("--momentum", optarg, 0, RML_TRAIN_MOMENTUM_MAX, &c->s.momentum)) return 2;
-			c->given |= RML_TS_MOMENTUM;
-			break;
 		case O_NEST: c->s.nesterov = 1; c->given |= RML_TS_NESTEROV; break;
-		case O_WD:
-			if (cli_parse_f64("--wd", optarg, 0, RML_TRAIN_WD_MAX, &c->s.wd)) return 2;
-			c->given |= RML_TS_WD;
-			break;
-		case O_WARM:
-			if (cli_parse_i64("--warmup", optarg, 0, RML_TRAIN_WARMUP_MAX, &c->s.warmup)) return 2;
-			c->given |= RML_TS_WARMUP;
-			break;
-		case O_LS:
-			if (cli_parse_f64("--label-smoothing", optarg, 0, RML_TRAIN_SMOOTHING_MAX, &c->s.smoothing)) return 2;
-			c->given |= RML_TS_SMOOTHING;
-			break;
 		case O_AUG:
 			if (rml_train_recipe_parse(optarg, &c->s))
 				return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
@@ -212,37 +215,16 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return 2;
 			break;
 		}
-		case O_CUTOUT: if (cli_parse_i64("--cutout", optarg, 1, 1024, &c->cutout)) return 2; break;
-		case O_ERASING: if (cli_parse_f64("--erasing", optarg, 0.001, 1, &c->erasing)) return 2; break;
-		case O_MIXUP:
-			if (cli_parse_f64("--mixup", optarg, 0.001, 1000, &c->mixup)) return 2;
-			break;
-		case O_CUTMIX:
-			if (cli_parse_f64("--cutmix", optarg, 0.001, 1000, &c->cutmix)) return 2;
-			break;
-		case O_EMA:
-			if (cli_parse_f64("--ema", optarg, 0, 1, &c->s.ema)) return 2;
-			if (!(c->s.ema > 0 && c->s.ema < 1))
-				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
-						       optarg);
-			c->given |= RML_TS_EMA;
-			break;
 		case O_EMA_EVAL: c->ema_eval = 1; break;
-		case 's':
-			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->s.seed)) return 2;
-			c->given |= RML_TS_SEED;
-			break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (c->com.seed_given) {
+		c->s.seed = c->com.seed;
+		c->given |= RML_TS_SEED;
+	}
 	/* The parameters of recipe items need the items, which they then set. */
 	if (c->ra_n || c->cutout || c->erasing || c->mixup || c->cutmix) {
 		if (!(c->given & RML_TS_AUGMENT))
@@ -288,6 +270,23 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
+/* The warning that a setting given differs from the checkpoint's (was). */
+static void warn_number(const cli_number_option *e, const struct cmdline *c, const rml_train_settings *was)
+{
+	struct cmdline then = *c;   /* the table's offsets are into struct cmdline */
+	then.s = *was;
+	if (e->type == 'd') {
+		cli_msg("warning: %s %g differs from the checkpoint's %g", e->name, cli_number_get(e, c),
+			cli_number_get(e, &then));
+	} else {
+		int64_t a, b;
+		memcpy(&a, (const char *)c + e->offset, sizeof a);
+		memcpy(&b, (const char *)&then + e->offset, sizeof b);
+		cli_msg("warning: %s %lld differs from the checkpoint's %lld", e->name, (long long)a,
+			(long long)b);
+	}
+}
+
 /* Adopt the settings a checkpoint was made with, except those given on the
  * command line, which win with a warning when they differ (the run then no
  * longer matches an uninterrupted one). */
@@ -298,19 +297,13 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &w, err))
 		return -1;
 	const rml_train_settings *s = &c->s;
-	const char *fmt_i = "warning: %s %lld differs from the checkpoint's %lld";
-	const char *fmt_f = "warning: %s %g differs from the checkpoint's %g";
-	if (differ & RML_TS_EPOCHS) cli_msg(fmt_i, "--epochs", (long long)s->epochs, (long long)w.epochs);
-	if (differ & RML_TS_BATCH) cli_msg(fmt_i, "--batch", (long long)s->batch, (long long)w.batch);
-	if (differ & RML_TS_SEED) cli_msg(fmt_i, "--seed", (long long)s->seed, (long long)w.seed);
-	if (differ & RML_TS_WARMUP) cli_msg(fmt_i, "--warmup", (long long)s->warmup, (long long)w.warmup);
-	if (differ & RML_TS_LR) cli_msg(fmt_f, "--lr", s->lr, w.lr);
-	if (differ & RML_TS_MOMENTUM) cli_msg(fmt_f, "--momentum", s->momentum, w.momentum);
-	if (differ & RML_TS_WD) cli_msg(fmt_f, "--wd", s->wd, w.wd);
-	if (differ & RML_TS_SMOOTHING)
-		cli_msg(fmt_f, "--label-smoothing", s->smoothing, w.smoothing);
+	/* The numbers in the order of the table, the EMA's after the recipe. */
+	for (const cli_number_option *e = numbers; e->name; e++)
+		if ((differ & e->bit) && e->bit != RML_TS_EMA)
+			warn_number(e, c, &w);
 	if (differ & RML_TS_NESTEROV)
-		cli_msg(fmt_i, "--nesterov", (long long)s->nesterov, (long long)w.nesterov);
+		cli_msg("warning: %s %lld differs from the checkpoint's %lld", "--nesterov",
+			(long long)s->nesterov, (long long)w.nesterov);
 	if (differ & RML_TS_AUGMENT) {
 		char now[128], then[128];
 		rml_train_recipe_name(s, now, sizeof now);
@@ -319,7 +312,7 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 			"checkpoint's %s", now, then);
 	}
 	if (differ & RML_TS_EMA)
-		cli_msg(fmt_f, "--ema", s->ema, w.ema);
+		warn_number(cli_number_find(numbers, RML_TS_EMA), c, &w);
 	if (differ & RML_TS_TUNE)
 		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
 	return 0;
@@ -342,32 +335,9 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 	rml_model_config cfg = { c->arch ? c->arch : "mvit-xxs", train->n_classes, 0,
 				 (uint64_t)c->s.seed };
 	char *text = NULL;
-	if (c->arch && !rml_model_preset_yaml(c->arch)) {
-		FILE *fp = fopen(c->arch, "r");
-		if (!fp) {
-			rml_errorf(err, RML_ERR_IO, "%s: no such preset or file", c->arch);
-			return -1;
-		}
-		text = calloc(1 << 20, 1);
-		size_t got = text ? fread(text, 1, (1 << 20) - 1, fp) : 0;
-		int more = text && !feof(fp);
-		fclose(fp);
-		if (!text || got == 0 || more) {
-			free(text);
-			rml_errorf(err, RML_ERR_IO, "%s: cannot read the architecture (empty, unreadable "
-				   "or over 1 MiB)", c->arch);
-			return -1;
-		}
-		/* YAML text ends at a NUL: the rest would be dropped unread. */
-		if (memchr(text, 0, got)) {
-			rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", c->arch,
-				   (size_t)((char *)memchr(text, 0, got) - text));
-			free(text);
-			return -1;
-		}
-		cfg.arch = text;
-	}
-	rml_status s = rml_model_create(m, &cfg, err);
+	rml_status s = c->arch ? rml_arch_text(c->arch, &text, &cfg.arch, err) : RML_OK;
+	if (!s)
+		s = rml_model_create(m, &cfg, err);
 	free(text);
 	if (!s)
 		s = rml_model_set_class_names(*m, (const char *const *)train->class_names,
@@ -387,44 +357,6 @@ static int save_checkpoint(rml_model *m, const rml_optim *o, const rml_ema *ema,
 		st = cli_save(&f, c->checkpoint, c->s.seed, err);
 	rml_file_free(&f);
 	return st ? -1 : 0;
-}
-
-/* On resume, keep the log lines of the epochs the checkpoint holds and
- * drop any written after it (a run stopped between checkpoint and crash),
- * so the log reads as one uninterrupted run. Returns the file open for
- * appending, or NULL. */
-static FILE *open_log(const char *path, int64_t keep_epochs, rml_error *err)
-{
-	FILE *fp = NULL;
-	char *kept = NULL;
-	size_t len = 0;
-	if (keep_epochs > 0 && (fp = fopen(path, "r"))) {
-		FILE *mem = open_memstream(&kept, &len);
-		char line[1024];
-		while (mem && fgets(line, sizeof line, fp)) {
-			long long e;
-			if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= keep_epochs)
-				fputs(line, mem);
-		}
-		fclose(fp);
-		if (mem)
-			fclose(mem);
-	}
-	fp = fopen(path, "w");
-	if (fp && kept)
-		fwrite(kept, 1, len, fp);
-	free(kept);
-	if (!fp)
-		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
-	return fp;
-}
-
-static void json_or_null(char *buf, size_t n, double v)
-{
-	if (isfinite(v))
-		snprintf(buf, n, "%.5f", v);
-	else
-		snprintf(buf, n, "null");
 }
 
 /* Everything a run holds. */
@@ -465,28 +397,10 @@ static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error 
  * model's is mapped onto them), every image labelled. */
 static int check_data(struct run *r, const struct cmdline *c, rml_error *err)
 {
-	rml_dataset *train = &r->train, *val = &r->val;
-	if (rml_dataset_fit_model(train, r->m, 1, c->data, err) ||
-	    (c->val && rml_dataset_fit_model(val, r->m, 1, c->val, err)))
-		return -1;
-	for (int64_t i = 0; i < train->n; i++)
-		if (train->labels[i] < 0) {
-			rml_errorf(err, RML_ERR_ARG, "training image %lld has no label", (long long)i);
-			return -1;
-		}
-	for (int64_t i = 0; c->val && i < val->n; i++)
-		if (val->labels[i] < 0) {
-			rml_errorf(err, RML_ERR_ARG, "validation image %lld has no label", (long long)i);
-			return -1;
-		}
-	return 0;
-}
-
-/* A batch larger than the data is the whole data: the same steps and
- * results, without reserving memory for images that do not exist. */
-static int64_t batch_for(int64_t batch, const rml_dataset *d)
-{
-	return d->n > 0 && batch > d->n ? d->n : batch;
+	return rml_dataset_fit_model(&r->train, r->m, 1, c->data, err) ||
+	       (c->val && rml_dataset_fit_model(&r->val, r->m, 1, c->val, err)) ||
+	       rml_train_check_labels(&r->train, "training", err) ||
+	       (c->val && rml_train_check_labels(&r->val, "validation", err)) ? -1 : 0;
 }
 
 /* Load the data and the model, settle the settings, set up the optimiser
@@ -536,7 +450,7 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	}
 	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
 	rml_model_set_trainable(r->m, mask);
-	if (rml_model_reserve(r->m, batch_for(s->batch, &r->train), 1, err) ||
+	if (rml_model_reserve(r->m, rml_train_batch_for(s->batch, &r->train), 1, err) ||
 	    rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err))
 		goto out;
 	r->opt.momentum = (float)s->momentum;
@@ -563,7 +477,7 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	/* The command line may have changed these (with a warning above). */
 	r->opt.momentum = (float)s->momentum;
 	r->opt.nesterov = s->nesterov;
-	if (c->log && !(r->log = open_log(c->log, c->resume ? r->start_epoch : 0, err)))
+	if (c->log && !(r->log = rml_train_log_open(c->log, c->resume ? r->start_epoch : 0, err)))
 		goto out;
 	rc = 0;
 out:
@@ -586,7 +500,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	int64_t total = steps * s->epochs;
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
-	rml_train_epoch_config ec = { batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip,
+	rml_train_epoch_config ec = { rml_train_batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip,
 				      (uint64_t)s->seed, s->lr, steps * s->warmup, total, progress, label,
 				      &r->recipe, r->ema.avg ? &r->ema : NULL };
 	rml_train_stats ts;
@@ -608,7 +522,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		/* The averaged model, when asked, swapped in and back out. */
 		if (c->ema_eval)
 			rml_ema_swap(&r->ema, r->m);
-		rml_status vs = rml_train_validate(r->m, &r->val, batch_for(s->batch, &r->val), acc, nll,
+		rml_status vs = rml_train_validate(r->m, &r->val, rml_train_batch_for(s->batch, &r->val), acc, nll,
 						   err);
 		if (c->ema_eval)
 			rml_ema_swap(&r->ema, r->m);
@@ -617,19 +531,15 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	}
 	if (c->checkpoint && save_checkpoint(r->m, &r->opt, &r->ema, e + 1, c, r->digest, err))
 		return -1;
-	char va[32], vn[32], line[512];
-	json_or_null(va, sizeof va, *acc);
-	json_or_null(vn, sizeof vn, *nll);
-	snprintf(line, sizeof line,
-		 "{\"epoch\":%lld,\"lr\":%.6g,\"loss\":%.5f,\"train_acc\":%.5f,\"val_acc\":%s,"
-		 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
-		 (long long)e + 1, rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total),
-		 *loss, right, va, vn, secs, secs > 0 ? (double)ts.n / secs : 0.0);
+	char line[512];
+	rml_train_log_line(line, sizeof line, e + 1,
+			   rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total), *loss, right,
+			   *acc, *nll, secs, ts.n);
 	if (r->log && (fprintf(r->log, "%s\n", line) < 0 || fflush(r->log))) {
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", c->log);
 		return -1;
 	}
-	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->json))
+	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json))
 	{
 		char vtext[48] = "";
 		if (c->val)
@@ -640,10 +550,19 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	return 0;
 }
 
+/* A number of the final report, as the log writes them. */
+static void json5(double v)
+{
+	if (isfinite(v))
+		fprintf(stderr, "%.5f", v);
+	else
+		fputs("null", stderr);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-train", argc, argv);
-	struct cmdline c = { .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
+	struct cmdline c = { .com = { .help = usage_text }, .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
 				    .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
@@ -668,7 +587,7 @@ int main(int argc, char **argv)
 		if ((st = cli_check_outputs(outs2, opts2, 2, ins2, 1)) != 0)
 			return cli_finish(st);
 	}
-	rml_set_threads((int)c.threads);
+	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };
 	struct run r = { .m = NULL };
@@ -710,13 +629,14 @@ int main(int argc, char **argv)
 		if (s)
 			goto done;
 	}
-	if (c.json) {
-		char va[32], vn[32], lo[32];
-		json_or_null(va, sizeof va, last_acc);
-		json_or_null(vn, sizeof vn, last_nll);
-		json_or_null(lo, sizeof lo, last_loss);
-		fprintf(stderr, "{\"epochs\":%lld,\"loss\":%s,\"val_acc\":%s,\"val_nll\":%s}\n",
-			(long long)e, lo, va, vn);
+	if (c.com.json) {
+		fprintf(stderr, "{\"epochs\":%lld,\"loss\":", (long long)e);
+		json5(last_loss);
+		fputs(",\"val_acc\":", stderr);
+		json5(last_acc);
+		fputs(",\"val_nll\":", stderr);
+		json5(last_nll);
+		fputs("}\n", stderr);
 	}
 	status = CLI_EXIT_OK;
 done:
