@@ -1,6 +1,7 @@
 /*
  * cli.c — shared program plumbing (see cli.h). Kept small: no option
- * parsing framework, each program owns its getopt_long table.
+ * parsing framework; each program owns its getopt_long table and passes
+ * the options all programs share through cli_common_opt.
  */
 #include "cli.h"
 
@@ -148,6 +149,68 @@ int cli_version(void)
 {
 	printf("%s (rmlops) %s\n", cli_prog, RML_VERSION);
 	return CLI_EXIT_OK;
+}
+
+int cli_common_opt(int o, const char *arg, cli_common *c)
+{
+	switch (o) {
+	case 's':
+		if (cli_parse_i64("--seed", arg, 0, INT64_MAX, &c->seed))
+			return CLI_EXIT_USAGE;
+		c->seed_given = 1;
+		return CLI_OPT_DONE;
+	case 'j':
+		if (cli_parse_i64("--threads", arg, 1, c->threads_max ? c->threads_max : 256, &c->threads))
+			return CLI_EXIT_USAGE;
+		return CLI_OPT_DONE;
+	case CLI_O_JSON: c->json = 1; return CLI_OPT_DONE;
+	case 'q': cli_verbosity = 0; return CLI_OPT_DONE;
+	case 'v': cli_verbosity = 2; return CLI_OPT_DONE;
+	case 'h':
+		if (!c->help) {
+			c->want_help = 1;
+			return CLI_OPT_DONE;
+		}
+		fputs(c->help, stdout);
+		return CLI_OPT_STOP;
+	case 'V': cli_version(); return CLI_OPT_STOP;
+	default: return CLI_OPT_OTHER;
+	}
+}
+
+void cli_common_threads(const cli_common *c)
+{
+	rml_set_threads((int)c->threads);
+}
+
+const cli_subcommand *cli_subcommand_find(const cli_subcommand *t, const char *name)
+{
+	for (; name && t->name; t++)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width)
+{
+	for (; t->name; t++) {
+		fprintf(fp, "  %-*s ", width, t->name);
+		for (const char *h = t->help; *h; h++) {
+			fputc(*h, fp);
+			if (*h == '\n' && h[1])
+				fprintf(fp, "  %-*s ", width, "");
+		}
+		fputc('\n', fp);
+	}
+}
+
+int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out)
+{
+	if (!name)
+		return cli_usage_error("no command given");
+	if (!(*out = cli_subcommand_find(t, name)))
+		return cli_usage_error("unknown command '%s'", name);
+	return 0;
 }
 
 int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)

@@ -9,7 +9,9 @@
 #ifndef RML_CLI_H
 #define RML_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataset.h"
 #include "format.h"
@@ -34,6 +36,72 @@ int cli_fail(const rml_error *err);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the version line and return 0. */
 int cli_version(void);
+
+/* The options programs share (rmlops(7)): -s SEED, -j THREADS, --json,
+ * -q, -v, -h, -V. A program puts the entries it takes into its
+ * struct option table with the CLI_OPT_* macros (each expands to one
+ * entry; CLI_OPTS_ALL to all seven), their letters into its getopt
+ * string with CLI_SHORT_*, and hands every option getopt_long returns to
+ * cli_common_opt before its own switch. Options a program leaves out of
+ * its table stay unknown to it. */
+enum { CLI_O_JSON = 0x7f00 };  /* getopt value of --json, clear of the programs' own */
+#define CLI_OPT_SEED { "seed", required_argument, 0, 's' }
+#define CLI_OPT_THREADS { "threads", required_argument, 0, 'j' }
+#define CLI_OPT_JSON { "json", no_argument, 0, CLI_O_JSON }
+#define CLI_OPT_QUIET { "quiet", no_argument, 0, 'q' }
+#define CLI_OPT_VERBOSE { "verbose", no_argument, 0, 'v' }
+#define CLI_OPT_HELP { "help", no_argument, 0, 'h' }
+#define CLI_OPT_VERSION { "version", no_argument, 0, 'V' }
+#define CLI_OPTS_BASE CLI_OPT_QUIET, CLI_OPT_VERBOSE, CLI_OPT_HELP, CLI_OPT_VERSION
+#define CLI_OPTS_ALL CLI_OPT_SEED, CLI_OPT_THREADS, CLI_OPT_JSON, CLI_OPTS_BASE
+#define CLI_SHORT_BASE "qvhV"
+#define CLI_SHORT_ALL "s:j:" CLI_SHORT_BASE
+
+/* What the shared options set. A program fills help (its --help text) and
+ * the defaults before parsing; the rest is the result. */
+typedef struct {
+	const char *help;     /* printed by -h at once; NULL: -h only sets want_help */
+	int64_t seed;         /* -s N, 0..INT64_MAX; left as initialised when not given */
+	int seed_given;
+	int64_t threads;      /* -j N, 1..threads_max; 0 (not given) = all usable cores */
+	int64_t threads_max;  /* 0 means 256 */
+	int json;             /* --json */
+	int want_help;        /* -h when help is NULL (help that depends on the rest) */
+} cli_common;
+
+/* Results of cli_common_opt besides CLI_EXIT_USAGE. */
+enum { CLI_OPT_DONE = 0, CLI_OPT_STOP = -1, CLI_OPT_OTHER = -2 };
+
+/* Handle getopt_long's result o (with its optarg arg) when it is a shared
+ * option: returns CLI_OPT_DONE when handled, CLI_OPT_STOP after printing
+ * the help or version (the program then ends with status 0),
+ * CLI_EXIT_USAGE after a usage message for a bad value, and CLI_OPT_OTHER
+ * when o is not a shared option (the program's own switch takes it, and
+ * reports '?' as it always has). -q and -v set cli_verbosity. */
+int cli_common_opt(int o, const char *arg, cli_common *c);
+
+/* Put the -j thread count in force (all usable cores when not given):
+ * the one place a program sets it, after its arguments are checked. */
+void cli_common_threads(const cli_common *c);
+
+/* A program with subcommands ("rmlops-convert import ...") describes them
+ * in a table ended by a { NULL } entry: the name, the function that runs
+ * it, and one line of help. */
+typedef struct {
+	const char *name;
+	int (*run)(void *ctx);
+	const char *help;
+} cli_subcommand;
+
+/* The entry named name, or NULL. */
+const cli_subcommand *cli_subcommand_find(const cli_subcommand *t, const char *name);
+/* The table as help lines "  NAME  HELP" on fp, names padded to width
+ * (a help containing newlines continues indented to the same column). */
+void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
+/* Find name in t: a usage message "unknown command 'NAME'" (NULL name: "no
+ * command given") and CLI_EXIT_USAGE when it is not there, else *out is
+ * the entry and the result 0. */
+int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out);
 
 /* Strict number parsing for option values: the whole string must be a
  * number within [lo, hi]; otherwise a usage message naming the option. */

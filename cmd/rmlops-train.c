@@ -27,8 +27,9 @@
 struct cmdline {
 	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log, *adapters;
 	rml_train_settings s;
-	int64_t threads, gamma, until;
-	int json, ema_eval;
+	cli_common com;
+	int64_t gamma, until;
+	int ema_eval;
 	unsigned given;
 	/* Recipe parameters as given, applied after --augment (any order). */
 	int64_t ra_n, ra_m, cutout;
@@ -50,60 +51,58 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-static void usage(void)
-{
-	printf("Usage: rmlops-train -d TRAIN [OPTIONS] -o MODEL\n"
-	       "Train a model, or fine-tune some of its parameter groups.\n"
-	       "\n"
-	       "Inputs and outputs:\n"
-	       "  -d, --data FILE         training dataset\n"
-	       "      --val FILE          validation dataset, evaluated after every epoch\n"
-	       "  -m, --model FILE        start from this model (fine-tuning)\n"
-	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
-	       "                          refused unless made for this base model\n"
-	       "      --arch NAME|FILE    architecture of a new model: mvit-xxs (default),\n"
-	       "                          mvit-tiny, or a YAML file (see rmlops-train(1))\n"
-	       "      --adapters GAMMA    add adapters with channel compression 1, 2, 4 or 8\n"
-	       "  -o, --output FILE       the trained model (default standard output)\n"
-	       "      --checkpoint FILE   written after every epoch (model, optimiser, settings)\n"
-	       "      --resume FILE       continue from a checkpoint, exactly\n"
-	       "      --until N           stop after epoch N, leaving the checkpoint\n"
-	       "      --log FILE          one JSON line per epoch\n"
-	       "What is trained:\n"
-	       "      --tune GROUPS       parameter groups to train: theta, omega, phi, W,\n"
-	       "                          adapters, all (default: all for a new model, phi,W\n"
-	       "                          when fine-tuning); with theta frozen, batch norm uses\n"
-	       "                          its running statistics\n"
-	       "How:\n"
-	       "      --epochs N          (default 10)\n"
-	       "      --batch N           (default 128)\n"
-	       "      --optimizer NAME    sgd (default) or adamw\n"
-	       "      --lr X              peak learning rate (default 0.1 for sgd, 0.002 adamw)\n"
-	       "      --momentum X        SGD momentum (default 0.9); --nesterov\n"
-	       "      --wd X              weight decay (default 5e-4 sgd, 0.05 adamw); not on\n"
-	       "                          norms and biases\n"
-	       "      --warmup N          warm-up epochs (default 1)\n"
-	       "      --label-smoothing X (default 0.1)\n"
-	       "      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
-	       "                          mixup, cutmix (default crop,flip), or none\n"
-	       "      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
-	       "      --cutout N          side of the Cutout square (16)\n"
-	       "      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
-	       "      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
-	       "      --ema-eval          validate and write the averaged model\n"
-	       "  -s, --seed N            seed (default 1)\n"
-	       "  -j, --threads N         worker threads (default: all cores)\n"
-	       "      --json              the final report as JSON on standard error\n"
-	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
-	       "\n"
-	       "Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-train -d TRAIN [OPTIONS] -o MODEL\n"
+	"Train a model, or fine-tune some of its parameter groups.\n"
+	"\n"
+	"Inputs and outputs:\n"
+	"  -d, --data FILE         training dataset\n"
+	"      --val FILE          validation dataset, evaluated after every epoch\n"
+	"  -m, --model FILE        start from this model (fine-tuning)\n"
+	"  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	"                          refused unless made for this base model\n"
+	"      --arch NAME|FILE    architecture of a new model: mvit-xxs (default),\n"
+	"                          mvit-tiny, or a YAML file (see rmlops-train(1))\n"
+	"      --adapters GAMMA    add adapters with channel compression 1, 2, 4 or 8\n"
+	"  -o, --output FILE       the trained model (default standard output)\n"
+	"      --checkpoint FILE   written after every epoch (model, optimiser, settings)\n"
+	"      --resume FILE       continue from a checkpoint, exactly\n"
+	"      --until N           stop after epoch N, leaving the checkpoint\n"
+	"      --log FILE          one JSON line per epoch\n"
+	"What is trained:\n"
+	"      --tune GROUPS       parameter groups to train: theta, omega, phi, W,\n"
+	"                          adapters, all (default: all for a new model, phi,W\n"
+	"                          when fine-tuning); with theta frozen, batch norm uses\n"
+	"                          its running statistics\n"
+	"How:\n"
+	"      --epochs N          (default 10)\n"
+	"      --batch N           (default 128)\n"
+	"      --optimizer NAME    sgd (default) or adamw\n"
+	"      --lr X              peak learning rate (default 0.1 for sgd, 0.002 adamw)\n"
+	"      --momentum X        SGD momentum (default 0.9); --nesterov\n"
+	"      --wd X              weight decay (default 5e-4 sgd, 0.05 adamw); not on\n"
+	"                          norms and biases\n"
+	"      --warmup N          warm-up epochs (default 1)\n"
+	"      --label-smoothing X (default 0.1)\n"
+	"      --augment LIST      of crop, flip, autoaugment, randaugment, cutout,\n"
+	"                          mixup, cutmix (default crop,flip), or none\n"
+	"      --randaugment N,M   RandAugment operations and magnitude 0..30 (2,9)\n"
+	"      --cutout N          side of the Cutout square (16)\n"
+	"      --mixup A, --cutmix A  Beta(A,A) of the mixing weight (1)\n"
+	"      --ema DECAY         keep an average of the weights (e.g. 0.999)\n"
+	"      --ema-eval          validate and write the averaged model\n"
+	"  -s, --seed N            seed (default 1)\n"
+	"  -j, --threads N         worker threads (default: all cores)\n"
+	"      --json              the final report as JSON on standard error\n"
+	"  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	"\n"
+	"Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n";
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum {
 		O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
-		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_JSON, O_RA,
+		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_RA,
 		O_CUTOUT, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
 	};
 	static const struct option opts[] = {
@@ -120,17 +119,21 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "nesterov", no_argument, 0, O_NEST }, { "wd", required_argument, 0, O_WD },
 		{ "warmup", required_argument, 0, O_WARM },
 		{ "label-smoothing", required_argument, 0, O_LS },
-		{ "augment", required_argument, 0, O_AUG }, { "seed", required_argument, 0, 's' },
+		{ "augment", required_argument, 0, O_AUG },
 		{ "randaugment", required_argument, 0, O_RA },
 		{ "cutout", required_argument, 0, O_CUTOUT },
 		{ "mixup", required_argument, 0, O_MIXUP }, { "cutmix", required_argument, 0, O_CUTMIX },
 		{ "ema", required_argument, 0, O_EMA }, { "ema-eval", no_argument, 0, O_EMA_EVAL },
-		{ "threads", required_argument, 0, 'j' }, { "json", no_argument, 0, O_JSON },
-		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "d:m:a:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "d:m:a:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r != CLI_OPT_OTHER) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (o) {
 		case 'd': c->data = optarg; break;
 		case O_VAL: c->val = optarg; break;
@@ -226,21 +229,15 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->given |= RML_TS_EMA;
 			break;
 		case O_EMA_EVAL: c->ema_eval = 1; break;
-		case 's':
-			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->s.seed)) return 2;
-			c->given |= RML_TS_SEED;
-			break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (c->com.seed_given) {
+		c->s.seed = c->com.seed;
+		c->given |= RML_TS_SEED;
+	}
 	/* The parameters of recipe items need the items, which they then set. */
 	if (c->ra_n || c->cutout || c->mixup || c->cutmix) {
 		if (!(c->given & RML_TS_AUGMENT))
@@ -624,7 +621,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", c->log);
 		return -1;
 	}
-	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->json))
+	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json))
 	{
 		char vtext[48] = "";
 		if (c->val)
@@ -638,7 +635,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-train", argc, argv);
-	struct cmdline c = { .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
+	struct cmdline c = { .com = { .help = usage_text }, .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
 				    .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
@@ -663,7 +660,7 @@ int main(int argc, char **argv)
 		if ((st = cli_check_outputs(outs2, opts2, 2, ins2, 1)) != 0)
 			return cli_finish(st);
 	}
-	rml_set_threads((int)c.threads);
+	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };
 	struct run r = { .m = NULL };
@@ -705,7 +702,7 @@ int main(int argc, char **argv)
 		if (s)
 			goto done;
 	}
-	if (c.json) {
+	if (c.com.json) {
 		char va[32], vn[32], lo[32];
 		json_or_null(va, sizeof va, last_acc);
 		json_or_null(vn, sizeof vn, last_nll);
