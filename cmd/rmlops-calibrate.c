@@ -20,56 +20,54 @@
 struct cmdline {
 	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot, *adapters;
 	rml_calibrate_opts o;
-	int json, have_rate, have_cov;
-	int64_t threads, seed;
+	cli_common com;
+	int have_rate, have_cov;
 };
 
-static void usage(void)
-{
-	printf("Usage: rmlops-calibrate -m MODEL -d DATA [-o OUTPUT] [OPTIONS]\n"
-	       "Calibrate a model's confidence on augmented copies of DATA and generated\n"
-	       "out-of-distribution images; write the model with the calibrator inside.\n"
-	       "\n"
-	       "  -m, --model FILE        the model ('-' = standard input)\n"
-	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
-	       "                          refused unless made for this base model\n"
-	       "  -d, --data FILE         labelled calibration images\n"
-	       "  -o, --output FILE       the calibrated model (default standard output)\n"
-	       "Method:\n"
-	       "      --method NAME       bbq (default), hist-width, hist-mass, isotonic,\n"
-	       "                          temperature, beta\n"
-	       "      --ensemble          BBQ: Bayesian average over bin counts\n"
-	       "      --bins N            bins of BBQ and histogram binning (default 10)\n"
-	       "      --compare           fit every method and print a table of measures\n"
-	       "Calibration data:\n"
-	       "      --per-class N       augmented copies per class (default 300; 0: DATA as is)\n"
-	       "      --ood SOURCE        sbo-latent (default), sbo-pixel, none\n"
-	       "      --ood-count N       out-of-distribution images (default: as many as one class)\n"
-	       "      --sbo-dmin D        minimum distance to the data (default 25)\n"
-	       "      --sbo-offset L      offset distance of one step (default 20)\n"
-	       "      --sbo-softness S    softness of the acceptance (default 0: hard)\n"
-	       "      --ae-epochs N       autoencoder training epochs (default 10)\n"
-	       "      --save-ood FILE     the out-of-distribution images as a dataset\n"
-	       "Rejection threshold stored with the calibrator:\n"
-	       "      --reject RULE       entropy (default), confidence, none\n"
-	       "      --reject-max-rate R maximise ACC2 rejecting at most R (default 0.1)\n"
-	       "      --coverage C        or keep the fraction C of the calibration data\n"
-	       "Measures:\n"
-	       "      --test FILE         measure before and after on held-out labelled images\n"
-	       "      --test-ood FILE     real out-of-distribution images for the test AUROC\n"
-	       "      --eval-bins N       bins of ECE, MCE and ACE (default 15)\n"
-	       "      --plot FILE         reliability diagrams before and after (PNG)\n"
-	       "      --risk-coverage FILE  risk-coverage curves before and after (PNG)\n"
-	       "Other:\n"
-	       "      --batch N           batch size of the model (default 128)\n"
-	       "  -s, --seed N            seed of augmentation, autoencoder and sampling (default 1)\n"
-	       "  -j, --threads N         worker threads (default: all cores)\n"
-	       "      --json              the report as one JSON object\n"
-	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
-	       "\n"
-	       "The report goes to standard output, or to standard error when the model does.\n"
-	       "Example: rmlops-calibrate -m base.rml -d val.rml --test test.rml -o calibrated.rml\n");
-}
+static const char help[] =
+	"Usage: rmlops-calibrate -m MODEL -d DATA [-o OUTPUT] [OPTIONS]\n"
+	"Calibrate a model's confidence on augmented copies of DATA and generated\n"
+	"out-of-distribution images; write the model with the calibrator inside.\n"
+	"\n"
+	"  -m, --model FILE        the model ('-' = standard input)\n"
+	"  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	"                          refused unless made for this base model\n"
+	"  -d, --data FILE         labelled calibration images\n"
+	"  -o, --output FILE       the calibrated model (default standard output)\n"
+	"Method:\n"
+	"      --method NAME       bbq (default), hist-width, hist-mass, isotonic,\n"
+	"                          temperature, beta\n"
+	"      --ensemble          BBQ: Bayesian average over bin counts\n"
+	"      --bins N            bins of BBQ and histogram binning (default 10)\n"
+	"      --compare           fit every method and print a table of measures\n"
+	"Calibration data:\n"
+	"      --per-class N       augmented copies per class (default 300; 0: DATA as is)\n"
+	"      --ood SOURCE        sbo-latent (default), sbo-pixel, none\n"
+	"      --ood-count N       out-of-distribution images (default: as many as one class)\n"
+	"      --sbo-dmin D        minimum distance to the data (default 25)\n"
+	"      --sbo-offset L      offset distance of one step (default 20)\n"
+	"      --sbo-softness S    softness of the acceptance (default 0: hard)\n"
+	"      --ae-epochs N       autoencoder training epochs (default 10)\n"
+	"      --save-ood FILE     the out-of-distribution images as a dataset\n"
+	"Rejection threshold stored with the calibrator:\n"
+	"      --reject RULE       entropy (default), confidence, none\n"
+	"      --reject-max-rate R maximise ACC2 rejecting at most R (default 0.1)\n"
+	"      --coverage C        or keep the fraction C of the calibration data\n"
+	"Measures:\n"
+	"      --test FILE         measure before and after on held-out labelled images\n"
+	"      --test-ood FILE     real out-of-distribution images for the test AUROC\n"
+	"      --eval-bins N       bins of ECE, MCE and ACE (default 15)\n"
+	"      --plot FILE         reliability diagrams before and after (PNG)\n"
+	"      --risk-coverage FILE  risk-coverage curves before and after (PNG)\n"
+	"Other:\n"
+	"      --batch N           batch size of the model (default 128)\n"
+	"  -s, --seed N            seed of augmentation, autoencoder and sampling (default 1)\n"
+	"  -j, --threads N         worker threads (default: all cores)\n"
+	"      --json              the report as one JSON object\n"
+	"  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	"\n"
+	"The report goes to standard output, or to standard error when the model does.\n"
+	"Example: rmlops-calibrate -m base.rml -d val.rml --test test.rml -o calibrated.rml\n";
 
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
@@ -77,7 +75,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_METHOD = 256, O_ENSEMBLE, O_BINS, O_COMPARE, O_PER_CLASS, O_OOD, O_OOD_COUNT, O_DMIN,
 		O_OFF, O_SOFT, O_AE_EPOCHS, O_SAVE_OOD, O_REJECT, O_MAX_RATE, O_COVERAGE, O_TEST,
-		O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH, O_JSON,
+		O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
@@ -96,16 +94,18 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "test-ood", required_argument, 0, O_TEST_OOD },
 		{ "eval-bins", required_argument, 0, O_EVAL_BINS }, { "plot", required_argument, 0, O_PLOT },
 		{ "risk-coverage", required_argument, 0, O_RC }, { "batch", required_argument, 0, O_BATCH },
-		{ "seed", required_argument, 0, 's' }, { "threads", required_argument, 0, 'j' },
-		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
-		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	rml_calibrate_opts *p = &c->o;
 	rml_error err = { 0 };
 	int o;
 	int64_t v;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_DONE)
+			continue;
+		if (r != CLI_OPT_OTHER)
+			return r;
 		switch (o) {
 		case 'm': c->model = optarg; break;
 		case 'a': c->adapters = optarg; break;
@@ -157,13 +157,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_PLOT: c->plot = optarg; break;
 		case O_RC: c->rc_plot = optarg; break;
 		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &p->batch)) return 2; break;
-		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
@@ -383,7 +376,7 @@ static rml_status on_stage(void *ctx, rml_calibrate_stage s, const rml_calibrate
 	rml_file_init(&sf);
 	rml_status st = rml_dataset_to_file(&r->ood, &sf, err);
 	if (!st)
-		st = cli_save(&sf, c->save_ood, c->seed, err);
+		st = cli_save(&sf, c->save_ood, c->com.seed, err);
 	rml_file_free(&sf);
 	return st;
 }
@@ -410,7 +403,7 @@ static rml_status load_dataset(const char *path, const char *role, rml_dataset *
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-calibrate", argc, argv);
-	struct cmdline c = { .seed = 1 };
+	struct cmdline c = { .com = { .help = help, .seed = 1 } };
 	rml_calibrate_opts_default(&c.o);
 	int st = parse_args(argc, argv, &c);
 	if (st)
@@ -424,9 +417,9 @@ int main(int argc, char **argv)
 	const char *ins[] = { c.model, c.adapters, c.data, c.test, c.test_ood };
 	if ((st = cli_check_outputs(outs, out_opts, 4, ins, 5)) != 0)
 		return cli_finish(st);
-	rml_set_threads((int)c.threads);
+	cli_common_threads(&c.com);
 	FILE *rep = c.output && strcmp(c.output, "-") ? stdout : stderr;
-	c.o.seed = (uint64_t)c.seed;
+	c.o.seed = (uint64_t)c.com.seed;
 	c.o.data_name = c.data;
 	c.o.ae_progress = ae_progress;
 	c.o.stage = on_stage;
@@ -450,18 +443,18 @@ int main(int argc, char **argv)
 		goto done;
 	if (rml_calibrate(m, &d, c.test ? &test : NULL, c.test_ood ? &xood : NULL, &c.o, &r, &err))
 		goto done;
-	if (c.json)
+	if (c.com.json)
 		report_json(rep, &c, &r);
 	else if (cli_verbosity > 0)
 		report_text(rep, &c, &r);
-	if (c.o.compare && !c.json)
+	if (c.o.compare && !c.com.json)
 		report_compare(rep, &r);
 	const rml_calibrate_set *shown = r.have_test ? &r.test : &r.calib;
 	if (c.plot && rml_calibrate_reliability_png(c.plot, shown, c.o.eval_bins, &err))
 		goto done;
 	if (c.rc_plot && rml_calibrate_risk_coverage_png(c.rc_plot, shown, &err))
 		goto done;
-	if (rml_model_to_file(m, &of, &err) || cli_save(&of, c.output ? c.output : "-", c.seed, &err))
+	if (rml_model_to_file(m, &of, &err) || cli_save(&of, c.output ? c.output : "-", c.com.seed, &err))
 		goto done;
 	status = CLI_EXIT_OK;
 done:
