@@ -194,7 +194,9 @@ const cli_subcommand *cli_subcommand_find(const cli_subcommand *t, const char *n
 void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width)
 {
 	for (; t->name; t++) {
-		fprintf(fp, "  %-*s ", width, t->name);
+		char head[256];
+		snprintf(head, sizeof head, "%s%s%s", t->name, t->args[0] ? " " : "", t->args);
+		fprintf(fp, "  %-*s ", width, head);
 		for (const char *h = t->help; *h; h++) {
 			fputc(*h, fp);
 			if (*h == '\n' && h[1])

@@ -85,18 +85,20 @@ int cli_common_opt(int o, const char *arg, cli_common *c);
 void cli_common_threads(const cli_common *c);
 
 /* A program with subcommands ("rmlops-convert import ...") describes them
- * in a table ended by a { NULL } entry: the name, the function that runs
- * it, and one line of help. */
+ * in a table ended by a { NULL } entry: the name, the arguments it takes
+ * (for the help; may be ""), the function that runs it with the
+ * program's context, and its help (one line; a longer one breaks with
+ * newlines). */
 typedef struct {
-	const char *name;
-	int (*run)(void *ctx);
+	const char *name, *args;
+	rml_status (*run)(void *ctx, rml_error *err);
 	const char *help;
 } cli_subcommand;
 
 /* The entry named name, or NULL. */
 const cli_subcommand *cli_subcommand_find(const cli_subcommand *t, const char *name);
-/* The table as help lines "  NAME  HELP" on fp, names padded to width
- * (a help containing newlines continues indented to the same column). */
+/* The table as help lines "  NAME ARGS  HELP" on fp, NAME ARGS padded to
+ * width (a help containing newlines continues in the same column). */
 void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
 /* Find name in t: a usage message "unknown command 'NAME'" (NULL name: "no
  * command given") and CLI_EXIT_USAGE when it is not there, else *out is

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "calib_model.h"
 #include "cli.h"
 #include "model.h"
@@ -23,8 +24,23 @@
 struct cmdline {
 	const char *cmd, *output, *arch, *map, *prefix, *tensor;
 	int64_t classes, gamma;
-	char **args;
-	int n_args, help;
+	char **args, **typed;   /* typed: the command line as given, for provenance */
+	int n_args, argc;
+	cli_common com;
+};
+
+static rml_status cmd_import(void *ctx, rml_error *err);
+static rml_status cmd_export(void *ctx, rml_error *err);
+static rml_status cmd_numpy(void *ctx, rml_error *err);
+static rml_status cmd_names(void *ctx, rml_error *err);
+
+static const cli_subcommand commands[] = {
+	{ "import", "[IN.safetensors]", cmd_import, "a PyTorch state dict to an rmlops model (.rml)" },
+	{ "export", "[MODEL]", cmd_export, "an rmlops model to a PyTorch state dict (.safetensors)" },
+	{ "numpy", "[IN]", cmd_numpy, "the arrays of any rmlops file to .npz (or one to .npy)" },
+	{ "names", "", cmd_names,
+	  "the name map of an architecture: rmlops name,\nPyTorch name(s), PyTorch shape; a start for --map" },
+	{ NULL, NULL, NULL, NULL },
 };
 
 static void usage(void)
@@ -32,13 +48,9 @@ static void usage(void)
 	printf("Usage: rmlops-convert COMMAND [OPTIONS] [IN]\n"
 	       "Move models and arrays between rmlops and PyTorch / NumPy.\n"
 	       "\n"
-	       "Commands:\n"
-	       "  import [IN.safetensors]  a PyTorch state dict to an rmlops model (.rml)\n"
-	       "  export [MODEL]           an rmlops model to a PyTorch state dict (.safetensors)\n"
-	       "  numpy [IN]               the arrays of any rmlops file to .npz (or one to .npy)\n"
-	       "  names                    the name map of an architecture: rmlops name,\n"
-	       "                           PyTorch name(s), PyTorch shape; a start for --map\n"
-	       "\n"
+	       "Commands:\n");
+	cli_subcommand_list(stdout, commands, 24);
+	printf("\n"
 	       "Options:\n"
 	       "  -o, --output FILE    output (default standard output)\n"
 	       "      --arch NAME|FILE import, names: architecture, a preset (mvit-xxs, mvit-tiny)\n"
@@ -68,14 +80,17 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "classes", required_argument, 0, O_CLASSES },
 		{ "adapters", required_argument, 0, O_ADAPTERS },
 		{ "tensor", required_argument, 0, O_TENSOR },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
+		CLI_OPTS_BASE,
 		{ 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "o:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r != CLI_OPT_OTHER) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (o) {
 		case 'o': c->output = optarg; break;
 		case O_ARCH: c->arch = optarg; break;
@@ -88,25 +103,21 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
 			break;
 		case O_TENSOR: c->tensor = optarg; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': c->help = 1; break;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
-	if (c->help) {
+	if (c->com.want_help) {
 		usage();
 		return -1;
 	}
-	if (optind >= argc)
-		return cli_usage_error("no command given");
+	const cli_subcommand *sub;
+	int r = cli_subcommand_pick(commands, optind < argc ? argv[optind] : NULL, &sub);
+	if (r)
+		return r;
 	c->cmd = argv[optind++];
 	c->args = argv + optind;
 	c->n_args = argc - optind;
 	int names = strcmp(c->cmd, "names") == 0;
-	if (strcmp(c->cmd, "import") && strcmp(c->cmd, "export") && strcmp(c->cmd, "numpy") && !names)
-		return cli_usage_error("unknown command '%s'", c->cmd);
 	if (c->n_args > (names ? 0 : 1))
 		return cli_usage_error("%s takes %s", c->cmd, names ? "no file" : "one input file");
 	if (names && !c->arch)
@@ -141,21 +152,6 @@ static char *read_text(const char *path)
 	return s;
 }
 
-/* A preset name stays as it is; anything else is a YAML file to read. */
-static rml_status arch_text(const char *arch, char **owned, const char **out, rml_error *err)
-{
-	*owned = NULL;
-	if (rml_model_preset_yaml(arch)) {
-		*out = arch;
-		return RML_OK;
-	}
-	if (!(*owned = read_text(arch)))
-		return rml_errorf(err, RML_ERR_IO,
-				  "%s: no such preset, or not a readable architecture file of at most 1 MiB", arch);
-	*out = *owned;
-	return RML_OK;
-}
-
 static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_error *err)
 {
 	if (c->map) {
@@ -171,8 +167,9 @@ static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_erro
 	return rml_torch_map_set_prefix(map, c->prefix, err);
 }
 
-static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml_error *err)
+static rml_status cmd_import(void *ctx, rml_error *err)
 {
+	const struct cmdline *c = ctx;
 	const char *in = c->n_args ? c->args[0] : "-";
 	rml_st_file st;
 	rml_torch_map map;
@@ -188,7 +185,7 @@ static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml
 	if ((s = load_map(c, &map, err)))
 		goto done;
 	if (c->arch) {
-		if ((s = arch_text(c->arch, &owned, &arch, err)))
+		if ((s = rml_arch_text(c->arch, &owned, &arch, err)))
 			goto done;
 	} else if (!(arch = rml_st_meta(&st, "rmlops.arch_yaml"))) {
 		s = rml_errorf(err, RML_ERR_ARG, "%s carries no architecture: give --arch", in);
@@ -218,7 +215,7 @@ static rml_status cmd_import(const struct cmdline *c, int argc, char **argv, rml
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 	const char *roles[] = { "weights" }, *hashes[] = { hex };
-	if ((s = rml_provenance_stamp(&out, cli_prog, argc, argv, -1, roles, hashes, 1, NULL, 0, err)))
+	if ((s = rml_provenance_stamp(&out, cli_prog, c->argc, c->typed, -1, roles, hashes, 1, NULL, 0, err)))
 		goto done;
 	if (cli_check_output(c->output)) {
 		s = rml_errorf(err, RML_ERR_ARG, "no output written");
@@ -241,8 +238,9 @@ static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_err
 	return rml_outbuf_save(b, c->output ? c->output : "-", err);
 }
 
-static rml_status cmd_export(const struct cmdline *c, rml_error *err)
+static rml_status cmd_export(void *ctx, rml_error *err)
 {
+	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
 	rml_torch_map map;
@@ -264,8 +262,9 @@ static rml_status cmd_export(const struct cmdline *c, rml_error *err)
 	return s;
 }
 
-static rml_status cmd_numpy(const struct cmdline *c, rml_error *err)
+static rml_status cmd_numpy(void *ctx, rml_error *err)
 {
+	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
 	rml_outbuf b;
@@ -315,14 +314,15 @@ static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
 	}
 }
 
-static rml_status cmd_names(const struct cmdline *c, rml_error *err)
+static rml_status cmd_names(void *ctx, rml_error *err)
 {
+	const struct cmdline *c = ctx;
 	char *owned = NULL;
 	const char *arch;
 	rml_torch_map map;
 	rml_torch_map_init(&map);
 	rml_model *m = NULL;
-	rml_status s = arch_text(c->arch, &owned, &arch, err);
+	rml_status s = rml_arch_text(c->arch, &owned, &arch, err);
 	rml_model_config cfg = { .arch = arch, .n_classes = c->classes ? (int)c->classes : 10,
 				 .adapter_gamma = c->gamma > 0 ? (int)c->gamma : 0, .seed = 1 };
 	if (!s && !(s = load_map(c, &map, err)) && !(s = rml_model_create(&m, &cfg, err))) {
@@ -345,27 +345,16 @@ int main(int argc, char **argv)
 	if (!typed)
 		return CLI_EXIT_FAIL;
 	memcpy(typed, argv, (size_t)(argc + 1) * sizeof *typed);
-	struct cmdline c = { .gamma = -1 };
+	struct cmdline c = { .gamma = -1, .typed = typed, .argc = argc };
 	int st = parse_args(argc, argv, &c);
-	if (st)
+	if (!st && strcmp(c.cmd, "names") != 0 && cli_check_output(c.output))
+		st = CLI_EXIT_USAGE;
+	if (st) {
 		free(typed);
-	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	int binary = strcmp(c.cmd, "names") != 0;
-	if (binary && cli_check_output(c.output)) {
-		free(typed);
-		return CLI_EXIT_USAGE;
 	}
 	rml_error err = { 0 };
-	rml_status s;
-	if (strcmp(c.cmd, "import") == 0)
-		s = cmd_import(&c, argc, typed, &err);
-	else if (strcmp(c.cmd, "export") == 0)
-		s = cmd_export(&c, &err);
-	else if (strcmp(c.cmd, "numpy") == 0)
-		s = cmd_numpy(&c, &err);
-	else
-		s = cmd_names(&c, &err);
+	rml_status s = cli_subcommand_find(commands, c.cmd)->run(&c, &err);
 	free(typed);
 	return cli_finish(s ? cli_fail(&err) : CLI_EXIT_OK);
 }

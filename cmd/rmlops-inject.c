@@ -21,57 +21,54 @@ struct cmdline {
 	const char *model, *data, *output, *log, *adapters;
 	const char *target;
 	rml_fault_spec spec;
-	int64_t seed, threads, batch;
-	int json, have_rate, have_ber;
+	cli_common com;
+	int64_t batch;
+	int have_rate, have_ber;
 };
 
-static void usage(void)
-{
-	printf("Usage: rmlops-inject [OPTIONS] [-m MODEL] [-o OUTPUT]\n"
-	       "Inject faults into the weights of a model and write the faulty model.\n"
-	       "\n"
-	       "Where faults go (one of):\n"
-	       "  --unit tensor --rate R   a fraction R of the weight tensors, one fault in each\n"
-	       "                           (the default: tensor, rate 0.1)\n"
-	       "  --unit weight --rate R   a fraction R of all weights, one fault each\n"
-	       "  --unit grad-topk --rate R  the fraction R of weights with the largest\n"
-	       "                           |d loss / d w| over --data, one fault each\n"
-	       "  --ber P                  every allowed bit independently with probability P\n"
-	       "What a fault does:\n"
-	       "  --fault MODEL            bitflip (default), stuck0, stuck1, zero, random\n"
-	       "  --bits BITS              any (default), sign, exponent, mantissa, or a list\n"
-	       "                           of bit positions such as 30,31\n"
-	       "  --target WHAT            parameter groups (theta, omega, phi, W, adapters,\n"
-	       "                           all), kernels (theta's convolution and linear\n"
-	       "                           kernels only) or a tensor-name pattern with * and ?;\n"
-	       "                           a comma list mixes them (default: theta, every\n"
-	       "                           base tensor including biases and norm parameters)\n"
-	       "Inputs and outputs:\n"
-	       "  -m, --model FILE         the model (default: standard input)\n"
-	       "  -a, --adapter-file FILE  adapters for the model (as rmlops-tta -o writes them),\n"
-	       "                           refused unless made for this base model\n"
-	       "  -d, --data FILE          dataset for grad-topk scores\n"
-	       "  -o, --output FILE        the faulty model (default: standard output)\n"
-	       "      --log FILE           one JSON line per fault: tensor, index, bit, old, new\n"
-	       "      --batch N            batch size for gradient scores (default 128)\n"
-	       "  -s, --seed N             seed of every random choice (default 1)\n"
-	       "  -j, --threads N          worker threads (default: all cores)\n"
-	       "      --json               a JSON report on standard error\n"
-	       "  -q, --quiet              no report\n"
-	       "  -h, --help               this help;  -V, --version  the version\n"
-	       "\n"
-	       "Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-inject [OPTIONS] [-m MODEL] [-o OUTPUT]\n"
+	"Inject faults into the weights of a model and write the faulty model.\n"
+	"\n"
+	"Where faults go (one of):\n"
+	"  --unit tensor --rate R   a fraction R of the weight tensors, one fault in each\n"
+	"                           (the default: tensor, rate 0.1)\n"
+	"  --unit weight --rate R   a fraction R of all weights, one fault each\n"
+	"  --unit grad-topk --rate R  the fraction R of weights with the largest\n"
+	"                           |d loss / d w| over --data, one fault each\n"
+	"  --ber P                  every allowed bit independently with probability P\n"
+	"What a fault does:\n"
+	"  --fault MODEL            bitflip (default), stuck0, stuck1, zero, random\n"
+	"  --bits BITS              any (default), sign, exponent, mantissa, or a list\n"
+	"                           of bit positions such as 30,31\n"
+	"  --target WHAT            parameter groups (theta, omega, phi, W, adapters,\n"
+	"                           all), kernels (theta's convolution and linear\n"
+	"                           kernels only) or a tensor-name pattern with * and ?;\n"
+	"                           a comma list mixes them (default: theta, every\n"
+	"                           base tensor including biases and norm parameters)\n"
+	"Inputs and outputs:\n"
+	"  -m, --model FILE         the model (default: standard input)\n"
+	"  -a, --adapter-file FILE  adapters for the model (as rmlops-tta -o writes them),\n"
+	"                           refused unless made for this base model\n"
+	"  -d, --data FILE          dataset for grad-topk scores\n"
+	"  -o, --output FILE        the faulty model (default: standard output)\n"
+	"      --log FILE           one JSON line per fault: tensor, index, bit, old, new\n"
+	"      --batch N            batch size for gradient scores (default 128)\n"
+	"  -s, --seed N             seed of every random choice (default 1)\n"
+	"  -j, --threads N          worker threads (default: all cores)\n"
+	"      --json               a JSON report on standard error\n"
+	"  -q, --quiet              no report\n"
+	"  -h, --help               this help;  -V, --version  the version\n"
+	"\n"
+	"Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n";
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH, O_JSON };
+	enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
 		{ "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' },
-		{ "seed", required_argument, 0, 's' },
-		{ "threads", required_argument, 0, 'j' },
 		{ "unit", required_argument, 0, O_UNIT },
 		{ "rate", required_argument, 0, O_RATE },
 		{ "ber", required_argument, 0, O_BER },
@@ -80,29 +77,22 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "target", required_argument, 0, O_TARGET },
 		{ "log", required_argument, 0, O_LOG },
 		{ "batch", required_argument, 0, O_BATCH },
-		{ "json", no_argument, 0, O_JSON },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
-		{ 0, 0, 0, 0 },
+		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	rml_error err = { 0 };
 	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r != CLI_OPT_OTHER) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (o) {
 		case 'm': c->model = optarg; break;
 		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
-		case 's':
-			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed))
-				return CLI_EXIT_USAGE;
-			break;
-		case 'j':
-			if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads))
-				return CLI_EXIT_USAGE;
-			break;
 		case O_UNIT:
 			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err))
 				return cli_usage_error("%s", err.msg);
@@ -133,11 +123,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
 				return CLI_EXIT_USAGE;
 			break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
@@ -185,7 +170,7 @@ int main(int argc, char **argv)
 	struct cmdline c = {
 		.model = "-", .output = "-", .target = "theta",
 		.spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY },
-		.seed = 1, .batch = 128,
+		.com = { .help = usage_text, .seed = 1 }, .batch = 128,
 	};
 	int st = parse_args(argc, argv, &c);
 	if (st)
@@ -199,7 +184,7 @@ int main(int argc, char **argv)
 		if ((st = cli_check_outputs(outs, opts, 2, ins, 3)) != 0)
 			return cli_finish(st);
 	}
-	rml_set_threads((int)c.threads);
+	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };
 	rml_file in, out;
@@ -227,16 +212,10 @@ int main(int argc, char **argv)
 			goto done;
 	}
 	rml_rng rng;
-	rml_rng_seed(&rng, (uint64_t)c.seed);
+	rml_rng_seed(&rng, (uint64_t)c.com.seed);
 	if (rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err))
 		goto done;
-	int64_t bits = 0;
-	for (int64_t i = 0; i < log.n; i++) {
-		uint32_t a, b;
-		memcpy(&a, &log.v[i].old_value, 4);
-		memcpy(&b, &log.v[i].new_value, 4);
-		bits += __builtin_popcount(a ^ b);
-	}
+	int64_t bits = rml_fault_log_bits_changed(&log);
 	if (c.log && write_log(c.log, &tg, &log, &err))
 		goto done;
 	if (rml_model_to_file(m, &out, &err))
@@ -245,15 +224,15 @@ int main(int argc, char **argv)
 	rml_set_str(&out, "fault.unit", rml_fault_unit_name(c.spec.unit));
 	rml_set_f64(&out, "fault.rate", c.spec.rate);
 	rml_set_i64(&out, "fault.count", log.n);
-	if (cli_save(&out, c.output, c.seed, &err))
+	if (cli_save(&out, c.output, c.com.seed, &err))
 		goto done;
-	if (c.json)
+	if (c.com.json)
 		fprintf(stderr,
 			"{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
 			"\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
 			(long long)log.n, (long long)bits, tg.n, (long long)tg.total,
 			rml_fault_model_name(c.spec.model), rml_fault_unit_name(c.spec.unit),
-			c.spec.rate, (long long)c.seed);
+			c.spec.rate, (long long)c.com.seed);
 	else if (cli_verbosity > 0)
 		cli_msg("%lld faults (%lld bits changed) in %d tensors of %lld weights",
 			(long long)log.n, (long long)bits, tg.n, (long long)tg.total);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
@@ -171,9 +172,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			c->given |= RML_TS_BATCH;
 			break;
 		case O_OPT:
-			if (strcmp(optarg, "sgd") == 0) c->s.opt = RML_OPT_SGD;
-			else if (strcmp(optarg, "adamw") == 0) c->s.opt = RML_OPT_ADAMW;
-			else return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
+			if (rml_optim_kind_parse(optarg, &c->s.opt))
+				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			c->given |= RML_TS_OPT;
 			break;
 		case O_LR:
@@ -334,32 +334,9 @@ static int create_model(rml_model **m, const struct cmdline *c, const rml_datase
 	rml_model_config cfg = { c->arch ? c->arch : "mvit-xxs", train->n_classes, 0,
 				 (uint64_t)c->s.seed };
 	char *text = NULL;
-	if (c->arch && !rml_model_preset_yaml(c->arch)) {
-		FILE *fp = fopen(c->arch, "r");
-		if (!fp) {
-			rml_errorf(err, RML_ERR_IO, "%s: no such preset or file", c->arch);
-			return -1;
-		}
-		text = calloc(1 << 20, 1);
-		size_t got = text ? fread(text, 1, (1 << 20) - 1, fp) : 0;
-		int more = text && !feof(fp);
-		fclose(fp);
-		if (!text || got == 0 || more) {
-			free(text);
-			rml_errorf(err, RML_ERR_IO, "%s: cannot read the architecture (empty, unreadable "
-				   "or over 1 MiB)", c->arch);
-			return -1;
-		}
-		/* YAML text ends at a NUL: the rest would be dropped unread. */
-		if (memchr(text, 0, got)) {
-			rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", c->arch,
-				   (size_t)((char *)memchr(text, 0, got) - text));
-			free(text);
-			return -1;
-		}
-		cfg.arch = text;
-	}
-	rml_status s = rml_model_create(m, &cfg, err);
+	rml_status s = c->arch ? rml_arch_text(c->arch, &text, &cfg.arch, err) : RML_OK;
+	if (!s)
+		s = rml_model_create(m, &cfg, err);
 	free(text);
 	if (!s)
 		s = rml_model_set_class_names(*m, (const char *const *)train->class_names,
@@ -379,44 +356,6 @@ static int save_checkpoint(rml_model *m, const rml_optim *o, const rml_ema *ema,
 		st = cli_save(&f, c->checkpoint, c->s.seed, err);
 	rml_file_free(&f);
 	return st ? -1 : 0;
-}
-
-/* On resume, keep the log lines of the epochs the checkpoint holds and
- * drop any written after it (a run stopped between checkpoint and crash),
- * so the log reads as one uninterrupted run. Returns the file open for
- * appending, or NULL. */
-static FILE *open_log(const char *path, int64_t keep_epochs, rml_error *err)
-{
-	FILE *fp = NULL;
-	char *kept = NULL;
-	size_t len = 0;
-	if (keep_epochs > 0 && (fp = fopen(path, "r"))) {
-		FILE *mem = open_memstream(&kept, &len);
-		char line[1024];
-		while (mem && fgets(line, sizeof line, fp)) {
-			long long e;
-			if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= keep_epochs)
-				fputs(line, mem);
-		}
-		fclose(fp);
-		if (mem)
-			fclose(mem);
-	}
-	fp = fopen(path, "w");
-	if (fp && kept)
-		fwrite(kept, 1, len, fp);
-	free(kept);
-	if (!fp)
-		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
-	return fp;
-}
-
-static void json_or_null(char *buf, size_t n, double v)
-{
-	if (isfinite(v))
-		snprintf(buf, n, "%.5f", v);
-	else
-		snprintf(buf, n, "null");
 }
 
 /* Everything a run holds. */
@@ -457,28 +396,10 @@ static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error 
  * model's is mapped onto them), every image labelled. */
 static int check_data(struct run *r, const struct cmdline *c, rml_error *err)
 {
-	rml_dataset *train = &r->train, *val = &r->val;
-	if (rml_dataset_fit_model(train, r->m, 1, c->data, err) ||
-	    (c->val && rml_dataset_fit_model(val, r->m, 1, c->val, err)))
-		return -1;
-	for (int64_t i = 0; i < train->n; i++)
-		if (train->labels[i] < 0) {
-			rml_errorf(err, RML_ERR_ARG, "training image %lld has no label", (long long)i);
-			return -1;
-		}
-	for (int64_t i = 0; c->val && i < val->n; i++)
-		if (val->labels[i] < 0) {
-			rml_errorf(err, RML_ERR_ARG, "validation image %lld has no label", (long long)i);
-			return -1;
-		}
-	return 0;
-}
-
-/* A batch larger than the data is the whole data: the same steps and
- * results, without reserving memory for images that do not exist. */
-static int64_t batch_for(int64_t batch, const rml_dataset *d)
-{
-	return d->n > 0 && batch > d->n ? d->n : batch;
+	return rml_dataset_fit_model(&r->train, r->m, 1, c->data, err) ||
+	       (c->val && rml_dataset_fit_model(&r->val, r->m, 1, c->val, err)) ||
+	       rml_train_check_labels(&r->train, "training", err) ||
+	       (c->val && rml_train_check_labels(&r->val, "validation", err)) ? -1 : 0;
 }
 
 /* Load the data and the model, settle the settings, set up the optimiser
@@ -528,7 +449,7 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	}
 	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
 	rml_model_set_trainable(r->m, mask);
-	if (rml_model_reserve(r->m, batch_for(s->batch, &r->train), 1, err) ||
+	if (rml_model_reserve(r->m, rml_train_batch_for(s->batch, &r->train), 1, err) ||
 	    rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err))
 		goto out;
 	r->opt.momentum = (float)s->momentum;
@@ -555,7 +476,7 @@ static int prepare(struct run *r, struct cmdline *c, rml_error *err)
 	/* The command line may have changed these (with a warning above). */
 	r->opt.momentum = (float)s->momentum;
 	r->opt.nesterov = s->nesterov;
-	if (c->log && !(r->log = open_log(c->log, c->resume ? r->start_epoch : 0, err)))
+	if (c->log && !(r->log = rml_train_log_open(c->log, c->resume ? r->start_epoch : 0, err)))
 		goto out;
 	rc = 0;
 out:
@@ -578,7 +499,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	int64_t total = steps * s->epochs;
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
-	rml_train_epoch_config ec = { batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip,
+	rml_train_epoch_config ec = { rml_train_batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip,
 				      (uint64_t)s->seed, s->lr, steps * s->warmup, total, progress, label,
 				      &r->recipe, r->ema.avg ? &r->ema : NULL };
 	rml_train_stats ts;
@@ -600,7 +521,7 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		/* The averaged model, when asked, swapped in and back out. */
 		if (c->ema_eval)
 			rml_ema_swap(&r->ema, r->m);
-		rml_status vs = rml_train_validate(r->m, &r->val, batch_for(s->batch, &r->val), acc, nll,
+		rml_status vs = rml_train_validate(r->m, &r->val, rml_train_batch_for(s->batch, &r->val), acc, nll,
 						   err);
 		if (c->ema_eval)
 			rml_ema_swap(&r->ema, r->m);
@@ -609,14 +530,10 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 	}
 	if (c->checkpoint && save_checkpoint(r->m, &r->opt, &r->ema, e + 1, c, r->digest, err))
 		return -1;
-	char va[32], vn[32], line[512];
-	json_or_null(va, sizeof va, *acc);
-	json_or_null(vn, sizeof vn, *nll);
-	snprintf(line, sizeof line,
-		 "{\"epoch\":%lld,\"lr\":%.6g,\"loss\":%.5f,\"train_acc\":%.5f,\"val_acc\":%s,"
-		 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
-		 (long long)e + 1, rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total),
-		 *loss, right, va, vn, secs, secs > 0 ? (double)ts.n / secs : 0.0);
+	char line[512];
+	rml_train_log_line(line, sizeof line, e + 1,
+			   rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total), *loss, right,
+			   *acc, *nll, secs, ts.n);
 	if (r->log && (fprintf(r->log, "%s\n", line) < 0 || fflush(r->log))) {
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", c->log);
 		return -1;
@@ -630,6 +547,15 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 			right, vtext, secs > 0 ? (double)ts.n / secs : 0.0);
 	}
 	return 0;
+}
+
+/* A number of the final report, as the log writes them. */
+static void json5(double v)
+{
+	if (isfinite(v))
+		fprintf(stderr, "%.5f", v);
+	else
+		fputs("null", stderr);
 }
 
 int main(int argc, char **argv)
@@ -703,12 +629,13 @@ int main(int argc, char **argv)
 			goto done;
 	}
 	if (c.com.json) {
-		char va[32], vn[32], lo[32];
-		json_or_null(va, sizeof va, last_acc);
-		json_or_null(vn, sizeof vn, last_nll);
-		json_or_null(lo, sizeof lo, last_loss);
-		fprintf(stderr, "{\"epochs\":%lld,\"loss\":%s,\"val_acc\":%s,\"val_nll\":%s}\n",
-			(long long)e, lo, va, vn);
+		fprintf(stderr, "{\"epochs\":%lld,\"loss\":", (long long)e);
+		json5(last_loss);
+		fputs(",\"val_acc\":", stderr);
+		json5(last_acc);
+		fputs(",\"val_nll\":", stderr);
+		json5(last_nll);
+		fputs("}\n", stderr);
 	}
 	status = CLI_EXIT_OK;
 done:

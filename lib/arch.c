@@ -229,3 +229,34 @@ void rml_arch_free(rml_arch *a)
 	free(a->yaml);
 	a->yaml = NULL;
 }
+
+rml_status rml_arch_text(const char *name, char **owned, const char **yaml, rml_error *err)
+{
+	*owned = NULL;
+	*yaml = name;
+	if (rml_arch_preset_yaml(name))
+		return RML_OK;
+	FILE *fp = fopen(name, "r");
+	if (!fp)
+		return rml_errorf(err, RML_ERR_IO, "%s: no such preset or file", name);
+	enum { MAX = 1 << 20 };
+	char *text = calloc(MAX, 1);
+	size_t got = text ? fread(text, 1, MAX - 1, fp) : 0;
+	int more = text && !feof(fp);
+	fclose(fp);
+	if (!text || got == 0 || more) {
+		free(text);
+		return rml_errorf(err, RML_ERR_IO, "%s: cannot read the architecture (empty, unreadable "
+				  "or over 1 MiB)", name);
+	}
+	const char *nul = memchr(text, 0, got);
+	if (nul) {
+		rml_status st = rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", name,
+					   (size_t)(nul - text));
+		free(text);
+		return st;
+	}
+	*owned = text;
+	*yaml = text;
+	return RML_OK;
+}

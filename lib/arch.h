@@ -36,6 +36,14 @@ const char *const *rml_arch_presets(void);
 /* The YAML text of a preset, or NULL for an unknown name. */
 const char *rml_arch_preset_yaml(const char *name);
 
+/* The YAML text an --arch argument names: a preset's name stays as it is
+ * (*yaml = name, *owned = NULL); anything else is a file of at most
+ * 1 MiB - 1 bytes read whole into *owned (free it) and *yaml. Errors name
+ * the argument: RML_ERR_IO when it is neither a preset nor an openable
+ * file, or the file is empty, unreadable or too long; RML_ERR_FORMAT for
+ * a NUL byte (YAML text would end there, the rest unread). */
+rml_status rml_arch_text(const char *name, char **owned, const char **yaml, rml_error *err);
+
 /* Read an architecture from YAML text into a (which owns a copy of the
  * text afterwards; free it with rml_arch_free). RML_ERR_FORMAT with
  * "architecture, line N: ..." for anything the language does not allow. */

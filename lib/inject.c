@@ -79,6 +79,18 @@ void rml_fault_log_init(rml_fault_log *l)
 	l->n = l->cap = 0;
 }
 
+int64_t rml_fault_log_bits_changed(const rml_fault_log *l)
+{
+	int64_t bits = 0;
+	for (int64_t i = 0; i < l->n; i++) {
+		uint32_t a, b;
+		memcpy(&a, &l->v[i].old_value, 4);
+		memcpy(&b, &l->v[i].new_value, 4);
+		bits += __builtin_popcount(a ^ b);
+	}
+	return bits;
+}
+
 void rml_fault_log_free(rml_fault_log *l)
 {
 	free(l->v);

@@ -82,6 +82,10 @@ const char *rml_fault_unit_name(rml_fault_unit u);
 
 void rml_fault_log_init(rml_fault_log *l);
 void rml_fault_log_free(rml_fault_log *l);
+/* How many bits the faults of l changed in all (a stuck-at fault on a bit
+ * already at its value changes none; ZERO and RANDOM count every bit that
+ * differs). */
+int64_t rml_fault_log_bits_changed(const rml_fault_log *l);
 
 /* Apply faults per spec to the targets, appending each to log (which is
  * cleared first). GRAD_TOPK needs a score on every target. Fails without

@@ -42,6 +42,20 @@ void rml_top1(const float *probs, int64_t n, int64_t k, int32_t *pred, float *co
 	}
 }
 
+double rml_accuracy(const float *probs, const int32_t *labels, int64_t n, int64_t k)
+{
+	int64_t right = 0, labelled = 0;
+	for (int64_t i = 0; i < n; i++) {
+		if (labels[i] < 0)
+			continue;
+		int32_t pred;
+		rml_top1(probs + i * k, 1, k, &pred, NULL);
+		labelled++;
+		right += pred == labels[i];
+	}
+	return labelled ? (double)right / (double)labelled : NAN;
+}
+
 void rml_entropy(const float *probs, int64_t n, int64_t k, float *ent)
 {
 	for (int64_t i = 0; i < n; i++) {

@@ -31,6 +31,9 @@
 void rml_top1(const float *probs, int64_t n, int64_t k, int32_t *pred, float *conf);
 /* Shannon entropy (nats) of each row; a non-finite row gives log(k). */
 void rml_entropy(const float *probs, int64_t n, int64_t k, float *ent);
+/* Top-1 accuracy (rml_top1's choice, ties to the lower class) of probs
+ * [n,k] over the rows whose label is >= 0; NaN when none is labelled. */
+double rml_accuracy(const float *probs, const int32_t *labels, int64_t n, int64_t k);
 
 typedef enum { RML_BINS_WIDTH = 0, RML_BINS_MASS = 1 } rml_binning;
 

@@ -11,6 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+int rml_optim_kind_parse(const char *name, rml_opt_kind *kind)
+{
+	if (strcmp(name, "sgd") == 0)
+		*kind = RML_OPT_SGD;
+	else if (strcmp(name, "adamw") == 0 || strcmp(name, "adam") == 0)
+		*kind = RML_OPT_ADAMW;
+	else
+		return -1;
+	return 0;
+}
+
 rml_status rml_optim_init(rml_optim *o, rml_opt_kind kind, int64_t n, rml_error *err)
 {
 	memset(o, 0, sizeof *o);

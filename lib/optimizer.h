@@ -26,6 +26,12 @@ typedef struct {
 	int64_t step;       /* completed steps */
 } rml_optim;
 
+/* The optimiser a name on a command line means: "sgd", "adamw", or
+ * "adam" (the name rmlops-tta took before both programs said adamw; the
+ * step is AdamW's, whose weight decay the caller may set to 0). Returns 0
+ * and sets *kind, or -1 for any other name. */
+int rml_optim_kind_parse(const char *name, rml_opt_kind *kind);
+
 /* Set up an optimiser of kind over n parameters with zeroed state and the
  * usual hyperparameters (momentum 0.9, no Nesterov; beta 0.9/0.999, eps
  * 1e-8), which the caller may change before the first step. Fails only

@@ -766,3 +766,64 @@ rml_status rml_ema_from_file(rml_ema *e, const rml_file *f, rml_error *err)
 	e->updates = updates;
 	return RML_OK;
 }
+
+int64_t rml_train_batch_for(int64_t batch, const rml_dataset *d)
+{
+	return d->n > 0 && batch > d->n ? d->n : batch;
+}
+
+rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_error *err)
+{
+	for (int64_t i = 0; i < d->n; i++)
+		if (d->labels[i] < 0)
+			return rml_errorf(err, RML_ERR_ARG, "%s image %lld has no label", what, (long long)i);
+	return RML_OK;
+}
+
+FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
+{
+	FILE *fp = NULL;
+	char *kept = NULL;
+	size_t len = 0;
+	if (keep_epochs > 0 && (fp = fopen(path, "r"))) {
+		FILE *mem = open_memstream(&kept, &len);
+		char line[1024];
+		while (mem && fgets(line, sizeof line, fp)) {
+			long long e;
+			if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= keep_epochs)
+				fputs(line, mem);
+		}
+		fclose(fp);
+		if (mem)
+			fclose(mem);
+	}
+	fp = fopen(path, "w");
+	if (fp && kept)
+		fwrite(kept, 1, len, fp);
+	free(kept);
+	if (!fp)
+		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
+	return fp;
+}
+
+static void json_or_null(char *buf, size_t n, double v)
+{
+	if (isfinite(v))
+		snprintf(buf, n, "%.5f", v);
+	else
+		snprintf(buf, n, "null");
+}
+
+void rml_train_log_line(char *buf, size_t n, int64_t epoch, double lr, double loss,
+			double train_acc, double val_acc, double val_nll, double seconds,
+			int64_t images)
+{
+	char va[32], vn[32];
+	json_or_null(va, sizeof va, val_acc);
+	json_or_null(vn, sizeof vn, val_nll);
+	snprintf(buf, n,
+		 "{\"epoch\":%lld,\"lr\":%.6g,\"loss\":%.5f,\"train_acc\":%.5f,\"val_acc\":%s,"
+		 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
+		 (long long)epoch, lr, loss, train_acc, va, vn, seconds,
+		 seconds > 0 ? (double)images / seconds : 0.0);
+}

@@ -20,6 +20,7 @@
 #define RML_TRAIN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataset.h"
 #include "format.h"
@@ -159,6 +160,28 @@ rml_status rml_train_epoch(rml_model *m, rml_optim *o, const rml_train_config *c
  * batches of batch, rml_model_predict). */
 rml_status rml_train_validate(rml_model *m, const rml_dataset *d, int64_t batch, double *acc,
 			      double *nll, rml_error *err);
+
+/* A batch larger than d is the whole of d: the same steps and results,
+ * without reserving memory for images that do not exist. */
+int64_t rml_train_batch_for(int64_t batch, const rml_dataset *d);
+
+/* RML_ERR_ARG naming the first image of d without a label (label < 0),
+ * as "<what> image N has no label"; RML_OK when all are labelled. */
+rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_error *err);
+
+/* The training log (one JSON line per epoch): open path for appending,
+ * keeping only the lines of epochs 1..keep_epochs a resumed run has
+ * already done (lines written after its checkpoint are dropped, so the
+ * log reads as one uninterrupted run); keep_epochs 0 starts it empty.
+ * Returns the open file, or NULL with RML_ERR_IO. */
+FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err);
+
+/* One epoch's line of that log (no newline) into buf of n bytes: the keys
+ * epoch, lr, loss, train_acc, val_acc, val_nll (null when not finite, as
+ * without validation), seconds, images_per_s. */
+void rml_train_log_line(char *buf, size_t n, int64_t epoch, double lr, double loss,
+			double train_acc, double val_acc, double val_nll, double seconds,
+			int64_t images);
 
 /* ---- checkpoints -----------------------------------------------------------
  * A checkpoint is a model file with the optimiser state (rml_optim_to_file)

@@ -317,6 +317,54 @@ void rml_tta_free(rml_tta *t)
 	free(t);
 }
 
+rml_status rml_tta_run_stream(rml_tta *t, const uint8_t *images, int64_t n, int shuffle,
+			      uint64_t seed, float *probs_before, float *probs_after,
+			      void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx,
+			      rml_error *err)
+{
+	if (n < 0 || (n > 0 && (!images || !probs_after)))
+		return rml_errorf(err, RML_ERR_ARG, "adaptation: negative count, NULL images or output");
+	int64_t px = (int64_t)t->h * t->w * t->c, k = t->k;
+	int64_t chunk = t->o.method == RML_TTA_TENT ? t->o.batch : 1;
+	/* The stream's chunk is gathered from (and its predictions scattered
+	 * back to) the file order. */
+	int64_t *order = malloc((size_t)(n + 1) * sizeof *order);
+	uint8_t *xb = malloc((size_t)(chunk * px));
+	float *pb = malloc((size_t)(2 * chunk * k) * sizeof *pb);
+	rml_status s = RML_OK;
+	if (!order || !xb || !pb) {
+		s = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int64_t i = 0; i < n; i++)
+		order[i] = i;
+	if (shuffle) {
+		rml_rng rng;
+		rml_rng_seed_stream(&rng, seed, UINT64_MAX);
+		rml_rng_shuffle(&rng, order, n);
+	}
+	for (int64_t i = 0; i < n; i += chunk) {
+		int64_t nb = n - i < chunk ? n - i : chunk;
+		for (int64_t j = 0; j < nb; j++)
+			memcpy(xb + j * px, images + order[i + j] * px, (size_t)px);
+		if ((s = rml_tta_run(t, xb, nb, t->o.method == RML_TTA_TENT ? i : order[i], pb,
+				     pb + chunk * k, err)))
+			goto out;
+		for (int64_t j = 0; j < nb; j++) {
+			if (probs_before)
+				memcpy(probs_before + order[i + j] * k, pb + j * k, (size_t)k * sizeof *pb);
+			memcpy(probs_after + order[i + j] * k, pb + (chunk + j) * k, (size_t)k * sizeof *pb);
+		}
+		if (progress)
+			progress(ctx, i + nb, n);
+	}
+out:
+	free(order);
+	free(xb);
+	free(pb);
+	return s;
+}
+
 void rml_tta_reset(rml_tta *t)
 {
 	int64_t off = 0;

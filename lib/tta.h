@@ -102,6 +102,20 @@ void rml_tta_free(rml_tta *t);
 rml_status rml_tta_run(rml_tta *t, const uint8_t *images, int64_t n, int64_t first,
 		       float *probs_before, float *probs_after, rml_error *err);
 
+/* Adapt along a whole stream of n images [n,h,w,c] and predict each, as
+ * rml_tta_run does for a chunk: the stream visits the images in their
+ * order, or with shuffle in a permutation drawn from seed (TENT's batches
+ * are consecutive inputs of the stream; MEMO names each input by its
+ * index in images, so an episodic MEMO run is the same in any order).
+ * probs_before (or NULL) and probs_after [n,k] are in the order of
+ * images, not of the stream. progress, when not NULL, is called after
+ * each chunk with (ctx, done, n). Errors as rml_tta_run's, and
+ * RML_ERR_NOMEM. */
+rml_status rml_tta_run_stream(rml_tta *t, const uint8_t *images, int64_t n, int shuffle,
+			      uint64_t seed, float *probs_before, float *probs_after,
+			      void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx,
+			      rml_error *err);
+
 /* Put the adapted parameters (and the optimiser state) back to where they
  * were at init; continual mode calls it never by itself. */
 void rml_tta_reset(rml_tta *t);

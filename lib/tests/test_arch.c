@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "arch.h"
@@ -260,6 +261,48 @@ static void test_arch_parse_direct(void **state)
 	assert_non_null(strstr(err.msg, "architecture, line 1: expected a mapping for the architecture"));
 }
 
+static void write_file(const char *path, const char *bytes, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(bytes, 1, n, fp), n);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* --arch: a preset stays a name; a file is read whole; a missing, empty
+ * or NUL-holding file is refused with its name in the message. */
+static void test_arch_text(void **state)
+{
+	(void)state;
+	rml_error err = { 0 };
+	char *owned;
+	const char *yaml;
+	assert_int_equal(rml_arch_text("mvit-tiny", &owned, &yaml, &err), RML_OK);
+	assert_null(owned);
+	assert_string_equal(yaml, "mvit-tiny");
+	char dir[] = "/tmp/test_arch_XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/a.yaml", dir);
+	const char *text = rml_arch_preset_yaml("mvit-tiny");
+	write_file(path, text, strlen(text));
+	assert_int_equal(rml_arch_text(path, &owned, &yaml, &err), RML_OK);
+	assert_ptr_equal(owned, yaml);
+	assert_string_equal(yaml, text);
+	free(owned);
+	write_file(path, "", 0);
+	assert_int_equal(rml_arch_text(path, &owned, &yaml, &err), RML_ERR_IO);
+	assert_null(owned);
+	assert_non_null(strstr(err.msg, path));
+	write_file(path, "arch: mvit\n\0junk\n", 16);
+	assert_int_equal(rml_arch_text(path, &owned, &yaml, &err), RML_ERR_FORMAT);
+	assert_null(owned);
+	assert_non_null(strstr(err.msg, "NUL byte at offset 11"));
+	remove(path);
+	assert_int_equal(rml_arch_text(path, &owned, &yaml, &err), RML_ERR_IO);
+	assert_non_null(strstr(err.msg, "no such preset or file"));
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_arch_too_large),
 		cmocka_unit_test(test_arch_unknown_preset),
 		cmocka_unit_test(test_arch_parse_direct),
+		cmocka_unit_test(test_arch_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

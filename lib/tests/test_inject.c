@@ -157,6 +157,7 @@ static void test_stuck_and_zero(void **state)
 	}
 	/* A stuck-at fault changes one bit or none. */
 	assert_int_equal(bits_changed(&f), changed);
+	assert_int_equal(rml_fault_log_bits_changed(&log), changed);
 	rml_inject_undo(f.t, &log);
 	run(&f, RML_FAULT_ZERO, RML_FAULT_UNIT_TENSOR, 1.0, RML_BITS_ANY, 5, &log);
 	assert_int_equal(log.n, NT);

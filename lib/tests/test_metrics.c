@@ -35,6 +35,20 @@ static void test_top1_entropy(void **state)
 	NEAR(ent[2], log(3.0), 1e-6);
 }
 
+/* Accuracy by hand: unlabelled rows do not count, a tie goes to the lower
+ * class, a non-finite row is wrong, no labelled row is NaN. */
+static void test_accuracy(void **state)
+{
+	(void)state;
+	const float p[5 * 3] = { 0.1f, 0.7f, 0.2f,   0.5f, 0.5f, 0.0f,   0.2f, 0.2f, 0.6f,
+				 NAN, 0.5f, 0.5f,    0.9f, 0.05f, 0.05f };
+	const int32_t y[5] = { 1, 1, -1, 1, 0 };
+	assert_true(fabs(rml_accuracy(p, y, 5, 3) - 0.5) < 1e-12);
+	const int32_t none[5] = { -1, -1, -1, -1, -1 };
+	assert_true(isnan(rml_accuracy(p, none, 5, 3)));
+	assert_true(isnan(rml_accuracy(p, y, 0, 3)));
+}
+
 static void test_ece_by_hand(void **state)
 {
 	(void)state;
@@ -395,6 +409,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top1_entropy),
+		cmocka_unit_test(test_accuracy),
 		cmocka_unit_test(test_ece_by_hand),
 		cmocka_unit_test(test_nll_brier),
 		cmocka_unit_test(test_auroc),

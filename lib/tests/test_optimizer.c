@@ -231,6 +231,26 @@ static void test_rejected_states(void **state)
 	rml_optim_free(&b);
 }
 
+/* One set of names for rmlops-train and rmlops-tta; nothing near them. */
+static void test_kind_names(void **state)
+{
+	(void)state;
+	rml_opt_kind k = RML_OPT_ADAMW;
+	assert_int_equal(rml_optim_kind_parse("sgd", &k), 0);
+	assert_int_equal(k, RML_OPT_SGD);
+	assert_int_equal(rml_optim_kind_parse("adamw", &k), 0);
+	assert_int_equal(k, RML_OPT_ADAMW);
+	k = RML_OPT_SGD;
+	assert_int_equal(rml_optim_kind_parse("adam", &k), 0);
+	assert_int_equal(k, RML_OPT_ADAMW);
+	const char *bad[] = { "", "Adam", "SGD", "adamw ", "adagrad", "sgdm" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		k = RML_OPT_SGD;
+		assert_int_equal(rml_optim_kind_parse(bad[i], &k), -1);
+		assert_int_equal(k, RML_OPT_SGD);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_cosine),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_rejected_states),
+		cmocka_unit_test(test_kind_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -261,6 +261,66 @@ static void test_episodic_leaves_no_trace(void **state)
 	rml_model_free(m);
 }
 
+/* A stream is the chunks rml_tta_run would be given: file order equals
+ * one call on all images; a shuffled episodic MEMO stream gives the same
+ * predictions in file order; a shuffled TENT stream equals running the
+ * permuted images by hand. */
+static void test_stream(void **state)
+{
+	(void)state;
+	rml_model *m = tiny(2, 11);
+	enum { N = 5 };
+	uint8_t x[N * PX], xp[N * PX];
+	fill_images(x, N, 21);
+	rml_tta_opts o;
+	rml_tta_opts_default(&o);
+	o.n_aug = 2;
+	o.steps = 1;
+	o.lr = 0.05;
+	float b0[N * K], a0[N * K], b1[N * K], a1[N * K];
+	rml_error err = { 0 };
+	rml_tta *t = start(m, &o);
+	run(t, x, N, 0, b0, a0);
+	rml_tta_free(t);
+	t = start(m, &o);
+	assert_int_equal(rml_tta_run_stream(t, x, N, 1, 7, b1, a1, NULL, NULL, &err), RML_OK);
+	assert_memory_equal(a0, a1, sizeof a0);
+	assert_memory_equal(b0, b1, sizeof b0);
+	rml_tta_free(t);
+
+	o.method = RML_TTA_TENT;
+	o.batch = 2;
+	o.continual = 1;
+	o.tune = RML_TTA_TUNE_BN;
+	int64_t order[N] = { 0, 1, 2, 3, 4 };
+	rml_rng rng;
+	rml_rng_seed_stream(&rng, 7, UINT64_MAX);
+	rml_rng_shuffle(&rng, order, N);
+	for (int i = 0; i < N; i++)
+		memcpy(xp + i * PX, x + order[i] * PX, PX);
+	int64_t ns;
+	float *s0 = snapshot(m, &ns);
+	t = start(m, &o);
+	for (int i = 0; i < N; i += 2)
+		run(t, xp + i * PX, N - i < 2 ? N - i : 2, i, b0 + i * K, a0 + i * K);
+	rml_tta_free(t);
+	/* Continual TENT moved the model: put it back for the second run. */
+	rml_model *m2 = tiny(2, 11);
+	int64_t ns2;
+	float *s2 = snapshot(m2, &ns2);
+	assert_int_equal(ns, ns2);
+	assert_memory_equal(s0, s2, (size_t)ns * sizeof *s0);
+	t = start(m2, &o);
+	assert_int_equal(rml_tta_run_stream(t, x, N, 1, 7, NULL, a1, NULL, NULL, &err), RML_OK);
+	for (int i = 0; i < N; i++)
+		assert_memory_equal(a0 + i * K, a1 + order[i] * K, K * sizeof *a0);
+	rml_tta_free(t);
+	free(s0);
+	free(s2);
+	rml_model_free(m);
+	rml_model_free(m2);
+}
+
 static void test_continual_keeps_adapting(void **state)
 {
 	(void)state;
@@ -492,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_tent_gradient),
 		cmocka_unit_test(test_loss_values),
 		cmocka_unit_test(test_episodic_leaves_no_trace),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_continual_keeps_adapting),
 		cmocka_unit_test(test_step_lowers_loss),
 		cmocka_unit_test(test_tent_bn),
