@@ -88,11 +88,13 @@ static void usage(void)
 
 /* The commands; help is the text of 'rmlops-data COMMAND --help' (none:
  * the program's help). */
-static int cmd_import(void *ctx), cmd_split(void *ctx), cmd_take(void *ctx), cmd_tasks(void *ctx);
-static int cmd_concat(void *ctx), cmd_select(void *ctx), cmd_show(void *ctx), cmd_corrupt(void *ctx);
-static int cmd_export(void *ctx);
+static rml_status cmd_import(void *ctx, rml_error *err), cmd_split(void *ctx, rml_error *err);
+static rml_status cmd_take(void *ctx, rml_error *err), cmd_tasks(void *ctx, rml_error *err);
+static rml_status cmd_concat(void *ctx, rml_error *err), cmd_select(void *ctx, rml_error *err);
+static rml_status cmd_show(void *ctx, rml_error *err), cmd_corrupt(void *ctx, rml_error *err);
+static rml_status cmd_export(void *ctx, rml_error *err);
 static const cli_subcommand commands[] = {
-	{ "import", cmd_import,
+	{ "import", "", cmd_import,
 	  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
 	  "       rmlops-data import cifar100 DIR|FILE [--split train|test] [--labels fine|coarse]\n"
 	  "       rmlops-data import folder DIR [--resize N] [--gray-to-rgb]\n"
@@ -107,11 +109,11 @@ static const cli_subcommand commands[] = {
 	  "            all the same size unless --resize N (area average when shrinking,\n"
 	  "            bilinear when enlarging); grey images keep one channel\n"
 	  "  idx       MNIST-style idx3 images and idx1 labels, gzipped or plain\n" },
-	{ "split", cmd_split,
+	{ "split", "", cmd_split,
 	  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
 	  "Stratified split: from each class a share F (or N images in all, spread over the\n"
 	  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
-	{ "take", cmd_take,
+	{ "take", "", cmd_take,
 	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
 	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
 	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
@@ -119,7 +121,7 @@ static const cli_subcommand commands[] = {
 	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
 	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
 	  "the images chosen are the same with and without it.\n" },
-	{ "subset", cmd_take,
+	{ "subset", "", cmd_take,
 	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
 	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
 	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
@@ -127,17 +129,17 @@ static const cli_subcommand commands[] = {
 	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
 	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
 	  "the images chosen are the same with and without it.\n" },
-	{ "tasks", cmd_tasks,
+	{ "tasks", "", cmd_tasks,
 	  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
 	  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
 	  "images of each, labels renumbered 0..N-1. Tensors support.images [E,N*K,h,w,c],\n"
 	  "support.labels [E,N*K], query.images [E,N*Q,h,w,c], query.labels [E,N*Q],\n"
 	  "episode.classes [E,N] (the original class of each new label).\n" },
-	{ "concat", cmd_concat,
+	{ "concat", "", cmd_concat,
 	  "Usage: rmlops-data concat A B... [--union] [-o OUT]\n"
 	  "The images of B... after those of A. The class lists must match, unless --union:\n"
 	  "then classes are merged by name (A's first) and labels mapped to the merged list.\n" },
-	{ "select", cmd_select,
+	{ "select", "", cmd_select,
 	  "Usage: rmlops-data select -p PREDICTIONS (--fraction F | --count N)\n"
 	  "                          [--by entropy|confidence|margin] [IN] -o SEL.rml [--rest REST.rml]\n"
 	  "The active-learning step: the N (or round(F x n)) images of IN the model was\n"
@@ -149,16 +151,16 @@ static const cli_subcommand commands[] = {
 	  "goes by position, earlier first; a row with NaN or infinity is the most\n"
 	  "uncertain. Both outputs keep the input order and record the rows they hold\n"
 	  "(key select.indices).\n" },
-	{ "show", cmd_show,
+	{ "show", "", cmd_show,
 	  "Usage: rmlops-data show [IN] -o sheet.png [--count N] [--cols N] [--scale S]\n"
 	  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
 	  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
 	  "Refuses to write the PNG to a terminal.\n" },
-	{ "corrupt", cmd_corrupt, NULL },
-	{ "export", cmd_export,
+	{ "corrupt", "", cmd_corrupt, NULL },
+	{ "export", "", cmd_export,
 	  "Usage: rmlops-data export [IN] DIR\n"
 	  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
-	{ NULL, NULL, NULL },
+	{ NULL, NULL, NULL, NULL },
 };
 
 /* Help for one command (rmlops-data COMMAND --help); 0 if it has none. */
@@ -274,14 +276,23 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 }
 
 /* What a command works on: its options, up to three datasets (input and
- * outputs) and the error to print when it returns < 0. A command returns
+ * outputs) and the error to print when it fails. A command's steps give
  * 0, < 0 (failed: err says why) or > 0 (an exit status, the message
- * printed). */
+ * printed); ended turns that into the table's rml_status, keeping the
+ * exit status of the last kind in exit. The err a command is called with
+ * is the job's own. */
 struct job {
 	struct cmdline *c;
 	rml_dataset d, a, b;
 	rml_error err;
+	int exit;
 };
+
+static rml_status ended(struct job *j, int r)
+{
+	j->exit = r > 0 ? r : 0;
+	return r == 0 ? RML_OK : r > 0 ? RML_ERR_ARG : j->err.code ? j->err.code : RML_ERR_IO;
+}
 
 static int is_dir(const char *p)
 {
@@ -552,25 +563,27 @@ static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	return r;
 }
 
-static int cmd_import(void *ctx)
+static rml_status cmd_import(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	int r = import_source(j->c, &j->d, &j->err);
 	if (!r)
 		r = save_dataset(&j->d, j->c->output, -1, &j->err);
 	if (!r)
 		report(j->c, &j->d, "import");
-	return r;
+	return ended(j, r);
 }
 
-static int cmd_split(void *ctx)
+static rml_status cmd_split(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
-		return cli_usage_error("split takes one input");
+		return ended(j, cli_usage_error("split takes one input"));
 	if (!c->fraction && !c->count)
-		return cli_usage_error("split needs --fraction F or --count N");
+		return ended(j, cli_usage_error("split needs --fraction F or --count N"));
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	if (!r)
 		r = rml_dataset_split(&j->d, c->fraction, c->count, (uint64_t)c->com.seed, &j->a, &j->b,
@@ -581,24 +594,25 @@ static int cmd_split(void *ctx)
 		r = save_dataset(&j->b, c->rest, c->com.seed, &j->err);
 	if (!r)
 		report(c, &j->a, "split");
-	return r;
+	return ended(j, r);
 }
 
-static int cmd_take(void *ctx)
+static rml_status cmd_take(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
-		return cli_usage_error("take takes one input");
+		return ended(j, cli_usage_error("take takes one input"));
 	int modes = (c->count > 0) + (c->fraction > 0) + (c->per_class > 0) + (c->first > 0);
 	if (modes > 1)
-		return cli_usage_error("give only one of --count, --fraction, --per-class, --first");
+		return ended(j, cli_usage_error("give only one of --count, --fraction, --per-class, --first"));
 	if (!modes && !c->classes && !c->shuffle)
-		return cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle");
+		return ended(j, cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle"));
 	int r = load_input(c, 0, &j->d, "data", &j->err), st;
 	int *cls = NULL, ncls = 0;
 	if (!r && c->classes && (st = parse_classes(c->classes, &j->d, &cls, &ncls)))
-		return st;
+		return ended(j, st);
 	if (!r) {
 		rml_take_opts o = { c->count, c->fraction, c->per_class, c->first, cls, ncls,
 				    c->relabel, (uint64_t)c->com.seed, c->shuffle };
@@ -609,17 +623,18 @@ static int cmd_take(void *ctx)
 		r = save_dataset(&j->a, c->output, c->com.seed, &j->err);
 	if (!r)
 		report(c, &j->a, "take");
-	return r;
+	return ended(j, r);
 }
 
-static int cmd_tasks(void *ctx)
+static rml_status cmd_tasks(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
-		return cli_usage_error("tasks takes one input");
+		return ended(j, cli_usage_error("tasks takes one input"));
 	if (!c->ways || !c->shots)
-		return cli_usage_error("tasks needs --ways N and --shots K");
+		return ended(j, cli_usage_error("tasks needs --ways N and --shots K"));
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	rml_file f;
 	rml_file_init(&f);
@@ -630,15 +645,16 @@ static int cmd_tasks(void *ctx)
 	if (!r)
 		r = cli_save(&f, c->output ? c->output : "-", c->com.seed, &j->err) ? -1 : 0;
 	rml_file_free(&f);
-	return r;
+	return ended(j, r);
 }
 
-static int cmd_concat(void *ctx)
+static rml_status cmd_concat(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 2)
-		return cli_usage_error("concat needs at least two inputs");
+		return ended(j, cli_usage_error("concat needs at least two inputs"));
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	for (int i = 1; !r && i < c->n_args; i++) {
 		rml_dataset_free(&j->b);
@@ -658,54 +674,57 @@ static int cmd_concat(void *ctx)
 		r = save_dataset(&j->d, c->output, -1, &j->err);
 	if (!r)
 		report(c, &j->d, "concat");
-	return r;
+	return ended(j, r);
 }
 
-static int cmd_select(void *ctx)
+static rml_status cmd_select(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
-		return cli_usage_error("select takes one input");
+		return ended(j, cli_usage_error("select takes one input"));
 	if (!c->predictions)
-		return cli_usage_error("select needs -p PREDICTIONS");
+		return ended(j, cli_usage_error("select needs -p PREDICTIONS"));
 	if ((c->fraction > 0) == (c->count > 0))
-		return cli_usage_error("select needs one of --fraction F and --count N");
+		return ended(j, cli_usage_error("select needs one of --fraction F and --count N"));
 	if (c->rest && cli_check_output(c->rest))
-		return CLI_EXIT_USAGE;
+		return ended(j, CLI_EXIT_USAGE);
 	if (c->rest && c->output && strcmp(c->rest, c->output) == 0)
-		return cli_usage_error("--rest and -o name the same file");
-	return select_run(c, &j->d, &j->a, &j->b, &j->err);
+		return ended(j, cli_usage_error("--rest and -o name the same file"));
+	return ended(j, select_run(c, &j->d, &j->a, &j->b, &j->err));
 }
 
-static int cmd_show(void *ctx)
+static rml_status cmd_show(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
-		return cli_usage_error("show takes one input");
+		return ended(j, cli_usage_error("show takes one input"));
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	if (r)
-		return r;
+		return ended(j, r);
 	const char *out = c->output ? c->output : "-";
 	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
 		cli_msg("refusing to write a PNG to a terminal; use -o sheet.png");
-		return 2;
+		return ended(j, 2);
 	}
-	return rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0;
+	return ended(j, rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0);
 }
 
-static int cmd_corrupt(void *ctx)
+static rml_status cmd_corrupt(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	rml_corruption kind;
 	if (c->n_args > 1)
-		return cli_usage_error("corrupt takes one input");
+		return ended(j, cli_usage_error("corrupt takes one input"));
 	if (!c->corruption || !c->severity)
-		return cli_usage_error("corrupt needs --type NAME and --severity 1..5");
+		return ended(j, cli_usage_error("corrupt needs --type NAME and --severity 1..5"));
 	if (rml_corruption_parse(c->corruption, &kind, &j->err))
-		return cli_usage_error("%s", j->err.msg);
+		return ended(j, cli_usage_error("%s", j->err.msg));
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	rml_dataset *d = &j->d;
 	if (!r)
@@ -715,7 +734,7 @@ static int cmd_corrupt(void *ctx)
 		r = save_dataset(d, c->output, c->com.seed, &j->err);
 	if (!r)
 		report(c, d, "corrupt");
-	return r;
+	return ended(j, r);
 }
 
 static void export_progress(int64_t done, int64_t total)
@@ -723,18 +742,19 @@ static void export_progress(int64_t done, int64_t total)
 	cli_progress("export", done, total);
 }
 
-static int cmd_export(void *ctx)
+static rml_status cmd_export(void *ctx, rml_error *err)
 {
+	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 1 || c->n_args > 2)
-		return cli_usage_error("export needs [INPUT] DIR");
+		return ended(j, cli_usage_error("export needs [INPUT] DIR"));
 	const char *dir = c->args[c->n_args - 1];
 	c->n_args--;
 	int r = load_input(c, 0, &j->d, "data", &j->err);
 	if (!r)
 		r = rml_dataset_export_pngs(&j->d, dir, export_progress, &j->err) ? -1 : 0;
-	return r;
+	return ended(j, r);
 }
 
 int main(int argc, char **argv)
@@ -763,11 +783,9 @@ int main(int argc, char **argv)
 	rml_dataset_init(&j.d);
 	rml_dataset_init(&j.a);
 	rml_dataset_init(&j.b);
-	int r = cmd->run(&j), status = CLI_EXIT_OK;
-	if (r > 0)
-		status = r;
-	else if (r < 0)
-		status = cli_fail(&j.err);
+	int status = CLI_EXIT_OK;
+	if (cmd->run(&j, &j.err))
+		status = j.exit ? j.exit : cli_fail(&j.err);
 	rml_dataset_free(&j.d);
 	rml_dataset_free(&j.a);
 	rml_dataset_free(&j.b);

@@ -35,6 +35,7 @@ struct cmdline {
 	rml_alert_kind alert[16];
 	double alert_thr[16];
 	cli_common com;
+	int exit;   /* the exit status of a command that did not succeed */
 	char **files;
 	int n_files;
 };
@@ -80,15 +81,25 @@ static const char help[] =
 	"Example: rmlops-monitor -m deployed.rml --window 200 --textfile /var/lib/node_exporter/rmlops.prom \\\n"
 	"           --alert coact_rare_rate=0.4 batch-*.rml\n";
 
-/* The commands named by the first argument; without one, watching. */
-static int cmd_fit(void *ctx), cmd_score(void *ctx), cmd_watch(void *ctx);
+/* The commands named by the first argument; without one, watching. They
+ * print their messages where they arise: one that did not succeed (or
+ * whose window crossed an alert threshold) returns RML_ERR_ARG with its
+ * exit status in c->exit. */
+static rml_status cmd_fit(void *ctx, rml_error *err), cmd_score(void *ctx, rml_error *err);
+static rml_status cmd_watch(void *ctx, rml_error *err);
 static const cli_subcommand commands[] = {
-	{ "fit", cmd_fit, "fit co-activation statistics on in-distribution data" },
-	{ "score", cmd_score, "the co-activation score of every image, with entropy and confidence" },
-	{ "auroc", cmd_score, "how well each signal tells DATA from --ood data" },
-	{ NULL, NULL, NULL },
+	{ "fit", "", cmd_fit, "fit co-activation statistics on in-distribution data" },
+	{ "score", "", cmd_score, "the co-activation score of every image, with entropy and confidence" },
+	{ "auroc", "", cmd_score, "how well each signal tells DATA from --ood data" },
+	{ NULL, NULL, NULL, NULL },
 };
-static const cli_subcommand watching = { "watch", cmd_watch, "watch a stream of inputs" };
+static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
+
+static rml_status ended(struct cmdline *c, int status)
+{
+	c->exit = status;
+	return status ? RML_ERR_ARG : RML_OK;
+}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
@@ -248,9 +259,10 @@ static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
 
 /* ---- fit ------------------------------------------------------------------------ */
 
-static int cmd_fit(void *ctx)
+static rml_status cmd_fit(void *ctx, rml_error *unused)
 {
-	const struct cmdline *c = ctx;
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL;
 	rml_dataset d;
@@ -262,7 +274,7 @@ static int cmd_fit(void *ctx)
 	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
-		return CLI_EXIT_USAGE;
+		return ended(c, CLI_EXIT_USAGE);
 	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
 		goto fail;
 	if (check_geometry(m, &d, c->data))
@@ -291,7 +303,7 @@ done:
 	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
-	return status;
+	return ended(c, status);
 }
 
 /* ---- score and auroc --------------------------------------------------------------- */
@@ -320,9 +332,10 @@ static void json_num(const char *key, double v, int last)
 		printf("\"%s\":null%s", key, last ? "" : ",");
 }
 
-static int cmd_score(void *ctx)
+static rml_status cmd_score(void *ctx, rml_error *unused)
 {
-	const struct cmdline *c = ctx;
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL, *m2 = NULL;
 	rml_dataset d, o;
@@ -399,7 +412,7 @@ done:
 	rml_dataset_free(&o);
 	rml_model_free(m);
 	rml_model_free(m2);
-	return status;
+	return ended(c, status);
 }
 
 /* ---- watching ------------------------------------------------------------------------ */
@@ -658,9 +671,10 @@ static int check_textfile_dir(const char *path)
 	return ok ? 0 : -1;
 }
 
-static int cmd_watch(void *ctx)
+static rml_status cmd_watch(void *ctx, rml_error *unused)
 {
-	const struct cmdline *c = ctx;
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	struct watch s;
 	memset(&s, 0, sizeof s);
@@ -668,9 +682,9 @@ static int cmd_watch(void *ctx)
 	rml_coact_init(&s.co);
 	int status = CLI_EXIT_FAIL;
 	if (c->textfile && check_textfile_dir(c->textfile))
-		return CLI_EXIT_FAIL;
+		return ended(c, CLI_EXIT_FAIL);
 	if (c->plot && cli_check_output(c->plot))
-		return CLI_EXIT_USAGE;
+		return ended(c, CLI_EXIT_USAGE);
 	if (c->model) {
 		if (load_model(c->model, &s.m, s.model_hex, &err))
 			goto fail;
@@ -709,7 +723,7 @@ done:
 	rml_monitor_free(&s.w);
 	rml_coact_free(&s.co);
 	rml_model_free(s.m);
-	return status;
+	return ended(c, status);
 }
 
 int main(int argc, char **argv)
@@ -723,5 +737,6 @@ int main(int argc, char **argv)
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	cli_common_threads(&c.com);
-	return cli_finish(c.cmd->run(&c));
+	rml_error err = { 0 };
+	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
 }
