@@ -1,7 +1,9 @@
 /*
  * cli.c — shared program plumbing (see cli.h). Kept small: no option
- * parsing framework; each program owns its getopt_long table and passes
- * the options all programs share through cli_common_opt.
+ * parsing framework; each program owns its getopt_long loop and table,
+ * into which the shared entries are spliced, and offers each option to
+ * cli_common_opt (and its number table to cli_number_opt) before its own
+ * switch.
  */
 #include "cli.h"
 
@@ -213,6 +215,46 @@ int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_sub
 	if (!(*out = cli_subcommand_find(t, name)))
 		return cli_usage_error("unknown command '%s'", name);
 	return 0;
+}
+
+int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given)
+{
+	for (; t->name; t++) {
+		if (t->id != o)
+			continue;
+		char *dst = (char *)base + t->offset;
+		if (t->type == 'd') {
+			if (cli_parse_f64(t->name, arg, t->lo, t->hi, (double *)dst))
+				return CLI_EXIT_USAGE;
+		} else {
+			int64_t v;
+			if (cli_parse_i64(t->name, arg, (int64_t)t->lo, (int64_t)t->hi, &v))
+				return CLI_EXIT_USAGE;
+			if (t->type == 'i')
+				*(int *)dst = (int)v;
+			else
+				*(int64_t *)dst = v;
+		}
+		if (given)
+			*given |= t->bit;
+		return CLI_OPT_DONE;
+	}
+	return CLI_OPT_OTHER;
+}
+
+const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit)
+{
+	for (; t->name; t++)
+		if (t->bit == bit)
+			return t;
+	return NULL;
+}
+
+double cli_number_get(const cli_number_option *e, const void *base)
+{
+	const char *src = (const char *)base + e->offset;
+	return e->type == 'd' ? *(const double *)src
+	       : e->type == 'i' ? (double)*(const int *)src : (double)*(const int64_t *)src;
 }
 
 int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)

@@ -4,12 +4,16 @@
  * for provenance, saving outputs atomically and stamped with lineage,
  * refusing to write binary data to a terminal, checking that stdout was
  * really written, parsing numbers strictly, and a progress bar that shows
- * only on a terminal. Linked into each program, not into librmlops.
+ * only on a terminal; the options all programs share (-s, -j, --json,
+ * -q, -v, -h, -V), options that set one number, and subcommands, each
+ * described once as a table. Linked into each program, not into
+ * librmlops.
  */
 #ifndef RML_CLI_H
 #define RML_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -104,6 +108,31 @@ void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
  * command given") and CLI_EXIT_USAGE when it is not there, else *out is
  * the entry and the result 0. */
 int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out);
+
+/* Options that set one number in a program's settings struct, as a table
+ * ended by a { 0 } entry: the getopt value, the option's name for
+ * messages, the field's type ('l' int64_t, 'i' int, 'd' double), the
+ * bounds (doubles, so whole-number bounds stay below 2^53), the field's
+ * offset in the struct (offsetof) and a bit that records the option as
+ * given (0: none). */
+typedef struct {
+	int id;
+	const char *name;
+	char type;
+	double lo, hi;
+	size_t offset;
+	unsigned bit;
+} cli_number_option;
+
+/* When o is in t: parse arg strictly within the entry's bounds (as
+ * cli_parse_i64 / cli_parse_f64 do) into base + offset, OR its bit into
+ * *given (may be NULL) and return CLI_OPT_DONE, or CLI_EXIT_USAGE after
+ * the message. CLI_OPT_OTHER when o is not in t. */
+int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given);
+/* The entry of t with this bit, or NULL. */
+const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit);
+/* The value of entry e in base, as a double. */
+double cli_number_get(const cli_number_option *e, const void *base);
 
 /* Strict number parsing for option values: the whole string must be a
  * number within [lo, hi]; otherwise a usage message naming the option. */

@@ -25,9 +25,10 @@ struct cmdline {
 	const char *model, *data, *preds, *preds_out, *target, *adapters;
 	rml_reject_rule reject;
 	double threshold, rate;
-	int64_t bins, batch, threads, seed, repeat;
+	cli_common com;
+	int64_t bins, batch, repeat;
 	rml_binning binning;
-	int json, per_class, have_threshold, fault, reject_given, no_calib;
+	int per_class, have_threshold, fault, reject_given, no_calib;
 	rml_fault_spec spec;
 	const char *sweep, *plot;
 	double rates[64];
@@ -35,64 +36,77 @@ struct cmdline {
 	struct eval_compare cmp;   /* --compare, --promote-if, --bootstrap */
 };
 
-static void usage(void)
-{
-	printf("Usage: rmlops-eval -m MODEL -d DATA [OPTIONS]\n"
-	       "       rmlops-eval -p PREDICTIONS [OPTIONS]\n"
-	       "       rmlops-eval (-m A -d DATA | -p A) --compare B [--promote-if RULE] [OPTIONS]\n"
-	       "Measure a model on a dataset, or a predictions file.\n"
-	       "\n"
-	       "  -m, --model FILE        the model ('-' = standard input)\n"
-	       "  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
-	       "                          refused unless made for this base model\n"
-	       "  -d, --data FILE         the dataset\n"
-	       "  -p, --predictions FILE  measure a predictions file instead\n"
-	       "  -P, --write-predictions FILE  write the predictions (kind predictions)\n"
-	       "Rejection (graceful degradation):\n"
-	       "      --reject RULE       none (default), entropy, confidence\n"
-	       "      --threshold T       reject above this entropy / below this confidence\n"
-	       "      --reject-rate R     or reject the fraction R of most uncertain examples\n"
-	       "      --no-calibration    measure the raw model, without the calibrator it carries\n"
-	       "                          (and without its stored rejection rule)\n"
-	       "Calibration error:\n"
-	       "      --bins N            bins for ECE and MCE (default 15)\n"
-	       "      --binning KIND      width (default) or mass\n"
-	       "Fault injection, repeated (see rmlops-inject(1) for the meaning):\n"
-	       "      --repeat N          N independent injections, mean/sd/95%% CI of each metric\n"
-	       "      --fault MODEL       bitflip (default), stuck0, stuck1, zero, random\n"
-	       "      --unit UNIT         tensor (default), weight\n"
-	       "      --rate R            (default 0.1);  --ber P instead of --unit/--rate\n"
-	       "      --bits BITS         any, sign, exponent, mantissa, or positions\n"
-	       "      --target WHAT       groups, kernels, or tensor patterns (default theta)\n"
-	       "Vulnerability sweeps (each point --repeat times, default 10):\n"
-	       "      --sweep KIND        tensors: one fault in each target tensor in turn;\n"
-	       "                          bits: the fault at each bit position 0..31;\n"
-	       "                          rates: the fault description at each --rates value\n"
-	       "      --rates LIST        comma list of rates for --sweep rates\n"
-	       "      --plot FILE         the sweep as a PNG chart\n"
-	       "A/B comparison (B - A; exit 0 promote, 3 keep):\n"
-	       "      --compare B         B: a model (with -m A -d DATA) or predictions (with -p A)\n"
-	       "      --promote-if RULE   METRIC OP THRESHOLD, e.g. 'acc1 > +0.01' (acc1, acc2, ece;\n"
-	       "                          > >= < <=), judged on the 95%% CI bound; repeatable (all hold)\n"
-	       "      --bootstrap N       paired bootstrap resamples (default 2000, seeded by -s)\n"
-	       "Other:\n"
-	       "      --per-class         accuracy of every class\n"
-	       "      --batch N           batch size (default 128)\n"
-	       "  -s, --seed N            seed of the injections (default 1)\n"
-	       "  -j, --threads N         worker threads (default: all cores)\n"
-	       "      --json              one JSON object on standard output\n"
-	       "  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
-	       "\n"
-	       "Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-eval -m MODEL -d DATA [OPTIONS]\n"
+	"       rmlops-eval -p PREDICTIONS [OPTIONS]\n"
+	"       rmlops-eval (-m A -d DATA | -p A) --compare B [--promote-if RULE] [OPTIONS]\n"
+	"Measure a model on a dataset, or a predictions file.\n"
+	"\n"
+	"  -m, --model FILE        the model ('-' = standard input)\n"
+	"  -a, --adapter-file FILE adapters for the model (as rmlops-tta -o writes them),\n"
+	"                          refused unless made for this base model\n"
+	"  -d, --data FILE         the dataset\n"
+	"  -p, --predictions FILE  measure a predictions file instead\n"
+	"  -P, --write-predictions FILE  write the predictions (kind predictions)\n"
+	"Rejection (graceful degradation):\n"
+	"      --reject RULE       none (default), entropy, confidence\n"
+	"      --threshold T       reject above this entropy / below this confidence\n"
+	"      --reject-rate R     or reject the fraction R of most uncertain examples\n"
+	"      --no-calibration    measure the raw model, without the calibrator it carries\n"
+	"                          (and without its stored rejection rule)\n"
+	"Calibration error:\n"
+	"      --bins N            bins for ECE and MCE (default 15)\n"
+	"      --binning KIND      width (default) or mass\n"
+	"Fault injection, repeated (see rmlops-inject(1) for the meaning):\n"
+	"      --repeat N          N independent injections, mean/sd/95% CI of each metric\n"
+	"      --fault MODEL       bitflip (default), stuck0, stuck1, zero, random\n"
+	"      --unit UNIT         tensor (default), weight\n"
+	"      --rate R            (default 0.1);  --ber P instead of --unit/--rate\n"
+	"      --bits BITS         any, sign, exponent, mantissa, or positions\n"
+	"      --target WHAT       groups, kernels, or tensor patterns (default theta)\n"
+	"Vulnerability sweeps (each point --repeat times, default 10):\n"
+	"      --sweep KIND        tensors: one fault in each target tensor in turn;\n"
+	"                          bits: the fault at each bit position 0..31;\n"
+	"                          rates: the fault description at each --rates value\n"
+	"      --rates LIST        comma list of rates for --sweep rates\n"
+	"      --plot FILE         the sweep as a PNG chart\n"
+	"A/B comparison (B - A; exit 0 promote, 3 keep):\n"
+	"      --compare B         B: a model (with -m A -d DATA) or predictions (with -p A)\n"
+	"      --promote-if RULE   METRIC OP THRESHOLD, e.g. 'acc1 > +0.01' (acc1, acc2, ece;\n"
+	"                          > >= < <=), judged on the 95% CI bound; repeatable (all hold)\n"
+	"      --bootstrap N       paired bootstrap resamples (default 2000, seeded by -s)\n"
+	"Other:\n"
+	"      --per-class         accuracy of every class\n"
+	"      --batch N           batch size (default 128)\n"
+	"  -s, --seed N            seed of the injections (default 1)\n"
+	"  -j, --threads N         worker threads (default: all cores)\n"
+	"      --json              one JSON object on standard output\n"
+	"  -q, --quiet / -v, --verbose;  -h, --help;  -V, --version\n"
+	"\n"
+	"Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n";
+
+enum {
+	O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
+	O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_SWEEP, O_RATES, O_PLOT,
+	O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
+};
+enum { G_THRESHOLD = 1, G_FAULT = 2 };  /* given on the command line */
+
+#define F(f) offsetof(struct cmdline, f)
+static const cli_number_option numbers[] = {
+	{ O_THR, "--threshold", 'd', 0, 1e6, F(threshold), G_THRESHOLD },
+	{ O_RATE_REJ, "--reject-rate", 'd', 0, 1, F(rate), 0 },
+	{ O_BINS, "--bins", 'l', 1, 10000, F(bins), 0 },
+	{ O_REPEAT, "--repeat", 'l', 1, 1000000, F(repeat), 0 },
+	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_FAULT },
+	{ O_BOOT, "--bootstrap", 'l', 0, 10000000, F(cmp.n_boot), 0 },
+	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
+	{ 0 },
+};
+#undef F
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
-		O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_JSON, O_SWEEP, O_RATES, O_PLOT,
-		O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
-	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
 		{ "predictions", required_argument, 0, 'p' }, { "adapter-file", required_argument, 0, 'a' },
@@ -105,20 +119,26 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "ber", required_argument, 0, O_BER }, { "bits", required_argument, 0, O_BITS },
 		{ "target", required_argument, 0, O_TARGET },
 		{ "per-class", no_argument, 0, O_PER_CLASS }, { "batch", required_argument, 0, O_BATCH },
-		{ "seed", required_argument, 0, 's' }, { "threads", required_argument, 0, 'j' },
-		{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
 		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
 		{ "plot", required_argument, 0, O_PLOT },
 		{ "no-calibration", no_argument, 0, O_NO_CALIB },
 		{ "compare", required_argument, 0, O_COMPARE },
 		{ "promote-if", required_argument, 0, O_PROMOTE },
 		{ "bootstrap", required_argument, 0, O_BOOT },
-		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	rml_error err = { 0 };
+	unsigned given = 0;
 	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:p:P:s:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:a:d:p:P:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &given);
+		if (r != CLI_OPT_OTHER) {
+			if (r)
+				return r;
+			continue;
+		}
 		switch (o) {
 		case 'm': c->model = optarg; break;
 		case 'a': c->adapters = optarg; break;
@@ -127,23 +147,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'P': c->preds_out = optarg; break;
 		case O_REJECT:
 			c->reject_given = 1;
-			if (strcmp(optarg, "none") == 0) c->reject = RML_REJECT_NONE;
-			else if (strcmp(optarg, "entropy") == 0) c->reject = RML_REJECT_ENTROPY;
-			else if (strcmp(optarg, "confidence") == 0) c->reject = RML_REJECT_CONFIDENCE;
-			else return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
+			if (rml_reject_rule_parse(optarg, &c->reject))
+				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
 			break;
-		case O_THR:
-			if (cli_parse_f64("--threshold", optarg, 0, 1e6, &c->threshold)) return 2;
-			c->have_threshold = 1;
-			break;
-		case O_RATE_REJ: if (cli_parse_f64("--reject-rate", optarg, 0, 1, &c->rate)) return 2; break;
-		case O_BINS: if (cli_parse_i64("--bins", optarg, 1, 10000, &c->bins)) return 2; break;
 		case O_BINNING:
 			if (strcmp(optarg, "width") == 0) c->binning = RML_BINS_WIDTH;
 			else if (strcmp(optarg, "mass") == 0) c->binning = RML_BINS_MASS;
 			else return cli_usage_error("--binning is width or mass, not '%s'", optarg);
 			break;
-		case O_REPEAT: if (cli_parse_i64("--repeat", optarg, 1, 1000000, &c->repeat)) return 2; break;
 		case O_FAULT:
 			if (rml_fault_model_parse(optarg, &c->spec.model, &err)) return cli_usage_error("%s", err.msg);
 			c->fault = 1;
@@ -154,7 +165,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
 			c->fault = 1;
 			break;
-		case O_RATE: if (cli_parse_f64("--rate", optarg, 0, 1, &c->spec.rate)) return 2; c->fault = 1; break;
 		case O_BER:
 			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate)) return 2;
 			c->spec.unit = RML_FAULT_UNIT_BER;
@@ -187,20 +197,15 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_COMPARE: c->cmp.against = optarg; break;
 		case O_PROMOTE: if (eval_compare_rule(&c->cmp, optarg)) return 2; break;
-		case O_BOOT: if (cli_parse_i64("--bootstrap", optarg, 0, 10000000, &c->cmp.n_boot)) return 2; break;
-		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch)) return 2; break;
-		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (given & G_THRESHOLD)
+		c->have_threshold = 1;
+	if (given & G_FAULT)
+		c->fault = 1;
 	if (c->preds && (c->model || c->data))
 		return cli_usage_error("give either -p PREDICTIONS or -m MODEL -d DATA");
 	if (!c->preds && (!c->model || !c->data))
@@ -270,32 +275,15 @@ static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report 
 	return 0;
 }
 
-#define N_METRICS 8
-static const char *const metric_names[N_METRICS] = {
-	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
-};
-
-static void metric_values(const rml_eval_report *r, double *v)
-{
-	v[0] = r->acc1;
-	v[1] = r->acc2;
-	v[2] = r->reject_rate;
-	v[3] = r->nll;
-	v[4] = r->brier;
-	v[5] = r->ece;
-	v[6] = r->mce;
-	v[7] = r->ace;
-}
-
 static void print_single(const rml_eval_report *r, const struct cmdline *c,
 			 const char *const *names, int64_t k)
 {
-	double v[N_METRICS];
-	metric_values(r, v);
-	if (c->json) {
+	double v[RML_EVAL_N_METRICS];
+	rml_eval_report_values(r, v);
+	if (c->com.json) {
 		printf("{\"n\":%lld", (long long)r->n);
-		for (int i = 0; i < N_METRICS; i++) {
-			printf(",\"%s\":", metric_names[i]);
+		for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
+			printf(",\"%s\":", rml_eval_metric_names[i]);
 			cli_json_num(v[i]);
 		}
 		if (c->reject != RML_REJECT_NONE) {
@@ -320,8 +308,8 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 		return;
 	}
 	printf("%-12s %lld\n", "n", (long long)r->n);
-	for (int i = 0; i < N_METRICS; i++)
-		printf("%-12s %.4f\n", metric_names[i], v[i]);
+	for (int i = 0; i < RML_EVAL_N_METRICS; i++)
+		printf("%-12s %.4f\n", rml_eval_metric_names[i], v[i]);
 	if (c->reject != RML_REJECT_NONE)
 		printf("%-12s %.4f\n", "threshold", r->threshold);
 	if (c->per_class) {
@@ -352,10 +340,10 @@ static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rm
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (rml_inject_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->seed,
+	if (rml_inject_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->com.seed,
 			       c->batch, mean, sd, sdc, det, err))
 		goto out;
-	if (c->json)
+	if (c->com.json)
 		printf("{\"sweep\":\"%s\",\"n_rep\":%lld,\"points\":[", c->sweep, (long long)c->repeat);
 	else
 		printf("%-48s %10s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
@@ -369,14 +357,14 @@ static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rm
 		else
 			snprintf(label, sizeof label, "%g", c->rates[i]);
 		x[i] = kind == RML_SWEEP_RATES ? c->rates[i] : i;
-		if (c->json)
+		if (c->com.json)
 			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f,\"detected\":%.6f}",
 			       i ? "," : "", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
 			       label, mean[i], sd[i], sdc[i], det[i]);
 		else
 			printf("%-48s %10.4f %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i], det[i]);
 	}
-	if (c->json)
+	if (c->com.json)
 		printf("]}\n");
 	if (c->plot) {
 		rml_series s[2] = {
@@ -420,12 +408,12 @@ static int compare(struct cmdline *c)
 	e->reject_given = c->reject_given;
 	e->have_threshold = c->have_threshold;
 	e->no_calib = c->no_calib;
-	e->json = c->json;
+	e->json = c->com.json;
 	e->threshold = c->threshold;
 	e->rate = c->rate;
 	e->bins = c->bins;
 	e->batch = c->batch;
-	e->seed = c->seed;
+	e->seed = c->com.seed;
 	e->repeat = c->repeat;
 	e->spec = c->spec;
 	if (e->n_boot < 0)
@@ -433,10 +421,110 @@ static int compare(struct cmdline *c)
 	return eval_compare_run(e);
 }
 
+/* Repetitions: inject, predict, measure, undo; then the mean, sd and 95%
+ * CI of every metric over them, printed. */
+static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_predictions *p,
+		       rml_eval_report *rep, rml_error *err)
+{
+	rml_fault_targets tg = { 0 };
+	double *vals = NULL;
+	int rc = -1;
+	/* Repetitions: inject, predict, measure, undo. */
+	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
+		goto out;
+	/* More per repetition: the accuracy drop from the fault-free
+	 * model, the share of its correct predictions that the faults
+	 * turn wrong (sdc_rate), and every image's outcome against its
+	 * fault-free prediction: masked, sdc, detected (non-finite). */
+	enum { NR = RML_EVAL_N_METRICS + 5 };
+	vals = malloc((size_t)(c->repeat * NR) * sizeof *vals);
+	int32_t *clean = malloc((size_t)(d->n + 1) * sizeof *clean);
+	int32_t *pred = malloc((size_t)(d->n + 1) * sizeof *pred);
+	if (!vals || !clean || !pred) {
+		free(clean);
+		free(pred);
+		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (predict(m, d, c, p->probs, err)) {
+		free(clean);
+		free(pred);
+		goto out;
+	}
+	rml_top1(p->probs, d->n, p->k, clean, NULL);
+	int64_t clean_right = 0;
+	for (int64_t i = 0; i < d->n; i++)
+		clean_right += clean[i] == d->labels[i];
+	for (int64_t r = 0; r < c->repeat; r++) {
+		/* Repetition r draws its faults from stream r of the seed, so
+		 * any repetition can be reproduced alone. */
+		rml_fault_log log;
+		rml_fault_log_init(&log);
+		rml_rng rng;
+		rml_rng_seed_stream(&rng, (uint64_t)c->com.seed, (uint64_t)r);
+		rml_status s = rml_inject(&c->spec, tg.t, tg.n, &rng, &log, err);
+		if (!s)
+			s = predict(m, d, c, p->probs, err);
+		rml_inject_undo(tg.t, &log);
+		rml_fault_log_free(&log);
+		if (s || (rml_eval_report_free(rep), measure(p, c, rep, err))) {
+			free(clean);
+			free(pred);
+			goto out;
+		}
+		double *v = vals + r * NR;
+		rml_eval_report_values(rep, v);
+		rml_top1(p->probs, d->n, p->k, pred, NULL);
+		int64_t corrupted = 0;
+		for (int64_t i = 0; i < d->n; i++)
+			corrupted += clean[i] == d->labels[i] && pred[i] != d->labels[i];
+		v[RML_EVAL_N_METRICS] = d->n ? (double)clean_right / (double)d->n - rep->acc1 : 0;
+		v[RML_EVAL_N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
+		rml_fault_outcomes(p->probs, clean, d->n, p->k, v + RML_EVAL_N_METRICS + 2, v + RML_EVAL_N_METRICS + 3,
+				   v + RML_EVAL_N_METRICS + 4);
+		cli_progress("repetitions", r + 1, c->repeat);
+	}
+	free(clean);
+	free(pred);
+	double *col = malloc((size_t)c->repeat * sizeof *col);
+	if (!col) {
+		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (c->com.json)
+		printf("{\"n\":%lld,\"n_rep\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g}",
+		       (long long)d->n, (long long)c->repeat, rml_fault_model_name(c->spec.model),
+		       rml_fault_unit_name(c->spec.unit), c->spec.rate);
+	else
+		printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
+		       "95% CI", (long long)c->repeat, (long long)d->n);
+	static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
+	for (int i = 0; i < NR; i++) {
+		const char *name = i < RML_EVAL_N_METRICS ? rml_eval_metric_names[i] : extra[i - RML_EVAL_N_METRICS];
+		for (int64_t r = 0; r < c->repeat; r++)
+			col[r] = vals[r * NR + i];
+		rml_summary s;
+		rml_summarize(col, c->repeat, &s);
+		if (c->com.json)
+			printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
+			       name, s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
+		else
+			printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", name, s.mean, s.sd, s.lo, s.hi);
+	}
+	if (c->com.json)
+		printf("}\n");
+	free(col);
+	rc = 0;
+out:
+	free(vals);
+	rml_fault_targets_free(&tg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-eval", argc, argv);
-	struct cmdline c = { .rate = -1, .bins = 15, .batch = 128, .seed = 1,
+	struct cmdline c = { .rate = -1, .bins = 15, .batch = 128, .com = { .help = usage_text, .seed = 1 },
 			     .spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_TENSOR, 0.1, RML_BITS_ANY },
 			     .cmp = { .n_boot = -1 } };
 	int st = parse_args(argc, argv, &c);
@@ -452,7 +540,7 @@ int main(int argc, char **argv)
 		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
 			return cli_finish(st);
 	}
-	rml_set_threads((int)c.threads);
+	cli_common_threads(&c.com);
 	if (c.cmp.against)
 		return cli_finish(compare(&c));
 	rml_error err = { 0 };
@@ -462,8 +550,6 @@ int main(int argc, char **argv)
 	rml_dataset d;
 	rml_dataset_init(&d);
 	rml_model *m = NULL;
-	rml_fault_targets tg = { 0 };
-	double *vals = NULL;
 	int status = CLI_EXIT_FAIL;
 	const char *const *names = NULL;
 	rml_file f, pf;
@@ -505,91 +591,8 @@ int main(int argc, char **argv)
 		if (sweep(m, &d, &c, &err))
 			goto done;
 	} else if (c.repeat) {
-		/* Repetitions: inject, predict, measure, undo. */
-		if (rml_fault_targets_select(&tg, m, c.target ? c.target : "theta", &err))
+		if (repetitions(m, &d, &c, &p, &rep, &err))
 			goto done;
-		/* More per repetition: the accuracy drop from the fault-free
-		 * model, the share of its correct predictions that the faults
-		 * turn wrong (sdc_rate), and every image's outcome against its
-		 * fault-free prediction: masked, sdc, detected (non-finite). */
-		enum { NR = N_METRICS + 5 };
-		vals = malloc((size_t)(c.repeat * NR) * sizeof *vals);
-		int32_t *clean = malloc((size_t)(d.n + 1) * sizeof *clean);
-		int32_t *pred = malloc((size_t)(d.n + 1) * sizeof *pred);
-		if (!vals || !clean || !pred) {
-			free(clean);
-			free(pred);
-			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-			goto done;
-		}
-		if (predict(m, &d, &c, p.probs, &err)) {
-			free(clean);
-			free(pred);
-			goto done;
-		}
-		rml_top1(p.probs, d.n, p.k, clean, NULL);
-		int64_t clean_right = 0;
-		for (int64_t i = 0; i < d.n; i++)
-			clean_right += clean[i] == d.labels[i];
-		for (int64_t r = 0; r < c.repeat; r++) {
-			/* Repetition r draws its faults from stream r of the seed, so
-			 * any repetition can be reproduced alone. */
-			rml_fault_log log;
-			rml_fault_log_init(&log);
-			rml_rng rng;
-			rml_rng_seed_stream(&rng, (uint64_t)c.seed, (uint64_t)r);
-			rml_status s = rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err);
-			if (!s)
-				s = predict(m, &d, &c, p.probs, &err);
-			rml_inject_undo(tg.t, &log);
-			rml_fault_log_free(&log);
-			if (s || (rml_eval_report_free(&rep), measure(&p, &c, &rep, &err))) {
-				free(clean);
-				free(pred);
-				goto done;
-			}
-			double *v = vals + r * NR;
-			metric_values(&rep, v);
-			rml_top1(p.probs, d.n, p.k, pred, NULL);
-			int64_t corrupted = 0;
-			for (int64_t i = 0; i < d.n; i++)
-				corrupted += clean[i] == d.labels[i] && pred[i] != d.labels[i];
-			v[N_METRICS] = d.n ? (double)clean_right / (double)d.n - rep.acc1 : 0;
-			v[N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
-			rml_fault_outcomes(p.probs, clean, d.n, p.k, v + N_METRICS + 2, v + N_METRICS + 3,
-					   v + N_METRICS + 4);
-			cli_progress("repetitions", r + 1, c.repeat);
-		}
-		free(clean);
-		free(pred);
-		double *col = malloc((size_t)c.repeat * sizeof *col);
-		if (!col) {
-			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-			goto done;
-		}
-		if (c.json)
-			printf("{\"n\":%lld,\"n_rep\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g}",
-			       (long long)d.n, (long long)c.repeat, rml_fault_model_name(c.spec.model),
-			       rml_fault_unit_name(c.spec.unit), c.spec.rate);
-		else
-			printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
-			       "95% CI", (long long)c.repeat, (long long)d.n);
-		static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
-		for (int i = 0; i < NR; i++) {
-			const char *name = i < N_METRICS ? metric_names[i] : extra[i - N_METRICS];
-			for (int64_t r = 0; r < c.repeat; r++)
-				col[r] = vals[r * NR + i];
-			rml_summary s;
-			rml_summarize(col, c.repeat, &s);
-			if (c.json)
-				printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-				       name, s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
-			else
-				printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", name, s.mean, s.sd, s.lo, s.hi);
-		}
-		if (c.json)
-			printf("}\n");
-		free(col);
 	} else {
 		if (measure(&p, &c, &rep, &err))
 			goto done;
@@ -602,15 +605,13 @@ int main(int argc, char **argv)
 			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 			goto done;
 		}
-		if (cli_save(&pf, c.preds_out, c.repeat ? c.seed : -1, &err))
+		if (cli_save(&pf, c.preds_out, c.repeat ? c.com.seed : -1, &err))
 			goto done;
 	}
 	status = CLI_EXIT_OK;
 done:
 	if (status != CLI_EXIT_OK)
 		cli_fail(&err);
-	free(vals);
-	rml_fault_targets_free(&tg);
 	rml_eval_report_free(&rep);
 	rml_predictions_free(&p);
 	rml_dataset_free(&d);

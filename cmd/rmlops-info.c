@@ -14,20 +14,18 @@
 #include "cli.h"
 #include "format.h"
 
-static void usage(void)
-{
-	printf("Usage: rmlops-info [OPTIONS] [FILE...]\n"
-	       "Show what rmlops files hold (default: standard input).\n"
-	       "\n"
-	       "      --json        one JSON object per file (arrays in full)\n"
-	       "      --lineage     the provenance and the history of steps, oldest first\n"
-	       "      --digest      one line per tensor: SHA-256 of its data and its name\n"
-	       "                    (compares the content of files whose provenance differs)\n"
-	       "  -q, --quiet       only check the files (exit status)\n"
-	       "  -h, --help        this help;  -V, --version  the version\n"
-	       "\n"
-	       "Example: rmlops-info --lineage hardened.rml\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-info [OPTIONS] [FILE...]\n"
+	"Show what rmlops files hold (default: standard input).\n"
+	"\n"
+	"      --json        one JSON object per file (arrays in full)\n"
+	"      --lineage     the provenance and the history of steps, oldest first\n"
+	"      --digest      one line per tensor: SHA-256 of its data and its name\n"
+	"                    (compares the content of files whose provenance differs)\n"
+	"  -q, --quiet       only check the files (exit status)\n"
+	"  -h, --help        this help;  -V, --version  the version\n"
+	"\n"
+	"Example: rmlops-info --lineage hardened.rml\n";
 
 /* A lineage entry is JSON already; a control character put in by hand
  * becomes an escape, so the output stays one valid line. */
@@ -292,22 +290,23 @@ static int show_input(const char *path, int json, int lineage, int digest, int q
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-info", argc, argv);
-	enum { O_JSON = 256, O_LINEAGE, O_DIGEST };
+	enum { O_LINEAGE = 256, O_DIGEST };
 	static const struct option opts[] = {
-		{ "json", no_argument, 0, O_JSON }, { "lineage", no_argument, 0, O_LINEAGE },
+		CLI_OPT_JSON, { "lineage", no_argument, 0, O_LINEAGE },
 		{ "digest", no_argument, 0, O_DIGEST },
-		{ "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPT_QUIET, CLI_OPT_HELP, CLI_OPT_VERSION, { 0, 0, 0, 0 },
 	};
-	int json = 0, lineage = 0, digest = 0, quiet = 0, o;
+	cli_common com = { .help = usage_text };
+	int lineage = 0, digest = 0, o;
 	while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &com);
+		if (r == CLI_OPT_STOP)
+			return cli_finish(CLI_EXIT_OK);
+		if (r == CLI_OPT_DONE)
+			continue;
 		switch (o) {
-		case O_JSON: json = 1; break;
 		case O_LINEAGE: lineage = 1; break;
 		case O_DIGEST: digest = 1; break;
-		case 'q': quiet = 1; cli_verbosity = 0; break;
-		case 'h': usage(); return cli_finish(CLI_EXIT_OK);
-		case 'V': cli_version(); return cli_finish(CLI_EXIT_OK);
 		default: return cli_usage_error("unknown option");
 		}
 	}
@@ -316,7 +315,7 @@ int main(int argc, char **argv)
 	int n = optind < argc ? argc - optind : 1;
 	int status = CLI_EXIT_OK;
 	for (int i = 0; i < n; i++)
-		if (show_input(files[i], json, lineage, digest, quiet))
+		if (show_input(files[i], com.json, lineage, digest, cli_verbosity == 0))
 			status = CLI_EXIT_FAIL;
 	return cli_finish(status);
 }

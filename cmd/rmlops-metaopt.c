@@ -24,8 +24,9 @@
 struct cmdline {
 	const char *model, *data, *val, *tasks, *pool, *output, *checkpoint, *resume, *log, *plot;
 	rml_metaopt_config cfg;
-	int64_t threads, gamma, until, repeat;
-	int eval, json, quick;
+	cli_common com;
+	int64_t gamma, until, repeat;
+	int eval, quick;
 	char **argv;   /* the run's options, kept in the checkpoint for --resume */
 	int argc;
 };
@@ -42,63 +43,61 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-static void usage(void)
-{
-	printf("Usage: rmlops-metaopt -m MODEL -d DATA --val VAL [--tasks TASKS] [OPTIONS] -o OUT\n"
-	       "       rmlops-metaopt --eval -m MODEL --val VAL [--tasks TASKS] [OPTIONS]\n"
-	       "       rmlops-metaopt --resume CHECKPOINT [-j N] [--until N]\n"
-	       "Meta-learn the meta-adapters (omega) with evolution strategies so that\n"
-	       "the adapters recover quickly after a disturbance; or measure the\n"
-	       "integral resilience criterion R of a model (--eval).\n"
-	       "\n"
-	       "Inputs and outputs:\n"
-	       "  -m, --model FILE      model with adapters (or add them with --adapters)\n"
-	       "      --adapters GAMMA  add adapters (1, 2, 4, 8) to a model without\n"
-	       "  -d, --data FILE       labelled images of the model's task, for inner loops\n"
-	       "      --val FILE        held-out labelled images: P0 and the held-out R\n"
-	       "      --tasks FILE      task episodes (rmlops-data tasks) for 'task'\n"
-	       "      --pool LIST|FILE  disturbances: fgsm,fault,task or a YAML file\n"
-	       "                        (default fgsm,fault, and task with --tasks)\n"
-	       "  -o, --output FILE     the model with the best omega (default stdout)\n"
-	       "      --checkpoint FILE written after every iteration (default OUT.ckpt)\n"
-	       "      --resume FILE     continue a run from its checkpoint, exactly\n"
-	       "      --until N         stop after iteration N, leaving the checkpoint\n"
-	       "      --log FILE        one JSON line per iteration\n"
-	       "      --plot FILE       PNG of R over the iterations (with --eval: the\n"
-	       "                        mean resilience curve of each disturbance)\n"
-	       "Inner loop (per disturbance implementation):\n"
-	       "      --steps T         SGD steps on phi (and a new head) (40)\n"
-	       "      --batch B         images per step (4)\n"
-	       "      --alpha A         learning rate (0.001)\n"
-	       "      --val-size N      validation images per implementation (100)\n"
-	       "Outer loop:\n"
-	       "      --beta B          ES step (0.0001)\n"
-	       "      --sigma S         ES smoothing radius (0.01)\n"
-	       "      --impl N          implementations per iteration and side (2)\n"
-	       "      --iterations N    at most N iterations (300)\n"
-	       "      --patience N      stop when the held-out R has not risen for N (10)\n"
-	       "      --heldout N       held-out implementations per disturbance (2)\n"
-	       "      --eval-every K    held-out R every K iterations (2)\n"
-	       "      --random-steps    control: random directions of the ES step's length\n"
-	       "      --p0 X            fix P0 (default: measured on --val)\n"
-	       "      --train-metric M  P_t of the ES iterations: prob (the true class's\n"
-	       "                        probability, default) or acc; held-out: acc\n"
-	       "      --quick           small settings for tests and demos\n"
-	       "Evaluation:\n"
-	       "      --eval            measure R; no output model\n"
-	       "      --repeat N        implementations per disturbance (20)\n"
-	       "Common:\n"
-	       "  -s, --seed N          seed of every random choice (1)\n"
-	       "  -j, --threads N       worker threads (default: all cores)\n"
-	       "      --json            the report as JSON on stdout\n"
-	       "  -q, --quiet / -v, --verbose\n"
-	       "  -h, --help / -V, --version\n");
-}
+static const char usage_text[] =
+	"Usage: rmlops-metaopt -m MODEL -d DATA --val VAL [--tasks TASKS] [OPTIONS] -o OUT\n"
+	"       rmlops-metaopt --eval -m MODEL --val VAL [--tasks TASKS] [OPTIONS]\n"
+	"       rmlops-metaopt --resume CHECKPOINT [-j N] [--until N]\n"
+	"Meta-learn the meta-adapters (omega) with evolution strategies so that\n"
+	"the adapters recover quickly after a disturbance; or measure the\n"
+	"integral resilience criterion R of a model (--eval).\n"
+	"\n"
+	"Inputs and outputs:\n"
+	"  -m, --model FILE      model with adapters (or add them with --adapters)\n"
+	"      --adapters GAMMA  add adapters (1, 2, 4, 8) to a model without\n"
+	"  -d, --data FILE       labelled images of the model's task, for inner loops\n"
+	"      --val FILE        held-out labelled images: P0 and the held-out R\n"
+	"      --tasks FILE      task episodes (rmlops-data tasks) for 'task'\n"
+	"      --pool LIST|FILE  disturbances: fgsm,fault,task or a YAML file\n"
+	"                        (default fgsm,fault, and task with --tasks)\n"
+	"  -o, --output FILE     the model with the best omega (default stdout)\n"
+	"      --checkpoint FILE written after every iteration (default OUT.ckpt)\n"
+	"      --resume FILE     continue a run from its checkpoint, exactly\n"
+	"      --until N         stop after iteration N, leaving the checkpoint\n"
+	"      --log FILE        one JSON line per iteration\n"
+	"      --plot FILE       PNG of R over the iterations (with --eval: the\n"
+	"                        mean resilience curve of each disturbance)\n"
+	"Inner loop (per disturbance implementation):\n"
+	"      --steps T         SGD steps on phi (and a new head) (40)\n"
+	"      --batch B         images per step (4)\n"
+	"      --alpha A         learning rate (0.001)\n"
+	"      --val-size N      validation images per implementation (100)\n"
+	"Outer loop:\n"
+	"      --beta B          ES step (0.0001)\n"
+	"      --sigma S         ES smoothing radius (0.01)\n"
+	"      --impl N          implementations per iteration and side (2)\n"
+	"      --iterations N    at most N iterations (300)\n"
+	"      --patience N      stop when the held-out R has not risen for N (10)\n"
+	"      --heldout N       held-out implementations per disturbance (2)\n"
+	"      --eval-every K    held-out R every K iterations (2)\n"
+	"      --random-steps    control: random directions of the ES step's length\n"
+	"      --p0 X            fix P0 (default: measured on --val)\n"
+	"      --train-metric M  P_t of the ES iterations: prob (the true class's\n"
+	"                        probability, default) or acc; held-out: acc\n"
+	"      --quick           small settings for tests and demos\n"
+	"Evaluation:\n"
+	"      --eval            measure R; no output model\n"
+	"      --repeat N        implementations per disturbance (20)\n"
+	"Common:\n"
+	"  -s, --seed N          seed of every random choice (1)\n"
+	"  -j, --threads N       worker threads (default: all cores)\n"
+	"      --json            the report as JSON on stdout\n"
+	"  -q, --quiet / -v, --verbose\n"
+	"  -h, --help / -V, --version\n";
 
 enum {
 	O_ADAPTERS = 256, O_VAL, O_TASKS, O_POOL, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_PLOT, O_STEPS,
 	O_BATCH, O_ALPHA, O_VALSIZE, O_BETA, O_SIGMA, O_IMPL, O_ITERS, O_PATIENCE, O_HELDOUT,
-	O_EVERY, O_RANDOM, O_P0, O_METRIC, O_QUICK, O_EVAL, O_REPEAT, O_JSON,
+	O_EVERY, O_RANDOM, O_P0, O_METRIC, O_QUICK, O_EVAL, O_REPEAT,
 };
 
 static const struct option long_opts[] = {
@@ -116,10 +115,7 @@ static const struct option long_opts[] = {
 	{ "eval-every", required_argument, 0, O_EVERY }, { "random-steps", no_argument, 0, O_RANDOM },
 	{ "p0", required_argument, 0, O_P0 }, { "train-metric", required_argument, 0, O_METRIC }, { "quick", no_argument, 0, O_QUICK },
 	{ "eval", no_argument, 0, O_EVAL }, { "repeat", required_argument, 0, O_REPEAT },
-	{ "seed", required_argument, 0, 's' }, { "threads", required_argument, 0, 'j' },
-	{ "json", no_argument, 0, O_JSON }, { "quiet", no_argument, 0, 'q' },
-	{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
-	{ "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+	CLI_OPTS_ALL, { 0, 0, 0, 0 },
 };
 
 /* Parse argv into c; 0, or the exit status to end with. */
@@ -128,8 +124,15 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int64_t v;
 	double f;
 	optind = 1;
-	for (int o; (o = getopt_long(argc, argv, "m:d:o:s:j:qvhV", long_opts, NULL)) != -1;) {
-		int bad = 0;
+	c->com.help = usage_text;
+	for (int o; (o = getopt_long(argc, argv, "m:d:o:" CLI_SHORT_ALL, long_opts, NULL)) != -1;) {
+		int bad = cli_common_opt(o, optarg, &c->com);
+		if (bad != CLI_OPT_OTHER) {
+			if (bad)
+				return bad;
+			continue;
+		}
+		bad = 0;
 		switch (o) {
 		case 'm': c->model = optarg; break;
 		case 'd': c->data = optarg; break;
@@ -189,13 +192,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			break;
 		case O_EVAL: c->eval = 1; break;
 		case O_REPEAT: bad = cli_parse_i64("--repeat", optarg, 1, 100000, &c->repeat); break;
-		case 's': bad = cli_parse_i64("--seed", optarg, 0, INT64_MAX, &v); c->cfg.seed = (uint64_t)v; break;
-		case 'j': bad = cli_parse_i64("--threads", optarg, 1, 256, &c->threads); break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': return cli_version() - 1;
 		default: return CLI_EXIT_USAGE;
 		}
 		if (bad)
@@ -203,6 +199,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (c->com.seed_given)
+		c->cfg.seed = (uint64_t)c->com.seed;
 	return 0;
 }
 
@@ -358,13 +356,13 @@ static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
 		cli_msg("out of memory");
 		goto done;
 	}
-	if (rml_metaopt_evaluate(m, &c->cfg, pool, data, n_per, (int)c->threads, r, curves, &p0, &err)) {
+	if (rml_metaopt_evaluate(m, &c->cfg, pool, data, n_per, (int)c->com.threads, r, curves, &p0, &err)) {
 		status = cli_fail(&err);
 		goto done;
 	}
 	/* Per pool entry and overall: mean, sd, Student-t 95% interval. */
 	double all = 0, all2 = 0;
-	if (c->json)
+	if (c->com.json)
 		printf("{\"p0\":%.6f,\"steps\":%d,\"by_disturbance\":[", p0, T);
 	else
 		printf("P0 %.4f (undisturbed accuracy on the held-out images), T %d\n"
@@ -383,7 +381,7 @@ static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
 		all2 += s2;
 		double mean = s / n_per, sd = n_per > 1 ? sqrt(fmax(0, (s2 - s * mean) / (n_per - 1))) : 0;
 		double h = n_per > 1 ? rml_student_t975(n_per - 1) * sd / sqrt(n_per) : 0;
-		if (c->json) {
+		if (c->com.json) {
 			printf("%s{\"type\":\"%s\",\"resilience\":{\"mean\":%.6f,\"sd\":%.6f,"
 			       "\"ci95\":[%.6f,%.6f],\"n_rep\":%d},\"acc_before\":%.6f,\"acc_after\":%.6f,"
 			       "\"r\":[",
@@ -401,7 +399,7 @@ static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
 	}
 	double mean = all / n, sd = n > 1 ? sqrt(fmax(0, (all2 - all * mean) / (n - 1))) : 0;
 	double h = n > 1 ? rml_student_t975(n - 1) * sd / sqrt(n) : 0;
-	if (c->json)
+	if (c->com.json)
 		printf("],\"resilience\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%d}}\n",
 		       mean, sd, mean - h, mean + h, n);
 	else
@@ -456,6 +454,99 @@ static rml_status store_args(rml_file *f, int argc, char **argv, rml_error *err)
 	return RML_OK;
 }
 
+/* --resume: the run's options come from the checkpoint (loaded into
+ * ckpt), with -j and --until from the command line. *stored receives the
+ * stored argv (free it; its strings belong to ckpt), c->argc its length.
+ * Returns 0, -1 when the stored options asked for help, or an exit
+ * status after printing the problem. */
+static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
+{
+	rml_error err = { 0 };
+	int64_t until = c->until, threads = c->com.threads;
+	/* Only -j, --until and the verbosity may come with --resume. */
+	if (c->model || c->data || c->val || c->tasks || c->pool || c->output || c->log || c->plot || c->eval)
+		return cli_usage_error("--resume takes the run's options from the checkpoint");
+	const char *resume = c->resume;
+	if (rml_file_load(ckpt, resume, &err))
+		return cli_fail(&err);
+	const rml_kv *kv = rml_get(ckpt, "metaopt.argv");
+	if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
+		rml_file_free(ckpt);
+		cli_msg("%s: not a metaopt checkpoint", resume);
+		return CLI_EXIT_FAIL;
+	}
+	int64_t n_stored = kv->n;
+	char **stored = calloc((size_t)n_stored + 1, sizeof *stored);
+	for (int64_t i = 0; stored && i < n_stored; i++)
+		stored[i] = kv->sa[i];
+	memset(c, 0, sizeof *c);
+	rml_metaopt_config_default(&c->cfg);
+	int status = 0;
+	if (!stored || (status = parse_args((int)n_stored, stored, c))) {
+		free(stored);
+		rml_file_free(ckpt);
+		return status < 0 ? -1 : CLI_EXIT_FAIL;
+	}
+	c->resume = resume;
+	c->until = until;
+	if (threads)
+		c->com.threads = threads;
+	c->argc = (int)n_stored;
+	*stored_out = stored;
+	return 0;
+}
+
+/* One JSON line of the run's log. */
+static void log_record(FILE *log, const rml_metaopt_record *rec)
+{
+	fprintf(log, "{\"iteration\":%lld,\"type\":\"%s\"", (long long)rec->iteration,
+		rml_dist_kind_name(rec->kind));
+	num(log, "r_plus", rec->r_plus);
+	num(log, "r_minus", rec->r_minus);
+	num(log, "r_mean", rec->r_mean);
+	num(log, "heldout", rec->heldout);
+	num(log, "grad_norm", rec->grad_norm);
+	num(log, "step_norm", rec->step_norm);
+	num(log, "seconds", rec->seconds);
+	fprintf(log, ",\"best\":%s}\n", rec->best ? "true" : "false");
+	fflush(log);
+}
+
+/* The output: the model as given with the best omega, and the summary. */
+static int write_result(const struct cmdline *c, const rml_model *m, rml_metaopt *mo, rml_error *err)
+{
+	double p0, before, best;
+	int64_t best_it;
+	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
+	rml_model *out_m = NULL;
+	rml_file f;
+	rml_file_init(&f);
+	int rc = -1;
+	if (rml_model_to_file(m, &f, err) || rml_model_from_file(&out_m, &f, err) ||
+	    rml_metaopt_result(mo, out_m, err))
+		goto out;
+	rml_file_free(&f);
+	if (rml_model_to_file(out_m, &f, err) ||
+	    rml_set_i64(&f, "metaopt.iterations", rml_metaopt_iteration(mo)) ||
+	    rml_set_f64(&f, "metaopt.p0", p0) || rml_set_f64(&f, "metaopt.heldout_before", before) ||
+	    rml_set_f64(&f, "metaopt.heldout_after", best) ||
+	    cli_save(&f, c->output, (int64_t)c->cfg.seed, err))
+		goto out;
+	if (c->com.json)
+		fprintf(strcmp(c->output, "-") ? stdout : stderr,
+			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
+			"\"best_iteration\":%lld}\n",
+			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
+	else if (cli_verbosity)
+		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
+			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
+	rc = 0;
+out:
+	rml_model_free(out_m);
+	rml_file_free(&f);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-metaopt", argc, argv);
@@ -469,36 +560,10 @@ int main(int argc, char **argv)
 	rml_file_init(&ckpt);
 	rml_file_init(&f);
 	char **stored = NULL;
-	int64_t n_stored = 0, until = c.until, threads = c.threads;
-	if (c.resume) {
-		/* Only -j, --until and the verbosity may come with --resume. */
-		if (c.model || c.data || c.val || c.tasks || c.pool || c.output || c.log || c.plot || c.eval)
-			return cli_usage_error("--resume takes the run's options from the checkpoint");
-		const char *resume = c.resume;
-		if (rml_file_load(&ckpt, resume, &err))
-			return cli_fail(&err);
-		const rml_kv *kv = rml_get(&ckpt, "metaopt.argv");
-		if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
-			rml_file_free(&ckpt);
-			cli_msg("%s: not a metaopt checkpoint", resume);
-			return CLI_EXIT_FAIL;
-		}
-		n_stored = kv->n;
-		stored = calloc((size_t)n_stored + 1, sizeof *stored);
-		for (int64_t i = 0; stored && i < n_stored; i++)
-			stored[i] = kv->sa[i];
-		memset(&c, 0, sizeof c);
-		rml_metaopt_config_default(&c.cfg);
-		if (!stored || (status = parse_args((int)n_stored, stored, &c))) {
-			free(stored);
-			rml_file_free(&ckpt);
-			return status < 0 ? 0 : CLI_EXIT_FAIL;
-		}
-		c.resume = resume;
-		c.until = until;
-		if (threads)
-			c.threads = threads;
-		argc = (int)n_stored;
+	if (c.resume && (status = resume_args(&c, &ckpt, &stored)) != 0)
+		return status < 0 ? 0 : status;
+	if (stored) {
+		argc = c.argc;
 		argv = stored;
 	}
 	if ((status = check_args(&c))) {
@@ -506,10 +571,10 @@ int main(int argc, char **argv)
 		rml_file_free(&ckpt);
 		return status;
 	}
-	if (c.threads)
-		rml_set_threads((int)c.threads);
+	if (c.com.threads)
+		cli_common_threads(&c.com);
 	status = CLI_EXIT_FAIL;
-	rml_model *m = NULL, *out_m = NULL;
+	rml_model *m = NULL;
 	rml_dataset data, val;
 	rml_dataset_init(&data);
 	rml_dataset_init(&val);
@@ -555,7 +620,7 @@ int main(int argc, char **argv)
 		snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", c.output);
 	else
 		ckpt_path[0] = 0;
-	if (rml_metaopt_init(&mo, m, &c.cfg, &pool, &md, (int)c.threads, &err))
+	if (rml_metaopt_init(&mo, m, &c.cfg, &pool, &md, (int)c.com.threads, &err))
 		goto done;
 	if (c.resume && rml_metaopt_restore(mo, &ckpt, &err))
 		goto done;
@@ -582,19 +647,8 @@ int main(int argc, char **argv)
 			goto done;
 		rmean[rec.iteration] = rec.r_mean;
 		held[rec.iteration] = rec.heldout;
-		if (log) {
-			fprintf(log, "{\"iteration\":%lld,\"type\":\"%s\"", (long long)rec.iteration,
-				rml_dist_kind_name(rec.kind));
-			num(log, "r_plus", rec.r_plus);
-			num(log, "r_minus", rec.r_minus);
-			num(log, "r_mean", rec.r_mean);
-			num(log, "heldout", rec.heldout);
-			num(log, "grad_norm", rec.grad_norm);
-			num(log, "step_norm", rec.step_norm);
-			num(log, "seconds", rec.seconds);
-			fprintf(log, ",\"best\":%s}\n", rec.best ? "true" : "false");
-			fflush(log);
-		}
+		if (log)
+			log_record(log, &rec);
 		if (cli_verbosity >= 2)
 			cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)",
 				 (long long)rec.iteration, rml_dist_kind_name(rec.kind), rec.r_plus,
@@ -617,29 +671,9 @@ int main(int argc, char **argv)
 		status = interrupted ? 128 + interrupted : CLI_EXIT_OK;
 		goto done;
 	}
-	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
-	if (c.plot && plot_run(c.plot, rmean, held, rml_metaopt_iteration(mo), &err))
+	if ((c.plot && plot_run(c.plot, rmean, held, rml_metaopt_iteration(mo), &err)) ||
+	    write_result(&c, m, mo, &err))
 		goto done;
-	/* The output: the model as given with the best omega. */
-	rml_file_free(&f);
-	if (rml_model_to_file(m, &f, &err) || rml_model_from_file(&out_m, &f, &err) ||
-	    rml_metaopt_result(mo, out_m, &err))
-		goto done;
-	rml_file_free(&f);
-	if (rml_model_to_file(out_m, &f, &err) ||
-	    rml_set_i64(&f, "metaopt.iterations", rml_metaopt_iteration(mo)) ||
-	    rml_set_f64(&f, "metaopt.p0", p0) || rml_set_f64(&f, "metaopt.heldout_before", before) ||
-	    rml_set_f64(&f, "metaopt.heldout_after", best) ||
-	    cli_save(&f, c.output, (int64_t)c.cfg.seed, &err))
-		goto done;
-	if (c.json)
-		fprintf(strcmp(c.output, "-") ? stdout : stderr,
-			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
-			"\"best_iteration\":%lld}\n",
-			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
-	else if (cli_verbosity)
-		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
-			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
 	status = CLI_EXIT_OK;
 done:
 	if (status == CLI_EXIT_FAIL && err.code)
@@ -650,7 +684,6 @@ done:
 	free(held);
 	rml_metaopt_free(mo);
 	rml_model_free(m);
-	rml_model_free(out_m);
 	rml_dataset_free(&data);
 	rml_dataset_free(&val);
 	rml_file_free(&tasks);

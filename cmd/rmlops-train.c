@@ -99,13 +99,36 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n";
 
+enum {
+	O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
+	O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_RA,
+	O_CUTOUT, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
+};
+
+#define S(f) offsetof(struct cmdline, s.f)
+/* The options that set one number; the settings among them (a bit) in
+ * the order a resumed run warns about them. The seed is parsed by
+ * cli_common_opt and listed here for that warning only. */
+static const cli_number_option numbers[] = {
+	{ O_EPOCHS, "--epochs", 'l', 1, RML_TRAIN_EPOCHS_MAX, S(epochs), RML_TS_EPOCHS },
+	{ O_BATCH, "--batch", 'l', 1, RML_TRAIN_BATCH_MAX, S(batch), RML_TS_BATCH },
+	{ 's', "--seed", 'l', 0, 0, S(seed), RML_TS_SEED },
+	{ O_WARM, "--warmup", 'l', 0, RML_TRAIN_WARMUP_MAX, S(warmup), RML_TS_WARMUP },
+	{ O_LR, "--lr", 'd', 0, RML_TRAIN_LR_MAX, S(lr), RML_TS_LR },
+	{ O_MOM, "--momentum", 'd', 0, RML_TRAIN_MOMENTUM_MAX, S(momentum), RML_TS_MOMENTUM },
+	{ O_WD, "--wd", 'd', 0, RML_TRAIN_WD_MAX, S(wd), RML_TS_WD },
+	{ O_LS, "--label-smoothing", 'd', 0, RML_TRAIN_SMOOTHING_MAX, S(smoothing), RML_TS_SMOOTHING },
+	{ O_EMA, "--ema", 'd', 0, 1, S(ema), RML_TS_EMA },
+	{ O_UNTIL, "--until", 'l', 1, 100000, offsetof(struct cmdline, until), 0 },
+	{ O_CUTOUT, "--cutout", 'l', 1, 1024, offsetof(struct cmdline, cutout), 0 },
+	{ O_MIXUP, "--mixup", 'd', 0.001, 1000, offsetof(struct cmdline, mixup), 0 },
+	{ O_CUTMIX, "--cutmix", 'd', 0.001, 1000, offsetof(struct cmdline, cutmix), 0 },
+	{ 0 },
+};
+#undef S
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
-		O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_RA,
-		O_CUTOUT, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
-	};
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "arch", required_argument, 0, O_ARCH },
@@ -130,9 +153,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int o;
 	while ((o = getopt_long(argc, argv, "d:m:a:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &c->given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
+			if (o == O_EMA && !(c->s.ema > 0 && c->s.ema < 1))
+				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
+						       optarg);
 			continue;
 		}
 		switch (o) {
@@ -149,7 +177,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'o': c->output = optarg; break;
 		case O_CKPT: c->checkpoint = optarg; break;
 		case O_RESUME: c->resume = optarg; break;
-		case O_UNTIL: if (cli_parse_i64("--until", optarg, 1, 100000, &c->until)) return 2; break;
 		case O_LOG: c->log = optarg; break;
 		case O_TUNE:
 			if (strlen(optarg) >= sizeof c->s.tune)
@@ -163,40 +190,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 					return cli_usage_error("--tune: %s", perr.msg);
 			}
 			break;
-		case O_EPOCHS:
-			if (cli_parse_i64("--epochs", optarg, 1, RML_TRAIN_EPOCHS_MAX, &c->s.epochs)) return 2;
-			c->given |= RML_TS_EPOCHS;
-			break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, RML_TRAIN_BATCH_MAX, &c->s.batch)) return 2;
-			c->given |= RML_TS_BATCH;
-			break;
 		case O_OPT:
 			if (rml_optim_kind_parse(optarg, &c->s.opt))
 				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			c->given |= RML_TS_OPT;
 			break;
-		case O_LR:
-			if (cli_parse_f64("--lr", optarg, 0, RML_TRAIN_LR_MAX, &c->s.lr)) return 2;
-			c->given |= RML_TS_LR;
-			break;
-		case O_MOM:
-			if (cli_parse_f64("--momentum", optarg, 0, RML_TRAIN_MOMENTUM_MAX, &c->s.momentum)) return 2;
-			c->given |= RML_TS_MOMENTUM;
-			break;
 		case O_NEST: c->s.nesterov = 1; c->given |= RML_TS_NESTEROV; break;
-		case O_WD:
-			if (cli_parse_f64("--wd", optarg, 0, RML_TRAIN_WD_MAX, &c->s.wd)) return 2;
-			c->given |= RML_TS_WD;
-			break;
-		case O_WARM:
-			if (cli_parse_i64("--warmup", optarg, 0, RML_TRAIN_WARMUP_MAX, &c->s.warmup)) return 2;
-			c->given |= RML_TS_WARMUP;
-			break;
-		case O_LS:
-			if (cli_parse_f64("--label-smoothing", optarg, 0, RML_TRAIN_SMOOTHING_MAX, &c->s.smoothing)) return 2;
-			c->given |= RML_TS_SMOOTHING;
-			break;
 		case O_AUG:
 			if (rml_train_recipe_parse(optarg, &c->s))
 				return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
@@ -214,20 +213,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return 2;
 			break;
 		}
-		case O_CUTOUT: if (cli_parse_i64("--cutout", optarg, 1, 1024, &c->cutout)) return 2; break;
-		case O_MIXUP:
-			if (cli_parse_f64("--mixup", optarg, 0.001, 1000, &c->mixup)) return 2;
-			break;
-		case O_CUTMIX:
-			if (cli_parse_f64("--cutmix", optarg, 0.001, 1000, &c->cutmix)) return 2;
-			break;
-		case O_EMA:
-			if (cli_parse_f64("--ema", optarg, 0, 1, &c->s.ema)) return 2;
-			if (!(c->s.ema > 0 && c->s.ema < 1))
-				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
-						       optarg);
-			c->given |= RML_TS_EMA;
-			break;
 		case O_EMA_EVAL: c->ema_eval = 1; break;
 		default: return cli_usage_error("unknown option");
 		}
@@ -280,6 +265,23 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
+/* The warning that a setting given differs from the checkpoint's (was). */
+static void warn_number(const cli_number_option *e, const struct cmdline *c, const rml_train_settings *was)
+{
+	struct cmdline then = *c;   /* the table's offsets are into struct cmdline */
+	then.s = *was;
+	if (e->type == 'd') {
+		cli_msg("warning: %s %g differs from the checkpoint's %g", e->name, cli_number_get(e, c),
+			cli_number_get(e, &then));
+	} else {
+		int64_t a, b;
+		memcpy(&a, (const char *)c + e->offset, sizeof a);
+		memcpy(&b, (const char *)&then + e->offset, sizeof b);
+		cli_msg("warning: %s %lld differs from the checkpoint's %lld", e->name, (long long)a,
+			(long long)b);
+	}
+}
+
 /* Adopt the settings a checkpoint was made with, except those given on the
  * command line, which win with a warning when they differ (the run then no
  * longer matches an uninterrupted one). */
@@ -290,19 +292,13 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &w, err))
 		return -1;
 	const rml_train_settings *s = &c->s;
-	const char *fmt_i = "warning: %s %lld differs from the checkpoint's %lld";
-	const char *fmt_f = "warning: %s %g differs from the checkpoint's %g";
-	if (differ & RML_TS_EPOCHS) cli_msg(fmt_i, "--epochs", (long long)s->epochs, (long long)w.epochs);
-	if (differ & RML_TS_BATCH) cli_msg(fmt_i, "--batch", (long long)s->batch, (long long)w.batch);
-	if (differ & RML_TS_SEED) cli_msg(fmt_i, "--seed", (long long)s->seed, (long long)w.seed);
-	if (differ & RML_TS_WARMUP) cli_msg(fmt_i, "--warmup", (long long)s->warmup, (long long)w.warmup);
-	if (differ & RML_TS_LR) cli_msg(fmt_f, "--lr", s->lr, w.lr);
-	if (differ & RML_TS_MOMENTUM) cli_msg(fmt_f, "--momentum", s->momentum, w.momentum);
-	if (differ & RML_TS_WD) cli_msg(fmt_f, "--wd", s->wd, w.wd);
-	if (differ & RML_TS_SMOOTHING)
-		cli_msg(fmt_f, "--label-smoothing", s->smoothing, w.smoothing);
+	/* The numbers in the order of the table, the EMA's after the recipe. */
+	for (const cli_number_option *e = numbers; e->name; e++)
+		if ((differ & e->bit) && e->bit != RML_TS_EMA)
+			warn_number(e, c, &w);
 	if (differ & RML_TS_NESTEROV)
-		cli_msg(fmt_i, "--nesterov", (long long)s->nesterov, (long long)w.nesterov);
+		cli_msg("warning: %s %lld differs from the checkpoint's %lld", "--nesterov",
+			(long long)s->nesterov, (long long)w.nesterov);
 	if (differ & RML_TS_AUGMENT) {
 		char now[128], then[128];
 		rml_train_recipe_name(s, now, sizeof now);
@@ -311,7 +307,7 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 			"checkpoint's %s", now, then);
 	}
 	if (differ & RML_TS_EMA)
-		cli_msg(fmt_f, "--ema", s->ema, w.ema);
+		warn_number(cli_number_find(numbers, RML_TS_EMA), c, &w);
 	if (differ & RML_TS_TUNE)
 		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
 	return 0;

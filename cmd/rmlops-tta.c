@@ -74,12 +74,27 @@ static const char usage_text[] =
 	"Example: rmlops-tta -m tuned.rml -d test.rml --reject entropy --threshold 1 \\\n"
 	"           > p.rml && rmlops-eval -p p.rml\n";
 
+enum {
+	O_METHOD = 256, O_MODE, O_TUNE, O_AUG, O_BATCH, O_STEPS, O_LR, O_MOM, O_REJECT, O_THR,
+	O_RATE, O_SHUFFLE, O_OPT, O_NO_CALIB,
+};
+enum { G_AUG = 1, G_BATCH = 2, G_THRESHOLD = 4 };  /* given on the command line */
+
+#define F(f) offsetof(struct cmdline, f)
+static const cli_number_option numbers[] = {
+	{ O_AUG, "--aug-copies", 'i', 1, 1024, F(o.n_aug), G_AUG },
+	{ O_BATCH, "--batch", 'i', 1, 65536, F(o.batch), G_BATCH },
+	{ O_STEPS, "--steps", 'i', 0, 1000, F(o.steps), 0 },
+	{ O_LR, "--lr", 'd', 0, 1000, F(o.lr), 0 },
+	{ O_MOM, "--momentum", 'd', 0, 0.999, F(o.momentum), 0 },
+	{ O_THR, "--threshold", 'd', 0, 1e6, F(threshold), G_THRESHOLD },
+	{ O_RATE, "--reject-rate", 'd', 0, 1, F(rate), 0 },
+	{ 0 },
+};
+#undef F
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_METHOD = 256, O_MODE, O_TUNE, O_AUG, O_BATCH, O_STEPS, O_LR, O_MOM, O_REJECT, O_THR,
-		O_RATE, O_SHUFFLE, O_OPT, O_NO_CALIB,
-	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
@@ -92,10 +107,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "no-calibration", no_argument, 0, O_NO_CALIB }, CLI_OPTS_ALL, { 0, 0, 0, 0 },
 	};
 	rml_error err = { 0 };
-	int64_t v;
+	unsigned given = 0;
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -129,38 +146,16 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 					return cli_usage_error("--tune names no parameter group");
 			}
 			break;
-		case O_AUG:
-			if (cli_parse_i64("--aug-copies", optarg, 1, 1024, &v)) return 2;
-			c->o.n_aug = (int)v;
-			c->have_aug = 1;
-			break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &v)) return 2;
-			c->o.batch = (int)v;
-			c->have_batch = 1;
-			break;
-		case O_STEPS:
-			if (cli_parse_i64("--steps", optarg, 0, 1000, &v)) return 2;
-			c->o.steps = (int)v;
-			break;
-		case O_LR: if (cli_parse_f64("--lr", optarg, 0, 1000, &c->o.lr)) return 2; break;
-		case O_MOM: if (cli_parse_f64("--momentum", optarg, 0, 0.999, &c->o.momentum)) return 2; break;
 		case O_REJECT:
 			c->reject_given = 1;
-			if (!strcmp(optarg, "none")) c->reject = RML_REJECT_NONE;
-			else if (!strcmp(optarg, "entropy")) c->reject = RML_REJECT_ENTROPY;
-			else if (!strcmp(optarg, "confidence")) c->reject = RML_REJECT_CONFIDENCE;
-			else return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
+			if (rml_reject_rule_parse(optarg, &c->reject))
+				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
 			break;
-		case O_THR:
-			if (cli_parse_f64("--threshold", optarg, 0, 1e6, &c->threshold)) return 2;
-			c->have_threshold = 1;
-			break;
-		case O_RATE: if (cli_parse_f64("--reject-rate", optarg, 0, 1, &c->rate)) return 2; break;
 		case O_SHUFFLE: c->shuffle = 1; break;
 		case O_NO_CALIB: c->no_calib = 1; break;
 		case O_OPT:
-			if (rml_optim_kind_parse(optarg, &c->o.optimizer))
+			/* adamw, as rmlops-train says; adam is the earlier name. */
+			if (rml_optim_kind_parse(strcmp(optarg, "adam") ? optarg : "adamw", &c->o.optimizer))
 				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
 			break;
 		default: return cli_usage_error("unknown option");
@@ -168,6 +163,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	c->have_aug = !!(given & G_AUG);
+	c->have_batch = !!(given & G_BATCH);
+	c->have_threshold = !!(given & G_THRESHOLD);
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
 	if (!strcmp(c->model, "-") && !strcmp(c->data, "-"))
@@ -252,8 +250,6 @@ static int predictions_file(const struct cmdline *c, const rml_predictions *p, c
 	const char *const *names = rml_model_class_names(m);
 	if (!names)
 		names = (const char *const *)d->class_names;
-	const char *rule = c->reject == RML_REJECT_ENTROPY ? "entropy"
-			   : c->reject == RML_REJECT_CONFIDENCE ? "confidence" : "none";
 	if (rml_predictions_to_file(p, pf, err))
 		return -1;
 	if ((names && rml_set_str_array(pf, "predictions.classes", names, k)) ||
@@ -265,7 +261,7 @@ static int predictions_file(const struct cmdline *c, const rml_predictions *p, c
 	    rml_set_str(pf, "tta.optimizer", c->o.optimizer == RML_OPT_SGD ? "sgd" : "adamw") ||
 	    rml_set_i64(pf, c->o.method == RML_TTA_MEMO ? "tta.aug_copies" : "tta.batch",
 			c->o.method == RML_TTA_MEMO ? c->o.n_aug : c->o.batch) ||
-	    rml_set_str(pf, "tta.reject", rule) ||
+	    rml_set_str(pf, "tta.reject", rml_reject_rule_name(c->reject)) ||
 	    rml_set_i64(pf, "tta.calibrated", !c->no_calib && rml_model_calibrator_method(m) != NULL) ||
 	    rml_set_i64(pf, "tta.shuffle", c->shuffle) ||
 	    (isfinite(used) && rml_set_f64(pf, "tta.threshold", used))) {

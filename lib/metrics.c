@@ -42,6 +42,22 @@ void rml_top1(const float *probs, int64_t n, int64_t k, int32_t *pred, float *co
 	}
 }
 
+const char *rml_reject_rule_name(rml_reject_rule rule)
+{
+	return rule == RML_REJECT_ENTROPY ? "entropy" : rule == RML_REJECT_CONFIDENCE ? "confidence" : "none";
+}
+
+int rml_reject_rule_parse(const char *name, rml_reject_rule *rule)
+{
+	static const rml_reject_rule all[] = { RML_REJECT_NONE, RML_REJECT_ENTROPY, RML_REJECT_CONFIDENCE };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (strcmp(name, rml_reject_rule_name(all[i])) == 0) {
+			*rule = all[i];
+			return 0;
+		}
+	return -1;
+}
+
 double rml_accuracy(const float *probs, const int32_t *labels, int64_t n, int64_t k)
 {
 	int64_t right = 0, labelled = 0;
@@ -500,6 +516,22 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 	free(s);
 	free(conf);
 	return RML_OK;
+}
+
+const char *const rml_eval_metric_names[RML_EVAL_N_METRICS] = {
+	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
+};
+
+void rml_eval_report_values(const rml_eval_report *r, double *v)
+{
+	v[0] = r->acc1;
+	v[1] = r->acc2;
+	v[2] = r->reject_rate;
+	v[3] = r->nll;
+	v[4] = r->brier;
+	v[5] = r->ece;
+	v[6] = r->mce;
+	v[7] = r->ace;
 }
 
 void rml_eval_report_free(rml_eval_report *r)

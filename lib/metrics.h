@@ -98,6 +98,10 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 /* Rejection rules: none, entropy above a threshold, confidence below a
  * threshold; or the threshold that rejects a target fraction. */
 typedef enum { RML_REJECT_NONE = 0, RML_REJECT_ENTROPY, RML_REJECT_CONFIDENCE } rml_reject_rule;
+/* The rule's name ("none", "entropy", "confidence"), and back: 0 and
+ * *rule set, or -1 for any other name. */
+const char *rml_reject_rule_name(rml_reject_rule rule);
+int rml_reject_rule_parse(const char *name, rml_reject_rule *rule);
 
 /* Fill p->entropy and p->rejected from p->probs by the rule: with
  * rate >= 0 the threshold is chosen so that round(rate * n) examples are
@@ -126,6 +130,14 @@ typedef struct {
 rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning binning,
 			    rml_eval_report *r, rml_error *err);
 void rml_eval_report_free(rml_eval_report *r);
+
+/* The report's summary metrics in the order rmlops-eval prints them:
+ * acc1, acc2, reject_rate, nll, brier, ece, mce, ace (the names of the
+ * report's fields, used as JSON keys and table rows). */
+#define RML_EVAL_N_METRICS 8
+extern const char *const rml_eval_metric_names[RML_EVAL_N_METRICS];
+/* r's values of those metrics into v[RML_EVAL_N_METRICS]. */
+void rml_eval_report_values(const rml_eval_report *r, double *v);
 
 /* The two-sided 95% quantile of Student's t with df degrees of freedom
  * (the 0.975 quantile), to within 1e-5; NaN for df < 1. Exact values

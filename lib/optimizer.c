@@ -15,7 +15,7 @@ int rml_optim_kind_parse(const char *name, rml_opt_kind *kind)
 {
 	if (strcmp(name, "sgd") == 0)
 		*kind = RML_OPT_SGD;
-	else if (strcmp(name, "adamw") == 0 || strcmp(name, "adam") == 0)
+	else if (strcmp(name, "adamw") == 0)
 		*kind = RML_OPT_ADAMW;
 	else
 		return -1;

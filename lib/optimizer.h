@@ -26,10 +26,9 @@ typedef struct {
 	int64_t step;       /* completed steps */
 } rml_optim;
 
-/* The optimiser a name on a command line means: "sgd", "adamw", or
- * "adam" (the name rmlops-tta took before both programs said adamw; the
- * step is AdamW's, whose weight decay the caller may set to 0). Returns 0
- * and sets *kind, or -1 for any other name. */
+/* The optimiser a name on a command line means, "sgd" or "adamw" (the
+ * names rmlops-train and rmlops-tta share): 0 and *kind set, or -1 for
+ * any other name. */
 int rml_optim_kind_parse(const char *name, rml_opt_kind *kind);
 
 /* Set up an optimiser of kind over n parameters with zeroed state and the

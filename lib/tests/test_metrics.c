@@ -49,6 +49,38 @@ static void test_accuracy(void **state)
 	assert_true(isnan(rml_accuracy(p, y, 0, 3)));
 }
 
+/* The metric table names the report's fields in order. */
+static void test_metric_table(void **state)
+{
+	(void)state;
+	rml_eval_report r = { .acc1 = 1, .acc2 = 2, .reject_rate = 3, .nll = 4, .brier = 5, .ece = 6,
+			      .mce = 7, .ace = 8 };
+	double v[RML_EVAL_N_METRICS];
+	rml_eval_report_values(&r, v);
+	const char *want[] = { "acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace" };
+	for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
+		assert_true(v[i] == i + 1);
+		assert_string_equal(rml_eval_metric_names[i], want[i]);
+	}
+}
+
+static void test_reject_rule_names(void **state)
+{
+	(void)state;
+	rml_reject_rule r = RML_REJECT_NONE;
+	const char *names[] = { "none", "entropy", "confidence" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rml_reject_rule_parse(names[i], &r), 0);
+		assert_int_equal(r, (rml_reject_rule)i);
+		assert_string_equal(rml_reject_rule_name(r), names[i]);
+	}
+	r = RML_REJECT_ENTROPY;
+	assert_int_equal(rml_reject_rule_parse("margin", &r), -1);
+	assert_int_equal(rml_reject_rule_parse("", &r), -1);
+	assert_int_equal(rml_reject_rule_parse("Entropy", &r), -1);
+	assert_int_equal(r, RML_REJECT_ENTROPY);
+}
+
 static void test_ece_by_hand(void **state)
 {
 	(void)state;
@@ -410,6 +442,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top1_entropy),
 		cmocka_unit_test(test_accuracy),
+		cmocka_unit_test(test_metric_table),
+		cmocka_unit_test(test_reject_rule_names),
 		cmocka_unit_test(test_ece_by_hand),
 		cmocka_unit_test(test_nll_brier),
 		cmocka_unit_test(test_auroc),

@@ -231,7 +231,8 @@ static void test_rejected_states(void **state)
 	rml_optim_free(&b);
 }
 
-/* One set of names for rmlops-train and rmlops-tta; nothing near them. */
+/* One set of names for rmlops-train and rmlops-tta; nothing near them
+ * (rmlops-tta alone still takes its earlier name adam). */
 static void test_kind_names(void **state)
 {
 	(void)state;
@@ -240,10 +241,7 @@ static void test_kind_names(void **state)
 	assert_int_equal(k, RML_OPT_SGD);
 	assert_int_equal(rml_optim_kind_parse("adamw", &k), 0);
 	assert_int_equal(k, RML_OPT_ADAMW);
-	k = RML_OPT_SGD;
-	assert_int_equal(rml_optim_kind_parse("adam", &k), 0);
-	assert_int_equal(k, RML_OPT_ADAMW);
-	const char *bad[] = { "", "Adam", "SGD", "adamw ", "adagrad", "sgdm" };
+	const char *bad[] = { "", "adam", "Adam", "SGD", "adamw ", "adagrad", "sgdm" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		k = RML_OPT_SGD;
 		assert_int_equal(rml_optim_kind_parse(bad[i], &k), -1);
