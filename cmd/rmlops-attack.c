@@ -22,17 +22,44 @@
 #define MAX_BUDGETS 64
 
 struct cmdline {
-	const char *cmd, *model, *data, *output, *config, *name, *clean, *adapters;
+	const cli_subcommand *cmd;
+	const char *model, *data, *output, *config, *name, *clean, *adapters;
 	const char *sheet, *plot;
 	const char *eps_list, *pixels_list, *queries_list;
 	/* Attack settings given on the command line, in order; they override
 	 * the attack list's values. */
 	const char *set_key[MAX_SET], *set_val[MAX_SET];
 	int n_set;
-	int64_t seed, threads, batch, sheet_count;
+	int64_t batch, sheet_count;
 	double amplify;
-	int json, seed_given;
+	cli_common com;
+	int exit;   /* the exit status of a command that did not succeed */
 };
+
+/* The commands print their messages where they arise: one that did not
+ * succeed returns RML_ERR_ARG with its exit status in c->exit. */
+static rml_status cmd_attack(void *ctx, rml_error *err), cmd_curve(void *ctx, rml_error *err);
+static rml_status cmd_verify(void *ctx, rml_error *err);
+static const cli_subcommand commands[] = {
+	{ "create", "", cmd_attack,
+	  "write the adversarial dataset (uint8, within budget) with per-example\n"
+	  "success, norms and queries; the report goes to standard error when\n"
+	  "the dataset goes to standard output" },
+	{ "run", "", cmd_attack, "report every attack of the list, one row each" },
+	{ "curve", "", cmd_curve,
+	  "robust accuracy against a list of budgets, for every attack; with\n"
+	  "--queries, success rate against queries at one eps (black-box)" },
+	{ "verify", "", cmd_verify,
+	  "measure a stored adversarial set against its clean set; exit 1\n"
+	  "when any image is over the recorded budget" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static rml_status ended(struct cmdline *c, int status)
+{
+	c->exit = status;
+	return status ? RML_ERR_ARG : RML_OK;
+}
 
 static void usage(void)
 {
@@ -44,16 +71,9 @@ static void usage(void)
 	       "where ATTACK is --attack KIND or --config FILE.\n"
 	       "Adversarial tests of an image classifier.\n"
 	       "\n"
-	       "Commands:\n"
-	       "  create   write the adversarial dataset (uint8, within budget) with per-example\n"
-	       "           success, norms and queries; the report goes to standard error when\n"
-	       "           the dataset goes to standard output\n"
-	       "  run      report every attack of the list, one row each\n"
-	       "  curve    robust accuracy against a list of budgets, for every attack; with\n"
-	       "           --queries, success rate against queries at one eps (black-box)\n"
-	       "  verify   measure a stored adversarial set against its clean set; exit 1\n"
-	       "           when any image is over the recorded budget\n"
-	       "Attacks (settings as in the YAML attack list, see rmlops-attack(1)):\n"
+	       "Commands:\n");
+	cli_subcommand_list(stdout, commands, 8);
+	printf("Attacks (settings as in the YAML attack list, see rmlops-attack(1)):\n"
 	       "      --attack KIND        white-box fgsm, pgd, apgd; black-box cmaes-linf,\n"
 	       "                           pixel-l0, square\n"
 	       "      --config FILE        a YAML list of attacks; options below override it\n"
@@ -155,12 +175,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		O_ATTACK = 256, O_CONFIG, O_NAME, O_NORM, O_EPS, O_PIXELS, O_TARGET, O_STEPS, O_STEP_SIZE,
 		O_RESTARTS, O_RANDOM_START, O_GENERATIONS, O_POPSIZE, O_SEARCH, O_FITNESS, O_SIGMA0,
 		O_DE_F, O_DE_CR, O_MIN_SEARCH, O_CLEAN, O_SHEET, O_SHEET_COUNT, O_AMPLIFY, O_PLOT,
-		O_BATCH, O_JSON, O_LOSS, O_TILE, O_PRESET, O_QUERIES, O_P_INIT,
+		O_BATCH, O_LOSS, O_TILE, O_PRESET, O_QUERIES, O_P_INIT,
 	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' }, { "seed", required_argument, 0, 's' },
-		{ "threads", required_argument, 0, 'j' }, { "attack", required_argument, 0, O_ATTACK },
+		{ "output", required_argument, 0, 'o' }, CLI_OPT_SEED,
+		CLI_OPT_THREADS, { "attack", required_argument, 0, O_ATTACK },
 		{ "config", required_argument, 0, O_CONFIG }, { "name", required_argument, 0, O_NAME },
 		{ "norm", required_argument, 0, O_NORM }, { "eps", required_argument, 0, O_EPS },
 		{ "pixels", required_argument, 0, O_PIXELS }, { "target", required_argument, 0, O_TARGET },
@@ -176,13 +196,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "clean", required_argument, 0, O_CLEAN }, { "sheet", required_argument, 0, O_SHEET },
 		{ "sheet-count", required_argument, 0, O_SHEET_COUNT },
 		{ "amplify", required_argument, 0, O_AMPLIFY }, { "plot", required_argument, 0, O_PLOT },
-		{ "batch", required_argument, 0, O_BATCH }, { "json", no_argument, 0, O_JSON },
+		{ "batch", required_argument, 0, O_BATCH }, CLI_OPT_JSON,
 		{ "loss", required_argument, 0, O_LOSS }, { "tile", required_argument, 0, O_TILE },
 		{ "preset", required_argument, 0, O_PRESET },
 		{ "queries", required_argument, 0, O_QUERIES },
 		{ "p-init", required_argument, 0, O_P_INIT },
-		{ "quiet", no_argument, 0, 'q' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, 'V' }, { 0, 0, 0, 0 },
+		CLI_OPTS_BASE, { 0, 0, 0, 0 },
 	};
 	/* Options that are attack settings, by the key rml_attack_spec_set knows. */
 	static const struct {
@@ -197,9 +216,13 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ O_MIN_SEARCH, "min_search" }, { O_LOSS, "loss" }, { O_TILE, "tile" },
 		{ O_PRESET, "preset" }, { O_P_INIT, "p_init" },
 	};
-	int o, help = 0, have_attack = 0;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:s:j:qvhV", opts, NULL)) != -1) {
-		int done = 0;
+	int o, have_attack = 0;
+	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
+		int done = 0, r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_DONE)
+			continue;
+		if (r != CLI_OPT_OTHER)
+			return r;
 		for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
 			if (settings[i].opt == o) {
 				if (add_set(c, settings[i].key, optarg))
@@ -214,15 +237,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case 'a': c->adapters = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
-		case 's':
-			if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed))
-				return CLI_EXIT_USAGE;
-			c->seed_given = 1;
-			break;
-		case 'j':
-			if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads))
-				return CLI_EXIT_USAGE;
-			break;
 		case O_CONFIG: c->config = optarg; break;
 		case O_NAME: c->name = optarg; break;
 		case O_EPS: c->eps_list = optarg; break;
@@ -243,27 +257,22 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
 				return CLI_EXIT_USAGE;
 			break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': help = 1; break;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
-	if (help) {
+	if (c->com.want_help) {
 		usage();
 		return -1;
 	}
 	if (optind >= argc)
 		return cli_usage_error("no command given (create, run, curve or verify)");
-	c->cmd = argv[optind++];
+	const char *name = argv[optind++];
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
-	const int create = !strcmp(c->cmd, "create"), run = !strcmp(c->cmd, "run");
-	const int curve = !strcmp(c->cmd, "curve"), verify = !strcmp(c->cmd, "verify");
-	if (!create && !run && !curve && !verify)
-		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", c->cmd);
+	if (!(c->cmd = cli_subcommand_find(commands, name)))
+		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
+	const int create = !strcmp(name, "create"), curve = !strcmp(name, "curve");
+	const int verify = !strcmp(name, "verify");
 	if (verify) {
 		if (!c->data || !c->clean)
 			return cli_usage_error("verify needs -d ADVERSARIAL and --clean DATA");
@@ -272,7 +281,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return 0;
 	}
 	if (!c->model || !c->data)
-		return cli_usage_error("%s needs -m MODEL and -d DATA", c->cmd);
+		return cli_usage_error("%s needs -m MODEL and -d DATA", name);
 	if (!strcmp(c->model, "-") && !strcmp(c->data, "-"))
 		return cli_usage_error("model and data cannot both come from standard input");
 	if (!have_attack && !c->config)
@@ -320,9 +329,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		if (c->pixels_list && add_set(c, "pixels", c->pixels_list))
 			return CLI_EXIT_USAGE;
 	}
-	if (c->seed_given) {
+	if (c->com.seed_given) {
 		static char seed[32];
-		snprintf(seed, sizeof seed, "%lld", (long long)c->seed);
+		snprintf(seed, sizeof seed, "%lld", (long long)c->com.seed);
 		if (add_set(c, "seed", seed))
 			return CLI_EXIT_USAGE;
 	}
@@ -429,44 +438,10 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_attack_spec 
 {
 	*list = NULL;
 	*n = 0;
-	const int curve = !strcmp(c->cmd, "curve");
+	const int curve = c->cmd->run == cmd_curve;
 	if (c->config) {
-		FILE *fp = fopen(c->config, "rb");
-		if (!fp) {
-			rml_errorf(err, RML_ERR_IO, "cannot read %s", c->config);
+		if (rml_attack_spec_load(c->config, c->name, list, n, err))
 			return CLI_EXIT_FAIL;
-		}
-		char *text = malloc(1 << 20);
-		size_t len = text ? fread(text, 1, (1 << 20) - 1, fp) : 0;
-		int big = text && len == (1 << 20) - 1;
-		fclose(fp);
-		if (!text || big) {
-			free(text);
-			rml_errorf(err, RML_ERR_LIMIT, "%s: larger than 1 MB", c->config);
-			return CLI_EXIT_FAIL;
-		}
-		text[len] = 0;
-		/* YAML text ends at a NUL: the rest would be dropped unread. */
-		if (strlen(text) != len) {
-			rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", c->config, strlen(text));
-			free(text);
-			return CLI_EXIT_FAIL;
-		}
-		rml_status st = rml_attack_spec_parse_yaml(text, c->config, list, n, err);
-		free(text);
-		if (st)
-			return CLI_EXIT_FAIL;
-		if (c->name) {
-			int k = 0;
-			for (int i = 0; i < *n; i++)
-				if (!strcmp((*list)[i].name, c->name))
-					(*list)[k++] = (*list)[i];
-			if (!k) {
-				rml_errorf(err, RML_ERR_ARG, "%s has no attack named '%s'", c->config, c->name);
-				return CLI_EXIT_FAIL;
-			}
-			*n = k;
-		}
 	} else {
 		*list = malloc(sizeof **list);
 		if (!*list) {
@@ -489,25 +464,28 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_attack_spec 
 		if (rml_attack_spec_check(&(*list)[i], n_classes, err))
 			return cli_usage_error("%s", err->msg);
 	}
-	if (!strcmp(c->cmd, "create") && *n > 1) {
+	if (!strcmp(c->cmd->name, "create") && *n > 1) {
 		return cli_usage_error("%s lists %d attacks; create makes one dataset: choose one with --name NAME",
 				       c->config, *n);
 	}
 	return 0;
 }
 
-static int cmd_verify(const struct cmdline *c, rml_error *err)
+static rml_status cmd_verify(void *ctx, rml_error *unused)
 {
+	(void)unused;
+	struct cmdline *c = ctx;
+	rml_error err = { 0 };
 	rml_file af;
 	rml_dataset clean;
 	rml_file_init(&af);
 	rml_dataset_init(&clean);
 	int status = CLI_EXIT_FAIL;
 	rml_attack_verify_report v;
-	if (cli_load(&af, c->data, "adversarial", err) || rml_dataset_load(&clean, c->clean, err) ||
-	    rml_attack_verify(&af, &clean, &v, err))
+	if (cli_load(&af, c->data, "adversarial", &err) || rml_dataset_load(&clean, c->clean, &err) ||
+	    rml_attack_verify(&af, &clean, &v, &err))
 		goto out;
-	if (c->json)
+	if (c->com.json)
 		printf("{\"n\":%lld,\"norm\":\"%s\",\"budget\":%g,\"linf_max\":%g,\"l2_max\":%.6g,"
 		       "\"l0_max\":%lld,\"n_over\":%lld}\n",
 		       (long long)v.n, rml_attack_norm_name(v.norm), v.budget, v.linf_max, v.l2_max,
@@ -517,25 +495,93 @@ static int cmd_verify(const struct cmdline *c, rml_error *err)
 		       (long long)v.n, rml_attack_norm_name(v.norm), v.budget, v.linf_max, v.l2_max,
 		       (long long)v.l0_max, (long long)v.n_over);
 	if (v.n_over) {
-		rml_errorf(err, RML_ERR_MISMATCH, "%lld of %lld images are over the %s budget %g (first: %lld)",
+		rml_errorf(&err, RML_ERR_MISMATCH, "%lld of %lld images are over the %s budget %g (first: %lld)",
 			   (long long)v.n_over, (long long)v.n, rml_attack_norm_name(v.norm), v.budget,
 			   (long long)v.first_over);
 		goto out;
 	}
 	status = CLI_EXIT_OK;
 out:
+	if (status)
+		cli_fail(&err);
 	rml_file_free(&af);
 	rml_dataset_free(&clean);
+	return ended(c, status);
+}
+
+/* ---- create, run, curve: a model, a dataset and a list of attacks ------------------ */
+
+struct job {
+	rml_model *m;
+	rml_dataset d;
+	rml_attack_spec *list;
+	int n;
+	rml_error err;
+};
+
+/* The outputs, checked before any work (the report is an output of run
+ * and curve). */
+static int job_check_outputs(const struct cmdline *c)
+{
+	const int create = c->cmd->run == cmd_attack && !strcmp(c->cmd->name, "create");
+	const char *out = c->output ? c->output : "-";
+	if (create && cli_check_output(out))
+		return CLI_EXIT_USAGE;
+	const char *outs[] = { create ? out : "-", c->sheet, c->plot };
+	const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
+	const char *ins[] = { c->model, c->adapters, c->data, c->config };
+	return cli_check_outputs(outs, opts, 3, ins, 4);
+}
+
+/* Load the model, the dataset and the attacks; refuse budgets the images
+ * cannot hold (not for curves, whose budgets are a list). */
+static int job_open(struct cmdline *c, struct job *j)
+{
+	cli_common_threads(&c->com);
+	int st;
+	if (cli_load_model(&j->m, c->model, c->adapters, &j->err) ||
+	    cli_load_dataset(&j->d, c->data, "data", &j->err) ||
+	    rml_dataset_fit_model(&j->d, j->m, 1, c->data, &j->err))
+		return CLI_EXIT_FAIL;
+	if ((st = load_attacks(c, rml_model_n_classes(j->m), &j->list, &j->n, &j->err)) != 0)
+		return st;
+	if (c->batch > j->d.n)
+		c->batch = j->d.n;   /* one batch of the whole set: the same results, less memory */
+	for (int i = 0; i < j->n; i++) {
+		const rml_attack_spec *a = &j->list[i];
+		if (a->cfg.kind != RML_ATTACK_PIXEL_L0 || c->cmd->run == cmd_curve ||
+		    a->cfg.pixels <= j->d.h * j->d.w)
+			continue;
+		if (c->pixels_list)
+			return cli_usage_error("--pixels %lld: the images have %lld pixels",
+					       (long long)a->cfg.pixels, (long long)(j->d.h * j->d.w));
+		rml_errorf(&j->err, RML_ERR_ARG, "attack %s: %lld pixels, the images have %lld", a->name,
+			   (long long)a->cfg.pixels, (long long)(j->d.h * j->d.w));
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* Print the error of a failed job (usage messages are printed already)
+ * and free it. */
+static int job_close(struct job *j, int status)
+{
+	if (status == CLI_EXIT_FAIL)
+		cli_fail(&j->err);
+	free(j->list);
+	rml_dataset_free(&j->d);
+	rml_model_free(j->m);
 	return status;
 }
 
 /* curve --queries: each black-box attack once at the largest count, then
  * its success rate within every count of the list. */
-static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_dataset *d,
-			   const rml_attack_spec *list, int n, rml_error *err)
+static int query_curve(const struct cmdline *c, struct job *j)
 {
 	double q[MAX_BUDGETS];
-	int nq = 0;
+	int nq = 0, n = j->n;
+	const size_t nz = (size_t)(unsigned)n;   /* n >= 1 */
+	const rml_attack_spec *list = j->list;
 	if (parse_budgets("--queries", c->queries_list, 1, q, &nq))
 		return CLI_EXIT_USAGE;
 	for (int i = 0; i < n; i++) {
@@ -544,24 +590,19 @@ static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_data
 			return cli_usage_error("attack %s is white-box: the query axis is for cmaes-linf, "
 					       "pixel-l0 and square", list[i].name);
 	}
-	double *rates = calloc((size_t)(n * nq), sizeof *rates);
-	const char **nm = calloc((size_t)n, sizeof *nm);
-	rml_attack_report *reps = calloc((size_t)n, sizeof *reps);
+	double *rates = calloc(nz * (size_t)nq, sizeof *rates);
+	const char **nm = calloc(nz, sizeof *nm);
+	rml_attack_report *reps = calloc(nz, sizeof *reps);
 	int status = CLI_EXIT_FAIL;
 	if (!rates || !nm || !reps) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		rml_errorf(&j->err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		rml_attack_dataset_result r;
+	for (int i = 0; i < n; i++)
 		nm[i] = list[i].name;
-		if (rml_attack_dataset(m, &list[i], d, c->batch, progress, (void *)list[i].name, &r, err))
-			goto out;
-		rml_attack_query_curve(&r, q, nq, rates + i * nq);
-		rml_attack_summarize(&r, d->labels, &reps[i]);
-		rml_attack_dataset_result_free(&r);
-	}
-	if (c->json) {
+	if (rml_attack_query_curves(j->m, list, j->n, &j->d, q, nq, c->batch, progress, rates, reps, &j->err))
+		goto out;
+	if (c->com.json) {
 		printf("{\"budget\":\"queries\",\"eps\":%g,\"curves\":[", list[0].cfg.eps);
 		for (int i = 0; i < n; i++) {
 			printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"acc1\":", i ? "," : "", list[i].name,
@@ -570,9 +611,9 @@ static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_data
 			printf(",\"queries_median\":");
 			json_num(stdout, reps[i].queries_median);
 			printf(",\"points\":[");
-			for (int j = 0; j < nq; j++) {
-				printf("%s{\"queries\":%g,\"success_rate\":", j ? "," : "", q[j]);
-				json_num(stdout, rates[i * nq + j]);
+			for (int k = 0; k < nq; k++) {
+				printf("%s{\"queries\":%g,\"success_rate\":", k ? "," : "", q[k]);
+				json_num(stdout, rates[i * nq + k]);
 				printf("}");
 			}
 			printf("]}");
@@ -582,19 +623,19 @@ static int cmd_query_curve(const struct cmdline *c, rml_model *m, const rml_data
 		printf("%-8s", "queries");
 		for (int i = 0; i < n; i++)
 			printf(" %16s", list[i].name);
-		printf("   (success rate, eps %g, %lld images)\n", list[0].cfg.eps, (long long)d->n);
-		for (int j = 0; j < nq; j++) {
-			printf("%-8g", q[j]);
+		printf("   (success rate, eps %g, %lld images)\n", list[0].cfg.eps, (long long)j->d.n);
+		for (int k = 0; k < nq; k++) {
+			printf("%-8g", q[k]);
 			for (int i = 0; i < n; i++)
-				printf(" %16.4f", rates[i * nq + j]);
+				printf(" %16.4f", rates[i * nq + k]);
 			printf("\n");
 		}
 	}
 	if (c->plot) {
 		char title[160];
 		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
-			 list[0].cfg.eps, (long long)d->n);
-		if (rml_attack_query_png(c->plot, title, nm, n, q, nq, rates, err))
+			 list[0].cfg.eps, (long long)j->d.n);
+		if (rml_attack_query_png(c->plot, title, nm, n, q, nq, rates, &j->err))
 			goto out;
 	}
 	status = CLI_EXIT_OK;
@@ -605,207 +646,169 @@ out:
 	return status;
 }
 
+/* The robustness curves: every attack over one list of budgets. */
+static int budget_curve(const struct cmdline *c, struct job *j, const double *bud, int nb, int l0)
+{
+	const int n = j->n;
+	const rml_attack_spec *list = j->list;
+	rml_attack_report *reps = calloc((size_t)(n * nb), sizeof *reps);
+	const char **nm = calloc((size_t)n, sizeof *nm);
+	int status = CLI_EXIT_FAIL;
+	if (!reps || !nm) {
+		rml_errorf(&j->err, RML_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		nm[i] = list[i].name;
+		if (rml_attack_curve(j->m, &list[i], &j->d, bud, nb, c->batch, progress, (void *)list[i].name,
+				      reps + i * nb, &j->err))
+			goto out;
+	}
+	if (c->com.json) {
+		printf("{\"budget\":\"%s\",\"curves\":[", l0 ? "pixels" : "eps");
+		for (int i = 0; i < n; i++) {
+			printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"points\":[", i ? "," : "", list[i].name,
+			       rml_attack_kind_name(list[i].cfg.kind));
+			for (int k = 0; k < nb; k++) {
+				const rml_attack_report *p = &reps[i * nb + k];
+				printf("%s{\"%s\":%g,\"n\":%lld,\"acc1\":", k ? "," : "", l0 ? "pixels" : "eps",
+				       bud[k], (long long)p->n);
+				json_num(stdout, p->acc1);
+				printf(",\"success_rate\":");
+				json_num(stdout, p->success_rate);
+				printf(",\"queries_mean\":");
+				json_num(stdout, p->queries_mean);
+				printf("}");
+			}
+			printf("]}");
+		}
+		printf("]}\n");
+	} else {
+		printf("%-8s", l0 ? "pixels" : "eps");
+		for (int i = 0; i < n; i++)
+			printf(" %16s", list[i].name);
+		printf("   (robust accuracy acc1, %lld images)\n", (long long)j->d.n);
+		for (int k = 0; k < nb; k++) {
+			printf("%-8g", bud[k]);
+			for (int i = 0; i < n; i++)
+				printf(" %16.4f", reps[i * nb + k].acc1);
+			printf("\n");
+		}
+	}
+	if (c->plot) {
+		char title[160];
+		snprintf(title, sizeof title, "robustness curve, %lld images", (long long)j->d.n);
+		if (rml_attack_curve_png(c->plot, title, l0 ? "pixels changed (L0)" : "eps (pixel units, of 255)",
+					  nm, n, bud, nb, reps, &j->err))
+			goto out;
+	}
+	status = CLI_EXIT_OK;
+out:
+	free(nm);
+	free(reps);
+	return status;
+}
+
+static rml_status cmd_curve(void *ctx, rml_error *unused)
+{
+	(void)unused;
+	struct cmdline *c = ctx;
+	struct job j = { 0 };
+	rml_dataset_init(&j.d);
+	int st = job_check_outputs(c);
+	if (st)
+		return ended(c, st);
+	double eps[MAX_BUDGETS], pix[MAX_BUDGETS];
+	int n_eps = 0, n_pix = 0;
+	if ((c->eps_list && parse_budgets("--eps", c->eps_list, 0, eps, &n_eps)) ||
+	    (c->pixels_list && parse_budgets("--pixels", c->pixels_list, 1, pix, &n_pix)))
+		return ended(c, CLI_EXIT_USAGE);
+	if ((st = job_open(c, &j)) != 0 || c->queries_list)
+		return ended(c, job_close(&j, st ? st : query_curve(c, &j)));
+	const int l0 = j.list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
+	for (int i = 0; i < j.n; i++) {
+		int il0 = j.list[i].cfg.kind == RML_ATTACK_PIXEL_L0;
+		if ((il0 && !n_pix) || (!il0 && !n_eps))
+			return ended(c, job_close(&j, cli_usage_error("attack %s needs %s LIST for its curve",
+							     j.list[i].name, il0 ? "--pixels" : "--eps")));
+		if (i > 0 && il0 != l0)
+			return ended(c, job_close(&j, cli_usage_error("one curve shares its budgets: do not mix "
+							     "pixel-l0 with eps attacks")));
+	}
+	return ended(c, job_close(&j, budget_curve(c, &j, l0 ? pix : eps, l0 ? n_pix : n_eps, l0)));
+}
+
+/* create and run: each attack over the dataset, a report row each;
+ * create also writes the adversarial dataset (and its sheet). */
+static rml_status cmd_attack(void *ctx, rml_error *unused)
+{
+	(void)unused;
+	struct cmdline *c = ctx;
+	const int create = !strcmp(c->cmd->name, "create");
+	const char *out = c->output ? c->output : "-";
+	struct job j = { 0 };
+	rml_dataset_init(&j.d);
+	int st = job_check_outputs(c);
+	if (st)
+		return ended(c, st);
+	if ((st = job_open(c, &j)) != 0)
+		return ended(c, job_close(&j, st));
+	rml_file of;
+	rml_file_init(&of);
+	rml_attack_dataset_result r;
+	rml_attack_dataset_result_init(&r);
+	int status = CLI_EXIT_FAIL;
+	/* The report shares standard output only when no data goes there. */
+	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
+	const char *const *names = rml_model_class_names(j.m);
+	if (!names && j.d.n_classes == rml_model_n_classes(j.m))
+		names = (const char *const *)j.d.class_names;
+	if (!c->com.json && cli_verbosity > 0 && !create)
+		print_header(rep_fp);
+	if (c->com.json && !create)
+		fprintf(rep_fp, "{\"attacks\":[");
+	for (int i = 0; i < j.n; i++) {
+		rml_attack_report rep;
+		rml_attack_dataset_result_free(&r);
+		if (rml_attack_dataset(j.m, &j.list[i], &j.d, c->batch, progress, (void *)j.list[i].name, &r,
+				       &j.err))
+			goto done;
+		rml_attack_summarize(&r, j.d.labels, &rep);
+		if (c->com.json) {
+			if (i)
+				fputc(',', rep_fp);
+			print_json(rep_fp, &j.list[i], &rep);
+		} else if (cli_verbosity > 0 || !create) {
+			if (create)
+				print_header(rep_fp);
+			print_row(rep_fp, &j.list[i], &rep);
+		}
+	}
+	if (c->com.json)
+		fprintf(rep_fp, create ? "\n" : "]}\n");
+	/* The sheet first: when it cannot be written, no dataset is left
+	 * behind to look like a finished run. */
+	if (create && c->sheet &&
+	    rml_attack_sheet(c->sheet, &j.list[0], &j.d, &r, names, c->sheet_count ? c->sheet_count : 8,
+			     c->amplify, &j.err))
+		goto done;
+	if (create && (rml_attack_to_file(&j.list[0], &j.d, &r, &of, &j.err) ||
+		       cli_save(&of, out, (int64_t)j.list[0].cfg.seed, &j.err)))
+		goto done;
+	status = CLI_EXIT_OK;
+done:
+	rml_attack_dataset_result_free(&r);
+	rml_file_free(&of);
+	return ended(c, job_close(&j, status));
+}
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-attack", argc, argv);
-	struct cmdline c = { .seed = 1, .batch = 128 };
+	struct cmdline c = { .com = { .seed = 1 }, .batch = 128 };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	rml_error err = { 0 };
-	if (!strcmp(c.cmd, "verify")) {
-		st = cmd_verify(&c, &err);
-		if (st)
-			cli_fail(&err);
-		return cli_finish(st);
-	}
-	const int create = !strcmp(c.cmd, "create"), curve = !strcmp(c.cmd, "curve");
-	const char *out = c.output ? c.output : "-";
-	if (create && cli_check_output(out))
-		return CLI_EXIT_USAGE;
-	{
-		const char *outs[] = { create ? out : "-", c.sheet, c.plot };
-		const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
-		const char *ins[] = { c.model, c.adapters, c.data, c.config };
-		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
-			return cli_finish(st);
-	}
-	double eps[MAX_BUDGETS], pix[MAX_BUDGETS];
-	int n_eps = 0, n_pix = 0;
-	if (curve && ((c.eps_list && parse_budgets("--eps", c.eps_list, 0, eps, &n_eps)) ||
-		      (c.pixels_list && parse_budgets("--pixels", c.pixels_list, 1, pix, &n_pix))))
-		return CLI_EXIT_USAGE;
-	rml_set_threads((int)c.threads);
-
-	rml_file mf, df, of;
-	rml_file_init(&mf);
-	rml_file_init(&df);
-	rml_file_init(&of);
-	rml_dataset d;
-	rml_dataset_init(&d);
-	rml_model *m = NULL;
-	rml_attack_spec *list = NULL;
-	rml_attack_report *reps = NULL;
-	int n = 0, status = CLI_EXIT_FAIL;
-	rml_attack_dataset_result r;
-	rml_attack_dataset_result_init(&r);
-	/* The report shares standard output only when no data goes there. */
-	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
-
-	if (cli_load_model(&m, c.model, c.adapters, &err) || cli_load_dataset(&d, c.data, "data", &err) ||
-	    rml_dataset_fit_model(&d, m, 1, c.data, &err))
-		goto done;
-	if ((st = load_attacks(&c, rml_model_n_classes(m), &list, &n, &err)) != 0) {
-		status = st;
-		goto done;
-	}
-	if (c.batch > d.n)
-		c.batch = d.n;   /* one batch of the whole set: the same results, less memory */
-	/* Budgets that the images cannot hold, refused before any work. */
-	for (int i = 0; i < n; i++)
-		if (list[i].cfg.kind == RML_ATTACK_PIXEL_L0 && !curve && list[i].cfg.pixels > d.h * d.w) {
-			if (c.pixels_list) {
-				status = cli_usage_error("--pixels %lld: the images have %lld pixels",
-							 (long long)list[i].cfg.pixels, (long long)(d.h * d.w));
-			} else {
-				rml_errorf(&err, RML_ERR_ARG, "attack %s: %lld pixels, the images have %lld",
-					   list[i].name, (long long)list[i].cfg.pixels, (long long)(d.h * d.w));
-			}
-			goto done;
-		}
-	const char *const *names = rml_model_class_names(m);
-	if (!names && d.n_classes == rml_model_n_classes(m))
-		names = (const char *const *)d.class_names;
-
-	if (curve && c.queries_list) {
-		status = cmd_query_curve(&c, m, &d, list, n, &err);
-		goto done;
-	}
-	if (curve) {
-		for (int i = 0; i < n; i++) {
-			int l0 = list[i].cfg.kind == RML_ATTACK_PIXEL_L0;
-			if ((l0 && !n_pix) || (!l0 && !n_eps)) {
-				status = cli_usage_error("attack %s needs %s LIST for its curve", list[i].name,
-							 l0 ? "--pixels" : "--eps");
-				goto done;
-			}
-			if (i > 0 && l0 != (list[0].cfg.kind == RML_ATTACK_PIXEL_L0)) {
-				status = cli_usage_error("one curve shares its budgets: do not mix pixel-l0 with "
-							 "eps attacks");
-				goto done;
-			}
-		}
-		const int l0 = list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
-		const double *bud = l0 ? pix : eps;
-		const int nb = l0 ? n_pix : n_eps;
-		reps = calloc((size_t)(n * nb), sizeof *reps);
-		const char **nm = calloc((size_t)n, sizeof *nm);
-		if (!reps || !nm) {
-			free(nm);
-			rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-			goto done;
-		}
-		for (int i = 0; i < n; i++) {
-			nm[i] = list[i].name;
-			if (rml_attack_curve(m, &list[i], &d, bud, nb, c.batch, progress, list[i].name,
-					      reps + i * nb, &err)) {
-				free(nm);
-				goto done;
-			}
-		}
-		if (c.json) {
-			printf("{\"budget\":\"%s\",\"curves\":[", l0 ? "pixels" : "eps");
-			for (int i = 0; i < n; i++) {
-				printf("%s{\"name\":\"%s\",\"attack\":\"%s\",\"points\":[", i ? "," : "",
-				       list[i].name, rml_attack_kind_name(list[i].cfg.kind));
-				for (int j = 0; j < nb; j++) {
-					const rml_attack_report *p = &reps[i * nb + j];
-					printf("%s{\"%s\":%g,\"n\":%lld,\"acc1\":", j ? "," : "",
-					       l0 ? "pixels" : "eps", bud[j], (long long)p->n);
-					json_num(stdout, p->acc1);
-					printf(",\"success_rate\":");
-					json_num(stdout, p->success_rate);
-					printf(",\"queries_mean\":");
-					json_num(stdout, p->queries_mean);
-					printf("}");
-				}
-				printf("]}");
-			}
-			printf("]}\n");
-		} else {
-			printf("%-8s", l0 ? "pixels" : "eps");
-			for (int i = 0; i < n; i++)
-				printf(" %16s", list[i].name);
-			printf("   (robust accuracy acc1, %lld images)\n", (long long)d.n);
-			for (int j = 0; j < nb; j++) {
-				printf("%-8g", bud[j]);
-				for (int i = 0; i < n; i++)
-					printf(" %16.4f", reps[i * nb + j].acc1);
-				printf("\n");
-			}
-		}
-		if (c.plot) {
-			char title[160];
-			snprintf(title, sizeof title, "robustness curve, %lld images", (long long)d.n);
-			if (rml_attack_curve_png(c.plot, title,
-						  l0 ? "pixels changed (L0)" : "eps (pixel units, of 255)", nm, n,
-						  bud, nb, reps, &err)) {
-				free(nm);
-				goto done;
-			}
-		}
-		free(nm);
-		status = CLI_EXIT_OK;
-		goto done;
-	}
-
-	reps = calloc((size_t)n, sizeof *reps);
-	if (!reps) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	if (!c.json && cli_verbosity > 0 && !create)
-		print_header(rep_fp);
-	if (c.json && !create)
-		fprintf(rep_fp, "{\"attacks\":[");
-	for (int i = 0; i < n; i++) {
-		rml_attack_dataset_result_free(&r);
-		if (rml_attack_dataset(m, &list[i], &d, c.batch, progress, list[i].name, &r, &err))
-			goto done;
-		rml_attack_summarize(&r, d.labels, &reps[i]);
-		if (c.json) {
-			if (i)
-				fputc(',', rep_fp);
-			print_json(rep_fp, &list[i], &reps[i]);
-		} else if (cli_verbosity > 0 || !create) {
-			if (create)
-				print_header(rep_fp);
-			print_row(rep_fp, &list[i], &reps[i]);
-		}
-	}
-	if (c.json)
-		fprintf(rep_fp, create ? "\n" : "]}\n");
-	if (create) {
-		/* The sheet first: when it cannot be written, no dataset is left
-		 * behind to look like a finished run. */
-		if (c.sheet && rml_attack_sheet(c.sheet, &list[0], &d, &r, names,
-						 c.sheet_count ? c.sheet_count : 8, c.amplify, &err))
-			goto done;
-		if (rml_attack_to_file(&list[0], &d, &r, &of, &err) ||
-		    cli_save(&of, out, (int64_t)list[0].cfg.seed, &err))
-			goto done;
-	}
-	status = CLI_EXIT_OK;
-done:
-	if (status == CLI_EXIT_FAIL)
-		cli_fail(&err);
-	rml_attack_dataset_result_free(&r);
-	free(reps);
-	free(list);
-	rml_dataset_free(&d);
-	rml_model_free(m);
-	rml_file_free(&mf);
-	rml_file_free(&df);
-	rml_file_free(&of);
-	return cli_finish(status);
+	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
 }

@@ -1,8 +1,9 @@
 /*
  * rmlops-data — get images into rmlops datasets and reshape them: import,
  * split, take, tasks, concat, show (PNG contact sheet), export (image
- * folder), select (the most uncertain images of a predictions file). The
- * work is in lib/dataops.c, lib/select.c and lib/canvas.c.
+ * folder), select (the most uncertain images of a predictions file),
+ * corrupt. The work is in lib/dataops.c, lib/select.c and lib/corrupt.c;
+ * each command here is one function of the table `commands`.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "canvas.h"
 #include "cli.h"
 #include "corrupt.h"
 #include "dataops.h"
@@ -22,10 +22,11 @@
 struct cmdline {
 	const char *cmd;
 	const char *output, *rest, *split, *labels, *classes, *meta;
-	int64_t seed, threads, resize, count, per_class, first, ways, shots, queries, episodes;
+	int64_t resize, count, per_class, first, ways, shots, queries, episodes;
 	int64_t cols, scale;
 	double fraction;
-	int gray_to_rgb, relabel, fashion, json, unite, help, shuffle;
+	int gray_to_rgb, relabel, fashion, unite, shuffle;
+	cli_common com;
 	const char *corruption, *predictions, *by;
 	int64_t severity;
 	char **args;
@@ -85,79 +86,92 @@ static void usage(void)
 	       "         rmlops-data take --per-class 100 < test.rml | rmlops-data show -o sheet.png\n");
 }
 
+/* The commands; help is the text of 'rmlops-data COMMAND --help' (none:
+ * the program's help). */
+static rml_status cmd_import(void *ctx, rml_error *err), cmd_split(void *ctx, rml_error *err);
+static rml_status cmd_take(void *ctx, rml_error *err), cmd_tasks(void *ctx, rml_error *err);
+static rml_status cmd_concat(void *ctx, rml_error *err), cmd_select(void *ctx, rml_error *err);
+static rml_status cmd_show(void *ctx, rml_error *err), cmd_corrupt(void *ctx, rml_error *err);
+static rml_status cmd_export(void *ctx, rml_error *err);
+static const cli_subcommand commands[] = {
+	{ "import", "", cmd_import,
+	  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
+	  "       rmlops-data import cifar100 DIR|FILE [--split train|test] [--labels fine|coarse]\n"
+	  "       rmlops-data import folder DIR [--resize N] [--gray-to-rgb]\n"
+	  "       rmlops-data import idx IMAGES LABELS [--classes fashion-mnist]\n"
+	  "                                            [--resize N] [--gray-to-rgb]\n"
+	  "Import images into a dataset (.rml) written to -o FILE or standard output.\n"
+	  "  cifar10   binary batches; a directory means data_batch_1..5.bin (train, the\n"
+	  "            default) or test_batch.bin, with names from batches.meta.txt\n"
+	  "  cifar100  train.bin or test.bin; fine (100) or coarse (20) labels, names from\n"
+	  "            fine_label_names.txt or coarse_label_names.txt\n"
+	  "  folder    DIR/<class>/<image>, PNG, JPEG, BMP, GIF, PNM or TGA, sorted by name;\n"
+	  "            all the same size unless --resize N (area average when shrinking,\n"
+	  "            bilinear when enlarging); grey images keep one channel\n"
+	  "  idx       MNIST-style idx3 images and idx1 labels, gzipped or plain\n" },
+	{ "split", "", cmd_split,
+	  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
+	  "Stratified split: from each class a share F (or N images in all, spread over the\n"
+	  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
+	{ "take", "", cmd_take,
+	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
+	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
+	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
+	  "class at random, or the first N. --classes keeps only the listed classes (names\n"
+	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
+	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
+	  "the images chosen are the same with and without it.\n" },
+	{ "subset", "", cmd_take,
+	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
+	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
+	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
+	  "class at random, or the first N. --classes keeps only the listed classes (names\n"
+	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
+	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
+	  "the images chosen are the same with and without it.\n" },
+	{ "tasks", "", cmd_tasks,
+	  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
+	  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
+	  "images of each, labels renumbered 0..N-1. Tensors support.images [E,N*K,h,w,c],\n"
+	  "support.labels [E,N*K], query.images [E,N*Q,h,w,c], query.labels [E,N*Q],\n"
+	  "episode.classes [E,N] (the original class of each new label).\n" },
+	{ "concat", "", cmd_concat,
+	  "Usage: rmlops-data concat A B... [--union] [-o OUT]\n"
+	  "The images of B... after those of A. The class lists must match, unless --union:\n"
+	  "then classes are merged by name (A's first) and labels mapped to the merged list.\n" },
+	{ "select", "", cmd_select,
+	  "Usage: rmlops-data select -p PREDICTIONS (--fraction F | --count N)\n"
+	  "                          [--by entropy|confidence|margin] [IN] -o SEL.rml [--rest REST.rml]\n"
+	  "The active-learning step: the N (or round(F x n)) images of IN the model was\n"
+	  "least sure of, by the entropy of its prediction, 1 - its confidence (top\n"
+	  "probability) or 1 - its margin (top minus second probability), written with\n"
+	  "their labels; the others to --rest. PREDICTIONS (rmlops-eval -P, rmlops-tta)\n"
+	  "must be made on IN: the same number of rows and classes, the same known labels,\n"
+	  "and, when it records the digest of its data, the same file. Equal uncertainty\n"
+	  "goes by position, earlier first; a row with NaN or infinity is the most\n"
+	  "uncertain. Both outputs keep the input order and record the rows they hold\n"
+	  "(key select.indices).\n" },
+	{ "show", "", cmd_show,
+	  "Usage: rmlops-data show [IN] -o sheet.png [--count N] [--cols N] [--scale S]\n"
+	  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
+	  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
+	  "Refuses to write the PNG to a terminal.\n" },
+	{ "corrupt", "", cmd_corrupt, NULL },
+	{ "export", "", cmd_export,
+	  "Usage: rmlops-data export [IN] DIR\n"
+	  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 /* Help for one command (rmlops-data COMMAND --help); 0 if it has none. */
 static int command_usage(const char *cmd)
 {
-	static const struct {
-		const char *name, *text;
-	} help[] = {
-		{ "import",
-		  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
-		  "       rmlops-data import cifar100 DIR|FILE [--split train|test] [--labels fine|coarse]\n"
-		  "       rmlops-data import folder DIR [--resize N] [--gray-to-rgb]\n"
-		  "       rmlops-data import idx IMAGES LABELS [--classes fashion-mnist]\n"
-		  "                                            [--resize N] [--gray-to-rgb]\n"
-		  "Import images into a dataset (.rml) written to -o FILE or standard output.\n"
-		  "  cifar10   binary batches; a directory means data_batch_1..5.bin (train, the\n"
-		  "            default) or test_batch.bin, with names from batches.meta.txt\n"
-		  "  cifar100  train.bin or test.bin; fine (100) or coarse (20) labels, names from\n"
-		  "            fine_label_names.txt or coarse_label_names.txt\n"
-		  "  folder    DIR/<class>/<image>, PNG, JPEG, BMP, GIF, PNM or TGA, sorted by name;\n"
-		  "            all the same size unless --resize N (area average when shrinking,\n"
-		  "            bilinear when enlarging); grey images keep one channel\n"
-		  "  idx       MNIST-style idx3 images and idx1 labels, gzipped or plain\n" },
-		{ "split",
-		  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
-		  "Stratified split: from each class a share F (or N images in all, spread over the\n"
-		  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
-		{ "take",
-		  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
-		  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
-		  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
-		  "class at random, or the first N. --classes keeps only the listed classes (names\n"
-		  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
-		  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
-		  "the images chosen are the same with and without it.\n" },
-		{ "tasks",
-		  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
-		  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
-		  "images of each, labels renumbered 0..N-1. Tensors support.images [E,N*K,h,w,c],\n"
-		  "support.labels [E,N*K], query.images [E,N*Q,h,w,c], query.labels [E,N*Q],\n"
-		  "episode.classes [E,N] (the original class of each new label).\n" },
-		{ "concat",
-		  "Usage: rmlops-data concat A B... [--union] [-o OUT]\n"
-		  "The images of B... after those of A. The class lists must match, unless --union:\n"
-		  "then classes are merged by name (A's first) and labels mapped to the merged list.\n" },
-		{ "show",
-		  "Usage: rmlops-data show [IN] -o sheet.png [--count N] [--cols N] [--scale S]\n"
-		  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
-		  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
-		  "Refuses to write the PNG to a terminal.\n" },
-		{ "select",
-		  "Usage: rmlops-data select -p PREDICTIONS (--fraction F | --count N)\n"
-		  "                          [--by entropy|confidence|margin] [IN] -o SEL.rml [--rest REST.rml]\n"
-		  "The active-learning step: the N (or round(F x n)) images of IN the model was\n"
-		  "least sure of, by the entropy of its prediction, 1 - its confidence (top\n"
-		  "probability) or 1 - its margin (top minus second probability), written with\n"
-		  "their labels; the others to --rest. PREDICTIONS (rmlops-eval -P, rmlops-tta)\n"
-		  "must be made on IN: the same number of rows and classes, the same known labels,\n"
-		  "and, when it records the digest of its data, the same file. Equal uncertainty\n"
-		  "goes by position, earlier first; a row with NaN or infinity is the most\n"
-		  "uncertain. Both outputs keep the input order and record the rows they hold\n"
-		  "(key select.indices).\n" },
-		{ "export",
-		  "Usage: rmlops-data export [IN] DIR\n"
-		  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
-	};
-	if (strcmp(cmd, "subset") == 0)  /* the other name of take */
-		cmd = "take";
-	for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
-		if (strcmp(cmd, help[i].name) == 0) {
-			fputs(help[i].text, stdout);
-			printf("\nShared options (-o, -s, -j, -q, -v, --json): see rmlops-data --help.\n");
-			return 1;
-		}
-	return 0;
+	const cli_subcommand *t = cli_subcommand_find(commands, cmd);
+	if (!t || !t->help)
+		return 0;
+	fputs(t->help, stdout);
+	printf("\nShared options (-o, -s, -j, -q, -v, --json): see rmlops-data --help.\n");
+	return 1;
 }
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
@@ -165,12 +179,12 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	enum {
 		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
 		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_SHUFFLE, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
-		O_COLS, O_SCALE, O_JSON, O_UNION, O_TYPE, O_SEVERITY, O_BY,
+		O_COLS, O_SCALE, O_UNION, O_TYPE, O_SEVERITY, O_BY,
 	};
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' },
-		{ "seed", required_argument, 0, 's' },
-		{ "threads", required_argument, 0, 'j' },
+		CLI_OPT_SEED,
+		CLI_OPT_THREADS,
 		{ "rest", required_argument, 0, O_REST },
 		{ "split", required_argument, 0, O_SPLIT },
 		{ "labels", required_argument, 0, O_LABELS },
@@ -190,24 +204,24 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "episodes", required_argument, 0, O_EPISODES },
 		{ "cols", required_argument, 0, O_COLS },
 		{ "scale", required_argument, 0, O_SCALE },
-		{ "json", no_argument, 0, O_JSON },
+		CLI_OPT_JSON,
 		{ "union", no_argument, 0, O_UNION },
 		{ "type", required_argument, 0, O_TYPE },
 		{ "severity", required_argument, 0, O_SEVERITY },
 		{ "predictions", required_argument, 0, 'p' },
 		{ "by", required_argument, 0, O_BY },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
+		CLI_OPTS_BASE,
 		{ 0, 0, 0, 0 },
 	};
 	int o;
-	while ((o = getopt_long(argc, argv, "o:s:j:p:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_ALL "p:", opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_DONE)
+			continue;
+		if (r != CLI_OPT_OTHER)
+			return r;
 		switch (o) {
 		case 'o': c->output = optarg; break;
-		case 's': if (cli_parse_i64("--seed", optarg, 0, INT64_MAX, &c->seed)) return 2; break;
-		case 'j': if (cli_parse_i64("--threads", optarg, 1, 256, &c->threads)) return 2; break;
 		case O_REST: c->rest = optarg; break;
 		case 'p': c->predictions = optarg; break;
 		case O_BY:
@@ -241,19 +255,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_EPISODES: if (cli_parse_i64("--episodes", optarg, 1, 1000000, &c->episodes)) return 2; break;
 		case O_COLS: if (cli_parse_i64("--cols", optarg, 1, 1000, &c->cols)) return 2; break;
 		case O_SCALE: if (cli_parse_i64("--scale", optarg, 1, 32, &c->scale)) return 2; break;
-		case O_JSON: c->json = 1; break;
 		case O_UNION: c->unite = 1; break;
 		case O_TYPE: c->corruption = optarg; break;
 		case O_SEVERITY: if (cli_parse_i64("--severity", optarg, 1, 5, &c->severity)) return 2; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': c->help = 1; break;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	/* Help after the rest is parsed, so that "take --help" finds its command. */
-	if (c->help) {
+	if (c->com.want_help) {
 		if (optind >= argc || !command_usage(argv[optind]))
 			usage();
 		return -1;
@@ -264,6 +273,25 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	c->args = argv + optind;
 	c->n_args = argc - optind;
 	return 0;
+}
+
+/* What a command works on: its options, up to three datasets (input and
+ * outputs) and the error to print when it fails. A command's steps give
+ * 0, < 0 (failed: err says why) or > 0 (an exit status, the message
+ * printed); ended turns that into the table's rml_status, keeping the
+ * exit status of the last kind in exit. The err a command is called with
+ * is the job's own. */
+struct job {
+	struct cmdline *c;
+	rml_dataset d, a, b;
+	rml_error err;
+	int exit;
+};
+
+static rml_status ended(struct job *j, int r)
+{
+	j->exit = r > 0 ? r : 0;
+	return r == 0 ? RML_OK : r > 0 ? RML_ERR_ARG : j->err.code ? j->err.code : RML_ERR_IO;
 }
 
 static int is_dir(const char *p)
@@ -310,7 +338,7 @@ static int save_dataset(const rml_dataset *d, const char *path, int64_t seed, rm
 
 static int report(const struct cmdline *c, const rml_dataset *d, const char *what)
 {
-	if (c->json)
+	if (c->com.json)
 		fprintf(stderr, "{\"%s\":{\"n\":%lld,\"h\":%lld,\"w\":%lld,\"c\":%lld,\"classes\":%d}}\n",
 			what, (long long)d->n, (long long)d->h, (long long)d->w, (long long)d->c,
 			d->n_classes);
@@ -320,7 +348,8 @@ static int report(const struct cmdline *c, const rml_dataset *d, const char *wha
 	return 0;
 }
 
-static int cmd_import(struct cmdline *c, rml_dataset *d, rml_error *err)
+/* The dataset of one import source into d. */
+static int import_source(struct cmdline *c, rml_dataset *d, rml_error *err)
 {
 	if (c->n_args < 1)
 		return cli_usage_error("import needs a source: cifar10, cifar100, folder or idx");
@@ -471,7 +500,7 @@ static int save_part(const rml_dataset *d, const char *path, const char *by, con
 	return st ? -1 : 0;
 }
 
-static int cmd_select(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dataset *b,
+static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dataset *b,
 		      rml_error *err)
 {
 	rml_uncertainty by = RML_UNC_ENTROPY;
@@ -520,7 +549,7 @@ static int cmd_select(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 		r = save_part(a, c->output ? c->output : "-", name, "selected", s.selected,
 			      s.n_selected, err);
 	if (!r) {
-		if (c->json)
+		if (c->com.json)
 			fprintf(stderr, "{\"select\":{\"by\":\"%s\",\"n\":%lld,\"selected\":%lld,"
 				"\"rest\":%lld,\"threshold\":%.17g}}\n", name, (long long)d->n,
 				(long long)s.n_selected, (long long)s.n_rest,
@@ -534,275 +563,231 @@ static int cmd_select(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	return r;
 }
 
-static int cmd_show(struct cmdline *c, const rml_dataset *d, rml_error *err)
+static rml_status cmd_import(void *ctx, rml_error *err)
 {
+	(void)err;
+	struct job *j = ctx;
+	int r = import_source(j->c, &j->d, &j->err);
+	if (!r)
+		r = save_dataset(&j->d, j->c->output, -1, &j->err);
+	if (!r)
+		report(j->c, &j->d, "import");
+	return ended(j, r);
+}
+
+static rml_status cmd_split(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("split takes one input"));
+	if (!c->fraction && !c->count)
+		return ended(j, cli_usage_error("split needs --fraction F or --count N"));
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	if (!r)
+		r = rml_dataset_split(&j->d, c->fraction, c->count, (uint64_t)c->com.seed, &j->a, &j->b,
+				      &j->err) ? -1 : 0;
+	if (!r)
+		r = save_dataset(&j->a, c->output, c->com.seed, &j->err);
+	if (!r && c->rest)
+		r = save_dataset(&j->b, c->rest, c->com.seed, &j->err);
+	if (!r)
+		report(c, &j->a, "split");
+	return ended(j, r);
+}
+
+static rml_status cmd_take(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("take takes one input"));
+	int modes = (c->count > 0) + (c->fraction > 0) + (c->per_class > 0) + (c->first > 0);
+	if (modes > 1)
+		return ended(j, cli_usage_error("give only one of --count, --fraction, --per-class, --first"));
+	if (!modes && !c->classes && !c->shuffle)
+		return ended(j, cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle"));
+	int r = load_input(c, 0, &j->d, "data", &j->err), st;
+	int *cls = NULL, ncls = 0;
+	if (!r && c->classes && (st = parse_classes(c->classes, &j->d, &cls, &ncls)))
+		return ended(j, st);
+	if (!r) {
+		rml_take_opts o = { c->count, c->fraction, c->per_class, c->first, cls, ncls,
+				    c->relabel, (uint64_t)c->com.seed, c->shuffle };
+		r = rml_dataset_take(&j->a, &j->d, &o, &j->err) ? -1 : 0;
+	}
+	free(cls);
+	if (!r)
+		r = save_dataset(&j->a, c->output, c->com.seed, &j->err);
+	if (!r)
+		report(c, &j->a, "take");
+	return ended(j, r);
+}
+
+static rml_status cmd_tasks(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("tasks takes one input"));
+	if (!c->ways || !c->shots)
+		return ended(j, cli_usage_error("tasks needs --ways N and --shots K"));
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	rml_file f;
+	rml_file_init(&f);
+	if (!r)
+		r = rml_dataset_tasks(&j->d, (int)c->ways, (int)c->shots, (int)c->queries,
+				      (int)(c->episodes ? c->episodes : 1), (uint64_t)c->com.seed, &f,
+				      &j->err) ? -1 : 0;
+	if (!r)
+		r = cli_save(&f, c->output ? c->output : "-", c->com.seed, &j->err) ? -1 : 0;
+	rml_file_free(&f);
+	return ended(j, r);
+}
+
+static rml_status cmd_concat(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args < 2)
+		return ended(j, cli_usage_error("concat needs at least two inputs"));
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	for (int i = 1; !r && i < c->n_args; i++) {
+		rml_dataset_free(&j->b);
+		r = load_input(c, i, &j->b, "data", &j->err);
+		if (!r) {
+			rml_dataset_free(&j->a);
+			r = (c->unite ? rml_dataset_concat_union(&j->a, &j->d, &j->b, &j->err)
+				      : rml_dataset_concat(&j->a, &j->d, &j->b, &j->err)) ? -1 : 0;
+		}
+		if (!r) {
+			rml_dataset tmp = j->d;
+			j->d = j->a;
+			j->a = tmp;
+		}
+	}
+	if (!r)
+		r = save_dataset(&j->d, c->output, -1, &j->err);
+	if (!r)
+		report(c, &j->d, "concat");
+	return ended(j, r);
+}
+
+static rml_status cmd_select(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("select takes one input"));
+	if (!c->predictions)
+		return ended(j, cli_usage_error("select needs -p PREDICTIONS"));
+	if ((c->fraction > 0) == (c->count > 0))
+		return ended(j, cli_usage_error("select needs one of --fraction F and --count N"));
+	if (c->rest && cli_check_output(c->rest))
+		return ended(j, CLI_EXIT_USAGE);
+	if (c->rest && c->output && strcmp(c->rest, c->output) == 0)
+		return ended(j, cli_usage_error("--rest and -o name the same file"));
+	return ended(j, select_run(c, &j->d, &j->a, &j->b, &j->err));
+}
+
+static rml_status cmd_show(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("show takes one input"));
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	if (r)
+		return ended(j, r);
 	const char *out = c->output ? c->output : "-";
 	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
 		cli_msg("refusing to write a PNG to a terminal; use -o sheet.png");
-		return 2;
+		return ended(j, 2);
 	}
-	int64_t n = c->count ? c->count : (d->n < 100 ? d->n : 100);
-	if (n > d->n)
-		n = d->n;
-	if (n <= 0) {
-		rml_errorf(err, RML_ERR_ARG, "the dataset is empty, nothing to show");
-		return -1;
-	}
-	int cols = (int)(c->cols ? c->cols : 10);
-	int scale = (int)(c->scale ? c->scale : (d->h <= 32 ? 3 : 1));
-	int rows = (int)((n + cols - 1) / cols);
-	int cw = (int)d->w * scale, chh = (int)d->h * scale, lab = 12, pad = 4;
-	rml_canvas cv;
-	if (rml_canvas_init(&cv, cols * (cw + pad) + pad, rows * (chh + lab + pad) + pad, 0xffffff, err))
-		return -1;
-	for (int64_t i = 0; i < n; i++) {
-		int x = pad + (int)(i % cols) * (cw + pad), y = pad + (int)(i / cols) * (chh + lab + pad);
-		rml_canvas_image(&cv, x, y, d->images + i * d->h * d->w * d->c, (int)d->h, (int)d->w,
-				 (int)d->c, scale);
-		char text[64];
-		int l = d->labels[i];
-		snprintf(text, sizeof text, "%s", l >= 0 ? d->class_names[l] : "?");
-		int maxch = cw / 6;
-		if ((int)strlen(text) > maxch && maxch > 0)
-			text[maxch] = 0;
-		rml_canvas_text(&cv, x, y + chh + 3, text, 1, 0x202020);
-	}
-	rml_status st = rml_canvas_save_png(&cv, out, err);
-	rml_canvas_free(&cv);
-	return st ? -1 : 0;
+	return ended(j, rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0);
 }
 
-/* A class name becomes a folder name: it must name one entry inside DIR,
- * not DIR itself, its parent, another path or something a terminal acts
- * on. */
-static int plain_file_name(const char *s)
+static rml_status cmd_corrupt(void *ctx, rml_error *err)
 {
-	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p == '/' || *p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	rml_corruption kind;
+	if (c->n_args > 1)
+		return ended(j, cli_usage_error("corrupt takes one input"));
+	if (!c->corruption || !c->severity)
+		return ended(j, cli_usage_error("corrupt needs --type NAME and --severity 1..5"));
+	if (rml_corruption_parse(c->corruption, &kind, &j->err))
+		return ended(j, cli_usage_error("%s", j->err.msg));
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	rml_dataset *d = &j->d;
+	if (!r)
+		r = rml_corrupt_images(kind, (int)c->severity, d->images, d->n, d->h, d->w, d->c,
+				       (uint64_t)c->com.seed, &j->err) ? -1 : 0;
+	if (!r)
+		r = save_dataset(d, c->output, c->com.seed, &j->err);
+	if (!r)
+		report(c, d, "corrupt");
+	return ended(j, r);
 }
 
-static int cmd_export(struct cmdline *c, const rml_dataset *d, const char *dir, rml_error *err)
+static void export_progress(int64_t done, int64_t total)
 {
-	for (int k = 0; k < d->n_classes; k++)
-		if (!plain_file_name(d->class_names[k])) {
-			rml_errorf(err, RML_ERR_FORMAT,
-				   "class %d is named '%s', which is not a plain file name; nothing exported",
-				   k, d->class_names[k]);
-			return -1;
-		}
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-		rml_errorf(err, RML_ERR_IO, "%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	for (int k = 0; k < d->n_classes; k++) {
-		char *sub = join(dir, d->class_names[k]);
-		if (!sub || strchr(d->class_names[k], '/') ||
-		    (mkdir(sub, 0777) != 0 && errno != EEXIST)) {
-			rml_errorf(err, RML_ERR_IO, "cannot make a folder for class '%s'", d->class_names[k]);
-			free(sub);
-			return -1;
-		}
-		free(sub);
-	}
-	rml_canvas cv = { (int)d->w, (int)d->h, NULL };
-	for (int64_t i = 0; i < d->n; i++) {
-		if (d->labels[i] < 0)
-			continue;
-		char name[64];
-		snprintf(name, sizeof name, "%06lld.png", (long long)i);
-		char *sub = join(dir, d->class_names[d->labels[i]]);
-		char *path = sub ? join(sub, name) : NULL;
-		free(sub);
-		if (!path) {
-			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-			return -1;
-		}
-		uint8_t *rgb = malloc((size_t)(d->h * d->w * 3));
-		if (!rgb) {
-			free(path);
-			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-			return -1;
-		}
-		const uint8_t *im = d->images + i * d->h * d->w * d->c;
-		for (int64_t q = 0; q < d->h * d->w; q++)
-			for (int ch = 0; ch < 3; ch++)
-				rgb[3 * q + ch] = im[q * d->c + (d->c >= 3 ? ch : 0)];
-		cv.px = rgb;
-		rml_status st = rml_canvas_save_png(&cv, path, err);
-		free(rgb);
-		free(path);
-		if (st)
-			return -1;
-		cli_progress("export", i + 1, d->n);
-	}
-	(void)c;
-	return 0;
+	cli_progress("export", done, total);
+}
+
+static rml_status cmd_export(void *ctx, rml_error *err)
+{
+	(void)err;
+	struct job *j = ctx;
+	struct cmdline *c = j->c;
+	if (c->n_args < 1 || c->n_args > 2)
+		return ended(j, cli_usage_error("export needs [INPUT] DIR"));
+	const char *dir = c->args[c->n_args - 1];
+	c->n_args--;
+	int r = load_input(c, 0, &j->d, "data", &j->err);
+	if (!r)
+		r = rml_dataset_export_pngs(&j->d, dir, export_progress, &j->err) ? -1 : 0;
+	return ended(j, r);
 }
 
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-data", argc, argv);
-	struct cmdline c = { .seed = 1 };
+	struct cmdline c = { .com = { .seed = 1 } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	rml_set_threads((int)c.threads);
-	rml_error err = { 0 };
-	rml_dataset d, a, b;
-	rml_dataset_init(&d);
-	rml_dataset_init(&a);
-	rml_dataset_init(&b);
-	int status = CLI_EXIT_OK, r = 0;
+	cli_common_threads(&c.com);
 	int writes = strcmp(c.cmd, "show") && strcmp(c.cmd, "export");
 	if (writes && cli_check_output(c.output))
 		return CLI_EXIT_USAGE;
-	{
-		/* import's first argument names the source; export's last is the
-		 * output directory. */
-		int imp = strcmp(c.cmd, "import") == 0, dir_arg = strcmp(c.cmd, "export") == 0;
-		const char *outs[] = { writes || c.output ? (c.output ? c.output : "-") : NULL, c.rest };
-		const char *opts[] = { "-o", "--rest" };
-		if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
-					    c.n_args - imp - dir_arg)) != 0)
-			return cli_finish(st);
-	}
-
-	if (strcmp(c.cmd, "import") == 0) {
-		r = cmd_import(&c, &d, &err);
-		if (!r)
-			r = save_dataset(&d, c.output, -1, &err);
-		if (!r)
-			report(&c, &d, "import");
-	} else if (strcmp(c.cmd, "split") == 0) {
-		if (c.n_args > 1)
-			return cli_usage_error("split takes one input");
-		if (!c.fraction && !c.count)
-			return cli_usage_error("split needs --fraction F or --count N");
-		r = load_input(&c, 0, &d, "data", &err);
-		if (!r)
-			r = rml_dataset_split(&d, c.fraction, c.count, (uint64_t)c.seed, &a, &b, &err) ? -1 : 0;
-		if (!r)
-			r = save_dataset(&a, c.output, c.seed, &err);
-		if (!r && c.rest)
-			r = save_dataset(&b, c.rest, c.seed, &err);
-		if (!r)
-			report(&c, &a, "split");
-	} else if (strcmp(c.cmd, "take") == 0 || strcmp(c.cmd, "subset") == 0) {
-		if (c.n_args > 1)
-			return cli_usage_error("take takes one input");
-		int modes = (c.count > 0) + (c.fraction > 0) + (c.per_class > 0) + (c.first > 0);
-		if (modes > 1)
-			return cli_usage_error("give only one of --count, --fraction, --per-class, --first");
-		if (!modes && !c.classes && !c.shuffle)
-			return cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle");
-		r = load_input(&c, 0, &d, "data", &err);
-		int *cls = NULL, ncls = 0;
-		if (!r && c.classes && (st = parse_classes(c.classes, &d, &cls, &ncls))) {
-			rml_dataset_free(&d);
-			return cli_finish(st);
-		}
-		if (!r) {
-			rml_take_opts o = { c.count, c.fraction, c.per_class, c.first, cls, ncls,
-					    c.relabel, (uint64_t)c.seed, c.shuffle };
-			r = rml_dataset_take(&a, &d, &o, &err) ? -1 : 0;
-		}
-		free(cls);
-		if (!r)
-			r = save_dataset(&a, c.output, c.seed, &err);
-		if (!r)
-			report(&c, &a, "take");
-	} else if (strcmp(c.cmd, "tasks") == 0) {
-		if (c.n_args > 1)
-			return cli_usage_error("tasks takes one input");
-		if (!c.ways || !c.shots)
-			return cli_usage_error("tasks needs --ways N and --shots K");
-		r = load_input(&c, 0, &d, "data", &err);
-		rml_file f;
-		rml_file_init(&f);
-		if (!r)
-			r = rml_dataset_tasks(&d, (int)c.ways, (int)c.shots, (int)c.queries,
-					      (int)(c.episodes ? c.episodes : 1), (uint64_t)c.seed, &f,
-					      &err) ? -1 : 0;
-		if (!r)
-			r = cli_save(&f, c.output ? c.output : "-", c.seed, &err) ? -1 : 0;
-		rml_file_free(&f);
-	} else if (strcmp(c.cmd, "concat") == 0) {
-		if (c.n_args < 2)
-			return cli_usage_error("concat needs at least two inputs");
-		r = load_input(&c, 0, &d, "data", &err);
-		for (int i = 1; !r && i < c.n_args; i++) {
-			rml_dataset_free(&b);
-			r = load_input(&c, i, &b, "data", &err);
-			if (!r) {
-				rml_dataset_free(&a);
-				r = (c.unite ? rml_dataset_concat_union(&a, &d, &b, &err)
-					     : rml_dataset_concat(&a, &d, &b, &err)) ? -1 : 0;
-			}
-			if (!r) {
-				rml_dataset tmp = d;
-				d = a;
-				a = tmp;
-			}
-		}
-		if (!r)
-			r = save_dataset(&d, c.output, -1, &err);
-		if (!r)
-			report(&c, &d, "concat");
-	} else if (strcmp(c.cmd, "select") == 0) {
-		if (c.n_args > 1)
-			return cli_usage_error("select takes one input");
-		if (!c.predictions)
-			return cli_usage_error("select needs -p PREDICTIONS");
-		if ((c.fraction > 0) == (c.count > 0))
-			return cli_usage_error("select needs one of --fraction F and --count N");
-		if (c.rest && cli_check_output(c.rest))
-			return CLI_EXIT_USAGE;
-		if (c.rest && c.output && strcmp(c.rest, c.output) == 0)
-			return cli_usage_error("--rest and -o name the same file");
-		r = cmd_select(&c, &d, &a, &b, &err);
-	} else if (strcmp(c.cmd, "show") == 0) {
-		if (c.n_args > 1)
-			return cli_usage_error("show takes one input");
-		r = load_input(&c, 0, &d, "data", &err);
-		if (!r)
-			r = cmd_show(&c, &d, &err);
-	} else if (strcmp(c.cmd, "corrupt") == 0) {
-		rml_corruption kind;
-		if (c.n_args > 1)
-			return cli_usage_error("corrupt takes one input");
-		if (!c.corruption || !c.severity)
-			return cli_usage_error("corrupt needs --type NAME and --severity 1..5");
-		if (rml_corruption_parse(c.corruption, &kind, &err))
-			return cli_usage_error("%s", err.msg);
-		r = load_input(&c, 0, &d, "data", &err);
-		if (!r)
-			r = rml_corrupt_images(kind, (int)c.severity, d.images, d.n, d.h, d.w, d.c,
-					       (uint64_t)c.seed, &err) ? -1 : 0;
-		if (!r)
-			r = save_dataset(&d, c.output, c.seed, &err);
-		if (!r)
-			report(&c, &d, "corrupt");
-	} else if (strcmp(c.cmd, "export") == 0) {
-		if (c.n_args < 1 || c.n_args > 2)
-			return cli_usage_error("export needs [INPUT] DIR");
-		const char *dir = c.args[c.n_args - 1];
-		c.n_args--;
-		r = load_input(&c, 0, &d, "data", &err);
-		if (!r)
-			r = cmd_export(&c, &d, dir, &err);
-	} else {
+	/* import's first argument names the source; export's last is the
+	 * output directory. */
+	int imp = strcmp(c.cmd, "import") == 0, dir_arg = strcmp(c.cmd, "export") == 0;
+	const char *outs[] = { writes || c.output ? (c.output ? c.output : "-") : NULL, c.rest };
+	const char *opts[] = { "-o", "--rest" };
+	if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
+				    c.n_args - imp - dir_arg)) != 0)
+		return cli_finish(st);
+	const cli_subcommand *cmd = cli_subcommand_find(commands, c.cmd);
+	if (!cmd)
 		return cli_usage_error("unknown command '%s'", c.cmd);
-	}
-	if (r > 0)
-		status = r;
-	else if (r < 0)
-		status = cli_fail(&err);
-	rml_dataset_free(&d);
-	rml_dataset_free(&a);
-	rml_dataset_free(&b);
+	struct job j = { .c = &c };
+	rml_dataset_init(&j.d);
+	rml_dataset_init(&j.a);
+	rml_dataset_init(&j.b);
+	int status = CLI_EXIT_OK;
+	if (cmd->run(&j, &j.err))
+		status = j.exit ? j.exit : cli_fail(&j.err);
+	rml_dataset_free(&j.d);
+	rml_dataset_free(&j.a);
+	rml_dataset_free(&j.b);
 	return cli_finish(status);
 }

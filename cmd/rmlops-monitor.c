@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "calib_model.h"
 #include "cli.h"
@@ -27,71 +26,90 @@
 enum { EXIT_ALERT = 3 };
 
 struct cmdline {
-	const char *cmd;          /* "watch", "fit", "score", "auroc" */
+	const cli_subcommand *cmd;
 	const char *model, *data, *output, *ood, *ood_model;
 	const char *textfile, *plot, *stage;
-	int64_t window, step, batch, threads;
+	int64_t window, step, batch;
 	double quantile, rare;
 	int n_alerts;
 	rml_alert_kind alert[16];
 	double alert_thr[16];
-	int json;
+	cli_common com;
+	int exit;   /* the exit status of a command that did not succeed */
 	char **files;
 	int n_files;
 };
 
-static void usage(void)
+static const char help[] =
+	"Usage: rmlops-monitor [OPTIONS] [FILE...]        watch a stream\n"
+	"       rmlops-monitor fit -m MODEL -d DATA [-o OUTPUT] [--quantile Q] [--rare R]\n"
+	"       rmlops-monitor score -m MODEL -d DATA\n"
+	"       rmlops-monitor auroc -m MODEL -d DATA --ood DATA [--ood-model MODEL] [--json]\n"
+	"Watch a deployed model's inputs window by window; fit and use the rare\n"
+	"co-activation statistics behind its drift score.\n"
+	"\n"
+	"Watching (FILEs are predictions files, or datasets run through -m MODEL;\n"
+	"a FILE may hold several files one after another; default: standard input):\n"
+	"  -m, --model FILE         run datasets through this model (its calibrator,\n"
+	"                           rejection rule and co-activation statistics)\n"
+	"      --window N           inputs per window (default 500)\n"
+	"      --step N             inputs between windows (default: the window)\n"
+	"      --textfile PATH      the last window's metrics in the Prometheus text\n"
+	"                           format, replaced atomically after every window\n"
+	"      --stage NAME         the stage label of the metrics (default production)\n"
+	"      --alert NAME=VALUE   alert when a window's value crosses VALUE: entropy,\n"
+	"                           reject_rate, coact_score, coact_rare_rate (above),\n"
+	"                           accuracy (below); repeatable\n"
+	"      --plot PNG           a dashboard of the windows at the end\n"
+	"Fitting and scoring co-activations:\n"
+	"  -d, --data FILE          in-distribution data (fit), data to score\n"
+	"  -o, --output FILE        the model with its statistics (fit; default stdout)\n"
+	"      --quantile Q         a unit is active above this quantile of its\n"
+	"                           in-distribution values (default 0.9)\n"
+	"      --rare R             a pair is rare when active together on at most\n"
+	"                           this share of the in-distribution data (default 0.002)\n"
+	"      --ood FILE           out-of-distribution data (auroc)\n"
+	"      --ood-model FILE     run --ood through this model instead (a faulty copy)\n"
+	"Common:\n"
+	"      --batch N            batch size of the model (default 100)\n"
+	"  -j, --threads N          worker threads (default: all cores)\n"
+	"      --json               auroc: one JSON object\n"
+	"  -q, --quiet              no messages;  -v, --verbose  more\n"
+	"  -h, --help               this help;  -V, --version  the version\n"
+	"\n"
+	"Exit status: 0 fine, 1 failure, 2 usage, 3 a window crossed an alert threshold.\n"
+	"Example: rmlops-monitor -m deployed.rml --window 200 --textfile /var/lib/node_exporter/rmlops.prom \\\n"
+	"           --alert coact_rare_rate=0.4 batch-*.rml\n";
+
+/* The commands named by the first argument; without one, watching. They
+ * print their messages where they arise: one that did not succeed (or
+ * whose window crossed an alert threshold) returns RML_ERR_ARG with its
+ * exit status in c->exit. */
+static rml_status cmd_fit(void *ctx, rml_error *err), cmd_score(void *ctx, rml_error *err);
+static rml_status cmd_watch(void *ctx, rml_error *err);
+static const cli_subcommand commands[] = {
+	{ "fit", "", cmd_fit, "fit co-activation statistics on in-distribution data" },
+	{ "score", "", cmd_score, "the co-activation score of every image, with entropy and confidence" },
+	{ "auroc", "", cmd_score, "how well each signal tells DATA from --ood data" },
+	{ NULL, NULL, NULL, NULL },
+};
+static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
+
+static rml_status ended(struct cmdline *c, int status)
 {
-	printf("Usage: rmlops-monitor [OPTIONS] [FILE...]        watch a stream\n"
-	       "       rmlops-monitor fit -m MODEL -d DATA [-o OUTPUT] [--quantile Q] [--rare R]\n"
-	       "       rmlops-monitor score -m MODEL -d DATA\n"
-	       "       rmlops-monitor auroc -m MODEL -d DATA --ood DATA [--ood-model MODEL] [--json]\n"
-	       "Watch a deployed model's inputs window by window; fit and use the rare\n"
-	       "co-activation statistics behind its drift score.\n"
-	       "\n"
-	       "Watching (FILEs are predictions files, or datasets run through -m MODEL;\n"
-	       "a FILE may hold several files one after another; default: standard input):\n"
-	       "  -m, --model FILE         run datasets through this model (its calibrator,\n"
-	       "                           rejection rule and co-activation statistics)\n"
-	       "      --window N           inputs per window (default 500)\n"
-	       "      --step N             inputs between windows (default: the window)\n"
-	       "      --textfile PATH      the last window's metrics in the Prometheus text\n"
-	       "                           format, replaced atomically after every window\n"
-	       "      --stage NAME         the stage label of the metrics (default production)\n"
-	       "      --alert NAME=VALUE   alert when a window's value crosses VALUE: entropy,\n"
-	       "                           reject_rate, coact_score, coact_rare_rate (above),\n"
-	       "                           accuracy (below); repeatable\n"
-	       "      --plot PNG           a dashboard of the windows at the end\n"
-	       "Fitting and scoring co-activations:\n"
-	       "  -d, --data FILE          in-distribution data (fit), data to score\n"
-	       "  -o, --output FILE        the model with its statistics (fit; default stdout)\n"
-	       "      --quantile Q         a unit is active above this quantile of its\n"
-	       "                           in-distribution values (default 0.9)\n"
-	       "      --rare R             a pair is rare when active together on at most\n"
-	       "                           this share of the in-distribution data (default 0.002)\n"
-	       "      --ood FILE           out-of-distribution data (auroc)\n"
-	       "      --ood-model FILE     run --ood through this model instead (a faulty copy)\n"
-	       "Common:\n"
-	       "      --batch N            batch size of the model (default 100)\n"
-	       "  -j, --threads N          worker threads (default: all cores)\n"
-	       "      --json               auroc: one JSON object\n"
-	       "  -q, --quiet              no messages;  -v, --verbose  more\n"
-	       "  -h, --help               this help;  -V, --version  the version\n"
-	       "\n"
-	       "Exit status: 0 fine, 1 failure, 2 usage, 3 a window crossed an alert threshold.\n"
-	       "Example: rmlops-monitor -m deployed.rml --window 200 --textfile /var/lib/node_exporter/rmlops.prom \\\n"
-	       "           --alert coact_rare_rate=0.4 batch-*.rml\n");
+	c->exit = status;
+	return status ? RML_ERR_ARG : RML_OK;
 }
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	enum { O_WINDOW = 256, O_STEP, O_TEXTFILE, O_STAGE, O_ALERT, O_PLOT, O_QUANTILE, O_RARE,
-	       O_OOD, O_OOD_MODEL, O_BATCH, O_JSON };
+	       O_OOD, O_OOD_MODEL, O_BATCH };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' },
 		{ "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' },
-		{ "threads", required_argument, 0, 'j' },
+		CLI_OPT_THREADS,
 		{ "window", required_argument, 0, O_WINDOW },
 		{ "step", required_argument, 0, O_STEP },
 		{ "textfile", required_argument, 0, O_TEXTFILE },
@@ -103,30 +121,29 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		{ "ood", required_argument, 0, O_OOD },
 		{ "ood-model", required_argument, 0, O_OOD_MODEL },
 		{ "batch", required_argument, 0, O_BATCH },
-		{ "json", no_argument, 0, O_JSON },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
+		CLI_OPT_JSON,
+		CLI_OPTS_BASE,
 		{ 0, 0, 0, 0 },
 	};
 	rml_error err = { 0 };
 	int o;
-	if (argc > 1 && (strcmp(argv[1], "fit") == 0 || strcmp(argv[1], "score") == 0 ||
-			 strcmp(argv[1], "auroc") == 0)) {
-		c->cmd = argv[1];
+	/* A command is the first argument; without one, watching. */
+	const cli_subcommand *named = argc > 1 ? cli_subcommand_find(commands, argv[1]) : NULL;
+	if (named) {
+		c->cmd = named;
 		argv++;
 		argc--;
 	}
-	while ((o = getopt_long(argc, argv, "m:d:o:j:qvhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "m:d:o:j:" CLI_SHORT_BASE, opts, NULL)) != -1) {
+		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_DONE)
+			continue;
+		if (r != CLI_OPT_OTHER)
+			return r;
 		switch (o) {
 		case 'm': c->model = optarg; break;
 		case 'd': c->data = optarg; break;
 		case 'o': c->output = optarg; break;
-		case 'j':
-			if (cli_parse_i64("--threads", optarg, 1, 1024, &c->threads))
-				return CLI_EXIT_USAGE;
-			break;
 		case O_WINDOW:
 			if (cli_parse_i64("--window", optarg, 1, 10000000, &c->window))
 				return CLI_EXIT_USAGE;
@@ -159,30 +176,26 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
 				return CLI_EXIT_USAGE;
 			break;
-		case O_JSON: c->json = 1; break;
-		case 'q': cli_verbosity = 0; break;
-		case 'v': cli_verbosity = 2; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	c->files = argv + optind;
 	c->n_files = argc - optind;
-	int watch = strcmp(c->cmd, "watch") == 0;
+	const char *cmd = c->cmd->name;
+	int watch = c->cmd == &watching;
 	if (!watch && c->n_files)
 		return cli_usage_error("unexpected argument '%s'", c->files[0]);
 	if (!watch && (!c->model || !c->data))
-		return cli_usage_error("%s needs -m MODEL and -d DATA", c->cmd);
-	if (strcmp(c->cmd, "auroc") == 0 && !c->ood)
+		return cli_usage_error("%s needs -m MODEL and -d DATA", cmd);
+	if (strcmp(cmd, "auroc") == 0 && !c->ood)
 		return cli_usage_error("auroc needs --ood DATA");
-	if (strcmp(c->cmd, "auroc") != 0 && (c->ood || c->ood_model))
+	if (strcmp(cmd, "auroc") != 0 && (c->ood || c->ood_model))
 		return cli_usage_error("--ood and --ood-model belong to auroc");
 	if (!watch && (c->textfile || c->plot || c->n_alerts))
 		return cli_usage_error("--textfile, --plot and --alert belong to watching");
 	if (watch && (c->data || c->output))
 		return cli_usage_error("watching reads FILE arguments, not -d or -o");
-	if (strcmp(c->cmd, "fit") != 0 && (c->quantile > 0 || c->rare >= 0))
+	if (strcmp(cmd, "fit") != 0 && (c->quantile > 0 || c->rare >= 0))
 		return cli_usage_error("--quantile and --rare belong to fit");
 	if (c->plot && strcmp(c->plot, "-") == 0)
 		return cli_usage_error("--plot needs a file: standard output carries the windows");
@@ -246,8 +259,10 @@ static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
 
 /* ---- fit ------------------------------------------------------------------------ */
 
-static int cmd_fit(const struct cmdline *c)
+static rml_status cmd_fit(void *ctx, rml_error *unused)
 {
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL;
 	rml_dataset d;
@@ -259,7 +274,7 @@ static int cmd_fit(const struct cmdline *c)
 	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
-		return CLI_EXIT_USAGE;
+		return ended(c, CLI_EXIT_USAGE);
 	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
 		goto fail;
 	if (check_geometry(m, &d, c->data))
@@ -288,51 +303,25 @@ done:
 	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
-	return status;
+	return ended(c, status);
 }
 
 /* ---- score and auroc --------------------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Co-activation score, entropy and confidence of every image of d; with
  * -v, the time of the forward pass and of the score per image. */
 static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, int64_t batch,
 		     float *score, float *ent, float *conf, int32_t *pred, rml_error *err)
 {
-	int64_t dim = rml_model_n_features(m), k = rml_model_n_classes(m);
-	float *feat = malloc((size_t)(d->n * dim + 1) * sizeof *feat);
-	float *logits = malloc((size_t)(d->n * k + 1) * sizeof *logits);
-	float *probs = malloc((size_t)(d->n * k + 1) * sizeof *probs);
-	rml_status st = !feat || !logits || !probs ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
-						   : RML_OK;
-	double t0 = now(), t1 = t0, t2 = t0;
-	if (!st)
-		st = rml_model_features(m, d->images, d->n, batch, feat, logits, NULL, err);
-	t1 = now();
-	if (!st)
-		st = rml_coact_score(co, feat, d->n, score, err);
-	t2 = now();
-	if (!st && d->n > 0)
+	double t[2];
+	if (rml_coact_score_images(m, co, d->images, d->n, batch, score, ent, conf, pred, t, err))
+		return -1;
+	if (d->n > 0)
 		cli_info("%lld images: forward pass %.3f ms per image, co-activation score %.3f us "
 			 "per image (%.2f%% of the forward pass)",
-			 (long long)d->n, 1e3 * (t1 - t0) / (double)d->n, 1e6 * (t2 - t1) / (double)d->n,
-			 100 * (t2 - t1) / (t1 - t0));
-	if (!st)
-		st = rml_model_probs(m, logits, d->n, probs, err);
-	if (!st) {
-		rml_top1(probs, d->n, k, pred, conf);
-		rml_entropy(probs, d->n, k, ent);
-	}
-	free(feat);
-	free(logits);
-	free(probs);
-	return st ? -1 : 0;
+			 (long long)d->n, 1e3 * t[0] / (double)d->n, 1e6 * t[1] / (double)d->n,
+			 100 * t[1] / t[0]);
+	return 0;
 }
 
 static void json_num(const char *key, double v, int last)
@@ -343,8 +332,10 @@ static void json_num(const char *key, double v, int last)
 		printf("\"%s\":null%s", key, last ? "" : ",");
 }
 
-static int cmd_score(const struct cmdline *c)
+static rml_status cmd_score(void *ctx, rml_error *unused)
 {
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL, *m2 = NULL;
 	rml_dataset d, o;
@@ -355,7 +346,7 @@ static int cmd_score(const struct cmdline *c)
 	float *buf = NULL;
 	int32_t *pred = NULL;
 	int status = CLI_EXIT_FAIL;
-	int auroc = strcmp(c->cmd, "auroc") == 0;
+	int auroc = strcmp(c->cmd->name, "auroc") == 0;
 	if (load_model(c->model, &m, NULL, &err) || rml_model_coact(m, &co, &err) ||
 	    load_data(c->data, &d, &err))
 		goto fail;
@@ -393,26 +384,13 @@ static int cmd_score(const struct cmdline *c)
 		status = CLI_EXIT_OK;
 		goto done;
 	}
-	/* In-distribution is the positive class of rml_auroc, which ranks a
-	 * score that is not finite lowest: negated, a NaN or infinite score or
-	 * entropy (a faulty model's) ranks as the most out-of-distribution,
-	 * and so does a NaN confidence. The value is the AUROC of telling
-	 * out-of-distribution inputs by a higher score or entropy, or a lower
-	 * confidence. */
-	uint8_t *pos = malloc((size_t)n);
-	if (!pos) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+	/* The AUROC of telling out-of-distribution inputs by a higher score
+	 * or entropy, or a lower confidence. */
+	double au[3];
+	if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
 		goto fail;
-	}
-	for (int64_t i = 0; i < n; i++) {
-		pos[i] = i < d.n;
-		score[i] = -score[i];
-		ent[i] = -ent[i];
-	}
-	double a_s = rml_auroc(score, pos, n), a_e = rml_auroc(ent, pos, n),
-	       a_c = rml_auroc(conf, pos, n);
-	free(pos);
-	if (c->json) {
+	double a_s = au[0], a_e = au[1], a_c = au[2];
+	if (c->com.json) {
 		printf("{\"n_id\":%lld,\"n_ood\":%lld,", (long long)d.n, (long long)o.n);
 		json_num("auroc_coact", a_s, 0);
 		json_num("auroc_entropy", a_e, 0);
@@ -434,7 +412,7 @@ done:
 	rml_dataset_free(&o);
 	rml_model_free(m);
 	rml_model_free(m2);
-	return status;
+	return ended(c, status);
 }
 
 /* ---- watching ------------------------------------------------------------------------ */
@@ -693,8 +671,10 @@ static int check_textfile_dir(const char *path)
 	return ok ? 0 : -1;
 }
 
-static int cmd_watch(const struct cmdline *c)
+static rml_status cmd_watch(void *ctx, rml_error *unused)
 {
+	(void)unused;
+	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	struct watch s;
 	memset(&s, 0, sizeof s);
@@ -702,9 +682,9 @@ static int cmd_watch(const struct cmdline *c)
 	rml_coact_init(&s.co);
 	int status = CLI_EXIT_FAIL;
 	if (c->textfile && check_textfile_dir(c->textfile))
-		return CLI_EXIT_FAIL;
+		return ended(c, CLI_EXIT_FAIL);
 	if (c->plot && cli_check_output(c->plot))
-		return CLI_EXIT_USAGE;
+		return ended(c, CLI_EXIT_USAGE);
 	if (c->model) {
 		if (load_model(c->model, &s.m, s.model_hex, &err))
 			goto fail;
@@ -743,25 +723,20 @@ done:
 	rml_monitor_free(&s.w);
 	rml_coact_free(&s.co);
 	rml_model_free(s.m);
-	return status;
+	return ended(c, status);
 }
 
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-monitor", argc, argv);
 	struct cmdline c = {
-		.cmd = "watch", .stage = "production", .window = 500, .batch = 100,
-		.quantile = -1, .rare = -1,
+		.cmd = &watching, .stage = "production", .window = 500, .batch = 100,
+		.quantile = -1, .rare = -1, .com = { .help = help, .threads_max = 1024 },
 	};
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	rml_set_threads((int)c.threads);
-	if (strcmp(c.cmd, "fit") == 0)
-		st = cmd_fit(&c);
-	else if (strcmp(c.cmd, "watch") == 0)
-		st = cmd_watch(&c);
-	else
-		st = cmd_score(&c);
-	return cli_finish(st);
+	cli_common_threads(&c.com);
+	rml_error err = { 0 };
+	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
 }

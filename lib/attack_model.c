@@ -1299,3 +1299,60 @@ rml_status rml_attack_sheet(const char *path, const rml_attack_spec *a, const rm
 	free(delta);
 	return st;
 }
+
+/* ---- what rmlops-attack runs ------------------------------------------------ */
+
+rml_status rml_attack_spec_load(const char *path, const char *name, rml_attack_spec **list, int *n,
+				rml_error *err)
+{
+	*list = NULL;
+	*n = 0;
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return rml_errorf(err, RML_ERR_IO, "cannot read %s", path);
+	char *text = malloc(1 << 20);
+	size_t len = text ? fread(text, 1, (1 << 20) - 1, fp) : 0;
+	int big = text && len == (1 << 20) - 1;
+	fclose(fp);
+	if (!text || big) {
+		free(text);
+		return rml_errorf(err, RML_ERR_LIMIT, "%s: larger than 1 MB", path);
+	}
+	text[len] = 0;
+	/* YAML text ends at a NUL: the rest would be dropped unread. */
+	if (strlen(text) != len) {
+		rml_errorf(err, RML_ERR_FORMAT, "%s: a NUL byte at offset %zu", path, strlen(text));
+		free(text);
+		return RML_ERR_FORMAT;
+	}
+	rml_status st = rml_attack_spec_parse_yaml(text, path, list, n, err);
+	free(text);
+	if (st || !name)
+		return st;
+	int k = 0;
+	for (int i = 0; i < *n; i++)
+		if (!strcmp((*list)[i].name, name))
+			(*list)[k++] = (*list)[i];
+	*n = k;
+	if (!k)
+		return rml_errorf(err, RML_ERR_ARG, "%s has no attack named '%s'", path, name);
+	return RML_OK;
+}
+
+rml_status rml_attack_query_curves(rml_model *m, const rml_attack_spec *list, int n,
+				   const rml_dataset *d, const double *q, int n_q, int64_t batch,
+				   rml_attack_dataset_progress_fn progress, double *rates,
+				   rml_attack_report *reps, rml_error *err)
+{
+	for (int i = 0; i < n; i++) {
+		rml_attack_dataset_result r;
+		rml_status st = rml_attack_dataset(m, &list[i], d, batch, progress, (void *)list[i].name, &r,
+						   err);
+		if (st)
+			return st;
+		rml_attack_query_curve(&r, q, n_q, rates + i * n_q);
+		rml_attack_summarize(&r, d->labels, &reps[i]);
+		rml_attack_dataset_result_free(&r);
+	}
+	return RML_OK;
+}

@@ -258,4 +258,23 @@ rml_status rml_attack_verify(const rml_file *adv, const rml_dataset *clean,
 const char *rml_attack_norm_name(rml_attack_norm n);
 const char *rml_target_mode_name(rml_target_mode t);
 
+/* ---- what rmlops-attack runs ------------------------------------------------ */
+
+/* The attack list of the YAML file at path (at most 1 MB, no NUL byte),
+ * as rml_attack_spec_parse_yaml reads it; with name not NULL only the
+ * attacks of that name. RML_ERR_IO when the file cannot be read,
+ * RML_ERR_LIMIT when it is larger, RML_ERR_FORMAT for a NUL byte and the
+ * parser's errors, RML_ERR_ARG when no attack has the name. */
+rml_status rml_attack_spec_load(const char *path, const char *name, rml_attack_spec **list, int *n,
+				rml_error *err);
+
+/* The query axis of n black-box attacks: each runs once on d (as
+ * rml_attack_dataset, with progress given the attack's name as ctx),
+ * rates [n, n_q] receives rml_attack_query_curve of its result and reps
+ * [n] its summary. */
+rml_status rml_attack_query_curves(rml_model *m, const rml_attack_spec *list, int n,
+				   const rml_dataset *d, const double *q, int n_q, int64_t batch,
+				   rml_attack_dataset_progress_fn progress, double *rates,
+				   rml_attack_report *reps, rml_error *err);
+
 #endif

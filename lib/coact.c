@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_model.h"
+#include "metrics.h"
 #include "model_internal.h"
 
 void rml_coact_init(rml_coact *c)
@@ -318,4 +320,67 @@ rml_status rml_model_set_coact(rml_model *m, const rml_coact *c, rml_error *err)
 		rml_errorf(err, st, "cannot store the co-activation statistics");
 	rml_file_free(&f);
 	return st;
+}
+
+/* ---- scoring images --------------------------------------------------------- */
+
+rml_status rml_coact_score_images(rml_model *m, const rml_coact *co, const uint8_t *images,
+				  int64_t n, int64_t batch, float *score, float *entropy,
+				  float *confidence, int32_t *pred, double seconds[2], rml_error *err)
+{
+	int64_t dim = rml_model_n_features(m), k = rml_model_n_classes(m);
+	float *feat = malloc((size_t)(n * dim + 1) * sizeof *feat);
+	float *logits = malloc((size_t)(n * k + 1) * sizeof *logits);
+	float *probs = malloc((size_t)(n * k + 1) * sizeof *probs);
+	rml_status st = !feat || !logits || !probs ? rml_errorf(err, RML_ERR_NOMEM, "out of memory")
+						   : RML_OK;
+	double t0 = rml_now(), t1 = t0, t2 = t0;
+	if (!st)
+		st = rml_model_features(m, images, n, batch, feat, logits, NULL, err);
+	t1 = rml_now();
+	if (!st)
+		st = rml_coact_score(co, feat, n, score, err);
+	t2 = rml_now();
+	if (seconds) {
+		seconds[0] = t1 - t0;
+		seconds[1] = t2 - t1;
+	}
+	if (!st)
+		st = rml_model_probs(m, logits, n, probs, err);
+	if (!st) {
+		rml_top1(probs, n, k, pred, confidence);
+		rml_entropy(probs, n, k, entropy);
+	}
+	free(feat);
+	free(logits);
+	free(probs);
+	return st;
+}
+
+rml_status rml_coact_auroc(const float *score, const float *entropy, const float *confidence,
+			   int64_t n_id, int64_t n_ood, double auroc[3], rml_error *err)
+{
+	/* In-distribution is the positive class of rml_auroc, which ranks a
+	 * value that is not finite lowest: negated, a NaN or infinite score
+	 * or entropy ranks as the most out-of-distribution, and so does a
+	 * NaN confidence. */
+	int64_t n = n_id + n_ood;
+	uint8_t *pos = malloc((size_t)n + 1);
+	float *neg = malloc((size_t)(2 * n + 1) * sizeof *neg);
+	if (!pos || !neg) {
+		free(pos);
+		free(neg);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	for (int64_t i = 0; i < n; i++) {
+		pos[i] = i < n_id;
+		neg[i] = -score[i];
+		neg[n + i] = -entropy[i];
+	}
+	auroc[0] = rml_auroc(neg, pos, n);
+	auroc[1] = rml_auroc(neg + n, pos, n);
+	auroc[2] = rml_auroc(confidence, pos, n);
+	free(pos);
+	free(neg);
+	return RML_OK;
 }

@@ -104,4 +104,24 @@ rml_status rml_model_coact_check(const rml_model *m, rml_error *err);
  * RML_ERR_NOMEM leaves the old ones. */
 rml_status rml_model_set_coact(rml_model *m, const rml_coact *c, rml_error *err);
 
+/* ---- scoring images --------------------------------------------------------- */
+
+/* For each of n images [n,h,w,c] of the model's geometry (batches of
+ * `batch`, eval mode): the co-activation score with co, and from the
+ * model's probabilities (its calibrator applied, calib_model.h) the
+ * entropy, top-1 confidence and predicted class; every output [n].
+ * seconds (may be NULL) receives the time of the forward pass and of the
+ * scoring. The errors of the steps pass through; RML_ERR_NOMEM. */
+rml_status rml_coact_score_images(rml_model *m, const rml_coact *co, const uint8_t *images,
+				  int64_t n, int64_t batch, float *score, float *entropy,
+				  float *confidence, int32_t *pred, double seconds[2], rml_error *err);
+
+/* How well each signal tells the n_ood out-of-distribution rows (after
+ * the n_id in-distribution ones) apart: auroc [3] the AUROC of a higher
+ * score, a higher entropy and a lower confidence meaning out of
+ * distribution. A value that is not finite (a faulty model's) ranks as
+ * the most out-of-distribution. RML_ERR_NOMEM. */
+rml_status rml_coact_auroc(const float *score, const float *entropy, const float *confidence,
+			   int64_t n_id, int64_t n_ood, double auroc[3], rml_error *err);
+
 #endif

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "canvas.h"
+
 #define STBI_NO_STDIO_UNUSED
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -1101,4 +1103,113 @@ rml_status rml_dataset_tasks(const rml_dataset *src, int ways, int shots, int qu
 	if (!st)
 		st = rml_set_i64(out, "tasks.episodes", episodes);
 	return st ? rml_errorf(err, st, "cannot describe the tasks") : RML_OK;
+}
+
+/* ---- looking at a dataset ------------------------------------------------- */
+
+rml_status rml_dataset_sheet_png(const rml_dataset *d, const char *path, int64_t n, int cols,
+				 int scale, rml_error *err)
+{
+	if (n <= 0)
+		n = d->n < 100 ? d->n : 100;
+	if (n > d->n)
+		n = d->n;
+	if (n <= 0)
+		return rml_errorf(err, RML_ERR_ARG, "the dataset is empty, nothing to show");
+	if (cols <= 0)
+		cols = 10;
+	if (scale <= 0)
+		scale = d->h <= 32 ? 3 : 1;
+	int rows = (int)((n + cols - 1) / cols);
+	int cw = (int)d->w * scale, chh = (int)d->h * scale, lab = 12, pad = 4;
+	rml_canvas cv;
+	rml_status st = rml_canvas_init(&cv, cols * (cw + pad) + pad, rows * (chh + lab + pad) + pad,
+					0xffffff, err);
+	if (st)
+		return st;
+	for (int64_t i = 0; i < n; i++) {
+		int x = pad + (int)(i % cols) * (cw + pad), y = pad + (int)(i / cols) * (chh + lab + pad);
+		rml_canvas_image(&cv, x, y, d->images + i * d->h * d->w * d->c, (int)d->h, (int)d->w,
+				 (int)d->c, scale);
+		char text[64];
+		int l = d->labels[i];
+		snprintf(text, sizeof text, "%s", l >= 0 ? d->class_names[l] : "?");
+		int maxch = cw / 6;
+		if ((int)strlen(text) > maxch && maxch > 0)
+			text[maxch] = 0;
+		rml_canvas_text(&cv, x, y + chh + 3, text, 1, 0x202020);
+	}
+	st = rml_canvas_save_png(&cv, path, err);
+	rml_canvas_free(&cv);
+	return st;
+}
+
+/* A class name becomes a folder name: it must name one entry inside the
+ * directory, not the directory itself, its parent, another path or
+ * something a terminal acts on. */
+static int plain_file_name(const char *s)
+{
+	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '/' || *p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	char *s = malloc(strlen(a) + strlen(b) + 2);
+	if (s)
+		sprintf(s, "%s/%s", a, b);
+	return s;
+}
+
+rml_status rml_dataset_export_pngs(const rml_dataset *d, const char *dir,
+				   void (*progress)(int64_t done, int64_t total), rml_error *err)
+{
+	for (int k = 0; k < d->n_classes; k++)
+		if (!plain_file_name(d->class_names[k]))
+			return rml_errorf(err, RML_ERR_FORMAT,
+					  "class %d is named '%s', which is not a plain file name; nothing exported",
+					  k, d->class_names[k]);
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return rml_errorf(err, RML_ERR_IO, "%s: %s", dir, strerror(errno));
+	for (int k = 0; k < d->n_classes; k++) {
+		char *sub = path_join(dir, d->class_names[k]);
+		if (!sub || (mkdir(sub, 0777) != 0 && errno != EEXIST)) {
+			free(sub);
+			return rml_errorf(err, RML_ERR_IO, "cannot make a folder for class '%s'",
+					  d->class_names[k]);
+		}
+		free(sub);
+	}
+	rml_canvas cv = { (int)d->w, (int)d->h, NULL };
+	for (int64_t i = 0; i < d->n; i++) {
+		if (d->labels[i] < 0)
+			continue;
+		char name[64];
+		snprintf(name, sizeof name, "%06lld.png", (long long)i);
+		char *sub = path_join(dir, d->class_names[d->labels[i]]);
+		char *path = sub ? path_join(sub, name) : NULL;
+		free(sub);
+		uint8_t *rgb = path ? malloc((size_t)(d->h * d->w * 3)) : NULL;
+		if (!rgb) {
+			free(path);
+			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		}
+		const uint8_t *im = d->images + i * d->h * d->w * d->c;
+		for (int64_t q = 0; q < d->h * d->w; q++)
+			for (int ch = 0; ch < 3; ch++)
+				rgb[3 * q + ch] = im[q * d->c + (d->c >= 3 ? ch : 0)];
+		cv.px = rgb;
+		rml_status st = rml_canvas_save_png(&cv, path, err);
+		free(rgb);
+		free(path);
+		if (st)
+			return st;
+		if (progress)
+			progress(i + 1, d->n);
+	}
+	return RML_OK;
 }

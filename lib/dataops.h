@@ -90,4 +90,23 @@ rml_status rml_dataset_concat_union(rml_dataset *dst, const rml_dataset *a, cons
 rml_status rml_dataset_tasks(const rml_dataset *src, int ways, int shots, int queries,
 			     int episodes, uint64_t seed, rml_file *out, rml_error *err);
 
+/* ---- looking at a dataset ------------------------------------------------- */
+
+/* A PNG contact sheet at path ("-" = standard output) of the first n
+ * images (n <= 0: up to 100), cols to a row (<= 0: 10), each pixel drawn
+ * scale x scale (<= 0: 3 for images of height 32 or less, else 1), each
+ * captioned with its class name ("?" unknown) cut to the cell's width.
+ * RML_ERR_ARG for an empty dataset; the canvas's errors. */
+rml_status rml_dataset_sheet_png(const rml_dataset *d, const char *path, int64_t n, int cols,
+				 int scale, rml_error *err);
+
+/* Write each labelled image as dir/<class>/<index>.png (index: its
+ * position, six digits), making dir and the class folders as needed;
+ * progress (may be NULL) after each image. RML_ERR_FORMAT, before
+ * anything is written, when a class name is not a plain file name (empty,
+ * ".", "..", a slash or a control character); RML_ERR_IO when a folder
+ * cannot be made; the PNG writer's errors. */
+rml_status rml_dataset_export_pngs(const rml_dataset *d, const char *dir,
+				   void (*progress)(int64_t done, int64_t total), rml_error *err);
+
 #endif

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -835,6 +836,49 @@ static void test_query_curve(void **state)
 	assert_true(rate[3] == 0.75);
 }
 
+/* The attack list from a file: all of it, one name, and the refusals
+ * (no file, no such name, a NUL byte, more than 1 MB). */
+static void test_spec_load(void **state)
+{
+	(void)state;
+	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
+	char path[512];
+	snprintf(path, sizeof path, "%s/attacks.yaml", dir);
+	rml_attack_spec *list = NULL;
+	int n = 0;
+	rml_error err = { 0 };
+	assert_int_equal(rml_attack_spec_load(path, NULL, &list, &n, &err), RML_OK);
+	assert_int_equal(n, 4);
+	assert_string_equal(list[1].name, "pgd-3");
+	free(list);
+	assert_int_equal(rml_attack_spec_load(path, "pgd-3", &list, &n, &err), RML_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].name, "pgd-3");
+	assert_int_equal(list[0].cfg.kind, RML_ATTACK_PGD);
+	free(list);
+	assert_int_equal(rml_attack_spec_load(path, "nope", &list, &n, &err), RML_ERR_ARG);
+	assert_non_null(strstr(err.msg, "no attack named 'nope'"));
+	free(list);
+	assert_int_equal(rml_attack_spec_load("/nonexistent/a.yaml", NULL, &list, &n, &err), RML_ERR_IO);
+	assert_null(list);
+	char tmp[] = "/tmp/rml-test-attacks-XXXXXX";
+	int fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "wb");
+	fwrite("attacks:\n  - attack: fgsm\0\n", 1, 27, f);
+	fclose(f);
+	assert_int_equal(rml_attack_spec_load(tmp, NULL, &list, &n, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "a NUL byte at offset 25"));
+	free(list);
+	f = fopen(tmp, "wb");
+	for (int i = 0; i < (1 << 20) / 8; i++)
+		fputs("# pad  \n", f);
+	fclose(f);
+	assert_int_equal(rml_attack_spec_load(tmp, NULL, &list, &n, &err), RML_ERR_LIMIT);
+	free(list);
+	remove(tmp);
+}
+
 int main(void)
 {
 	rml_set_threads(1);
@@ -850,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_grad_dlr_binding),
 		cmocka_unit_test(test_query_curve),
 		cmocka_unit_test(test_pretrained),
+		cmocka_unit_test(test_spec_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

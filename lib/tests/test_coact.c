@@ -339,6 +339,61 @@ static void test_damaged(void **state)
 	damaged(8, "coact.pairs");
 }
 
+/* Scoring images is the features' score and the model's probabilities
+ * (recomputed here step by step); the AUROCs on cases worked out by hand,
+ * a NaN ranking as the most out-of-distribution. */
+static void test_score_images_and_auroc(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_coact c;
+	rml_coact_init(&c);
+	fitted(m, &c);
+	int64_t n = 6, d = rml_model_n_features(m), k = rml_model_n_classes(m);
+	uint8_t *x = malloc((size_t)(n * 32 * 32 * 3));
+	images(x, n * 32 * 32 * 3);
+	float score[6], ent[6], conf[6], want[6];
+	int32_t pred[6];
+	double t[2];
+	rml_error err = { 0 };
+	assert_int_equal(rml_coact_score_images(m, &c, x, n, 4, score, ent, conf, pred, t, &err), RML_OK);
+	assert_true(t[0] >= 0 && t[1] >= 0);
+	float *f = malloc((size_t)(n * d) * sizeof *f), *lg = malloc((size_t)(n * k) * sizeof *lg);
+	float *p = malloc((size_t)(n * k) * sizeof *p);
+	assert_int_equal(rml_model_features(m, x, n, 4, f, lg, NULL, &err), RML_OK);
+	assert_int_equal(rml_coact_score(&c, f, n, want, &err), RML_OK);
+	assert_int_equal(rml_model_probs(m, lg, n, p, &err), RML_OK);
+	for (int64_t i = 0; i < n; i++) {
+		assert_true(score[i] == want[i]);
+		int32_t best = 0;
+		double h = 0;
+		for (int64_t j = 0; j < k; j++) {
+			if (p[i * k + j] > p[i * k + best])
+				best = (int32_t)j;
+			if (p[i * k + j] > 0)
+				h -= p[i * k + j] * log(p[i * k + j]);
+		}
+		assert_int_equal(pred[i], best);
+		assert_true(conf[i] == p[i * k + best]);
+		assert_true(fabs(ent[i] - h) < 1e-5);
+	}
+	free(f);
+	free(lg);
+	free(p);
+	free(x);
+	rml_coact_free(&c);
+	rml_model_free(m);
+
+	/* 2 in-distribution rows, 2 out: the score separates them, entropy
+	 * half (a NaN out-row counts as the most out), confidence inverted. */
+	float s2[4] = { 1, 2, 3, 4 }, e2[4] = { 0.5f, 0.1f, 0.3f, NAN }, c2[4] = { 0.1f, 0.2f, 0.8f, 0.9f };
+	double au[3];
+	assert_int_equal(rml_coact_auroc(s2, e2, c2, 2, 2, au, &err), RML_OK);
+	assert_true(au[0] == 1.0);
+	assert_true(au[1] == 0.75);
+	assert_true(au[2] == 0.0);
+}
+
 int main(void)
 {
 	rml_set_threads(1);
@@ -348,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_features_are_head_input),
 		cmocka_unit_test(test_in_model_file),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_score_images_and_auroc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -637,6 +637,60 @@ static void test_tasks(void **state)
 	rml_file_free(&f);
 }
 
+/* Export then import: the folder holds every labelled image, class by
+ * class in dataset order, read back exactly (PNG is lossless); a class
+ * name that is not a plain file name is refused before anything is
+ * written; the contact sheet is a PNG, an empty dataset refused. */
+static void test_export_and_sheet(void **state)
+{
+	(void)state;
+	rml_dataset d, back;
+	rml_error err = { 0 };
+	rml_dataset_init(&d);
+	assert_int_equal(rml_dataset_alloc(&d, 30, 32, 32, 3, &err), RML_OK);
+	assert_int_equal(rml_dataset_set_classes(&d, (const char *const *)base.class_names, base.n_classes,
+						 &err), RML_OK);
+	for (int i = 0; i < 30; i++) {
+		int64_t k = (int64_t)i * 97 % base.n;
+		memcpy(d.images + (size_t)i * 3072, base.images + (size_t)k * 3072, 3072);
+		d.labels[i] = i == 7 ? -1 : base.labels[k];
+	}
+	char *dir = scratch(), out[128];
+	snprintf(out, sizeof out, "%s/out", dir);
+	assert_int_equal(rml_dataset_export_pngs(&d, out, NULL, &err), RML_OK);
+	assert_int_equal(rml_import_folder(&back, out, 0, &err), RML_OK);
+	assert_int_equal(back.n, 29);
+	int64_t at = 0;
+	for (int c = 0; c < d.n_classes; c++)
+		for (int i = 0; i < 30; i++)
+			if (d.labels[i] == c) {
+				assert_int_equal(back.labels[at], c);
+				assert_memory_equal(back.images + at * 3072, d.images + (size_t)i * 3072, 3072);
+				at++;
+			}
+	rml_dataset_free(&back);
+	char sheet[160];
+	snprintf(sheet, sizeof sheet, "%s/sheet.png", dir);
+	assert_int_equal(rml_dataset_sheet_png(&d, sheet, 0, 0, 0, &err), RML_OK);
+	FILE *f = fopen(sheet, "rb");
+	unsigned char sig[8];
+	assert_int_equal(fread(sig, 1, 8, f), 8);
+	fclose(f);
+	assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
+	free(d.class_names[3]);
+	d.class_names[3] = strdup("../cat");
+	snprintf(out, sizeof out, "%s/bad", dir);
+	assert_int_equal(rml_dataset_export_pngs(&d, out, NULL, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "not a plain file name"));
+	struct stat sb;
+	assert_int_not_equal(stat(out, &sb), 0);
+	d.n = 0;
+	assert_int_equal(rml_dataset_sheet_png(&d, sheet, 0, 0, 0, &err), RML_ERR_ARG);
+	d.n = 30;
+	rml_dataset_free(&d);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_concat),
 		cmocka_unit_test(test_tasks),
+		cmocka_unit_test(test_export_and_sheet),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
