@@ -13,7 +13,7 @@ check-slurm: all
 # make check-slurm-tables: the quick profile of the real tables (mk/tables.mk)
 # under the same kind of cluster, in a copy of the tree: a task cancelled
 # mid-run and --resume, the tables against tables/quick, a failing cell
-# (scripts/slurm_check_tables.sh). About 18 minutes on 2 shared cores, too
+# (scripts/slurm_check_tables.sh). 15-18 minutes on 2 shared cores, too
 # long for CI beside the rest: run it by hand after changing the Slurm
 # scripts or the tables' Makefile.
 check-slurm-tables: all $(TPLOT)
