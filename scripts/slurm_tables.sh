@@ -135,12 +135,28 @@ queued() {
 # waiting_only LINES: every queued task waits for a dependency that failed.
 waiting_only() { [ "$(grep -vc 'DependencyNeverSatisfied' <<< "$1")" -eq 0 ]; }
 
-# report: every cell of the last submission, made or not; the unmade ones
-# with their log's last lines. Returns 1 when a cell is not made.
+# log_tail LOG: the last lines of a task's log that say what went wrong
+# (make's own lines, GNU time's and slurm_cell.sh's bookkeeping left out),
+# then how the task ended; indented, each at most 300 characters.
+log_tail() {
+	local end
+	end=$(grep -E '^slurm_cell\.sh: .*: exit status ' "$1" | tail -n 1 || true)
+	[ -n "$end" ] || end="(no exit status in the log: the task was cancelled, or killed with its node)"
+	{
+		grep -Ev '^(make(\[[0-9]+\])?: |Command exited with |Command terminated by |slurm_cell\.sh: )' "$1" | tail -n 3 || true
+		echo "$end"
+	} | cut -c1-300 | sed 's/^/    /' >&2
+}
+
+# report: every cell of the last submission, made or not. An unmade cell
+# whose task ran is named with its log and the log's last lines; the cells
+# of a stage that never ran (cancelled because a cell they wait for was
+# not made) are named on one line per stage. Returns 1 when a cell is not
+# made.
 report() {
-	local verbose=$1 stage jid cells i target st n_made n log bad=0 q
+	local verbose=$1 stage jid cells i target st n_made n log q never total=0 unmade=0
 	while IFS=$'\t' read -r stage jid cells; do
-		n=0 n_made=0 i=0
+		n=0 n_made=0 i=0 never=""
 		while IFS= read -r target; do
 			n=$((n + 1))
 			st=0
@@ -152,17 +168,24 @@ report() {
 				q=$(queued "$jid" | grep -E "^${jid}_${i} " | cut -d' ' -f2- || true)
 				if [ -n "$q" ]; then
 					[ "$verbose" = 1 ] && echo "$me: stage $stage: $target: queued ($q), log $log" >&2
-				else
+				elif [ -e "$log" ]; then
 					echo "$me: stage $stage: $target: not made (job ${jid}_$i); log: $log" >&2
-					[ -s "$log" ] && tail -n 5 "$log" | sed 's/^/    /' >&2
+					log_tail "$log"
+				else
+					never+=" $target"
 				fi
-				bad=1
 			fi
 			i=$((i + 1))
 		done < "$cells"
+		[ -z "$never" ] ||
+			echo "$me: stage $stage: not made, never run (a cell they wait for was not made):$never" >&2
 		echo "$me: stage $stage, job $jid: $n_made of $n cells made" >&2
+		total=$((total + n))
+		unmade=$((unmade + n - n_made))
 	done < "$last/jobs"
-	return "$bad"
+	[ "$unmade" -gt 0 ] || return 0
+	echo "$me: $unmade of the $total cells submitted are not made" >&2
+	return 1
 }
 
 # wait_jobs: until none of the last submission's tasks is queued, or the
