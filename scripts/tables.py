@@ -109,10 +109,6 @@ def cmd_summary(kind, d, wall, level):
         e = json.load(open(os.path.join(d, "eval.json")))
         r = [x for b in e["by_disturbance"] for x in b["r"]]
         cell.update({"r": summarize(r), "p0": e["p0"], "steps": e["steps"]})
-    elif kind == "faults" and os.path.exists(os.path.join(d, "repeat.json")):
-        e = json.load(open(os.path.join(d, "repeat.json")))
-        cell.update({"acc1": e["acc1"], "acc2": e["acc2"], "reject_rate": e["reject_rate"]["mean"],
-                     "fault": e["fault"]})
     else:
         reps = jsonl(os.path.join(d, "reps.jsonl"))
         cell.update({"acc1": summarize([r["acc1"] for r in reps]),
