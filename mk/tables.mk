@@ -211,7 +211,8 @@ endef
 
 define cell_rules
 # Table 1, config $(1), test $(2): faults in a fraction $(RATE_$(2)) of the
-# weight tensors; Table 2: the CMA-ES attack at eps $(EPS_$(2)).
+# weight tensors, repetition k drawn with seed k in every configuration
+# (paired); Table 2: the CMA-ES attack at eps $(EPS_$(2)).
 $(TT)/cells/faults-t$(2)-c$(1).json: $(TT)/models/c$(1)-$(2).rml $(D)/parts.json
 	@mkdir -p $$(@D)
 	bash scripts/tables_cell.sh faults $(1) $$< $(D)/part$(2).rml $(RATE_$(2)) \
