@@ -163,6 +163,10 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all check install demo bench fuzz fuzz-build clean lint-man $(PC)
-.SECONDARY:
+# The objects that only a pattern chain names (a program's or a unit test's
+# main file) are kept after linking. Only they: a global .SECONDARY would
+# make every file intermediate, and make would not remake a deleted file
+# (a cell of the life-cycle tables) whose dependents are up to date.
+.SECONDARY: $(PROGS:$(B)/bin/%=$(B)/cmd/%.o) $(TESTS:$(B)/tests/%=$(B)/lib/tests/%.o)
 
 include mk/slurm.mk

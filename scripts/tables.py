@@ -8,6 +8,10 @@
                                      one cell's JSON from its repetitions
     tables.py assemble DIR PROFILE   results.json, table1-3.md, charts
     tables.py plan DIR FINAL         (stdin: make -p -n) STAGE<TAB>TARGET lines
+    tables.py adapters MODEL...      L2 norms of the meta-adapters omega (u1, u2),
+                                     the adapter unit u3 and the channel scale s
+    tables.py probdiff P1 P2         largest |difference| of two predictions'
+                                     probabilities, and how many top-1 differ
 
 The paper's values are those of Tables 1-3 of Moskalenko et al.,
 "Resilience-aware MLOps for resource-constrained AI-system" (CMIS 2024)."""
@@ -109,10 +113,6 @@ def cmd_summary(kind, d, wall, level):
         e = json.load(open(os.path.join(d, "eval.json")))
         r = [x for b in e["by_disturbance"] for x in b["r"]]
         cell.update({"r": summarize(r), "p0": e["p0"], "steps": e["steps"]})
-    elif kind == "faults" and os.path.exists(os.path.join(d, "repeat.json")):
-        e = json.load(open(os.path.join(d, "repeat.json")))
-        cell.update({"acc1": e["acc1"], "acc2": e["acc2"], "reject_rate": e["reject_rate"]["mean"],
-                     "fault": e["fault"]})
     else:
         reps = jsonl(os.path.join(d, "reps.jsonl"))
         cell.update({"acc1": summarize([r["acc1"] for r in reps]),
@@ -299,6 +299,37 @@ def cmd_plan(d, final):
         print("%d\t%s" % (depth(t), t))
 
 
+def floats(t):
+    dt, dims, raw = t
+    return struct.unpack("<%df" % (len(raw) // 4), raw)
+
+
+def cmd_adapters(paths):
+    for path in paths:
+        _, ts = read(path)
+        acc = collections.OrderedDict((g, [0, 0.0, 0.0]) for g in ("omega", "u3", "scale"))
+        for name, t in ts.items():
+            if ".adapter." not in name:
+                continue
+            g = "omega" if (".u1." in name or ".u2." in name) else "u3" if ".u3." in name else "scale"
+            for x in floats(t):
+                acc[g][0] += 1
+                acc[g][1] += x * x
+                acc[g][2] = max(acc[g][2], abs(x))
+        print(json.dumps({"model": path, **{g: {"n": v[0], "norm": round(math.sqrt(v[1]), 6),
+                                                  "max_abs": round(v[2], 6)} for g, v in acc.items()}}))
+
+
+def cmd_probdiff(a, b):
+    pa, pb = read(a)[1]["probs"], read(b)[1]["probs"]
+    n, k = pa[1]
+    x, y = floats(pa), floats(pb)
+    top = lambda v, i: max(range(k), key=lambda j: v[i * k + j])
+    print(json.dumps({"n": n, "max_abs_diff": max(abs(u - v) for u, v in zip(x, y)),
+                      "bytes_equal": pa[2] == pb[2],
+                      "top1_differ": sum(top(x, i) != top(y, i) for i in range(n))}))
+
+
 def main():
     a = sys.argv[1:]
     if a[:1] == ["parts"] and len(a) == 3:
@@ -309,6 +340,10 @@ def main():
         cmd_assemble(a[1], a[2])
     elif a[:1] == ["plan"] and len(a) == 3:
         cmd_plan(a[1], a[2])
+    elif a[:1] == ["adapters"] and len(a) >= 2:
+        cmd_adapters(a[1:])
+    elif a[:1] == ["probdiff"] and len(a) == 3:
+        cmd_probdiff(a[1], a[2])
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

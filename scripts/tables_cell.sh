@@ -12,9 +12,10 @@
 #
 # Configs 0-2 predict with rmlops-eval (rejection options REJECT...), Config
 # 3 with rmlops-tta (MEMO on the adapters; the calibrator's rejection rule).
-# Faults: rmlops-eval --repeat (Configs 0-2) or rmlops-inject with seed k
-# then rmlops-tta (Config 3), one bit flipped in a fraction RATE of theta's
-# tensors; the injection logs are kept. Attacks: rmlops-attack create
+# Faults: repetition k is rmlops-inject with seed k (one bit flipped in a
+# fraction RATE of theta's tensors), then rmlops-eval or, for Config 3,
+# rmlops-tta on the faulty model; the injection logs are kept, and
+# repetition k of every configuration of one Test flips the same bits. Attacks: rmlops-attack create
 # (cmaes-linf, 10 generations, seed k; or with TATTACK=square, Square L-inf
 # with 5,000 queries) against the configuration's model,
 # each adversarial set checked by rmlops-attack verify and kept.
@@ -37,19 +38,22 @@ clean)
 	fi
 	;;
 faults)
-	if [ "$cfg" = 3 ]; then
-		: > "$d/reps.jsonl"
-		for k in $(seq 1 "$rep"); do
-			"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" -s "$k" \
-				--log "$d/faults-$k.jsonl" -q -o "$d/faulty.rml"
+	# Repetition k flips the bits that rmlops-inject draws with seed k, in
+	# every configuration: the four cells of one Test see the same faults
+	# (theta is the same tensors in all of them), so their differences are
+	# the configurations' and not the draws'.
+	: > "$d/reps.jsonl"
+	for k in $(seq 1 "$rep"); do
+		"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" -s "$k" \
+			--log "$d/faults-$k.jsonl" -q -o "$d/faulty.rml"
+		if [ "$cfg" = 3 ]; then
 			"$bin/rmlops-tta" -m "$d/faulty.rml" -d "$data" -s 1 -j "$j" -q > "$d/p.rml"
 			"$bin/rmlops-eval" -p "$d/p.rml" --json >> "$d/reps.jsonl"
-		done
-		rm -f "$d/faulty.rml" "$d/p.rml"
-	else
-		"$bin/rmlops-eval" -m "$model" -d "$data" --unit tensor --rate "$level" --repeat "$rep" -s 1 \
-			-j "$j" -q --json "$@" > "$d/repeat.json"
-	fi
+		else
+			"$bin/rmlops-eval" -m "$d/faulty.rml" -d "$data" -j "$j" -q --json "$@" >> "$d/reps.jsonl"
+		fi
+	done
+	rm -f "$d/faulty.rml" "$d/p.rml"
 	;;
 attack)
 	case ${TATTACK:-cmaes-linf} in

@@ -11,8 +11,12 @@
 # (recomputed here from the predictions); fine-tuning changed only phi and W
 # (digests of theta and omega equal to the parent model's); the fault rate
 # and the attack budget of each test stage the stated ones (cell reports,
-# injection logs, and rmlops-attack verify of every adversarial set); ACC2
-# >= ACC1 in every cell where anything was rejected.
+# injection logs, and rmlops-attack verify of every adversarial set); the
+# faults paired (repetition k of a Test flips the same bits in Configs
+# 0-3); ACC2 >= ACC1 in every cell where anything was rejected.
+#
+# Always, too: a cell deleted from a finished run (stood in by empty files)
+# is remade by `make tables` with the tables, and nothing else.
 . "$(dirname "$0")/lib.bash"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(dirname "$(command -v rmlops-data)")
@@ -56,6 +60,35 @@ mk PROFILE=quick TT=tables/quick tables-plan > "$tmp/plan"
 [ "$(cut -f2 "$tmp/plan" | sort | uniq -d | wc -l)" -eq 0 ] || die "a target twice in the plan"; ok
 tail -1 "$tmp/plan" | gq 'tables/quick/results.json$' || die "the plan does not end with the tables"; ok
 sort -n -c "$tmp/plan" || die "plan not in stage order"; ok
+
+# Remaking: a finished run stood in by empty files (every target of the
+# plan, touched in stage order, on stand-ins for the model and the test
+# set) is up to date; with one cell deleted, `make tables` remakes that
+# cell and the tables, and nothing else.
+sd="$tmp/stand"
+mkdir -p "$sd/bin"
+: > "$sd/model.rml"; : > "$sd/test.rml"; : > "$sd/plot"
+touch -d @1000000000 "$sd/model.rml" "$sd/test.rml"
+smk() { mk PROFILE=quick TT="$sd/tt" TBIN="$sd/bin" MODEL="$sd/model.rml" TEST="$sd/test.rml" TPLOT="$sd/plot" "$@"; }
+smk tables-plan > "$sd/plan"
+now=$(date +%s) i=0
+while IFS=$'\t' read -r _ target; do
+	mkdir -p "$(dirname "$target")"
+	: > "$target"
+	touch -d "@$((now - 1000 + i))" "$target"
+	i=$((i + 1))
+done < "$sd/plan"
+[ "$i" -gt 80 ] || die "stand-in: only $i targets in the plan"; ok
+smk -q "$sd/tt/results.json" || die "the stood-in run is not up to date"; ok
+rm "$sd/tt/cells/faults-t2-c1.json"
+st=0
+smk -q "$sd/tt/results.json" || st=$?
+[ "$st" -eq 1 ] || die "a deleted cell left the tables up to date"; ok
+smk -n tables > "$sd/n" 2>&1 || die "make -n tables: $(cat "$sd/n")"
+[ "$(grep -c 'tables_cell\.sh' "$sd/n")" -eq 1 ] && gq 'tables_cell\.sh faults 1 .*c1-2\.rml' "$sd/n" \
+	|| die "not exactly the deleted cell remade: $(cat "$sd/n")"; ok
+gq 'tables\.py assemble' "$sd/n" || die "the tables not assembled again: $(cat "$sd/n")"; ok
+! grep -q -e "$sd/bin/" -e '^cp ' "$sd/n" || die "more than the cell remade: $(cat "$sd/n")"; ok
 
 # ---- the protocol, on a finished run ----
 dir=${RML_TABLES:-}
@@ -152,14 +185,34 @@ ok
 # the faulty model it makes records the stated unit and rate.
 for t in 1 2 3; do
 	r=$(case $t in 3) echo 0.15 ;; *) echo 0.1 ;; esac)
-	for log in "$dir"/cells/faults-t$t-c3.json.d/faults-*.jsonl; do
-		k=$(basename "$log" .jsonl); k=${k#faults-}
-		rmlops-inject -m "$dir/models/c3-$t.rml" --unit tensor --rate "$r" -s "$k" --log "$tmp/log" -q \
-			-o "$tmp/faulty.rml"
-		cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, seed $k"
-		rmlops-info "$tmp/faulty.rml" | gq "fault.rate  *$r\$" || die "$log: rate"
-		rmlops-info "$tmp/faulty.rml" | gq "fault.unit  *tensor\$" || die "$log: unit"
-		[ "$(grep -c . "$log")" -gt 0 ] || die "$log: no faults"
+	for c in 0 1 2 3; do
+		for log in "$dir"/cells/faults-t$t-c$c.json.d/faults-*.jsonl; do
+			k=$(basename "$log" .jsonl); k=${k#faults-}
+			rmlops-inject -m "$dir/models/c$c-$t.rml" --unit tensor --rate "$r" -s "$k" --log "$tmp/log" \
+				-q -o "$tmp/faulty.rml"
+			cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, seed $k"
+			rmlops-info "$tmp/faulty.rml" | gq "fault.rate  *$r\$" || die "$log: rate"
+			rmlops-info "$tmp/faulty.rml" | gq "fault.unit  *tensor\$" || die "$log: unit"
+			[ "$(grep -c . "$log")" -gt 0 ] || die "$log: no faults"
+		done
+	done
+done
+ok
+# Paired faults: repetition k of a Test flips the same bits of the same
+# tensors in every configuration (tensor, index, bit; the values too, as
+# theta is the same in all), so Configs 0-3 differ by what they are and
+# not by the draw. Every configuration has repetitions 1..n of its cell.
+for t in 1 2 3; do
+	for c in 0 1 2 3; do
+		n=$(find "$dir/cells/faults-t$t-c$c.json.d" -name 'faults-*.jsonl' | wc -l)
+		[ "$n" -gt 0 ] || die "faults-t$t-c$c: no injection logs"
+		for k in $(seq 1 "$n"); do
+			log="$dir/cells/faults-t$t-c$c.json.d/faults-$k.jsonl"
+			ref="$dir/cells/faults-t$t-c0.json.d/faults-$k.jsonl"
+			[ -s "$log" ] || die "faults-t$t-c$c: repetition $k missing"
+			[ -s "$ref" ] || continue
+			cmp -s "$ref" "$log" || die "faults-t$t: repetition $k of Config $c flips other bits than Config 0's"
+		done
 	done
 done
 ok
