@@ -6,7 +6,7 @@
 #   make install PREFIX=/usr/local   programs, man pages, librmlops.a, headers, rmlops.pc
 #   make check WERROR=1  the same with warnings as errors (as CI builds)
 #   make check-slurm     the experiment plan under a real single-node Slurm (mk/slurm.mk)
-#   make check-slurm-tables  the quick tables' plan under it, against tables/quick (~20 min)
+#   make check-slurm-tables  the quick tables' plan under it, against tables/quick (~4 min)
 #   make demo            the README's main job on the data the repo carries
 #   make bench           throughput figures, side by side with PyTorch if present,
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)

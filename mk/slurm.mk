@@ -13,9 +13,8 @@ check-slurm: all
 # make check-slurm-tables: the quick profile of the real tables (mk/tables.mk)
 # under the same kind of cluster, in a copy of the tree: a task cancelled
 # mid-run and --resume, the tables against tables/quick, a failing cell
-# (scripts/slurm_check_tables.sh). 15-18 minutes on 2 shared cores, too
-# long for CI beside the rest: run it by hand after changing the Slurm
-# scripts or the tables' Makefile.
+# (scripts/slurm_check_tables.sh). 207 s on 2 idle cores (15-18 minutes
+# on shared ones); .ci/run runs it after check-slurm.
 check-slurm-tables: all $(TPLOT)
 	@st=0; bash scripts/slurm_check_tables.sh $(B) || st=$$?; \
 	if [ $$st -eq 77 ]; then echo "0 passed, 0 failed, 1 skipped"; exit 0; fi; \
