@@ -15,11 +15,12 @@
 #
 # STEPS (default "white black slow") chooses the parts: the white-box
 # cells, the quicker black-box cells (CMA-ES, Square 1,000), the slow ones
-# (Square 5,000, DE); "tune" adds the threshold attack's settings the preset
-# tuned was chosen from (eps 3, the first TUNE_N images, default 30) and
-# "curve" the query curve (success rate against queries at eps 3, CMA-ES,
-# DE and Square, on the first CURVE_N images, default 100; the counts
-# CURVE_QUERIES, CURVE_DE=0 leaves DE out). DE_N (default N) runs the DE
+# (Square 5,000, DE; "square5000" or "de" runs one of the two); "tune"
+# adds the threshold attack's settings the preset tuned was chosen from
+# (eps 3, the first TUNE_N images, default 30) and "curve" the query
+# curve (success rate against queries at eps 3, CMA-ES, DE and Square, on
+# the first CURVE_N images, default 100; the counts CURVE_QUERIES,
+# CURVE_DE=0 leaves DE out). DE_N (default N) runs the DE
 # cells, the slowest (about 4,000 queries for every image it does not
 # break), on N/10 images of each class of those N (seed SEED) instead; the
 # table says so in the row. EPS (default "3 5"), THREADS (default 2; the
@@ -83,10 +84,10 @@ has black && for e in $EPS; do
 	cell "cmaes-tuned-$e" "$D" --attack cmaes-linf --eps "$e" --preset tuned
 	cell "square1000-$e" "$D" --attack square --eps "$e" --queries 1000
 done
-has slow && for e in $EPS; do
+{ has slow || has square5000; } && for e in $EPS; do
 	cell "square5000-$e" "$D" --attack square --eps "$e" --queries 5000
 done
-has slow && for e in $EPS; do
+{ has slow || has de; } && for e in $EPS; do
 	cell "de-$e" "$DD" --attack cmaes-linf --search de --eps "$e"
 done
 # The threshold attack's settings at the paper's budget (10 generations of
