@@ -119,17 +119,33 @@ def cmd_summary(kind, d, wall, level):
                      "acc2": summarize([r["acc2"] for r in reps]),
                      "reject_rate": sum(r["reject_rate"] for r in reps) / len(reps)})
         if kind == "faults":
-            cell["fault"] = {"model": "bitflip", "unit": "tensor", "rate": float(level)}
+            cell["fault"] = {"model": "bitflip", "unit": "tensor", "rate": float(level),
+                             "bits": os.environ.get("TBITS", "any")}
         if kind == "attack":
             over = [json.load(open(p))["n_over"] for p in sorted(glob.glob(os.path.join(d, "verify-*.json")))]
-            kind = os.environ.get("TATTACK", "cmaes-linf")
-            cell["attack"] = {"kind": kind, "eps": float(level), "n_over": sum(over)}
-            cell["attack"].update({"generations": 10} if kind == "cmaes-linf" else {"queries": 5000})
+            kind = os.environ.get("TATTACK", "tuned")
+            cell["attack"] = {"kind": "square" if kind == "square" else "cmaes-linf", "eps": float(level),
+                              "n_over": sum(over)}
+            cell["attack"].update({"queries": 5000} if kind == "square" else {"generations": 10, "preset": kind})
     print(json.dumps(cell, sort_keys=True))
 
 
-def attack_kind(cells):
-    return cells.get("attack-t1-c0", {}).get("attack", {}).get("kind", "cmaes-linf")
+def attack_title(cells):
+    a = cells.get("attack-t1-c0", {}).get("attack", {})
+    if a.get("kind") == "square":
+        return "Table 2: accuracy under the Square attack (5,000 queries)"
+    return "Table 2: accuracy under the CMA-ES attack (preset %s)" % a.get("preset", "paper")
+
+
+def fault_title(cells):
+    bits = cells.get("faults-t1-c0", {}).get("fault", {}).get("bits", "any")
+    if bits == "any":
+        which = "any bit"
+    elif bits == ",".join(str(b) for b in range(32) if b != 30):
+        which = "any bit but 30"
+    else:
+        which = "bits " + bits
+    return "Table 1: accuracy under fault injection (%s)" % which
 
 
 def fmt(s):
@@ -147,9 +163,7 @@ def cmd_assemble(d, profile):
         times[os.path.basename(p)[:-2]] = float(open(p).read())
     res = {"profile": profile, "cells": cells, "steps_wall_s": times, "orderings": []}
     md = {}
-    for table, title in (("faults", "Table 1: accuracy under fault injection"),
-                         ("attack", "Table 2: accuracy under the %s attack"
-                          % ("Square" if attack_kind(cells) == "square" else "CMA-ES"))):
+    for table, title in (("faults", fault_title(cells)), ("attack", attack_title(cells))):
         lines = ["## %s (profile %s)" % (title, profile), "",
                  "Each cell: measured (mean ± 95% CI half-width over the repetitions) / paper / difference.", "",
                  "| config | " + " | ".join("Test %d ACC1 | Test %d ACC2" % (t, t) for t in range(4)) + " |",
@@ -229,9 +243,8 @@ def charts(d, cells):
     import shutil
     import subprocess
     plot = os.environ.get("TPLOT", "")
-    for table, name, title in (("faults", "table1.png", "Table 1: accuracy under fault injection"),
-                               ("attack", "table2.png", "Table 2: accuracy under the %s attack"
-                                % ("Square" if attack_kind(cells) == "square" else "CMA-ES"))):
+    for table, name, title in (("faults", "table1.png", fault_title(cells)),
+                               ("attack", "table2.png", attack_title(cells))):
         lines = [title, "accuracy (dark ACC1, light ACC2)"]
         for c in range(4):
             for m, col in (("acc1", COLOURS), ("acc2", LIGHT)):

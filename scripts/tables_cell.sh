@@ -10,14 +10,17 @@
 #   tables_cell.sh attack     CFG MODEL DATA EPS  REPEAT OUT BIN J [REJECT...]
 #   tables_cell.sh resilience CFG MODEL VAL REPEAT TASKS OUT BIN J [METAOPT-OPTS...]
 #
+# TBITS (faults): the bit positions of rmlops-inject --bits (default any);
+# TATTACK (attacks): tuned (default) or paper, the CMA-ES threshold attack
+# of 10 generations with rmlops-attack --preset tuned or paper, or square.
 # Configs 0-2 predict with rmlops-eval (rejection options REJECT...), Config
 # 3 with rmlops-tta (MEMO on the adapters; the calibrator's rejection rule).
 # Faults: repetition k is rmlops-inject with seed k (one bit flipped in a
 # fraction RATE of theta's tensors), then rmlops-eval or, for Config 3,
 # rmlops-tta on the faulty model; the injection logs are kept, and
-# repetition k of every configuration of one Test flips the same bits. Attacks: rmlops-attack create
-# (cmaes-linf, 10 generations, seed k; or with TATTACK=square, Square L-inf
-# with 5,000 queries) against the configuration's model,
+# repetition k of every configuration of one Test flips the same bits.
+# Attacks: rmlops-attack create (TATTACK, seed k) against the
+# configuration's model,
 # each adversarial set checked by rmlops-attack verify and kept.
 set -euo pipefail
 kind=$1 cfg=$2 model=$3 data=$4 level=$5 rep=$6 out=$7 bin=$8 j=$9
@@ -44,7 +47,7 @@ faults)
 	# the configurations' and not the draws'.
 	: > "$d/reps.jsonl"
 	for k in $(seq 1 "$rep"); do
-		"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" -s "$k" \
+		"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" --bits "${TBITS:-any}" -s "$k" \
 			--log "$d/faults-$k.jsonl" -q -o "$d/faulty.rml"
 		if [ "$cfg" = 3 ]; then
 			"$bin/rmlops-tta" -m "$d/faulty.rml" -d "$data" -s 1 -j "$j" -q > "$d/p.rml"
@@ -56,10 +59,10 @@ faults)
 	rm -f "$d/faulty.rml" "$d/p.rml"
 	;;
 attack)
-	case ${TATTACK:-cmaes-linf} in
-	cmaes-linf) how=(--attack cmaes-linf --generations 10) ;;
+	case ${TATTACK:-tuned} in
+	paper | tuned) how=(--attack cmaes-linf --preset "${TATTACK:-tuned}" --generations 10) ;;
 	square) how=(--attack square --norm linf --queries 5000) ;;
-	*) echo "tables_cell.sh: unknown attack '$TATTACK' (cmaes-linf, square)" >&2; exit 2 ;;
+	*) echo "tables_cell.sh: unknown attack '$TATTACK' (paper, tuned, square)" >&2; exit 2 ;;
 	esac
 	: > "$d/reps.jsonl"
 	for k in $(seq 1 "$rep"); do

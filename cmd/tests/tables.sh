@@ -55,6 +55,11 @@ gq 'has no adapters' "$tmp/err" || die "message for a model without adapters: $(
 st=0
 mk PROFILE=quick TT="$tmp/t6" MODEL="$tmp/none.rml" "$tmp/t6/models/c0-0.rml" > "$tmp/out" 2> "$tmp/err" || st=$?
 [ "$st" -ne 0 ] && gq 'none.rml: no such model' "$tmp/err" || die "message for a missing model: $(cat "$tmp/err")"; ok
+st=0
+mk PROFILE=quick TT="$tmp/t7" TABLE2_ATTACK=cmaes "$tmp/t7/results.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+[ "$st" -ne 0 ] && gq 'TABLE2_ATTACK=cmaes: not an attack of the tables' "$tmp/err" \
+	|| die "message for an unknown TABLE2_ATTACK: $(cat "$tmp/err")"; ok
+[ ! -e "$tmp/t7" ] || die "files written for an unknown TABLE2_ATTACK"; ok
 # The plan: stages in order, every target once, the tables last.
 mk PROFILE=quick TT=tables/quick tables-plan > "$tmp/plan"
 [ "$(cut -f2 "$tmp/plan" | sort | uniq -d | wc -l)" -eq 0 ] || die "a target twice in the plan"; ok
@@ -166,19 +171,27 @@ eps = {1: 3, 2: 3, 3: 5}
 for t in (1, 2, 3):
     for c in range(4):
         f = json.load(open("%s/cells/faults-t%d-c%d.json" % (d, t, c)))
-        assert f["fault"] == {"model": "bitflip", "unit": "tensor", "rate": rate[t]}, (t, c, f["fault"])
+        bits = f["fault"].get("bits")
+        assert f["fault"] == {"model": "bitflip", "unit": "tensor", "rate": rate[t], "bits": bits}, (t, c, f["fault"])
+        allowed = set(range(32)) if bits == "any" else {int(b) for b in bits.split(",")}
         for log in glob.glob("%s/cells/faults-t%d-c%d.json.d/faults-*.jsonl" % (d, t, c)):
             # (old and new values may be nan or inf: not JSON numbers)
             tensors = [re.match(r'^\{"tensor":"([^"]*)"', x).group(1) for x in open(log) if x.strip()]
             assert len(set(tensors)) == len(tensors), log       # one fault per tensor
             assert all(".adapter." not in x and not x.startswith("head.") for x in tensors), log
+            flipped = {int(re.search(r'"bit":([0-9]+)', x).group(1)) for x in open(log) if x.strip()}
+            assert flipped <= allowed, (log, flipped - allowed)  # only the stated bit positions
         a = json.load(open("%s/cells/attack-t%d-c%d.json" % (d, t, c)))
         assert a["attack"]["eps"] == eps[t], (t, c, a["attack"])
-        assert a["attack"].get("generations") == 10 or a["attack"].get("queries") == 5000, (t, c, a["attack"])
+        assert (a["attack"].get("generations") == 10 and a["attack"].get("preset") in ("paper", "tuned")) \
+            or a["attack"].get("queries") == 5000, (t, c, a["attack"])
         assert a["attack"]["n_over"] == 0, (t, c)
         for rep in glob.glob("%s/cells/attack-t%d-c%d.json.d/attack-*.json" % (d, t, c)):
             txt = open(rep).read()
             assert '"eps":%d' % eps[t] in txt.replace(" ", "") or '"eps":%d.' % eps[t] in txt.replace(" ", ""), rep
+            if a["attack"].get("generations") == 10:     # the paper's cost: 10 generations of 28, and the start
+                r = json.loads(txt)
+                assert r["queries"] <= 281 * r["n_attacked"], (rep, r["queries"], r["n_attacked"])
 PYEOF
 ok
 # Each injection log is what rmlops-inject gives again with that seed, and
@@ -188,9 +201,11 @@ for t in 1 2 3; do
 	for c in 0 1 2 3; do
 		for log in "$dir"/cells/faults-t$t-c$c.json.d/faults-*.jsonl; do
 			k=$(basename "$log" .jsonl); k=${k#faults-}
-			rmlops-inject -m "$dir/models/c$c-$t.rml" --unit tensor --rate "$r" -s "$k" --log "$tmp/log" \
+			bits=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fault"]["bits"])' \
+				"$dir/cells/faults-t$t-c$c.json")
+			rmlops-inject -m "$dir/models/c$c-$t.rml" --unit tensor --rate "$r" --bits "$bits" -s "$k" --log "$tmp/log" \
 				-q -o "$tmp/faulty.rml"
-			cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, seed $k"
+			cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, bits $bits, seed $k"
 			rmlops-info "$tmp/faulty.rml" | gq "fault.rate  *$r\$" || die "$log: rate"
 			rmlops-info "$tmp/faulty.rml" | gq "fault.unit  *tensor\$" || die "$log: unit"
 			[ "$(grep -c . "$log")" -gt 0 ] || die "$log: no faults"
