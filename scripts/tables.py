@@ -243,8 +243,11 @@ def charts(d, cells):
     import shutil
     import subprocess
     plot = os.environ.get("TPLOT", "")
-    for table, name, title in (("faults", "table1.png", fault_title(cells)),
-                               ("attack", "table2.png", attack_title(cells))):
+    # (short titles: the chart's title line holds about 45 characters)
+    for table, name, title in (("faults", "table1.png", fault_title(cells).replace(
+                                    "accuracy under fault injection", "faults")),
+                               ("attack", "table2.png", attack_title(cells).replace(
+                                    "accuracy under the ", "").replace(" attack", ""))):
         lines = [title, "accuracy (dark ACC1, light ACC2)"]
         for c in range(4):
             for m, col in (("acc1", COLOURS), ("acc2", LIGHT)):

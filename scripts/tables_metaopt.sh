@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Why Config 1 equals Config 0 in the life-cycle tables: measurements on
-# the files of a finished run (make tables PROFILE=quick), written to OUT.
+# What omega (the meta-adapters) does in the life-cycle tables' Configs 0
+# and 1, and what metaopt's settings do to it: measurements on the files of
+# a finished run (make tables PROFILE=quick), written to OUT. (With adapters
+# added at the identity the channel scale s was 0 and Config 1 equalled
+# Config 0; mk/tables.mk now fine-tunes Config 0's phi first, CFG0_WARM.)
 #
 #   tables_metaopt.sh TT BIN OUT [ITERATIONS]
 #
 # 1. The adapters' sizes: omega (u1, u2), u3 and the channel scale s of the
 #    deployed Config 0, of Config 1 and of Config 0 after stage 1.
 # 2. omega's effect on the predictions: every omega weight set to zero
-#    (rmlops-inject --fault zero) in the deployed model (s = 0) and in the
-#    fine-tuned one (s != 0); the largest change of a probability; and the
+#    (rmlops-inject --fault zero) in the deployed model and in the one
+#    fine-tuned at stage 1; the largest change of a probability; and the
 #    deployed model with omega zero, fine-tuned as the tables do, at Test 1.
 # 3. rmlops-metaopt from the deployed Config 0 (the tables' --quick
 #    settings, ITERATIONS iterations, default 4) at the paper's sigma 0.01
-#    and beta 0.0001, at sigma 0.1 and beta 1, and at those with the inner
-#    rate alpha 0.1: per iteration R+ - R-, the ES gradient's and step's
+#    and beta 0.0001, at beta 0.001 (the tables'), at sigma 0.1 and beta 1,
+#    and at those with the inner rate alpha 0.1: per iteration R+ - R-, the
+#    ES gradient's and step's
 #    norms, the held-out R; then the written omega, and Config 1 against
 #    Config 0 at Test 0 (part 0) and, both fine-tuned as the tables do on
 #    Config 0's selection, at Test 1 (clean part 1). MO_SETTINGS="NAME:OPTS;..."
@@ -51,7 +55,7 @@ echo "omega zero, fine-tuned, vs Config 0 on part1: $(tx probdiff "$out/c0-1.par
 
 echo "== 3. rmlops-metaopt from the deployed Config 0, $iters iterations (--quick)"
 # NAME:OPTIONS of each run, separated by ';' (MO_SETTINGS replaces them).
-IFS=';' read -r -a settings <<< "${MO_SETTINGS:-paper:;es:--sigma 0.1 --beta 1;es-alpha:--sigma 0.1 --beta 1 --alpha 0.1}"
+IFS=';' read -r -a settings <<< "${MO_SETTINGS:-paper:;beta3:--beta 0.001;es:--sigma 0.1 --beta 1;es-alpha:--sigma 0.1 --beta 1 --alpha 0.1}"
 for s in "${settings[@]}"; do
 	name=${s%%:*}
 	# shellcheck disable=SC2206

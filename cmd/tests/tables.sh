@@ -199,10 +199,10 @@ ok
 for t in 1 2 3; do
 	r=$(case $t in 3) echo 0.15 ;; *) echo 0.1 ;; esac)
 	for c in 0 1 2 3; do
+		bits=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fault"]["bits"])' \
+			"$dir/cells/faults-t$t-c$c.json")
 		for log in "$dir"/cells/faults-t$t-c$c.json.d/faults-*.jsonl; do
 			k=$(basename "$log" .jsonl); k=${k#faults-}
-			bits=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["fault"]["bits"])' \
-				"$dir/cells/faults-t$t-c$c.json")
 			rmlops-inject -m "$dir/models/c$c-$t.rml" --unit tensor --rate "$r" --bits "$bits" -s "$k" --log "$tmp/log" \
 				-q -o "$tmp/faulty.rml"
 			cmp -s "$log" "$tmp/log" || die "$log: not the faults of rate $r, bits $bits, seed $k"
