@@ -20,49 +20,20 @@
 # stand-in of three stages made here, on the data the repo carries).
 set -euo pipefail
 me=slurm_check.sh
+# shellcheck source=slurm_check_common.bash
+. "$(dirname "$0")/slurm_check_common.bash"
 case ${1:-} in -h | --help)
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+	slurm_check_help "$0"
 	exit 0
 	;;
 esac
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-td=${RML_TESTDATA:-$top/testdata}
 bin=${1:-$(dirname "$(command -v rmlops-eval || echo ./rmlops-eval)")}
 bin=$(cd "$bin" && pwd)
 [ -x "$bin/rmlops-eval" ] || { echo "$me: no rmlops programs in $bin (make first)" >&2; exit 2; }
 
-for c in munged slurmctld slurmd sbatch squeue scontrol; do
-	if ! command -v "$c" > /dev/null; then
-		echo "$me: SKIP: $c is not installed (Debian: apt-get install slurm-wlm munge)" >&2
-		exit 77
-	fi
-done
-
-t0=$(date +%s)
-tmp=$(mktemp -d /tmp/rmlops-slurm.XXXXXX)
-chmod 755 "$tmp"  # munged wants every directory above its socket open to all
-cluster=$tmp/cluster
-cleanup() {
-	local st=$?
-	if [ "$st" -ne 0 ] && [ -d "$cluster/log" ]; then
-		echo "$me: the daemons' logs:" >&2
-		tail -n 15 "$cluster"/log/slurmctld.log "$cluster"/log/slurmd.log >&2 2> /dev/null || true
-	fi
-	bash "$here/slurm_cluster.sh" stop "$cluster" 2> /dev/null || true
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-checks=0
-ok() { checks=$((checks + 1)); }
-die() { echo "FAIL: $*" >&2; exit 1; }
-gq() { grep "$@" > /dev/null; }
-run() { bash "$here/slurm_tables.sh" "$@"; }
+slurm_check_begin "$0" rmlops-slurm munged slurmctld slurmd sbatch squeue scontrol
+td=${RML_TESTDATA:-$top/testdata}
 secs() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
-say() { echo "$me: $* ($(($(date +%s) - t0)) s)" >&2; }
 
 # ---- the experiment ---------------------------------------------------------
 # The stand-in keeps the tables' contract: stage 1 cells depend on files

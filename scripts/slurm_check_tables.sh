@@ -28,50 +28,21 @@
 # tables/quick/cells/attack-t2-c2.json).
 set -euo pipefail
 me=slurm_check_tables.sh
+# shellcheck source=slurm_check_common.bash
+. "$(dirname "$0")/slurm_check_common.bash"
 case ${1:-} in -h | --help)
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+	slurm_check_help "$0"
 	exit 0
 	;;
 esac
 [ $# -eq 1 ] || { echo "$me: usage: $me BUILDDIR" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
 build=$(cd "$1" 2> /dev/null && pwd) || { echo "$me: no directory $1" >&2; exit 2; }
 [ -x "$build/bin/rmlops-eval" ] && [ -x "$build/tables_plot" ] ||
 	{ echo "$me: no programs or tables_plot in $build (make all $build/tables_plot first)" >&2; exit 2; }
-ref=$top/tables/quick
+ref=$(cd "$(dirname "$0")/.." && pwd)/tables/quick
 ls "$ref"/table*.md > /dev/null 2>&1 || { echo "$me: no tables in $ref to compare with" >&2; exit 2; }
 
-for c in munged slurmctld slurmd sbatch squeue scontrol scancel; do
-	if ! command -v "$c" > /dev/null; then
-		echo "$me: SKIP: $c is not installed (Debian: apt-get install slurm-wlm munge)" >&2
-		exit 77
-	fi
-done
-
-t0=$(date +%s)
-tmp=$(mktemp -d /tmp/rmlops-slurm-tables.XXXXXX)
-chmod 755 "$tmp"  # munged wants every directory above its socket open to all
-cluster=$tmp/cluster
-cleanup() {
-	local st=$?
-	if [ "$st" -ne 0 ] && [ -d "$cluster/log" ]; then
-		echo "$me: the daemons' logs:" >&2
-		tail -n 15 "$cluster"/log/slurmctld.log "$cluster"/log/slurmd.log >&2 2> /dev/null || true
-	fi
-	bash "$here/slurm_cluster.sh" stop "$cluster" 2> /dev/null || true
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-checks=0
-ok() { checks=$((checks + 1)); }
-die() { echo "FAIL: $*" >&2; exit 1; }
-gq() { grep "$@" > /dev/null; }
-run() { bash "$here/slurm_tables.sh" "$@"; }
-say() { echo "$me: $* ($(($(date +%s) - t0)) s)" >&2; }
+slurm_check_begin "$0" rmlops-slurm-tables munged slurmctld slurmd sbatch squeue scontrol scancel
 
 # ---- the copy ----------------------------------------------------------------
 # The sources as they are (edits not yet committed included), without
