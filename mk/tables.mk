@@ -73,7 +73,8 @@ endif
 # 0.0001 moves omega by less than float32 resolves) at the paper's sigma
 # 0.01: on the quick profile this raised metaopt's held-out criterion
 # (0.3020 -> 0.3081), where beta 0.0001 left it and sigma 0.1, beta 1 broke
-# the adapters (see the README's life-cycle section).
+# the adapters (see the README's life-cycle section). The full profile's
+# values are the same, not yet measured there.
 CFG0_WARM := --tune phi,W $(CFG0_FT) --optimizer adamw --lr 0.01 --wd 0 --warmup 0 -s 1
 METAOPT_ES ?= --sigma 0.01 --beta 0.001
 # Fine-tuning of phi and W on a selection; the calibration of the paper
