@@ -193,7 +193,10 @@ $(D)/tasks-eval.rml:
 # Config 0: MODEL with adapters (added at the identity, or MODEL's own),
 # their phi and the head W fine-tuned on the preparation images the inner
 # loops of metaopt use (dev-inner; its held-out images stay held out).
-$(TT)/models/c0-0.rml: $(wildcard $(MODEL)) $(D)/dev-inner.rml
+# (The prerequisite is dev-val.rml, which the same recipe writes after
+# dev-inner.rml: depending on dev-inner.rml, older than dev-val.rml, would
+# make `make -q` and the cluster's --resume remake everything after it.)
+$(TT)/models/c0-0.rml: $(wildcard $(MODEL)) $(D)/dev-val.rml
 	@mkdir -p $(@D)
 	@test -s "$(MODEL)" || { echo "tables: MODEL=$(MODEL): no such model" >&2; exit 1; }
 ifeq ($(ADAPTERS),)

@@ -103,6 +103,10 @@ if [ -z "$dir" ]; then
 fi
 [ -s "$dir/results.json" ] || die "$dir/results.json: no finished run"
 cd "$repo" || exit 1
+# A finished run is up to date: make would remake nothing (what `make
+# tables` after an interruption and a cluster's --resume rely on).
+profile=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["profile"])' "$dir/results.json")
+mk PROFILE="$profile" TT="$dir" -q "$dir/results.json" || die "$dir: the finished run is not up to date (make -q)"; ok
 # Parts: recomputed from the test set (image bytes and labels as a multiset).
 test_set=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"])' "$dir/data/parts.json")
 for cand in "$dir/data/$test_set" "testdata/$test_set"; do [ -s "$cand" ] && { tset=$cand; break; }; done
