@@ -386,15 +386,83 @@ void rml_conv2d_backward_set(float *dx, float *dw, float *db, float *col, const 
 
 /* ---- depthwise convolution -------------------------------------------------- */
 
+/* o[0..c) = (b, or 0) + the sum of taps xs[t] * ws[t] in tap order, each
+ * product rounded and then added (no fused multiply-add: -std=c11 keeps
+ * contraction off), so every element is the sequence of operations of
+ * a loop that adds one tap at a time into o; here the sum stays in
+ * registers over all taps instead of passing through o after each. */
+static inline __attribute__((always_inline)) void
+dw_taps(float *o, const float *b, const float *const *xs, const float *const *ws, int nt,
+	int64_t c)
+{
+	int64_t j = 0;
+	for (; j + 64 <= c; j += 64) {
+		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+		if (b) {
+			a0 = V16(b + j);
+			a1 = V16(b + j + 16);
+			a2 = V16(b + j + 32);
+			a3 = V16(b + j + 48);
+		}
+		for (int t = 0; t < nt; t++) {
+			const float *xt = xs[t] + j, *wt = ws[t] + j;
+			a0 = a0 + V16(xt) * V16(wt);
+			a1 = a1 + V16(xt + 16) * V16(wt + 16);
+			a2 = a2 + V16(xt + 32) * V16(wt + 32);
+			a3 = a3 + V16(xt + 48) * V16(wt + 48);
+		}
+		*(v16u *)(o + j) = a0;
+		*(v16u *)(o + j + 16) = a1;
+		*(v16u *)(o + j + 32) = a2;
+		*(v16u *)(o + j + 48) = a3;
+	}
+	for (; j + 16 <= c; j += 16) {
+		v16 a0 = { 0 };
+		if (b)
+			a0 = V16(b + j);
+		for (int t = 0; t < nt; t++)
+			a0 = a0 + V16(xs[t] + j) * V16(ws[t] + j);
+		*(v16u *)(o + j) = a0;
+	}
+	for (; j < c; j++) {
+		float a = b ? b[j] : 0.0f;
+		for (int t = 0; t < nt; t++)
+			a = a + xs[t][j] * ws[t][j];
+		o[j] = a;
+	}
+}
+
+/* Kernels up to this many taps keep their sums in registers (dw_taps). */
+#define DW_TAPS_MAX 49
+
 HOT void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float *b, int64_t n,
 			  int64_t h, int64_t w, int64_t c, int k, int stride, int pad)
 {
 	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	int fast = (int64_t)k * k <= DW_TAPS_MAX;
 #pragma omp parallel for schedule(static) if (n * oh * ow * c > PAR_MIN)
 	for (int64_t row = 0; row < n * oh; row++) {
 		int64_t bi = row / oh, oy = row % oh;
 		for (int64_t ox = 0; ox < ow; ox++) {
 			float *o = y + (row * ow + ox) * c;
+			if (fast) {
+				const float *xs[DW_TAPS_MAX], *ws[DW_TAPS_MAX];
+				int nt = 0;
+				for (int ky = 0; ky < k; ky++) {
+					int64_t iy = oy * stride - pad + ky;
+					if (iy < 0 || iy >= h)
+						continue;
+					for (int kx = 0; kx < k; kx++) {
+						int64_t ix = ox * stride - pad + kx;
+						if (ix < 0 || ix >= w)
+							continue;
+						xs[nt] = x + ((bi * h + iy) * w + ix) * c;
+						ws[nt++] = wt + ((int64_t)ky * k + kx) * c;
+					}
+				}
+				dw_taps(o, b, xs, ws, nt, c);
+				continue;
+			}
 			if (b)
 				memcpy(o, b, (size_t)c * sizeof *o);
 			else
