@@ -386,15 +386,83 @@ void rml_conv2d_backward_set(float *dx, float *dw, float *db, float *col, const 
 
 /* ---- depthwise convolution -------------------------------------------------- */
 
+/* o[0..c) = (b, or 0) + the sum of taps xs[t] * ws[t] in tap order, each
+ * product rounded and then added (no fused multiply-add: -std=c11 keeps
+ * contraction off), so every element is the sequence of operations of
+ * a loop that adds one tap at a time into o; here the sum stays in
+ * registers over all taps instead of passing through o after each. */
+static inline __attribute__((always_inline)) void
+dw_taps(float *o, const float *b, const float *const *xs, const float *const *ws, int nt,
+	int64_t c)
+{
+	int64_t j = 0;
+	for (; j + 64 <= c; j += 64) {
+		v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+		if (b) {
+			a0 = V16(b + j);
+			a1 = V16(b + j + 16);
+			a2 = V16(b + j + 32);
+			a3 = V16(b + j + 48);
+		}
+		for (int t = 0; t < nt; t++) {
+			const float *xt = xs[t] + j, *wt = ws[t] + j;
+			a0 = a0 + V16(xt) * V16(wt);
+			a1 = a1 + V16(xt + 16) * V16(wt + 16);
+			a2 = a2 + V16(xt + 32) * V16(wt + 32);
+			a3 = a3 + V16(xt + 48) * V16(wt + 48);
+		}
+		*(v16u *)(o + j) = a0;
+		*(v16u *)(o + j + 16) = a1;
+		*(v16u *)(o + j + 32) = a2;
+		*(v16u *)(o + j + 48) = a3;
+	}
+	for (; j + 16 <= c; j += 16) {
+		v16 a0 = { 0 };
+		if (b)
+			a0 = V16(b + j);
+		for (int t = 0; t < nt; t++)
+			a0 = a0 + V16(xs[t] + j) * V16(ws[t] + j);
+		*(v16u *)(o + j) = a0;
+	}
+	for (; j < c; j++) {
+		float a = b ? b[j] : 0.0f;
+		for (int t = 0; t < nt; t++)
+			a = a + xs[t][j] * ws[t][j];
+		o[j] = a;
+	}
+}
+
+/* Kernels up to this many taps keep their sums in registers (dw_taps). */
+#define DW_TAPS_MAX 49
+
 HOT void rml_dwconv2d_forward(float *y, const float *x, const float *wt, const float *b, int64_t n,
 			  int64_t h, int64_t w, int64_t c, int k, int stride, int pad)
 {
 	int64_t oh = rml_conv_out(h, k, stride, pad), ow = rml_conv_out(w, k, stride, pad);
+	int fast = (int64_t)k * k <= DW_TAPS_MAX;
 #pragma omp parallel for schedule(static) if (n * oh * ow * c > PAR_MIN)
 	for (int64_t row = 0; row < n * oh; row++) {
 		int64_t bi = row / oh, oy = row % oh;
 		for (int64_t ox = 0; ox < ow; ox++) {
 			float *o = y + (row * ow + ox) * c;
+			if (fast) {
+				const float *xs[DW_TAPS_MAX], *ws[DW_TAPS_MAX];
+				int nt = 0;
+				for (int ky = 0; ky < k; ky++) {
+					int64_t iy = oy * stride - pad + ky;
+					if (iy < 0 || iy >= h)
+						continue;
+					for (int kx = 0; kx < k; kx++) {
+						int64_t ix = ox * stride - pad + kx;
+						if (ix < 0 || ix >= w)
+							continue;
+						xs[nt] = x + ((bi * h + iy) * w + ix) * c;
+						ws[nt++] = wt + ((int64_t)ky * k + kx) * c;
+					}
+				}
+				dw_taps(o, b, xs, ws, nt, c);
+				continue;
+			}
 			if (b)
 				memcpy(o, b, (size_t)c * sizeof *o);
 			else
@@ -1082,9 +1150,9 @@ HOT void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *
 	}
 }
 
-HOT void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-			    const float *x, const float *mean, const float *rstd,
-			    const float *gamma, int64_t rows, int64_t d)
+HOT static void layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+			       const float *x, const float *mean, const float *rstd,
+			       const float *gamma, int64_t rows, int64_t d, int set)
 {
 	if (dgamma || dbeta) {
 		int64_t nb = (d + CH_BLOCK - 1) / CH_BLOCK;
@@ -1131,12 +1199,34 @@ HOT void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const fl
 		float ma = (float)(lane_total(acc_a) / (double)d);
 		float mb = (float)(lane_total(acc_b) / (double)d);
 		float *dr = dx + r * d;
+		if (set) {
 #pragma omp simd
-		for (int64_t k = 0; k < d; k++) {
-			float xh = (xr[k] - mr) * sr;
-			dr[k] += sr * (gr[k] * gamma[k] - ma - xh * mb);
+			for (int64_t k = 0; k < d; k++) {
+				float xh = (xr[k] - mr) * sr;
+				dr[k] = 0.0f + sr * (gr[k] * gamma[k] - ma - xh * mb);
+			}
+		} else {
+#pragma omp simd
+			for (int64_t k = 0; k < d; k++) {
+				float xh = (xr[k] - mr) * sr;
+				dr[k] += sr * (gr[k] * gamma[k] - ma - xh * mb);
+			}
 		}
 	}
+}
+
+void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+			    const float *x, const float *mean, const float *rstd,
+			    const float *gamma, int64_t rows, int64_t d)
+{
+	layernorm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, d, 0);
+}
+
+void rml_layernorm_backward_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+				const float *x, const float *mean, const float *rstd,
+				const float *gamma, int64_t rows, int64_t d)
+{
+	layernorm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, rows, d, 1);
 }
 
 /* ---- activations and elementwise -------------------------------------------------------- */
@@ -1296,19 +1386,34 @@ void rml_concat_forward(float *y, const float *a, const float *b, int64_t rows, 
 	}
 }
 
-void rml_concat_backward(float *da, float *db, const float *dy, int64_t rows, int64_t ca,
-			 int64_t cb)
+/* d[0..n) = 0 + g (set: the bits of a zeroed d) or d += g. */
+static inline void add_or_set(float *d, const float *g, int64_t n, int set)
+{
+	if (set)
+		for (int64_t j = 0; j < n; j++)
+			d[j] = 0.0f + g[j];
+	else
+		for (int64_t j = 0; j < n; j++)
+			d[j] += g[j];
+}
+
+void rml_concat_backward_set(float *da, int set_a, float *db, int set_b, const float *dy,
+			     int64_t rows, int64_t ca, int64_t cb)
 {
 #pragma omp parallel for schedule(static) if (rows * (ca + cb) > PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		const float *g = dy + r * (ca + cb);
 		if (da)
-			for (int64_t j = 0; j < ca; j++)
-				da[r * ca + j] += g[j];
+			add_or_set(da + r * ca, g, ca, set_a);
 		if (db)
-			for (int64_t j = 0; j < cb; j++)
-				db[r * cb + j] += g[ca + j];
+			add_or_set(db + r * cb, g + ca, cb, set_b);
 	}
+}
+
+void rml_concat_backward(float *da, float *db, const float *dy, int64_t rows, int64_t ca,
+			 int64_t cb)
+{
+	rml_concat_backward_set(da, 0, db, 0, dy, rows, ca, cb);
 }
 
 /* ---- unfold / fold ------------------------------------------------------------------------ */
@@ -1332,17 +1437,26 @@ void rml_unfold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t 
 				       x + ((bi * h + i) * w + j) * c, (size_t)c * sizeof *y);
 }
 
-void rml_unfold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+static void unfold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			    int64_t c, int set)
 {
 #pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
 	for (int64_t bi = 0; bi < n; bi++)
 		for (int64_t i = 0; i < h; i++)
-			for (int64_t j = 0; j < w; j++) {
-				const float *g = dy + (bi * h * w + unfold_index(i, j, h, w)) * c;
-				float *d = dx + ((bi * h + i) * w + j) * c;
-				for (int64_t k = 0; k < c; k++)
-					d[k] += g[k];
-			}
+			for (int64_t j = 0; j < w; j++)
+				add_or_set(dx + ((bi * h + i) * w + j) * c,
+					   dy + (bi * h * w + unfold_index(i, j, h, w)) * c, c, set);
+}
+
+void rml_unfold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+	unfold_backward(dx, dy, n, h, w, c, 0);
+}
+
+void rml_unfold_backward_set(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			     int64_t c)
+{
+	unfold_backward(dx, dy, n, h, w, c, 1);
 }
 
 void rml_fold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t w, int64_t c)
@@ -1356,17 +1470,26 @@ void rml_fold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t w,
 				       (size_t)c * sizeof *y);
 }
 
-void rml_fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+static void fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			  int64_t c, int set)
 {
 #pragma omp parallel for schedule(static) if (n * h * w * c > PAR_MIN)
 	for (int64_t bi = 0; bi < n; bi++)
 		for (int64_t i = 0; i < h; i++)
-			for (int64_t j = 0; j < w; j++) {
-				const float *g = dy + ((bi * h + i) * w + j) * c;
-				float *d = dx + (bi * h * w + unfold_index(i, j, h, w)) * c;
-				for (int64_t k = 0; k < c; k++)
-					d[k] += g[k];
-			}
+			for (int64_t j = 0; j < w; j++)
+				add_or_set(dx + (bi * h * w + unfold_index(i, j, h, w)) * c,
+					   dy + ((bi * h + i) * w + j) * c, c, set);
+}
+
+void rml_fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w, int64_t c)
+{
+	fold_backward(dx, dy, n, h, w, c, 0);
+}
+
+void rml_fold_backward_set(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			   int64_t c)
+{
+	fold_backward(dx, dy, n, h, w, c, 1);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
@@ -1427,10 +1550,17 @@ int64_t rml_attention_workspace(int64_t s, int64_t p, int64_t d, int n_head)
 	return s * n_head * p * p;
 }
 
-HOT void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
-			    const float *att, int64_t s, int64_t p, int64_t d, int n_head)
+HOT static void attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
+			       const float *att, int64_t s, int64_t p, int64_t d, int n_head,
+			       int set)
 {
 	int64_t hd = d / n_head;
+	/* A first writer zeroes each head's slices just before adding into
+	 * them (in cache); when heads do not cover d, the whole of dqkv first. */
+	if (set && hd * n_head != d) {
+		memset(dqkv, 0, (size_t)(s * p * 3 * d) * sizeof *dqkv);
+		set = 0;
+	}
 	float scale = 1.0f / sqrtf((float)hd);
 	int fast = rml_gemm_get_backend() == RML_GEMM_OWN && rml_att512_usable(p, hd);
 	/* Heads of one sequence write disjoint slices of dqkv, so any split is safe. */
@@ -1441,6 +1571,11 @@ HOT void rml_attention_backward(float *dqkv, float *ws, const float *dout, const
 		float *dbase = dqkv + si * p * 3 * d;
 		const float *a = att + sh * p * p;
 		float *ds = ws + sh * p * p;
+		if (set)
+			for (int64_t i = 0; i < p; i++)
+				for (int part = 0; part < 3; part++)
+					memset(dbase + i * 3 * d + part * d + hh * hd, 0,
+					       (size_t)hd * sizeof *dbase);
 		if (fast) {
 			const float *q = base + hh * hd;
 			float *dq = dbase + hh * hd;
@@ -1481,6 +1616,18 @@ HOT void rml_attention_backward(float *dqkv, float *ws, const float *dout, const
 			}
 		}
 	}
+}
+
+void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
+			    const float *att, int64_t s, int64_t p, int64_t d, int n_head)
+{
+	attention_backward(dqkv, ws, dout, qkv, att, s, p, d, n_head, 0);
+}
+
+void rml_attention_backward_set(float *dqkv, float *ws, const float *dout, const float *qkv,
+				const float *att, int64_t s, int64_t p, int64_t d, int n_head)
+{
+	attention_backward(dqkv, ws, dout, qkv, att, s, p, d, n_head, 1);
 }
 
 /* ---- pooling and loss ------------------------------------------------------------------------ */

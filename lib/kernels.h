@@ -161,6 +161,9 @@ void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
 void rml_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 			    const float *x, const float *mean, const float *rstd,
 			    const float *gamma, int64_t rows, int64_t d);
+void rml_layernorm_backward_set(float *dx, float *dgamma, float *dbeta, const float *dy,
+				const float *x, const float *mean, const float *rstd,
+				const float *gamma, int64_t rows, int64_t d);
 
 /* ---- activations and elementwise ------------------------------------------ */
 void rml_silu_forward(float *y, const float *x, int64_t n);
@@ -183,6 +186,9 @@ void rml_concat_forward(float *y, const float *a, const float *b, int64_t rows,
 			int64_t ca, int64_t cb);
 void rml_concat_backward(float *da, float *db, const float *dy, int64_t rows, int64_t ca,
 			 int64_t cb);
+/* The same, each of da, db written (set_a, set_b nonzero) or added to. */
+void rml_concat_backward_set(float *da, int set_a, float *db, int set_b, const float *dy,
+			     int64_t rows, int64_t ca, int64_t cb);
 
 /* ---- MobileViT unfold / fold ----------------------------------------------
  * x [n,h,w,c] (h, w even) -> y [n, 4, P, c] with P = (h/2)(w/2): the
@@ -192,10 +198,14 @@ void rml_unfold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t 
 			int64_t c);
 void rml_unfold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
 			 int64_t c);
+void rml_unfold_backward_set(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			     int64_t c);
 void rml_fold_forward(float *y, const float *x, int64_t n, int64_t h, int64_t w,
 		      int64_t c);
 void rml_fold_backward(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
 		       int64_t c);
+void rml_fold_backward_set(float *dx, const float *dy, int64_t n, int64_t h, int64_t w,
+			   int64_t c);
 
 /* ---- multi-head self-attention core ---------------------------------------
  * qkv [s, p, 3d] (q, k, v concatenated along the last axis, heads of size
@@ -208,6 +218,8 @@ void rml_attention_forward(float *out, float *att, const float *qkv, int64_t s,
 int64_t rml_attention_workspace(int64_t s, int64_t p, int64_t d, int n_head);
 void rml_attention_backward(float *dqkv, float *ws, const float *dout, const float *qkv,
 			    const float *att, int64_t s, int64_t p, int64_t d, int n_head);
+void rml_attention_backward_set(float *dqkv, float *ws, const float *dout, const float *qkv,
+				const float *att, int64_t s, int64_t p, int64_t d, int n_head);
 
 /* ---- pooling and loss ----------------------------------------------------- */
 /* Global average pool: x [n,h,w,c] -> y [n,c]. */

@@ -1261,6 +1261,7 @@ static float *grad_of(rml_model *m, int t, int64_t n, int *fresh)
 static int writes_first(op_kind k, int eval)
 {
 	return k == OP_CONV || k == OP_DW || k == OP_LINEAR || k == OP_SILU || k == OP_ADD ||
+	       k == OP_CONCAT || k == OP_UNFOLD || k == OP_FOLD || k == OP_LN || k == OP_ATTN ||
 	       ((k == OP_BN || k == OP_BN_SILU) && !eval);
 }
 
@@ -1352,19 +1353,22 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 			rml_add_backward_set(gin, set, gin2, set2, dy, rows * ti->c);
 			break;
 		case OP_CONCAT:
-			rml_concat_backward(gin, gin2, dy, rows, ti->c, m->t[o->in2].c);
+			rml_concat_backward_set(gin, set, gin2, set2, dy, rows, ti->c, m->t[o->in2].c);
 			break;
 		case OP_UNFOLD:
 			if (gin)
-				rml_unfold_backward(gin, dy, n, ti->h, ti->w, ti->c);
+				(set ? rml_unfold_backward_set : rml_unfold_backward)(gin, dy, n, ti->h,
+										      ti->w, ti->c);
 			break;
 		case OP_FOLD:
 			if (gin)
-				rml_fold_backward(gin, dy, n, to->h, to->w, to->c);
+				(set ? rml_fold_backward_set : rml_fold_backward)(gin, dy, n, to->h,
+										  to->w, to->c);
 			break;
 		case OP_LN:
-			rml_layernorm_backward(gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
-					       m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
+			(set ? rml_layernorm_backward_set : rml_layernorm_backward)(
+				gin, pg0, pg1, dy, ti->data, m->t[o->save[0]].data,
+				m->t[o->save[1]].data, P(m, o->p[0]), rows, ti->c);
 			break;
 		case OP_LINEAR:
 			(set ? rml_linear_backward_set : rml_linear_backward)(
@@ -1372,8 +1376,9 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 			break;
 		case OP_ATTN:
 			if (gin)
-				rml_attention_backward(gin, m->ws, dy, ti->data, m->t[o->save[0]].data,
-						       n * 4, o->k, to->c, o->heads);
+				(set ? rml_attention_backward_set : rml_attention_backward)(
+					gin, m->ws, dy, ti->data, m->t[o->save[0]].data, n * 4, o->k,
+					to->c, o->heads);
 			break;
 		case OP_GAP:
 			if (gin)

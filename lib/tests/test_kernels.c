@@ -1439,6 +1439,66 @@ static void test_first_writer_bits(void **state)
 	rml_linear_backward_set(b, wb, NULL, dyl, x, wl, rows, c, out);
 	same_bits("linear dx, first writer", a, b, m);
 	same_bits("linear dw, first writer", wa, wb, c * out);
+	/* layer norm over rows of c. */
+	float *lm = buf(rows), *ls = buf(rows);
+	rml_layernorm_forward(z, lm, ls, x, gamma, beta, rows, c, 1e-5f);
+	memset(a, 0, (size_t)m * sizeof *a);
+	for (int64_t i = 0; i < m; i++)
+		b[i] = NAN;
+	rml_layernorm_backward(a, ga, ba, dy, x, lm, ls, gamma, rows, c);
+	rml_layernorm_backward_set(b, gb, bb, dy, x, lm, ls, gamma, rows, c);
+	same_bits("layer norm dx, first writer", a, b, m);
+	same_bits("layer norm dgamma, first writer", ga, gb, c);
+	same_bits("layer norm dbeta, first writer", ba, bb, c);
+	/* concat of c and out channels: each side written or added. */
+	float *dyc = rnd(rows * (c + out), &r, 1), *ca2 = buf(rows * out), *cb2 = buf(rows * out);
+	dyc[0] = -0.0f;
+	for (int set_b = 0; set_b < 2; set_b++) {
+		memset(a, 0, (size_t)m * sizeof *a);
+		memset(ca2, 0, (size_t)(rows * out) * sizeof *ca2);
+		for (int64_t i = 0; i < m; i++)
+			b[i] = NAN;
+		for (int64_t i = 0; i < rows * out; i++)
+			cb2[i] = set_b ? NAN : 0.0f;
+		rml_concat_backward(a, ca2, dyc, rows, c, out);
+		rml_concat_backward_set(b, 1, cb2, set_b, dyc, rows, c, out);
+		same_bits("concat da, first writer", a, b, m);
+		same_bits("concat db, first writer or added", ca2, cb2, rows * out);
+		assert_true(!signbit(b[0]) && b[0] == 0.0f);
+	}
+	/* unfold and fold: 3 images of 4x6 pixels, c channels. */
+	const int64_t un = 3, uh = 4, uw = 6, nu = un * uh * uw * c;
+	for (int fold = 0; fold < 2; fold++) {
+		memset(a, 0, (size_t)nu * sizeof *a);
+		for (int64_t i = 0; i < nu; i++)
+			b[i] = NAN;
+		if (fold) {
+			rml_fold_backward(a, dy, un, uh, uw, c);
+			rml_fold_backward_set(b, dy, un, uh, uw, c);
+		} else {
+			rml_unfold_backward(a, dy, un, uh, uw, c);
+			rml_unfold_backward_set(b, dy, un, uh, uw, c);
+		}
+		same_bits(fold ? "fold dx, first writer" : "unfold dx, first writer", a, b, nu);
+	}
+	/* attention: heads covering d (16 tokens of 16 per head: the
+	 * AVX-512 path where the CPU has it; 5 tokens: the plain one), and
+	 * heads that do not cover it (d 30 over 4 heads of 7). */
+	const int64_t shapes_att[][4] = { { 3, 16, 32, 2 }, { 2, 5, 24, 3 }, { 2, 4, 30, 4 } };
+	for (size_t t = 0; t < sizeof shapes_att / sizeof shapes_att[0]; t++) {
+		int64_t as = shapes_att[t][0], ap = shapes_att[t][1], ad = shapes_att[t][2];
+		int ah = (int)shapes_att[t][3];
+		int64_t nq = as * ap * 3 * ad;
+		float *qkv = rnd(nq, &r, 1), *ao = buf(as * ap * ad), *att = buf(as * ah * ap * ap);
+		float *aws = buf(rml_attention_workspace(as, ap, ad, ah) + 1);
+		float *dout = rnd(as * ap * ad, &r, 1), *qa = buf(nq), *qb = buf(nq);
+		rml_attention_forward(ao, att, qkv, as, ap, ad, ah);
+		for (int64_t i = 0; i < nq; i++)
+			qb[i] = NAN;
+		rml_attention_backward(qa, aws, dout, qkv, att, as, ap, ad, ah);
+		rml_attention_backward_set(qb, aws, dout, qkv, att, as, ap, ad, ah);
+		same_bits("attention dqkv, first writer", qa, qb, nq);
+	}
 	free_bufs();
 }
 
