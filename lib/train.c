@@ -791,19 +791,20 @@ rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_er
 	return RML_OK;
 }
 
-FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
+FILE *rml_log_reopen(const char *path, rml_log_keep_fn keep, void *ctx, rml_error *err)
 {
 	FILE *fp = NULL;
 	char *kept = NULL;
 	size_t len = 0;
-	if (keep_epochs > 0 && (fp = fopen(path, "r"))) {
+	if (keep && (fp = fopen(path, "r"))) {
 		FILE *mem = open_memstream(&kept, &len);
-		char line[1024];
-		while (mem && fgets(line, sizeof line, fp)) {
-			long long e;
-			if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= keep_epochs)
+		char *line = NULL;
+		size_t cap = 0;
+		int r = 1;
+		for (int64_t i = 0; mem && r >= 0 && getline(&line, &cap, fp) > 0; i++)
+			if ((r = keep(ctx, i, line)) > 0)
 				fputs(line, mem);
-		}
+		free(line);
 		fclose(fp);
 		if (mem)
 			fclose(mem);
@@ -815,6 +816,19 @@ FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
 	if (!fp)
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
 	return fp;
+}
+
+/* Keep the lines of epochs 1..*(int64_t *)ctx. */
+static int keep_epochs_upto(void *ctx, int64_t i, const char *line)
+{
+	long long e;
+	(void)i;
+	return sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= *(const int64_t *)ctx;
+}
+
+FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
+{
+	return rml_log_reopen(path, keep_epochs > 0 ? keep_epochs_upto : NULL, &keep_epochs, err);
 }
 
 static void json_or_null(char *buf, size_t n, double v)
@@ -838,3 +852,4 @@ void rml_train_log_line(char *buf, size_t n, int64_t epoch, double lr, double lo
 		 (long long)epoch, lr, loss, train_acc, va, vn, seconds,
 		 seconds > 0 ? (double)images / seconds : 0.0);
 }
+

@@ -169,6 +169,15 @@ int64_t rml_train_batch_for(int64_t batch, const rml_dataset *d);
  * as "<what> image N has no label"; RML_OK when all are labelled. */
 rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_error *err);
 
+/* A log of one line per step of a run that may be resumed: open path for
+ * writing, first copying the lines of the file already there (if any)
+ * that keep(ctx, i, line) accepts, i counting the lines from 0 and line
+ * ending in its newline: 1 keeps the line, 0 drops it, -1 stops reading
+ * (the rest is dropped). keep NULL starts the log empty. Returns the open
+ * file, or NULL with RML_ERR_IO. */
+typedef int (*rml_log_keep_fn)(void *ctx, int64_t i, const char *line);
+FILE *rml_log_reopen(const char *path, rml_log_keep_fn keep, void *ctx, rml_error *err);
+
 /* The training log (one JSON line per epoch): open path for appending,
  * keeping only the lines of epochs 1..keep_epochs a resumed run has
  * already done (lines written after its checkpoint are dropped, so the
