@@ -104,14 +104,7 @@ static rml_status load_model(side *s, const struct eval_compare *c, const rml_da
  * then its rejection rule. */
 static rml_status predict(side *s, const rml_dataset *d, const struct eval_compare *c, rml_error *err)
 {
-	rml_status st = rml_model_predict(s->m, d, c->batch, s->p.probs, err);
-	if (!st && !c->no_calib && rml_model_calibrator_method(s->m)) {
-		rml_calib cal;
-		st = rml_model_calibrator(s->m, &cal, err);
-		if (!st)
-			st = rml_calib_apply(&cal, s->p.probs, NULL, d->n, s->p.k, s->p.probs, err);
-		rml_calib_free(&cal);
-	}
+	rml_status st = rml_model_predict_calibrated(s->m, d, c->batch, !c->no_calib, s->p.probs, err);
 	double used;
 	if (!st)
 		st = rml_predictions_reject(&s->p, s->rule, s->threshold, s->rate, &used, err);
@@ -121,23 +114,22 @@ static rml_status predict(side *s, const rml_dataset *d, const struct eval_compa
 /* Judge the rules on the intervals; print them; return the exit status. */
 static int decide(const struct eval_compare *c, const double lo[RML_CMP_N], const double hi[RML_CMP_N])
 {
-	int promote = 1;
+	int holds[EVAL_MAX_RULES];
+	double bound[EVAL_MAX_RULES];
+	int promote = rml_promote_rules_judge(c->rules, c->n_rules, lo, hi, holds, bound);
 	if (c->json)
 		printf(",\"rules\":[");
 	for (int i = 0; i < c->n_rules; i++) {
-		const rml_promote_rule *r = &c->rules[i];
-		int holds = rml_promote_rule_holds(r, lo[r->metric], hi[r->metric]);
-		double bound = r->greater ? lo[r->metric] : hi[r->metric];
-		promote &= holds;
+		int greater = c->rules[i].greater;
 		if (c->json) {
 			printf("%s{\"rule\":", i ? "," : "");
 			cli_json_str(c->rule_text[i]);
-			printf(",\"bound\":\"%s\",\"value\":", r->greater ? "ci95_lo" : "ci95_hi");
-			cli_json_num(bound);
-			printf(",\"holds\":%s}", holds ? "true" : "false");
+			printf(",\"bound\":\"%s\",\"value\":", greater ? "ci95_lo" : "ci95_hi");
+			cli_json_num(bound[i]);
+			printf(",\"holds\":%s}", holds[i] ? "true" : "false");
 		} else {
 			printf("rule         %s: %s (95%% CI %s bound %+.4f)\n", c->rule_text[i],
-			       holds ? "holds" : "fails", r->greater ? "lower" : "upper", bound);
+			       holds[i] ? "holds" : "fails", greater ? "lower" : "upper", bound[i]);
 		}
 	}
 	if (c->json)
@@ -213,12 +205,8 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 	if (rml_fault_targets_select(&sa->tg, sa->m, what, err) ||
 	    rml_fault_targets_select(&sb->tg, sb->m, what, err))
 		return CLI_EXIT_FAIL;
-	/* [rep][metric][a, b, diff] */
-	double *v = malloc((size_t)c->repeat * RML_CMP_N * 3 * sizeof *v);
-	double *col = malloc((size_t)c->repeat * sizeof *col);
-	if (!v || !col) {
-		free(v);
-		free(col);
+	rml_compare_report *reps = malloc((size_t)c->repeat * sizeof *reps);
+	if (!reps) {
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		return CLI_EXIT_FAIL;
 	}
@@ -238,18 +226,13 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 			if (s)
 				goto out;
 		}
-		rml_compare_report rep;
-		if (rml_compare(&sa->p, &sb->p, (int)c->bins, 0, 0, &rep, err))
+		if (rml_compare(&sa->p, &sb->p, (int)c->bins, 0, 0, &reps[r], err))
 			goto out;
-		for (int k = 0; k < RML_CMP_N; k++) {
-			double *x = v + (r * RML_CMP_N + k) * 3;
-			x[0] = rep.m[k].a;
-			x[1] = rep.m[k].b;
-			x[2] = rep.m[k].diff;
-		}
 		cli_progress("repetitions", r + 1, c->repeat);
 	}
+	rml_summary sum[RML_CMP_N][3];
 	double lo[RML_CMP_N], hi[RML_CMP_N];
+	rml_compare_summarize_reps(reps, c->repeat, sum, lo, hi);
 	if (c->json) {
 		printf("{\"a\":");
 		cli_json_str(sa->path);
@@ -267,15 +250,7 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 		printf("%-8s %8s %8s %9s %9s   %s\n", "metric", "a", "b", "b-a", "sd", "95% CI of the mean");
 	}
 	for (int k = 0; k < RML_CMP_N; k++) {
-		rml_summary s[3];
-		for (int j = 0; j < 3; j++) {
-			for (int64_t r = 0; r < c->repeat; r++)
-				col[r] = v[(r * RML_CMP_N + k) * 3 + j];
-			rml_summarize(col, c->repeat, &s[j]);
-		}
-		/* One repetition has no interval: the rule sees the point value. */
-		lo[k] = c->repeat > 1 ? s[2].lo : s[2].mean;
-		hi[k] = c->repeat > 1 ? s[2].hi : s[2].mean;
+		const rml_summary *s = sum[k];
 		if (c->json) {
 			printf(",\"%s\":{\"a\":", rml_cmp_metric_name(k));
 			cli_json_num(s[0].mean);
@@ -299,8 +274,7 @@ static int run_repeat(const struct eval_compare *c, side *sa, side *sb, const rm
 	}
 	status = decide(c, lo, hi);
 out:
-	free(v);
-	free(col);
+	free(reps);
 	return status;
 }
 

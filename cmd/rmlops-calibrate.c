@@ -9,6 +9,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ struct cmdline {
 	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot, *adapters;
 	rml_calibrate_opts o;
 	cli_common com;
-	int have_rate, have_cov;
+	unsigned given;   /* G_RATE, G_COV */
 };
 
 static const char help[] =
@@ -69,14 +70,32 @@ static const char help[] =
 	"The report goes to standard output, or to standard error when the model does.\n"
 	"Example: rmlops-calibrate -m base.rml -d val.rml --test test.rml -o calibrated.rml\n";
 
+enum {
+	O_METHOD = 256, O_ENSEMBLE, O_BINS, O_COMPARE, O_PER_CLASS, O_OOD, O_OOD_COUNT, O_DMIN,
+	O_OFF, O_SOFT, O_AE_EPOCHS, O_SAVE_OOD, O_REJECT, O_MAX_RATE, O_COVERAGE, O_TEST,
+	O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH,
+};
+enum { G_RATE = 1, G_COV = 2 };
+
+#define F(f) offsetof(struct cmdline, o.f)
+static const cli_number_option numbers[] = {
+	{ O_BINS, "--bins", 'i', 1, 10000, F(calib.n_bins), 0 },
+	{ O_PER_CLASS, "--per-class", 'l', 0, 1000000, F(per_class), 0 },
+	{ O_OOD_COUNT, "--ood-count", 'l', 0, 10000000, F(ood_count), 0 },
+	{ O_DMIN, "--sbo-dmin", 'd', 1e-9, 1e9, F(sbo.d_min), 0 },
+	{ O_OFF, "--sbo-offset", 'd', 1e-9, 1e9, F(sbo.d_off), 0 },
+	{ O_SOFT, "--sbo-softness", 'd', 0, 1e9, F(sbo.softness), 0 },
+	{ O_AE_EPOCHS, "--ae-epochs", 'i', 1, 10000, F(ae_epochs), 0 },
+	{ O_MAX_RATE, "--reject-max-rate", 'd', 0, 0.999999, F(max_rate), G_RATE },
+	{ O_COVERAGE, "--coverage", 'd', 1e-9, 1, F(coverage), G_COV },
+	{ O_EVAL_BINS, "--eval-bins", 'i', 1, 100, F(eval_bins), 0 },
+	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
+	{ 0 },
+};
+#undef F
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_METHOD = 256, O_ENSEMBLE, O_BINS, O_COMPARE, O_PER_CLASS, O_OOD, O_OOD_COUNT, O_DMIN,
-		O_OFF, O_SOFT, O_AE_EPOCHS, O_SAVE_OOD, O_REJECT, O_MAX_RATE, O_COVERAGE, O_TEST,
-		O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH,
-	};
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
 		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
@@ -99,9 +118,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	rml_calibrate_opts *p = &c->o;
 	rml_error err = { 0 };
 	int o;
-	int64_t v;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &c->given);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -116,22 +136,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 				return cli_usage_error("--method: %s", err.msg);
 			break;
 		case O_ENSEMBLE: p->calib.bbq_ensemble = 1; break;
-		case O_BINS:
-			if (cli_parse_i64("--bins", optarg, 1, 10000, &v)) return 2;
-			p->calib.n_bins = (int)v;
-			break;
 		case O_COMPARE: p->compare = 1; break;
-		case O_PER_CLASS: if (cli_parse_i64("--per-class", optarg, 0, 1000000, &p->per_class)) return 2; break;
 		case O_OOD:
 			if (rml_ood_space_parse(optarg, &p->ood, &err)) return cli_usage_error("--ood: %s", err.msg);
-			break;
-		case O_OOD_COUNT: if (cli_parse_i64("--ood-count", optarg, 0, 10000000, &p->ood_count)) return 2; break;
-		case O_DMIN: if (cli_parse_f64("--sbo-dmin", optarg, 1e-9, 1e9, &p->sbo.d_min)) return 2; break;
-		case O_OFF: if (cli_parse_f64("--sbo-offset", optarg, 1e-9, 1e9, &p->sbo.d_off)) return 2; break;
-		case O_SOFT: if (cli_parse_f64("--sbo-softness", optarg, 0, 1e9, &p->sbo.softness)) return 2; break;
-		case O_AE_EPOCHS:
-			if (cli_parse_i64("--ae-epochs", optarg, 1, 10000, &v)) return 2;
-			p->ae_epochs = (int)v;
 			break;
 		case O_SAVE_OOD: c->save_ood = optarg; break;
 		case O_REJECT:
@@ -140,23 +147,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			else if (strcmp(optarg, "confidence") == 0) p->reject = RML_REJECT_CONFIDENCE;
 			else return cli_usage_error("--reject is entropy, confidence or none, not '%s'", optarg);
 			break;
-		case O_MAX_RATE:
-			if (cli_parse_f64("--reject-max-rate", optarg, 0, 0.999999, &p->max_rate)) return 2;
-			c->have_rate = 1;
-			break;
-		case O_COVERAGE:
-			if (cli_parse_f64("--coverage", optarg, 1e-9, 1, &p->coverage)) return 2;
-			c->have_cov = 1;
-			break;
 		case O_TEST: c->test = optarg; break;
 		case O_TEST_OOD: c->test_ood = optarg; break;
-		case O_EVAL_BINS:
-			if (cli_parse_i64("--eval-bins", optarg, 1, 100, &v)) return 2;
-			p->eval_bins = (int)v;
-			break;
 		case O_PLOT: c->plot = optarg; break;
 		case O_RC: c->rc_plot = optarg; break;
-		case O_BATCH: if (cli_parse_i64("--batch", optarg, 1, 65536, &p->batch)) return 2; break;
 		default: return cli_usage_error("unknown option");
 		}
 	}
@@ -173,9 +167,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	for (int i = 1; i < 3; i++)
 		if (out[i] && !strcmp(out[i], "-"))
 			return cli_usage_error("pictures go to files, not standard output");
-	if (c->have_rate && c->have_cov)
+	if ((c->given & G_RATE) && (c->given & G_COV))
 		return cli_usage_error("give --reject-max-rate or --coverage, not both");
-	if (p->reject == RML_REJECT_NONE && (c->have_rate || c->have_cov))
+	if (p->reject == RML_REJECT_NONE && (c->given & (G_RATE | G_COV)))
 		return cli_usage_error("--reject-max-rate and --coverage need --reject entropy|confidence");
 	if (p->calib.bbq_ensemble && p->method != RML_CALIB_BBQ && !p->compare)
 		return cli_usage_error("--ensemble goes with --method bbq");

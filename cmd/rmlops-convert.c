@@ -8,6 +8,7 @@
  * lib/safetensors.c and lib/npy.c, names and layouts lib/torchmap.c.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,16 @@ static void usage(void)
 	       "         rmlops-eval -m base.rml -d test.rml -P p.rml && rmlops-convert numpy p.rml -o p.npz\n");
 }
 
+enum { O_ARCH = 256, O_MAP, O_PREFIX, O_CLASSES, O_ADAPTERS, O_TENSOR };
+
+static const cli_number_option numbers[] = {
+	{ O_CLASSES, "--classes", 'l', 1, 1000000, offsetof(struct cmdline, classes), 0 },
+	{ O_ADAPTERS, "--adapters", 'l', 0, 8, offsetof(struct cmdline, gamma), 0 },
+	{ 0 },
+};
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum { O_ARCH = 256, O_MAP, O_PREFIX, O_CLASSES, O_ADAPTERS, O_TENSOR };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' },
 		{ "arch", required_argument, 0, O_ARCH },
@@ -86,6 +94,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int o;
 	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, NULL);
+		if (r == CLI_OPT_DONE && o == O_ADAPTERS && (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8)))
+			return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -96,12 +108,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		case O_ARCH: c->arch = optarg; break;
 		case O_MAP: c->map = optarg; break;
 		case O_PREFIX: c->prefix = optarg; break;
-		case O_CLASSES: if (cli_parse_i64("--classes", optarg, 1, 1000000, &c->classes)) return 2; break;
-		case O_ADAPTERS:
-			if (cli_parse_i64("--adapters", optarg, 0, 8, &c->gamma)) return 2;
-			if (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8))
-				return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
-			break;
 		case O_TENSOR: c->tensor = optarg; break;
 		default: return cli_usage_error("unknown option");
 		}

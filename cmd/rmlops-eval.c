@@ -241,23 +241,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* Model probabilities of the whole dataset, through the model's calibrator
- * unless it has none or --no-calibration was given (without logits at
- * hand, temperature scaling works on log-probabilities: the same softmax). */
-static rml_status predict(rml_model *m, const rml_dataset *d, const struct cmdline *c, float *probs,
-			  rml_error *err)
-{
-	rml_status st = rml_model_predict(m, d, c->batch, probs, err);
-	if (st || c->no_calib || !rml_model_calibrator_method(m))
-		return st;
-	rml_calib cal;
-	st = rml_model_calibrator(m, &cal, err);
-	if (!st)
-		st = rml_calib_apply(&cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);
-	rml_calib_free(&cal);
-	return st;
-}
-
 /* The metrics of one predictions set under the rejection rule. */
 static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report *r, rml_error *err)
 {
@@ -446,7 +429,7 @@ static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline 
 		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (predict(m, d, c, p->probs, err)) {
+	if (rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err)) {
 		free(clean);
 		free(pred);
 		goto out;
@@ -464,7 +447,7 @@ static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline 
 		rml_rng_seed_stream(&rng, (uint64_t)c->com.seed, (uint64_t)r);
 		rml_status s = rml_inject(&c->spec, tg.t, tg.n, &rng, &log, err);
 		if (!s)
-			s = predict(m, d, c, p->probs, err);
+			s = rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err);
 		rml_inject_undo(tg.t, &log);
 		rml_fault_log_free(&log);
 		if (s || (rml_eval_report_free(rep), measure(p, c, rep, err))) {
@@ -584,7 +567,7 @@ int main(int argc, char **argv)
 		if (rml_predictions_alloc(&p, d.n, rml_model_n_classes(m), &err))
 			goto done;
 		memcpy(p.labels, d.labels, (size_t)d.n * sizeof *p.labels);
-		if (!c.repeat && predict(m, &d, &c, p.probs, &err))
+		if (!c.repeat && rml_model_predict_calibrated(m, &d, c.batch, !c.no_calib, p.probs, &err))
 			goto done;
 	}
 	if (c.sweep) {

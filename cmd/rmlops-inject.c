@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ struct cmdline {
 	rml_fault_spec spec;
 	cli_common com;
 	int64_t batch;
-	int have_rate, have_ber;
+	unsigned given;   /* G_RATE, G_BER */
 };
 
 static const char usage_text[] =
@@ -62,9 +63,20 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n";
 
+enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH };
+enum { G_RATE = 1, G_BER = 2 };
+
+#define F(f) offsetof(struct cmdline, f)
+static const cli_number_option numbers[] = {
+	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_RATE },
+	{ O_BER, "--ber", 'd', 0, 1, F(spec.rate), G_BER },
+	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
+	{ 0 },
+};
+#undef F
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
 		{ "data", required_argument, 0, 'd' },
@@ -83,6 +95,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
 		int r = cli_common_opt(o, optarg, &c->com);
+		if (r == CLI_OPT_OTHER)
+			r = cli_number_opt(numbers, o, optarg, c, &c->given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -99,16 +113,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			if (c->spec.unit == RML_FAULT_UNIT_BER)
 				return cli_usage_error("give a bit error rate with --ber P");
 			break;
-		case O_RATE:
-			if (cli_parse_f64("--rate", optarg, 0, 1, &c->spec.rate))
-				return CLI_EXIT_USAGE;
-			c->have_rate = 1;
-			break;
-		case O_BER:
-			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate))
-				return CLI_EXIT_USAGE;
-			c->have_ber = 1;
-			break;
 		case O_FAULT:
 			if (rml_fault_model_parse(optarg, &c->spec.model, &err))
 				return cli_usage_error("%s", err.msg);
@@ -119,18 +123,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 			break;
 		case O_TARGET: c->target = optarg; break;
 		case O_LOG: c->log = optarg; break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
-				return CLI_EXIT_USAGE;
-			break;
 		default: return cli_usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (c->have_ber && c->have_rate)
+	if ((c->given & G_BER) && (c->given & G_RATE))
 		return cli_usage_error("--ber and --rate exclude each other");
-	if (c->have_ber)
+	if (c->given & G_BER)
 		c->spec.unit = RML_FAULT_UNIT_BER;
 	if (c->spec.unit == RML_FAULT_UNIT_BER && c->spec.model >= RML_FAULT_ZERO)
 		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
 #include "calib_model.h"
 #include "cli.h"
 #include "dataset.h"
@@ -318,33 +317,6 @@ static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 	return 0;
 }
 
-static int load_dataset(const char *path, const char *role, rml_dataset *d, rml_error *err)
-{
-	rml_file f;
-	if (cli_load(&f, path, role, err))
-		return -1;
-	rml_status st = rml_dataset_from_file(d, &f, err);
-	rml_file_free(&f);
-	return st ? -1 : 0;
-}
-
-/* A new model from a preset name or a YAML file. */
-static int create_model(rml_model **m, const struct cmdline *c, const rml_dataset *train,
-			rml_error *err)
-{
-	rml_model_config cfg = { c->arch ? c->arch : "mvit-xxs", train->n_classes, 0,
-				 (uint64_t)c->s.seed };
-	char *text = NULL;
-	rml_status s = c->arch ? rml_arch_text(c->arch, &text, &cfg.arch, err) : RML_OK;
-	if (!s)
-		s = rml_model_create(m, &cfg, err);
-	free(text);
-	if (!s)
-		s = rml_model_set_class_names(*m, (const char *const *)train->class_names,
-					      train->n_classes, err);
-	return s ? -1 : 0;
-}
-
 static int save_checkpoint(rml_model *m, const rml_optim *o, const rml_ema *ema, int64_t epoch,
 			   const struct cmdline *c, const char *digest, rml_error *err)
 {
@@ -359,22 +331,9 @@ static int save_checkpoint(rml_model *m, const rml_optim *o, const rml_ema *ema,
 	return st ? -1 : 0;
 }
 
-/* Everything a run holds. */
-struct run {
-	rml_dataset train, val;
-	rml_model *m;
-	rml_optim opt;
-	rml_ema ema;         /* avg NULL without --ema */
-	rml_recipe recipe;
-	rml_train_config cfg;
-	int64_t start_epoch;
-	char digest[65];
-	FILE *log;
-};
-
 /* The model to train: from the checkpoint (whose settings then apply),
  * from -m, or new. */
-static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error *err)
+static int open_model(rml_train_run *r, struct cmdline *c, rml_file *ck, rml_error *err)
 {
 	if (c->resume) {
 		if (cli_load(ck, c->resume, "checkpoint", err) || rml_model_from_file(&r->m, ck, err) ||
@@ -390,94 +349,35 @@ static int open_model(struct run *r, struct cmdline *c, rml_file *ck, rml_error 
 	}
 	if (c->model)
 		return cli_load_model(&r->m, c->model, c->adapters, err) ? -1 : 0;
-	return create_model(&r->m, c, &r->train, err);
-}
-
-/* The data fits the model: image shape, classes by name (a subset of the
- * model's is mapped onto them), every image labelled. */
-static int check_data(struct run *r, const struct cmdline *c, rml_error *err)
-{
-	return rml_dataset_fit_model(&r->train, r->m, 1, c->data, err) ||
-	       (c->val && rml_dataset_fit_model(&r->val, r->m, 1, c->val, err)) ||
-	       rml_train_check_labels(&r->train, "training", err) ||
-	       (c->val && rml_train_check_labels(&r->val, "validation", err)) ? -1 : 0;
+	return rml_train_new_model(&r->m, c->arch, r->train, (uint64_t)c->s.seed, err) ? -1 : 0;
 }
 
 /* Load the data and the model, settle the settings, set up the optimiser
  * and the log. */
-static int prepare(struct run *r, struct cmdline *c, rml_error *err)
+static int prepare(rml_train_run *r, struct cmdline *c, FILE **log, rml_error *err)
 {
 	rml_file ck;
 	rml_file_init(&ck);
-	int rc = -1;
-	if (load_dataset(c->data, "data", &r->train, err))
+	int rc = -1, ema_fresh;
+	if (cli_load_dataset(r->train, c->data, "data", err) ||
+	    (c->val && cli_load_dataset(r->val, c->val, "val", err)))
 		goto out;
-	if (c->val && load_dataset(c->val, "val", &r->val, err))
-		goto out;
-	if (r->train.n < 1) {
+	if (!c->val)
+		r->val = NULL;
+	if (r->train->n < 1) {
 		rml_errorf(err, RML_ERR_ARG, "the training set is empty");
 		goto out;
 	}
-	rml_train_data_digest(&r->train, r->digest);
+	rml_train_data_digest(r->train, r->digest);
 	if (open_model(r, c, &ck, err))
 		goto out;
-	rml_train_settings *s = &c->s;
-	if (s->lr < 0)
-		s->lr = s->opt == RML_OPT_SGD ? 0.1 : 0.002;
-	if (s->wd < 0)
-		s->wd = s->opt == RML_OPT_SGD ? 5e-4 : 0.05;
-	if (rml_train_settings_check(s, "--", err))  /* the bounds a checkpoint meets too */
+	rml_train_run_options o = { c->resume ? &ck : NULL, c->model != NULL, c->gamma, c->until,
+				    c->ema_eval, c->data, c->val };
+	if (rml_train_run_prepare(r, &c->s, &o, &ema_fresh, err))
 		goto out;
-	if (c->until > s->epochs) {
-		rml_errorf(err, RML_ERR_ARG, "--until %lld is beyond --epochs %lld", (long long)c->until,
-			   (long long)s->epochs);
-		goto out;
-	}
-	if (c->gamma && !rml_model_has_adapters(r->m) &&
-	    rml_model_add_adapters(r->m, (int)c->gamma, (uint64_t)s->seed, err))
-		goto out;
-	if (check_data(r, c, err))
-		goto out;
-	/* Fine-tuning defaults to the adapter and the head, or the head alone. */
-	if (!s->tune[0])
-		strcpy(s->tune, !c->model ? "all" : rml_model_has_adapters(r->m) ? "phi,W" : "W");
-	unsigned mask = RML_GROUPS_ALL;
-	if (rml_group_mask_parse(s->tune, &mask, err))
-		goto out;
-	if (rml_model_n_params(r->m, mask) == 0) {
-		rml_errorf(err, RML_ERR_ARG, "nothing to train in groups '%s' (no adapters?)", s->tune);
-		goto out;
-	}
-	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
-	rml_model_set_trainable(r->m, mask);
-	if (rml_model_reserve(r->m, rml_train_batch_for(s->batch, &r->train), 1, err) ||
-	    rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err))
-		goto out;
-	r->opt.momentum = (float)s->momentum;
-	r->opt.nesterov = s->nesterov;
-	if (c->resume && rml_optim_from_file(&r->opt, &ck, err))
-		goto out;
-	if (c->ema_eval && !(s->ema > 0)) {
-		rml_errorf(err, RML_ERR_ARG, "--ema-eval needs --ema DECAY (the checkpoint has none)");
-		goto out;
-	}
-	r->recipe = rml_train_recipe(s);
-	if (s->ema > 0) {
-		if (rml_ema_init(&r->ema, r->m, s->ema, err))
-			goto out;
-		if (c->resume && rml_ema_in_file(&ck)) {
-			double decay = r->ema.decay;
-			if (rml_ema_from_file(&r->ema, &ck, err))
-				goto out;
-			r->ema.decay = decay;
-		} else if (c->resume) {
-			cli_msg("warning: the checkpoint holds no weight average; it starts here");
-		}
-	}
-	/* The command line may have changed these (with a warning above). */
-	r->opt.momentum = (float)s->momentum;
-	r->opt.nesterov = s->nesterov;
-	if (c->log && !(r->log = rml_train_log_open(c->log, c->resume ? r->start_epoch : 0, err)))
+	if (ema_fresh)
+		cli_msg("warning: the checkpoint holds no weight average; it starts here");
+	if (c->log && !(*log = rml_train_log_open(c->log, c->resume ? r->start_epoch : 0, err)))
 		goto out;
 	rc = 0;
 out:
@@ -492,21 +392,16 @@ static int progress(void *ctx, int64_t done, int64_t total)
 }
 
 /* One epoch, its validation, checkpoint and log line. */
-static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss, double *acc,
-		 double *nll, rml_error *err)
+static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e, double *loss,
+		 double *acc, double *nll, rml_error *err)
 {
 	const rml_train_settings *s = &c->s;
-	int64_t steps = rml_train_steps_per_epoch(r->train.n, s->batch);
-	int64_t total = steps * s->epochs;
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)s->epochs);
-	rml_train_epoch_config ec = { rml_train_batch_for(s->batch, &r->train), s->crop ? 4 : 0, s->flip,
-				      (uint64_t)s->seed, s->lr, steps * s->warmup, total, progress, label,
-				      &r->recipe, r->ema.avg ? &r->ema : NULL };
 	rml_train_stats ts;
 	int stopped;
-	double t0 = rml_now();
-	rml_status st = rml_train_epoch(r->m, &r->opt, &r->cfg, &ec, &r->train, e, &ts, &stopped, err);
+	double t0 = rml_now(), lr;
+	rml_status st = rml_train_run_epoch(r, s, e, progress, label, &ts, &lr, &stopped, err);
 	if (st == RML_ERR_NUMERIC) {
 		char msg[sizeof err->msg];
 		snprintf(msg, sizeof msg, "%s", err->msg);
@@ -518,29 +413,17 @@ static int epoch(struct run *r, const struct cmdline *c, int64_t e, double *loss
 		return st ? -1 : 0;
 	double secs = rml_now() - t0, right = (double)ts.correct / (double)ts.n;
 	*loss = ts.loss;
-	if (c->val) {
-		/* The averaged model, when asked, swapped in and back out. */
-		if (c->ema_eval)
-			rml_ema_swap(&r->ema, r->m);
-		rml_status vs = rml_train_validate(r->m, &r->val, rml_train_batch_for(s->batch, &r->val), acc, nll,
-						   err);
-		if (c->ema_eval)
-			rml_ema_swap(&r->ema, r->m);
-		if (vs)
-			return -1;
-	}
+	if (c->val && rml_train_run_validate(r, s, c->ema_eval, acc, nll, err))
+		return -1;
 	if (c->checkpoint && save_checkpoint(r->m, &r->opt, &r->ema, e + 1, c, r->digest, err))
 		return -1;
 	char line[512];
-	rml_train_log_line(line, sizeof line, e + 1,
-			   rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total), *loss, right,
-			   *acc, *nll, secs, ts.n);
-	if (r->log && (fprintf(r->log, "%s\n", line) < 0 || fflush(r->log))) {
+	rml_train_log_line(line, sizeof line, e + 1, lr, *loss, right, *acc, *nll, secs, ts.n);
+	if (log && (fprintf(log, "%s\n", line) < 0 || fflush(log))) {
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", c->log);
 		return -1;
 	}
-	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json))
-	{
+	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json)) {
 		char vtext[48] = "";
 		if (c->val)
 			snprintf(vtext, sizeof vtext, ", val acc %.4f", *acc);
@@ -590,11 +473,13 @@ int main(int argc, char **argv)
 	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };
-	struct run r = { .m = NULL };
-	rml_dataset_init(&r.train);
-	rml_dataset_init(&r.val);
+	rml_dataset train, val;
+	rml_dataset_init(&train);
+	rml_dataset_init(&val);
+	rml_train_run r = { .train = &train, .val = &val };
+	FILE *log = NULL;
 	int status = CLI_EXIT_FAIL;
-	if (prepare(&r, &c, &err))
+	if (prepare(&r, &c, &log, &err))
 		goto done;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -602,7 +487,7 @@ int main(int argc, char **argv)
 	double last_acc = NAN, last_nll = NAN, last_loss = NAN;
 	int64_t e;
 	for (e = r.start_epoch; e < stop && !interrupted; e++)
-		if (epoch(&r, &c, e, &last_loss, &last_acc, &last_nll, &err))
+		if (epoch(&r, &c, log, e, &last_loss, &last_acc, &last_nll, &err))
 			goto done;
 	if (interrupted) {
 		cli_msg("%s; %s", interrupted == SIGINT ? "interrupted" : "terminated",
@@ -642,12 +527,10 @@ int main(int argc, char **argv)
 done:
 	if (status == CLI_EXIT_FAIL)
 		cli_fail(&err);
-	if (r.log)
-		fclose(r.log);
-	rml_optim_free(&r.opt);
-	rml_ema_free(&r.ema);
-	rml_model_free(r.m);
-	rml_dataset_free(&r.train);
-	rml_dataset_free(&r.val);
+	if (log)
+		fclose(log);
+	rml_train_run_free(&r);
+	rml_dataset_free(&train);
+	rml_dataset_free(&val);
 	return cli_finish(status);
 }

@@ -744,3 +744,17 @@ rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, f
 	rml_calib_free(&c);
 	return st;
 }
+
+rml_status rml_model_predict_calibrated(rml_model *m, const rml_dataset *d, int64_t batch,
+					int calibrated, float *probs, rml_error *err)
+{
+	rml_status st = rml_model_predict(m, d, batch, probs, err);
+	if (st || !calibrated || !rml_model_calibrator_method(m))
+		return st;
+	rml_calib cal;
+	st = rml_model_calibrator(m, &cal, err);
+	if (!st)
+		st = rml_calib_apply(&cal, probs, NULL, d->n, rml_model_n_classes(m), probs, err);
+	rml_calib_free(&cal);
+	return st;
+}

@@ -194,4 +194,11 @@ rml_status rml_model_set_reject_rule(rml_model *m, rml_reject_rule rule, double 
 rml_status rml_model_probs(const rml_model *m, const float *logits, int64_t n, float *probs,
 			   rml_error *err);
 
+/* Probabilities [d->n, k] of model m on dataset d (rml_model_predict in
+ * batches of batch), through the model's calibrator when it has one and
+ * calibrated is not 0 (without logits at hand, temperature scaling works
+ * on log-probabilities: the same softmax). */
+rml_status rml_model_predict_calibrated(rml_model *m, const rml_dataset *d, int64_t batch,
+					int calibrated, float *probs, rml_error *err);
+
 #endif

@@ -323,3 +323,38 @@ int rml_promote_rule_holds(const rml_promote_rule *rule, double lo, double hi)
 		return rule->or_equal ? x >= rule->threshold : x > rule->threshold;
 	return rule->or_equal ? x <= rule->threshold : x < rule->threshold;
 }
+
+void rml_compare_summarize_reps(const rml_compare_report *reps, int64_t n_rep,
+				rml_summary sum[RML_CMP_N][3], double lo[RML_CMP_N],
+				double hi[RML_CMP_N])
+{
+	double *col = malloc((size_t)(n_rep > 0 ? n_rep : 1) * sizeof *col);
+	for (int k = 0; k < RML_CMP_N; k++) {
+		for (int j = 0; j < 3; j++) {
+			for (int64_t r = 0; col && r < n_rep; r++) {
+				const rml_cmp_stat *st = &reps[r].m[k];
+				col[r] = j == 0 ? st->a : j == 1 ? st->b : st->diff;
+			}
+			if (col)
+				rml_summarize(col, n_rep, &sum[k][j]);
+			else   /* out of memory: nothing to judge on */
+				sum[k][j] = (rml_summary){ NAN, NAN, NAN, NAN, n_rep };
+		}
+		lo[k] = n_rep > 1 ? sum[k][2].lo : sum[k][2].mean;
+		hi[k] = n_rep > 1 ? sum[k][2].hi : sum[k][2].mean;
+	}
+	free(col);
+}
+
+int rml_promote_rules_judge(const rml_promote_rule *rules, int n, const double lo[RML_CMP_N],
+			    const double hi[RML_CMP_N], int *holds, double *bound)
+{
+	int all = 1;
+	for (int i = 0; i < n; i++) {
+		const rml_promote_rule *r = &rules[i];
+		holds[i] = rml_promote_rule_holds(r, lo[r->metric], hi[r->metric]);
+		bound[i] = r->greater ? lo[r->metric] : hi[r->metric];
+		all &= holds[i];
+	}
+	return all;
+}

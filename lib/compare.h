@@ -100,4 +100,21 @@ rml_status rml_promote_rule_parse(const char *s, rml_promote_rule *rule, rml_err
  * does not or an end is NaN. */
 int rml_promote_rule_holds(const rml_promote_rule *rule, double lo, double hi);
 
+/* The comparison repeated n_rep times under paired faults (repetition r
+ * draws the same faults for A and B), summarised per metric: sum[k][0]
+ * over A's values, [1] over B's, [2] over the differences
+ * (rml_summarize: mean, sd, Student t interval of the mean), and the
+ * interval of the difference the rules are judged on in lo[k], hi[k]
+ * (the point value when n_rep is 1, which has no interval). */
+void rml_compare_summarize_reps(const rml_compare_report *reps, int64_t n_rep,
+				rml_summary sum[RML_CMP_N][3], double lo[RML_CMP_N],
+				double hi[RML_CMP_N]);
+
+/* Judge n rules on the intervals [lo[m], hi[m]] of the differences:
+ * holds[i] whether rule i holds, bound[i] the end of the interval it was
+ * judged on (lower for > and >=, upper for < and <=). Returns 1 when all
+ * hold (also when n is 0), else 0. */
+int rml_promote_rules_judge(const rml_promote_rule *rules, int n, const double lo[RML_CMP_N],
+			    const double hi[RML_CMP_N], int *holds, double *bound);
+
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
+#include "classes.h"
 #include "kernels.h"
 #include "augment.h"
 #include "metrics.h"
@@ -791,19 +793,20 @@ rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_er
 	return RML_OK;
 }
 
-FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
+FILE *rml_log_reopen(const char *path, rml_log_keep_fn keep, void *ctx, rml_error *err)
 {
 	FILE *fp = NULL;
 	char *kept = NULL;
 	size_t len = 0;
-	if (keep_epochs > 0 && (fp = fopen(path, "r"))) {
+	if (keep && (fp = fopen(path, "r"))) {
 		FILE *mem = open_memstream(&kept, &len);
-		char line[1024];
-		while (mem && fgets(line, sizeof line, fp)) {
-			long long e;
-			if (sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= keep_epochs)
+		char *line = NULL;
+		size_t cap = 0;
+		int r = 1;
+		for (int64_t i = 0; mem && r >= 0 && getline(&line, &cap, fp) > 0; i++)
+			if ((r = keep(ctx, i, line)) > 0)
 				fputs(line, mem);
-		}
+		free(line);
 		fclose(fp);
 		if (mem)
 			fclose(mem);
@@ -815,6 +818,19 @@ FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
 	if (!fp)
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
 	return fp;
+}
+
+/* Keep the lines of epochs 1..*(int64_t *)ctx. */
+static int keep_epochs_upto(void *ctx, int64_t i, const char *line)
+{
+	long long e;
+	(void)i;
+	return sscanf(line, "{\"epoch\":%lld", &e) == 1 && e <= *(const int64_t *)ctx;
+}
+
+FILE *rml_train_log_open(const char *path, int64_t keep_epochs, rml_error *err)
+{
+	return rml_log_reopen(path, keep_epochs > 0 ? keep_epochs_upto : NULL, &keep_epochs, err);
 }
 
 static void json_or_null(char *buf, size_t n, double v)
@@ -837,4 +853,119 @@ void rml_train_log_line(char *buf, size_t n, int64_t epoch, double lr, double lo
 		 "\"val_nll\":%s,\"seconds\":%.2f,\"images_per_s\":%.1f}",
 		 (long long)epoch, lr, loss, train_acc, va, vn, seconds,
 		 seconds > 0 ? (double)images / seconds : 0.0);
+}
+
+rml_status rml_train_new_model(rml_model **m, const char *arch, const rml_dataset *train,
+			       uint64_t seed, rml_error *err)
+{
+	rml_model_config cfg = { arch ? arch : "mvit-xxs", train->n_classes, 0, seed };
+	char *text = NULL;
+	rml_status s = arch ? rml_arch_text(arch, &text, &cfg.arch, err) : RML_OK;
+	if (!s)
+		s = rml_model_create(m, &cfg, err);
+	free(text);
+	if (!s)
+		s = rml_model_set_class_names(*m, (const char *const *)train->class_names,
+					      train->n_classes, err);
+	return s;
+}
+
+rml_status rml_train_run_prepare(rml_train_run *r, rml_train_settings *s,
+				 const rml_train_run_options *o, int *ema_fresh, rml_error *err)
+{
+	*ema_fresh = 0;
+	if (s->lr < 0)
+		s->lr = s->opt == RML_OPT_SGD ? 0.1 : 0.002;
+	if (s->wd < 0)
+		s->wd = s->opt == RML_OPT_SGD ? 5e-4 : 0.05;
+	rml_status st = rml_train_settings_check(s, "--", err);  /* the bounds a checkpoint meets too */
+	if (st)
+		return st;
+	if (o->until > s->epochs)
+		return rml_errorf(err, RML_ERR_ARG, "--until %lld is beyond --epochs %lld",
+				  (long long)o->until, (long long)s->epochs);
+	if (o->gamma && !rml_model_has_adapters(r->m) &&
+	    (st = rml_model_add_adapters(r->m, (int)o->gamma, (uint64_t)s->seed, err)))
+		return st;
+	/* The data fits the model: image shape, classes by name (a subset of
+	 * the model's is mapped onto them), every image labelled. The
+	 * datasets are the caller's, mapped here in place. */
+	rml_dataset *train = r->train, *val = r->val;
+	if ((st = rml_dataset_fit_model(train, r->m, 1, o->train_name, err)) ||
+	    (val && (st = rml_dataset_fit_model(val, r->m, 1, o->val_name, err))) ||
+	    (st = rml_train_check_labels(train, "training", err)) ||
+	    (val && (st = rml_train_check_labels(val, "validation", err))))
+		return st;
+	/* Fine-tuning defaults to the adapter and the head, or the head alone. */
+	if (!s->tune[0])
+		strcpy(s->tune, !o->fine_tune ? "all" : rml_model_has_adapters(r->m) ? "phi,W" : "W");
+	unsigned mask = RML_GROUPS_ALL;
+	if ((st = rml_group_mask_parse(s->tune, &mask, err)))
+		return st;
+	if (rml_model_n_params(r->m, mask) == 0)
+		return rml_errorf(err, RML_ERR_ARG, "nothing to train in groups '%s' (no adapters?)",
+				  s->tune);
+	r->cfg = (rml_train_config){ .smoothing = s->smoothing, .wd = s->wd, .groups = mask };
+	rml_model_set_trainable(r->m, mask);
+	if ((st = rml_model_reserve(r->m, rml_train_batch_for(s->batch, r->train), 1, err)) ||
+	    (st = rml_optim_init(&r->opt, s->opt, rml_model_n_params(r->m, RML_GROUPS_ALL), err)))
+		return st;
+	/* Before the checkpoint's state: one without these keys keeps them. */
+	r->opt.momentum = (float)s->momentum;
+	r->opt.nesterov = s->nesterov;
+	if (o->ckpt && (st = rml_optim_from_file(&r->opt, o->ckpt, err)))
+		return st;
+	if (o->ema_eval && !(s->ema > 0))
+		return rml_errorf(err, RML_ERR_ARG,
+				  "--ema-eval needs --ema DECAY (the checkpoint has none)");
+	r->recipe = rml_train_recipe(s);
+	if (s->ema > 0) {
+		if ((st = rml_ema_init(&r->ema, r->m, s->ema, err)))
+			return st;
+		if (o->ckpt && rml_ema_in_file(o->ckpt)) {
+			double decay = r->ema.decay;
+			if ((st = rml_ema_from_file(&r->ema, o->ckpt, err)))
+				return st;
+			r->ema.decay = decay;
+		} else if (o->ckpt) {
+			*ema_fresh = 1;
+		}
+	}
+	/* The command line may have changed these (with a warning). */
+	r->opt.momentum = (float)s->momentum;
+	r->opt.nesterov = s->nesterov;
+	return RML_OK;
+}
+
+rml_status rml_train_run_epoch(rml_train_run *r, const rml_train_settings *s, int64_t e,
+			       int (*progress)(void *ctx, int64_t done, int64_t total), void *ctx,
+			       rml_train_stats *out, double *lr_end, int *stopped, rml_error *err)
+{
+	int64_t steps = rml_train_steps_per_epoch(r->train->n, s->batch);
+	int64_t total = steps * s->epochs;
+	rml_train_epoch_config ec = { rml_train_batch_for(s->batch, r->train), s->crop ? 4 : 0,
+				      s->flip, (uint64_t)s->seed, s->lr, steps * s->warmup, total,
+				      progress, ctx, &r->recipe, r->ema.avg ? &r->ema : NULL };
+	*lr_end = rml_lr_cosine(s->lr, (e + 1) * steps - 1, ec.warmup_steps, total);
+	return rml_train_epoch(r->m, &r->opt, &r->cfg, &ec, r->train, e, out, stopped, err);
+}
+
+rml_status rml_train_run_validate(rml_train_run *r, const rml_train_settings *s, int ema_eval,
+				  double *acc, double *nll, rml_error *err)
+{
+	if (ema_eval)
+		rml_ema_swap(&r->ema, r->m);
+	rml_status st = rml_train_validate(r->m, r->val, rml_train_batch_for(s->batch, r->val), acc,
+					   nll, err);
+	if (ema_eval)
+		rml_ema_swap(&r->ema, r->m);
+	return st;
+}
+
+void rml_train_run_free(rml_train_run *r)
+{
+	rml_optim_free(&r->opt);
+	rml_ema_free(&r->ema);
+	rml_model_free(r->m);
+	r->m = NULL;
 }

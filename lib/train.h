@@ -169,6 +169,15 @@ int64_t rml_train_batch_for(int64_t batch, const rml_dataset *d);
  * as "<what> image N has no label"; RML_OK when all are labelled. */
 rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_error *err);
 
+/* A log of one line per step of a run that may be resumed: open path for
+ * writing, first copying the lines of the file already there (if any)
+ * that keep(ctx, i, line) accepts, i counting the lines from 0 and line
+ * ending in its newline: 1 keeps the line, 0 drops it, -1 stops reading
+ * (the rest is dropped). keep NULL starts the log empty. Returns the open
+ * file, or NULL with RML_ERR_IO. */
+typedef int (*rml_log_keep_fn)(void *ctx, int64_t i, const char *line);
+FILE *rml_log_reopen(const char *path, rml_log_keep_fn keep, void *ctx, rml_error *err);
+
 /* The training log (one JSON line per epoch): open path for appending,
  * keeping only the lines of epochs 1..keep_epochs a resumed run has
  * already done (lines written after its checkpoint are dropped, so the
@@ -286,5 +295,66 @@ rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, cons
  * without resuming: rml_train_settings_resume's checks, and train.epoch.
  * A file without training keys passes. (For readers that only look.) */
 rml_status rml_train_state_check(const rml_file *f, rml_error *err);
+
+/* ---- a whole run ------------------------------------------------------------
+ * What rmlops-train sets up once and then steps epoch by epoch: the model,
+ * its data, the optimiser, the weights' average and the recipe, under the
+ * settings s. The caller loads the data and the model (a new one from
+ * rml_train_new_model, a given one, or a checkpoint's), saves checkpoints
+ * and writes the log. */
+typedef struct {
+	rml_model *m;                  /* set by the caller; freed by rml_train_run_free */
+	rml_dataset *train, *val;      /* val NULL: no validation; the caller's */
+	rml_optim opt;
+	rml_ema ema;                   /* avg NULL without an average */
+	rml_recipe recipe;
+	rml_train_config cfg;
+	int64_t start_epoch;           /* epochs a resumed run has done */
+	char digest[65];               /* of train (rml_train_data_digest) */
+} rml_train_run;
+
+/* A new model of architecture arch (a preset name or a YAML file,
+ * rml_arch_text; NULL: mvit-xxs) with train's classes and their names,
+ * its weights drawn from seed. */
+rml_status rml_train_new_model(rml_model **m, const char *arch, const rml_dataset *train,
+			       uint64_t seed, rml_error *err);
+
+/* How rml_train_run_prepare settles a run. */
+typedef struct {
+	const rml_file *ckpt;   /* the checkpoint resumed from (optimiser and average), or NULL */
+	int fine_tune;          /* the model was given (-m): tune defaults to phi,W or W */
+	int64_t gamma;          /* add adapters of this compression when the model has none; 0: no */
+	int64_t until;          /* stop after this epoch (checked against s->epochs); 0: none */
+	int ema_eval;           /* validate and write the average (needs s->ema) */
+	const char *train_name, *val_name;  /* for messages */
+} rml_train_run_options;
+
+/* Settle run r (r->m, r->train and r->val set; r->digest and
+ * r->start_epoch too when resuming) under s: lr and wd below 0 take the
+ * optimiser's defaults (sgd 0.1 and 5e-4, adamw 0.002 and 0.05), s is
+ * checked (rml_train_settings_check with origin "--"), adapters added,
+ * the data checked against the model (shape, classes, labels), an empty
+ * tune set to its default, the model reserved and made trainable in those
+ * groups, the optimiser set up (and restored from the checkpoint), the
+ * average started (restored from the checkpoint when it holds one:
+ * *ema_fresh is 1 when resuming from one that holds none). */
+rml_status rml_train_run_prepare(rml_train_run *r, rml_train_settings *s,
+				 const rml_train_run_options *o, int *ema_fresh, rml_error *err);
+
+/* Epoch e (from 0) of the run: rml_train_epoch with s's batch, crop,
+ * flip, seed, cosine schedule and recipe, the average updated. progress,
+ * ctx as in rml_train_epoch_config; *lr_end the learning rate of the
+ * epoch's last step (for the log). */
+rml_status rml_train_run_epoch(rml_train_run *r, const rml_train_settings *s, int64_t e,
+			       int (*progress)(void *ctx, int64_t done, int64_t total), void *ctx,
+			       rml_train_stats *out, double *lr_end, int *stopped, rml_error *err);
+
+/* Validate the run's model on r->val (the average instead when ema_eval,
+ * swapped in and back out), in batches of s->batch. */
+rml_status rml_train_run_validate(rml_train_run *r, const rml_train_settings *s, int ema_eval,
+				  double *acc, double *nll, rml_error *err);
+
+/* Free the model, optimiser and average (not the data). */
+void rml_train_run_free(rml_train_run *r);
 
 #endif

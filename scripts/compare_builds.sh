@@ -4,7 +4,8 @@
 # (a restructuring must not change what the programs write). The jobs:
 # training from scratch (SGD with checkpoint and log, AdamW), fine-tuning
 # adapters with a stop and a resume, injections (weights, grad-topk),
-# evaluation with repeated faults, attacks (PGD, CMA-ES), calibration
+# evaluation with repeated faults, A/B comparisons (--compare, also
+# under repeated faults), attacks (PGD, CMA-ES), calibration
 # (SBO latent + BBQ, temperature), test-time adaptation (MEMO, TENT), each
 # at -j1 and -j2, on subsets of testdata/cifar10-test-1000.rml and the
 # carried model. Timings are removed from logs and reports before the
@@ -44,6 +45,10 @@ jobs() {
 		rmlops-inject --unit weight --rate 0.001 -s 7 -m m.rml -j$j -o i$j.rml --json 2> i$j.json
 		rmlops-inject --unit grad-topk --rate 0.001 -d va.rml -m m.rml -s 3 -j$j -q -o g$j.rml
 		rmlops-eval -m m.rml -d va.rml --repeat 3 --ber 1e-6 -s 1 -j$j --json > e$j.json
+		rmlops-eval -m m.rml -d va.rml --compare t$j.rml --bootstrap 200 --promote-if 'acc1>0' \
+			-s 1 -j$j --json > ec$j.json || [ $? -eq 3 ]
+		rmlops-eval -m m.rml -d va.rml --compare i$j.rml --repeat 2 --ber 1e-6 -s 1 -j$j \
+			> er$j.txt
 		rmlops-attack create -m m.rml -d att.rml --attack pgd --eps 3 --steps 3 -j$j -o p$j.rml \
 			--json > p$j.json
 		rmlops-attack create -m m.rml -d att.rml --attack cmaes-linf --eps 5 --generations 2 \

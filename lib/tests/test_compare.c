@@ -310,6 +310,61 @@ static void test_rule(void **state)
 	}
 }
 
+/* Repetitions under faults: per metric the mean and sd of A, B and the
+ * difference over the repetitions, the Student t interval of the mean
+ * difference (t(0.975; 2) = 4.302653), a single repetition's point value. */
+static void test_summarize_reps(void **state)
+{
+	(void)state;
+	rml_compare_report reps[3];
+	memset(reps, 0, sizeof reps);
+	const double a[3] = { 0.5, 0.6, 0.7 }, b[3] = { 0.6, 0.8, 0.7 };
+	for (int r = 0; r < 3; r++)
+		for (int k = 0; k < RML_CMP_N; k++)
+			reps[r].m[k] = (rml_cmp_stat){ .a = a[r] + k, .b = b[r] + k, .diff = b[r] - a[r] };
+	rml_summary sum[RML_CMP_N][3];
+	double lo[RML_CMP_N], hi[RML_CMP_N];
+	rml_compare_summarize_reps(reps, 3, sum, lo, hi);
+	for (int k = 0; k < RML_CMP_N; k++) {
+		assert_float_equal(sum[k][0].mean, 0.6 + k, 1e-12);
+		assert_float_equal(sum[k][1].mean, 0.7 + k, 1e-12);
+		/* differences 0.1, 0.2, 0.0: mean 0.1, sd 0.1 */
+		assert_float_equal(sum[k][2].mean, 0.1, 1e-12);
+		assert_float_equal(sum[k][2].sd, 0.1, 1e-12);
+		assert_float_equal(hi[k] - 0.1, 4.302653 * 0.1 / sqrt(3), 1e-6);
+		assert_float_equal(0.1 - lo[k], 4.302653 * 0.1 / sqrt(3), 1e-6);
+	}
+	rml_compare_summarize_reps(reps + 1, 1, sum, lo, hi);
+	assert_float_equal(lo[RML_CMP_ACC1], 0.2, 1e-12);
+	assert_float_equal(hi[RML_CMP_ACC1], 0.2, 1e-12);
+	assert_float_equal(sum[RML_CMP_ACC1][2].sd, 0, 0);
+}
+
+/* Several rules: each judged on its conservative end; all must hold. */
+static void test_rules_judge(void **state)
+{
+	(void)state;
+	rml_promote_rule rules[3];
+	rml_error err;
+	assert_int_equal(rml_promote_rule_parse("acc1 > 0.01", &rules[0], &err), RML_OK);
+	assert_int_equal(rml_promote_rule_parse("ece < 0", &rules[1], &err), RML_OK);
+	assert_int_equal(rml_promote_rule_parse("acc2>=-0.005", &rules[2], &err), RML_OK);
+	double lo[RML_CMP_N] = { 0.02, -0.01, -0.03 }, hi[RML_CMP_N] = { 0.05, 0.01, -0.001 };
+	int holds[3];
+	double bound[3];
+	assert_int_equal(rml_promote_rules_judge(rules, 3, lo, hi, holds, bound), 0);
+	assert_int_equal(holds[0], 1);
+	assert_float_equal(bound[0], 0.02, 0);
+	assert_int_equal(holds[1], 1);
+	assert_float_equal(bound[1], -0.001, 0);
+	assert_int_equal(holds[2], 0);
+	assert_float_equal(bound[2], -0.01, 0);
+	assert_int_equal(rml_promote_rules_judge(rules, 2, lo, hi, holds, bound), 1);
+	assert_int_equal(rml_promote_rules_judge(rules, 0, lo, hi, holds, bound), 1);
+	lo[RML_CMP_ACC1] = NAN;
+	assert_int_equal(rml_promote_rules_judge(rules, 1, lo, hi, holds, bound), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_refused),    cmocka_unit_test(test_mcnemar_reference),
 		cmocka_unit_test(test_threads),    cmocka_unit_test(test_quantile),
 		cmocka_unit_test(test_rule),
+		cmocka_unit_test(test_summarize_reps), cmocka_unit_test(test_rules_judge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

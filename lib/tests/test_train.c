@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "dataset.h"
@@ -695,6 +696,63 @@ static void test_epoch_recipe(void **state)
 	rml_dataset_free(&d);
 }
 
+/* The log kept on resume: the callback sees every line with its index,
+ * 1 keeps, 0 drops, -1 stops; the train log keeps epochs 1..k. */
+static int keep_odd_until_4(void *ctx, int64_t i, const char *line)
+{
+	(*(int *)ctx)++;
+	assert_non_null(strchr(line, '\n'));
+	return i >= 4 ? -1 : (int)(i & 1);
+}
+
+static void test_log_reopen(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rml-test-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	const char *lines = "{\"epoch\":1}\n{\"epoch\":2}\n{\"epoch\":3}\n{\"epoch\":4}\n"
+			    "{\"epoch\":5}\n{\"epoch\":6}\n";
+	rml_error err;
+	char buf[256];
+	FILE *fp = fopen(path, "w");
+	fputs(lines, fp);
+	fclose(fp);
+	int seen = 0;
+	fp = rml_log_reopen(path, keep_odd_until_4, &seen, &err);
+	assert_non_null(fp);
+	fputs("new\n", fp);
+	fclose(fp);
+	assert_int_equal(seen, 5);   /* lines 0..4; line 4 stopped it */
+	fp = fopen(path, "r");
+	size_t n = fread(buf, 1, sizeof buf - 1, fp);
+	buf[n] = 0;
+	fclose(fp);
+	assert_string_equal(buf, "{\"epoch\":2}\n{\"epoch\":4}\nnew\n");
+	/* rml_train_log_open keeps epochs 1..k; 0 starts empty. */
+	fp = fopen(path, "w");
+	fputs(lines, fp);
+	fclose(fp);
+	fp = rml_train_log_open(path, 3, &err);
+	assert_non_null(fp);
+	fclose(fp);
+	fp = fopen(path, "r");
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	buf[n] = 0;
+	fclose(fp);
+	assert_string_equal(buf, "{\"epoch\":1}\n{\"epoch\":2}\n{\"epoch\":3}\n");
+	fp = rml_train_log_open(path, 0, &err);
+	assert_non_null(fp);
+	fclose(fp);
+	fp = fopen(path, "r");
+	assert_int_equal(fread(buf, 1, sizeof buf, fp), 0);
+	fclose(fp);
+	unlink(path);
+	assert_null(rml_log_reopen("/nonexistent-dir/log", NULL, NULL, &err));
+	assert_int_equal(err.code, RML_ERR_IO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_checkpoint_recipe),
 		cmocka_unit_test(test_ema),
 		cmocka_unit_test(test_epoch_recipe),
+		cmocka_unit_test(test_log_reopen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,90 @@
+/*
+ * metaopt_run.h — what a run of the resilience optimisation needs around
+ * the optimiser of metaopt.h: the disturbance pool from its argument (a
+ * YAML file or a list of types), the run's log (one JSON line per outer
+ * iteration, trimmed to the checkpoint's iterations on resume), its
+ * checkpoint and output files, the plots of R over the iterations and of
+ * the resilience curves, and the summary of an evaluation (mean, sd and
+ * Student-t 95% interval per disturbance and overall).
+ *
+ * Not here: the optimisation and the evaluation themselves (metaopt.h),
+ * option parsing and printing (rmlops-metaopt).
+ */
+#ifndef RML_METAOPT_RUN_H
+#define RML_METAOPT_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "format.h"
+#include "metaopt.h"
+#include "model.h"
+#include "rml.h"
+
+/* The pool given as arg: a YAML file (rml_dist_pool_parse_yaml, at most
+ * 1 MiB read, a NUL byte refused) when arg names a readable file, else a
+ * comma list of types (rml_dist_pool_parse_list). arg NULL: fgsm,fault,
+ * and task too when with_tasks. */
+rml_status rml_metaopt_pool_load(rml_dist_pool *p, const char *arg, int with_tasks,
+				 rml_error *err);
+
+/* Open the run's log at path, keeping the first `keep` lines of the log
+ * already there (a resumed run's iterations 0..keep-1; keep 0 starts it
+ * empty) and reading their r_mean and heldout into rmean[i] and held[i]
+ * (NaN when missing or null). Returns the open file, or NULL with
+ * RML_ERR_IO. */
+FILE *rml_metaopt_log_open(const char *path, int64_t keep, double *rmean, double *held,
+			   rml_error *err);
+/* One iteration's line of the log, written to log and flushed: the keys
+ * iteration, type, r_plus, r_minus, r_mean, heldout, grad_norm,
+ * step_norm, seconds (six decimals, null when not finite) and best. */
+void rml_metaopt_log_write(FILE *log, const rml_metaopt_record *rec);
+
+/* The checkpoint after an iteration, saved atomically to path: model m
+ * as given to the run, its options argv[0..argc) (key "metaopt.argv",
+ * read back on resume) and the state of mo. */
+rml_status rml_metaopt_checkpoint(const rml_metaopt *mo, const rml_model *m, int argc,
+				  char *const *argv, const char *path, rml_error *err);
+
+/* The run's result into f (empty on entry; the caller stamps and saves
+ * it): model m as given with the best omega, and the keys
+ * metaopt.iterations, metaopt.p0, metaopt.heldout_before,
+ * metaopt.heldout_after. */
+rml_status rml_metaopt_result_file(const rml_metaopt *mo, const rml_model *m, rml_file *f,
+				   rml_error *err);
+
+/* PNG at path: the training R (rmean) and the held-out R (held, NaN
+ * where not measured) of iterations 1..n. */
+rml_status rml_metaopt_plot_run(const char *path, const double *rmean, const double *held,
+				int64_t n, rml_error *err);
+
+/* The summary of R over n values: mean, sample sd (0 for one value), the
+ * Student-t 95% interval [lo, hi], and the mean accuracy before (t = 0)
+ * and after (t = T) adapting (NaN when no curves were given). */
+typedef struct {
+	int n;
+	double mean, sd, lo, hi, acc_before, acc_after;
+} rml_metaopt_stats;
+
+/* Summarise rml_metaopt_evaluate's results for a pool of n_dist entries,
+ * n_per implementations each: r (entry-major) and curves ((T + 1) values
+ * per implementation) into by[0..n_dist) and over all into *all (whose
+ * accuracies are NaN). */
+void rml_metaopt_eval_stats(const double *r, const double *curves, int n_dist, int n_per, int T,
+			    rml_metaopt_stats *by, rml_metaopt_stats *all);
+
+/* The evaluation's report on fp, as a table or (json) one JSON object:
+ * p0 and T, then per pool entry its type, n_per, the stats of R and the
+ * accuracies before and after (in JSON also every implementation's R,
+ * for paired comparisons of models evaluated with the same seed), then
+ * the stats over all. r and curves as rml_metaopt_evaluate gives them. */
+void rml_metaopt_eval_report(FILE *fp, int json, const rml_dist_pool *pool, double p0, int T,
+			     int n_per, const double *r, const double *curves);
+
+/* PNG at path: the mean resilience curve P_t / P0 (t = 0..T) of each
+ * entry of pool, from rml_metaopt_evaluate's curves. */
+rml_status rml_metaopt_plot_curves(const char *path, const rml_dist_pool *pool,
+				   const double *curves, int n_per, int T, double p0,
+				   rml_error *err);
+
+#endif
