@@ -33,13 +33,11 @@ struct cmdline {
 	int64_t batch, sheet_count;
 	double amplify;
 	cli_common com;
-	int exit;   /* the exit status of a command that did not succeed */
 };
 
-/* The commands print their messages where they arise: one that did not
- * succeed returns RML_ERR_ARG with its exit status in c->exit. */
-static rml_status cmd_attack(void *ctx, rml_error *err), cmd_curve(void *ctx, rml_error *err);
-static rml_status cmd_verify(void *ctx, rml_error *err);
+/* The commands print their messages where they arise and return the
+ * exit status. */
+static int cmd_attack(void *ctx), cmd_curve(void *ctx), cmd_verify(void *ctx);
 static const cli_subcommand commands[] = {
 	{ "create", "", cmd_attack,
 	  "write the adversarial dataset (uint8, within budget) with per-example\n"
@@ -54,12 +52,6 @@ static const cli_subcommand commands[] = {
 	  "when any image is over the recorded budget" },
 	{ NULL, NULL, NULL, NULL },
 };
-
-static rml_status ended(struct cmdline *c, int status)
-{
-	c->exit = status;
-	return status ? RML_ERR_ARG : RML_OK;
-}
 
 static void usage(void)
 {
@@ -218,7 +210,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o, have_attack = 0;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int done = 0, r = cli_common_opt(o, optarg, &c->com);
+		int done = 0, r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -471,9 +463,8 @@ static int load_attacks(const struct cmdline *c, int n_classes, rml_attack_spec 
 	return 0;
 }
 
-static rml_status cmd_verify(void *ctx, rml_error *unused)
+static int cmd_verify(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_file af;
@@ -506,7 +497,7 @@ out:
 		cli_fail(&err);
 	rml_file_free(&af);
 	rml_dataset_free(&clean);
-	return ended(c, status);
+	return status;
 }
 
 /* ---- create, run, curve: a model, a dataset and a list of attacks ------------------ */
@@ -709,40 +700,38 @@ out:
 	return status;
 }
 
-static rml_status cmd_curve(void *ctx, rml_error *unused)
+static int cmd_curve(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	struct job j = { 0 };
 	rml_dataset_init(&j.d);
 	int st = job_check_outputs(c);
 	if (st)
-		return ended(c, st);
+		return st;
 	double eps[MAX_BUDGETS], pix[MAX_BUDGETS];
 	int n_eps = 0, n_pix = 0;
 	if ((c->eps_list && parse_budgets("--eps", c->eps_list, 0, eps, &n_eps)) ||
 	    (c->pixels_list && parse_budgets("--pixels", c->pixels_list, 1, pix, &n_pix)))
-		return ended(c, CLI_EXIT_USAGE);
+		return CLI_EXIT_USAGE;
 	if ((st = job_open(c, &j)) != 0 || c->queries_list)
-		return ended(c, job_close(&j, st ? st : query_curve(c, &j)));
+		return job_close(&j, st ? st : query_curve(c, &j));
 	const int l0 = j.list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
 	for (int i = 0; i < j.n; i++) {
 		int il0 = j.list[i].cfg.kind == RML_ATTACK_PIXEL_L0;
 		if ((il0 && !n_pix) || (!il0 && !n_eps))
-			return ended(c, job_close(&j, cli_usage_error("attack %s needs %s LIST for its curve",
-							     j.list[i].name, il0 ? "--pixels" : "--eps")));
+			return job_close(&j, cli_usage_error("attack %s needs %s LIST for its curve",
+							     j.list[i].name, il0 ? "--pixels" : "--eps"));
 		if (i > 0 && il0 != l0)
-			return ended(c, job_close(&j, cli_usage_error("one curve shares its budgets: do not mix "
-							     "pixel-l0 with eps attacks")));
+			return job_close(&j, cli_usage_error("one curve shares its budgets: do not mix "
+							     "pixel-l0 with eps attacks"));
 	}
-	return ended(c, job_close(&j, budget_curve(c, &j, l0 ? pix : eps, l0 ? n_pix : n_eps, l0)));
+	return job_close(&j, budget_curve(c, &j, l0 ? pix : eps, l0 ? n_pix : n_eps, l0));
 }
 
 /* create and run: each attack over the dataset, a report row each;
  * create also writes the adversarial dataset (and its sheet). */
-static rml_status cmd_attack(void *ctx, rml_error *unused)
+static int cmd_attack(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	const int create = !strcmp(c->cmd->name, "create");
 	const char *out = c->output ? c->output : "-";
@@ -750,9 +739,9 @@ static rml_status cmd_attack(void *ctx, rml_error *unused)
 	rml_dataset_init(&j.d);
 	int st = job_check_outputs(c);
 	if (st)
-		return ended(c, st);
+		return st;
 	if ((st = job_open(c, &j)) != 0)
-		return ended(c, job_close(&j, st));
+		return job_close(&j, st);
 	rml_file of;
 	rml_file_init(&of);
 	rml_attack_dataset_result r;
@@ -799,7 +788,7 @@ static rml_status cmd_attack(void *ctx, rml_error *unused)
 done:
 	rml_attack_dataset_result_free(&r);
 	rml_file_free(&of);
-	return ended(c, job_close(&j, status));
+	return job_close(&j, status);
 }
 
 int main(int argc, char **argv)
@@ -809,6 +798,5 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	rml_error err = { 0 };
-	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
+	return cli_finish(c.cmd->run(&c));
 }

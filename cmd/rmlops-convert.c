@@ -29,10 +29,10 @@ struct cmdline {
 	cli_common com;
 };
 
-static rml_status cmd_import(void *ctx, rml_error *err);
-static rml_status cmd_export(void *ctx, rml_error *err);
-static rml_status cmd_numpy(void *ctx, rml_error *err);
-static rml_status cmd_names(void *ctx, rml_error *err);
+static int cmd_import(void *ctx);
+static int cmd_export(void *ctx);
+static int cmd_numpy(void *ctx);
+static int cmd_names(void *ctx);
 
 static const cli_subcommand commands[] = {
 	{ "import", "[IN.safetensors]", cmd_import, "a PyTorch state dict to an rmlops model (.rml)" },
@@ -85,7 +85,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -167,8 +167,9 @@ static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_erro
 	return rml_torch_map_set_prefix(map, c->prefix, err);
 }
 
-static rml_status cmd_import(void *ctx, rml_error *err)
+static int cmd_import(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	const char *in = c->n_args ? c->args[0] : "-";
 	rml_st_file st;
@@ -228,7 +229,7 @@ done:
 	free(owned);
 	rml_torch_map_free(&map);
 	rml_st_free(&st);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_error *err)
@@ -238,8 +239,9 @@ static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_err
 	return rml_outbuf_save(b, c->output ? c->output : "-", err);
 }
 
-static rml_status cmd_export(void *ctx, rml_error *err)
+static int cmd_export(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
@@ -259,11 +261,12 @@ static rml_status cmd_export(void *ctx, rml_error *err)
 	rml_model_free(m);
 	rml_torch_map_free(&map);
 	rml_file_free(&f);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
-static rml_status cmd_numpy(void *ctx, rml_error *err)
+static int cmd_numpy(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
@@ -281,7 +284,7 @@ static rml_status cmd_numpy(void *ctx, rml_error *err)
 		s = save_buf(c, &b, err);
 	rml_outbuf_free(&b);
 	rml_file_free(&f);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
@@ -314,8 +317,9 @@ static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
 	}
 }
 
-static rml_status cmd_names(void *ctx, rml_error *err)
+static int cmd_names(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	char *owned = NULL;
 	const char *arch;
@@ -334,7 +338,7 @@ static rml_status cmd_names(void *ctx, rml_error *err)
 	rml_model_free(m);
 	rml_torch_map_free(&map);
 	free(owned);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -353,8 +357,7 @@ int main(int argc, char **argv)
 		free(typed);
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	}
-	rml_error err = { 0 };
-	rml_status s = cli_subcommand_find(commands, c.cmd)->run(&c, &err);
+	int r = cli_subcommand_find(commands, c.cmd)->run(&c);
 	free(typed);
-	return cli_finish(s ? cli_fail(&err) : CLI_EXIT_OK);
+	return cli_finish(r);
 }

@@ -88,11 +88,11 @@ static void usage(void)
 
 /* The commands; help is the text of 'rmlops-data COMMAND --help' (none:
  * the program's help). */
-static rml_status cmd_import(void *ctx, rml_error *err), cmd_split(void *ctx, rml_error *err);
-static rml_status cmd_take(void *ctx, rml_error *err), cmd_tasks(void *ctx, rml_error *err);
-static rml_status cmd_concat(void *ctx, rml_error *err), cmd_select(void *ctx, rml_error *err);
-static rml_status cmd_show(void *ctx, rml_error *err), cmd_corrupt(void *ctx, rml_error *err);
-static rml_status cmd_export(void *ctx, rml_error *err);
+static int cmd_import(void *ctx), cmd_split(void *ctx);
+static int cmd_take(void *ctx), cmd_tasks(void *ctx);
+static int cmd_concat(void *ctx), cmd_select(void *ctx);
+static int cmd_show(void *ctx), cmd_corrupt(void *ctx);
+static int cmd_export(void *ctx);
 static const cli_subcommand commands[] = {
 	{ "import", "", cmd_import,
 	  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
@@ -215,7 +215,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_ALL "p:", opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -278,20 +278,16 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 /* What a command works on: its options, up to three datasets (input and
  * outputs) and the error to print when it fails. A command's steps give
  * 0, < 0 (failed: err says why) or > 0 (an exit status, the message
- * printed); ended turns that into the table's rml_status, keeping the
- * exit status of the last kind in exit. The err a command is called with
- * is the job's own. */
+ * printed); ended turns that into the exit status, printing err. */
 struct job {
 	struct cmdline *c;
 	rml_dataset d, a, b;
 	rml_error err;
-	int exit;
 };
 
-static rml_status ended(struct job *j, int r)
+static int ended(struct job *j, int r)
 {
-	j->exit = r > 0 ? r : 0;
-	return r == 0 ? RML_OK : r > 0 ? RML_ERR_ARG : j->err.code ? j->err.code : RML_ERR_IO;
+	return r < 0 ? cli_fail(&j->err) : r;
 }
 
 static int is_dir(const char *p)
@@ -563,9 +559,8 @@ static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	return r;
 }
 
-static rml_status cmd_import(void *ctx, rml_error *err)
+static int cmd_import(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	int r = import_source(j->c, &j->d, &j->err);
 	if (!r)
@@ -575,9 +570,8 @@ static rml_status cmd_import(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_split(void *ctx, rml_error *err)
+static int cmd_split(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -597,9 +591,8 @@ static rml_status cmd_split(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_take(void *ctx, rml_error *err)
+static int cmd_take(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -626,9 +619,8 @@ static rml_status cmd_take(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_tasks(void *ctx, rml_error *err)
+static int cmd_tasks(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -648,9 +640,8 @@ static rml_status cmd_tasks(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_concat(void *ctx, rml_error *err)
+static int cmd_concat(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 2)
@@ -677,9 +668,8 @@ static rml_status cmd_concat(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_select(void *ctx, rml_error *err)
+static int cmd_select(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -695,9 +685,8 @@ static rml_status cmd_select(void *ctx, rml_error *err)
 	return ended(j, select_run(c, &j->d, &j->a, &j->b, &j->err));
 }
 
-static rml_status cmd_show(void *ctx, rml_error *err)
+static int cmd_show(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -713,9 +702,8 @@ static rml_status cmd_show(void *ctx, rml_error *err)
 	return ended(j, rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0);
 }
 
-static rml_status cmd_corrupt(void *ctx, rml_error *err)
+static int cmd_corrupt(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	rml_corruption kind;
@@ -742,9 +730,8 @@ static void export_progress(int64_t done, int64_t total)
 	cli_progress("export", done, total);
 }
 
-static rml_status cmd_export(void *ctx, rml_error *err)
+static int cmd_export(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 1 || c->n_args > 2)
@@ -783,9 +770,7 @@ int main(int argc, char **argv)
 	rml_dataset_init(&j.d);
 	rml_dataset_init(&j.a);
 	rml_dataset_init(&j.b);
-	int status = CLI_EXIT_OK;
-	if (cmd->run(&j, &j.err))
-		status = j.exit ? j.exit : cli_fail(&j.err);
+	int status = cmd->run(&j);
 	rml_dataset_free(&j.d);
 	rml_dataset_free(&j.a);
 	rml_dataset_free(&j.b);

@@ -82,7 +82,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	rml_error err = { 0 };
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;

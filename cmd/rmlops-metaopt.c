@@ -126,7 +126,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	optind = 1;
 	c->com.help = usage_text;
 	for (int o; (o = getopt_long(argc, argv, "m:d:o:" CLI_SHORT_ALL, long_opts, NULL)) != -1;) {
-		int bad = cli_common_opt(o, optarg, &c->com);
+		int bad = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (bad != CLI_OPT_OTHER) {
 			if (bad)
 				return bad;

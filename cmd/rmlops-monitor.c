@@ -35,7 +35,6 @@ struct cmdline {
 	rml_alert_kind alert[16];
 	double alert_thr[16];
 	cli_common com;
-	int exit;   /* the exit status of a command that did not succeed */
 	char **files;
 	int n_files;
 };
@@ -82,11 +81,9 @@ static const char help[] =
 	"           --alert coact_rare_rate=0.4 batch-*.rml\n";
 
 /* The commands named by the first argument; without one, watching. They
- * print their messages where they arise: one that did not succeed (or
- * whose window crossed an alert threshold) returns RML_ERR_ARG with its
- * exit status in c->exit. */
-static rml_status cmd_fit(void *ctx, rml_error *err), cmd_score(void *ctx, rml_error *err);
-static rml_status cmd_watch(void *ctx, rml_error *err);
+ * print their messages where they arise and return the exit status (3
+ * when a window crossed an alert threshold). */
+static int cmd_fit(void *ctx), cmd_score(void *ctx), cmd_watch(void *ctx);
 static const cli_subcommand commands[] = {
 	{ "fit", "", cmd_fit, "fit co-activation statistics on in-distribution data" },
 	{ "score", "", cmd_score, "the co-activation score of every image, with entropy and confidence" },
@@ -94,12 +91,6 @@ static const cli_subcommand commands[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
-
-static rml_status ended(struct cmdline *c, int status)
-{
-	c->exit = status;
-	return status ? RML_ERR_ARG : RML_OK;
-}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
@@ -135,7 +126,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		argc--;
 	}
 	while ((o = getopt_long(argc, argv, "m:d:o:j:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -259,9 +250,8 @@ static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
 
 /* ---- fit ------------------------------------------------------------------------ */
 
-static rml_status cmd_fit(void *ctx, rml_error *unused)
+static int cmd_fit(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL;
@@ -274,7 +264,7 @@ static rml_status cmd_fit(void *ctx, rml_error *unused)
 	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
-		return ended(c, CLI_EXIT_USAGE);
+		return CLI_EXIT_USAGE;
 	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
 		goto fail;
 	if (check_geometry(m, &d, c->data))
@@ -303,7 +293,7 @@ done:
 	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
-	return ended(c, status);
+	return status;
 }
 
 /* ---- score and auroc --------------------------------------------------------------- */
@@ -332,9 +322,8 @@ static void json_num(const char *key, double v, int last)
 		printf("\"%s\":null%s", key, last ? "" : ",");
 }
 
-static rml_status cmd_score(void *ctx, rml_error *unused)
+static int cmd_score(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL, *m2 = NULL;
@@ -412,7 +401,7 @@ done:
 	rml_dataset_free(&o);
 	rml_model_free(m);
 	rml_model_free(m2);
-	return ended(c, status);
+	return status;
 }
 
 /* ---- watching ------------------------------------------------------------------------ */
@@ -671,9 +660,8 @@ static int check_textfile_dir(const char *path)
 	return ok ? 0 : -1;
 }
 
-static rml_status cmd_watch(void *ctx, rml_error *unused)
+static int cmd_watch(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	struct watch s;
@@ -682,9 +670,9 @@ static rml_status cmd_watch(void *ctx, rml_error *unused)
 	rml_coact_init(&s.co);
 	int status = CLI_EXIT_FAIL;
 	if (c->textfile && check_textfile_dir(c->textfile))
-		return ended(c, CLI_EXIT_FAIL);
+		return CLI_EXIT_FAIL;
 	if (c->plot && cli_check_output(c->plot))
-		return ended(c, CLI_EXIT_USAGE);
+		return CLI_EXIT_USAGE;
 	if (c->model) {
 		if (load_model(c->model, &s.m, s.model_hex, &err))
 			goto fail;
@@ -723,7 +711,7 @@ done:
 	rml_monitor_free(&s.w);
 	rml_coact_free(&s.co);
 	rml_model_free(s.m);
-	return ended(c, status);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -737,6 +725,5 @@ int main(int argc, char **argv)
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	cli_common_threads(&c.com);
-	rml_error err = { 0 };
-	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
+	return cli_finish(c.cmd->run(&c));
 }
