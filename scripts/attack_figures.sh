@@ -17,7 +17,6 @@ K=${4:-5}
 N=${5:-500}
 CURVE_N=${CURVE_N:-250}   # images of subset 1 for the curve
 bin=${BIN:-build/bin}
-top=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 # att OUT.json ARGS...: rmlops-attack ARGS --json into OUT.json, unless it
 # is already there (written whole or not at all).
@@ -75,9 +74,9 @@ fi
 
 # Summary: mean, sd and 95% CI over the K subsets, as a markdown table.
 field() { sed "s/.*\"$1\":\([^,}]*\).*/\1/" "$2"; }
-summary() { # NAME FIELD FILES...
-	local name=$1 f=$2; shift 2
-	for x in "$@"; do field "$f" "$x"; done | awk -v name="$name" '
+summary() { # NAME FIELD SET: FIELD of the K subsets' SET-k.json files
+	local name=$1 f=$2 set=$3 k
+	for k in $(seq 1 "$K"); do field "$f" "$out/$set-$k.json"; done | awk -v name="$name" '
 	BEGIN { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086", t, " ") }
 	{ v[NR] = $1; s += $1 }
 	END {
@@ -88,26 +87,25 @@ summary() { # NAME FIELD FILES...
 		printf "%s | %.1f%% | [%.1f, %.1f] | %.2f\n", name, 100 * m, 100 * (m - h), 100 * (m + h), 100 * sd
 	}'
 }
-files() { for k in $(seq 1 "$K"); do printf '%s ' "$out/$1-$k.json"; done; }
 {
 	echo "measure ($K disjoint subsets of $N test images) | mean | 95% CI | sd (points)"
 	echo "---|---|---|---"
-	summary "clean accuracy" clean_acc1 $(files fgsm3)
-	summary "accuracy under FGSM, eps 3" acc1 $(files fgsm3)
-	summary "accuracy under PGD, eps 3, 10 steps" acc1 $(files pgd3)
-	summary "accuracy under CMA-ES L-inf, eps 3, 10 generations" acc1 $(files cmaes3)
-	summary "accuracy under CMA-ES L-inf, eps 5, 10 generations" acc1 $(files cmaes5)
-	summary "success rate of FGSM, eps 3" success_rate $(files fgsm3)
-	summary "success rate of PGD, eps 3" success_rate $(files pgd3)
-	summary "success rate of CMA-ES, eps 3" success_rate $(files cmaes3)
-	summary "success rate of CMA-ES, eps 5" success_rate $(files cmaes5)
+	summary "clean accuracy" clean_acc1 fgsm3
+	summary "accuracy under FGSM, eps 3" acc1 fgsm3
+	summary "accuracy under PGD, eps 3, 10 steps" acc1 pgd3
+	summary "accuracy under CMA-ES L-inf, eps 3, 10 generations" acc1 cmaes3
+	summary "accuracy under CMA-ES L-inf, eps 5, 10 generations" acc1 cmaes5
+	summary "success rate of FGSM, eps 3" success_rate fgsm3
+	summary "success rate of PGD, eps 3" success_rate pgd3
+	summary "success rate of CMA-ES, eps 3" success_rate cmaes3
+	summary "success rate of CMA-ES, eps 5" success_rate cmaes5
 	for e in 3 5; do
 		for k in $(seq 1 "$K"); do field queries_mean "$out/cmaes$e-$k.json"; done |
-			awk -v e=$e '{ s += $1 } END { printf "CMA-ES eps %s: %.1f queries per image on average\n", e, s / NR }'
+			awk -v e="$e" '{ s += $1 } END { printf "CMA-ES eps %s: %.1f queries per image on average\n", e, s / NR }'
 	done
 	# PGD at least as strong as FGSM, subset by subset.
 	for k in $(seq 1 "$K"); do
-		awk -v f="$(field acc1 "$out/fgsm3-$k.json")" -v p="$(field acc1 "$out/pgd3-$k.json")" -v k=$k \
+		awk -v f="$(field acc1 "$out/fgsm3-$k.json")" -v p="$(field acc1 "$out/pgd3-$k.json")" -v k="$k" \
 			'BEGIN { printf "subset %d: FGSM %.3f, PGD %.3f%s\n", k, f, p, p <= f ? "" : "  (PGD weaker!)" }'
 	done
 } | tee "$out/summary.md"

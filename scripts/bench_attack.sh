@@ -24,7 +24,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 run() {
 	local tag=$1 d=$2; shift 2
 	: > "$out/$tag.jsonl"
-	for r in 1 2 3; do
+	for _ in 1 2 3; do
 		"$bin/rmlops-attack" run -m "$model" -d "$d" "$@" --json >> "$out/$tag.jsonl"
 	done
 }
