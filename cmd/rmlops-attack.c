@@ -311,7 +311,8 @@ static void progress(void *ctx, int64_t done, int64_t total)
 /* Write a report built in o to fp and empty o. */
 static void emit(FILE *fp, rml_outbuf *o)
 {
-	fwrite(o->data, 1, o->len, fp);
+	if (o->len) /* an empty buffer may have no storage: fwrite(NULL) is undefined */
+		fwrite(o->data, 1, o->len, fp);
 	o->len = 0;
 }
 
