@@ -2,8 +2,7 @@
  * cli.c — shared program plumbing (see cli.h). Kept small: no option
  * parsing framework; each program owns its getopt_long loop and table,
  * into which the shared entries are spliced, and offers each option to
- * cli_common_opt (and its number table to cli_number_opt) before its own
- * switch.
+ * cli_option (with its number table) before its own switch.
  */
 #include "cli.h"
 
@@ -153,7 +152,7 @@ int cli_version(void)
 	return CLI_EXIT_OK;
 }
 
-int cli_common_opt(int o, const char *arg, cli_common *c)
+static int common_opt(int o, const char *arg, cli_common *c)
 {
 	switch (o) {
 	case 's':
@@ -178,6 +177,15 @@ int cli_common_opt(int o, const char *arg, cli_common *c)
 	case 'V': cli_version(); return CLI_OPT_STOP;
 	default: return CLI_OPT_OTHER;
 	}
+}
+
+int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
+	       unsigned *given)
+{
+	int r = common_opt(o, arg, c);
+	if (r == CLI_OPT_OTHER && numbers)
+		r = cli_number_opt(numbers, o, arg, base, given);
+	return r;
 }
 
 void cli_common_threads(const cli_common *c)

@@ -46,8 +46,8 @@ int cli_version(void);
  * struct option table with the CLI_OPT_* macros (each expands to one
  * entry; CLI_OPTS_ALL to all seven), their letters into its getopt
  * string with CLI_SHORT_*, and hands every option getopt_long returns to
- * cli_common_opt before its own switch. Options a program leaves out of
- * its table stay unknown to it. */
+ * cli_option before its own switch. Options a program leaves out of its
+ * table stay unknown to it. */
 enum { CLI_O_JSON = 0x7f00 };  /* getopt value of --json, clear of the programs' own */
 #define CLI_OPT_SEED { "seed", required_argument, 0, 's' }
 #define CLI_OPT_THREADS { "threads", required_argument, 0, 'j' }
@@ -73,16 +73,25 @@ typedef struct {
 	int want_help;        /* -h when help is NULL (help that depends on the rest) */
 } cli_common;
 
-/* Results of cli_common_opt besides CLI_EXIT_USAGE. */
+/* Results of cli_option besides CLI_EXIT_USAGE. */
 enum { CLI_OPT_DONE = 0, CLI_OPT_STOP = -1, CLI_OPT_OTHER = -2 };
 
-/* Handle getopt_long's result o (with its optarg arg) when it is a shared
- * option: returns CLI_OPT_DONE when handled, CLI_OPT_STOP after printing
- * the help or version (the program then ends with status 0),
- * CLI_EXIT_USAGE after a usage message for a bad value, and CLI_OPT_OTHER
- * when o is not a shared option (the program's own switch takes it, and
- * reports '?' as it always has). -q and -v set cli_verbosity. */
-int cli_common_opt(int o, const char *arg, cli_common *c);
+typedef struct cli_number_option cli_number_option;
+
+/* The one prologue of every program's option loop: hand it getopt_long's
+ * result o (with its optarg arg). A shared option sets c; an option of
+ * the number table numbers (may be NULL; see cli_number_opt) sets its
+ * field in base and ORs its bit into *given (may be NULL). Returns
+ * CLI_OPT_DONE when handled (the loop continues), CLI_OPT_OTHER when o is
+ * neither (the program's own switch takes it, and reports '?' as it
+ * always has), CLI_OPT_STOP after printing the help or version (the
+ * program then ends with status 0), or CLI_EXIT_USAGE after a usage
+ * message for a bad value; so a loop reads
+ *     r = cli_option(...); if (r == CLI_OPT_DONE) continue;
+ *     if (r != CLI_OPT_OTHER) return r;
+ * -q and -v set cli_verbosity. */
+int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
+	       unsigned *given);
 
 /* Put the -j thread count in force (all usable cores when not given):
  * the one place a program sets it, after its arguments are checked. */
@@ -92,10 +101,11 @@ void cli_common_threads(const cli_common *c);
  * in a table ended by a { NULL } entry: the name, the arguments it takes
  * (for the help; may be ""), the function that runs it with the
  * program's context, and its help (one line; a longer one breaks with
- * newlines). */
+ * newlines). The function prints its own messages and returns the
+ * program's exit status (CLI_EXIT_OK, _FAIL or _USAGE). */
 typedef struct {
 	const char *name, *args;
-	rml_status (*run)(void *ctx, rml_error *err);
+	int (*run)(void *ctx);
 	const char *help;
 } cli_subcommand;
 
@@ -115,19 +125,20 @@ int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_sub
  * bounds (doubles, so whole-number bounds stay below 2^53), the field's
  * offset in the struct (offsetof) and a bit that records the option as
  * given (0: none). */
-typedef struct {
+struct cli_number_option {
 	int id;
 	const char *name;
 	char type;
 	double lo, hi;
 	size_t offset;
 	unsigned bit;
-} cli_number_option;
+};
 
 /* When o is in t: parse arg strictly within the entry's bounds (as
  * cli_parse_i64 / cli_parse_f64 do) into base + offset, OR its bit into
  * *given (may be NULL) and return CLI_OPT_DONE, or CLI_EXIT_USAGE after
- * the message. CLI_OPT_OTHER when o is not in t. */
+ * the message. CLI_OPT_OTHER when o is not in t. cli_option calls it;
+ * a program calls it itself only for a table outside its option loop. */
 int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given);
 /* The entry of t with this bit, or NULL. */
 const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit);

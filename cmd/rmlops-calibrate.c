@@ -119,9 +119,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	rml_error err = { 0 };
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER)
-			r = cli_number_opt(numbers, o, optarg, c, &c->given);
+		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -199,7 +197,7 @@ static void json_meas(FILE *o, const char *key, const rml_calib_measures *m)
 	rml_calibrate_measure_values(m, v);
 	fprintf(o, ",\"%s\":{", key);
 	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(o, "%s\"%s\":", i ? "," : "", rml_calibrate_measure_names[i]);
+		fprintf(o, "%s\"%s\":", i ? "," : "", rml_metric_name(rml_calibrate_metrics[i]));
 		if (i == RML_CALIBRATE_N_MEASURES - 1)
 			fprintf(o, "%lld", (long long)v[i]);
 		else
@@ -299,7 +297,7 @@ static void report_text(FILE *rep, const struct cmdline *c, const rml_calibrate_
 		fprintf(rep, " %12s", heads[j]);
 	fprintf(rep, "\n");
 	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(rep, "%-14s", rml_calibrate_measure_names[i]);
+		fprintf(rep, "%-14s", rml_metric_name(rml_calibrate_metrics[i]));
 		for (int j = 0; j < nc; j++) {
 			double v[RML_CALIBRATE_N_MEASURES];
 			rml_calibrate_measure_values(ms[j], v);

@@ -30,10 +30,10 @@ struct cmdline {
 	cli_common com;
 };
 
-static rml_status cmd_import(void *ctx, rml_error *err);
-static rml_status cmd_export(void *ctx, rml_error *err);
-static rml_status cmd_numpy(void *ctx, rml_error *err);
-static rml_status cmd_names(void *ctx, rml_error *err);
+static int cmd_import(void *ctx);
+static int cmd_export(void *ctx);
+static int cmd_numpy(void *ctx);
+static int cmd_names(void *ctx);
 
 static const cli_subcommand commands[] = {
 	{ "import", "[IN.safetensors]", cmd_import, "a PyTorch state dict to an rmlops model (.rml)" },
@@ -93,9 +93,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER)
-			r = cli_number_opt(numbers, o, optarg, c, NULL);
+		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
 		if (r == CLI_OPT_DONE && o == O_ADAPTERS && (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8)))
 			return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
 		if (r != CLI_OPT_OTHER) {
@@ -173,8 +171,9 @@ static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_erro
 	return rml_torch_map_set_prefix(map, c->prefix, err);
 }
 
-static rml_status cmd_import(void *ctx, rml_error *err)
+static int cmd_import(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	const char *in = c->n_args ? c->args[0] : "-";
 	rml_st_file st;
@@ -234,7 +233,7 @@ done:
 	free(owned);
 	rml_torch_map_free(&map);
 	rml_st_free(&st);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_error *err)
@@ -244,8 +243,9 @@ static rml_status save_buf(const struct cmdline *c, const rml_outbuf *b, rml_err
 	return rml_outbuf_save(b, c->output ? c->output : "-", err);
 }
 
-static rml_status cmd_export(void *ctx, rml_error *err)
+static int cmd_export(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
@@ -265,11 +265,12 @@ static rml_status cmd_export(void *ctx, rml_error *err)
 	rml_model_free(m);
 	rml_torch_map_free(&map);
 	rml_file_free(&f);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
-static rml_status cmd_numpy(void *ctx, rml_error *err)
+static int cmd_numpy(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	rml_file f;
 	rml_file_init(&f);
@@ -287,7 +288,7 @@ static rml_status cmd_numpy(void *ctx, rml_error *err)
 		s = save_buf(c, &b, err);
 	rml_outbuf_free(&b);
 	rml_file_free(&f);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
@@ -320,8 +321,9 @@ static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
 	}
 }
 
-static rml_status cmd_names(void *ctx, rml_error *err)
+static int cmd_names(void *ctx)
 {
+	rml_error e = { 0 }, *err = &e;
 	const struct cmdline *c = ctx;
 	char *owned = NULL;
 	const char *arch;
@@ -340,7 +342,7 @@ static rml_status cmd_names(void *ctx, rml_error *err)
 	rml_model_free(m);
 	rml_torch_map_free(&map);
 	free(owned);
-	return s;
+	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -359,8 +361,7 @@ int main(int argc, char **argv)
 		free(typed);
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	}
-	rml_error err = { 0 };
-	rml_status s = cli_subcommand_find(commands, c.cmd)->run(&c, &err);
+	int r = cli_subcommand_find(commands, c.cmd)->run(&c);
 	free(typed);
-	return cli_finish(s ? cli_fail(&err) : CLI_EXIT_OK);
+	return cli_finish(r);
 }

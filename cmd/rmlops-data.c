@@ -5,13 +5,11 @@
  * corrupt. The work is in lib/dataops.c, lib/select.c and lib/corrupt.c;
  * each command here is one function of the table `commands`.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -88,11 +86,19 @@ static void usage(void)
 
 /* The commands; help is the text of 'rmlops-data COMMAND --help' (none:
  * the program's help). */
-static rml_status cmd_import(void *ctx, rml_error *err), cmd_split(void *ctx, rml_error *err);
-static rml_status cmd_take(void *ctx, rml_error *err), cmd_tasks(void *ctx, rml_error *err);
-static rml_status cmd_concat(void *ctx, rml_error *err), cmd_select(void *ctx, rml_error *err);
-static rml_status cmd_show(void *ctx, rml_error *err), cmd_corrupt(void *ctx, rml_error *err);
-static rml_status cmd_export(void *ctx, rml_error *err);
+static int cmd_import(void *ctx), cmd_split(void *ctx);
+static int cmd_take(void *ctx), cmd_tasks(void *ctx);
+static int cmd_concat(void *ctx), cmd_select(void *ctx);
+static int cmd_show(void *ctx), cmd_corrupt(void *ctx);
+static int cmd_export(void *ctx);
+#define TAKE_HELP \
+	"Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n" \
+	"                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n" \
+	"A subset, in input order: N or a fraction F of the images at random, N of each\n" \
+	"class at random, or the first N. --classes keeps only the listed classes (names\n" \
+	"or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n" \
+	"--shuffle puts the result in random order (alone: the whole input shuffled);\n" \
+	"the images chosen are the same with and without it.\n"
 static const cli_subcommand commands[] = {
 	{ "import", "", cmd_import,
 	  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
@@ -113,22 +119,8 @@ static const cli_subcommand commands[] = {
 	  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
 	  "Stratified split: from each class a share F (or N images in all, spread over the\n"
 	  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
-	{ "take", "", cmd_take,
-	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
-	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
-	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
-	  "class at random, or the first N. --classes keeps only the listed classes (names\n"
-	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
-	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
-	  "the images chosen are the same with and without it.\n" },
-	{ "subset", "", cmd_take,
-	  "Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n"
-	  "                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n"
-	  "A subset, in input order: N or a fraction F of the images at random, N of each\n"
-	  "class at random, or the first N. --classes keeps only the listed classes (names\n"
-	  "or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n"
-	  "--shuffle puts the result in random order (alone: the whole input shuffled);\n"
-	  "the images chosen are the same with and without it.\n" },
+	{ "take", "", cmd_take, TAKE_HELP },
+	{ "subset", "", cmd_take, TAKE_HELP },
 	{ "tasks", "", cmd_tasks,
 	  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
 	  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
@@ -215,7 +207,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_ALL "p:", opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -278,34 +270,16 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 /* What a command works on: its options, up to three datasets (input and
  * outputs) and the error to print when it fails. A command's steps give
  * 0, < 0 (failed: err says why) or > 0 (an exit status, the message
- * printed); ended turns that into the table's rml_status, keeping the
- * exit status of the last kind in exit. The err a command is called with
- * is the job's own. */
+ * printed); ended turns that into the exit status, printing err. */
 struct job {
 	struct cmdline *c;
 	rml_dataset d, a, b;
 	rml_error err;
-	int exit;
 };
 
-static rml_status ended(struct job *j, int r)
+static int ended(struct job *j, int r)
 {
-	j->exit = r > 0 ? r : 0;
-	return r == 0 ? RML_OK : r > 0 ? RML_ERR_ARG : j->err.code ? j->err.code : RML_ERR_IO;
-}
-
-static int is_dir(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static char *join(const char *a, const char *b)
-{
-	char *s = malloc(strlen(a) + strlen(b) + 2);
-	if (s)
-		sprintf(s, "%s/%s", a, b);
-	return s;
+	return r < 0 ? cli_fail(&j->err) : r;
 }
 
 static int load_input(struct cmdline *c, int i, rml_dataset *d, const char *role, rml_error *err)
@@ -345,131 +319,6 @@ static int report(const struct cmdline *c, const rml_dataset *d, const char *wha
 	else if (cli_verbosity > 0)
 		cli_msg("%s: %lld images of %lldx%lldx%lld in %d classes", what, (long long)d->n,
 			(long long)d->h, (long long)d->w, (long long)d->c, d->n_classes);
-	return 0;
-}
-
-/* The dataset of one import source into d. */
-static int import_source(struct cmdline *c, rml_dataset *d, rml_error *err)
-{
-	if (c->n_args < 1)
-		return cli_usage_error("import needs a source: cifar10, cifar100, folder or idx");
-	const char *src = c->args[0];
-	char **a = c->args + 1;
-	int na = c->n_args - 1;
-	rml_status st;
-	if (strcmp(src, "cifar10") == 0) {
-		if (na < 1)
-			return cli_usage_error("import cifar10 needs a directory or batch files");
-		char *files[6] = { 0 };
-		char *meta = NULL;
-		int nf = 0;
-		if (na == 1 && is_dir(a[0])) {
-			if (!c->split || strcmp(c->split, "train") == 0)
-				for (int i = 1; i <= 5; i++) {
-					char name[32];
-					snprintf(name, sizeof name, "data_batch_%d.bin", i);
-					files[nf++] = join(a[0], name);
-				}
-			else
-				files[nf++] = join(a[0], "test_batch.bin");
-			meta = join(a[0], "batches.meta.txt");
-			if (meta && access(meta, R_OK) != 0) {
-				free(meta);
-				meta = NULL;
-			}
-			if (c->meta) {
-				free(meta);
-				meta = strdup(c->meta);
-			}
-			st = rml_import_cifar10(d, (const char *const *)files, nf, meta, err);
-			for (int i = 0; i < nf; i++)
-				free(files[i]);
-			free(meta);
-		} else {
-			st = rml_import_cifar10(d, (const char *const *)a, na, c->meta, err);
-		}
-	} else if (strcmp(src, "cifar100") == 0) {
-		if (na != 1)
-			return cli_usage_error("import cifar100 needs one directory or file");
-		int fine = !c->labels || strcmp(c->labels, "fine") == 0;
-		char *file = NULL, *names = NULL;
-		if (is_dir(a[0])) {
-			file = join(a[0], c->split && strcmp(c->split, "test") == 0 ? "test.bin" : "train.bin");
-			names = join(a[0], fine ? "fine_label_names.txt" : "coarse_label_names.txt");
-			if (names && access(names, R_OK) != 0) {
-				free(names);
-				names = NULL;
-			}
-		} else {
-			file = strdup(a[0]);
-		}
-		if (c->meta) {
-			free(names);
-			names = strdup(c->meta);
-		}
-		st = rml_import_cifar100(d, file, fine, names, err);
-		free(file);
-		free(names);
-	} else if (strcmp(src, "folder") == 0) {
-		if (na != 1)
-			return cli_usage_error("import folder needs one directory");
-		st = rml_import_folder(d, a[0], (int)c->resize, err);
-	} else if (strcmp(src, "idx") == 0) {
-		if (na != 2)
-			return cli_usage_error("import idx needs an image file and a label file");
-		int fashion = c->classes && strcmp(c->classes, "fashion-mnist") == 0;
-		if (c->classes && !fashion)
-			return cli_usage_error("import idx knows --classes fashion-mnist only");
-		st = rml_import_idx(d, a[0], a[1], fashion ? rml_fashion_mnist_classes : NULL,
-				    fashion ? 10 : 0, err);
-		if (!st && fashion) {
-			free(d->name);
-			d->name = strdup("fashion-mnist");
-		}
-	} else {
-		return cli_usage_error("unknown import source '%s' (cifar10, cifar100, folder, idx)", src);
-	}
-	if (!st && (c->resize || c->gray_to_rgb))
-		st = rml_dataset_reshape(d, (int)c->resize, c->gray_to_rgb, err);
-	/* Every reader refuses an empty dataset: refuse it here, not later. */
-	if (!st && d->n < 1)
-		st = rml_errorf(err, RML_ERR_FORMAT, "import %s: the input holds no images", src);
-	return st ? -1 : 0;
-}
-
-/* Class list "cat,dog" or "3,5" into indices. */
-static int parse_classes(const char *s, const rml_dataset *d, int **out, int *n)
-{
-	char *dup = strdup(s), *save = NULL;
-	int *v = malloc((strlen(s) + 1) * sizeof *v);
-	int k = 0;
-	if (!dup || !v) {
-		free(dup);
-		free(v);
-		return cli_usage_error("out of memory");
-	}
-	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		int found = -1;
-		for (int i = 0; i < d->n_classes; i++)
-			if (strcmp(d->class_names[i], t) == 0)
-				found = i;
-		if (found < 0) {
-			char *end;
-			long x = strtol(t, &end, 10);
-			if (*end == 0 && x >= 0 && x < d->n_classes)
-				found = (int)x;
-		}
-		if (found < 0) {
-			cli_usage_error("--classes: no class '%s' in the dataset", t);
-			free(dup);
-			free(v);
-			return 2;
-		}
-		v[k++] = found;
-	}
-	free(dup);
-	*out = v;
-	*n = k;
 	return 0;
 }
 
@@ -563,11 +412,15 @@ static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	return r;
 }
 
-static rml_status cmd_import(void *ctx, rml_error *err)
+static int cmd_import(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
-	int r = import_source(j->c, &j->d, &j->err);
+	const struct cmdline *c = j->c;
+	const rml_import_opts o = { c->n_args ? c->args[0] : NULL, c->args + 1, c->n_args - 1, c->split,
+				    c->labels, c->meta, c->classes, (int)c->resize, c->gray_to_rgb };
+	if (rml_import_check(&o, &j->err))
+		return cli_usage_error("%s", j->err.msg);
+	int r = rml_import(&j->d, &o, &j->err) ? -1 : 0;
 	if (!r)
 		r = save_dataset(&j->d, j->c->output, -1, &j->err);
 	if (!r)
@@ -575,9 +428,8 @@ static rml_status cmd_import(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_split(void *ctx, rml_error *err)
+static int cmd_split(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -597,9 +449,8 @@ static rml_status cmd_split(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_take(void *ctx, rml_error *err)
+static int cmd_take(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -611,8 +462,8 @@ static rml_status cmd_take(void *ctx, rml_error *err)
 		return ended(j, cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle"));
 	int r = load_input(c, 0, &j->d, "data", &j->err), st;
 	int *cls = NULL, ncls = 0;
-	if (!r && c->classes && (st = parse_classes(c->classes, &j->d, &cls, &ncls)))
-		return ended(j, st);
+	if (!r && c->classes && (st = rml_dataset_class_list(&j->d, c->classes, &cls, &ncls, &j->err)))
+		return cli_usage_error(st == RML_ERR_NOMEM ? "%s" : "--classes: %s", j->err.msg);
 	if (!r) {
 		rml_take_opts o = { c->count, c->fraction, c->per_class, c->first, cls, ncls,
 				    c->relabel, (uint64_t)c->com.seed, c->shuffle };
@@ -626,9 +477,8 @@ static rml_status cmd_take(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_tasks(void *ctx, rml_error *err)
+static int cmd_tasks(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -648,9 +498,8 @@ static rml_status cmd_tasks(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_concat(void *ctx, rml_error *err)
+static int cmd_concat(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 2)
@@ -677,9 +526,8 @@ static rml_status cmd_concat(void *ctx, rml_error *err)
 	return ended(j, r);
 }
 
-static rml_status cmd_select(void *ctx, rml_error *err)
+static int cmd_select(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -695,9 +543,8 @@ static rml_status cmd_select(void *ctx, rml_error *err)
 	return ended(j, select_run(c, &j->d, &j->a, &j->b, &j->err));
 }
 
-static rml_status cmd_show(void *ctx, rml_error *err)
+static int cmd_show(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args > 1)
@@ -713,9 +560,8 @@ static rml_status cmd_show(void *ctx, rml_error *err)
 	return ended(j, rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0);
 }
 
-static rml_status cmd_corrupt(void *ctx, rml_error *err)
+static int cmd_corrupt(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	rml_corruption kind;
@@ -742,9 +588,8 @@ static void export_progress(int64_t done, int64_t total)
 	cli_progress("export", done, total);
 }
 
-static rml_status cmd_export(void *ctx, rml_error *err)
+static int cmd_export(void *ctx)
 {
-	(void)err;
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	if (c->n_args < 1 || c->n_args > 2)
@@ -783,9 +628,7 @@ int main(int argc, char **argv)
 	rml_dataset_init(&j.d);
 	rml_dataset_init(&j.a);
 	rml_dataset_init(&j.b);
-	int status = CLI_EXIT_OK;
-	if (cmd->run(&j, &j.err))
-		status = j.exit ? j.exit : cli_fail(&j.err);
+	int status = cmd->run(&j);
 	rml_dataset_free(&j.d);
 	rml_dataset_free(&j.a);
 	rml_dataset_free(&j.b);

@@ -131,9 +131,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	unsigned given = 0;
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:p:P:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER)
-			r = cli_number_opt(numbers, o, optarg, c, &given);
+		int r = cli_option(o, optarg, &c->com, numbers, c, &given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;
@@ -266,7 +264,7 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 	if (c->com.json) {
 		printf("{\"n\":%lld", (long long)r->n);
 		for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
-			printf(",\"%s\":", rml_eval_metric_names[i]);
+			printf(",\"%s\":", rml_metric_name(rml_eval_metrics[i]));
 			cli_json_num(v[i]);
 		}
 		if (c->reject != RML_REJECT_NONE) {
@@ -292,7 +290,7 @@ static void print_single(const rml_eval_report *r, const struct cmdline *c,
 	}
 	printf("%-12s %lld\n", "n", (long long)r->n);
 	for (int i = 0; i < RML_EVAL_N_METRICS; i++)
-		printf("%-12s %.4f\n", rml_eval_metric_names[i], v[i]);
+		printf("%-12s %.4f\n", rml_metric_name(rml_eval_metrics[i]), v[i]);
 	if (c->reject != RML_REJECT_NONE)
 		printf("%-12s %.4f\n", "threshold", r->threshold);
 	if (c->per_class) {
@@ -483,7 +481,7 @@ static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline 
 		       "95% CI", (long long)c->repeat, (long long)d->n);
 	static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
 	for (int i = 0; i < NR; i++) {
-		const char *name = i < RML_EVAL_N_METRICS ? rml_eval_metric_names[i] : extra[i - RML_EVAL_N_METRICS];
+		const char *name = i < RML_EVAL_N_METRICS ? rml_metric_name(rml_eval_metrics[i]) : extra[i - RML_EVAL_N_METRICS];
 		for (int64_t r = 0; r < c->repeat; r++)
 			col[r] = vals[r * NR + i];
 		rml_summary s;

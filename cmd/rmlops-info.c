@@ -299,7 +299,7 @@ int main(int argc, char **argv)
 	cli_common com = { .help = usage_text };
 	int lineage = 0, digest = 0, o;
 	while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &com);
+		int r = cli_option(o, optarg, &com, NULL, NULL, NULL);
 		if (r == CLI_OPT_STOP)
 			return cli_finish(CLI_EXIT_OK);
 		if (r == CLI_OPT_DONE)

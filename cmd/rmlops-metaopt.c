@@ -158,8 +158,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	optind = 1;
 	c->com.help = usage_text;
 	for (int o; (o = getopt_long(argc, argv, "m:d:o:" CLI_SHORT_ALL, long_opts, NULL)) != -1;) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER && (r = cli_number_opt(numbers, o, optarg, c, NULL)) == 0)
+		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
+		if (r == CLI_OPT_DONE)
 			r = check_number(o, c);
 		if (r != CLI_OPT_OTHER) {
 			if (r)

@@ -4,9 +4,9 @@
  * metrics for node_exporter's textfile collector, alerts as JSON lines and
  * exit status, a PNG dashboard; and the rare co-activation statistics
  * behind its drift score (fit, score, auroc). Windows and metrics are
- * lib/monitor.c, the co-activations lib/coact.c.
+ * lib/monitor.c, the watching loop lib/monitor_watch.c, the
+ * co-activations lib/coact.c.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +20,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "monitor.h"
-#include "outbuf.h"
+#include "monitor_watch.h"
 
 /* Exit status when a window crossed an alert threshold. */
 enum { EXIT_ALERT = 3 };
@@ -35,7 +35,6 @@ struct cmdline {
 	rml_alert_kind alert[16];
 	double alert_thr[16];
 	cli_common com;
-	int exit;   /* the exit status of a command that did not succeed */
 	char **files;
 	int n_files;
 };
@@ -82,11 +81,9 @@ static const char help[] =
 	"           --alert coact_rare_rate=0.4 batch-*.rml\n";
 
 /* The commands named by the first argument; without one, watching. They
- * print their messages where they arise: one that did not succeed (or
- * whose window crossed an alert threshold) returns RML_ERR_ARG with its
- * exit status in c->exit. */
-static rml_status cmd_fit(void *ctx, rml_error *err), cmd_score(void *ctx, rml_error *err);
-static rml_status cmd_watch(void *ctx, rml_error *err);
+ * print their messages where they arise and return the exit status (3
+ * when a window crossed an alert threshold). */
+static int cmd_fit(void *ctx), cmd_score(void *ctx), cmd_watch(void *ctx);
 static const cli_subcommand commands[] = {
 	{ "fit", "", cmd_fit, "fit co-activation statistics on in-distribution data" },
 	{ "score", "", cmd_score, "the co-activation score of every image, with entropy and confidence" },
@@ -94,12 +91,6 @@ static const cli_subcommand commands[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
-
-static rml_status ended(struct cmdline *c, int status)
-{
-	c->exit = status;
-	return status ? RML_ERR_ARG : RML_OK;
-}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
@@ -135,7 +126,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		argc--;
 	}
 	while ((o = getopt_long(argc, argv, "m:d:o:j:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
+		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
 		if (r == CLI_OPT_DONE)
 			continue;
 		if (r != CLI_OPT_OTHER)
@@ -259,9 +250,8 @@ static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
 
 /* ---- fit ------------------------------------------------------------------------ */
 
-static rml_status cmd_fit(void *ctx, rml_error *unused)
+static int cmd_fit(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL;
@@ -274,7 +264,7 @@ static rml_status cmd_fit(void *ctx, rml_error *unused)
 	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
-		return ended(c, CLI_EXIT_USAGE);
+		return CLI_EXIT_USAGE;
 	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
 		goto fail;
 	if (check_geometry(m, &d, c->data))
@@ -303,7 +293,7 @@ done:
 	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
-	return ended(c, status);
+	return status;
 }
 
 /* ---- score and auroc --------------------------------------------------------------- */
@@ -332,9 +322,8 @@ static void json_num(const char *key, double v, int last)
 		printf("\"%s\":null%s", key, last ? "" : ",");
 }
 
-static rml_status cmd_score(void *ctx, rml_error *unused)
+static int cmd_score(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
 	rml_model *m = NULL, *m2 = NULL;
@@ -412,247 +401,23 @@ done:
 	rml_dataset_free(&o);
 	rml_model_free(m);
 	rml_model_free(m2);
-	return ended(c, status);
+	return status;
 }
 
 /* ---- watching ------------------------------------------------------------------------ */
 
-struct watch {
-	const struct cmdline *c;
-	rml_model *m;
-	rml_coact co;
-	int has_coact;
-	rml_reject_rule rule;
-	double thr;
-	char model_hex[65];
-	char **class_names;        /* from the first predictions file, owned */
-	int64_t k;                 /* 0 until the first input */
-	rml_monitor w;
-	int64_t since;             /* inputs since the last window */
-	rml_window_stats *hist;
-	int64_t n_hist, cap_hist;
-	int64_t alerts[RML_ALERT_COUNT];
-	int alerted;
-};
-
-static int emit_window(struct watch *s, rml_error *err)
+static void watch_emit(void *ctx, const char *text, size_t len)
 {
-	if (s->n_hist == s->cap_hist) {
-		int64_t cap = s->cap_hist ? 2 * s->cap_hist : 64;
-		rml_window_stats *h = realloc(s->hist, (size_t)cap * sizeof *h);
-		if (!h) {
-			rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-			return -1;
-		}
-		s->hist = h;
-		s->cap_hist = cap;
-	}
-	rml_window_stats *st = &s->hist[s->n_hist];
-	if (rml_monitor_stats(&s->w, st, err))
-		return -1;
-	s->n_hist++;
-	s->since = 0;
-	int64_t idx = s->n_hist;
-	printf("{\"window\":%lld,\"inputs_total\":%lld,\"n\":%lld,", (long long)idx,
-	       (long long)s->w.total, (long long)st->n);
-	json_num("entropy_mean", st->entropy_mean, 0);
-	json_num("confidence_mean", st->conf_mean, 0);
-	json_num("reject_rate", st->reject_rate, 0);
-	json_num("accuracy", st->accuracy, 0);
-	json_num("coact_score_mean", st->score_mean, 0);
-	json_num("coact_rare_rate", st->rare_rate, 1);
-	printf("}\n");
-	for (int i = 0; i < s->c->n_alerts; i++) {
-		rml_alert_kind a = s->c->alert[i];
-		double v = rml_alert_value(st, a);
-		if (!rml_alert_crossed(a, v, s->c->alert_thr[i]))
-			continue;
-		s->alerts[a]++;
-		s->alerted = 1;
-		printf("{\"alert\":\"%s\",\"window\":%lld,", rml_alert_name(a), (long long)idx);
-		json_num("value", v, 0);
-		json_num("threshold", s->c->alert_thr[i], 1);
-		printf("}\n");
-		if (cli_verbosity > 0)
-			cli_msg("alert: window %lld: %s %g crosses %g", (long long)idx, rml_alert_name(a), v,
-				s->c->alert_thr[i]);
-	}
+	(void)ctx;
+	fwrite(text, 1, len, stdout);
 	fflush(stdout);
-	if (!s->c->textfile)
-		return 0;
-	rml_outbuf o;
-	rml_outbuf_init(&o);
-	rml_prom_info info = { s->model_hex, s->c->stage,
-			       (const char *const *)s->class_names, idx, s->w.total, s->alerts };
-	rml_status r = rml_monitor_prom(st, s->k, &info, &o, err);
-	if (!r)
-		r = rml_outbuf_save(&o, s->c->textfile, err);
-	rml_outbuf_free(&o);
-	return r ? -1 : 0;
 }
 
-/* The first input fixes the classes; later ones must agree. */
-static int start_stream(struct watch *s, int64_t k, const char *const *names, const char *path,
-			rml_error *err)
+static void watch_say(void *ctx, int level, const char *msg)
 {
-	if (s->k == 0) {
-		s->k = k;
-		if (names) {
-			s->class_names = calloc((size_t)k, sizeof *s->class_names);
-			for (int64_t j = 0; s->class_names && j < k; j++)
-				s->class_names[j] = strdup(names[j]);
-		}
-		return rml_monitor_init(&s->w, s->c->window, k, err) ? -1 : 0;
-	}
-	if (k != s->k) {
-		rml_errorf(err, RML_ERR_MISMATCH, "%s: %lld classes, the stream so far has %lld", path,
-			   (long long)k, (long long)s->k);
-		return -1;
-	}
-	return 0;
-}
-
-static int push_rows(struct watch *s, const float *probs, const int32_t *labels,
-		     const uint8_t *rejected, const float *score, int64_t n, rml_error *err)
-{
-	for (int64_t i = 0; i < n; i++) {
-		rml_monitor_push(&s->w, probs + i * s->k, labels ? labels[i] : -1,
-				 rejected ? rejected[i] : 0, score ? score[i] : NAN);
-		if (++s->since >= s->c->step && s->w.len == s->w.cap && emit_window(s, err))
-			return -1;
-	}
-	return 0;
-}
-
-static int watch_predictions(struct watch *s, const rml_file *f, const char *path, rml_error *err)
-{
-	rml_predictions p;
-	rml_predictions_init(&p);
-	int r = -1;
-	if (rml_predictions_from_file(&p, f, err))
-		goto out;
-	const rml_kv *cl = rml_get(f, "predictions.classes");
-	const char *const *names = cl && cl->type == RML_KV_STR_ARRAY && cl->n == p.k
-					   ? (const char *const *)cl->sa : NULL;
-	if (!s->model_hex[0]) {
-		/* The model behind the predictions, from their provenance. */
-		const rml_kv *in = rml_get(f, "provenance.inputs");
-		for (int64_t i = 0; in && in->type == RML_KV_STR_ARRAY && i < in->n; i++)
-			if (strncmp(in->sa[i], "model=sha256:", 13) == 0)
-				snprintf(s->model_hex, sizeof s->model_hex, "%s", in->sa[i] + 13);
-	}
-	if (start_stream(s, p.k, names, path, err))
-		goto out;
-	for (int64_t j = 0; names && s->class_names && j < p.k; j++)
-		if (s->class_names[j] && strcmp(names[j], s->class_names[j]) != 0) {
-			rml_errorf(err, RML_ERR_MISMATCH,
-				   "%s: class %lld is '%s', earlier in the stream '%s'", path,
-				   (long long)j, names[j], s->class_names[j]);
-			goto out;
-		}
-	r = push_rows(s, p.probs, p.labels, p.rejected, NULL, p.n, err);
-out:
-	rml_predictions_free(&p);
-	return r;
-}
-
-static int watch_dataset(struct watch *s, const rml_file *f, const char *path, rml_error *err)
-{
-	if (!s->m) {
-		rml_errorf(err, RML_ERR_ARG, "%s is a dataset: give the model that sees it with -m", path);
-		return -1;
-	}
-	rml_dataset d;
-	rml_dataset_init(&d);
-	rml_predictions p;
-	rml_predictions_init(&p);
-	int64_t k = rml_model_n_classes(s->m), dim = rml_model_n_features(s->m);
-	float *feat = NULL, *logits = NULL, *score = NULL;
-	int r = -1;
-	if (rml_dataset_from_file(&d, f, err))
-		goto out;
-	int h, w, ch;
-	rml_model_input_shape(s->m, &h, &w, &ch);
-	if (d.h != h || d.w != w || d.c != ch) {
-		rml_errorf(err, RML_ERR_MISMATCH, "%s: images are %lldx%lldx%lld, the model takes %dx%dx%d",
-			   path, (long long)d.h, (long long)d.w, (long long)d.c, h, w, ch);
-		goto out;
-	}
-	feat = malloc((size_t)(d.n * dim + 1) * sizeof *feat);
-	logits = malloc((size_t)(d.n * k + 1) * sizeof *logits);
-	score = malloc((size_t)(d.n + 1) * sizeof *score);
-	if (!feat || !logits || !score) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	double used;
-	if (rml_predictions_alloc(&p, d.n, k, err) ||
-	    rml_model_features(s->m, d.images, d.n, s->c->batch, feat, logits, NULL, err) ||
-	    rml_model_probs(s->m, logits, d.n, p.probs, err) ||
-	    rml_predictions_reject(&p, s->rule, s->thr, -1, &used, err) ||
-	    (s->has_coact && rml_coact_score(&s->co, feat, d.n, score, err)) ||
-	    start_stream(s, k, rml_model_class_names(s->m), path, err))
-		goto out;
-	/* Labels of other classes than the model's (another dataset) say
-	 * nothing about accuracy: they are dropped, and the user told. */
-	const char *const *mc = rml_model_class_names(s->m);
-	int same = d.n_classes == k;
-	for (int64_t j = 0; same && mc && j < k; j++)
-		same = d.class_names && d.class_names[j] && strcmp(mc[j], d.class_names[j]) == 0;
-	if (!same)
-		cli_msg("%s: its classes are not the model's; its labels are ignored", path);
-	r = push_rows(s, p.probs, same ? d.labels : NULL, p.rejected, s->has_coact ? score : NULL,
-		      d.n, err);
-out:
-	free(feat);
-	free(logits);
-	free(score);
-	rml_predictions_free(&p);
-	rml_dataset_free(&d);
-	return r;
-}
-
-/* Every container of one file (or of standard input), in order. */
-static int watch_file(struct watch *s, const char *path, rml_error *err)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (!fp) {
-		rml_errorf(err, RML_ERR_IO, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	int r = 0, count = 0;
-	for (;;) {
-		int ch = getc(fp);
-		if (ch == EOF)
-			break;
-		ungetc(ch, fp);
-		rml_file f;
-		rml_file_init(&f);
-		r = rml_file_read(&f, fp, path, err) ? -1 : 0;
-		const char *kind = r ? NULL : rml_file_kind(&f);
-		if (!r && kind && strcmp(kind, "predictions") == 0)
-			r = watch_predictions(s, &f, path, err);
-		else if (!r && kind && strcmp(kind, "dataset") == 0)
-			r = watch_dataset(s, &f, path, err);
-		else if (!r) {
-			rml_errorf(err, RML_ERR_MISMATCH, "%s: a %s file, not predictions or a dataset",
-				   path, kind ? kind : "kindless");
-			r = -1;
-		}
-		rml_file_free(&f);
-		count++;
-		if (r)
-			break;
-	}
-	if (!r && ferror(fp)) {
-		rml_errorf(err, RML_ERR_IO, "%s: read error", path);
-		r = -1;
-	}
-	if (fp != stdin)
-		fclose(fp);
-	if (!r && count == 0)
-		cli_info("%s holds nothing", path);
-	return r;
+	(void)ctx;
+	if (cli_verbosity >= level)
+		cli_msg("%s", msg);
 }
 
 /* A textfile whose directory is missing fails now, not after the first window. */
@@ -671,42 +436,34 @@ static int check_textfile_dir(const char *path)
 	return ok ? 0 : -1;
 }
 
-static rml_status cmd_watch(void *ctx, rml_error *unused)
+static int cmd_watch(void *ctx)
 {
-	(void)unused;
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
-	struct watch s;
+	rml_model *m = NULL;
+	char hex[65] = "";
+	rml_watch s;
 	memset(&s, 0, sizeof s);
-	s.c = c;
-	rml_coact_init(&s.co);
-	int status = CLI_EXIT_FAIL;
 	if (c->textfile && check_textfile_dir(c->textfile))
-		return ended(c, CLI_EXIT_FAIL);
+		return CLI_EXIT_FAIL;
 	if (c->plot && cli_check_output(c->plot))
-		return ended(c, CLI_EXIT_USAGE);
-	if (c->model) {
-		if (load_model(c->model, &s.m, s.model_hex, &err))
-			goto fail;
-		s.has_coact = rml_model_has_coact(s.m);
-		if (s.has_coact && rml_model_coact(s.m, &s.co, &err))
-			goto fail;
-		rml_model_reject_rule(s.m, &s.rule, &s.thr);
-	}
+		return CLI_EXIT_USAGE;
+	const rml_watch_opts o = { c->window, c->step, c->batch, c->alert, c->alert_thr, c->n_alerts,
+				   c->textfile, c->stage, watch_emit, watch_say, NULL };
 	static char *const stdin_only[] = { "-" };
 	char *const *files = c->n_files ? c->files : stdin_only;
-	int n = c->n_files ? c->n_files : 1;
+	int n = c->n_files ? c->n_files : 1, status = CLI_EXIT_FAIL;
+	if ((c->model && load_model(c->model, &m, hex, &err)) || rml_watch_init(&s, &o, m, hex, &err))
+		goto fail;
 	for (int i = 0; i < n; i++)
-		if (watch_file(&s, files[i], &err))
+		if (rml_watch_file(&s, files[i], &err))
 			goto fail;
 	if (s.w.total == 0) {
 		cli_msg("no input arrived: the window is empty");
 		goto done;
 	}
-	/* The inputs since the last window make a last one. */
-	if (s.since > 0 && emit_window(&s, &err))
-		goto fail;
-	if (c->plot && rml_monitor_plot(c->plot, s.hist, s.n_hist, s.k, "rmlops-monitor", &err))
+	if (rml_watch_finish(&s, &err) ||
+	    (c->plot && rml_monitor_plot(c->plot, s.hist, s.n_hist, s.k, "rmlops-monitor", &err)))
 		goto fail;
 	cli_info("%lld inputs, %lld windows", (long long)s.w.total, (long long)s.n_hist);
 	status = s.alerted ? EXIT_ALERT : CLI_EXIT_OK;
@@ -714,16 +471,9 @@ static rml_status cmd_watch(void *ctx, rml_error *unused)
 fail:
 	cli_fail(&err);
 done:
-	for (int64_t i = 0; i < s.n_hist; i++)
-		rml_window_stats_free(&s.hist[i]);
-	free(s.hist);
-	for (int64_t j = 0; s.class_names && j < s.k; j++)
-		free(s.class_names[j]);
-	free(s.class_names);
-	rml_monitor_free(&s.w);
-	rml_coact_free(&s.co);
-	rml_model_free(s.m);
-	return ended(c, status);
+	rml_watch_free(&s);
+	rml_model_free(m);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -737,6 +487,5 @@ int main(int argc, char **argv)
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	cli_common_threads(&c.com);
-	rml_error err = { 0 };
-	return cli_finish(c.cmd->run(&c, &err) ? c.exit : CLI_EXIT_OK);
+	return cli_finish(c.cmd->run(&c));
 }

@@ -108,7 +108,7 @@ enum {
 #define S(f) offsetof(struct cmdline, s.f)
 /* The options that set one number; the settings among them (a bit) in
  * the order a resumed run warns about them. The seed is parsed by
- * cli_common_opt and listed here for that warning only. */
+ * cli_option as a shared option and listed here for that warning only. */
 static const cli_number_option numbers[] = {
 	{ O_EPOCHS, "--epochs", 'l', 1, RML_TRAIN_EPOCHS_MAX, S(epochs), RML_TS_EPOCHS },
 	{ O_BATCH, "--batch", 'l', 1, RML_TRAIN_BATCH_MAX, S(batch), RML_TS_BATCH },
@@ -153,9 +153,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "d:m:a:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER)
-			r = cli_number_opt(numbers, o, optarg, c, &c->given);
+		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;

@@ -110,9 +110,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	unsigned given = 0;
 	int o;
 	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_common_opt(o, optarg, &c->com);
-		if (r == CLI_OPT_OTHER)
-			r = cli_number_opt(numbers, o, optarg, c, &given);
+		int r = cli_option(o, optarg, &c->com, numbers, c, &given);
 		if (r != CLI_OPT_OTHER) {
 			if (r)
 				return r;

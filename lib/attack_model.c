@@ -1356,3 +1356,17 @@ rml_status rml_attack_query_curves(rml_model *m, const rml_attack_spec *list, in
 	}
 	return RML_OK;
 }
+
+rml_status rml_attack_curves(rml_model *m, const rml_attack_spec *list, int n, const rml_dataset *d,
+			      const double *budgets, int n_budgets, int64_t batch,
+			      rml_attack_dataset_progress_fn progress, rml_attack_report *reps,
+			      rml_error *err)
+{
+	for (int i = 0; i < n; i++) {
+		rml_status st = rml_attack_curve(m, &list[i], d, budgets, n_budgets, batch, progress,
+						 (void *)list[i].name, reps + i * n_budgets, err);
+		if (st)
+			return st;
+	}
+	return RML_OK;
+}

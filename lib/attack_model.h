@@ -277,4 +277,12 @@ rml_status rml_attack_query_curves(rml_model *m, const rml_attack_spec *list, in
 				   rml_attack_dataset_progress_fn progress, double *rates,
 				   rml_attack_report *reps, rml_error *err);
 
+/* The robustness curves of n attacks over the same budgets: reps
+ * [n][n_budgets] receives rml_attack_curve of each (progress given the
+ * attack's name as ctx). */
+rml_status rml_attack_curves(rml_model *m, const rml_attack_spec *list, int n, const rml_dataset *d,
+			      const double *budgets, int n_budgets, int64_t batch,
+			      rml_attack_dataset_progress_fn progress, rml_attack_report *reps,
+			      rml_error *err);
+
 #endif

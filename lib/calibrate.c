@@ -15,11 +15,6 @@
 #include "canvas.h"
 #include "kernels.h"
 
-const char *const rml_calibrate_measure_names[RML_CALIBRATE_N_MEASURES] = {
-	"acc1", "ece", "mce", "ace", "mce_mass", "nll", "brier", "auroc_conf", "auroc_entropy",
-	"aurc", "n_ood",
-};
-
 void rml_calibrate_measure_values(const rml_calib_measures *m, double v[RML_CALIBRATE_N_MEASURES])
 {
 	v[0] = m->acc1;

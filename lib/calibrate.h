@@ -35,10 +35,8 @@ typedef struct {
 /* Every method of calib.h and the BBQ ensemble, after "none". */
 #define RML_CALIBRATE_N_COMPARE (RML_CALIB_COUNT + 2)
 
-/* The measures in report order (rml_calibrate_measure_values); the last,
- * n_ood, is a count. */
-#define RML_CALIBRATE_N_MEASURES 11
-extern const char *const rml_calibrate_measure_names[RML_CALIBRATE_N_MEASURES];
+/* m's measures in the report's order, rml_calibrate_metrics of
+ * metrics.h (named there); the last, n_ood, is a count. */
 void rml_calibrate_measure_values(const rml_calib_measures *m,
 				  double v[RML_CALIBRATE_N_MEASURES]);
 

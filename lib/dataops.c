@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "canvas.h"
@@ -1211,5 +1212,160 @@ rml_status rml_dataset_export_pngs(const rml_dataset *d, const char *dir,
 		if (progress)
 			progress(i + 1, d->n);
 	}
+	return RML_OK;
+}
+
+/* ---- rmlops-data import ------------------------------------------------------ */
+
+rml_status rml_import_check(const rml_import_opts *o, rml_error *err)
+{
+	const int na = o->n_args;
+	const char *src = o->source;
+	if (!src)
+		return rml_errorf(err, RML_ERR_ARG, "import needs a source: cifar10, cifar100, folder or idx");
+	if (strcmp(src, "cifar10") == 0) {
+		if (na < 1)
+			return rml_errorf(err, RML_ERR_ARG, "import cifar10 needs a directory or batch files");
+	} else if (strcmp(src, "cifar100") == 0) {
+		if (na != 1)
+			return rml_errorf(err, RML_ERR_ARG, "import cifar100 needs one directory or file");
+	} else if (strcmp(src, "folder") == 0) {
+		if (na != 1)
+			return rml_errorf(err, RML_ERR_ARG, "import folder needs one directory");
+	} else if (strcmp(src, "idx") == 0) {
+		if (na != 2)
+			return rml_errorf(err, RML_ERR_ARG, "import idx needs an image file and a label file");
+		if (o->classes && strcmp(o->classes, "fashion-mnist") != 0)
+			return rml_errorf(err, RML_ERR_ARG, "import idx knows --classes fashion-mnist only");
+	} else {
+		return rml_errorf(err, RML_ERR_ARG,
+				  "unknown import source '%s' (cifar10, cifar100, folder, idx)", src);
+	}
+	return RML_OK;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* dir/name when it can be read, else NULL. */
+static char *readable(const char *dir, const char *name)
+{
+	char *p = path_join(dir, name);
+	if (p && access(p, R_OK) != 0) {
+		free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+static rml_status import_cifar10(rml_dataset *d, const rml_import_opts *o, rml_error *err)
+{
+	char *const *a = o->args;
+	if (o->n_args != 1 || !is_dir(a[0]))
+		return rml_import_cifar10(d, (const char *const *)a, o->n_args, o->meta, err);
+	char *files[6] = { 0 };
+	int nf = 0;
+	if (!o->split || strcmp(o->split, "train") == 0)
+		for (int i = 1; i <= 5; i++) {
+			char name[32];
+			snprintf(name, sizeof name, "data_batch_%d.bin", i);
+			files[nf++] = path_join(a[0], name);
+		}
+	else
+		files[nf++] = path_join(a[0], "test_batch.bin");
+	char *meta = o->meta ? strdup(o->meta) : readable(a[0], "batches.meta.txt");
+	rml_status st = rml_import_cifar10(d, (const char *const *)files, nf, meta, err);
+	for (int i = 0; i < nf; i++)
+		free(files[i]);
+	free(meta);
+	return st;
+}
+
+static rml_status import_cifar100(rml_dataset *d, const rml_import_opts *o, rml_error *err)
+{
+	const char *a = o->args[0];
+	int fine = !o->labels || strcmp(o->labels, "fine") == 0;
+	char *file, *names = NULL;
+	if (is_dir(a)) {
+		file = path_join(a, o->split && strcmp(o->split, "test") == 0 ? "test.bin" : "train.bin");
+		names = readable(a, fine ? "fine_label_names.txt" : "coarse_label_names.txt");
+	} else {
+		file = strdup(a);
+	}
+	if (o->meta) {
+		free(names);
+		names = strdup(o->meta);
+	}
+	rml_status st = rml_import_cifar100(d, file, fine, names, err);
+	free(file);
+	free(names);
+	return st;
+}
+
+rml_status rml_import(rml_dataset *d, const rml_import_opts *o, rml_error *err)
+{
+	rml_status st = rml_import_check(o, err);
+	if (st)
+		return st;
+	const char *src = o->source;
+	if (strcmp(src, "cifar10") == 0) {
+		st = import_cifar10(d, o, err);
+	} else if (strcmp(src, "cifar100") == 0) {
+		st = import_cifar100(d, o, err);
+	} else if (strcmp(src, "folder") == 0) {
+		st = rml_import_folder(d, o->args[0], o->resize, err);
+	} else {
+		int fashion = o->classes != NULL;
+		st = rml_import_idx(d, o->args[0], o->args[1], fashion ? rml_fashion_mnist_classes : NULL,
+				    fashion ? 10 : 0, err);
+		if (!st && fashion) {
+			free(d->name);
+			d->name = strdup("fashion-mnist");
+		}
+	}
+	if (!st && (o->resize || o->gray_to_rgb))
+		st = rml_dataset_reshape(d, o->resize, o->gray_to_rgb, err);
+	/* Every reader refuses an empty dataset: refuse it here, not later. */
+	if (!st && d->n < 1)
+		st = rml_errorf(err, RML_ERR_FORMAT, "import %s: the input holds no images", src);
+	return st;
+}
+
+rml_status rml_dataset_class_list(const rml_dataset *d, const char *s, int **out, int *n,
+				  rml_error *err)
+{
+	char *dup = strdup(s), *save = NULL;
+	int *v = malloc((strlen(s) + 1) * sizeof *v);
+	int k = 0;
+	if (!dup || !v) {
+		free(dup);
+		free(v);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int found = -1;
+		for (int i = 0; i < d->n_classes; i++)
+			if (strcmp(d->class_names[i], t) == 0)
+				found = i;
+		if (found < 0) {
+			char *end;
+			long x = strtol(t, &end, 10);
+			if (*end == 0 && x >= 0 && x < d->n_classes)
+				found = (int)x;
+		}
+		if (found < 0) {
+			rml_status st = rml_errorf(err, RML_ERR_ARG, "no class '%s' in the dataset", t);
+			free(dup);
+			free(v);
+			return st;
+		}
+		v[k++] = found;
+	}
+	free(dup);
+	*out = v;
+	*n = k;
 	return RML_OK;
 }

@@ -109,4 +109,37 @@ rml_status rml_dataset_sheet_png(const rml_dataset *d, const char *path, int64_t
 rml_status rml_dataset_export_pngs(const rml_dataset *d, const char *dir,
 				   void (*progress)(int64_t done, int64_t total), rml_error *err);
 
+/* ---- what rmlops-data import reads ------------------------------------------ */
+
+/* An import: the source kind (cifar10, cifar100, folder, idx) and its
+ * arguments (files or directories), with the options that go with it. */
+typedef struct {
+	const char *source;
+	char *const *args;
+	int n_args;
+	const char *split;     /* cifar10/cifar100 directory: "test", else the training files */
+	const char *labels;    /* cifar100: "coarse", else fine */
+	const char *meta;      /* class-name file, instead of the directory's own */
+	const char *classes;   /* idx: "fashion-mnist" for its class names */
+	int resize;            /* > 0: every image resized to resize x resize */
+	int gray_to_rgb;       /* expand grey images to three channels */
+} rml_import_opts;
+
+/* Whether o names a source with the right number of arguments, before
+ * anything is read: RML_ERR_ARG with the message (a usage error) if not. */
+rml_status rml_import_check(const rml_import_opts *o, rml_error *err);
+/* Import o (checked by rml_import_check) into d: a cifar10 directory
+ * means data_batch_1..5.bin (or test_batch.bin) with batches.meta.txt
+ * when present; a cifar100 directory train.bin (or test.bin) with
+ * fine_label_names.txt or coarse_label_names.txt when present; then
+ * --resize and --gray-to-rgb. An import of no images fails
+ * (RML_ERR_FORMAT), so that no empty dataset is written. */
+rml_status rml_import(rml_dataset *d, const rml_import_opts *o, rml_error *err);
+
+/* Class list "cat,dog" or "3,5" (names of d's classes or indices) into a
+ * new array *out [*n] of indices (the caller frees it). RML_ERR_ARG "no
+ * class 'x' in the dataset" for an item that is neither, RML_ERR_NOMEM. */
+rml_status rml_dataset_class_list(const rml_dataset *d, const char *s, int **out, int *n,
+				  rml_error *err);
+
 #endif

@@ -518,8 +518,36 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 	return RML_OK;
 }
 
-const char *const rml_eval_metric_names[RML_EVAL_N_METRICS] = {
-	"acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace",
+static const char *const metric_names[RML_METRIC_COUNT] = {
+	[RML_METRIC_ACC1] = "acc1",
+	[RML_METRIC_ACC2] = "acc2",
+	[RML_METRIC_REJECT_RATE] = "reject_rate",
+	[RML_METRIC_NLL] = "nll",
+	[RML_METRIC_BRIER] = "brier",
+	[RML_METRIC_ECE] = "ece",
+	[RML_METRIC_MCE] = "mce",
+	[RML_METRIC_ACE] = "ace",
+	[RML_METRIC_MCE_MASS] = "mce_mass",
+	[RML_METRIC_AUROC_CONF] = "auroc_conf",
+	[RML_METRIC_AUROC_ENTROPY] = "auroc_entropy",
+	[RML_METRIC_AURC] = "aurc",
+	[RML_METRIC_N_OOD] = "n_ood",
+};
+
+const char *rml_metric_name(rml_metric m)
+{
+	return (unsigned)m < RML_METRIC_COUNT ? metric_names[m] : "?";
+}
+
+const rml_metric rml_eval_metrics[RML_EVAL_N_METRICS] = {
+	RML_METRIC_ACC1, RML_METRIC_ACC2, RML_METRIC_REJECT_RATE, RML_METRIC_NLL,
+	RML_METRIC_BRIER, RML_METRIC_ECE, RML_METRIC_MCE, RML_METRIC_ACE,
+};
+
+const rml_metric rml_calibrate_metrics[RML_CALIBRATE_N_MEASURES] = {
+	RML_METRIC_ACC1, RML_METRIC_ECE, RML_METRIC_MCE, RML_METRIC_ACE,
+	RML_METRIC_MCE_MASS, RML_METRIC_NLL, RML_METRIC_BRIER, RML_METRIC_AUROC_CONF,
+	RML_METRIC_AUROC_ENTROPY, RML_METRIC_AURC, RML_METRIC_N_OOD,
 };
 
 void rml_eval_report_values(const rml_eval_report *r, double *v)

@@ -131,13 +131,31 @@ rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning bi
 			    rml_eval_report *r, rml_error *err);
 void rml_eval_report_free(rml_eval_report *r);
 
-/* The report's summary metrics in the order rmlops-eval prints them:
- * acc1, acc2, reject_rate, nll, brier, ece, mce, ace (the names of the
- * report's fields, used as JSON keys and table rows). */
+/* Every measure a report names, in one table: a program's report (JSON
+ * keys, table rows) takes the names from here, so that acc1 or ece is
+ * spelt the same in rmlops-eval and rmlops-calibrate. Each report lists
+ * the measures it prints, in its order, as an rml_metric array. */
+typedef enum {
+	RML_METRIC_ACC1, RML_METRIC_ACC2, RML_METRIC_REJECT_RATE, RML_METRIC_NLL, RML_METRIC_BRIER,
+	RML_METRIC_ECE, RML_METRIC_MCE, RML_METRIC_ACE, RML_METRIC_MCE_MASS, RML_METRIC_AUROC_CONF,
+	RML_METRIC_AUROC_ENTROPY, RML_METRIC_AURC, RML_METRIC_N_OOD,
+	RML_METRIC_COUNT
+} rml_metric;
+/* The measure's name ("acc1", "reject_rate", ...); "?" out of range. */
+const char *rml_metric_name(rml_metric m);
+
+/* rmlops-eval's summary: acc1, acc2, reject_rate, nll, brier, ece, mce,
+ * ace, the fields of rml_eval_report. */
 #define RML_EVAL_N_METRICS 8
-extern const char *const rml_eval_metric_names[RML_EVAL_N_METRICS];
+extern const rml_metric rml_eval_metrics[RML_EVAL_N_METRICS];
 /* r's values of those metrics into v[RML_EVAL_N_METRICS]. */
 void rml_eval_report_values(const rml_eval_report *r, double *v);
+
+/* rmlops-calibrate's measures: acc1, ece, mce, ace, mce_mass, nll, brier,
+ * auroc_conf, auroc_entropy, aurc, n_ood (a count), the fields of
+ * rml_calib_measures (calib_model.h; rml_calibrate_measure_values). */
+#define RML_CALIBRATE_N_MEASURES 11
+extern const rml_metric rml_calibrate_metrics[RML_CALIBRATE_N_MEASURES];
 
 /* The two-sided 95% quantile of Student's t with df degrees of freedom
  * (the 0.975 quantile), to within 1e-5; NaN for df < 1. Exact values

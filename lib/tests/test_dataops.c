@@ -481,6 +481,62 @@ static void test_mixed_sizes_need_resize(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* rmlops-data import's sources: a directory means its five training
+ * batches (and names), test_batch.bin with split "test"; wrong argument
+ * counts and unknown sources refused before anything is read; a class
+ * list by names and indices. */
+static void test_import_sources(void **state)
+{
+	(void)state;
+	rml_dataset d;
+	rml_error err = { 0 };
+	char dir[600];
+	snprintf(dir, sizeof dir, "%s/cifar10-bin", td);
+	char *args[2] = { dir, dir };
+	rml_import_opts o = { .source = "cifar10", .args = args, .n_args = 1 };
+	assert_int_equal(rml_import(&d, &o, &err), RML_OK);
+	assert_int_equal(d.n, 20);
+	assert_string_equal(d.class_names[6], "frog");
+	for (int j = 0; j < 20; j++)
+		assert_memory_equal(d.images + (size_t)j * 3072, pick(j), 3072);
+	rml_dataset_free(&d);
+	o.split = "test";
+	o.resize = 16;
+	if (rml_import(&d, &o, &err) == RML_OK) {
+		assert_int_equal(d.h, 16);
+		rml_dataset_free(&d);
+	}
+	const struct {
+		const char *source;
+		int n_args;
+		const char *classes, *msg;
+	} bad[] = {
+		{ NULL, 0, NULL, "import needs a source" },
+		{ "cifar10", 0, NULL, "import cifar10 needs a directory or batch files" },
+		{ "cifar100", 2, NULL, "import cifar100 needs one directory or file" },
+		{ "folder", 0, NULL, "import folder needs one directory" },
+		{ "idx", 1, NULL, "import idx needs an image file and a label file" },
+		{ "idx", 2, "mnist", "import idx knows --classes fashion-mnist only" },
+		{ "png", 1, NULL, "unknown import source 'png'" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rml_import_opts b = { .source = bad[i].source, .args = args, .n_args = bad[i].n_args,
+				      .classes = bad[i].classes };
+		assert_int_equal(rml_import_check(&b, &err), RML_ERR_ARG);
+		assert_non_null(strstr(err.msg, bad[i].msg));
+		assert_int_equal(rml_import(&d, &b, &err), RML_ERR_ARG);
+	}
+	int *v = NULL, n = 0;
+	assert_int_equal(rml_dataset_class_list(&base, "frog,3,cat", &v, &n, &err), RML_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(v[0], 6);
+	assert_int_equal(v[1], 3);
+	assert_int_equal(v[2], 3);
+	free(v);
+	assert_int_equal(rml_dataset_class_list(&base, "frog,10", &v, &n, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "no class '10' in the dataset");
+}
+
 static void test_split_is_stratified(void **state)
 {
 	(void)state;
@@ -710,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_reject_empty_folder),
 		cmocka_unit_test(test_reject_unreadable_image),
 		cmocka_unit_test(test_mixed_sizes_need_resize),
+		cmocka_unit_test(test_import_sources),
 		cmocka_unit_test(test_split_is_stratified),
 		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_concat),

@@ -60,8 +60,26 @@ static void test_metric_table(void **state)
 	const char *want[] = { "acc1", "acc2", "reject_rate", "nll", "brier", "ece", "mce", "ace" };
 	for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
 		assert_true(v[i] == i + 1);
-		assert_string_equal(rml_eval_metric_names[i], want[i]);
+		assert_string_equal(rml_metric_name(rml_eval_metrics[i]), want[i]);
 	}
+}
+
+/* One table names every measure: the calibration report's order, no name
+ * twice, and none missing. */
+static void test_metric_names(void **state)
+{
+	(void)state;
+	const char *want[] = { "acc1", "ece", "mce", "ace", "mce_mass", "nll", "brier", "auroc_conf",
+			       "auroc_entropy", "aurc", "n_ood" };
+	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++)
+		assert_string_equal(rml_metric_name(rml_calibrate_metrics[i]), want[i]);
+	for (int i = 0; i < RML_METRIC_COUNT; i++) {
+		assert_non_null(rml_metric_name((rml_metric)i));
+		assert_string_not_equal(rml_metric_name((rml_metric)i), "?");
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(rml_metric_name((rml_metric)i), rml_metric_name((rml_metric)j));
+	}
+	assert_string_equal(rml_metric_name(RML_METRIC_COUNT), "?");
 }
 
 static void test_reject_rule_names(void **state)
@@ -443,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_top1_entropy),
 		cmocka_unit_test(test_accuracy),
 		cmocka_unit_test(test_metric_table),
+		cmocka_unit_test(test_metric_names),
 		cmocka_unit_test(test_reject_rule_names),
 		cmocka_unit_test(test_ece_by_hand),
 		cmocka_unit_test(test_nll_brier),
