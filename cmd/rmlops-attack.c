@@ -7,8 +7,8 @@
  * lib/attack_model.c, the reports' text lib/attack_report.c; this file
  * reads the command line and writes the outputs.
  */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,7 @@ struct cmdline {
 	int n_set;
 	int64_t batch, sheet_count;
 	double amplify;
+	int have_attack;   /* --attack given */
 	cli_common com;
 };
 
@@ -227,68 +228,43 @@ static int check_args(struct cmdline *c, const char *name, int have_attack)
 	return 0;
 }
 
+/* An attack setting (O_SET) goes to the list of settings under the
+ * option's name as its key. */
+enum { O_SET = 1 };
+#define F(f) offsetof(struct cmdline, f)
+#define SET(name) CLI_CALL(name, 0, O_SET)
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)), CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)), CLI_STR("output", 'o', F(output)),
+	SET("attack"), CLI_STR("config", 0, F(config)),
+	CLI_STR("name", 0, F(name)), SET("norm"),
+	CLI_STR("eps", 0, F(eps_list)), CLI_STR("pixels", 0, F(pixels_list)),
+	SET("target"), SET("steps"), SET("step-size"), SET("restarts"), SET("random-start"),
+	SET("generations"), SET("popsize"), SET("search"), SET("fitness"), SET("sigma0"),
+	SET("de-f"), SET("de-cr"), SET("min-search"),
+	CLI_STR("clean", 0, F(clean)), CLI_STR("sheet", 0, F(sheet)),
+	CLI_I64("sheet-count", 0, F(sheet_count), 1, 1000),
+	CLI_F64("amplify", 0, F(amplify), 0, 255),
+	CLI_STR("plot", 0, F(plot)), CLI_I64("batch", 0, F(batch), 1, 65536),
+	SET("loss"), SET("tile"), SET("preset"), CLI_STR("queries", 0, F(queries_list)),
+	SET("p-init"), CLI_SHARED_ALL, CLI_END,
+};
+#undef SET
+#undef F
+
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	c->have_attack |= !strcmp(e->name, "attack");
+	return add_set(c, e->name, arg);
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_SET = 256, O_CONFIG, O_NAME, O_EPS, O_PIXELS, O_QUERIES, O_CLEAN, O_SHEET, O_PLOT,
-		O_SHEET_COUNT, O_AMPLIFY, O_BATCH,
-	};
-	/* O_SET: an attack setting, under the option's name as its key. */
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "data", required_argument, 0, 'd' }, { "output", required_argument, 0, 'o' },
-		{ "attack", required_argument, 0, O_SET }, { "config", required_argument, 0, O_CONFIG },
-		{ "name", required_argument, 0, O_NAME }, { "norm", required_argument, 0, O_SET },
-		{ "eps", required_argument, 0, O_EPS }, { "pixels", required_argument, 0, O_PIXELS },
-		{ "target", required_argument, 0, O_SET }, { "steps", required_argument, 0, O_SET },
-		{ "step-size", required_argument, 0, O_SET }, { "restarts", required_argument, 0, O_SET },
-		{ "random-start", required_argument, 0, O_SET },
-		{ "generations", required_argument, 0, O_SET }, { "popsize", required_argument, 0, O_SET },
-		{ "search", required_argument, 0, O_SET }, { "fitness", required_argument, 0, O_SET },
-		{ "sigma0", required_argument, 0, O_SET }, { "de-f", required_argument, 0, O_SET },
-		{ "de-cr", required_argument, 0, O_SET }, { "min-search", required_argument, 0, O_SET },
-		{ "clean", required_argument, 0, O_CLEAN }, { "sheet", required_argument, 0, O_SHEET },
-		{ "sheet-count", required_argument, 0, O_SHEET_COUNT },
-		{ "amplify", required_argument, 0, O_AMPLIFY },
-		{ "plot", required_argument, 0, O_PLOT }, { "batch", required_argument, 0, O_BATCH },
-		{ "loss", required_argument, 0, O_SET }, { "tile", required_argument, 0, O_SET },
-		{ "preset", required_argument, 0, O_SET }, { "queries", required_argument, 0, O_QUERIES },
-		{ "p-init", required_argument, 0, O_SET }, CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	static const cli_number_option numbers[] = {
-		{ O_SHEET_COUNT, "--sheet-count", 'l', 1, 1000, offsetof(struct cmdline, sheet_count), 0 },
-		{ O_AMPLIFY, "--amplify", 'd', 0, 255, offsetof(struct cmdline, amplify), 0 },
-		{ O_BATCH, "--batch", 'l', 1, 65536, offsetof(struct cmdline, batch), 0 },
-		{ 0 },
-	};
-	int o, idx = -1, have_attack = 0;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, &idx)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case O_SET:
-			if (add_set(c, opts[idx].name, optarg))
-				return CLI_EXIT_USAGE;
-			have_attack |= !strcmp(opts[idx].name, "attack");
-			break;
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_CONFIG: c->config = optarg; break;
-		case O_NAME: c->name = optarg; break;
-		case O_EPS: c->eps_list = optarg; break;
-		case O_PIXELS: c->pixels_list = optarg; break;
-		case O_QUERIES: c->queries_list = optarg; break;
-		case O_CLEAN: c->clean = optarg; break;
-		case O_SHEET: c->sheet = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (c->com.want_help) {
 		usage();
 		return -1;
@@ -300,7 +276,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
-	return check_args(c, name, have_attack);
+	return check_args(c, name, c->have_attack);
 }
 
 static void progress(void *ctx, int64_t done, int64_t total)

@@ -5,8 +5,8 @@
  * many independent fault injections with 95% confidence intervals.
  * Metrics are lib/metrics.c; repetitions lib/inject_model.c.
  */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,125 +85,98 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n";
 
-enum {
-	O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
-	O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_SWEEP, O_RATES, O_PLOT,
-	O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
-};
-enum { G_THRESHOLD = 1, G_FAULT = 2 };  /* given on the command line */
+/* The options handled by the callback, and the bits of those given. */
+enum { O_REJECT = 1, O_BINNING, O_FAULT, O_UNIT, O_BER, O_BITS, O_RATES, O_PROMOTE };
+enum { G_THRESHOLD = 1, G_FAULT = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_THR, "--threshold", 'd', 0, 1e6, F(threshold), G_THRESHOLD },
-	{ O_RATE_REJ, "--reject-rate", 'd', 0, 1, F(rate), 0 },
-	{ O_BINS, "--bins", 'l', 1, 10000, F(bins), 0 },
-	{ O_REPEAT, "--repeat", 'l', 1, 1000000, F(repeat), 0 },
-	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_FAULT },
-	{ O_BOOT, "--bootstrap", 'l', 0, 10000000, F(cmp.n_boot), 0 },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("predictions", 'p', F(preds)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("write-predictions", 'P', F(preds_out)),
+	CLI_CALL("reject", 0, O_REJECT),
+	CLI_F64("threshold", 0, F(threshold), 0, 1e6, .bit = G_THRESHOLD),
+	CLI_F64("reject-rate", 0, F(rate), 0, 1),
+	CLI_I64("bins", 0, F(bins), 1, 10000),
+	CLI_CALL("binning", 0, O_BINNING),
+	CLI_I64("repeat", 0, F(repeat), 1, 1000000),
+	CLI_CALL("fault", 0, O_FAULT, .bit = G_FAULT),
+	CLI_CALL("unit", 0, O_UNIT, .bit = G_FAULT),
+	CLI_F64("rate", 0, F(spec.rate), 0, 1, .bit = G_FAULT),
+	CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_FAULT, .id = O_BER),
+	CLI_CALL("bits", 0, O_BITS, .bit = G_FAULT),
+	CLI_STR("target", 0, F(target), .bit = G_FAULT),
+	CLI_FLAG("per-class", 0, F(per_class)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_WORD("sweep", 0, F(sweep), "tensors|bits|rates"),
+	CLI_CALL("rates", 0, O_RATES),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_FLAG("no-calibration", 0, F(no_calib)),
+	CLI_STR("compare", 0, F(cmp.against)),
+	CLI_CALL("promote-if", 0, O_PROMOTE),
+	CLI_I64("bootstrap", 0, F(cmp.n_boot), 0, 10000000),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_REJECT:
+		c->reject_given = 1;
+		if (rml_reject_rule_parse(arg, &c->reject))
+			return cli_usage_error("--reject is none, entropy or confidence, not '%s'", arg);
+		return 0;
+	case O_BINNING:
+		if (strcmp(arg, "width") == 0) c->binning = RML_BINS_WIDTH;
+		else if (strcmp(arg, "mass") == 0) c->binning = RML_BINS_MASS;
+		else return cli_usage_error("--binning is width or mass, not '%s'", arg);
+		return 0;
+	case O_FAULT:
+		return rml_fault_model_parse(arg, &c->spec.model, &err) ? cli_usage_error("%s", err.msg) : 0;
+	case O_UNIT:
+		if (rml_fault_unit_parse(arg, &c->spec.unit, &err))
+			return cli_usage_error("%s", err.msg);
+		if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK || c->spec.unit == RML_FAULT_UNIT_BER)
+			return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
+		return 0;
+	case O_BER: c->spec.unit = RML_FAULT_UNIT_BER; return 0;
+	case O_BITS:
+		return rml_fault_bits_parse(arg, &c->spec.bits, &err) ? cli_usage_error("%s", err.msg) : 0;
+	case O_RATES: {
+		const char *p = arg;
+		char *end;
+		c->n_rates = 0;
+		while (*p && c->n_rates < 64) {
+			double v = strtod(p, &end);
+			if (end == p || !(v >= 0 && v <= 1) || (*end && *end != ','))
+				return cli_usage_error("--rates wants numbers in [0,1] separated by commas");
+			c->rates[c->n_rates++] = v;
+			p = *end ? end + 1 : end;
+		}
+		return 0;
+	}
+	case O_PROMOTE: return eval_compare_rule(&c->cmp, arg);
+	default: return 0;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
-		{ "predictions", required_argument, 0, 'p' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "write-predictions", required_argument, 0, 'P' },
-		{ "reject", required_argument, 0, O_REJECT }, { "threshold", required_argument, 0, O_THR },
-		{ "reject-rate", required_argument, 0, O_RATE_REJ },
-		{ "bins", required_argument, 0, O_BINS }, { "binning", required_argument, 0, O_BINNING },
-		{ "repeat", required_argument, 0, O_REPEAT }, { "fault", required_argument, 0, O_FAULT },
-		{ "unit", required_argument, 0, O_UNIT }, { "rate", required_argument, 0, O_RATE },
-		{ "ber", required_argument, 0, O_BER }, { "bits", required_argument, 0, O_BITS },
-		{ "target", required_argument, 0, O_TARGET },
-		{ "per-class", no_argument, 0, O_PER_CLASS }, { "batch", required_argument, 0, O_BATCH },
-		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
-		{ "plot", required_argument, 0, O_PLOT },
-		{ "no-calibration", no_argument, 0, O_NO_CALIB },
-		{ "compare", required_argument, 0, O_COMPARE },
-		{ "promote-if", required_argument, 0, O_PROMOTE },
-		{ "bootstrap", required_argument, 0, O_BOOT },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
 	unsigned given = 0;
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:p:P:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'p': c->preds = optarg; break;
-		case 'P': c->preds_out = optarg; break;
-		case O_REJECT:
-			c->reject_given = 1;
-			if (rml_reject_rule_parse(optarg, &c->reject))
-				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
-			break;
-		case O_BINNING:
-			if (strcmp(optarg, "width") == 0) c->binning = RML_BINS_WIDTH;
-			else if (strcmp(optarg, "mass") == 0) c->binning = RML_BINS_MASS;
-			else return cli_usage_error("--binning is width or mass, not '%s'", optarg);
-			break;
-		case O_FAULT:
-			if (rml_fault_model_parse(optarg, &c->spec.model, &err)) return cli_usage_error("%s", err.msg);
-			c->fault = 1;
-			break;
-		case O_UNIT:
-			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err)) return cli_usage_error("%s", err.msg);
-			if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK || c->spec.unit == RML_FAULT_UNIT_BER)
-				return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
-			c->fault = 1;
-			break;
-		case O_BER:
-			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate)) return 2;
-			c->spec.unit = RML_FAULT_UNIT_BER;
-			c->fault = 1;
-			break;
-		case O_BITS:
-			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err)) return cli_usage_error("%s", err.msg);
-			c->fault = 1;
-			break;
-		case O_TARGET: c->target = optarg; c->fault = 1; break;
-		case O_PER_CLASS: c->per_class = 1; break;
-		case O_SWEEP:
-			if (strcmp(optarg, "tensors") && strcmp(optarg, "bits") && strcmp(optarg, "rates"))
-				return cli_usage_error("--sweep is tensors, bits or rates, not '%s'", optarg);
-			c->sweep = optarg;
-			break;
-		case O_RATES: {
-			char *p = optarg, *end;
-			c->n_rates = 0;
-			while (*p && c->n_rates < 64) {
-				double v = strtod(p, &end);
-				if (end == p || !(v >= 0 && v <= 1) || (*end && *end != ','))
-					return cli_usage_error("--rates wants numbers in [0,1] separated by commas");
-				c->rates[c->n_rates++] = v;
-				p = *end ? end + 1 : end;
-			}
-			break;
-		}
-		case O_PLOT: c->plot = optarg; break;
-		case O_NO_CALIB: c->no_calib = 1; break;
-		case O_COMPARE: c->cmp.against = optarg; break;
-		case O_PROMOTE: if (eval_compare_rule(&c->cmp, optarg)) return 2; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (given & G_THRESHOLD)
-		c->have_threshold = 1;
-	if (given & G_FAULT)
-		c->fault = 1;
+	c->have_threshold = (given & G_THRESHOLD) != 0;
+	c->fault = (given & G_FAULT) != 0;
 	if (c->preds && (c->model || c->data))
 		return cli_usage_error("give either -p PREDICTIONS or -m MODEL -d DATA");
 	if (!c->preds && (!c->model || !c->data))
