@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "calib_model.h"
-#include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
 #include "eval_compare.h"
+#include "evaluate.h"
 #include "inject_model.h"
 #include "metrics.h"
 #include "classes.h"
@@ -212,141 +212,70 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* The metrics of one predictions set under the rejection rule. */
-static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report *r, rml_error *err)
+/* The rejection rule and binning of the command line. A predictions
+ * file keeps the rejections it was written with (a test-time adapter may
+ * have made them) unless --reject is given (--reject none clears them). */
+static rml_eval_opts eval_opts(const struct cmdline *c)
 {
-	double used = NAN;
-	/* A predictions file keeps the rejections it was written with (a
-	 * test-time adapter may have made them) unless --reject is given
-	 * (--reject none clears them). */
-	if ((c->reject_given || !c->preds) &&
-	    rml_predictions_reject(p, c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
-				   &used, err))
-		return -1;
-	if (rml_eval_compute(p, (int)c->bins, c->binning, r, err))
-		return -1;
-	r->threshold = used;
+	rml_eval_opts o = { c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
+			    !c->reject_given && c->preds, (int)c->bins, c->binning };
+	return o;
+}
+
+/* Write a report built in o to standard output and empty o; out of
+ * memory while building it is an error. */
+static int emit(rml_outbuf *o, rml_error *err)
+{
+	if (o->failed)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (o->len)
+		fwrite(o->data, 1, o->len, stdout);
+	o->len = 0;
 	return 0;
 }
 
-static void print_single(const rml_eval_report *r, const struct cmdline *c,
-			 const char *const *names, int64_t k)
+static void progress(int64_t done, int64_t total)
 {
-	double v[RML_EVAL_N_METRICS];
-	rml_eval_report_values(r, v);
-	if (c->com.json) {
-		printf("{\"n\":%lld", (long long)r->n);
-		for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
-			printf(",\"%s\":", rml_metric_name(rml_eval_metrics[i]));
-			cli_json_num(v[i]);
-		}
-		if (c->reject != RML_REJECT_NONE) {
-			printf(",\"threshold\":");
-			cli_json_num(r->threshold);
-		}
-		if (c->per_class) {
-			printf(",\"per_class\":{");
-			for (int64_t j = 0; j < k; j++) {
-				char generic[32];
-				snprintf(generic, sizeof generic, "class_%lld", (long long)j);
-				if (j)
-					putchar(',');
-				cli_json_str(names && names[j] ? names[j] : generic);
-				printf(":{\"acc\":");
-				cli_json_num(r->class_acc[j]);
-				printf(",\"n\":%lld}", (long long)r->class_n[j]);
-			}
-			printf("}");
-		}
-		printf("}\n");
-		return;
-	}
-	printf("%-12s %lld\n", "n", (long long)r->n);
-	for (int i = 0; i < RML_EVAL_N_METRICS; i++)
-		printf("%-12s %.4f\n", rml_metric_name(rml_eval_metrics[i]), v[i]);
-	if (c->reject != RML_REJECT_NONE)
-		printf("%-12s %.4f\n", "threshold", r->threshold);
-	if (c->per_class) {
-		printf("%-20s %8s %8s\n", "class", "acc", "n");
-		for (int64_t j = 0; j < k; j++) {
-			char generic[32];
-			snprintf(generic, sizeof generic, "class_%lld", (long long)j);
-			printf("%-20s %8.4f %8lld\n", cli_safe(names && names[j] ? names[j] : generic), r->class_acc[j],
-			       (long long)r->class_n[j]);
-		}
-	}
+	cli_progress("repetitions", done, total);
 }
 
-/* Run a vulnerability sweep and print it as a table (or JSON) and a chart. */
-static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_error *err)
+/* The report of the run the options ask for: a sweep, repetitions under
+ * faults, or the metrics of p (made already). */
+static int run(rml_model *m, const rml_dataset *d, struct cmdline *c, rml_predictions *p,
+	       rml_eval_report *rep, const char *const *names, rml_error *err)
 {
-	rml_fault_targets tg;
-	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
-		return -1;
-	rml_sweep_kind kind = !strcmp(c->sweep, "tensors") ? RML_SWEEP_TENSORS
-			      : !strcmp(c->sweep, "bits") ? RML_SWEEP_BITS : RML_SWEEP_RATES;
-	int n = kind == RML_SWEEP_TENSORS ? tg.n : kind == RML_SWEEP_BITS ? 32 : c->n_rates;
-	double *mean = malloc((size_t)n * sizeof *mean), *sd = malloc((size_t)n * sizeof *sd);
-	double *sdc = malloc((size_t)n * sizeof *sdc), *x = malloc((size_t)n * sizeof *x);
-	double *det = malloc((size_t)n * sizeof *det);
-	int r = -1;
-	if (!mean || !sd || !sdc || !x || !det) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (rml_inject_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->com.seed,
-			       c->batch, mean, sd, sdc, det, err))
-		goto out;
-	if (c->com.json)
-		printf("{\"sweep\":\"%s\",\"n_rep\":%lld,\"points\":[", c->sweep, (long long)c->repeat);
-	else
-		printf("%-48s %10s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-		       "acc1", "sd", "sdc_rate", "detected");
-	for (int i = 0; i < n; i++) {
-		char label[300];
-		if (kind == RML_SWEEP_TENSORS)
-			snprintf(label, sizeof label, "%s", tg.t[i].name);
-		else if (kind == RML_SWEEP_BITS)
-			snprintf(label, sizeof label, "%d", i);
-		else
-			snprintf(label, sizeof label, "%g", c->rates[i]);
-		x[i] = kind == RML_SWEEP_RATES ? c->rates[i] : i;
-		if (c->com.json)
-			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f,\"detected\":%.6f}",
-			       i ? "," : "", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-			       label, mean[i], sd[i], sdc[i], det[i]);
-		else
-			printf("%-48s %10.4f %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i], det[i]);
-	}
-	if (c->com.json)
-		printf("]}\n");
-	if (c->plot) {
-		rml_series s[2] = {
-			{ "acc1", x, mean, n, 0x1f77b4, kind == RML_SWEEP_TENSORS },
-			{ "sdc_rate", x, sdc, n, 0xd62728, 0 },
-		};
-		const char *xl = kind == RML_SWEEP_TENSORS ? "target tensor (in model order)"
-				 : kind == RML_SWEEP_BITS ? "bit position (31 = sign, 23-30 exponent)"
-							  : "fault rate";
-		char title[128];
-		snprintf(title, sizeof title, "faults by %s (%lld repetitions each)", c->sweep,
-			 (long long)c->repeat);
-		double xmin = x[0], xmax = x[n - 1];
-		if (kind == RML_SWEEP_TENSORS || kind == RML_SWEEP_BITS) {
-			xmin -= 0.5;
-			xmax += 0.5;
+	const rml_eval_opts o = eval_opts(c);
+	const char *targets = c->target ? c->target : "theta";
+	rml_outbuf out;
+	rml_outbuf_init(&out);
+	int r = 0;
+	if (c->sweep) {
+		rml_eval_sweep_result s;
+		r = rml_eval_sweep(m, d, targets, &c->spec, c->sweep, c->rates, c->n_rates, c->repeat,
+				   (uint64_t)c->com.seed, c->batch, &s, err) ? -1 : 0;
+		if (!r) {
+			/* The table first, then the chart. */
+			rml_eval_sweep_text(&out, c->com.json, c->sweep, c->repeat, &s);
+			r = emit(&out, err);
+			if (!r && c->plot)
+				r = rml_eval_sweep_png(c->plot, c->sweep, c->repeat, &s, err) ? -1 : 0;
+			rml_eval_sweep_free(&s);
 		}
-		if (rml_plot_png(c->plot, title, xl, "accuracy / SDC rate", s, 2, xmin, xmax, 0, 1, err))
-			goto out;
+	} else if (c->repeat) {
+		rml_summary sum[RML_EVAL_REPEAT_N];
+		r = rml_eval_repeat(m, d, targets, &c->spec, c->repeat, (uint64_t)c->com.seed, c->batch,
+				    !c->no_calib, &o, p, sum, progress, err) ? -1 : 0;
+		if (!r)
+			rml_eval_repeat_text(&out, c->com.json, d->n, c->repeat, &c->spec, sum);
+	} else {
+		r = rml_eval_measure(p, &o, rep, err) ? -1 : 0;
+		if (!r)
+			rml_eval_single_text(&out, c->com.json, rep, c->reject != RML_REJECT_NONE, c->per_class,
+					     names, p->k, cli_safe);
 	}
-	r = 0;
-out:
-	free(mean);
-	free(sd);
-	free(sdc);
-	free(det);
-	free(x);
-	rml_fault_targets_free(&tg);
+	if (!r)
+		r = emit(&out, err);
+	rml_outbuf_free(&out);
 	return r;
 }
 
@@ -373,106 +302,6 @@ static int compare(struct cmdline *c)
 	if (e->n_boot < 0)
 		e->n_boot = 2000;
 	return eval_compare_run(e);
-}
-
-/* Repetitions: inject, predict, measure, undo; then the mean, sd and 95%
- * CI of every metric over them, printed. */
-static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_predictions *p,
-		       rml_eval_report *rep, rml_error *err)
-{
-	rml_fault_targets tg = { 0 };
-	double *vals = NULL;
-	int rc = -1;
-	/* Repetitions: inject, predict, measure, undo. */
-	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
-		goto out;
-	/* More per repetition: the accuracy drop from the fault-free
-	 * model, the share of its correct predictions that the faults
-	 * turn wrong (sdc_rate), and every image's outcome against its
-	 * fault-free prediction: masked, sdc, detected (non-finite). */
-	enum { NR = RML_EVAL_N_METRICS + 5 };
-	vals = malloc((size_t)(c->repeat * NR) * sizeof *vals);
-	int32_t *clean = malloc((size_t)(d->n + 1) * sizeof *clean);
-	int32_t *pred = malloc((size_t)(d->n + 1) * sizeof *pred);
-	if (!vals || !clean || !pred) {
-		free(clean);
-		free(pred);
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err)) {
-		free(clean);
-		free(pred);
-		goto out;
-	}
-	rml_top1(p->probs, d->n, p->k, clean, NULL);
-	int64_t clean_right = 0;
-	for (int64_t i = 0; i < d->n; i++)
-		clean_right += clean[i] == d->labels[i];
-	for (int64_t r = 0; r < c->repeat; r++) {
-		/* Repetition r draws its faults from stream r of the seed, so
-		 * any repetition can be reproduced alone. */
-		rml_fault_log log;
-		rml_fault_log_init(&log);
-		rml_rng rng;
-		rml_rng_seed_stream(&rng, (uint64_t)c->com.seed, (uint64_t)r);
-		rml_status s = rml_inject(&c->spec, tg.t, tg.n, &rng, &log, err);
-		if (!s)
-			s = rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err);
-		rml_inject_undo(tg.t, &log);
-		rml_fault_log_free(&log);
-		if (s || (rml_eval_report_free(rep), measure(p, c, rep, err))) {
-			free(clean);
-			free(pred);
-			goto out;
-		}
-		double *v = vals + r * NR;
-		rml_eval_report_values(rep, v);
-		rml_top1(p->probs, d->n, p->k, pred, NULL);
-		int64_t corrupted = 0;
-		for (int64_t i = 0; i < d->n; i++)
-			corrupted += clean[i] == d->labels[i] && pred[i] != d->labels[i];
-		v[RML_EVAL_N_METRICS] = d->n ? (double)clean_right / (double)d->n - rep->acc1 : 0;
-		v[RML_EVAL_N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
-		rml_fault_outcomes(p->probs, clean, d->n, p->k, v + RML_EVAL_N_METRICS + 2, v + RML_EVAL_N_METRICS + 3,
-				   v + RML_EVAL_N_METRICS + 4);
-		cli_progress("repetitions", r + 1, c->repeat);
-	}
-	free(clean);
-	free(pred);
-	double *col = malloc((size_t)c->repeat * sizeof *col);
-	if (!col) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (c->com.json)
-		printf("{\"n\":%lld,\"n_rep\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g}",
-		       (long long)d->n, (long long)c->repeat, rml_fault_model_name(c->spec.model),
-		       rml_fault_unit_name(c->spec.unit), c->spec.rate);
-	else
-		printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
-		       "95% CI", (long long)c->repeat, (long long)d->n);
-	static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
-	for (int i = 0; i < NR; i++) {
-		const char *name = i < RML_EVAL_N_METRICS ? rml_metric_name(rml_eval_metrics[i]) : extra[i - RML_EVAL_N_METRICS];
-		for (int64_t r = 0; r < c->repeat; r++)
-			col[r] = vals[r * NR + i];
-		rml_summary s;
-		rml_summarize(col, c->repeat, &s);
-		if (c->com.json)
-			printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-			       name, s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
-		else
-			printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", name, s.mean, s.sd, s.lo, s.hi);
-	}
-	if (c->com.json)
-		printf("}\n");
-	free(col);
-	rc = 0;
-out:
-	free(vals);
-	rml_fault_targets_free(&tg);
-	return rc;
 }
 
 int main(int argc, char **argv)
@@ -541,17 +370,8 @@ int main(int argc, char **argv)
 		if (!c.repeat && rml_model_predict_calibrated(m, &d, c.batch, !c.no_calib, p.probs, &err))
 			goto done;
 	}
-	if (c.sweep) {
-		if (sweep(m, &d, &c, &err))
-			goto done;
-	} else if (c.repeat) {
-		if (repetitions(m, &d, &c, &p, &rep, &err))
-			goto done;
-	} else {
-		if (measure(&p, &c, &rep, &err))
-			goto done;
-		print_single(&rep, &c, names, p.k);
-	}
+	if (run(m, &d, &c, &p, &rep, names, &err))
+		goto done;
 	if (c.preds_out) {
 		if (rml_predictions_to_file(&p, &pf, &err))
 			goto done;
