@@ -426,48 +426,6 @@ static int job_close(struct job *j, int status)
 	return status;
 }
 
-/* The curves: against the query counts q (black-box attacks at one eps)
- * when nq > 0, else against the budgets bud. */
-static int curves(const struct cmdline *c, struct job *j, const double *bud, int nb, int l0,
-		  const double *q, int nq)
-{
-	const int n = j->n, np = nq ? nq : nb;
-	rml_attack_report *reps = calloc((size_t)n * (size_t)np, sizeof *reps);
-	double *rates = calloc((size_t)n * (size_t)np, sizeof *rates);
-	const char **nm = calloc((size_t)n, sizeof *nm);
-	char title[160];
-	int bad = !reps || !rates || !nm;
-	if (bad)
-		rml_errorf(&j->err, RML_ERR_NOMEM, "out of memory");
-	for (int i = 0; !bad && i < n; i++)
-		nm[i] = j->list[i].name;
-	if (!bad && nq) {
-		bad = rml_attack_query_curves(j->m, j->list, n, &j->d, q, nq, c->batch, progress, rates,
-					      reps, &j->err) != RML_OK;
-		if (!bad)
-			rml_attack_query_text(&j->out, c->com.json, j->list, n, q, nq, rates, reps, j->d.n);
-		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
-			 j->list[0].cfg.eps, (long long)j->d.n);
-	} else if (!bad) {
-		bad = rml_attack_curves(j->m, j->list, n, &j->d, bud, nb, c->batch, progress, reps,
-					&j->err) != RML_OK;
-		if (!bad)
-			rml_attack_curve_text(&j->out, c->com.json, l0, j->list, n, bud, nb, reps, j->d.n);
-		snprintf(title, sizeof title, "robustness curve, %lld images", (long long)j->d.n);
-	}
-	if (!bad)
-		emit(stdout, &j->out);
-	if (!bad && c->plot)
-		bad = (nq ? rml_attack_query_png(c->plot, title, nm, n, q, nq, rates, &j->err)
-			  : rml_attack_curve_png(c->plot, title, l0 ? "pixels changed (L0)"
-							       : "eps (pixel units, of 255)",
-						 nm, n, bud, nb, reps, &j->err)) != RML_OK;
-	free(nm);
-	free(rates);
-	free(reps);
-	return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-}
-
 static int cmd_curve(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -485,20 +443,13 @@ static int cmd_curve(void *ctx)
 	if (c->queries_list && parse_budgets("--queries", c->queries_list, 1, q, &nq))
 		return job_close(&j, CLI_EXIT_USAGE);
 	const int l0 = j.list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
-	for (int i = 0; i < j.n; i++) {
-		rml_attack_kind k = j.list[i].cfg.kind;
-		int il0 = k == RML_ATTACK_PIXEL_L0;
-		if (nq && k != RML_ATTACK_CMAES_LINF && !il0 && k != RML_ATTACK_SQUARE)
-			return job_close(&j, cli_usage_error("attack %s is white-box: the query axis is for "
-							     "cmaes-linf, pixel-l0 and square", j.list[i].name));
-		if (!nq && ((il0 && !n_pix) || (!il0 && !n_eps)))
-			return job_close(&j, cli_usage_error("attack %s needs %s LIST for its curve",
-							     j.list[i].name, il0 ? "--pixels" : "--eps"));
-		if (!nq && i > 0 && il0 != l0)
-			return job_close(&j, cli_usage_error("one curve shares its budgets: do not mix "
-							     "pixel-l0 with eps attacks"));
-	}
-	return job_close(&j, curves(c, &j, l0 ? pix : eps, l0 ? n_pix : n_eps, l0, q, nq));
+	if (rml_attack_curve_check(j.list, j.n, nq, n_eps, n_pix, &j.err))
+		return job_close(&j, cli_usage_error("%s", j.err.msg));
+	st = rml_attack_curves_report(j.m, j.list, j.n, &j.d, l0 ? pix : eps, l0 ? n_pix : n_eps, l0, q, nq,
+				      c->batch, progress, c->com.json, c->plot, &j.out, &j.err)
+		     ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	emit(stdout, &j.out);   /* the table, also when only the chart failed */
+	return job_close(&j, st);
 }
 
 /* create and run: each attack over the dataset, a report row each;
