@@ -100,15 +100,6 @@ put("sm_logits", "f32", logits)
 put("sm_probs", "f32", sm)
 
 # ---- calibration errors on bin edges ----------------------------------------
-rng = np.random.default_rng(7)
-edge = np.array([0.0, 0.1, 0.2, 0.25, 0.3, 0.5, 0.5, 0.7, 0.7, 0.75, 0.75, 0.8, 0.9,
-                 1.0, 1.0, 0.6, 0.6, 0.6], dtype=F32)
-conf = np.concatenate([edge, rng.uniform(0, 1, 30).astype(F32), np.array([NAN], dtype=F32)])
-ok = (rng.uniform(0, 1, conf.size) < np.nan_to_num(conf, nan=0.3)).astype(np.uint8)
-ok[: edge.size] = [0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0]
-c64 = np.where(np.isfinite(conf), conf, 0).astype(np.float64)
-
-
 def width_bins(c, nb, rule="ours"):
     if rule == "ours":                # [b/B, (b+1)/B), exact, 1 in the last bin
         return np.minimum(np.floor(c * nb).astype(int), nb - 1)
@@ -146,14 +137,37 @@ def mass_bins(c, nb):
     return bins, b
 
 
+rng = np.random.default_rng(7)
+edge = np.array([0.0, 0.1, 0.2, 0.25, 0.3, 0.5, 0.5, 0.7, 0.7, 0.75, 0.75, 0.8, 0.9,
+                 1.0, 1.0, 0.6, 0.6, 0.6], dtype=F32)
+conf = np.concatenate([edge, rng.uniform(0, 1, 30).astype(F32), np.array([NAN], dtype=F32)])
+ok = (rng.uniform(0, 1, conf.size) < np.nan_to_num(conf, nan=0.3)).astype(np.uint8)
+c64 = np.where(np.isfinite(conf), conf, 0).astype(np.float64)
+
+
+def other_rules_differ(o):
+    """Bins closed above move 0.25, 0.5 and 0.75 down with 4 bins; float32
+    edges move float32 0.7 up with 10. ECE cannot see a move between two
+    bins whose gaps have the same sign, so the edge rows' correctness is
+    drawn until both moves change ECE and MCE."""
+    for other, nb in (("right", 4), ("f32", 10)):
+        e, m = errors(c64, o, width_bins(c64, nb), nb)
+        e2, m2 = errors(c64, o, width_bins(c64, nb, other), nb)
+        if abs(e2 - e) < 1e-3 or abs(m2 - m) < 1e-3:
+            return False
+    return True
+
+
+for trial in range(1000):
+    ok[: edge.size] = np.random.default_rng(100 + trial).integers(0, 2, edge.size)
+    if other_rules_differ(ok.astype(np.float64)):
+        break
+else:
+    raise SystemExit("no correctness pattern tells the bin rules apart")
 of = ok.astype(np.float64)
 ece = []
 for nb in (4, 10, 15):
     e, m = errors(c64, of, width_bins(c64, nb), nb)
-    for other in ("right", "f32"):
-        e2, _ = errors(c64, of, width_bins(c64, nb, other), nb)
-        if nb == 10:
-            assert abs(e2 - e) > 1e-4, (nb, other)
     mb, nm = mass_bins(c64, nb)
     a, am = errors(c64, of, mb, nm)
     ece += [nb, e, m, a, am]
@@ -217,7 +231,6 @@ rp[12] = [0.75, 0.125, 0.125, 0.0]
 # Two rows whose entropies differ in double but not in float32: by the
 # stored float32 value they tie (the earlier row first), by the double
 # value the later row would come first.
-base = np.array([0.1, 0.2, 0.3, 0.4], dtype=F32)
 
 
 def h64(r):
@@ -225,10 +238,11 @@ def h64(r):
     return float(-(r * np.log(r)).sum())
 
 
-alt = base.copy()
-for _ in range(200):
-    alt[0] = np.nextafter(alt[0], F32(1), dtype=F32)
-    alt[3] = F32(1) - alt[0] - alt[1] - alt[2]
+for b0 in np.linspace(0.05, 0.15, 101, dtype=F32):
+    base = np.array([b0, 0.2, 0.3, F32(0.5) - b0], dtype=F32)
+    alt = base.copy()
+    alt[0] = np.nextafter(b0, F32(1), dtype=F32)      # mass towards the
+    alt[3] = np.nextafter(base[3], F32(0), dtype=F32)  # smaller class
     if h64(alt) > h64(base) and F32(h64(alt)) == F32(h64(base)):
         break
 else:
@@ -238,8 +252,13 @@ rp[20], rp[21] = base, alt
 # rounds to the same float32: compared exactly, the later (lower) one is
 # the more uncertain.
 c1 = F32(0.3)
-c2 = np.nextafter(c1, F32(1), dtype=F32)
-assert F32(1) - c1 == F32(1) - c2 and c2 > c1
+for _ in range(8):
+    c2 = np.nextafter(c1, F32(1), dtype=F32)
+    if F32(1) - c1 == F32(1) - c2:
+        break
+    c1 = c2
+else:
+    raise SystemExit("no rounded 1 - confidence tie found")
 rp[24] = [c2, (1 - c2) / 3, (1 - c2) / 3, (1 - c2) / 3]
 rp[25] = [c1, (1 - c1) / 3, (1 - c1) / 3, (1 - c1) / 3]
 rfin = np.isfinite(rp).all(axis=1)
