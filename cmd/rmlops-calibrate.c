@@ -4,19 +4,20 @@
  * out-of-distribution data; writes the model with the calibrator and a
  * rejection threshold inside, and reports calibration measures before and
  * after (optionally on held-out data), with reliability diagrams and a
- * risk-coverage chart. The pipeline is lib/calibrate.c; this file parses,
- * loads, words the report and saves.
+ * risk-coverage chart. The pipeline is lib/calibrate.c, the report's
+ * wording lib/calibrate_report.c; this file parses, loads and saves.
  */
 #include <getopt.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "calibrate.h"
+#include "calibrate_report.h"
 #include "classes.h"
 #include "cli.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot, *adapters;
@@ -180,162 +181,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* ---- report ------------------------------------------------------------------------- */
-
-static void json_num(FILE *o, double v)
-{
-	if (isfinite(v))
-		fprintf(o, "%.6f", v);
-	else
-		fprintf(o, "null");
-}
-
-/* ,"key":{"acc1":...,"n_ood":N} — the last measure is a count. */
-static void json_meas(FILE *o, const char *key, const rml_calib_measures *m)
-{
-	double v[RML_CALIBRATE_N_MEASURES];
-	rml_calibrate_measure_values(m, v);
-	fprintf(o, ",\"%s\":{", key);
-	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(o, "%s\"%s\":", i ? "," : "", rml_metric_name(rml_calibrate_metrics[i]));
-		if (i == RML_CALIBRATE_N_MEASURES - 1)
-			fprintf(o, "%lld", (long long)v[i]);
-		else
-			json_num(o, v[i]);
-	}
-	fprintf(o, "}");
-}
-
-static void report_json(FILE *rep, const struct cmdline *c, const rml_calibrate_result *r)
-{
-	const rml_calibrate_opts *p = &c->o;
-	fprintf(rep, "{\"method\":\"%s\",\"ensemble\":%d,\"bins\":%d,\"params\":[%.6g,%.6g,%.6g]",
-		rml_calib_method_name(p->method), p->calib.bbq_ensemble, p->calib.n_bins, r->cal.scalars[0],
-		r->cal.scalars[1], r->cal.scalars[2]);
-	fprintf(rep, ",\"ood\":\"%s\",\"n_id\":%lld,\"n_ood\":%lld", rml_ood_space_name(p->ood),
-		(long long)r->id.n, (long long)r->ood.n);
-	if (p->reject != RML_REJECT_NONE) {
-		const char *key[6] = { "threshold", "reject_rate", "acc2", "test_reject_rate",
-				       "test_ood_reject_rate", "test_acc2" };
-		double v[6] = { r->choice.threshold, r->choice.reject_rate, r->choice.acc2,
-				r->test_reject_rate, r->test_ood_reject_rate, r->test_acc2 };
-		fprintf(rep, ",\"reject\":{\"rule\":\"%s\"",
-			p->reject == RML_REJECT_ENTROPY ? "entropy" : "confidence");
-		for (int i = 0; i < (r->have_test ? 6 : 3); i++) {
-			fprintf(rep, ",\"%s\":", key[i]);
-			json_num(rep, v[i]);
-		}
-		fprintf(rep, "}");
-	}
-	for (int s = 0; s < 1 + r->have_test; s++) {
-		const rml_calibrate_set *ps = s ? &r->test : &r->calib;
-		fprintf(rep, ",\"%s\":{\"n\":%lld", ps->name, (long long)ps->n);
-		json_meas(rep, "before", &ps->before);
-		json_meas(rep, "after", &ps->after);
-		fprintf(rep, "}");
-	}
-	if (r->by_source) {
-		fprintf(rep, ",\"test_auroc\":{");
-		for (int src = 0; src < 2; src++) {
-			fprintf(rep, "%s\"%s\":{\"n\":%lld", src ? "," : "", src ? "real" : "generated",
-				(long long)(src ? r->n_test_real : r->n_test_generated));
-			for (int a = 0; a < 2; a++) {
-				fprintf(rep, ",\"%s\":{\"auroc_conf\":", a ? "after" : "before");
-				json_num(rep, r->src_auroc[src][a][0]);
-				fprintf(rep, ",\"auroc_entropy\":");
-				json_num(rep, r->src_auroc[src][a][1]);
-				fprintf(rep, "}");
-			}
-			fprintf(rep, "}");
-		}
-		fprintf(rep, "}");
-	}
-	if (p->compare) {
-		fprintf(rep, ",\"compare\":{\"on\":\"%s\"", r->compare_on);
-		for (int j = 0; j < r->n_compare; j++)
-			json_meas(rep, r->compare_label[j], &r->compare[j]);
-		fprintf(rep, "}");
-	}
-	fprintf(rep, "}\n");
-}
-
-static void print_params(FILE *o, const rml_calib *c)
-{
-	if (c->method == RML_CALIB_TEMPERATURE)
-		fprintf(o, "temperature %.4f", c->scalars[0]);
-	else if (c->method == RML_CALIB_BETA)
-		fprintf(o, "a %.4f  b %.4f  c %.4f", c->scalars[0], c->scalars[1], c->scalars[2]);
-	else
-		fprintf(o, "%lld model%s, %lld knots", (long long)c->n_models, c->n_models == 1 ? "" : "s",
-			(long long)c->n_knots);
-}
-
-static void report_text(FILE *rep, const struct cmdline *c, const rml_calibrate_result *r)
-{
-	const rml_calibrate_opts *p = &c->o;
-	const rml_calib_measures *ms[4] = { &r->calib.before, &r->calib.after, &r->test.before,
-					    &r->test.after };
-	int nc = r->have_test ? 4 : 2;
-	fprintf(rep, "method %s%s, ", rml_calib_method_name(p->method),
-		p->calib.bbq_ensemble && p->method == RML_CALIB_BBQ ? " (ensemble)" : "");
-	print_params(rep, &r->cal);
-	fprintf(rep, "; calibrated on %lld augmented and %lld %s images\n", (long long)r->id.n,
-		(long long)r->ood.n, rml_ood_space_name(p->ood));
-	if (p->reject != RML_REJECT_NONE) {
-		int ent = p->reject == RML_REJECT_ENTROPY;
-		fprintf(rep, "rejection: %s > %.4f rejects %.4f of the calibration data (ACC2 %.4f)",
-			ent ? "entropy" : "1-confidence", ent ? r->choice.threshold : 1 - r->choice.threshold,
-			r->choice.reject_rate, r->choice.acc2);
-		if (r->have_test)
-			fprintf(rep, ", %.4f of the test data (ACC2 %.4f, OOD rejected %.4f)",
-				r->test_reject_rate, r->test_acc2, r->test_ood_reject_rate);
-		fprintf(rep, "\n");
-	}
-	const char *heads[4] = { "calib:before", "calib:after", "test:before", "test:after" };
-	fprintf(rep, "%-14s", "measure");
-	for (int j = 0; j < nc; j++)
-		fprintf(rep, " %12s", heads[j]);
-	fprintf(rep, "\n");
-	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(rep, "%-14s", rml_metric_name(rml_calibrate_metrics[i]));
-		for (int j = 0; j < nc; j++) {
-			double v[RML_CALIBRATE_N_MEASURES];
-			rml_calibrate_measure_values(ms[j], v);
-			if (i == RML_CALIBRATE_N_MEASURES - 1)
-				fprintf(rep, " %12lld", (long long)v[i]);
-			else if (isfinite(v[i]))
-				fprintf(rep, " %12.4f", v[i]);
-			else
-				fprintf(rep, " %12s", "-");
-		}
-		fprintf(rep, "\n");
-	}
-	for (int src = 0; r->by_source && src < 2; src++)
-		fprintf(rep, "test AUROC, %s OOD only (%lld images): confidence %.4f -> %.4f, entropy %.4f -> %.4f\n",
-			src ? "real" : "generated", (long long)(src ? r->n_test_real : r->n_test_generated),
-			r->src_auroc[src][0][0], r->src_auroc[src][1][0], r->src_auroc[src][0][1],
-			r->src_auroc[src][1][1]);
-}
-
-static void report_compare(FILE *rep, const rml_calibrate_result *r)
-{
-	fprintf(rep, "\n%-20s %8s %8s %8s %8s %8s %8s %10s %10s   (on the %s data)\n", "method", "acc1",
-		"ece", "mce", "ace", "nll", "brier", "auroc_conf", "auroc_ent", r->compare_on);
-	for (int j = 0; j < r->n_compare; j++) {
-		const rml_calib_measures *x = &r->compare[j];
-		double v[8] = { x->acc1, x->ece, x->mce, x->ece_mass, x->nll, x->brier, x->auroc_conf,
-				x->auroc_entropy };
-		fprintf(rep, "%-20s", r->compare_label[j]);
-		for (int i = 0; i < 8; i++) {
-			if (isfinite(v[i]))
-				fprintf(rep, i < 6 ? " %8.4f" : " %10.4f", v[i]);
-			else
-				fprintf(rep, i < 6 ? " %8s" : " %10s", "-");
-		}
-		fprintf(rep, "\n");
-	}
-}
-
 /* ---- main --------------------------------------------------------------------------- */
 
 static void ae_progress(void *ctx, int epoch, int epochs, double mse)
@@ -435,12 +280,16 @@ int main(int argc, char **argv)
 		goto done;
 	if (rml_calibrate(m, &d, c.test ? &test : NULL, c.test_ood ? &xood : NULL, &c.o, &r, &err))
 		goto done;
+	rml_outbuf text;
+	rml_outbuf_init(&text);
 	if (c.com.json)
-		report_json(rep, &c, &r);
+		rml_calibrate_report_json(&text, &c.o, &r);
 	else if (cli_verbosity > 0)
-		report_text(rep, &c, &r);
+		rml_calibrate_report_text(&text, &c.o, &r);
 	if (c.o.compare && !c.com.json)
-		report_compare(rep, &r);
+		rml_calibrate_report_compare(&text, &r);
+	fputs(rml_out_str(&text), rep);
+	rml_outbuf_free(&text);
 	const rml_calibrate_set *shown = r.have_test ? &r.test : &r.calib;
 	if (c.plot && rml_calibrate_reliability_png(c.plot, shown, c.o.eval_bins, &err))
 		goto done;
