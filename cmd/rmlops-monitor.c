@@ -8,11 +8,9 @@
  * co-activations lib/coact.c.
  */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "calib_model.h"
 #include "cli.h"
@@ -21,6 +19,7 @@
 #include "model.h"
 #include "monitor.h"
 #include "monitor_watch.h"
+#include "outbuf.h"
 
 /* Exit status when a window crossed an alert threshold. */
 enum { EXIT_ALERT = 3 };
@@ -236,18 +235,6 @@ static int load_data(const char *path, rml_dataset *d, rml_error *err)
 	return st ? -1 : 0;
 }
 
-static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
-{
-	int h, w, ch;
-	rml_model_input_shape(m, &h, &w, &ch);
-	if (d->h != h || d->w != w || d->c != ch) {
-		cli_msg("%s: images are %lldx%lldx%lld, the model takes %dx%dx%d", path, (long long)d->h,
-			(long long)d->w, (long long)d->c, h, w, ch);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- fit ------------------------------------------------------------------------ */
 
 static int cmd_fit(void *ctx)
@@ -257,40 +244,24 @@ static int cmd_fit(void *ctx)
 	rml_model *m = NULL;
 	rml_dataset d;
 	rml_dataset_init(&d);
-	rml_coact co;
-	rml_coact_init(&co);
 	rml_file out;
 	rml_file_init(&out);
-	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
 		return CLI_EXIT_USAGE;
-	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
-		goto fail;
-	if (check_geometry(m, &d, c->data))
+	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err) ||
+	    rml_coact_check_images(m, &d, c->data, &err) ||
+	    rml_coact_fit_dataset(m, &d, c->batch, c->quantile > 0 ? c->quantile : 0.9,
+				  c->rare >= 0 ? c->rare : 0.002, &err) ||
+	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->output, -1, &err))
 		goto done;
-	int64_t dim = rml_model_n_features(m);
-	feat = malloc((size_t)(d.n * dim + 1) * sizeof *feat);
-	if (!feat) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	if (rml_model_features(m, d.images, d.n, c->batch, feat, NULL, NULL, &err) ||
-	    rml_coact_fit(&co, feat, d.n, dim, c->quantile > 0 ? c->quantile : 0.9,
-			  c->rare >= 0 ? c->rare : 0.002, &err) ||
-	    rml_model_set_coact(m, &co, &err) || rml_model_to_file(m, &out, &err) ||
-	    cli_save(&out, c->output, -1, &err))
-		goto fail;
-	cli_info("co-activation statistics of %lld units fitted on %lld inputs", (long long)dim,
-		 (long long)d.n);
+	cli_info("co-activation statistics of %lld units fitted on %lld inputs",
+		 (long long)rml_model_n_features(m), (long long)d.n);
 	status = CLI_EXIT_OK;
-	goto done;
-fail:
-	cli_fail(&err);
 done:
-	free(feat);
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
 	rml_file_free(&out);
-	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 	return status;
@@ -314,14 +285,7 @@ static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, in
 	return 0;
 }
 
-static void json_num(const char *key, double v, int last)
-{
-	if (isfinite(v))
-		printf("\"%s\":%.6f%s", key, v, last ? "" : ",");
-	else
-		printf("\"%s\":null%s", key, last ? "" : ",");
-}
-
+/* The score table of d, or how well each signal tells d from --ood. */
 static int cmd_score(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -332,26 +296,24 @@ static int cmd_score(void *ctx)
 	rml_dataset_init(&o);
 	rml_coact co;
 	rml_coact_init(&co);
+	rml_outbuf text;
+	rml_outbuf_init(&text);
 	float *buf = NULL;
 	int32_t *pred = NULL;
 	int status = CLI_EXIT_FAIL;
 	int auroc = strcmp(c->cmd->name, "auroc") == 0;
 	if (load_model(c->model, &m, NULL, &err) || rml_model_coact(m, &co, &err) ||
-	    load_data(c->data, &d, &err))
-		goto fail;
-	if (check_geometry(m, &d, c->data))
+	    load_data(c->data, &d, &err) || rml_coact_check_images(m, &d, c->data, &err))
 		goto done;
 	if (auroc) {
-		if (load_data(c->ood, &o, &err))
-			goto fail;
-		if (c->ood_model && load_model(c->ood_model, &m2, NULL, &err))
-			goto fail;
+		if (load_data(c->ood, &o, &err) || (c->ood_model && load_model(c->ood_model, &m2, NULL, &err)))
+			goto done;
 		if (m2 && rml_model_n_features(m2) != co.n_units) {
-			cli_msg("%s: %lld features, the statistics have %lld", c->ood_model,
-				(long long)rml_model_n_features(m2), (long long)co.n_units);
+			rml_errorf(&err, RML_ERR_MISMATCH, "%s: %lld features, the statistics have %lld",
+				   c->ood_model, (long long)rml_model_n_features(m2), (long long)co.n_units);
 			goto done;
 		}
-		if (check_geometry(m2 ? m2 : m, &o, c->ood))
+		if (rml_coact_check_images(m2 ? m2 : m, &o, c->ood, &err))
 			goto done;
 	}
 	int64_t n = d.n + o.n;
@@ -359,41 +321,30 @@ static int cmd_score(void *ctx)
 	pred = malloc((size_t)(n + 1) * sizeof *pred);
 	if (!buf || !pred) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto fail;
+		goto done;
 	}
 	float *score = buf, *ent = buf + n, *conf = buf + 2 * n;
 	if (score_set(m, &co, &d, c->batch, score, ent, conf, pred, &err) ||
 	    (auroc && score_set(m2 ? m2 : m, &co, &o, c->batch, score + d.n, ent + d.n, conf + d.n,
 				pred + d.n, &err)))
-		goto fail;
-	if (!auroc) {
-		printf("coact_score\tentropy\tconfidence\tpredicted\tlabel\n");
-		for (int64_t i = 0; i < d.n; i++)
-			printf("%.9g\t%.9g\t%.9g\t%d\t%d\n", score[i], ent[i], conf[i], pred[i], d.labels[i]);
-		status = CLI_EXIT_OK;
+		goto done;
+	double au[3];
+	if (!auroc)
+		rml_coact_score_text(&text, score, ent, conf, pred, d.labels, d.n);
+	else if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
+		goto done;
+	else
+		rml_coact_auroc_text(&text, c->com.json, d.n, o.n, au);
+	if (text.failed) {
+		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	/* The AUROC of telling out-of-distribution inputs by a higher score
-	 * or entropy, or a lower confidence. */
-	double au[3];
-	if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
-		goto fail;
-	double a_s = au[0], a_e = au[1], a_c = au[2];
-	if (c->com.json) {
-		printf("{\"n_id\":%lld,\"n_ood\":%lld,", (long long)d.n, (long long)o.n);
-		json_num("auroc_coact", a_s, 0);
-		json_num("auroc_entropy", a_e, 0);
-		json_num("auroc_confidence", a_c, 1);
-		printf("}\n");
-	} else {
-		printf("n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n");
-		printf("%lld\t%lld\t%.4f\t%.4f\t%.4f\n", (long long)d.n, (long long)o.n, a_s, a_e, a_c);
-	}
+	fwrite(text.data, 1, text.len, stdout);
 	status = CLI_EXIT_OK;
-	goto done;
-fail:
-	cli_fail(&err);
 done:
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
+	rml_outbuf_free(&text);
 	free(buf);
 	free(pred);
 	rml_coact_free(&co);
@@ -420,22 +371,6 @@ static void watch_say(void *ctx, int level, const char *msg)
 		cli_msg("%s", msg);
 }
 
-/* A textfile whose directory is missing fails now, not after the first window. */
-static int check_textfile_dir(const char *path)
-{
-	char *dir = strdup(path);
-	if (!dir)
-		return -1;
-	char *slash = strrchr(dir, '/');
-	const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-	struct stat sb;
-	int ok = stat(d, &sb) == 0 && S_ISDIR(sb.st_mode);
-	if (!ok)
-		cli_msg("--textfile %s: the directory %s does not exist", path, d);
-	free(dir);
-	return ok ? 0 : -1;
-}
-
 static int cmd_watch(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -444,8 +379,10 @@ static int cmd_watch(void *ctx)
 	char hex[65] = "";
 	rml_watch s;
 	memset(&s, 0, sizeof s);
-	if (c->textfile && check_textfile_dir(c->textfile))
+	if (c->textfile && rml_watch_check_dir(c->textfile, &err)) {
+		cli_msg("--textfile %s", err.msg);
 		return CLI_EXIT_FAIL;
+	}
 	if (c->plot && cli_check_output(c->plot))
 		return CLI_EXIT_USAGE;
 	const rml_watch_opts o = { c->window, c->step, c->batch, c->alert, c->alert_thr, c->n_alerts,
