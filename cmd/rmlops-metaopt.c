@@ -21,6 +21,7 @@
 #include "metaopt_run.h"
 #include "classes.h"
 #include "model.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *val, *tasks, *pool, *output, *checkpoint, *resume, *log, *plot;
@@ -229,35 +230,6 @@ static int check_args(struct cmdline *c)
 	return cli_check_outputs(outs, opts, 4, ins, 5);
 }
 
-static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
-		    const rml_metaopt_data *data)
-{
-	rml_error err;
-	int n_per = (int)(c->repeat ? c->repeat : 20), T = c->cfg.steps;
-	int n = pool->n * n_per;
-	double *r = malloc((size_t)n * sizeof *r), *curves = malloc((size_t)n * (T + 1) * sizeof *curves);
-	double p0 = NAN;
-	int status = CLI_EXIT_FAIL;
-	if (!r || !curves) {
-		cli_msg("out of memory");
-		goto done;
-	}
-	if (rml_metaopt_evaluate(m, &c->cfg, pool, data, n_per, (int)c->com.threads, r, curves, &p0, &err)) {
-		status = cli_fail(&err);
-		goto done;
-	}
-	rml_metaopt_eval_report(stdout, c->com.json, pool, p0, T, n_per, r, curves);
-	if (c->plot && rml_metaopt_plot_curves(c->plot, pool, curves, n_per, T, p0, &err)) {
-		status = cli_fail(&err);
-		goto done;
-	}
-	status = CLI_EXIT_OK;
-done:
-	free(r);
-	free(curves);
-	return status;
-}
-
 /* --resume: the run's options come from the checkpoint (loaded into
  * ckpt), with -j and --until from the command line. *stored receives the
  * stored argv (free it; its strings belong to ckpt), c->argc its length.
@@ -271,22 +243,16 @@ static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
 	if (c->model || c->data || c->val || c->tasks || c->pool || c->output || c->log || c->plot || c->eval)
 		return cli_usage_error("--resume takes the run's options from the checkpoint");
 	const char *resume = c->resume;
-	if (rml_file_load(ckpt, resume, &err))
-		return cli_fail(&err);
-	const rml_kv *kv = rml_get(ckpt, "metaopt.argv");
-	if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
+	char **stored;
+	int n_stored, status;
+	if (rml_file_load(ckpt, resume, &err) ||
+	    rml_metaopt_stored_args(ckpt, resume, &stored, &n_stored, &err)) {
 		rml_file_free(ckpt);
-		cli_msg("%s: not a metaopt checkpoint", resume);
-		return CLI_EXIT_FAIL;
+		return cli_fail(&err);
 	}
-	int64_t n_stored = kv->n;
-	char **stored = calloc((size_t)n_stored + 1, sizeof *stored);
-	for (int64_t i = 0; stored && i < n_stored; i++)
-		stored[i] = kv->sa[i];
 	memset(c, 0, sizeof *c);
 	rml_metaopt_config_default(&c->cfg);
-	int status = 0;
-	if (!stored || (status = parse_args((int)n_stored, stored, c))) {
+	if ((status = parse_args(n_stored, stored, c))) {
 		free(stored);
 		rml_file_free(ckpt);
 		return status < 0 ? -1 : CLI_EXIT_FAIL;
@@ -295,7 +261,7 @@ static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
 	c->until = until;
 	if (threads)
 		c->com.threads = threads;
-	c->argc = (int)n_stored;
+	c->argc = n_stored;
 	*stored_out = stored;
 	return 0;
 }
@@ -314,12 +280,13 @@ static int write_result(const struct cmdline *c, const rml_model *m, rml_metaopt
 	rml_file_free(&f);
 	if (st)
 		return -1;
-	if (c->com.json)
-		fprintf(strcmp(c->output, "-") ? stdout : stderr,
-			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
-			"\"best_iteration\":%lld}\n",
-			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
-	else if (cli_verbosity)
+	if (c->com.json) {
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_metaopt_result_json(&o, mo);
+		fputs(rml_out_str(&o), strcmp(c->output, "-") ? stdout : stderr);
+		rml_outbuf_free(&o);
+	} else if (cli_verbosity)
 		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
 			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
 	return 0;
@@ -362,6 +329,21 @@ static rml_status load_inputs(const struct cmdline *c, const rml_file *ckpt, str
 	return st;
 }
 
+static int stopped(void *ctx)
+{
+	(void)ctx;
+	return interrupted != 0;
+}
+
+static void after(void *ctx, const rml_metaopt *mo, const rml_metaopt_record *rec)
+{
+	const rml_metaopt_config *cfg = ctx;
+	if (cli_verbosity >= 2)
+		cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)", (long long)rec->iteration,
+			 rml_dist_kind_name(rec->kind), rec->r_plus, rec->r_minus, rec->heldout, rec->seconds);
+	cli_progress("metaopt", rml_metaopt_iteration(mo), cfg->iterations);
+}
+
 /* The optimisation from the checkpoint's iteration (or the start) until
  * the end, --until or a signal, then the plot and the output. */
 static int run_opt(const struct cmdline *c, struct inputs *in, const rml_file *ckpt, int argc,
@@ -393,22 +375,10 @@ static int run_opt(const struct cmdline *c, struct inputs *in, const rml_file *c
 	cli_info("P0 %.4f, held-out R of the model as given %.4f", p0, before);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	while (!rml_metaopt_done(mo) && !interrupted && !(c->until && rml_metaopt_iteration(mo) >= c->until)) {
-		rml_metaopt_record rec;
-		if (rml_metaopt_step(mo, &rec, err))
-			goto done;
-		rmean[rec.iteration] = rec.r_mean;
-		held[rec.iteration] = rec.heldout;
-		if (log)
-			rml_metaopt_log_write(log, &rec);
-		if (cli_verbosity >= 2)
-			cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)",
-				 (long long)rec.iteration, rml_dist_kind_name(rec.kind), rec.r_plus,
-				 rec.r_minus, rec.heldout, rec.seconds);
-		cli_progress("metaopt", rml_metaopt_iteration(mo), c->cfg.iterations);
-		if (ckpt_path[0] && rml_metaopt_checkpoint(mo, in->m, argc, argv, ckpt_path, err))
-			goto done;
-	}
+	const rml_metaopt_loop loop = { log, ckpt_path, in->m, argc, argv, c->until, stopped, after,
+					(void *)&c->cfg };
+	if (rml_metaopt_run_loop(mo, &loop, rmean, held, err))
+		goto done;
 	cli_progress("metaopt", c->cfg.iterations, c->cfg.iterations);
 	if (!rml_metaopt_done(mo)) {
 		if (cli_verbosity || interrupted)
@@ -457,10 +427,14 @@ int main(int argc, char **argv)
 	rml_dataset_init(&in.data);
 	rml_dataset_init(&in.val);
 	rml_file_init(&in.tasks);
-	status = CLI_EXIT_FAIL;
-	if (!load_inputs(&c, &ckpt, &in, &err))
-		status = c.eval ? run_eval(&c, in.m, &in.pool, &in.md)
-				: run_opt(&c, &in, &ckpt, argc, argv, &err);
+	if (load_inputs(&c, &ckpt, &in, &err))
+		status = CLI_EXIT_FAIL;
+	else if (c.eval)
+		status = rml_metaopt_eval_run(in.m, &c.cfg, &in.pool, &in.md, (int)(c.repeat ? c.repeat : 20),
+					      (int)c.com.threads, stdout, c.com.json, c.plot, &err)
+				 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	else
+		status = run_opt(&c, &in, &ckpt, argc, argv, &err);
 	if (status == CLI_EXIT_FAIL && err.code)
 		cli_fail(&err);
 	rml_model_free(in.m);
