@@ -19,7 +19,9 @@
 #include "classes.h"
 #include "model.h"
 #include "optimizer.h"
+#include "outtext.h"
 #include "train.h"
+#include "train_report.h"
 
 /* The settings that shape the result (train.h) are recorded in
  * checkpoints so that --resume continues the same run; `given` holds the
@@ -106,13 +108,11 @@ enum {
 };
 
 #define S(f) offsetof(struct cmdline, s.f)
-/* The options that set one number; the settings among them (a bit) in
- * the order a resumed run warns about them. The seed is parsed by
- * cli_option as a shared option and listed here for that warning only. */
+/* The options that set one number; the settings among them carry their
+ * RML_TS_* bit (given on the command line, so kept on --resume). */
 static const cli_number_option numbers[] = {
 	{ O_EPOCHS, "--epochs", 'l', 1, RML_TRAIN_EPOCHS_MAX, S(epochs), RML_TS_EPOCHS },
 	{ O_BATCH, "--batch", 'l', 1, RML_TRAIN_BATCH_MAX, S(batch), RML_TS_BATCH },
-	{ 's', "--seed", 'l', 0, 0, S(seed), RML_TS_SEED },
 	{ O_WARM, "--warmup", 'l', 0, RML_TRAIN_WARMUP_MAX, S(warmup), RML_TS_WARMUP },
 	{ O_LR, "--lr", 'd', 0, RML_TRAIN_LR_MAX, S(lr), RML_TS_LR },
 	{ O_MOM, "--momentum", 'd', 0, RML_TRAIN_MOMENTUM_MAX, S(momentum), RML_TS_MOMENTUM },
@@ -227,25 +227,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		if (!(c->given & RML_TS_AUGMENT))
 			return cli_usage_error("--randaugment, --cutout, --erasing, --mixup and --cutmix need "
 					       "--augment with their item");
-		const char *missing = c->ra_n && !c->s.ra_n ? "randaugment"
-				      : c->cutout && !c->s.cutout ? "cutout"
-				      : c->erasing && !(c->s.erasing > 0) ? "erasing"
-				      : c->mixup && !(c->s.mixup > 0) ? "mixup"
-				      : c->cutmix && !(c->s.cutmix > 0) ? "cutmix" : NULL;
+		const char *missing = rml_train_recipe_params(&c->s, (int)c->ra_n, (int)c->ra_m, (int)c->cutout,
+							      c->erasing, c->mixup, c->cutmix);
 		if (missing)
 			return cli_usage_error("--%s needs %s in --augment", missing, missing);
-		if (c->ra_n) {
-			c->s.ra_n = (int)c->ra_n;
-			c->s.ra_m = (int)c->ra_m;
-		}
-		if (c->cutout)
-			c->s.cutout = (int)c->cutout;
-		if (c->erasing)
-			c->s.erasing = c->erasing;
-		if (c->mixup)
-			c->s.mixup = c->mixup;
-		if (c->cutmix)
-			c->s.cutmix = c->cutmix;
 	}
 	if (c->ema_eval && !(c->given & RML_TS_EMA) && !c->resume)
 		return cli_usage_error("--ema-eval needs --ema DECAY");
@@ -267,51 +252,23 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* The warning that a setting given differs from the checkpoint's (was). */
-static void warn_number(const cli_number_option *e, const struct cmdline *c, const rml_train_settings *was)
-{
-	struct cmdline then = *c;   /* the table's offsets are into struct cmdline */
-	then.s = *was;
-	if (e->type == 'd') {
-		cli_msg("warning: %s %g differs from the checkpoint's %g", e->name, cli_number_get(e, c),
-			cli_number_get(e, &then));
-	} else {
-		int64_t a, b;
-		memcpy(&a, (const char *)c + e->offset, sizeof a);
-		memcpy(&b, (const char *)&then + e->offset, sizeof b);
-		cli_msg("warning: %s %lld differs from the checkpoint's %lld", e->name, (long long)a,
-			(long long)b);
-	}
-}
-
 /* Adopt the settings a checkpoint was made with, except those given on the
  * command line, which win with a warning when they differ (the run then no
  * longer matches an uninterrupted one). */
 static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 {
 	unsigned differ;
-	rml_train_settings w;
-	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &w, err))
+	rml_train_settings was;
+	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &was, err))
 		return -1;
-	const rml_train_settings *s = &c->s;
-	/* The numbers in the order of the table, the EMA's after the recipe. */
-	for (const cli_number_option *e = numbers; e->name; e++)
-		if ((differ & e->bit) && e->bit != RML_TS_EMA)
-			warn_number(e, c, &w);
-	if (differ & RML_TS_NESTEROV)
-		cli_msg("warning: %s %lld differs from the checkpoint's %lld", "--nesterov",
-			(long long)s->nesterov, (long long)w.nesterov);
-	if (differ & RML_TS_AUGMENT) {
-		char now[128], then[128];
-		rml_train_recipe_name(s, now, sizeof now);
-		rml_train_recipe_name(&w, then, sizeof then);
-		cli_msg("warning: the recipe --augment %s (or its parameters) differs from the "
-			"checkpoint's %s", now, then);
+	rml_outbuf o;
+	rml_outbuf_init(&o);
+	rml_train_differ_text(&o, &c->s, &was, differ);
+	for (char *line = (char *)rml_out_str(&o), *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = 0;
+		cli_msg("warning: %s", line);
 	}
-	if (differ & RML_TS_EMA)
-		warn_number(cli_number_find(numbers, RML_TS_EMA), c, &w);
-	if (differ & RML_TS_TUNE)
-		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
+	rml_outbuf_free(&o);
 	return 0;
 }
 
@@ -422,22 +379,13 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 		return -1;
 	}
 	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json)) {
-		char vtext[48] = "";
-		if (c->val)
-			snprintf(vtext, sizeof vtext, ", val acc %.4f", *acc);
-		cli_msg("epoch %lld: loss %.4f, train acc %.4f%s, %.0f images/s", (long long)e + 1, *loss,
-			right, vtext, secs > 0 ? (double)ts.n / secs : 0.0);
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_train_epoch_text(&o, e + 1, *loss, right, c->val != NULL, *acc, secs, ts.n);
+		cli_msg("%s", rml_out_str(&o));
+		rml_outbuf_free(&o);
 	}
 	return 0;
-}
-
-/* A number of the final report, as the log writes them. */
-static void json5(double v)
-{
-	if (isfinite(v))
-		fprintf(stderr, "%.5f", v);
-	else
-		fputs("null", stderr);
 }
 
 int main(int argc, char **argv)
@@ -513,13 +461,11 @@ int main(int argc, char **argv)
 			goto done;
 	}
 	if (c.com.json) {
-		fprintf(stderr, "{\"epochs\":%lld,\"loss\":", (long long)e);
-		json5(last_loss);
-		fputs(",\"val_acc\":", stderr);
-		json5(last_acc);
-		fputs(",\"val_nll\":", stderr);
-		json5(last_nll);
-		fputs("}\n", stderr);
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_train_report_json(&o, e, last_loss, last_acc, last_nll);
+		fputs(rml_out_str(&o), stderr);
+		rml_outbuf_free(&o);
 	}
 	status = CLI_EXIT_OK;
 done:
