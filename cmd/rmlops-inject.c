@@ -2,10 +2,10 @@
  * rmlops-inject — inject faults into a model's weights and write the faulty
  * model, so it pipes into rmlops-eval or any other program. The placement
  * and the fault models are lib/inject.c; the gradient scores for grad-topk
- * come from lib/inject_model.c.
+ * and the log, keys and summary of an injection come from
+ * lib/inject_model.c.
  */
 #include <getopt.h>
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "inject.h"
 #include "classes.h"
 #include "model.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *output, *log, *adapters;
@@ -139,29 +140,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-static int write_log(const char *path, const rml_fault_targets *tg, const rml_fault_log *log,
-		     rml_error *err)
-{
-	int to_stdout = strcmp(path, "-") == 0;
-	FILE *fp = to_stdout ? stdout : fopen(path, "w");
-	if (!fp) {
-		rml_errorf(err, RML_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-		return -1;
-	}
-	for (int64_t i = 0; i < log->n; i++) {
-		const rml_fault *f = &log->v[i];
-		fprintf(fp, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
-			tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value,
-			f->new_value);
-	}
-	if (to_stdout ? fflush(fp) != 0 || ferror(fp) : fclose(fp) != 0) {
-		rml_errorf(err, RML_ERR_IO, "error writing %s: %s", to_stdout ? "standard output" : path,
-			   strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-inject", argc, argv);
@@ -213,27 +191,23 @@ int main(int argc, char **argv)
 	rml_rng_seed(&rng, (uint64_t)c.com.seed);
 	if (rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err))
 		goto done;
-	int64_t bits = rml_fault_log_bits_changed(&log);
-	if (c.log && write_log(c.log, &tg, &log, &err))
+	rml_outbuf text;
+	rml_outbuf_init(&text);
+	if (c.log)
+		rml_fault_log_text(&text, &tg, &log);
+	rml_status s = c.log ? rml_outbuf_save(&text, c.log, &err) : RML_OK;
+	rml_outbuf_free(&text);
+	if (s || rml_model_to_file(m, &out, &err) || rml_fault_file_keys(&out, &c.spec, &log) ||
+	    cli_save(&out, c.output, c.com.seed, &err))
 		goto done;
-	if (rml_model_to_file(m, &out, &err))
-		goto done;
-	rml_set_str(&out, "fault.model", rml_fault_model_name(c.spec.model));
-	rml_set_str(&out, "fault.unit", rml_fault_unit_name(c.spec.unit));
-	rml_set_f64(&out, "fault.rate", c.spec.rate);
-	rml_set_i64(&out, "fault.count", log.n);
-	if (cli_save(&out, c.output, c.com.seed, &err))
-		goto done;
-	if (c.com.json)
-		fprintf(stderr,
-			"{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
-			"\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
-			(long long)log.n, (long long)bits, tg.n, (long long)tg.total,
-			rml_fault_model_name(c.spec.model), rml_fault_unit_name(c.spec.unit),
-			c.spec.rate, (long long)c.com.seed);
-	else if (cli_verbosity > 0)
-		cli_msg("%lld faults (%lld bits changed) in %d tensors of %lld weights",
-			(long long)log.n, (long long)bits, tg.n, (long long)tg.total);
+	if (c.com.json || cli_verbosity > 0) {
+		rml_fault_report_text(&text, c.com.json, &c.spec, &tg, &log, c.com.seed);
+		if (c.com.json)
+			fputs(rml_out_str(&text), stderr);
+		else
+			cli_msg("%s", rml_out_str(&text));
+		rml_outbuf_free(&text);
+	}
 	status = CLI_EXIT_OK;
 done:
 	if (status != CLI_EXIT_OK)
