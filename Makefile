@@ -42,7 +42,7 @@ CMD_SRC  := $(sort $(wildcard cmd/rmlops-*.c))
 PROGS    := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
 CLI_OBJ  := $(B)/cmd/cli.o
 TEST_SRC := $(sort $(wildcard lib/tests/test_*.c))
-TESTS    := $(TEST_SRC:lib/tests/%.c=$(B)/tests/%)
+TESTS    := $(TEST_SRC:lib/tests/%.c=$(B)/tests/%) $(B)/tests/test_cli
 # Test-only code (the naive reference kernels) stays out of librmlops.a.
 TEST_SUPPORT := $(B)/lib/tests/kernels_ref.o
 CMD_TESTS := $(sort $(wildcard cmd/tests/*.sh))
@@ -74,6 +74,10 @@ $(B)/bin/rmlops-eval: $(B)/cmd/rmlops-eval.o $(B)/cmd/eval_compare.o $(CLI_OBJ) 
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/lib/tests/%.o $(TEST_SUPPORT) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+# The programs' shared option table (cmd/cli.c) has its unit test beside them.
+$(B)/tests/test_cli: $(B)/cmd/tests/test_cli.o $(CLI_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fopenmp $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 

@@ -1,8 +1,9 @@
 /*
- * cli.c — shared program plumbing (see cli.h). Kept small: no option
- * parsing framework; each program owns its getopt_long loop and table,
- * into which the shared entries are spliced, and offers each option to
- * cli_option (with its number table) before its own switch.
+ * cli.c — shared program plumbing (see cli.h). The option table is a
+ * thin layer over getopt_long: it builds getopt's tables, stores and
+ * checks values, and leaves anything else to the program's callback; it
+ * is not a framework for help texts, which stay in each program as it
+ * writes them.
  */
 #include "cli.h"
 
@@ -179,6 +180,146 @@ static int common_opt(int o, const char *arg, cli_common *c)
 	}
 }
 
+/* "--by is entropy, confidence or margin, not 'x'" from "entropy|confidence|margin". */
+static int word_error(const char *opt, const char *words, const char *arg)
+{
+	char list[512];
+	size_t n = 0;
+	const char *w = words;
+	while (*w && n + 1 < sizeof list) {
+		size_t len = strcspn(w, "|");
+		const char *sep = w[len] == 0 ? "" : strchr(w + len + 1, '|') ? ", " : " or ";
+		n += (size_t)snprintf(list + n, sizeof list - n, "%.*s%s", (int)len, w, sep);
+		w += len + (w[len] != 0);
+	}
+	return cli_usage_error("%s is %s, not '%s'", opt, list, arg);
+}
+
+static int is_word(const char *words, const char *arg)
+{
+	size_t n = strlen(arg);
+	for (const char *w = words; *w;) {
+		size_t len = strcspn(w, "|");
+		if (len == n && strncmp(w, arg, n) == 0)
+			return 1;
+		w += len + (w[len] != 0);
+	}
+	return 0;
+}
+
+/* Check arg as kind and store it at dst; opt is the option as messages
+ * name it ("--count"). 0, or CLI_EXIT_USAGE after the message. */
+static int store_value(const char *opt, cli_kind kind, double lo, double hi, const char *words,
+		       const char *arg, void *dst)
+{
+	int64_t v;
+	switch (kind) {
+	case CLI_KIND_STR: *(const char **)dst = arg; return 0;
+	case CLI_KIND_FLAG: *(int *)dst = 1; return 0;
+	case CLI_KIND_WORD:
+		if (!is_word(words, arg))
+			return word_error(opt, words, arg);
+		*(const char **)dst = arg;
+		return 0;
+	case CLI_KIND_F64:
+		return cli_parse_f64(opt, arg, lo, hi, (double *)dst) ? CLI_EXIT_USAGE : 0;
+	case CLI_KIND_I64:
+	case CLI_KIND_INT:
+		/* 2^63 does not fit an int64_t: it stands for INT64_MAX. */
+		if (cli_parse_i64(opt, arg, (int64_t)lo, hi >= 0x1p63 ? INT64_MAX : (int64_t)hi, &v))
+			return CLI_EXIT_USAGE;
+		if (kind == CLI_KIND_INT)
+			*(int *)dst = (int)v;
+		else
+			*(int64_t *)dst = v;
+		return 0;
+	default: return 0;
+	}
+}
+
+/* The getopt value of entry i: its letter, or one above the letters,
+ * shared by the CLI_KIND_CALL entries of one id (see cli.h). */
+static int opt_value(const cli_opt *t, int i)
+{
+	if (t[i].kind == CLI_KIND_SHARED)
+		return t[i].id;
+	if (t[i].letter)
+		return t[i].letter;
+	for (int j = 0; t[i].kind == CLI_KIND_CALL && j < i; j++)
+		if (t[j].kind == CLI_KIND_CALL && t[j].id == t[i].id && !t[j].letter)
+			return 0x10000 + j;
+	return 0x10000 + i;
+}
+
+int cli_parse_args(const cli_parser *p, int argc, char **argv)
+{
+	struct option lo[CLI_MAX_OPTS + 1];
+	char shorts[3 * CLI_MAX_OPTS + 1];
+	int n = 0, ns = 0;
+	for (; p->opts[n].name && n < CLI_MAX_OPTS; n++) {
+		const cli_opt *e = &p->opts[n];
+		int arg = e->kind == CLI_KIND_FLAG ||
+			  (e->kind == CLI_KIND_SHARED && e->id != 's' && e->id != 'j') ? no_argument
+										 : required_argument;
+		lo[n] = (struct option){ e->name, arg, NULL, opt_value(p->opts, n) };
+		if (e->letter) {
+			shorts[ns++] = (char)e->letter;
+			if (arg == required_argument)
+				shorts[ns++] = ':';
+		}
+	}
+	lo[n] = (struct option){ 0, 0, 0, 0 };
+	shorts[ns] = 0;
+	optind = 0;   /* afresh, also for a second table in one process */
+	for (;;) {
+		int idx = -1, o = getopt_long(argc, argv, shorts, lo, &idx);
+		if (o == -1)
+			return 0;
+		if (o == '?')
+			return cli_usage_error("unknown option");
+		const cli_opt *e = NULL;
+		if (idx >= 0)
+			e = &p->opts[idx];
+		for (int i = 0; !e && i < n; i++)
+			if (p->opts[i].letter == o)
+				e = &p->opts[i];
+		if (!e)
+			return cli_usage_error("unknown option");
+		int r;
+		if (e->kind == CLI_KIND_SHARED) {
+			r = common_opt(e->id, optarg, p->com);
+		} else {
+			char opt[80];
+			snprintf(opt, sizeof opt, "--%s", e->name);
+			r = e->kind == CLI_KIND_CALL ? 0
+						: store_value(opt, e->kind, e->lo, e->hi, e->words, optarg,
+							      (char *)p->base + e->offset);
+		}
+		if (r)
+			return r;
+		if (p->given)
+			*p->given |= e->bit;
+		if (e->kind != CLI_KIND_SHARED && (e->id || e->kind == CLI_KIND_CALL) && p->call &&
+		    (r = p->call(p->base, e, optarg)) != 0)
+			return r;
+	}
+}
+
+const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit)
+{
+	for (; t->name; t++)
+		if (t->bit == bit)
+			return t;
+	return NULL;
+}
+
+double cli_opt_get(const cli_opt *e, const void *base)
+{
+	const char *src = (const char *)base + e->offset;
+	return e->kind == CLI_KIND_F64 ? *(const double *)src
+	       : e->kind == CLI_KIND_INT ? (double)*(const int *)src : (double)*(const int64_t *)src;
+}
+
 int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
 	       unsigned *given)
 {
@@ -230,19 +371,9 @@ int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *bas
 	for (; t->name; t++) {
 		if (t->id != o)
 			continue;
-		char *dst = (char *)base + t->offset;
-		if (t->type == 'd') {
-			if (cli_parse_f64(t->name, arg, t->lo, t->hi, (double *)dst))
-				return CLI_EXIT_USAGE;
-		} else {
-			int64_t v;
-			if (cli_parse_i64(t->name, arg, (int64_t)t->lo, (int64_t)t->hi, &v))
-				return CLI_EXIT_USAGE;
-			if (t->type == 'i')
-				*(int *)dst = (int)v;
-			else
-				*(int64_t *)dst = v;
-		}
+		cli_kind kind = t->type == 'd' ? CLI_KIND_F64 : t->type == 'i' ? CLI_KIND_INT : CLI_KIND_I64;
+		if (store_value(t->name, kind, t->lo, t->hi, NULL, arg, (char *)base + t->offset))
+			return CLI_EXIT_USAGE;
 		if (given)
 			*given |= t->bit;
 		return CLI_OPT_DONE;

@@ -6,8 +6,8 @@
  * really written, parsing numbers strictly, and a progress bar that shows
  * only on a terminal; the options all programs share (-s, -j, --json,
  * -q, -v, -h, -V), options that set one number, and subcommands, each
- * described once as a table. Linked into each program, not into
- * librmlops.
+ * described once as a table (cli_parse_args). Linked into each
+ * program, not into librmlops.
  */
 #ifndef RML_CLI_H
 #define RML_CLI_H
@@ -41,14 +41,160 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the version line and return 0. */
 int cli_version(void);
 
-/* The options programs share (rmlops(7)): -s SEED, -j THREADS, --json,
- * -q, -v, -h, -V. A program puts the entries it takes into its
- * struct option table with the CLI_OPT_* macros (each expands to one
- * entry; CLI_OPTS_ALL to all seven), their letters into its getopt
- * string with CLI_SHORT_*, and hands every option getopt_long returns to
- * cli_option before its own switch. Options a program leaves out of its
- * table stay unknown to it. */
-enum { CLI_O_JSON = 0x7f00 };  /* getopt value of --json, clear of the programs' own */
+/* What the shared options (rmlops(7)) set. A program fills help (its
+ * --help text) and the defaults before parsing; the rest is the result. */
+typedef struct {
+	const char *help;     /* printed by -h at once; NULL: -h only sets want_help */
+	int64_t seed;         /* -s N, 0..INT64_MAX; left as initialised when not given */
+	int seed_given;
+	int64_t threads;      /* -j N, 1..threads_max; 0 (not given) = all usable cores */
+	int64_t threads_max;  /* 0 means 256 */
+	int json;             /* --json */
+	int want_help;        /* -h when help is NULL (help that depends on the rest) */
+} cli_common;
+
+/*
+ * Options, each described once. A program lists its options in one
+ * table, ended by { NULL }; each entry names the long option (without
+ * dashes) and its short letter (0: none), says what kind of value it
+ * takes and where that value goes: a field of the program's settings
+ * struct, at an offset (offsetof). cli_parse_args builds the getopt_long
+ * tables from it, parses argv, checks every value, and hands what is
+ * unusual to the program's callback:
+ *
+ *     #define F(f) offsetof(struct cmdline, f)
+ *     static const cli_opt opts[] = {
+ *         CLI_STR("output", 'o', F(output)),
+ *         CLI_I64("count", 0, F(count), 1, CLI_I64_MAX),
+ *         CLI_F64("fraction", 0, F(fraction), 0, 1),
+ *         CLI_WORD("by", 0, F(by), "entropy|confidence|margin"),
+ *         CLI_F64("threshold", 0, F(threshold), 0, 1e6, .bit = G_THRESHOLD),
+ *         CLI_CALL("rates", 0, O_RATES),
+ *         CLI_SHARED_ALL,
+ *         CLI_END,
+ *     };
+ *     cli_parser p = { opts, &c, &c.com, call, &given };
+ *     int st = cli_parse_args(&p, argc, argv);   (optind: the first operand)
+ *
+ * Kinds (each entry's macro) and the messages of a rejected value (all
+ * usage errors, exit 2):
+ *   CLI_STR    const char *: the argument as given
+ *   CLI_FLAG   int: set to 1; the option takes no argument
+ *   CLI_WORD   const char *: one of words ("a|b|c"), else
+ *              "--by is entropy, confidence or margin, not 'x'"
+ *   CLI_I64    int64_t within [lo, hi] (hi CLI_I64_MAX: INT64_MAX), else
+ *              "--count wants a whole number from 1 to 9223372036854775807, not 'x'"
+ *   CLI_INT    int within [lo, hi], the same message
+ *   CLI_F64    double within [lo, hi], finite, else
+ *              "--fraction wants a number from 0 to 1, not 'x'"
+ *   CLI_CALL   takes an argument and stores nothing: the callback does it,
+ *              switching on the entry's id
+ *   CLI_SHARED_* one of the shared options; the table takes them with the
+ *              CLI_SHARED_* entries, each where the program wants it
+ *              (CLI_SHARED_ALL: all seven)
+ * A seen option ORs its bit (0: none) into *given. An entry (not a
+ * shared one) with a nonzero id (always, for CLI_CALL) is then handed to
+ * the callback, call(base, entry, argument), which may check more, set
+ * more, or do all the work, switching on entry->id; it returns 0, or
+ * CLI_EXIT_USAGE after a usage message (cli_usage_error). Entries of kind CLI_CALL with the
+ * same id count as one option to getopt_long, so that an abbreviation
+ * they share picks the first, as one getopt value always did. An option
+ * not in the table, or one missing its argument, is a usage error
+ * ("unknown option", after getopt_long's own message).
+ * Bounds are doubles: whole-number bounds stay below 2^53 (or are
+ * CLI_I64_MAX).
+ */
+typedef enum {
+	CLI_KIND_STR = 1, CLI_KIND_FLAG, CLI_KIND_WORD, CLI_KIND_I64, CLI_KIND_INT, CLI_KIND_F64,
+	CLI_KIND_CALL, CLI_KIND_SHARED,
+} cli_kind;
+
+#define CLI_I64_MAX 0x1p63   /* as hi of CLI_I64: INT64_MAX */
+
+typedef struct cli_opt {
+	const char *name;   /* the long option, "by"; NULL ends the table */
+	int letter;         /* its short option, 'p', or 0 */
+	cli_kind kind;
+	size_t offset;      /* of the field in the program's struct; unused by CALL and SHARED */
+	double lo, hi;      /* bounds of CLI_I64, CLI_INT, CLI_F64 */
+	const char *words;  /* CLI_WORD: the choices, '|' between them */
+	unsigned bit;       /* ORed into *given when the option is seen (0: none) */
+	int id;             /* nonzero: then the callback (CLI_CALL: always) */
+} cli_opt;
+
+/* The entries, one macro per kind (name, letter, then where the value
+ * goes); more fields may follow as designated initializers, e.g.
+ * CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_FAULT, .id = O_BER). */
+#define CLI_STR(n_, l_, off_, ...) { .name = n_, .letter = l_, .kind = CLI_KIND_STR, .offset = off_, __VA_ARGS__ }
+#define CLI_FLAG(n_, l_, off_, ...) { .name = n_, .letter = l_, .kind = CLI_KIND_FLAG, .offset = off_, __VA_ARGS__ }
+#define CLI_WORD(n_, l_, off_, words_, ...) \
+	{ .name = n_, .letter = l_, .kind = CLI_KIND_WORD, .offset = off_, .words = words_, __VA_ARGS__ }
+#define CLI_I64(n_, l_, off_, lo_, hi_, ...) \
+	{ .name = n_, .letter = l_, .kind = CLI_KIND_I64, .offset = off_, .lo = lo_, .hi = hi_, __VA_ARGS__ }
+#define CLI_INT(n_, l_, off_, lo_, hi_, ...) \
+	{ .name = n_, .letter = l_, .kind = CLI_KIND_INT, .offset = off_, .lo = lo_, .hi = hi_, __VA_ARGS__ }
+#define CLI_F64(n_, l_, off_, lo_, hi_, ...) \
+	{ .name = n_, .letter = l_, .kind = CLI_KIND_F64, .offset = off_, .lo = lo_, .hi = hi_, __VA_ARGS__ }
+#define CLI_CALL(n_, l_, id_, ...) { .name = n_, .letter = l_, .kind = CLI_KIND_CALL, .id = id_, __VA_ARGS__ }
+#define CLI_END { .name = NULL }
+
+/* The shared options as table entries: -s, -j, --json, -q, -v, -h, -V
+ * (the id of a shared entry says which; no callback). */
+enum { CLI_O_JSON = 0x7f00 };  /* the id of --json, clear of the letters */
+#define CLI_SHARED(n_, l_, id_, ...) { .name = n_, .letter = l_, .kind = CLI_KIND_SHARED, .id = id_, __VA_ARGS__ }
+#define CLI_SHARED_SEED CLI_SHARED("seed", 's', 's')
+#define CLI_SHARED_THREADS CLI_SHARED("threads", 'j', 'j')
+#define CLI_SHARED_JSON CLI_SHARED("json", 0, CLI_O_JSON)
+#define CLI_SHARED_QUIET CLI_SHARED("quiet", 'q', 'q')
+#define CLI_SHARED_VERBOSE CLI_SHARED("verbose", 'v', 'v')
+#define CLI_SHARED_HELP CLI_SHARED("help", 'h', 'h')
+#define CLI_SHARED_VERSION CLI_SHARED("version", 'V', 'V')
+#define CLI_SHARED_BASE CLI_SHARED_QUIET, CLI_SHARED_VERBOSE, CLI_SHARED_HELP, CLI_SHARED_VERSION
+#define CLI_SHARED_ALL CLI_SHARED_SEED, CLI_SHARED_THREADS, CLI_SHARED_JSON, CLI_SHARED_BASE
+
+/* A program's options: the table, the struct its offsets are in, what
+ * the shared options set, the callback (may be NULL when no entry has an
+ * id) and where the bits of the options seen go (may be NULL). */
+typedef struct {
+	const cli_opt *opts;
+	void *base;
+	cli_common *com;
+	int (*call)(void *base, const cli_opt *e, const char *arg);
+	unsigned *given;
+} cli_parser;
+
+/* Parse argv's options by p's table (getopt_long, which permutes argv;
+ * optind starts afresh). Returns 0 when all are parsed, with optind at
+ * the first operand; CLI_OPT_STOP after printing the help (-h with
+ * com->help set) or the version, which the program then ends with status
+ * 0; or CLI_EXIT_USAGE after the usage message of the first bad option
+ * (or the callback's status). -q and -v set cli_verbosity. So a program
+ * reads
+ *     int st = cli_parse_args(&p, argc, argv);
+ *     if (st) return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
+ * At most CLI_MAX_OPTS entries. */
+enum { CLI_MAX_OPTS = 128 };
+int cli_parse_args(const cli_parser *p, int argc, char **argv);
+
+/* The entry of t with this bit, or NULL. */
+const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit);
+/* The value of a number entry (CLI_I64, CLI_INT, CLI_F64) in base, as a
+ * double. */
+double cli_opt_get(const cli_opt *e, const void *base);
+
+/* Results of cli_option (below) besides CLI_EXIT_USAGE; CLI_OPT_STOP is
+ * also cli_parse_args' "help or version printed". */
+enum { CLI_OPT_DONE = 0, CLI_OPT_STOP = -1, CLI_OPT_OTHER = -2 };
+
+/*
+ * The option loop of the programs not yet on a table (to go when the
+ * last of them is): each puts the shared options into its struct option
+ * table with the CLI_OPT_* macros, their letters into its getopt string
+ * with CLI_SHORT_*, and hands every option getopt_long returns to
+ * cli_option before its own switch, with a table of the options that set
+ * one number (cli_number_option). The values are checked as
+ * cli_parse_args checks them.
+ */
 #define CLI_OPT_SEED { "seed", required_argument, 0, 's' }
 #define CLI_OPT_THREADS { "threads", required_argument, 0, 'j' }
 #define CLI_OPT_JSON { "json", no_argument, 0, CLI_O_JSON }
@@ -61,37 +207,41 @@ enum { CLI_O_JSON = 0x7f00 };  /* getopt value of --json, clear of the programs'
 #define CLI_SHORT_BASE "qvhV"
 #define CLI_SHORT_ALL "s:j:" CLI_SHORT_BASE
 
-/* What the shared options set. A program fills help (its --help text) and
- * the defaults before parsing; the rest is the result. */
-typedef struct {
-	const char *help;     /* printed by -h at once; NULL: -h only sets want_help */
-	int64_t seed;         /* -s N, 0..INT64_MAX; left as initialised when not given */
-	int seed_given;
-	int64_t threads;      /* -j N, 1..threads_max; 0 (not given) = all usable cores */
-	int64_t threads_max;  /* 0 means 256 */
-	int json;             /* --json */
-	int want_help;        /* -h when help is NULL (help that depends on the rest) */
-} cli_common;
-
-/* Results of cli_option besides CLI_EXIT_USAGE. */
-enum { CLI_OPT_DONE = 0, CLI_OPT_STOP = -1, CLI_OPT_OTHER = -2 };
-
-typedef struct cli_number_option cli_number_option;
-
-/* The one prologue of every program's option loop: hand it getopt_long's
- * result o (with its optarg arg). A shared option sets c; an option of
- * the number table numbers (may be NULL; see cli_number_opt) sets its
+/* Hand it getopt_long's result o (with its optarg arg). A shared option
+ * sets c; an option of the number table numbers (may be NULL) sets its
  * field in base and ORs its bit into *given (may be NULL). Returns
- * CLI_OPT_DONE when handled (the loop continues), CLI_OPT_OTHER when o is
- * neither (the program's own switch takes it, and reports '?' as it
- * always has), CLI_OPT_STOP after printing the help or version (the
- * program then ends with status 0), or CLI_EXIT_USAGE after a usage
- * message for a bad value; so a loop reads
- *     r = cli_option(...); if (r == CLI_OPT_DONE) continue;
- *     if (r != CLI_OPT_OTHER) return r;
- * -q and -v set cli_verbosity. */
+ * CLI_OPT_DONE when handled, CLI_OPT_OTHER when o is neither (the
+ * program's own switch takes it), CLI_OPT_STOP after printing the help
+ * or version, or CLI_EXIT_USAGE after a usage message for a bad value. */
+typedef struct cli_number_option cli_number_option;
 int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
 	       unsigned *given);
+
+/* For cli_option: options that set one number in a program's settings
+ * struct, as a table ended by a { 0 } entry: the getopt value, the option's name for
+ * messages, the field's type ('l' int64_t, 'i' int, 'd' double), the
+ * bounds (doubles, so whole-number bounds stay below 2^53), the field's
+ * offset in the struct (offsetof) and a bit that records the option as
+ * given (0: none). */
+struct cli_number_option {
+	int id;
+	const char *name;
+	char type;
+	double lo, hi;
+	size_t offset;
+	unsigned bit;
+};
+
+/* When o is in t: parse arg strictly within the entry's bounds (as
+ * cli_parse_i64 / cli_parse_f64 do) into base + offset, OR its bit into
+ * *given (may be NULL) and return CLI_OPT_DONE, or CLI_EXIT_USAGE after
+ * the message. CLI_OPT_OTHER when o is not in t. cli_option calls it;
+ * a program calls it itself only for a table outside its option loop. */
+int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given);
+/* The entry of t with this bit, or NULL. */
+const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit);
+/* The value of entry e in base, as a double. */
+double cli_number_get(const cli_number_option *e, const void *base);
 
 /* Put the -j thread count in force (all usable cores when not given):
  * the one place a program sets it, after its arguments are checked. */
@@ -118,32 +268,6 @@ void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
  * command given") and CLI_EXIT_USAGE when it is not there, else *out is
  * the entry and the result 0. */
 int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out);
-
-/* Options that set one number in a program's settings struct, as a table
- * ended by a { 0 } entry: the getopt value, the option's name for
- * messages, the field's type ('l' int64_t, 'i' int, 'd' double), the
- * bounds (doubles, so whole-number bounds stay below 2^53), the field's
- * offset in the struct (offsetof) and a bit that records the option as
- * given (0: none). */
-struct cli_number_option {
-	int id;
-	const char *name;
-	char type;
-	double lo, hi;
-	size_t offset;
-	unsigned bit;
-};
-
-/* When o is in t: parse arg strictly within the entry's bounds (as
- * cli_parse_i64 / cli_parse_f64 do) into base + offset, OR its bit into
- * *given (may be NULL) and return CLI_OPT_DONE, or CLI_EXIT_USAGE after
- * the message. CLI_OPT_OTHER when o is not in t. cli_option calls it;
- * a program calls it itself only for a table outside its option loop. */
-int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given);
-/* The entry of t with this bit, or NULL. */
-const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit);
-/* The value of entry e in base, as a double. */
-double cli_number_get(const cli_number_option *e, const void *base);
 
 /* Strict number parsing for option values: the whole string must be a
  * number within [lo, hi]; otherwise a usage message naming the option. */

@@ -5,8 +5,8 @@
  * corrupt. The work is in lib/dataops.c, lib/select.c and lib/corrupt.c;
  * each command here is one function of the table `commands`.
  */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,93 +166,47 @@ static int command_usage(const char *cmd)
 	return 1;
 }
 
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_STR("output", 'o', F(output)),
+	CLI_SHARED_SEED,
+	CLI_SHARED_THREADS,
+	CLI_STR("rest", 0, F(rest)),
+	CLI_WORD("split", 0, F(split), "train|test"),
+	CLI_WORD("labels", 0, F(labels), "fine|coarse"),
+	CLI_STR("classes", 0, F(classes)),
+	CLI_STR("meta", 0, F(meta)),
+	CLI_I64("resize", 0, F(resize), 1, 4096),
+	CLI_FLAG("gray-to-rgb", 0, F(gray_to_rgb)),
+	CLI_F64("fraction", 0, F(fraction), 0, 1),
+	CLI_I64("count", 0, F(count), 1, CLI_I64_MAX),
+	CLI_I64("per-class", 0, F(per_class), 1, CLI_I64_MAX),
+	CLI_I64("first", 0, F(first), 1, CLI_I64_MAX),
+	CLI_FLAG("relabel", 0, F(relabel)),
+	CLI_FLAG("shuffle", 0, F(shuffle)),
+	CLI_I64("ways", 0, F(ways), 2, 100000),
+	CLI_I64("shots", 0, F(shots), 1, 100000),
+	CLI_I64("queries", 0, F(queries), 0, 100000),
+	CLI_I64("episodes", 0, F(episodes), 1, 1000000),
+	CLI_I64("cols", 0, F(cols), 1, 1000),
+	CLI_I64("scale", 0, F(scale), 1, 32),
+	CLI_SHARED_JSON,
+	CLI_FLAG("union", 0, F(unite)),
+	CLI_STR("type", 0, F(corruption)),
+	CLI_I64("severity", 0, F(severity), 1, 5),
+	CLI_STR("predictions", 'p', F(predictions)),
+	CLI_WORD("by", 0, F(by), "entropy|confidence|margin"),
+	CLI_SHARED_BASE,
+	CLI_END,
+};
+#undef F
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_REST = 256, O_SPLIT, O_LABELS, O_CLASSES, O_META, O_RESIZE, O_GRAY, O_FRACTION,
-		O_COUNT, O_PER_CLASS, O_FIRST, O_RELABEL, O_SHUFFLE, O_WAYS, O_SHOTS, O_QUERIES, O_EPISODES,
-		O_COLS, O_SCALE, O_UNION, O_TYPE, O_SEVERITY, O_BY,
-	};
-	static const struct option opts[] = {
-		{ "output", required_argument, 0, 'o' },
-		CLI_OPT_SEED,
-		CLI_OPT_THREADS,
-		{ "rest", required_argument, 0, O_REST },
-		{ "split", required_argument, 0, O_SPLIT },
-		{ "labels", required_argument, 0, O_LABELS },
-		{ "classes", required_argument, 0, O_CLASSES },
-		{ "meta", required_argument, 0, O_META },
-		{ "resize", required_argument, 0, O_RESIZE },
-		{ "gray-to-rgb", no_argument, 0, O_GRAY },
-		{ "fraction", required_argument, 0, O_FRACTION },
-		{ "count", required_argument, 0, O_COUNT },
-		{ "per-class", required_argument, 0, O_PER_CLASS },
-		{ "first", required_argument, 0, O_FIRST },
-		{ "relabel", no_argument, 0, O_RELABEL },
-		{ "shuffle", no_argument, 0, O_SHUFFLE },
-		{ "ways", required_argument, 0, O_WAYS },
-		{ "shots", required_argument, 0, O_SHOTS },
-		{ "queries", required_argument, 0, O_QUERIES },
-		{ "episodes", required_argument, 0, O_EPISODES },
-		{ "cols", required_argument, 0, O_COLS },
-		{ "scale", required_argument, 0, O_SCALE },
-		CLI_OPT_JSON,
-		{ "union", no_argument, 0, O_UNION },
-		{ "type", required_argument, 0, O_TYPE },
-		{ "severity", required_argument, 0, O_SEVERITY },
-		{ "predictions", required_argument, 0, 'p' },
-		{ "by", required_argument, 0, O_BY },
-		CLI_OPTS_BASE,
-		{ 0, 0, 0, 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_ALL "p:", opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case 'o': c->output = optarg; break;
-		case O_REST: c->rest = optarg; break;
-		case 'p': c->predictions = optarg; break;
-		case O_BY:
-			if (strcmp(optarg, "entropy") && strcmp(optarg, "confidence") && strcmp(optarg, "margin"))
-				return cli_usage_error("--by is entropy, confidence or margin, not '%s'", optarg);
-			c->by = optarg;
-			break;
-		case O_SPLIT:
-			if (strcmp(optarg, "train") && strcmp(optarg, "test"))
-				return cli_usage_error("--split is train or test, not '%s'", optarg);
-			c->split = optarg;
-			break;
-		case O_LABELS:
-			if (strcmp(optarg, "fine") && strcmp(optarg, "coarse"))
-				return cli_usage_error("--labels is fine or coarse, not '%s'", optarg);
-			c->labels = optarg;
-			break;
-		case O_CLASSES: c->classes = optarg; break;
-		case O_META: c->meta = optarg; break;
-		case O_RESIZE: if (cli_parse_i64("--resize", optarg, 1, 4096, &c->resize)) return 2; break;
-		case O_GRAY: c->gray_to_rgb = 1; break;
-		case O_FRACTION: if (cli_parse_f64("--fraction", optarg, 0, 1, &c->fraction)) return 2; break;
-		case O_COUNT: if (cli_parse_i64("--count", optarg, 1, INT64_MAX, &c->count)) return 2; break;
-		case O_PER_CLASS: if (cli_parse_i64("--per-class", optarg, 1, INT64_MAX, &c->per_class)) return 2; break;
-		case O_FIRST: if (cli_parse_i64("--first", optarg, 1, INT64_MAX, &c->first)) return 2; break;
-		case O_RELABEL: c->relabel = 1; break;
-		case O_SHUFFLE: c->shuffle = 1; break;
-		case O_WAYS: if (cli_parse_i64("--ways", optarg, 2, 100000, &c->ways)) return 2; break;
-		case O_SHOTS: if (cli_parse_i64("--shots", optarg, 1, 100000, &c->shots)) return 2; break;
-		case O_QUERIES: if (cli_parse_i64("--queries", optarg, 0, 100000, &c->queries)) return 2; break;
-		case O_EPISODES: if (cli_parse_i64("--episodes", optarg, 1, 1000000, &c->episodes)) return 2; break;
-		case O_COLS: if (cli_parse_i64("--cols", optarg, 1, 1000, &c->cols)) return 2; break;
-		case O_SCALE: if (cli_parse_i64("--scale", optarg, 1, 32, &c->scale)) return 2; break;
-		case O_UNION: c->unite = 1; break;
-		case O_TYPE: c->corruption = optarg; break;
-		case O_SEVERITY: if (cli_parse_i64("--severity", optarg, 1, 5, &c->severity)) return 2; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, NULL, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	/* Help after the rest is parsed, so that "take --help" finds its command. */
 	if (c->com.want_help) {
 		if (optind >= argc || !command_usage(argv[optind]))

@@ -1,0 +1,385 @@
+/*
+ * test_cli.c — the option table of cmd/cli.c (cli_parse_args): every
+ * kind stores what it should, every rejected value gives its own message
+ * and status, the shared options, the callback, bits, abbreviations and
+ * operands; and the older cli_option loop, which checks numbers the same
+ * way. Messages are caught by pointing stderr at a memory stream.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+
+struct settings {
+	const char *out, *by, *name;
+	int flag, small;
+	int64_t count, big;
+	double frac;
+	cli_common com;
+	/* What the callback saw. */
+	int calls, last_id;
+	const char *last_arg, *last_name;
+	double seen_frac;
+};
+
+enum { G_COUNT = 1, G_FRAC = 2, G_OUT = 4, G_SEED = 8 };
+enum { ID_SET = 1, ID_FRAC, ID_FAIL };
+
+#define F(f) offsetof(struct settings, f)
+static const cli_opt table[] = {
+	CLI_STR("output", 'o', F(out), .bit = G_OUT),
+	CLI_FLAG("flag", 0, F(flag)),
+	CLI_WORD("by", 'b', F(by), "entropy|confidence|margin"),
+	CLI_WORD("split", 0, F(name), "train|test"),
+	CLI_I64("count", 'c', F(count), 1, 100, .bit = G_COUNT),
+	CLI_I64("big", 0, F(big), 0, CLI_I64_MAX),
+	CLI_INT("small", 0, F(small), -3, 3),
+	CLI_F64("fraction", 0, F(frac), 0, 1, .bit = G_FRAC, .id = ID_FRAC),
+	CLI_CALL("steps", 0, ID_SET),
+	CLI_CALL("step-size", 0, ID_SET),
+	CLI_CALL("fail", 0, ID_FAIL),
+	CLI_SHARED("seed", 's', 's', .bit = G_SEED),
+	CLI_SHARED_THREADS,
+	CLI_SHARED_JSON,
+	CLI_SHARED_BASE,
+	CLI_END,
+};
+#undef F
+
+static int callback(void *base, const cli_opt *e, const char *arg)
+{
+	struct settings *s = base;
+	s->calls++;
+	s->last_id = e->id;
+	s->last_arg = arg;
+	s->last_name = e->name;
+	if (e->id == ID_FRAC)
+		s->seen_frac = s->frac;   /* stored before the call */
+	if (e->id == ID_FAIL)
+		return cli_usage_error("--fail does not take '%s'", arg);
+	return 0;
+}
+
+/* What the last run printed on stderr. */
+static char *err_text;
+static size_t err_len;
+
+/* Parse the options of a command line given as words (NULL-ended) with
+ * the table above, stderr caught; *s is reset first. */
+static int run(struct settings *s, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	va_start(ap, s);
+	argv[argc++] = "rmlops-test";
+	for (char *w; argc < 31 && (w = va_arg(ap, char *)) != NULL;)
+		argv[argc++] = w;
+	va_end(ap);
+	argv[argc] = NULL;
+	memset(s, 0, sizeof *s);
+	s->com.seed = 1;
+	unsigned given = 0;
+	free(err_text);
+	err_text = NULL;
+	FILE *saved = stderr;
+	stderr = open_memstream(&err_text, &err_len);
+	cli_parser p = { table, s, &s->com, callback, &given };
+	int st = cli_parse_args(&p, argc, argv);
+	fclose(stderr);
+	stderr = saved;
+	s->calls |= (int)given << 8;   /* the bits, for the tests to read */
+	return st;
+}
+
+static unsigned bits(const struct settings *s)
+{
+	return (unsigned)s->calls >> 8;
+}
+
+static void expect_message(const char *first_line)
+{
+	char want[512];
+	snprintf(want, sizeof want, "rmlops-test: %s\nTry 'rmlops-test --help'.\n", first_line);
+	assert_non_null(err_text);
+	/* getopt_long's own message may come first. */
+	size_t n = strlen(err_text), w = strlen(want);
+	assert_true(n >= w);
+	assert_string_equal(err_text + n - w, want);
+}
+
+static void test_kinds_store(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "-o", "x.rml", "--flag", "--by", "margin", "--split=test", "--count", "7",
+			     "--big", "9223372036854775807", "--small", "-3", "--fraction", "0.25", NULL), 0);
+	assert_string_equal(s.out, "x.rml");
+	assert_int_equal(s.flag, 1);
+	assert_string_equal(s.by, "margin");
+	assert_string_equal(s.name, "test");
+	assert_int_equal(s.count, 7);
+	assert_true(s.big == INT64_MAX);
+	assert_int_equal(s.small, -3);
+	assert_true(s.frac == 0.25);
+	assert_int_equal(bits(&s), G_OUT | G_COUNT | G_FRAC);
+	assert_string_equal(err_text, "");
+}
+
+static void test_short_letters_and_operands(void **state)
+{
+	(void)state;
+	struct settings s;
+	char *argv[] = { "rmlops-test", "first", "-c5", "-b", "entropy", "second", "-ox", "--", "-third", NULL };
+	memset(&s, 0, sizeof s);
+	cli_parser p = { table, &s, &s.com, callback, NULL };
+	assert_int_equal(cli_parse_args(&p, 9, argv), 0);
+	assert_int_equal(s.count, 5);
+	assert_string_equal(s.by, "entropy");
+	assert_string_equal(s.out, "x");
+	/* getopt_long moved the operands to the end, in order. */
+	assert_int_equal(9 - optind, 3);
+	assert_string_equal(argv[optind], "first");
+	assert_string_equal(argv[optind + 1], "second");
+	assert_string_equal(argv[optind + 2], "-third");
+}
+
+static void test_word_rejected(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--by", "entrop", NULL), CLI_EXIT_USAGE);
+	expect_message("--by is entropy, confidence or margin, not 'entrop'");
+	assert_null(s.by);
+	assert_int_equal(run(&s, "--split", "val", NULL), CLI_EXIT_USAGE);
+	expect_message("--split is train or test, not 'val'");
+	assert_int_equal(run(&s, "-b", "", NULL), CLI_EXIT_USAGE);
+	expect_message("--by is entropy, confidence or margin, not ''");
+	/* A word's prefix or a longer word is not the word. */
+	assert_int_equal(run(&s, "--split", "tests", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(run(&s, "--split", "tes", NULL), CLI_EXIT_USAGE);
+}
+
+static void test_i64_rejected(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--count", "0", NULL), CLI_EXIT_USAGE);
+	expect_message("--count wants a whole number from 1 to 100, not '0'");
+	assert_int_equal(run(&s, "--count", "101", NULL), CLI_EXIT_USAGE);
+	expect_message("--count wants a whole number from 1 to 100, not '101'");
+	assert_int_equal(run(&s, "-c", "5x", NULL), CLI_EXIT_USAGE);
+	expect_message("--count wants a whole number from 1 to 100, not '5x'");
+	assert_int_equal(run(&s, "--count", "2.5", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(run(&s, "--count", "", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(s.count, 0);
+	assert_int_equal(bits(&s), 0);
+	assert_int_equal(run(&s, "--big", "9223372036854775808", NULL), CLI_EXIT_USAGE);
+	expect_message("--big wants a whole number from 0 to 9223372036854775807, not '9223372036854775808'");
+	assert_int_equal(run(&s, "--big", "-1", NULL), CLI_EXIT_USAGE);
+}
+
+static void test_int_rejected(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--small", "4", NULL), CLI_EXIT_USAGE);
+	expect_message("--small wants a whole number from -3 to 3, not '4'");
+	assert_int_equal(run(&s, "--small", "4294967296", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(s.small, 0);
+}
+
+static void test_f64_rejected(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--fraction", "1.5", NULL), CLI_EXIT_USAGE);
+	expect_message("--fraction wants a number from 0 to 1, not '1.5'");
+	assert_int_equal(run(&s, "--fraction", "nan", NULL), CLI_EXIT_USAGE);
+	expect_message("--fraction wants a number from 0 to 1, not 'nan'");
+	assert_int_equal(run(&s, "--fraction", "inf", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(run(&s, "--fraction", "-0.1", NULL), CLI_EXIT_USAGE);
+	assert_int_equal(run(&s, "--fraction", "0.5,", NULL), CLI_EXIT_USAGE);
+	/* A rejected value reaches neither the bit nor the callback. */
+	assert_int_equal(s.calls, 0);
+}
+
+static void test_unknown_and_missing(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--nope", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
+	assert_non_null(strstr(err_text, "'--nope'"));   /* getopt_long's line first */
+	assert_int_equal(run(&s, "-x", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
+	assert_int_equal(run(&s, "--count", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
+	assert_int_equal(run(&s, "--flag=1", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
+	/* Parsing stops at the first bad option. */
+	assert_int_equal(run(&s, "--count", "0", "--by", "x", NULL), CLI_EXIT_USAGE);
+	assert_null(strstr(err_text, "--by"));
+}
+
+static void test_callback(void **state)
+{
+	(void)state;
+	struct settings s;
+	assert_int_equal(run(&s, "--steps", "12", NULL), 0);
+	assert_int_equal(s.calls & 0xff, 1);
+	assert_int_equal(s.last_id, ID_SET);
+	assert_string_equal(s.last_name, "steps");
+	assert_string_equal(s.last_arg, "12");
+	/* A stored kind with an id: stored (and checked) first, then the call. */
+	assert_int_equal(run(&s, "--fraction", "0.5", NULL), 0);
+	assert_int_equal(s.last_id, ID_FRAC);
+	assert_true(s.seen_frac == 0.5);
+	/* The callback's refusal is the result. */
+	assert_int_equal(run(&s, "--steps", "1", "--fail", "z", "--count", "1", NULL), CLI_EXIT_USAGE);
+	expect_message("--fail does not take 'z'");
+	assert_int_equal(s.count, 0);
+}
+
+static void test_abbreviations(void **state)
+{
+	(void)state;
+	struct settings s;
+	/* Unique prefixes are the option. */
+	assert_int_equal(run(&s, "--cou", "3", "--frac", "1", NULL), 0);
+	assert_int_equal(s.count, 3);
+	/* Entries of one callback id are one option: the first is taken. */
+	assert_int_equal(run(&s, "--step", "4", NULL), 0);
+	assert_string_equal(s.last_name, "steps");
+	assert_int_equal(run(&s, "--step-", "4", NULL), 0);
+	assert_string_equal(s.last_name, "step-size");
+	/* Different options sharing a prefix are ambiguous. */
+	assert_int_equal(run(&s, "--s", "4", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
+	assert_int_equal(run(&s, "--f", NULL), CLI_EXIT_USAGE);
+}
+
+static void test_shared(void **state)
+{
+	(void)state;
+	struct settings s;
+	cli_verbosity = 1;
+	assert_int_equal(run(&s, "-s", "42", "-j", "3", "--json", "-q", NULL), 0);
+	assert_int_equal(s.com.seed, 42);
+	assert_int_equal(s.com.seed_given, 1);
+	assert_int_equal(s.com.threads, 3);
+	assert_int_equal(s.com.json, 1);
+	assert_int_equal(cli_verbosity, 0);
+	assert_int_equal(bits(&s), G_SEED);   /* a shared entry's bit too */
+	assert_int_equal(run(&s, "--verbose", NULL), 0);
+	assert_int_equal(cli_verbosity, 2);
+	cli_verbosity = 1;
+	assert_int_equal(run(&s, "--seed", "-1", NULL), CLI_EXIT_USAGE);
+	expect_message("--seed wants a whole number from 0 to 9223372036854775807, not '-1'");
+	assert_int_equal(s.com.seed_given, 0);
+	assert_int_equal(run(&s, "-j", "0", NULL), CLI_EXIT_USAGE);
+	expect_message("--threads wants a whole number from 1 to 256, not '0'");
+	/* -h without a help text only asks for it, and parsing goes on. */
+	assert_int_equal(run(&s, "-h", "--count", "2", NULL), 0);
+	assert_int_equal(s.com.want_help, 1);
+	assert_int_equal(s.count, 2);
+}
+
+static void test_help_and_version_stop(void **state)
+{
+	(void)state;
+	struct settings s = { 0 };
+	char *argv[] = { "rmlops-test", "--help", "--count", "0", NULL };
+	s.com.help = "";   /* prints nothing, but stops */
+	cli_parser p = { table, &s, &s.com, callback, NULL };
+	assert_int_equal(cli_parse_args(&p, 4, argv), CLI_OPT_STOP);
+	char *argv2[] = { "rmlops-test", "-V", NULL };
+	FILE *saved = stdout;
+	char *text = NULL;
+	size_t len;
+	stdout = open_memstream(&text, &len);
+	assert_int_equal(cli_parse_args(&p, 2, argv2), CLI_OPT_STOP);
+	fclose(stdout);
+	stdout = saved;
+	assert_non_null(strstr(text, "rmlops-test (rmlops) "));
+	free(text);
+}
+
+static void test_find_and_get(void **state)
+{
+	(void)state;
+	struct settings s = { .count = 9, .frac = 0.75, .small = -2 };
+	const cli_opt *e = cli_opt_find(table, G_COUNT);
+	assert_non_null(e);
+	assert_string_equal(e->name, "count");
+	assert_true(cli_opt_get(e, &s) == 9.0);
+	assert_true(cli_opt_get(cli_opt_find(table, G_FRAC), &s) == 0.75);
+	assert_true(cli_opt_get(&table[6], &s) == -2.0);
+	assert_null(cli_opt_find(table, 64));
+}
+
+/* The older loop: cli_option with a number table checks as the table does. */
+static void test_cli_option_numbers(void **state)
+{
+	(void)state;
+	static const cli_number_option numbers[] = {
+		{ 300, "--count", 'l', 1, 100, offsetof(struct settings, count), G_COUNT },
+		{ 301, "--small", 'i', -3, 3, offsetof(struct settings, small), 0 },
+		{ 302, "--fraction", 'd', 0, 1, offsetof(struct settings, frac), G_FRAC },
+		{ 0 },
+	};
+	struct settings s = { 0 };
+	unsigned given = 0;
+	assert_int_equal(cli_option(300, "5", &s.com, numbers, &s, &given), CLI_OPT_DONE);
+	assert_int_equal(cli_option(301, "-1", &s.com, numbers, &s, &given), CLI_OPT_DONE);
+	assert_int_equal(cli_option(302, "0.5", &s.com, numbers, &s, &given), CLI_OPT_DONE);
+	assert_int_equal(s.count, 5);
+	assert_int_equal(s.small, -1);
+	assert_true(s.frac == 0.5);
+	assert_int_equal(given, G_COUNT | G_FRAC);
+	assert_int_equal(cli_option(303, "1", &s.com, numbers, &s, &given), CLI_OPT_OTHER);
+	assert_int_equal(cli_option('s', "7", &s.com, numbers, &s, &given), CLI_OPT_DONE);
+	assert_int_equal(s.com.seed, 7);
+	FILE *saved = stderr;
+	free(err_text);
+	err_text = NULL;
+	stderr = open_memstream(&err_text, &err_len);
+	int r = cli_option(300, "101", &s.com, numbers, &s, &given);
+	fclose(stderr);
+	stderr = saved;
+	assert_int_equal(r, CLI_EXIT_USAGE);
+	expect_message("--count wants a whole number from 1 to 100, not '101'");
+	assert_int_equal(s.count, 5);
+	assert_true(cli_number_get(cli_number_find(numbers, G_FRAC), &s) == 0.5);
+}
+
+int main(void)
+{
+	char *argv[] = { "rmlops-test", NULL };
+	cli_init("rmlops-test", 1, argv);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kinds_store),
+		cmocka_unit_test(test_short_letters_and_operands),
+		cmocka_unit_test(test_word_rejected),
+		cmocka_unit_test(test_i64_rejected),
+		cmocka_unit_test(test_int_rejected),
+		cmocka_unit_test(test_f64_rejected),
+		cmocka_unit_test(test_unknown_and_missing),
+		cmocka_unit_test(test_callback),
+		cmocka_unit_test(test_abbreviations),
+		cmocka_unit_test(test_shared),
+		cmocka_unit_test(test_help_and_version_stop),
+		cmocka_unit_test(test_find_and_get),
+		cmocka_unit_test(test_cli_option_numbers),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	free(err_text);
+	return r;
+}
