@@ -7,7 +7,6 @@
  * inputs and prints the report; the run's files, log and plots are
  * lib/metaopt_run.h's.
  */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stddef.h>
@@ -96,111 +95,90 @@ static const char usage_text[] =
 	"  -q, --quiet / -v, --verbose\n"
 	"  -h, --help / -V, --version\n";
 
-enum {
-	O_ADAPTERS = 256, O_VAL, O_TASKS, O_POOL, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_PLOT, O_STEPS,
-	O_BATCH, O_ALPHA, O_VALSIZE, O_BETA, O_SIGMA, O_IMPL, O_ITERS, O_PATIENCE, O_HELDOUT,
-	O_EVERY, O_RANDOM, O_P0, O_METRIC, O_QUICK, O_EVAL, O_REPEAT,
-};
-
-static const struct option long_opts[] = {
-	{ "model", required_argument, 0, 'm' }, { "adapters", required_argument, 0, O_ADAPTERS },
-	{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
-	{ "tasks", required_argument, 0, O_TASKS }, { "pool", required_argument, 0, O_POOL },
-	{ "output", required_argument, 0, 'o' }, { "checkpoint", required_argument, 0, O_CKPT },
-	{ "resume", required_argument, 0, O_RESUME }, { "until", required_argument, 0, O_UNTIL },
-	{ "log", required_argument, 0, O_LOG }, { "plot", required_argument, 0, O_PLOT },
-	{ "steps", required_argument, 0, O_STEPS }, { "batch", required_argument, 0, O_BATCH },
-	{ "alpha", required_argument, 0, O_ALPHA }, { "val-size", required_argument, 0, O_VALSIZE },
-	{ "beta", required_argument, 0, O_BETA }, { "sigma", required_argument, 0, O_SIGMA },
-	{ "impl", required_argument, 0, O_IMPL }, { "iterations", required_argument, 0, O_ITERS },
-	{ "patience", required_argument, 0, O_PATIENCE }, { "heldout", required_argument, 0, O_HELDOUT },
-	{ "eval-every", required_argument, 0, O_EVERY }, { "random-steps", no_argument, 0, O_RANDOM },
-	{ "p0", required_argument, 0, O_P0 }, { "train-metric", required_argument, 0, O_METRIC }, { "quick", no_argument, 0, O_QUICK },
-	{ "eval", no_argument, 0, O_EVAL }, { "repeat", required_argument, 0, O_REPEAT },
-	CLI_OPTS_ALL, { 0, 0, 0, 0 },
-};
+enum { O_ADAPTERS = 1, O_SIGMA, O_P0, O_METRIC, O_QUICK };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_ADAPTERS, "--adapters", 'l', 1, 8, F(gamma), 0 },
-	{ O_UNTIL, "--until", 'l', 1, 1000000, F(until), 0 },
-	{ O_STEPS, "--steps", 'i', 1, 10000, F(cfg.steps), 0 },
-	{ O_BATCH, "--batch", 'i', 1, 1024, F(cfg.batch), 0 },
-	{ O_ALPHA, "--alpha", 'd', 0, 1000, F(cfg.alpha), 0 },
-	{ O_VALSIZE, "--val-size", 'i', 1, 100000, F(cfg.val_size), 0 },
-	{ O_BETA, "--beta", 'd', 0, 1000, F(cfg.beta), 0 },
-	{ O_SIGMA, "--sigma", 'd', 0, 1000, F(cfg.sigma), 0 },
-	{ O_IMPL, "--impl", 'i', 1, 1024, F(cfg.n_impl), 0 },
-	{ O_ITERS, "--iterations", 'i', 0, 1000000, F(cfg.iterations), 0 },
-	{ O_PATIENCE, "--patience", 'i', 1, 1000000, F(cfg.patience), 0 },
-	{ O_HELDOUT, "--heldout", 'i', 1, 10000, F(cfg.heldout), 0 },
-	{ O_EVERY, "--eval-every", 'i', 1, 1000000, F(cfg.eval_every), 0 },
-	{ O_P0, "--p0", 'd', 0, 1, F(cfg.p0), 0 },
-	{ O_REPEAT, "--repeat", 'l', 1, 100000, F(repeat), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_I64("adapters", 0, F(gamma), 1, 8, .id = O_ADAPTERS),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("val", 0, F(val)),
+	CLI_STR("tasks", 0, F(tasks)),
+	CLI_STR("pool", 0, F(pool)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_STR("checkpoint", 0, F(checkpoint)),
+	CLI_STR("resume", 0, F(resume)),
+	CLI_I64("until", 0, F(until), 1, 1000000),
+	CLI_STR("log", 0, F(log)),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_INT("steps", 0, F(cfg.steps), 1, 10000),
+	CLI_INT("batch", 0, F(cfg.batch), 1, 1024),
+	CLI_F64("alpha", 0, F(cfg.alpha), 0, 1000),
+	CLI_INT("val-size", 0, F(cfg.val_size), 1, 100000),
+	CLI_F64("beta", 0, F(cfg.beta), 0, 1000),
+	CLI_F64("sigma", 0, F(cfg.sigma), 0, 1000, .id = O_SIGMA),
+	CLI_INT("impl", 0, F(cfg.n_impl), 1, 1024),
+	CLI_INT("iterations", 0, F(cfg.iterations), 0, 1000000),
+	CLI_INT("patience", 0, F(cfg.patience), 1, 1000000),
+	CLI_INT("heldout", 0, F(cfg.heldout), 1, 10000),
+	CLI_INT("eval-every", 0, F(cfg.eval_every), 1, 1000000),
+	CLI_FLAG("random-steps", 0, F(cfg.random_steps)),
+	CLI_F64("p0", 0, F(cfg.p0), 0, 1, .id = O_P0),
+	CLI_CALL("train-metric", 0, O_METRIC),
+	CLI_FLAG("quick", 0, F(quick), .id = O_QUICK),
+	CLI_FLAG("eval", 0, F(eval)),
+	CLI_I64("repeat", 0, F(repeat), 1, 100000),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
-/* What the number table's bounds cannot say; 0 or the usage status. */
-static int check_number(int o, const struct cmdline *c)
+/* What the table cannot say or set by itself; 0 or the usage status. */
+static int option(void *base, const cli_opt *e, const char *arg)
 {
-	if (o == O_ADAPTERS && (c->gamma & (c->gamma - 1)))
-		return cli_usage_error("--adapters takes 1, 2, 4 or 8");
-	if (o == O_SIGMA && !(c->cfg.sigma > 0))
-		return cli_usage_error("--sigma must be greater than 0");
-	if (o == O_P0 && !(c->cfg.p0 > 0))
-		return cli_usage_error("--p0 must be in (0, 1]");
+	struct cmdline *c = base;
+	switch (e->id) {
+	case O_ADAPTERS:
+		if (c->gamma & (c->gamma - 1))
+			return cli_usage_error("--adapters takes 1, 2, 4 or 8");
+		break;
+	case O_SIGMA:
+		if (!(c->cfg.sigma > 0))
+			return cli_usage_error("--sigma must be greater than 0");
+		break;
+	case O_P0:
+		if (!(c->cfg.p0 > 0))
+			return cli_usage_error("--p0 must be in (0, 1]");
+		break;
+	case O_METRIC:
+		if (strcmp(arg, "prob") == 0)
+			c->cfg.train_metric = RML_METAOPT_PROB;
+		else if (strcmp(arg, "acc") == 0)
+			c->cfg.train_metric = RML_METAOPT_ACCURACY;
+		else
+			return cli_usage_error("--train-metric takes prob or acc");
+		break;
+	case O_QUICK:
+		c->cfg.steps = 10;
+		c->cfg.val_size = 50;
+		c->cfg.n_impl = 1;
+		c->cfg.iterations = 6;
+		c->cfg.heldout = 1;
+		c->cfg.eval_every = 2;
+		c->repeat = 4;
+		break;
+	}
 	return 0;
 }
 
 /* Parse argv into c; 0, or the exit status to end with. */
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	optind = 1;
 	c->com.help = usage_text;
-	for (int o; (o = getopt_long(argc, argv, "m:d:o:" CLI_SHORT_ALL, long_opts, NULL)) != -1;) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE)
-			r = check_number(o, c);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_VAL: c->val = optarg; break;
-		case O_TASKS: c->tasks = optarg; break;
-		case O_POOL: c->pool = optarg; break;
-		case O_CKPT: c->checkpoint = optarg; break;
-		case O_RESUME: c->resume = optarg; break;
-		case O_LOG: c->log = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_RANDOM: c->cfg.random_steps = 1; break;
-		case O_METRIC:
-			if (strcmp(optarg, "prob") == 0)
-				c->cfg.train_metric = RML_METAOPT_PROB;
-			else if (strcmp(optarg, "acc") == 0)
-				c->cfg.train_metric = RML_METAOPT_ACCURACY;
-			else
-				return cli_usage_error("--train-metric takes prob or acc");
-			break;
-		case O_QUICK:
-			c->quick = 1;
-			c->cfg.steps = 10;
-			c->cfg.val_size = 50;
-			c->cfg.n_impl = 1;
-			c->cfg.iterations = 6;
-			c->cfg.heldout = 1;
-			c->cfg.eval_every = 2;
-			c->repeat = 4;
-			break;
-		case O_EVAL: c->eval = 1; break;
-		default: return CLI_EXIT_USAGE;
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (c->com.seed_given)
