@@ -7,7 +7,7 @@
  * lib/monitor.c, the watching loop lib/monitor_watch.c, the
  * co-activations lib/coact.c.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,32 +91,45 @@ static const cli_subcommand commands[] = {
 };
 static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
 
+#define F(f) offsetof(struct cmdline, f)
+enum { O_ALERT = 1 };
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_SHARED_THREADS,
+	CLI_I64("window", 0, F(window), 1, 10000000),
+	CLI_I64("step", 0, F(step), 1, 10000000),
+	CLI_STR("textfile", 0, F(textfile)),
+	CLI_STR("stage", 0, F(stage)),
+	CLI_CALL("alert", 0, O_ALERT),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_F64("quantile", 0, F(quantile), 0.001, 0.999),
+	CLI_F64("rare", 0, F(rare), 0, 0.999),
+	CLI_STR("ood", 0, F(ood)),
+	CLI_STR("ood-model", 0, F(ood_model)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_SHARED_JSON,
+	CLI_SHARED_BASE,
+	CLI_END,
+};
+#undef F
+
+/* --alert NAME=VALUE, repeatable. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	rml_error err = { 0 };
+	if (c->n_alerts == 16)
+		return cli_usage_error("at most 16 --alert");
+	if (rml_alert_parse(arg, &c->alert[c->n_alerts], &c->alert_thr[c->n_alerts], &err))
+		return cli_usage_error("%s", err.msg);
+	c->n_alerts++;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum { O_WINDOW = 256, O_STEP, O_TEXTFILE, O_STAGE, O_ALERT, O_PLOT, O_QUANTILE, O_RARE,
-	       O_OOD, O_OOD_MODEL, O_BATCH };
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' },
-		{ "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' },
-		CLI_OPT_THREADS,
-		{ "window", required_argument, 0, O_WINDOW },
-		{ "step", required_argument, 0, O_STEP },
-		{ "textfile", required_argument, 0, O_TEXTFILE },
-		{ "stage", required_argument, 0, O_STAGE },
-		{ "alert", required_argument, 0, O_ALERT },
-		{ "plot", required_argument, 0, O_PLOT },
-		{ "quantile", required_argument, 0, O_QUANTILE },
-		{ "rare", required_argument, 0, O_RARE },
-		{ "ood", required_argument, 0, O_OOD },
-		{ "ood-model", required_argument, 0, O_OOD_MODEL },
-		{ "batch", required_argument, 0, O_BATCH },
-		CLI_OPT_JSON,
-		CLI_OPTS_BASE,
-		{ 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
-	int o;
 	/* A command is the first argument; without one, watching. */
 	const cli_subcommand *named = argc > 1 ? cli_subcommand_find(commands, argv[1]) : NULL;
 	if (named) {
@@ -124,51 +137,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		argv++;
 		argc--;
 	}
-	while ((o = getopt_long(argc, argv, "m:d:o:j:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_WINDOW:
-			if (cli_parse_i64("--window", optarg, 1, 10000000, &c->window))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_STEP:
-			if (cli_parse_i64("--step", optarg, 1, 10000000, &c->step))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_TEXTFILE: c->textfile = optarg; break;
-		case O_STAGE: c->stage = optarg; break;
-		case O_ALERT:
-			if (c->n_alerts == 16)
-				return cli_usage_error("at most 16 --alert");
-			if (rml_alert_parse(optarg, &c->alert[c->n_alerts], &c->alert_thr[c->n_alerts], &err))
-				return cli_usage_error("%s", err.msg);
-			c->n_alerts++;
-			break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_QUANTILE:
-			if (cli_parse_f64("--quantile", optarg, 0.001, 0.999, &c->quantile))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_RARE:
-			if (cli_parse_f64("--rare", optarg, 0, 0.999, &c->rare))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_OOD: c->ood = optarg; break;
-		case O_OOD_MODEL: c->ood_model = optarg; break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
-				return CLI_EXIT_USAGE;
-			break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	c->files = argv + optind;
 	c->n_files = argc - optind;
 	const char *cmd = c->cmd->name;
