@@ -7,7 +7,6 @@
  * risk-coverage chart. The pipeline is lib/calibrate.c, the report's
  * wording lib/calibrate_report.c; this file parses, loads and saves.
  */
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,88 +70,76 @@ static const char help[] =
 	"The report goes to standard output, or to standard error when the model does.\n"
 	"Example: rmlops-calibrate -m base.rml -d val.rml --test test.rml -o calibrated.rml\n";
 
-enum {
-	O_METHOD = 256, O_ENSEMBLE, O_BINS, O_COMPARE, O_PER_CLASS, O_OOD, O_OOD_COUNT, O_DMIN,
-	O_OFF, O_SOFT, O_AE_EPOCHS, O_SAVE_OOD, O_REJECT, O_MAX_RATE, O_COVERAGE, O_TEST,
-	O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH,
-};
+enum { O_METHOD = 1, O_OOD, O_REJECT };
 enum { G_RATE = 1, G_COV = 2 };
 
-#define F(f) offsetof(struct cmdline, o.f)
-static const cli_number_option numbers[] = {
-	{ O_BINS, "--bins", 'i', 1, 10000, F(calib.n_bins), 0 },
-	{ O_PER_CLASS, "--per-class", 'l', 0, 1000000, F(per_class), 0 },
-	{ O_OOD_COUNT, "--ood-count", 'l', 0, 10000000, F(ood_count), 0 },
-	{ O_DMIN, "--sbo-dmin", 'd', 1e-9, 1e9, F(sbo.d_min), 0 },
-	{ O_OFF, "--sbo-offset", 'd', 1e-9, 1e9, F(sbo.d_off), 0 },
-	{ O_SOFT, "--sbo-softness", 'd', 0, 1e9, F(sbo.softness), 0 },
-	{ O_AE_EPOCHS, "--ae-epochs", 'i', 1, 10000, F(ae_epochs), 0 },
-	{ O_MAX_RATE, "--reject-max-rate", 'd', 0, 0.999999, F(max_rate), G_RATE },
-	{ O_COVERAGE, "--coverage", 'd', 1e-9, 1, F(coverage), G_COV },
-	{ O_EVAL_BINS, "--eval-bins", 'i', 1, 100, F(eval_bins), 0 },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_CALL("method", 0, O_METHOD),
+	CLI_FLAG("ensemble", 0, F(o.calib.bbq_ensemble)),
+	CLI_INT("bins", 0, F(o.calib.n_bins), 1, 10000),
+	CLI_FLAG("compare", 0, F(o.compare)),
+	CLI_I64("per-class", 0, F(o.per_class), 0, 1000000),
+	CLI_CALL("ood", 0, O_OOD),
+	CLI_I64("ood-count", 0, F(o.ood_count), 0, 10000000),
+	CLI_F64("sbo-dmin", 0, F(o.sbo.d_min), 1e-9, 1e9),
+	CLI_F64("sbo-offset", 0, F(o.sbo.d_off), 1e-9, 1e9),
+	CLI_F64("sbo-softness", 0, F(o.sbo.softness), 0, 1e9),
+	CLI_INT("ae-epochs", 0, F(o.ae_epochs), 1, 10000),
+	CLI_STR("save-ood", 0, F(save_ood)),
+	CLI_CALL("reject", 0, O_REJECT),
+	CLI_F64("reject-max-rate", 0, F(o.max_rate), 0, 0.999999, .bit = G_RATE),
+	CLI_F64("coverage", 0, F(o.coverage), 1e-9, 1, .bit = G_COV),
+	CLI_STR("test", 0, F(test)),
+	CLI_STR("test-ood", 0, F(test_ood)),
+	CLI_INT("eval-bins", 0, F(o.eval_bins), 1, 100),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_STR("risk-coverage", 0, F(rc_plot)),
+	CLI_I64("batch", 0, F(o.batch), 1, 65536),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+/* --method, --ood and --reject, named by the library's parsers. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	rml_calibrate_opts *p = &((struct cmdline *)base)->o;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_METHOD:
+		if (rml_calib_method_parse(arg, &p->method, &err))
+			return cli_usage_error("--method: %s", err.msg);
+		break;
+	case O_OOD:
+		if (rml_ood_space_parse(arg, &p->ood, &err))
+			return cli_usage_error("--ood: %s", err.msg);
+		break;
+	case O_REJECT:
+		if (strcmp(arg, "none") == 0)
+			p->reject = RML_REJECT_NONE;
+		else if (strcmp(arg, "entropy") == 0)
+			p->reject = RML_REJECT_ENTROPY;
+		else if (strcmp(arg, "confidence") == 0)
+			p->reject = RML_REJECT_CONFIDENCE;
+		else
+			return cli_usage_error("--reject is entropy, confidence or none, not '%s'", arg);
+		break;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
-		{ "ensemble", no_argument, 0, O_ENSEMBLE }, { "bins", required_argument, 0, O_BINS },
-		{ "compare", no_argument, 0, O_COMPARE },
-		{ "per-class", required_argument, 0, O_PER_CLASS },
-		{ "ood", required_argument, 0, O_OOD }, { "ood-count", required_argument, 0, O_OOD_COUNT },
-		{ "sbo-dmin", required_argument, 0, O_DMIN }, { "sbo-offset", required_argument, 0, O_OFF },
-		{ "sbo-softness", required_argument, 0, O_SOFT },
-		{ "ae-epochs", required_argument, 0, O_AE_EPOCHS },
-		{ "save-ood", required_argument, 0, O_SAVE_OOD },
-		{ "reject", required_argument, 0, O_REJECT },
-		{ "reject-max-rate", required_argument, 0, O_MAX_RATE },
-		{ "coverage", required_argument, 0, O_COVERAGE }, { "test", required_argument, 0, O_TEST },
-		{ "test-ood", required_argument, 0, O_TEST_OOD },
-		{ "eval-bins", required_argument, 0, O_EVAL_BINS }, { "plot", required_argument, 0, O_PLOT },
-		{ "risk-coverage", required_argument, 0, O_RC }, { "batch", required_argument, 0, O_BATCH },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
 	rml_calibrate_opts *p = &c->o;
-	rml_error err = { 0 };
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_METHOD:
-			if (rml_calib_method_parse(optarg, &p->method, &err))
-				return cli_usage_error("--method: %s", err.msg);
-			break;
-		case O_ENSEMBLE: p->calib.bbq_ensemble = 1; break;
-		case O_COMPARE: p->compare = 1; break;
-		case O_OOD:
-			if (rml_ood_space_parse(optarg, &p->ood, &err)) return cli_usage_error("--ood: %s", err.msg);
-			break;
-		case O_SAVE_OOD: c->save_ood = optarg; break;
-		case O_REJECT:
-			if (strcmp(optarg, "none") == 0) p->reject = RML_REJECT_NONE;
-			else if (strcmp(optarg, "entropy") == 0) p->reject = RML_REJECT_ENTROPY;
-			else if (strcmp(optarg, "confidence") == 0) p->reject = RML_REJECT_CONFIDENCE;
-			else return cli_usage_error("--reject is entropy, confidence or none, not '%s'", optarg);
-			break;
-		case O_TEST: c->test = optarg; break;
-		case O_TEST_OOD: c->test_ood = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_RC: c->rc_plot = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser parser = { options, c, &c->com, option, &c->given };
+	int st = cli_parse_args(&parser, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!c->model || !c->data)
