@@ -7,7 +7,7 @@
  * with -o. The adaptation is lib/tta.c, the run over a dataset (rules,
  * rejection, the predictions file, the summary) lib/tta_run.c.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,92 +72,86 @@ static const char usage_text[] =
 	"Example: rmlops-tta -m tuned.rml -d test.rml --reject entropy --threshold 1 \\\n"
 	"           > p.rml && rmlops-eval -p p.rml\n";
 
-enum {
-	O_METHOD = 256, O_MODE, O_TUNE, O_AUG, O_BATCH, O_STEPS, O_LR, O_MOM, O_REJECT, O_THR,
-	O_RATE, O_SHUFFLE, O_OPT, O_NO_CALIB,
-};
+enum { O_METHOD = 1, O_MODE, O_TUNE, O_REJECT, O_OPT };
 enum { G_AUG = 1, G_BATCH = 2, G_THRESHOLD = 4 };  /* given on the command line */
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_AUG, "--aug-copies", 'i', 1, 1024, F(s.o.n_aug), G_AUG },
-	{ O_BATCH, "--batch", 'i', 1, 65536, F(s.o.batch), G_BATCH },
-	{ O_STEPS, "--steps", 'i', 0, 1000, F(s.o.steps), 0 },
-	{ O_LR, "--lr", 'd', 0, 1000, F(s.o.lr), 0 },
-	{ O_MOM, "--momentum", 'd', 0, 0.999, F(s.o.momentum), 0 },
-	{ O_THR, "--threshold", 'd', 0, 1e6, F(s.threshold), G_THRESHOLD },
-	{ O_RATE, "--reject-rate", 'd', 0, 1, F(s.rate), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_CALL("method", 0, O_METHOD),
+	CLI_CALL("mode", 0, O_MODE),
+	CLI_CALL("tune", 0, O_TUNE),
+	CLI_INT("aug-copies", 0, F(s.o.n_aug), 1, 1024, .bit = G_AUG),
+	CLI_INT("batch", 0, F(s.o.batch), 1, 65536, .bit = G_BATCH),
+	CLI_INT("steps", 0, F(s.o.steps), 0, 1000),
+	CLI_F64("lr", 0, F(s.o.lr), 0, 1000),
+	CLI_F64("momentum", 0, F(s.o.momentum), 0, 0.999),
+	CLI_CALL("reject", 0, O_REJECT),
+	CLI_F64("threshold", 0, F(s.threshold), 0, 1e6, .bit = G_THRESHOLD),
+	CLI_F64("reject-rate", 0, F(s.rate), 0, 1),
+	CLI_FLAG("shuffle", 0, F(s.shuffle)),
+	CLI_CALL("optimizer", 0, O_OPT),
+	CLI_FLAG("no-calibration", 0, F(no_calib)),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+/* The options whose words become the adaptation's enums. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	rml_tta_opts *t = &c->s.o;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_METHOD:
+		if (!strcmp(arg, "memo")) t->method = RML_TTA_MEMO;
+		else if (!strcmp(arg, "tent")) t->method = RML_TTA_TENT;
+		else return cli_usage_error("--method is memo or tent, not '%s'", arg);
+		break;
+	case O_MODE:
+		if (!strcmp(arg, "episodic")) t->continual = 0;
+		else if (!strcmp(arg, "continual")) t->continual = 1;
+		else return cli_usage_error("--mode is episodic or continual, not '%s'", arg);
+		c->have_mode = 1;
+		break;
+	case O_TUNE:
+		c->s.tune = arg;
+		if (!strcmp(arg, "bn")) {
+			t->tune = RML_TTA_TUNE_BN;
+			break;
+		}
+		t->tune = RML_TTA_TUNE_GROUPS;
+		if (rml_group_mask_parse(arg, &t->groups, &err))
+			return cli_usage_error("--tune: %s (or bn)", err.msg);
+		if (!t->groups)
+			return cli_usage_error("--tune names no parameter group");
+		break;
+	case O_REJECT:
+		c->s.reject_given = 1;
+		if (rml_reject_rule_parse(arg, &c->s.reject))
+			return cli_usage_error("--reject is none, entropy or confidence, not '%s'", arg);
+		break;
+	case O_OPT:
+		/* adamw, as rmlops-train says; adam is the earlier name. */
+		if (rml_optim_kind_parse(strcmp(arg, "adam") ? arg : "adamw", &t->optimizer))
+			return cli_usage_error("--optimizer is sgd or adamw, not '%s'", arg);
+		break;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
-		{ "mode", required_argument, 0, O_MODE }, { "tune", required_argument, 0, O_TUNE },
-		{ "aug-copies", required_argument, 0, O_AUG }, { "batch", required_argument, 0, O_BATCH },
-		{ "steps", required_argument, 0, O_STEPS }, { "lr", required_argument, 0, O_LR },
-		{ "momentum", required_argument, 0, O_MOM }, { "reject", required_argument, 0, O_REJECT },
-		{ "threshold", required_argument, 0, O_THR }, { "reject-rate", required_argument, 0, O_RATE },
-		{ "shuffle", no_argument, 0, O_SHUFFLE }, { "optimizer", required_argument, 0, O_OPT },
-		{ "no-calibration", no_argument, 0, O_NO_CALIB }, CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
 	rml_tta_opts *t = &c->s.o;
 	unsigned given = 0;
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_METHOD:
-			if (!strcmp(optarg, "memo")) t->method = RML_TTA_MEMO;
-			else if (!strcmp(optarg, "tent")) t->method = RML_TTA_TENT;
-			else return cli_usage_error("--method is memo or tent, not '%s'", optarg);
-			break;
-		case O_MODE:
-			if (!strcmp(optarg, "episodic")) t->continual = 0;
-			else if (!strcmp(optarg, "continual")) t->continual = 1;
-			else return cli_usage_error("--mode is episodic or continual, not '%s'", optarg);
-			c->have_mode = 1;
-			break;
-		case O_TUNE:
-			c->s.tune = optarg;
-			if (!strcmp(optarg, "bn")) {
-				t->tune = RML_TTA_TUNE_BN;
-			} else {
-				t->tune = RML_TTA_TUNE_GROUPS;
-				if (rml_group_mask_parse(optarg, &t->groups, &err))
-					return cli_usage_error("--tune: %s (or bn)", err.msg);
-				if (!t->groups)
-					return cli_usage_error("--tune names no parameter group");
-			}
-			break;
-		case O_REJECT:
-			c->s.reject_given = 1;
-			if (rml_reject_rule_parse(optarg, &c->s.reject))
-				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
-			break;
-		case O_SHUFFLE: c->s.shuffle = 1; break;
-		case O_NO_CALIB: c->no_calib = 1; break;
-		case O_OPT:
-			/* adamw, as rmlops-train says; adam is the earlier name. */
-			if (rml_optim_kind_parse(strcmp(optarg, "adam") ? optarg : "adamw", &t->optimizer))
-				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
-			break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	c->have_aug = !!(given & G_AUG);
