@@ -7,7 +7,6 @@
  * border and none of them computes anything about a model. The formats are
  * lib/safetensors.c and lib/npy.c, names and layouts lib/torchmap.c.
  */
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,52 +69,41 @@ static void usage(void)
 	       "         rmlops-eval -m base.rml -d test.rml -P p.rml && rmlops-convert numpy p.rml -o p.npz\n");
 }
 
-enum { O_ARCH = 256, O_MAP, O_PREFIX, O_CLASSES, O_ADAPTERS, O_TENSOR };
-
-static const cli_number_option numbers[] = {
-	{ O_CLASSES, "--classes", 'l', 1, 1000000, offsetof(struct cmdline, classes), 0 },
-	{ O_ADAPTERS, "--adapters", 'l', 0, 8, offsetof(struct cmdline, gamma), 0 },
-	{ 0 },
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_STR("output", 'o', F(output)),
+	CLI_STR("arch", 0, F(arch)),
+	CLI_STR("map", 0, F(map)),
+	CLI_STR("prefix", 0, F(prefix)),
+	CLI_I64("classes", 0, F(classes), 1, 1000000),
+	CLI_I64("adapters", 0, F(gamma), 0, 8, .id = 1),
+	CLI_STR("tensor", 0, F(tensor)),
+	CLI_SHARED_BASE,
+	CLI_END,
 };
+#undef F
+
+/* --adapters: the compressions an adapter can have. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	const struct cmdline *c = base;
+	if (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8))
+		return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", arg);
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, 0, 'o' },
-		{ "arch", required_argument, 0, O_ARCH },
-		{ "map", required_argument, 0, O_MAP },
-		{ "prefix", required_argument, 0, O_PREFIX },
-		{ "classes", required_argument, 0, O_CLASSES },
-		{ "adapters", required_argument, 0, O_ADAPTERS },
-		{ "tensor", required_argument, 0, O_TENSOR },
-		CLI_OPTS_BASE,
-		{ 0, 0, 0, 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE && o == O_ADAPTERS && (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8)))
-			return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'o': c->output = optarg; break;
-		case O_ARCH: c->arch = optarg; break;
-		case O_MAP: c->map = optarg; break;
-		case O_PREFIX: c->prefix = optarg; break;
-		case O_TENSOR: c->tensor = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int r = cli_parse_args(&p, argc, argv);
+	if (r)
+		return r;
 	if (c->com.want_help) {
 		usage();
 		return -1;
 	}
 	const cli_subcommand *sub;
-	int r = cli_subcommand_pick(commands, optind < argc ? argv[optind] : NULL, &sub);
+	r = cli_subcommand_pick(commands, optind < argc ? argv[optind] : NULL, &sub);
 	if (r)
 		return r;
 	c->cmd = argv[optind++];
