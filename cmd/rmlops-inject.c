@@ -5,7 +5,6 @@
  * and the log, keys and summary of an injection come from
  * lib/inject_model.c.
  */
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,67 +63,58 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n";
 
-enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH };
+enum { O_UNIT = 1, O_FAULT, O_BITS };
 enum { G_RATE = 1, G_BER = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_RATE },
-	{ O_BER, "--ber", 'd', 0, 1, F(spec.rate), G_BER },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_CALL("unit", 0, O_UNIT),
+	CLI_F64("rate", 0, F(spec.rate), 0, 1, .bit = G_RATE),
+	CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_BER),
+	CLI_CALL("fault", 0, O_FAULT),
+	CLI_CALL("bits", 0, O_BITS),
+	CLI_STR("target", 0, F(target)),
+	CLI_STR("log", 0, F(log)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+/* The fault's unit, model and bits, named by the library's parsers. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	rml_fault_spec *spec = &((struct cmdline *)base)->spec;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_UNIT:
+		if (rml_fault_unit_parse(arg, &spec->unit, &err))
+			return cli_usage_error("%s", err.msg);
+		if (spec->unit == RML_FAULT_UNIT_BER)
+			return cli_usage_error("give a bit error rate with --ber P");
+		break;
+	case O_FAULT:
+		if (rml_fault_model_parse(arg, &spec->model, &err))
+			return cli_usage_error("%s", err.msg);
+		break;
+	case O_BITS:
+		if (rml_fault_bits_parse(arg, &spec->bits, &err))
+			return cli_usage_error("%s", err.msg);
+		break;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' },
-		{ "unit", required_argument, 0, O_UNIT },
-		{ "rate", required_argument, 0, O_RATE },
-		{ "ber", required_argument, 0, O_BER },
-		{ "fault", required_argument, 0, O_FAULT },
-		{ "bits", required_argument, 0, O_BITS },
-		{ "target", required_argument, 0, O_TARGET },
-		{ "log", required_argument, 0, O_LOG },
-		{ "batch", required_argument, 0, O_BATCH },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_UNIT:
-			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err))
-				return cli_usage_error("%s", err.msg);
-			if (c->spec.unit == RML_FAULT_UNIT_BER)
-				return cli_usage_error("give a bit error rate with --ber P");
-			break;
-		case O_FAULT:
-			if (rml_fault_model_parse(optarg, &c->spec.model, &err))
-				return cli_usage_error("%s", err.msg);
-			break;
-		case O_BITS:
-			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err))
-				return cli_usage_error("%s", err.msg);
-			break;
-		case O_TARGET: c->target = optarg; break;
-		case O_LOG: c->log = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &c->given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if ((c->given & G_BER) && (c->given & G_RATE))
