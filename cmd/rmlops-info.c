@@ -6,7 +6,7 @@
  * container and writes what they say.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,35 +84,37 @@ static int show_input(const char *path, int json, int lineage, int digest, int q
 	return rc;
 }
 
+struct cmdline {
+	cli_common com;
+	int lineage, digest;
+};
+
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_SHARED_JSON,
+	CLI_FLAG("lineage", 0, F(lineage)),
+	CLI_FLAG("digest", 0, F(digest)),
+	CLI_SHARED_QUIET,
+	CLI_SHARED_HELP,
+	CLI_SHARED_VERSION,
+	CLI_END,
+};
+#undef F
+
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-info", argc, argv);
-	enum { O_LINEAGE = 256, O_DIGEST };
-	static const struct option opts[] = {
-		CLI_OPT_JSON, { "lineage", no_argument, 0, O_LINEAGE },
-		{ "digest", no_argument, 0, O_DIGEST },
-		CLI_OPT_QUIET, CLI_OPT_HELP, CLI_OPT_VERSION, { 0, 0, 0, 0 },
-	};
-	cli_common com = { .help = usage_text };
-	int lineage = 0, digest = 0, o;
-	while ((o = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &com, NULL, NULL, NULL);
-		if (r == CLI_OPT_STOP)
-			return cli_finish(CLI_EXIT_OK);
-		if (r == CLI_OPT_DONE)
-			continue;
-		switch (o) {
-		case O_LINEAGE: lineage = 1; break;
-		case O_DIGEST: digest = 1; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	struct cmdline c = { .com = { .help = usage_text } };
+	const cli_parser p = { options, &c, &c.com, NULL, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	char *dash[] = { "-" };
 	char **files = optind < argc ? argv + optind : dash;
 	int n = optind < argc ? argc - optind : 1;
 	int status = CLI_EXIT_OK;
 	for (int i = 0; i < n; i++)
-		if (show_input(files[i], com.json, lineage, digest, cli_verbosity == 0))
+		if (show_input(files[i], c.com.json, c.lineage, c.digest, cli_verbosity == 0))
 			status = CLI_EXIT_FAIL;
 	return cli_finish(status);
 }
