@@ -55,7 +55,7 @@ typedef struct {
 
 /*
  * Options, each described once. A program lists its options in one
- * table, ended by { NULL }; each entry names the long option (without
+ * table, ended by CLI_END; each entry names the long option (without
  * dashes) and its short letter (0: none), says what kind of value it
  * takes and where that value goes: a field of the program's settings
  * struct, at an offset (offsetof). cli_parse_args builds the getopt_long
@@ -92,15 +92,18 @@ typedef struct {
  *   CLI_SHARED_* one of the shared options; the table takes them with the
  *              CLI_SHARED_* entries, each where the program wants it
  *              (CLI_SHARED_ALL: all seven)
- * A seen option ORs its bit (0: none) into *given. An entry (not a
- * shared one) with a nonzero id (always, for CLI_CALL) is then handed to
- * the callback, call(base, entry, argument), which may check more, set
- * more, or do all the work, switching on entry->id; it returns 0, or
- * CLI_EXIT_USAGE after a usage message (cli_usage_error). Entries of kind CLI_CALL with the
- * same id count as one option to getopt_long, so that an abbreviation
- * they share picks the first, as one getopt value always did. An option
- * not in the table, or one missing its argument, is a usage error
- * ("unknown option", after getopt_long's own message).
+ * A seen option ORs its bit (0: none) into *given (a shared entry may
+ * carry one too: CLI_SHARED("seed", 's', 's', .bit = B)). An entry (not
+ * a shared one) with a nonzero id (always, for CLI_CALL) is then handed
+ * to the callback, call(base, entry, argument), which may check more,
+ * set more, or do all the work, switching on entry->id; it returns 0,
+ * or CLI_EXIT_USAGE after a usage message (cli_usage_error). CLI_CALL
+ * entries with the same id count as one option to getopt_long, so that
+ * an abbreviation they share picks the first, as one getopt value always
+ * did. An option not in the table, or one missing its argument, is a
+ * usage error ("unknown option", after getopt_long's own message).
+ * cli_opt_find and cli_opt_get read an entry back (a resumed run's
+ * warnings about settings that differ).
  * Bounds are doubles: whole-number bounds stay below 2^53 (or are
  * CLI_I64_MAX).
  */

@@ -7,8 +7,8 @@
  * lib/attack_model.c, the reports' text lib/attack_report.c; this file
  * reads the command line and writes the outputs.
  */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,7 @@ struct cmdline {
 	int n_set;
 	int64_t batch, sheet_count;
 	double amplify;
+	int have_attack;   /* --attack given */
 	cli_common com;
 };
 
@@ -227,68 +228,43 @@ static int check_args(struct cmdline *c, const char *name, int have_attack)
 	return 0;
 }
 
+/* An attack setting (O_SET) goes to the list of settings under the
+ * option's name as its key. */
+enum { O_SET = 1 };
+#define F(f) offsetof(struct cmdline, f)
+#define SET(name) CLI_CALL(name, 0, O_SET)
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)), CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)), CLI_STR("output", 'o', F(output)),
+	SET("attack"), CLI_STR("config", 0, F(config)),
+	CLI_STR("name", 0, F(name)), SET("norm"),
+	CLI_STR("eps", 0, F(eps_list)), CLI_STR("pixels", 0, F(pixels_list)),
+	SET("target"), SET("steps"), SET("step-size"), SET("restarts"), SET("random-start"),
+	SET("generations"), SET("popsize"), SET("search"), SET("fitness"), SET("sigma0"),
+	SET("de-f"), SET("de-cr"), SET("min-search"),
+	CLI_STR("clean", 0, F(clean)), CLI_STR("sheet", 0, F(sheet)),
+	CLI_I64("sheet-count", 0, F(sheet_count), 1, 1000),
+	CLI_F64("amplify", 0, F(amplify), 0, 255),
+	CLI_STR("plot", 0, F(plot)), CLI_I64("batch", 0, F(batch), 1, 65536),
+	SET("loss"), SET("tile"), SET("preset"), CLI_STR("queries", 0, F(queries_list)),
+	SET("p-init"), CLI_SHARED_ALL, CLI_END,
+};
+#undef SET
+#undef F
+
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	c->have_attack |= !strcmp(e->name, "attack");
+	return add_set(c, e->name, arg);
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum {
-		O_SET = 256, O_CONFIG, O_NAME, O_EPS, O_PIXELS, O_QUERIES, O_CLEAN, O_SHEET, O_PLOT,
-		O_SHEET_COUNT, O_AMPLIFY, O_BATCH,
-	};
-	/* O_SET: an attack setting, under the option's name as its key. */
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "data", required_argument, 0, 'd' }, { "output", required_argument, 0, 'o' },
-		{ "attack", required_argument, 0, O_SET }, { "config", required_argument, 0, O_CONFIG },
-		{ "name", required_argument, 0, O_NAME }, { "norm", required_argument, 0, O_SET },
-		{ "eps", required_argument, 0, O_EPS }, { "pixels", required_argument, 0, O_PIXELS },
-		{ "target", required_argument, 0, O_SET }, { "steps", required_argument, 0, O_SET },
-		{ "step-size", required_argument, 0, O_SET }, { "restarts", required_argument, 0, O_SET },
-		{ "random-start", required_argument, 0, O_SET },
-		{ "generations", required_argument, 0, O_SET }, { "popsize", required_argument, 0, O_SET },
-		{ "search", required_argument, 0, O_SET }, { "fitness", required_argument, 0, O_SET },
-		{ "sigma0", required_argument, 0, O_SET }, { "de-f", required_argument, 0, O_SET },
-		{ "de-cr", required_argument, 0, O_SET }, { "min-search", required_argument, 0, O_SET },
-		{ "clean", required_argument, 0, O_CLEAN }, { "sheet", required_argument, 0, O_SHEET },
-		{ "sheet-count", required_argument, 0, O_SHEET_COUNT },
-		{ "amplify", required_argument, 0, O_AMPLIFY },
-		{ "plot", required_argument, 0, O_PLOT }, { "batch", required_argument, 0, O_BATCH },
-		{ "loss", required_argument, 0, O_SET }, { "tile", required_argument, 0, O_SET },
-		{ "preset", required_argument, 0, O_SET }, { "queries", required_argument, 0, O_QUERIES },
-		{ "p-init", required_argument, 0, O_SET }, CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	static const cli_number_option numbers[] = {
-		{ O_SHEET_COUNT, "--sheet-count", 'l', 1, 1000, offsetof(struct cmdline, sheet_count), 0 },
-		{ O_AMPLIFY, "--amplify", 'd', 0, 255, offsetof(struct cmdline, amplify), 0 },
-		{ O_BATCH, "--batch", 'l', 1, 65536, offsetof(struct cmdline, batch), 0 },
-		{ 0 },
-	};
-	int o, idx = -1, have_attack = 0;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, &idx)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case O_SET:
-			if (add_set(c, opts[idx].name, optarg))
-				return CLI_EXIT_USAGE;
-			have_attack |= !strcmp(opts[idx].name, "attack");
-			break;
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_CONFIG: c->config = optarg; break;
-		case O_NAME: c->name = optarg; break;
-		case O_EPS: c->eps_list = optarg; break;
-		case O_PIXELS: c->pixels_list = optarg; break;
-		case O_QUERIES: c->queries_list = optarg; break;
-		case O_CLEAN: c->clean = optarg; break;
-		case O_SHEET: c->sheet = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (c->com.want_help) {
 		usage();
 		return -1;
@@ -300,7 +276,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
-	return check_args(c, name, have_attack);
+	return check_args(c, name, c->have_attack);
 }
 
 static void progress(void *ctx, int64_t done, int64_t total)
@@ -450,48 +426,6 @@ static int job_close(struct job *j, int status)
 	return status;
 }
 
-/* The curves: against the query counts q (black-box attacks at one eps)
- * when nq > 0, else against the budgets bud. */
-static int curves(const struct cmdline *c, struct job *j, const double *bud, int nb, int l0,
-		  const double *q, int nq)
-{
-	const int n = j->n, np = nq ? nq : nb;
-	rml_attack_report *reps = calloc((size_t)n * (size_t)np, sizeof *reps);
-	double *rates = calloc((size_t)n * (size_t)np, sizeof *rates);
-	const char **nm = calloc((size_t)n, sizeof *nm);
-	char title[160];
-	int bad = !reps || !rates || !nm;
-	if (bad)
-		rml_errorf(&j->err, RML_ERR_NOMEM, "out of memory");
-	for (int i = 0; !bad && i < n; i++)
-		nm[i] = j->list[i].name;
-	if (!bad && nq) {
-		bad = rml_attack_query_curves(j->m, j->list, n, &j->d, q, nq, c->batch, progress, rates,
-					      reps, &j->err) != RML_OK;
-		if (!bad)
-			rml_attack_query_text(&j->out, c->com.json, j->list, n, q, nq, rates, reps, j->d.n);
-		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
-			 j->list[0].cfg.eps, (long long)j->d.n);
-	} else if (!bad) {
-		bad = rml_attack_curves(j->m, j->list, n, &j->d, bud, nb, c->batch, progress, reps,
-					&j->err) != RML_OK;
-		if (!bad)
-			rml_attack_curve_text(&j->out, c->com.json, l0, j->list, n, bud, nb, reps, j->d.n);
-		snprintf(title, sizeof title, "robustness curve, %lld images", (long long)j->d.n);
-	}
-	if (!bad)
-		emit(stdout, &j->out);
-	if (!bad && c->plot)
-		bad = (nq ? rml_attack_query_png(c->plot, title, nm, n, q, nq, rates, &j->err)
-			  : rml_attack_curve_png(c->plot, title, l0 ? "pixels changed (L0)"
-							       : "eps (pixel units, of 255)",
-						 nm, n, bud, nb, reps, &j->err)) != RML_OK;
-	free(nm);
-	free(rates);
-	free(reps);
-	return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-}
-
 static int cmd_curve(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -509,20 +443,13 @@ static int cmd_curve(void *ctx)
 	if (c->queries_list && parse_budgets("--queries", c->queries_list, 1, q, &nq))
 		return job_close(&j, CLI_EXIT_USAGE);
 	const int l0 = j.list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
-	for (int i = 0; i < j.n; i++) {
-		rml_attack_kind k = j.list[i].cfg.kind;
-		int il0 = k == RML_ATTACK_PIXEL_L0;
-		if (nq && k != RML_ATTACK_CMAES_LINF && !il0 && k != RML_ATTACK_SQUARE)
-			return job_close(&j, cli_usage_error("attack %s is white-box: the query axis is for "
-							     "cmaes-linf, pixel-l0 and square", j.list[i].name));
-		if (!nq && ((il0 && !n_pix) || (!il0 && !n_eps)))
-			return job_close(&j, cli_usage_error("attack %s needs %s LIST for its curve",
-							     j.list[i].name, il0 ? "--pixels" : "--eps"));
-		if (!nq && i > 0 && il0 != l0)
-			return job_close(&j, cli_usage_error("one curve shares its budgets: do not mix "
-							     "pixel-l0 with eps attacks"));
-	}
-	return job_close(&j, curves(c, &j, l0 ? pix : eps, l0 ? n_pix : n_eps, l0, q, nq));
+	if (rml_attack_curve_check(j.list, j.n, nq, n_eps, n_pix, &j.err))
+		return job_close(&j, cli_usage_error("%s", j.err.msg));
+	st = rml_attack_curves_report(j.m, j.list, j.n, &j.d, l0 ? pix : eps, l0 ? n_pix : n_eps, l0, q, nq,
+				      c->batch, progress, c->com.json, c->plot, &j.out, &j.err)
+		     ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	emit(stdout, &j.out);   /* the table, also when only the chart failed */
+	return job_close(&j, st);
 }
 
 /* create and run: each attack over the dataset, a report row each;

@@ -276,27 +276,12 @@ static int report(const struct cmdline *c, const rml_dataset *d, const char *wha
 	return 0;
 }
 
-/* The data= digest a predictions file records in its provenance, or NULL. */
-static const char *recorded_data_hash(const rml_file *f)
-{
-	const rml_kv *kv = rml_get(f, "provenance.inputs");
-	if (!kv || kv->type != RML_KV_STR_ARRAY)
-		return NULL;
-	for (int64_t i = 0; i < kv->n; i++)
-		if (strncmp(kv->sa[i], "data=sha256:", 12) == 0)
-			return kv->sa[i] + 12;
-	return NULL;
-}
-
-static int save_part(const rml_dataset *d, const char *path, const char *by, const char *part,
+static int save_part(const rml_dataset *d, const char *path, rml_uncertainty by, const char *part,
 		     const int64_t *idx, int64_t n, rml_error *err)
 {
 	rml_file f;
 	rml_file_init(&f);
-	rml_status st = rml_dataset_to_file(d, &f, err);
-	if (!st && (rml_set_str(&f, "select.by", by) || rml_set_str(&f, "select.part", part) ||
-		    rml_set_i64_array(&f, "select.indices", idx, n)))
-		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	rml_status st = rml_selection_to_file(d, by, part, idx, n, &f, err);
 	if (!st)
 		st = cli_save(&f, path, -1, err);
 	rml_file_free(&f);
@@ -314,10 +299,11 @@ static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	rml_predictions_init(&p);
 	if (cli_load(&pf, c->predictions, "predictions", err))
 		return -1;
-	const char *want = recorded_data_hash(&pf);
+	/* The digest of the data the predictions were made on, if recorded. */
+	const char *want = rml_provenance_input(&pf, "data");
 	char want_copy[80] = "";
-	if (want)
-		snprintf(want_copy, sizeof want_copy, "%s", want);
+	if (want && strncmp(want, "sha256:", 7) == 0)
+		snprintf(want_copy, sizeof want_copy, "%s", want + 7);
 	rml_status st = rml_expect_kind(&pf, "predictions", c->predictions, err);
 	if (!st)
 		st = rml_predictions_from_file(&p, &pf, err);
@@ -347,9 +333,9 @@ static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dat
 	const char *name = rml_uncertainty_name(by);
 	/* The rest first: the main output appears only when everything is done. */
 	if (!r && c->rest)
-		r = save_part(b, c->rest, name, "rest", s.rest, s.n_rest, err);
+		r = save_part(b, c->rest, by, "rest", s.rest, s.n_rest, err);
 	if (!r)
-		r = save_part(a, c->output ? c->output : "-", name, "selected", s.selected,
+		r = save_part(a, c->output ? c->output : "-", by, "selected", s.selected,
 			      s.n_selected, err);
 	if (!r) {
 		if (c->com.json)

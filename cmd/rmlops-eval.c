@@ -5,17 +5,17 @@
  * many independent fault injections with 95% confidence intervals.
  * Metrics are lib/metrics.c; repetitions lib/inject_model.c.
  */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "calib_model.h"
-#include "canvas.h"
 #include "cli.h"
 #include "dataset.h"
 #include "eval_compare.h"
+#include "evaluate.h"
 #include "inject_model.h"
 #include "metrics.h"
 #include "classes.h"
@@ -85,125 +85,98 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-eval -m base.rml -d test.rml --reject entropy --reject-rate 0.1\n";
 
-enum {
-	O_REJECT = 256, O_THR, O_RATE_REJ, O_BINS, O_BINNING, O_REPEAT, O_FAULT, O_UNIT, O_RATE,
-	O_BER, O_BITS, O_TARGET, O_PER_CLASS, O_BATCH, O_SWEEP, O_RATES, O_PLOT,
-	O_NO_CALIB, O_COMPARE, O_PROMOTE, O_BOOT,
-};
-enum { G_THRESHOLD = 1, G_FAULT = 2 };  /* given on the command line */
+/* The options handled by the callback, and the bits of those given. */
+enum { O_REJECT = 1, O_BINNING, O_FAULT, O_UNIT, O_BER, O_BITS, O_RATES, O_PROMOTE };
+enum { G_THRESHOLD = 1, G_FAULT = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_THR, "--threshold", 'd', 0, 1e6, F(threshold), G_THRESHOLD },
-	{ O_RATE_REJ, "--reject-rate", 'd', 0, 1, F(rate), 0 },
-	{ O_BINS, "--bins", 'l', 1, 10000, F(bins), 0 },
-	{ O_REPEAT, "--repeat", 'l', 1, 1000000, F(repeat), 0 },
-	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_FAULT },
-	{ O_BOOT, "--bootstrap", 'l', 0, 10000000, F(cmp.n_boot), 0 },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("predictions", 'p', F(preds)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("write-predictions", 'P', F(preds_out)),
+	CLI_CALL("reject", 0, O_REJECT),
+	CLI_F64("threshold", 0, F(threshold), 0, 1e6, .bit = G_THRESHOLD),
+	CLI_F64("reject-rate", 0, F(rate), 0, 1),
+	CLI_I64("bins", 0, F(bins), 1, 10000),
+	CLI_CALL("binning", 0, O_BINNING),
+	CLI_I64("repeat", 0, F(repeat), 1, 1000000),
+	CLI_CALL("fault", 0, O_FAULT, .bit = G_FAULT),
+	CLI_CALL("unit", 0, O_UNIT, .bit = G_FAULT),
+	CLI_F64("rate", 0, F(spec.rate), 0, 1, .bit = G_FAULT),
+	CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_FAULT, .id = O_BER),
+	CLI_CALL("bits", 0, O_BITS, .bit = G_FAULT),
+	CLI_STR("target", 0, F(target), .bit = G_FAULT),
+	CLI_FLAG("per-class", 0, F(per_class)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_WORD("sweep", 0, F(sweep), "tensors|bits|rates"),
+	CLI_CALL("rates", 0, O_RATES),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_FLAG("no-calibration", 0, F(no_calib)),
+	CLI_STR("compare", 0, F(cmp.against)),
+	CLI_CALL("promote-if", 0, O_PROMOTE),
+	CLI_I64("bootstrap", 0, F(cmp.n_boot), 0, 10000000),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_REJECT:
+		c->reject_given = 1;
+		if (rml_reject_rule_parse(arg, &c->reject))
+			return cli_usage_error("--reject is none, entropy or confidence, not '%s'", arg);
+		return 0;
+	case O_BINNING:
+		if (strcmp(arg, "width") == 0) c->binning = RML_BINS_WIDTH;
+		else if (strcmp(arg, "mass") == 0) c->binning = RML_BINS_MASS;
+		else return cli_usage_error("--binning is width or mass, not '%s'", arg);
+		return 0;
+	case O_FAULT:
+		return rml_fault_model_parse(arg, &c->spec.model, &err) ? cli_usage_error("%s", err.msg) : 0;
+	case O_UNIT:
+		if (rml_fault_unit_parse(arg, &c->spec.unit, &err))
+			return cli_usage_error("%s", err.msg);
+		if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK || c->spec.unit == RML_FAULT_UNIT_BER)
+			return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
+		return 0;
+	case O_BER: c->spec.unit = RML_FAULT_UNIT_BER; return 0;
+	case O_BITS:
+		return rml_fault_bits_parse(arg, &c->spec.bits, &err) ? cli_usage_error("%s", err.msg) : 0;
+	case O_RATES: {
+		const char *p = arg;
+		char *end;
+		c->n_rates = 0;
+		while (*p && c->n_rates < 64) {
+			double v = strtod(p, &end);
+			if (end == p || !(v >= 0 && v <= 1) || (*end && *end != ','))
+				return cli_usage_error("--rates wants numbers in [0,1] separated by commas");
+			c->rates[c->n_rates++] = v;
+			p = *end ? end + 1 : end;
+		}
+		return 0;
+	}
+	case O_PROMOTE: return eval_compare_rule(&c->cmp, arg);
+	default: return 0;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "data", required_argument, 0, 'd' },
-		{ "predictions", required_argument, 0, 'p' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "write-predictions", required_argument, 0, 'P' },
-		{ "reject", required_argument, 0, O_REJECT }, { "threshold", required_argument, 0, O_THR },
-		{ "reject-rate", required_argument, 0, O_RATE_REJ },
-		{ "bins", required_argument, 0, O_BINS }, { "binning", required_argument, 0, O_BINNING },
-		{ "repeat", required_argument, 0, O_REPEAT }, { "fault", required_argument, 0, O_FAULT },
-		{ "unit", required_argument, 0, O_UNIT }, { "rate", required_argument, 0, O_RATE },
-		{ "ber", required_argument, 0, O_BER }, { "bits", required_argument, 0, O_BITS },
-		{ "target", required_argument, 0, O_TARGET },
-		{ "per-class", no_argument, 0, O_PER_CLASS }, { "batch", required_argument, 0, O_BATCH },
-		{ "sweep", required_argument, 0, O_SWEEP }, { "rates", required_argument, 0, O_RATES },
-		{ "plot", required_argument, 0, O_PLOT },
-		{ "no-calibration", no_argument, 0, O_NO_CALIB },
-		{ "compare", required_argument, 0, O_COMPARE },
-		{ "promote-if", required_argument, 0, O_PROMOTE },
-		{ "bootstrap", required_argument, 0, O_BOOT },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
 	unsigned given = 0;
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:p:P:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'p': c->preds = optarg; break;
-		case 'P': c->preds_out = optarg; break;
-		case O_REJECT:
-			c->reject_given = 1;
-			if (rml_reject_rule_parse(optarg, &c->reject))
-				return cli_usage_error("--reject is none, entropy or confidence, not '%s'", optarg);
-			break;
-		case O_BINNING:
-			if (strcmp(optarg, "width") == 0) c->binning = RML_BINS_WIDTH;
-			else if (strcmp(optarg, "mass") == 0) c->binning = RML_BINS_MASS;
-			else return cli_usage_error("--binning is width or mass, not '%s'", optarg);
-			break;
-		case O_FAULT:
-			if (rml_fault_model_parse(optarg, &c->spec.model, &err)) return cli_usage_error("%s", err.msg);
-			c->fault = 1;
-			break;
-		case O_UNIT:
-			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err)) return cli_usage_error("%s", err.msg);
-			if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK || c->spec.unit == RML_FAULT_UNIT_BER)
-				return cli_usage_error("--repeat takes --unit tensor or weight (or --ber P)");
-			c->fault = 1;
-			break;
-		case O_BER:
-			if (cli_parse_f64("--ber", optarg, 0, 1, &c->spec.rate)) return 2;
-			c->spec.unit = RML_FAULT_UNIT_BER;
-			c->fault = 1;
-			break;
-		case O_BITS:
-			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err)) return cli_usage_error("%s", err.msg);
-			c->fault = 1;
-			break;
-		case O_TARGET: c->target = optarg; c->fault = 1; break;
-		case O_PER_CLASS: c->per_class = 1; break;
-		case O_SWEEP:
-			if (strcmp(optarg, "tensors") && strcmp(optarg, "bits") && strcmp(optarg, "rates"))
-				return cli_usage_error("--sweep is tensors, bits or rates, not '%s'", optarg);
-			c->sweep = optarg;
-			break;
-		case O_RATES: {
-			char *p = optarg, *end;
-			c->n_rates = 0;
-			while (*p && c->n_rates < 64) {
-				double v = strtod(p, &end);
-				if (end == p || !(v >= 0 && v <= 1) || (*end && *end != ','))
-					return cli_usage_error("--rates wants numbers in [0,1] separated by commas");
-				c->rates[c->n_rates++] = v;
-				p = *end ? end + 1 : end;
-			}
-			break;
-		}
-		case O_PLOT: c->plot = optarg; break;
-		case O_NO_CALIB: c->no_calib = 1; break;
-		case O_COMPARE: c->cmp.against = optarg; break;
-		case O_PROMOTE: if (eval_compare_rule(&c->cmp, optarg)) return 2; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (given & G_THRESHOLD)
-		c->have_threshold = 1;
-	if (given & G_FAULT)
-		c->fault = 1;
+	c->have_threshold = (given & G_THRESHOLD) != 0;
+	c->fault = (given & G_FAULT) != 0;
 	if (c->preds && (c->model || c->data))
 		return cli_usage_error("give either -p PREDICTIONS or -m MODEL -d DATA");
 	if (!c->preds && (!c->model || !c->data))
@@ -239,141 +212,70 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* The metrics of one predictions set under the rejection rule. */
-static int measure(rml_predictions *p, const struct cmdline *c, rml_eval_report *r, rml_error *err)
+/* The rejection rule and binning of the command line. A predictions
+ * file keeps the rejections it was written with (a test-time adapter may
+ * have made them) unless --reject is given (--reject none clears them). */
+static rml_eval_opts eval_opts(const struct cmdline *c)
 {
-	double used = NAN;
-	/* A predictions file keeps the rejections it was written with (a
-	 * test-time adapter may have made them) unless --reject is given
-	 * (--reject none clears them). */
-	if ((c->reject_given || !c->preds) &&
-	    rml_predictions_reject(p, c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
-				   &used, err))
-		return -1;
-	if (rml_eval_compute(p, (int)c->bins, c->binning, r, err))
-		return -1;
-	r->threshold = used;
+	rml_eval_opts o = { c->reject, c->threshold, c->reject == RML_REJECT_NONE ? -1 : c->rate,
+			    !c->reject_given && c->preds, (int)c->bins, c->binning };
+	return o;
+}
+
+/* Write a report built in o to standard output and empty o; out of
+ * memory while building it is an error. */
+static int emit(rml_outbuf *o, rml_error *err)
+{
+	if (o->failed)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (o->len)
+		fwrite(o->data, 1, o->len, stdout);
+	o->len = 0;
 	return 0;
 }
 
-static void print_single(const rml_eval_report *r, const struct cmdline *c,
-			 const char *const *names, int64_t k)
+static void progress(int64_t done, int64_t total)
 {
-	double v[RML_EVAL_N_METRICS];
-	rml_eval_report_values(r, v);
-	if (c->com.json) {
-		printf("{\"n\":%lld", (long long)r->n);
-		for (int i = 0; i < RML_EVAL_N_METRICS; i++) {
-			printf(",\"%s\":", rml_metric_name(rml_eval_metrics[i]));
-			cli_json_num(v[i]);
-		}
-		if (c->reject != RML_REJECT_NONE) {
-			printf(",\"threshold\":");
-			cli_json_num(r->threshold);
-		}
-		if (c->per_class) {
-			printf(",\"per_class\":{");
-			for (int64_t j = 0; j < k; j++) {
-				char generic[32];
-				snprintf(generic, sizeof generic, "class_%lld", (long long)j);
-				if (j)
-					putchar(',');
-				cli_json_str(names && names[j] ? names[j] : generic);
-				printf(":{\"acc\":");
-				cli_json_num(r->class_acc[j]);
-				printf(",\"n\":%lld}", (long long)r->class_n[j]);
-			}
-			printf("}");
-		}
-		printf("}\n");
-		return;
-	}
-	printf("%-12s %lld\n", "n", (long long)r->n);
-	for (int i = 0; i < RML_EVAL_N_METRICS; i++)
-		printf("%-12s %.4f\n", rml_metric_name(rml_eval_metrics[i]), v[i]);
-	if (c->reject != RML_REJECT_NONE)
-		printf("%-12s %.4f\n", "threshold", r->threshold);
-	if (c->per_class) {
-		printf("%-20s %8s %8s\n", "class", "acc", "n");
-		for (int64_t j = 0; j < k; j++) {
-			char generic[32];
-			snprintf(generic, sizeof generic, "class_%lld", (long long)j);
-			printf("%-20s %8.4f %8lld\n", cli_safe(names && names[j] ? names[j] : generic), r->class_acc[j],
-			       (long long)r->class_n[j]);
-		}
-	}
+	cli_progress("repetitions", done, total);
 }
 
-/* Run a vulnerability sweep and print it as a table (or JSON) and a chart. */
-static int sweep(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_error *err)
+/* The report of the run the options ask for: a sweep, repetitions under
+ * faults, or the metrics of p (made already). */
+static int run(rml_model *m, const rml_dataset *d, struct cmdline *c, rml_predictions *p,
+	       rml_eval_report *rep, const char *const *names, rml_error *err)
 {
-	rml_fault_targets tg;
-	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
-		return -1;
-	rml_sweep_kind kind = !strcmp(c->sweep, "tensors") ? RML_SWEEP_TENSORS
-			      : !strcmp(c->sweep, "bits") ? RML_SWEEP_BITS : RML_SWEEP_RATES;
-	int n = kind == RML_SWEEP_TENSORS ? tg.n : kind == RML_SWEEP_BITS ? 32 : c->n_rates;
-	double *mean = malloc((size_t)n * sizeof *mean), *sd = malloc((size_t)n * sizeof *sd);
-	double *sdc = malloc((size_t)n * sizeof *sdc), *x = malloc((size_t)n * sizeof *x);
-	double *det = malloc((size_t)n * sizeof *det);
-	int r = -1;
-	if (!mean || !sd || !sdc || !x || !det) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (rml_inject_sweep(m, d, &tg, &c->spec, kind, c->rates, n, c->repeat, (uint64_t)c->com.seed,
-			       c->batch, mean, sd, sdc, det, err))
-		goto out;
-	if (c->com.json)
-		printf("{\"sweep\":\"%s\",\"n_rep\":%lld,\"points\":[", c->sweep, (long long)c->repeat);
-	else
-		printf("%-48s %10s %10s %10s %10s\n", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-		       "acc1", "sd", "sdc_rate", "detected");
-	for (int i = 0; i < n; i++) {
-		char label[300];
-		if (kind == RML_SWEEP_TENSORS)
-			snprintf(label, sizeof label, "%s", tg.t[i].name);
-		else if (kind == RML_SWEEP_BITS)
-			snprintf(label, sizeof label, "%d", i);
-		else
-			snprintf(label, sizeof label, "%g", c->rates[i]);
-		x[i] = kind == RML_SWEEP_RATES ? c->rates[i] : i;
-		if (c->com.json)
-			printf("%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f,\"detected\":%.6f}",
-			       i ? "," : "", kind == RML_SWEEP_TENSORS ? "tensor" : kind == RML_SWEEP_BITS ? "bit" : "rate",
-			       label, mean[i], sd[i], sdc[i], det[i]);
-		else
-			printf("%-48s %10.4f %10.4f %10.4f %10.4f\n", label, mean[i], sd[i], sdc[i], det[i]);
-	}
-	if (c->com.json)
-		printf("]}\n");
-	if (c->plot) {
-		rml_series s[2] = {
-			{ "acc1", x, mean, n, 0x1f77b4, kind == RML_SWEEP_TENSORS },
-			{ "sdc_rate", x, sdc, n, 0xd62728, 0 },
-		};
-		const char *xl = kind == RML_SWEEP_TENSORS ? "target tensor (in model order)"
-				 : kind == RML_SWEEP_BITS ? "bit position (31 = sign, 23-30 exponent)"
-							  : "fault rate";
-		char title[128];
-		snprintf(title, sizeof title, "faults by %s (%lld repetitions each)", c->sweep,
-			 (long long)c->repeat);
-		double xmin = x[0], xmax = x[n - 1];
-		if (kind == RML_SWEEP_TENSORS || kind == RML_SWEEP_BITS) {
-			xmin -= 0.5;
-			xmax += 0.5;
+	const rml_eval_opts o = eval_opts(c);
+	const char *targets = c->target ? c->target : "theta";
+	rml_outbuf out;
+	rml_outbuf_init(&out);
+	int r = 0;
+	if (c->sweep) {
+		rml_eval_sweep_result s;
+		r = rml_eval_sweep(m, d, targets, &c->spec, c->sweep, c->rates, c->n_rates, c->repeat,
+				   (uint64_t)c->com.seed, c->batch, &s, err) ? -1 : 0;
+		if (!r) {
+			/* The table first, then the chart. */
+			rml_eval_sweep_text(&out, c->com.json, c->sweep, c->repeat, &s);
+			r = emit(&out, err);
+			if (!r && c->plot)
+				r = rml_eval_sweep_png(c->plot, c->sweep, c->repeat, &s, err) ? -1 : 0;
+			rml_eval_sweep_free(&s);
 		}
-		if (rml_plot_png(c->plot, title, xl, "accuracy / SDC rate", s, 2, xmin, xmax, 0, 1, err))
-			goto out;
+	} else if (c->repeat) {
+		rml_summary sum[RML_EVAL_REPEAT_N];
+		r = rml_eval_repeat(m, d, targets, &c->spec, c->repeat, (uint64_t)c->com.seed, c->batch,
+				    !c->no_calib, &o, p, sum, progress, err) ? -1 : 0;
+		if (!r)
+			rml_eval_repeat_text(&out, c->com.json, d->n, c->repeat, &c->spec, sum);
+	} else {
+		r = rml_eval_measure(p, &o, rep, err) ? -1 : 0;
+		if (!r)
+			rml_eval_single_text(&out, c->com.json, rep, c->reject != RML_REJECT_NONE, c->per_class,
+					     names, p->k, cli_safe);
 	}
-	r = 0;
-out:
-	free(mean);
-	free(sd);
-	free(sdc);
-	free(det);
-	free(x);
-	rml_fault_targets_free(&tg);
+	if (!r)
+		r = emit(&out, err);
+	rml_outbuf_free(&out);
 	return r;
 }
 
@@ -400,106 +302,6 @@ static int compare(struct cmdline *c)
 	if (e->n_boot < 0)
 		e->n_boot = 2000;
 	return eval_compare_run(e);
-}
-
-/* Repetitions: inject, predict, measure, undo; then the mean, sd and 95%
- * CI of every metric over them, printed. */
-static int repetitions(rml_model *m, const rml_dataset *d, const struct cmdline *c, rml_predictions *p,
-		       rml_eval_report *rep, rml_error *err)
-{
-	rml_fault_targets tg = { 0 };
-	double *vals = NULL;
-	int rc = -1;
-	/* Repetitions: inject, predict, measure, undo. */
-	if (rml_fault_targets_select(&tg, m, c->target ? c->target : "theta", err))
-		goto out;
-	/* More per repetition: the accuracy drop from the fault-free
-	 * model, the share of its correct predictions that the faults
-	 * turn wrong (sdc_rate), and every image's outcome against its
-	 * fault-free prediction: masked, sdc, detected (non-finite). */
-	enum { NR = RML_EVAL_N_METRICS + 5 };
-	vals = malloc((size_t)(c->repeat * NR) * sizeof *vals);
-	int32_t *clean = malloc((size_t)(d->n + 1) * sizeof *clean);
-	int32_t *pred = malloc((size_t)(d->n + 1) * sizeof *pred);
-	if (!vals || !clean || !pred) {
-		free(clean);
-		free(pred);
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err)) {
-		free(clean);
-		free(pred);
-		goto out;
-	}
-	rml_top1(p->probs, d->n, p->k, clean, NULL);
-	int64_t clean_right = 0;
-	for (int64_t i = 0; i < d->n; i++)
-		clean_right += clean[i] == d->labels[i];
-	for (int64_t r = 0; r < c->repeat; r++) {
-		/* Repetition r draws its faults from stream r of the seed, so
-		 * any repetition can be reproduced alone. */
-		rml_fault_log log;
-		rml_fault_log_init(&log);
-		rml_rng rng;
-		rml_rng_seed_stream(&rng, (uint64_t)c->com.seed, (uint64_t)r);
-		rml_status s = rml_inject(&c->spec, tg.t, tg.n, &rng, &log, err);
-		if (!s)
-			s = rml_model_predict_calibrated(m, d, c->batch, !c->no_calib, p->probs, err);
-		rml_inject_undo(tg.t, &log);
-		rml_fault_log_free(&log);
-		if (s || (rml_eval_report_free(rep), measure(p, c, rep, err))) {
-			free(clean);
-			free(pred);
-			goto out;
-		}
-		double *v = vals + r * NR;
-		rml_eval_report_values(rep, v);
-		rml_top1(p->probs, d->n, p->k, pred, NULL);
-		int64_t corrupted = 0;
-		for (int64_t i = 0; i < d->n; i++)
-			corrupted += clean[i] == d->labels[i] && pred[i] != d->labels[i];
-		v[RML_EVAL_N_METRICS] = d->n ? (double)clean_right / (double)d->n - rep->acc1 : 0;
-		v[RML_EVAL_N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
-		rml_fault_outcomes(p->probs, clean, d->n, p->k, v + RML_EVAL_N_METRICS + 2, v + RML_EVAL_N_METRICS + 3,
-				   v + RML_EVAL_N_METRICS + 4);
-		cli_progress("repetitions", r + 1, c->repeat);
-	}
-	free(clean);
-	free(pred);
-	double *col = malloc((size_t)c->repeat * sizeof *col);
-	if (!col) {
-		rml_errorf(err, RML_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (c->com.json)
-		printf("{\"n\":%lld,\"n_rep\":%lld,\"fault\":{\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g}",
-		       (long long)d->n, (long long)c->repeat, rml_fault_model_name(c->spec.model),
-		       rml_fault_unit_name(c->spec.unit), c->spec.rate);
-	else
-		printf("%-12s %10s %10s %21s   (%lld repetitions, %lld images)\n", "metric", "mean", "sd",
-		       "95% CI", (long long)c->repeat, (long long)d->n);
-	static const char *const extra[5] = { "acc_drop", "sdc_rate", "masked", "sdc", "detected" };
-	for (int i = 0; i < NR; i++) {
-		const char *name = i < RML_EVAL_N_METRICS ? rml_metric_name(rml_eval_metrics[i]) : extra[i - RML_EVAL_N_METRICS];
-		for (int64_t r = 0; r < c->repeat; r++)
-			col[r] = vals[r * NR + i];
-		rml_summary s;
-		rml_summarize(col, c->repeat, &s);
-		if (c->com.json)
-			printf(",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-			       name, s.mean, s.sd, s.lo, s.hi, (long long)s.n_rep);
-		else
-			printf("%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", name, s.mean, s.sd, s.lo, s.hi);
-	}
-	if (c->com.json)
-		printf("}\n");
-	free(col);
-	rc = 0;
-out:
-	free(vals);
-	rml_fault_targets_free(&tg);
-	return rc;
 }
 
 int main(int argc, char **argv)
@@ -568,17 +370,8 @@ int main(int argc, char **argv)
 		if (!c.repeat && rml_model_predict_calibrated(m, &d, c.batch, !c.no_calib, p.probs, &err))
 			goto done;
 	}
-	if (c.sweep) {
-		if (sweep(m, &d, &c, &err))
-			goto done;
-	} else if (c.repeat) {
-		if (repetitions(m, &d, &c, &p, &rep, &err))
-			goto done;
-	} else {
-		if (measure(&p, &c, &rep, &err))
-			goto done;
-		print_single(&rep, &c, names, p.k);
-	}
+	if (run(m, &d, &c, &p, &rep, names, &err))
+		goto done;
 	if (c.preds_out) {
 		if (rml_predictions_to_file(&p, &pf, &err))
 			goto done;

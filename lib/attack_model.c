@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack_report.h"
 #include "canvas.h"
 #include "kernels.h"
 #include "metrics.h"
@@ -1369,4 +1370,62 @@ rml_status rml_attack_curves(rml_model *m, const rml_attack_spec *list, int n, c
 			return st;
 	}
 	return RML_OK;
+}
+
+rml_status rml_attack_curve_check(const rml_attack_spec *list, int n, int nq, int n_eps, int n_pix,
+				  rml_error *err)
+{
+	const int l0 = n > 0 && list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
+	for (int i = 0; i < n; i++) {
+		rml_attack_kind k = list[i].cfg.kind;
+		int il0 = k == RML_ATTACK_PIXEL_L0;
+		if (nq && k != RML_ATTACK_CMAES_LINF && !il0 && k != RML_ATTACK_SQUARE)
+			return rml_errorf(err, RML_ERR_ARG, "attack %s is white-box: the query axis is for "
+					  "cmaes-linf, pixel-l0 and square", list[i].name);
+		if (!nq && ((il0 && !n_pix) || (!il0 && !n_eps)))
+			return rml_errorf(err, RML_ERR_ARG, "attack %s needs %s LIST for its curve", list[i].name,
+					  il0 ? "--pixels" : "--eps");
+		if (!nq && i > 0 && il0 != l0)
+			return rml_errorf(err, RML_ERR_ARG, "one curve shares its budgets: do not mix "
+					  "pixel-l0 with eps attacks");
+	}
+	return RML_OK;
+}
+
+rml_status rml_attack_curves_report(rml_model *m, const rml_attack_spec *list, int n,
+				    const rml_dataset *d, const double *bud, int nb, int l0,
+				    const double *q, int nq, int64_t batch,
+				    rml_attack_dataset_progress_fn progress, int json, const char *plot,
+				    rml_outbuf *out, rml_error *err)
+{
+	const int np = nq ? nq : nb;
+	rml_attack_report *reps = calloc((size_t)n * (size_t)np, sizeof *reps);
+	double *rates = calloc((size_t)n * (size_t)np, sizeof *rates);
+	const char **nm = calloc((size_t)n, sizeof *nm);
+	char title[160];
+	rml_status st = RML_OK;
+	if (!reps || !rates || !nm)
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int i = 0; !st && i < n; i++)
+		nm[i] = list[i].name;
+	if (!st && nq) {
+		st = rml_attack_query_curves(m, list, n, d, q, nq, batch, progress, rates, reps, err);
+		if (!st)
+			rml_attack_query_text(out, json, list, n, q, nq, rates, reps, d->n);
+		snprintf(title, sizeof title, "success rate against queries, eps %g, %lld images",
+			 list[0].cfg.eps, (long long)d->n);
+	} else if (!st) {
+		st = rml_attack_curves(m, list, n, d, bud, nb, batch, progress, reps, err);
+		if (!st)
+			rml_attack_curve_text(out, json, l0, list, n, bud, nb, reps, d->n);
+		snprintf(title, sizeof title, "robustness curve, %lld images", (long long)d->n);
+	}
+	if (!st && plot)
+		st = nq ? rml_attack_query_png(plot, title, nm, n, q, nq, rates, err)
+			: rml_attack_curve_png(plot, title, l0 ? "pixels changed (L0)" : "eps (pixel units, of 255)",
+					       nm, n, bud, nb, reps, err);
+	free(nm);
+	free(rates);
+	free(reps);
+	return st;
 }

@@ -22,6 +22,7 @@
 #include "dataset.h"
 #include "format.h"
 #include "model.h"
+#include "outbuf.h"
 #include "rml.h"
 
 /* How targeted attacks choose their target class. */
@@ -284,5 +285,26 @@ rml_status rml_attack_curves(rml_model *m, const rml_attack_spec *list, int n, c
 			      const double *budgets, int n_budgets, int64_t batch,
 			      rml_attack_dataset_progress_fn progress, rml_attack_report *reps,
 			      rml_error *err);
+
+/* Whether the n attacks of list can share one curve: on the query axis
+ * (nq > 0) only black-box ones (cmaes-linf, pixel-l0, square); on the
+ * budget axis each needs its list (n_pix pixel counts for pixel-l0,
+ * n_eps eps values for the others) and pixel-l0 does not mix with eps
+ * attacks. RML_ERR_ARG with the message otherwise. */
+rml_status rml_attack_curve_check(const rml_attack_spec *list, int n, int nq, int n_eps, int n_pix,
+				  rml_error *err);
+
+/* rmlops-attack curve's work: the curves of the n attacks of list on d,
+ * against the query counts q[0..nq) at their one eps when nq > 0
+ * (rml_attack_query_curves), else against the budgets bud[0..nb)
+ * (pixels when l0; rml_attack_curves); their table (attack_report.h,
+ * JSON when json) appended to out; then, when plot is not NULL, their
+ * chart written there, so that out holds the table even when only the
+ * chart failed. */
+rml_status rml_attack_curves_report(rml_model *m, const rml_attack_spec *list, int n,
+				    const rml_dataset *d, const double *bud, int nb, int l0,
+				    const double *q, int nq, int64_t batch,
+				    rml_attack_dataset_progress_fn progress, int json, const char *plot,
+				    rml_outbuf *out, rml_error *err);
 
 #endif

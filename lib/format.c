@@ -1365,3 +1365,15 @@ rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 		return rml_errorf(err, st, "cannot record provenance: %s", rml_strerror(st));
 	return RML_OK;
 }
+
+const char *rml_provenance_input(const rml_file *f, const char *role)
+{
+	const rml_kv *kv = rml_get(f, "provenance.inputs");
+	size_t n = strlen(role);
+	if (!kv || kv->type != RML_KV_STR_ARRAY)
+		return NULL;
+	for (int64_t i = 0; i < kv->n; i++)
+		if (strncmp(kv->sa[i], role, n) == 0 && kv->sa[i][n] == '=')
+			return kv->sa[i] + n + 1;
+	return NULL;
+}

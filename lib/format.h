@@ -178,4 +178,9 @@ rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 				const rml_file *const *parents, int n_parents,
 				rml_error *err);
 
+/* The digest f's provenance records for its input of this role: the text
+ * after "<role>=" of the first such entry of provenance.inputs
+ * ("sha256:<hex>"), or NULL when it records none. */
+const char *rml_provenance_input(const rml_file *f, const char *role);
+
 #endif

@@ -4,6 +4,8 @@
 #include "outbuf.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,56 @@ void rml_outbuf_u64(rml_outbuf *b, uint64_t v)
 	for (int i = 0; i < 8; i++)
 		x[i] = (uint8_t)(v >> (8 * i));
 	rml_outbuf_add(b, x, 8);
+}
+
+void rml_outbuf_printf(rml_outbuf *b, const char *fmt, ...)
+{
+	char small[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (len < 0) {
+		b->failed = 1;
+		return;
+	}
+	if ((size_t)len < sizeof small) {
+		rml_outbuf_add(b, small, (size_t)len);
+		return;
+	}
+	char *big = malloc((size_t)len + 1);
+	if (!big) {
+		b->failed = 1;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)len + 1, fmt, ap);
+	va_end(ap);
+	rml_outbuf_add(b, big, (size_t)len);
+	free(big);
+}
+
+void rml_outbuf_json_str(rml_outbuf *b, const char *s)
+{
+	rml_outbuf_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			rml_outbuf_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			rml_outbuf_printf(b, "\\u%04x", ch);
+		else
+			rml_outbuf_add(b, &ch, 1);
+	}
+	rml_outbuf_add(b, "\"", 1);
+}
+
+void rml_outbuf_json_num(rml_outbuf *b, double v)
+{
+	if (isfinite(v))
+		rml_outbuf_printf(b, "%.6f", v);
+	else
+		rml_outbuf_add(b, "null", 4);
 }
 
 static rml_status write_all(const rml_outbuf *b, FILE *fp, const char *what, rml_error *err)

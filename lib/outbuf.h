@@ -4,6 +4,9 @@
  * built in memory, then written to a temporary file in the same directory
  * and renamed into place, so a failed program leaves no half-written file.
  *
+ * Also the text of reports (printf, JSON strings and numbers), built
+ * here so that a report can be tested without a program around it.
+ *
  * Not for .rml files (format.h streams those itself).
  */
 #ifndef RML_OUTBUF_H
@@ -29,6 +32,13 @@ void rml_outbuf_add(rml_outbuf *b, const void *data, size_t n);
 void rml_outbuf_u16(rml_outbuf *b, uint16_t v);   /* little-endian */
 void rml_outbuf_u32(rml_outbuf *b, uint32_t v);
 void rml_outbuf_u64(rml_outbuf *b, uint64_t v);
+/* printf onto the end of b (no terminating NUL is kept). */
+void rml_outbuf_printf(rml_outbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string: quotes, with '"', '\\' and control characters
+ * (below 0x20, and DEL) escaped. */
+void rml_outbuf_json_str(rml_outbuf *b, const char *s);
+/* v with six decimals, or null for NaN and infinity (JSON has neither). */
+void rml_outbuf_json_num(rml_outbuf *b, double v);
 
 /* Write the buffer to path ("-" = standard output; a device or FIFO is
  * written in place) through a temporary file, fsync and rename. On failure

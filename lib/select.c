@@ -186,3 +186,13 @@ out:
 		rml_selection_free(s);
 	return st;
 }
+
+rml_status rml_selection_to_file(const rml_dataset *d, rml_uncertainty u, const char *part,
+				 const int64_t *idx, int64_t n, rml_file *f, rml_error *err)
+{
+	rml_status st = rml_dataset_to_file(d, f, err);
+	if (!st && (rml_set_str(f, "select.by", rml_uncertainty_name(u)) ||
+		    rml_set_str(f, "select.part", part) || rml_set_i64_array(f, "select.indices", idx, n)))
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	return st;
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "format.h"
 #include "metrics.h"
 
 /* Uncertainty measures, larger = less sure: entropy of the probability
@@ -61,5 +62,12 @@ rml_status rml_dataset_select_uncertain(const rml_dataset *d, const rml_predicti
 					rml_uncertainty u, double fraction, int64_t count,
 					rml_dataset *sel, rml_dataset *rest, rml_selection *s,
 					rml_error *err);
+
+/* One part of a selection as a dataset file (into f, initialised): the
+ * dataset d with the keys select.by (the measure's name), select.part
+ * ("selected" or "rest") and select.indices (idx[0..n), the rows of the
+ * input it holds). */
+rml_status rml_selection_to_file(const rml_dataset *d, rml_uncertainty u, const char *part,
+				 const int64_t *idx, int64_t n, rml_file *f, rml_error *err);
 
 #endif

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "attack_model.h"
+#include "attack_report.h"
 #include "metrics.h"
 
 static rml_model *tiny(void)
@@ -879,6 +880,48 @@ static void test_spec_load(void **state)
 	remove(tmp);
 }
 
+/* The curves of rmlops-attack curve: the table is rml_attack_curve_text
+ * of rml_attack_curves' reports (the same run twice, so the same
+ * numbers); attacks that cannot share a curve are refused, each with its
+ * message. */
+static void test_curves_report(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_dataset d;
+	random_set(&d, 12, 9);
+	rml_attack_spec a[2];
+	rml_attack_spec_default(&a[0], RML_ATTACK_FGSM);
+	rml_attack_spec_default(&a[1], RML_ATTACK_PIXEL_L0);
+	double b[2] = { 0, 8 };
+	rml_attack_report reps[2];
+	rml_outbuf got, want;
+	rml_outbuf_init(&got);
+	rml_outbuf_init(&want);
+	rml_error err = { 0 };
+	assert_int_equal(rml_attack_curves_report(m, a, 1, &d, b, 2, 0, NULL, 0, 4, NULL, 1, NULL, &got, &err),
+			 RML_OK);
+	assert_int_equal(rml_attack_curves(m, a, 1, &d, b, 2, 4, NULL, reps, &err), RML_OK);
+	rml_attack_curve_text(&want, 1, 0, a, 1, b, 2, reps, d.n);
+	assert_int_equal(got.len, want.len);
+	assert_true(got.len > 0);
+	assert_memory_equal(got.data, want.data, got.len);
+	assert_int_equal(rml_attack_curve_check(a, 1, 0, 2, 0, &err), RML_OK);
+	assert_int_equal(rml_attack_curve_check(a, 1, 3, 0, 0, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "attack fgsm is white-box: the query axis is for cmaes-linf, pixel-l0 and square");
+	assert_int_equal(rml_attack_curve_check(a, 1, 0, 0, 2, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "attack fgsm needs --eps LIST for its curve");
+	assert_int_equal(rml_attack_curve_check(a + 1, 1, 0, 2, 0, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "attack pixel-l0 needs --pixels LIST for its curve");
+	assert_int_equal(rml_attack_curve_check(a, 2, 0, 2, 2, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "one curve shares its budgets: do not mix pixel-l0 with eps attacks");
+	assert_int_equal(rml_attack_curve_check(a + 1, 1, 3, 0, 0, &err), RML_OK);
+	rml_outbuf_free(&got);
+	rml_outbuf_free(&want);
+	rml_dataset_free(&d);
+	rml_model_free(m);
+}
+
 int main(void)
 {
 	rml_set_threads(1);
@@ -895,6 +938,7 @@ int main(void)
 		cmocka_unit_test(test_query_curve),
 		cmocka_unit_test(test_pretrained),
 		cmocka_unit_test(test_spec_load),
+		cmocka_unit_test(test_curves_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
