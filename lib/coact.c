@@ -422,9 +422,9 @@ void rml_coact_score_text(rml_outbuf *o, const float *score, const float *entrop
 			  const float *confidence, const int32_t *pred, const int32_t *labels,
 			  int64_t n)
 {
-	rml_out_printf(o, "coact_score\tentropy\tconfidence\tpredicted\tlabel\n");
+	rml_outbuf_printf(o, "coact_score\tentropy\tconfidence\tpredicted\tlabel\n");
 	for (int64_t i = 0; i < n; i++)
-		rml_out_printf(o, "%.9g\t%.9g\t%.9g\t%d\t%d\n", score[i], entropy[i], confidence[i],
+		rml_outbuf_printf(o, "%.9g\t%.9g\t%.9g\t%d\t%d\n", score[i], entropy[i], confidence[i],
 			       pred[i], labels[i]);
 }
 
@@ -433,15 +433,15 @@ void rml_coact_auroc_text(rml_outbuf *o, int json, int64_t n_id, int64_t n_ood,
 {
 	static const char *const keys[3] = { "auroc_coact", "auroc_entropy", "auroc_confidence" };
 	if (!json) {
-		rml_out_printf(o, "n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n");
-		rml_out_printf(o, "%lld\t%lld\t%.4f\t%.4f\t%.4f\n", (long long)n_id, (long long)n_ood,
+		rml_outbuf_printf(o, "n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n");
+		rml_outbuf_printf(o, "%lld\t%lld\t%.4f\t%.4f\t%.4f\n", (long long)n_id, (long long)n_ood,
 			       auroc[0], auroc[1], auroc[2]);
 		return;
 	}
-	rml_out_printf(o, "{\"n_id\":%lld,\"n_ood\":%lld", (long long)n_id, (long long)n_ood);
+	rml_outbuf_printf(o, "{\"n_id\":%lld,\"n_ood\":%lld", (long long)n_id, (long long)n_ood);
 	for (int i = 0; i < 3; i++) {
-		rml_out_printf(o, ",\"%s\":", keys[i]);
-		rml_out_json_num(o, "%.6f", auroc[i]);
+		rml_outbuf_printf(o, ",\"%s\":", keys[i]);
+		rml_outbuf_json_num(o, auroc[i]);
 	}
-	rml_out_printf(o, "}\n");
+	rml_outbuf_printf(o, "}\n");
 }

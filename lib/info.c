@@ -13,59 +13,59 @@
 
 void rml_info_json(rml_outbuf *o, const rml_file *f, const char *name)
 {
-	rml_out_printf(o, "{\"file\":");
-	rml_out_json_str(o, name);
-	rml_out_printf(o, ",\"format_version\":%d,\"metadata\":{", RML_FORMAT_VERSION);
+	rml_outbuf_printf(o, "{\"file\":");
+	rml_outbuf_json_str(o, name);
+	rml_outbuf_printf(o, ",\"format_version\":%d,\"metadata\":{", RML_FORMAT_VERSION);
 	for (int64_t i = 0; i < f->n_kv; i++) {
 		const rml_kv *kv = &f->kv[i];
 		if (i)
-			rml_out_printf(o, ",");
-		rml_out_json_str(o, kv->key);
-		rml_out_printf(o, ":");
+			rml_outbuf_printf(o, ",");
+		rml_outbuf_json_str(o, kv->key);
+		rml_outbuf_printf(o, ":");
 		switch (kv->type) {
-		case RML_KV_I64: rml_out_printf(o, "%lld", (long long)kv->i); break;
+		case RML_KV_I64: rml_outbuf_printf(o, "%lld", (long long)kv->i); break;
 		case RML_KV_F64: rml_out_json_num(o, "%.17g", kv->f); break;
-		case RML_KV_STR: rml_out_json_str(o, kv->s); break;
+		case RML_KV_STR: rml_outbuf_json_str(o, kv->s); break;
 		case RML_KV_I64_ARRAY:
-			rml_out_printf(o, "[");
+			rml_outbuf_printf(o, "[");
 			for (int64_t j = 0; j < kv->n; j++)
-				rml_out_printf(o, "%s%lld", j ? "," : "", (long long)kv->ia[j]);
-			rml_out_printf(o, "]");
+				rml_outbuf_printf(o, "%s%lld", j ? "," : "", (long long)kv->ia[j]);
+			rml_outbuf_printf(o, "]");
 			break;
 		case RML_KV_F64_ARRAY:
-			rml_out_printf(o, "[");
+			rml_outbuf_printf(o, "[");
 			for (int64_t j = 0; j < kv->n; j++) {
 				if (j)
-					rml_out_printf(o, ",");
+					rml_outbuf_printf(o, ",");
 				rml_out_json_num(o, "%.17g", kv->fa[j]);
 			}
-			rml_out_printf(o, "]");
+			rml_outbuf_printf(o, "]");
 			break;
 		case RML_KV_STR_ARRAY:
-			rml_out_printf(o, "[");
+			rml_outbuf_printf(o, "[");
 			for (int64_t j = 0; j < kv->n; j++) {
 				if (j)
-					rml_out_printf(o, ",");
-				rml_out_json_str(o, kv->sa[j]);
+					rml_outbuf_printf(o, ",");
+				rml_outbuf_json_str(o, kv->sa[j]);
 			}
-			rml_out_printf(o, "]");
+			rml_outbuf_printf(o, "]");
 			break;
-		default: rml_out_printf(o, "null");
+		default: rml_outbuf_printf(o, "null");
 		}
 	}
-	rml_out_printf(o, "},\"tensors\":[");
+	rml_outbuf_printf(o, "},\"tensors\":[");
 	size_t total = 0;
 	for (int64_t i = 0; i < f->n_tensors; i++) {
 		const rml_tensor *t = &f->tensors[i];
-		rml_out_printf(o, "%s{\"name\":", i ? "," : "");
-		rml_out_json_str(o, t->name);
-		rml_out_printf(o, ",\"dtype\":\"%s\",\"shape\":[", rml_dtype_name(t->dtype));
+		rml_outbuf_printf(o, "%s{\"name\":", i ? "," : "");
+		rml_outbuf_json_str(o, t->name);
+		rml_outbuf_printf(o, ",\"dtype\":\"%s\",\"shape\":[", rml_dtype_name(t->dtype));
 		for (int d = 0; d < t->ndim; d++)
-			rml_out_printf(o, "%s%lld", d ? "," : "", (long long)t->dims[d]);
-		rml_out_printf(o, "],\"bytes\":%zu}", t->nbytes);
+			rml_outbuf_printf(o, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+		rml_outbuf_printf(o, "],\"bytes\":%zu}", t->nbytes);
 		total += t->nbytes;
 	}
-	rml_out_printf(o, "],\"tensor_bytes\":%zu,\"checksums\":\"ok\"}\n", total);
+	rml_outbuf_printf(o, "],\"tensor_bytes\":%zu,\"checksums\":\"ok\"}\n", total);
 }
 
 /* A model's calibrator in one line (rmlops-calibrate(1)). */
@@ -77,25 +77,25 @@ static void calibrator_line(rml_outbuf *o, const rml_file *f)
 	if (!rml_get(f, "calib.method"))
 		return;
 	if (rml_calib_from_file(&c, f, "calib.", &err)) {
-		rml_out_printf(o, "  calibrator: unreadable (%s)\n", err.msg);
+		rml_outbuf_printf(o, "  calibrator: unreadable (%s)\n", err.msg);
 		return;
 	}
-	rml_out_printf(o, "  calibrator: %s", rml_calib_method_name(c.method));
+	rml_outbuf_printf(o, "  calibrator: %s", rml_calib_method_name(c.method));
 	if (c.method == RML_CALIB_TEMPERATURE)
-		rml_out_printf(o, ", T = %g", c.scalars[0]);
+		rml_outbuf_printf(o, ", T = %g", c.scalars[0]);
 	else if (c.method == RML_CALIB_BETA)
-		rml_out_printf(o, ", a = %g, b = %g, c = %g", c.scalars[0], c.scalars[1], c.scalars[2]);
+		rml_outbuf_printf(o, ", a = %g, b = %g, c = %g", c.scalars[0], c.scalars[1], c.scalars[2]);
 	else
-		rml_out_printf(o, ", %lld model%s, %lld knots", (long long)c.n_models,
+		rml_outbuf_printf(o, ", %lld model%s, %lld knots", (long long)c.n_models,
 			       c.n_models == 1 ? "" : "s", (long long)c.n_knots);
 	const rml_kv *rule = rml_get(f, "calib.reject_rule");
 	const rml_kv *thr = rml_get(f, "calib.reject_threshold");
 	if (rule && rule->type == RML_KV_STR && thr && thr->type == RML_KV_F64) {
-		rml_out_printf(o, "; rejects when ");
+		rml_outbuf_printf(o, "; rejects when ");
 		rml_out_safe(o, rule->s);
-		rml_out_printf(o, " %s %g", strcmp(rule->s, "entropy") ? "<" : ">", thr->f);
+		rml_outbuf_printf(o, " %s %g", strcmp(rule->s, "entropy") ? "<" : ">", thr->f);
 	}
-	rml_out_printf(o, "\n");
+	rml_outbuf_printf(o, "\n");
 	rml_calib_free(&c);
 }
 
@@ -103,32 +103,32 @@ static void calibrator_line(rml_outbuf *o, const rml_file *f)
 static void kv_text(rml_outbuf *o, const rml_kv *kv)
 {
 	switch (kv->type) {
-	case RML_KV_I64: rml_out_printf(o, "%lld", (long long)kv->i); break;
-	case RML_KV_F64: rml_out_printf(o, "%g", kv->f); break;
+	case RML_KV_I64: rml_outbuf_printf(o, "%lld", (long long)kv->i); break;
+	case RML_KV_F64: rml_outbuf_printf(o, "%g", kv->f); break;
 	case RML_KV_STR:
 		if (strchr(kv->s, '\n'))
-			rml_out_printf(o, "(%zu bytes of text)", strlen(kv->s));
+			rml_outbuf_printf(o, "(%zu bytes of text)", strlen(kv->s));
 		else
 			rml_out_safe(o, kv->s);
 		break;
 	case RML_KV_I64_ARRAY:
 		for (int64_t j = 0; j < kv->n && j < 10; j++)
-			rml_out_printf(o, "%s%lld", j ? " " : "", (long long)kv->ia[j]);
+			rml_outbuf_printf(o, "%s%lld", j ? " " : "", (long long)kv->ia[j]);
 		break;
 	case RML_KV_F64_ARRAY:
 		for (int64_t j = 0; j < kv->n && j < 10; j++)
-			rml_out_printf(o, "%s%g", j ? " " : "", kv->fa[j]);
+			rml_outbuf_printf(o, "%s%g", j ? " " : "", kv->fa[j]);
 		break;
 	case RML_KV_STR_ARRAY:
 		for (int64_t j = 0; j < kv->n && j < 10; j++) {
-			rml_out_printf(o, "%s", j ? ", " : "");
+			rml_outbuf_printf(o, "%s", j ? ", " : "");
 			rml_out_safe(o, kv->sa[j]);
 		}
 		break;
 	default: break;
 	}
 	if (kv->type >= RML_KV_I64_ARRAY && kv->n > 10)
-		rml_out_printf(o, ", ... (%lld in all)", (long long)kv->n);
+		rml_outbuf_printf(o, ", ... (%lld in all)", (long long)kv->n);
 }
 
 /* s escaped (rml_out_safe) and padded with spaces to width columns, as
@@ -145,29 +145,29 @@ void rml_info_text(rml_outbuf *o, const rml_file *f, const char *name)
 {
 	const char *kind = rml_file_kind(f);
 	rml_out_safe(o, name);
-	rml_out_printf(o, ": ");
+	rml_outbuf_printf(o, ": ");
 	rml_out_safe(o, kind ? kind : "no kind");
-	rml_out_printf(o, " (format version %d, checksums ok)\n", RML_FORMAT_VERSION);
+	rml_outbuf_printf(o, " (format version %d, checksums ok)\n", RML_FORMAT_VERSION);
 	for (int64_t i = 0; i < f->n_kv; i++) {
 		const rml_kv *kv = &f->kv[i];
 		if (!strcmp(kv->key, "kind") || !strncmp(kv->key, "lineage.", 8))
 			continue;
-		rml_out_printf(o, "  ");
+		rml_outbuf_printf(o, "  ");
 		safe_padded(o, kv->key, 28);
-		rml_out_printf(o, " ");
+		rml_outbuf_printf(o, " ");
 		kv_text(o, kv);
-		rml_out_printf(o, "\n");
+		rml_outbuf_printf(o, "\n");
 	}
 	calibrator_line(o, f);
 	size_t total = 0;
-	rml_out_printf(o, "  %lld tensors:\n", (long long)f->n_tensors);
+	rml_outbuf_printf(o, "  %lld tensors:\n", (long long)f->n_tensors);
 	int64_t shown = 0;
 	for (int64_t i = 0; i < f->n_tensors; i++) {
 		const rml_tensor *t = &f->tensors[i];
 		total += t->nbytes;
 		if (f->n_tensors > 40 && i >= 30 && i < f->n_tensors - 5) {
 			if (!shown++)
-				rml_out_printf(o, "    ... (%lld more)\n", (long long)(f->n_tensors - 35));
+				rml_outbuf_printf(o, "    ... (%lld more)\n", (long long)(f->n_tensors - 35));
 			continue;
 		}
 		char shape[128] = "";
@@ -175,11 +175,11 @@ void rml_info_text(rml_outbuf *o, const rml_file *f, const char *name)
 		for (int d = 0; d < t->ndim && at < sizeof shape; d++)
 			at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "",
 					       (long long)t->dims[d]);
-		rml_out_printf(o, "    ");
+		rml_outbuf_printf(o, "    ");
 		safe_padded(o, t->name, 48);
-		rml_out_printf(o, " %-4s %-18s %zu bytes\n", rml_dtype_name(t->dtype), shape, t->nbytes);
+		rml_outbuf_printf(o, " %-4s %-18s %zu bytes\n", rml_dtype_name(t->dtype), shape, t->nbytes);
 	}
-	rml_out_printf(o, "  total tensor data: %zu bytes\n", total);
+	rml_outbuf_printf(o, "  total tensor data: %zu bytes\n", total);
 }
 
 void rml_info_digest(rml_outbuf *o, const rml_file *f)
@@ -193,9 +193,9 @@ void rml_info_digest(rml_outbuf *o, const rml_file *f)
 		rml_sha256_update(&c, t->data, t->nbytes);
 		rml_sha256_final(&c, d);
 		rml_hex32(d, hex);
-		rml_out_printf(o, "%s  ", hex);
+		rml_outbuf_printf(o, "%s  ", hex);
 		rml_out_safe(o, t->name);
-		rml_out_printf(o, "\n");
+		rml_outbuf_printf(o, "\n");
 	}
 }
 
@@ -205,7 +205,7 @@ static void json_entry(rml_outbuf *o, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			rml_out_printf(o, "\\u%04x", *p);
+			rml_outbuf_printf(o, "\\u%04x", *p);
 		else
 			rml_outbuf_add(o, p, 1);
 }
@@ -214,25 +214,25 @@ void rml_info_lineage(rml_outbuf *o, const rml_file *f, const char *name, int js
 {
 	const rml_kv *h = rml_get(f, "lineage.history");
 	if (json) {
-		rml_out_printf(o, "{\"file\":");
-		rml_out_json_str(o, name);
-		rml_out_printf(o, ",\"history\":[");
+		rml_outbuf_printf(o, "{\"file\":");
+		rml_outbuf_json_str(o, name);
+		rml_outbuf_printf(o, ",\"history\":[");
 		for (int64_t i = 0; h && h->type == RML_KV_STR_ARRAY && i < h->n; i++) {
-			rml_out_printf(o, "%s", i ? "," : "");
+			rml_outbuf_printf(o, "%s", i ? "," : "");
 			json_entry(o, h->sa[i]);
 		}
-		rml_out_printf(o, "]}\n");
+		rml_outbuf_printf(o, "]}\n");
 		return;
 	}
 	rml_out_safe(o, name);
-	rml_out_printf(o, ": lineage, oldest first\n");
+	rml_outbuf_printf(o, ": lineage, oldest first\n");
 	if (!h || h->type != RML_KV_STR_ARRAY || h->n == 0) {
-		rml_out_printf(o, "  (no recorded history)\n");
+		rml_outbuf_printf(o, "  (no recorded history)\n");
 		return;
 	}
 	for (int64_t i = 0; i < h->n; i++) {
-		rml_out_printf(o, "  %lld. ", (long long)i + 1);
+		rml_outbuf_printf(o, "  %lld. ", (long long)i + 1);
 		rml_out_safe(o, h->sa[i]);
-		rml_out_printf(o, "\n");
+		rml_outbuf_printf(o, "\n");
 	}
 }

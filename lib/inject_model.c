@@ -295,7 +295,7 @@ void rml_fault_log_text(rml_outbuf *o, const rml_fault_targets *tg, const rml_fa
 {
 	for (int64_t i = 0; i < log->n; i++) {
 		const rml_fault *f = &log->v[i];
-		rml_out_printf(o, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
+		rml_outbuf_printf(o, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
 			       tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value, f->new_value);
 	}
 }
@@ -317,12 +317,12 @@ void rml_fault_report_text(rml_outbuf *o, int json, const rml_fault_spec *spec,
 {
 	int64_t bits = rml_fault_log_bits_changed(log);
 	if (json)
-		rml_out_printf(o, "{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
+		rml_outbuf_printf(o, "{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
 			       "\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
 			       (long long)log->n, (long long)bits, tg->n, (long long)tg->total,
 			       rml_fault_model_name(spec->model), rml_fault_unit_name(spec->unit), spec->rate,
 			       (long long)seed);
 	else
-		rml_out_printf(o, "%lld faults (%lld bits changed) in %d tensors of %lld weights",
+		rml_outbuf_printf(o, "%lld faults (%lld bits changed) in %d tensors of %lld weights",
 			       (long long)log->n, (long long)bits, tg->n, (long long)tg->total);
 }

@@ -133,7 +133,7 @@ void rml_metaopt_result_json(rml_outbuf *o, const rml_metaopt *mo)
 	double p0, before, best;
 	int64_t best_it;
 	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
-	rml_out_printf(o, "{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,"
+	rml_outbuf_printf(o, "{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,"
 		       "\"heldout_after\":%.6f,\"best_iteration\":%lld}\n",
 		       (long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
 }

@@ -4,37 +4,9 @@
 #include "outtext.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void rml_out_printf(rml_outbuf *b, const char *fmt, ...)
-{
-	char small[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int len = vsnprintf(small, sizeof small, fmt, ap);
-	va_end(ap);
-	if (len < 0) {
-		b->failed = 1;
-		return;
-	}
-	if ((size_t)len < sizeof small) {
-		rml_outbuf_add(b, small, (size_t)len);
-		return;
-	}
-	char *big = malloc((size_t)len + 1);
-	if (!big) {
-		b->failed = 1;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)len + 1, fmt, ap);
-	va_end(ap);
-	rml_outbuf_add(b, big, (size_t)len);
-	free(big);
-}
 
 void rml_out_safe(rml_outbuf *b, const char *s)
 {
@@ -49,28 +21,14 @@ void rml_out_safe(rml_outbuf *b, const char *s)
 		else if (ch == '\n' || ch == '\t' || ch == '\r')
 			rml_outbuf_add(b, ch == '\n' ? "\\n" : ch == '\t' ? "\\t" : "\\r", 2);
 		else if (ch < 0x20 || ch == 0x7f)
-			rml_out_printf(b, "\\x%02x", ch);
+			rml_outbuf_printf(b, "\\x%02x", ch);
 		else if (ch == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
 			/* C1 controls (CSI is U+009B) in UTF-8. */
-			rml_out_printf(b, "\\u%04x", (unsigned)p[1]);
+			rml_outbuf_printf(b, "\\u%04x", (unsigned)p[1]);
 			p++;
 		} else
 			rml_outbuf_add(b, p, 1);
 	}
-}
-
-void rml_out_json_str(rml_outbuf *b, const char *s)
-{
-	rml_outbuf_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			rml_out_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			rml_out_printf(b, "\\u%04x", *p);
-		else
-			rml_outbuf_add(b, p, 1);
-	}
-	rml_outbuf_add(b, "\"", 1);
 }
 
 void rml_out_json_num(rml_outbuf *b, const char *fmt, double v)

@@ -215,26 +215,26 @@ void rml_torch_names_text(rml_outbuf *o, const rml_param *p, int64_t n, const rm
 		for (int64_t k = 0; k < map->n; k++)
 			if (strcmp(map->e[k].rml, p[i].name) == 0)
 				e = &map->e[k];
-		rml_out_printf(o, "%s", p[i].name);
+		rml_outbuf_printf(o, "%s", p[i].name);
 		if (e) {
 			for (int k = 0; k < e->n_torch; k++)
-				rml_out_printf(o, " %s%s", pre, e->torch[k]);
+				rml_outbuf_printf(o, " %s%s", pre, e->torch[k]);
 		} else {
 			char nm[1024];
 			rml_torch_default_name(p[i].name, nm, sizeof nm);
-			rml_out_printf(o, " %s%s", pre, nm);
+			rml_outbuf_printf(o, " %s%s", pre, nm);
 		}
 		/* The PyTorch shape of the whole tensor. */
 		const int64_t *d = p[i].dims;
 		switch (p[i].ndim) {
-		case 1: rml_out_printf(o, "  # [%lld]\n", (long long)d[0]); break;
-		case 2: rml_out_printf(o, "  # [%lld, %lld]\n", (long long)d[1], (long long)d[0]); break;
+		case 1: rml_outbuf_printf(o, "  # [%lld]\n", (long long)d[0]); break;
+		case 2: rml_outbuf_printf(o, "  # [%lld, %lld]\n", (long long)d[1], (long long)d[0]); break;
 		case 3:
-			rml_out_printf(o, "  # [%lld, 1, %lld, %lld]\n", (long long)d[2], (long long)d[0],
+			rml_outbuf_printf(o, "  # [%lld, 1, %lld, %lld]\n", (long long)d[2], (long long)d[0],
 				       (long long)d[1]);
 			break;
 		default:
-			rml_out_printf(o, "  # [%lld, %lld, %lld, %lld]\n", (long long)d[3], (long long)d[2],
+			rml_outbuf_printf(o, "  # [%lld, %lld, %lld, %lld]\n", (long long)d[3], (long long)d[2],
 				       (long long)d[0], (long long)d[1]);
 		}
 	}

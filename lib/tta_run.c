@@ -121,15 +121,15 @@ static double mean_of(const float *x, int64_t n)
 
 static void json_num(rml_outbuf *o, const char *key, double v)
 {
-	rml_out_printf(o, ",\"%s\":", key);
-	rml_out_json_num(o, "%.6f", v);
+	rml_outbuf_printf(o, ",\"%s\":", key);
+	rml_outbuf_json_num(o, v);
 }
 
 void rml_tta_report_json(rml_outbuf *o, const rml_tta_run_settings *s, const rml_tta_result *r)
 {
 	const rml_tta_stats *ts = &r->stats;
 	int64_t n = r->p.n;
-	rml_out_printf(o, "{\"n\":%lld,\"method\":\"%s\",\"mode\":\"%s\",\"steps\":%d", (long long)n,
+	rml_outbuf_printf(o, "{\"n\":%lld,\"method\":\"%s\",\"mode\":\"%s\",\"steps\":%d", (long long)n,
 		       rml_tta_method_name(s->o.method), s->o.continual ? "continual" : "episodic",
 		       s->o.steps);
 	json_num(o, "acc1_before", r->acc_before);
@@ -139,19 +139,19 @@ void rml_tta_report_json(rml_outbuf *o, const rml_tta_run_settings *s, const rml
 	json_num(o, "threshold", r->used);
 	json_num(o, "entropy_before", mean_of(r->p.entropy_before, n));
 	json_num(o, "entropy_after", mean_of(r->p.entropy, n));
-	rml_out_printf(o, ",\"adapted_params\":%lld,\"updates\":%lld,\"skipped\":%lld",
+	rml_outbuf_printf(o, ",\"adapted_params\":%lld,\"updates\":%lld,\"skipped\":%lld",
 		       (long long)r->n_adapted, (long long)ts->updates, (long long)ts->skipped);
 	json_num(o, "seconds", ts->seconds);
 	json_num(o, "augment_seconds", ts->aug_seconds);
 	json_num(o, "images_per_s", ts->seconds > 0 ? (double)n / ts->seconds : NAN);
-	rml_out_printf(o, "}\n");
+	rml_outbuf_printf(o, "}\n");
 }
 
 void rml_tta_report_line(rml_outbuf *o, const rml_tta_run_settings *s, const rml_tta_result *r)
 {
 	int64_t n = r->p.n;
 	const rml_tta_stats *ts = &r->stats;
-	rml_out_printf(o, "%lld images, %s %s: acc1 %.4f (before adapting %.4f), mean entropy %.3f "
+	rml_outbuf_printf(o, "%lld images, %s %s: acc1 %.4f (before adapting %.4f), mean entropy %.3f "
 		       "(before %.3f), rejected %.1f%%, %.1f images/s",
 		       (long long)n, rml_tta_method_name(s->o.method),
 		       s->o.continual ? "continual" : "episodic", r->rep.acc1, r->acc_before,

@@ -1,8 +1,7 @@
 /*
- * test_outtext.c — text into a buffer: printf beyond the small stack
- * buffer, escapes for terminals (C0, DEL, C1 in UTF-8, backslash) and
- * for JSON (quotes, controls), null for non-finite JSON numbers, and a
- * failed buffer reading as "".
+ * test_outtext.c — the buffer read as a string (a failed one as ""),
+ * escapes for terminals (C0, DEL, C1 in UTF-8, backslash), JSON numbers
+ * in a given format with null for what is not finite.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -15,21 +14,16 @@
 
 #include "outtext.h"
 
-static void test_printf(void **state)
+/* The string of a buffer, and of a failed one. */
+static void test_str(void **state)
 {
 	(void)state;
 	rml_outbuf o;
 	rml_outbuf_init(&o);
-	rml_out_printf(&o, "%d-%s", 12, "ab");
+	assert_string_equal(rml_out_str(&o), "");
+	rml_outbuf_printf(&o, "%d-%s", 12, "ab");
 	assert_string_equal(rml_out_str(&o), "12-ab");
 	assert_int_equal(o.len, 5);
-	char big[2000];
-	memset(big, 'x', sizeof big - 1);
-	big[sizeof big - 1] = 0;
-	rml_out_printf(&o, "[%s]", big);
-	assert_int_equal(o.len, 5 + 2 + 1999);
-	assert_int_equal(rml_out_str(&o)[6], 'x');
-	assert_int_equal(rml_out_str(&o)[o.len - 1], ']');
 	rml_outbuf_free(&o);
 	o.failed = 1;
 	assert_string_equal(rml_out_str(&o), "");
@@ -53,21 +47,21 @@ static void test_json(void **state)
 	(void)state;
 	rml_outbuf o;
 	rml_outbuf_init(&o);
-	rml_out_json_str(&o, "q\"b\\\n\x7f");
-	rml_out_printf(&o, " ");
-	rml_out_json_num(&o, "%.6f", 0.5);
-	rml_out_printf(&o, " ");
+	rml_out_json_num(&o, "%.5f", 0.5);
+	rml_outbuf_printf(&o, " ");
 	rml_out_json_num(&o, "%.6f", NAN);
-	rml_out_printf(&o, " ");
+	rml_outbuf_printf(&o, " ");
 	rml_out_json_num(&o, "%.17g", -INFINITY);
-	assert_string_equal(rml_out_str(&o), "\"q\\\"b\\\\\\u000a\\u007f\" 0.500000 null null");
+	rml_outbuf_printf(&o, " ");
+	rml_out_json_num(&o, "%.17g", 0.1);
+	assert_string_equal(rml_out_str(&o), "0.50000 null null 0.10000000000000001");
 	rml_outbuf_free(&o);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_printf),
+		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_safe),
 		cmocka_unit_test(test_json),
 	};
