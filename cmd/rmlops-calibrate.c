@@ -4,19 +4,19 @@
  * out-of-distribution data; writes the model with the calibrator and a
  * rejection threshold inside, and reports calibration measures before and
  * after (optionally on held-out data), with reliability diagrams and a
- * risk-coverage chart. The pipeline is lib/calibrate.c; this file parses,
- * loads, words the report and saves.
+ * risk-coverage chart. The pipeline is lib/calibrate.c, the report's
+ * wording lib/calibrate_report.c; this file parses, loads and saves.
  */
-#include <getopt.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "calibrate.h"
+#include "calibrate_report.h"
 #include "classes.h"
 #include "cli.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *output, *test, *test_ood, *save_ood, *plot, *rc_plot, *adapters;
@@ -70,88 +70,76 @@ static const char help[] =
 	"The report goes to standard output, or to standard error when the model does.\n"
 	"Example: rmlops-calibrate -m base.rml -d val.rml --test test.rml -o calibrated.rml\n";
 
-enum {
-	O_METHOD = 256, O_ENSEMBLE, O_BINS, O_COMPARE, O_PER_CLASS, O_OOD, O_OOD_COUNT, O_DMIN,
-	O_OFF, O_SOFT, O_AE_EPOCHS, O_SAVE_OOD, O_REJECT, O_MAX_RATE, O_COVERAGE, O_TEST,
-	O_TEST_OOD, O_EVAL_BINS, O_PLOT, O_RC, O_BATCH,
-};
+enum { O_METHOD = 1, O_OOD, O_REJECT };
 enum { G_RATE = 1, G_COV = 2 };
 
-#define F(f) offsetof(struct cmdline, o.f)
-static const cli_number_option numbers[] = {
-	{ O_BINS, "--bins", 'i', 1, 10000, F(calib.n_bins), 0 },
-	{ O_PER_CLASS, "--per-class", 'l', 0, 1000000, F(per_class), 0 },
-	{ O_OOD_COUNT, "--ood-count", 'l', 0, 10000000, F(ood_count), 0 },
-	{ O_DMIN, "--sbo-dmin", 'd', 1e-9, 1e9, F(sbo.d_min), 0 },
-	{ O_OFF, "--sbo-offset", 'd', 1e-9, 1e9, F(sbo.d_off), 0 },
-	{ O_SOFT, "--sbo-softness", 'd', 0, 1e9, F(sbo.softness), 0 },
-	{ O_AE_EPOCHS, "--ae-epochs", 'i', 1, 10000, F(ae_epochs), 0 },
-	{ O_MAX_RATE, "--reject-max-rate", 'd', 0, 0.999999, F(max_rate), G_RATE },
-	{ O_COVERAGE, "--coverage", 'd', 1e-9, 1, F(coverage), G_COV },
-	{ O_EVAL_BINS, "--eval-bins", 'i', 1, 100, F(eval_bins), 0 },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_CALL("method", 0, O_METHOD),
+	CLI_FLAG("ensemble", 0, F(o.calib.bbq_ensemble)),
+	CLI_INT("bins", 0, F(o.calib.n_bins), 1, 10000),
+	CLI_FLAG("compare", 0, F(o.compare)),
+	CLI_I64("per-class", 0, F(o.per_class), 0, 1000000),
+	CLI_CALL("ood", 0, O_OOD),
+	CLI_I64("ood-count", 0, F(o.ood_count), 0, 10000000),
+	CLI_F64("sbo-dmin", 0, F(o.sbo.d_min), 1e-9, 1e9),
+	CLI_F64("sbo-offset", 0, F(o.sbo.d_off), 1e-9, 1e9),
+	CLI_F64("sbo-softness", 0, F(o.sbo.softness), 0, 1e9),
+	CLI_INT("ae-epochs", 0, F(o.ae_epochs), 1, 10000),
+	CLI_STR("save-ood", 0, F(save_ood)),
+	CLI_CALL("reject", 0, O_REJECT),
+	CLI_F64("reject-max-rate", 0, F(o.max_rate), 0, 0.999999, .bit = G_RATE),
+	CLI_F64("coverage", 0, F(o.coverage), 1e-9, 1, .bit = G_COV),
+	CLI_STR("test", 0, F(test)),
+	CLI_STR("test-ood", 0, F(test_ood)),
+	CLI_INT("eval-bins", 0, F(o.eval_bins), 1, 100),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_STR("risk-coverage", 0, F(rc_plot)),
+	CLI_I64("batch", 0, F(o.batch), 1, 65536),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+/* --method, --ood and --reject, named by the library's parsers. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	rml_calibrate_opts *p = &((struct cmdline *)base)->o;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_METHOD:
+		if (rml_calib_method_parse(arg, &p->method, &err))
+			return cli_usage_error("--method: %s", err.msg);
+		break;
+	case O_OOD:
+		if (rml_ood_space_parse(arg, &p->ood, &err))
+			return cli_usage_error("--ood: %s", err.msg);
+		break;
+	case O_REJECT:
+		if (strcmp(arg, "none") == 0)
+			p->reject = RML_REJECT_NONE;
+		else if (strcmp(arg, "entropy") == 0)
+			p->reject = RML_REJECT_ENTROPY;
+		else if (strcmp(arg, "confidence") == 0)
+			p->reject = RML_REJECT_CONFIDENCE;
+		else
+			return cli_usage_error("--reject is entropy, confidence or none, not '%s'", arg);
+		break;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' }, { "method", required_argument, 0, O_METHOD },
-		{ "ensemble", no_argument, 0, O_ENSEMBLE }, { "bins", required_argument, 0, O_BINS },
-		{ "compare", no_argument, 0, O_COMPARE },
-		{ "per-class", required_argument, 0, O_PER_CLASS },
-		{ "ood", required_argument, 0, O_OOD }, { "ood-count", required_argument, 0, O_OOD_COUNT },
-		{ "sbo-dmin", required_argument, 0, O_DMIN }, { "sbo-offset", required_argument, 0, O_OFF },
-		{ "sbo-softness", required_argument, 0, O_SOFT },
-		{ "ae-epochs", required_argument, 0, O_AE_EPOCHS },
-		{ "save-ood", required_argument, 0, O_SAVE_OOD },
-		{ "reject", required_argument, 0, O_REJECT },
-		{ "reject-max-rate", required_argument, 0, O_MAX_RATE },
-		{ "coverage", required_argument, 0, O_COVERAGE }, { "test", required_argument, 0, O_TEST },
-		{ "test-ood", required_argument, 0, O_TEST_OOD },
-		{ "eval-bins", required_argument, 0, O_EVAL_BINS }, { "plot", required_argument, 0, O_PLOT },
-		{ "risk-coverage", required_argument, 0, O_RC }, { "batch", required_argument, 0, O_BATCH },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
 	rml_calibrate_opts *p = &c->o;
-	rml_error err = { 0 };
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_METHOD:
-			if (rml_calib_method_parse(optarg, &p->method, &err))
-				return cli_usage_error("--method: %s", err.msg);
-			break;
-		case O_ENSEMBLE: p->calib.bbq_ensemble = 1; break;
-		case O_COMPARE: p->compare = 1; break;
-		case O_OOD:
-			if (rml_ood_space_parse(optarg, &p->ood, &err)) return cli_usage_error("--ood: %s", err.msg);
-			break;
-		case O_SAVE_OOD: c->save_ood = optarg; break;
-		case O_REJECT:
-			if (strcmp(optarg, "none") == 0) p->reject = RML_REJECT_NONE;
-			else if (strcmp(optarg, "entropy") == 0) p->reject = RML_REJECT_ENTROPY;
-			else if (strcmp(optarg, "confidence") == 0) p->reject = RML_REJECT_CONFIDENCE;
-			else return cli_usage_error("--reject is entropy, confidence or none, not '%s'", optarg);
-			break;
-		case O_TEST: c->test = optarg; break;
-		case O_TEST_OOD: c->test_ood = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_RC: c->rc_plot = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser parser = { options, c, &c->com, option, &c->given };
+	int st = cli_parse_args(&parser, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!c->model || !c->data)
@@ -178,162 +166,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	if (c->save_ood && !strcmp(c->save_ood, "-") && !strcmp(out[0], "-"))
 		return cli_usage_error("the model and --save-ood cannot both go to standard output");
 	return 0;
-}
-
-/* ---- report ------------------------------------------------------------------------- */
-
-static void json_num(FILE *o, double v)
-{
-	if (isfinite(v))
-		fprintf(o, "%.6f", v);
-	else
-		fprintf(o, "null");
-}
-
-/* ,"key":{"acc1":...,"n_ood":N} — the last measure is a count. */
-static void json_meas(FILE *o, const char *key, const rml_calib_measures *m)
-{
-	double v[RML_CALIBRATE_N_MEASURES];
-	rml_calibrate_measure_values(m, v);
-	fprintf(o, ",\"%s\":{", key);
-	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(o, "%s\"%s\":", i ? "," : "", rml_metric_name(rml_calibrate_metrics[i]));
-		if (i == RML_CALIBRATE_N_MEASURES - 1)
-			fprintf(o, "%lld", (long long)v[i]);
-		else
-			json_num(o, v[i]);
-	}
-	fprintf(o, "}");
-}
-
-static void report_json(FILE *rep, const struct cmdline *c, const rml_calibrate_result *r)
-{
-	const rml_calibrate_opts *p = &c->o;
-	fprintf(rep, "{\"method\":\"%s\",\"ensemble\":%d,\"bins\":%d,\"params\":[%.6g,%.6g,%.6g]",
-		rml_calib_method_name(p->method), p->calib.bbq_ensemble, p->calib.n_bins, r->cal.scalars[0],
-		r->cal.scalars[1], r->cal.scalars[2]);
-	fprintf(rep, ",\"ood\":\"%s\",\"n_id\":%lld,\"n_ood\":%lld", rml_ood_space_name(p->ood),
-		(long long)r->id.n, (long long)r->ood.n);
-	if (p->reject != RML_REJECT_NONE) {
-		const char *key[6] = { "threshold", "reject_rate", "acc2", "test_reject_rate",
-				       "test_ood_reject_rate", "test_acc2" };
-		double v[6] = { r->choice.threshold, r->choice.reject_rate, r->choice.acc2,
-				r->test_reject_rate, r->test_ood_reject_rate, r->test_acc2 };
-		fprintf(rep, ",\"reject\":{\"rule\":\"%s\"",
-			p->reject == RML_REJECT_ENTROPY ? "entropy" : "confidence");
-		for (int i = 0; i < (r->have_test ? 6 : 3); i++) {
-			fprintf(rep, ",\"%s\":", key[i]);
-			json_num(rep, v[i]);
-		}
-		fprintf(rep, "}");
-	}
-	for (int s = 0; s < 1 + r->have_test; s++) {
-		const rml_calibrate_set *ps = s ? &r->test : &r->calib;
-		fprintf(rep, ",\"%s\":{\"n\":%lld", ps->name, (long long)ps->n);
-		json_meas(rep, "before", &ps->before);
-		json_meas(rep, "after", &ps->after);
-		fprintf(rep, "}");
-	}
-	if (r->by_source) {
-		fprintf(rep, ",\"test_auroc\":{");
-		for (int src = 0; src < 2; src++) {
-			fprintf(rep, "%s\"%s\":{\"n\":%lld", src ? "," : "", src ? "real" : "generated",
-				(long long)(src ? r->n_test_real : r->n_test_generated));
-			for (int a = 0; a < 2; a++) {
-				fprintf(rep, ",\"%s\":{\"auroc_conf\":", a ? "after" : "before");
-				json_num(rep, r->src_auroc[src][a][0]);
-				fprintf(rep, ",\"auroc_entropy\":");
-				json_num(rep, r->src_auroc[src][a][1]);
-				fprintf(rep, "}");
-			}
-			fprintf(rep, "}");
-		}
-		fprintf(rep, "}");
-	}
-	if (p->compare) {
-		fprintf(rep, ",\"compare\":{\"on\":\"%s\"", r->compare_on);
-		for (int j = 0; j < r->n_compare; j++)
-			json_meas(rep, r->compare_label[j], &r->compare[j]);
-		fprintf(rep, "}");
-	}
-	fprintf(rep, "}\n");
-}
-
-static void print_params(FILE *o, const rml_calib *c)
-{
-	if (c->method == RML_CALIB_TEMPERATURE)
-		fprintf(o, "temperature %.4f", c->scalars[0]);
-	else if (c->method == RML_CALIB_BETA)
-		fprintf(o, "a %.4f  b %.4f  c %.4f", c->scalars[0], c->scalars[1], c->scalars[2]);
-	else
-		fprintf(o, "%lld model%s, %lld knots", (long long)c->n_models, c->n_models == 1 ? "" : "s",
-			(long long)c->n_knots);
-}
-
-static void report_text(FILE *rep, const struct cmdline *c, const rml_calibrate_result *r)
-{
-	const rml_calibrate_opts *p = &c->o;
-	const rml_calib_measures *ms[4] = { &r->calib.before, &r->calib.after, &r->test.before,
-					    &r->test.after };
-	int nc = r->have_test ? 4 : 2;
-	fprintf(rep, "method %s%s, ", rml_calib_method_name(p->method),
-		p->calib.bbq_ensemble && p->method == RML_CALIB_BBQ ? " (ensemble)" : "");
-	print_params(rep, &r->cal);
-	fprintf(rep, "; calibrated on %lld augmented and %lld %s images\n", (long long)r->id.n,
-		(long long)r->ood.n, rml_ood_space_name(p->ood));
-	if (p->reject != RML_REJECT_NONE) {
-		int ent = p->reject == RML_REJECT_ENTROPY;
-		fprintf(rep, "rejection: %s > %.4f rejects %.4f of the calibration data (ACC2 %.4f)",
-			ent ? "entropy" : "1-confidence", ent ? r->choice.threshold : 1 - r->choice.threshold,
-			r->choice.reject_rate, r->choice.acc2);
-		if (r->have_test)
-			fprintf(rep, ", %.4f of the test data (ACC2 %.4f, OOD rejected %.4f)",
-				r->test_reject_rate, r->test_acc2, r->test_ood_reject_rate);
-		fprintf(rep, "\n");
-	}
-	const char *heads[4] = { "calib:before", "calib:after", "test:before", "test:after" };
-	fprintf(rep, "%-14s", "measure");
-	for (int j = 0; j < nc; j++)
-		fprintf(rep, " %12s", heads[j]);
-	fprintf(rep, "\n");
-	for (int i = 0; i < RML_CALIBRATE_N_MEASURES; i++) {
-		fprintf(rep, "%-14s", rml_metric_name(rml_calibrate_metrics[i]));
-		for (int j = 0; j < nc; j++) {
-			double v[RML_CALIBRATE_N_MEASURES];
-			rml_calibrate_measure_values(ms[j], v);
-			if (i == RML_CALIBRATE_N_MEASURES - 1)
-				fprintf(rep, " %12lld", (long long)v[i]);
-			else if (isfinite(v[i]))
-				fprintf(rep, " %12.4f", v[i]);
-			else
-				fprintf(rep, " %12s", "-");
-		}
-		fprintf(rep, "\n");
-	}
-	for (int src = 0; r->by_source && src < 2; src++)
-		fprintf(rep, "test AUROC, %s OOD only (%lld images): confidence %.4f -> %.4f, entropy %.4f -> %.4f\n",
-			src ? "real" : "generated", (long long)(src ? r->n_test_real : r->n_test_generated),
-			r->src_auroc[src][0][0], r->src_auroc[src][1][0], r->src_auroc[src][0][1],
-			r->src_auroc[src][1][1]);
-}
-
-static void report_compare(FILE *rep, const rml_calibrate_result *r)
-{
-	fprintf(rep, "\n%-20s %8s %8s %8s %8s %8s %8s %10s %10s   (on the %s data)\n", "method", "acc1",
-		"ece", "mce", "ace", "nll", "brier", "auroc_conf", "auroc_ent", r->compare_on);
-	for (int j = 0; j < r->n_compare; j++) {
-		const rml_calib_measures *x = &r->compare[j];
-		double v[8] = { x->acc1, x->ece, x->mce, x->ece_mass, x->nll, x->brier, x->auroc_conf,
-				x->auroc_entropy };
-		fprintf(rep, "%-20s", r->compare_label[j]);
-		for (int i = 0; i < 8; i++) {
-			if (isfinite(v[i]))
-				fprintf(rep, i < 6 ? " %8.4f" : " %10.4f", v[i]);
-			else
-				fprintf(rep, i < 6 ? " %8s" : " %10s", "-");
-		}
-		fprintf(rep, "\n");
-	}
 }
 
 /* ---- main --------------------------------------------------------------------------- */
@@ -435,12 +267,16 @@ int main(int argc, char **argv)
 		goto done;
 	if (rml_calibrate(m, &d, c.test ? &test : NULL, c.test_ood ? &xood : NULL, &c.o, &r, &err))
 		goto done;
+	rml_outbuf text;
+	rml_outbuf_init(&text);
 	if (c.com.json)
-		report_json(rep, &c, &r);
+		rml_calibrate_report_json(&text, &c.o, &r);
 	else if (cli_verbosity > 0)
-		report_text(rep, &c, &r);
+		rml_calibrate_report_text(&text, &c.o, &r);
 	if (c.o.compare && !c.com.json)
-		report_compare(rep, &r);
+		rml_calibrate_report_compare(&text, &r);
+	fputs(rml_out_str(&text), rep);
+	rml_outbuf_free(&text);
 	const rml_calibrate_set *shown = r.have_test ? &r.test : &r.calib;
 	if (c.plot && rml_calibrate_reliability_png(c.plot, shown, c.o.eval_bins, &err))
 		goto done;

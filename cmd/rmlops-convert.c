@@ -7,7 +7,6 @@
  * border and none of them computes anything about a model. The formats are
  * lib/safetensors.c and lib/npy.c, names and layouts lib/torchmap.c.
  */
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,52 +69,41 @@ static void usage(void)
 	       "         rmlops-eval -m base.rml -d test.rml -P p.rml && rmlops-convert numpy p.rml -o p.npz\n");
 }
 
-enum { O_ARCH = 256, O_MAP, O_PREFIX, O_CLASSES, O_ADAPTERS, O_TENSOR };
-
-static const cli_number_option numbers[] = {
-	{ O_CLASSES, "--classes", 'l', 1, 1000000, offsetof(struct cmdline, classes), 0 },
-	{ O_ADAPTERS, "--adapters", 'l', 0, 8, offsetof(struct cmdline, gamma), 0 },
-	{ 0 },
+#define F(f) offsetof(struct cmdline, f)
+static const cli_opt options[] = {
+	CLI_STR("output", 'o', F(output)),
+	CLI_STR("arch", 0, F(arch)),
+	CLI_STR("map", 0, F(map)),
+	CLI_STR("prefix", 0, F(prefix)),
+	CLI_I64("classes", 0, F(classes), 1, 1000000),
+	CLI_I64("adapters", 0, F(gamma), 0, 8, .id = 1),
+	CLI_STR("tensor", 0, F(tensor)),
+	CLI_SHARED_BASE,
+	CLI_END,
 };
+#undef F
+
+/* --adapters: the compressions an adapter can have. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	const struct cmdline *c = base;
+	if (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8))
+		return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", arg);
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "output", required_argument, 0, 'o' },
-		{ "arch", required_argument, 0, O_ARCH },
-		{ "map", required_argument, 0, O_MAP },
-		{ "prefix", required_argument, 0, O_PREFIX },
-		{ "classes", required_argument, 0, O_CLASSES },
-		{ "adapters", required_argument, 0, O_ADAPTERS },
-		{ "tensor", required_argument, 0, O_TENSOR },
-		CLI_OPTS_BASE,
-		{ 0, 0, 0, 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "o:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE && o == O_ADAPTERS && (c->gamma == 3 || (c->gamma > 4 && c->gamma < 8)))
-			return cli_usage_error("--adapters is 0, 1, 2, 4 or 8, not %s", optarg);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'o': c->output = optarg; break;
-		case O_ARCH: c->arch = optarg; break;
-		case O_MAP: c->map = optarg; break;
-		case O_PREFIX: c->prefix = optarg; break;
-		case O_TENSOR: c->tensor = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int r = cli_parse_args(&p, argc, argv);
+	if (r)
+		return r;
 	if (c->com.want_help) {
 		usage();
 		return -1;
 	}
 	const cli_subcommand *sub;
-	int r = cli_subcommand_pick(commands, optind < argc ? argv[optind] : NULL, &sub);
+	r = cli_subcommand_pick(commands, optind < argc ? argv[optind] : NULL, &sub);
 	if (r)
 		return r;
 	c->cmd = argv[optind++];
@@ -137,40 +125,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* Whole text of a small file (at most 1 MiB), NUL-terminated, or NULL. */
-static char *read_text(const char *path)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return NULL;
-	size_t cap = (1u << 20) + 1;
-	char *s = malloc(cap + 1);
-	size_t n = s ? fread(s, 1, cap, fp) : 0;
-	int bad = !s || ferror(fp) || n == cap || n == 0 || memchr(s, 0, n);
-	fclose(fp);
-	if (bad) {
-		free(s);
-		return NULL;
-	}
-	s[n] = 0;
-	return s;
-}
-
-static rml_status load_map(const struct cmdline *c, rml_torch_map *map, rml_error *err)
-{
-	if (c->map) {
-		char *text = read_text(c->map);
-		if (!text)
-			return rml_errorf(err, RML_ERR_IO, "%s: cannot read the map (missing, empty, binary or over 1 MiB)",
-					  c->map);
-		rml_status st = rml_torch_map_parse(map, text, c->map, err);
-		free(text);
-		if (st)
-			return st;
-	}
-	return rml_torch_map_set_prefix(map, c->prefix, err);
-}
-
 static int cmd_import(void *ctx)
 {
 	rml_error e = { 0 }, *err = &e;
@@ -187,7 +141,7 @@ static int cmd_import(void *ctx)
 	rml_status s = rml_st_load(&st, in, err);
 	if (s)
 		goto done;
-	if ((s = load_map(c, &map, err)))
+	if ((s = rml_torch_map_load(&map, c->map, c->prefix, err)))
 		goto done;
 	if (c->arch) {
 		if ((s = rml_arch_text(c->arch, &owned, &arch, err)))
@@ -217,8 +171,7 @@ static int cmd_import(void *ctx)
 	rml_sha256_init(&h);
 	rml_sha256_update(&h, st.bytes, st.len);
 	rml_sha256_final(&h, d);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	rml_hex32(d, hex);
 	const char *roles[] = { "weights" }, *hashes[] = { hex };
 	if ((s = rml_provenance_stamp(&out, cli_prog, c->argc, c->typed, -1, roles, hashes, 1, NULL, 0, err)))
 		goto done;
@@ -257,7 +210,7 @@ static int cmd_export(void *ctx)
 	rml_status s;
 	if (!(s = cli_load(&f, c->n_args ? c->args[0] : "-", "model", err)) &&
 	    !(s = rml_model_from_file(&m, &f, err)) && !(s = rml_model_calib_check(m, err)) &&
-	    !(s = load_map(c, &map, err)) &&
+	    !(s = rml_torch_map_load(&map, c->map, c->prefix, err)) &&
 	    !(s = rml_torch_export(m, &map, &b, err))) {
 		s = save_buf(c, &b, err);
 	}
@@ -291,36 +244,6 @@ static int cmd_numpy(void *ctx)
 	return s ? cli_fail(err) : CLI_EXIT_OK;
 }
 
-static void print_names(rml_param *p, int64_t n, const rml_torch_map *map)
-{
-	for (int64_t i = 0; i < n; i++) {
-		const rml_torch_name *e = NULL;
-		for (int64_t k = 0; k < map->n; k++)
-			if (strcmp(map->e[k].rml, p[i].name) == 0)
-				e = &map->e[k];
-		printf("%s", p[i].name);
-		const char *pre = map->prefix ? map->prefix : "";
-		if (e) {
-			for (int k = 0; k < e->n_torch; k++)
-				printf(" %s%s", pre, e->torch[k]);
-		} else {
-			char nm[1024];
-			rml_torch_default_name(p[i].name, nm, sizeof nm);
-			printf(" %s%s", pre, nm);
-		}
-		/* The PyTorch shape of the whole tensor. */
-		const int64_t *d = p[i].dims;
-		switch (p[i].ndim) {
-		case 1: printf("  # [%lld]\n", (long long)d[0]); break;
-		case 2: printf("  # [%lld, %lld]\n", (long long)d[1], (long long)d[0]); break;
-		case 3: printf("  # [%lld, 1, %lld, %lld]\n", (long long)d[2], (long long)d[0], (long long)d[1]); break;
-		default:
-			printf("  # [%lld, %lld, %lld, %lld]\n", (long long)d[3], (long long)d[2], (long long)d[0],
-			       (long long)d[1]);
-		}
-	}
-}
-
 static int cmd_names(void *ctx)
 {
 	rml_error e = { 0 }, *err = &e;
@@ -333,11 +256,18 @@ static int cmd_names(void *ctx)
 	rml_status s = rml_arch_text(c->arch, &owned, &arch, err);
 	rml_model_config cfg = { .arch = arch, .n_classes = c->classes ? (int)c->classes : 10,
 				 .adapter_gamma = c->gamma > 0 ? (int)c->gamma : 0, .seed = 1 };
-	if (!s && !(s = load_map(c, &map, err)) && !(s = rml_model_create(&m, &cfg, err))) {
+	if (!s && !(s = rml_torch_map_load(&map, c->map, c->prefix, err)) &&
+	    !(s = rml_model_create(&m, &cfg, err))) {
 		int64_t n, nb;
 		rml_param *p = rml_model_params(m, &n), *b = rml_model_buffers(m, &nb);
-		print_names(p, n, &map);
-		print_names(b, nb, &map);
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_torch_names_text(&o, p, n, &map);
+		rml_torch_names_text(&o, b, nb, &map);
+		s = o.failed ? rml_errorf(err, RML_ERR_NOMEM, "out of memory") : RML_OK;
+		if (o.len && !o.failed)
+			fwrite(o.data, 1, o.len, stdout);
+		rml_outbuf_free(&o);
 	}
 	rml_model_free(m);
 	rml_torch_map_free(&map);

@@ -2,10 +2,9 @@
  * rmlops-inject — inject faults into a model's weights and write the faulty
  * model, so it pipes into rmlops-eval or any other program. The placement
  * and the fault models are lib/inject.c; the gradient scores for grad-topk
- * come from lib/inject_model.c.
+ * and the log, keys and summary of an injection come from
+ * lib/inject_model.c.
  */
-#include <getopt.h>
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "inject.h"
 #include "classes.h"
 #include "model.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *output, *log, *adapters;
@@ -63,67 +63,58 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-inject --unit tensor --rate 0.1 -s 7 < base.rml | rmlops-eval -m - -d test.rml\n";
 
-enum { O_UNIT = 256, O_RATE, O_BER, O_FAULT, O_BITS, O_TARGET, O_LOG, O_BATCH };
+enum { O_UNIT = 1, O_FAULT, O_BITS };
 enum { G_RATE = 1, G_BER = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_RATE, "--rate", 'd', 0, 1, F(spec.rate), G_RATE },
-	{ O_BER, "--ber", 'd', 0, 1, F(spec.rate), G_BER },
-	{ O_BATCH, "--batch", 'l', 1, 65536, F(batch), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_CALL("unit", 0, O_UNIT),
+	CLI_F64("rate", 0, F(spec.rate), 0, 1, .bit = G_RATE),
+	CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_BER),
+	CLI_CALL("fault", 0, O_FAULT),
+	CLI_CALL("bits", 0, O_BITS),
+	CLI_STR("target", 0, F(target)),
+	CLI_STR("log", 0, F(log)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
+/* The fault's unit, model and bits, named by the library's parsers. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	rml_fault_spec *spec = &((struct cmdline *)base)->spec;
+	rml_error err = { 0 };
+	switch (e->id) {
+	case O_UNIT:
+		if (rml_fault_unit_parse(arg, &spec->unit, &err))
+			return cli_usage_error("%s", err.msg);
+		if (spec->unit == RML_FAULT_UNIT_BER)
+			return cli_usage_error("give a bit error rate with --ber P");
+		break;
+	case O_FAULT:
+		if (rml_fault_model_parse(arg, &spec->model, &err))
+			return cli_usage_error("%s", err.msg);
+		break;
+	case O_BITS:
+		if (rml_fault_bits_parse(arg, &spec->bits, &err))
+			return cli_usage_error("%s", err.msg);
+		break;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' },
-		{ "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' },
-		{ "unit", required_argument, 0, O_UNIT },
-		{ "rate", required_argument, 0, O_RATE },
-		{ "ber", required_argument, 0, O_BER },
-		{ "fault", required_argument, 0, O_FAULT },
-		{ "bits", required_argument, 0, O_BITS },
-		{ "target", required_argument, 0, O_TARGET },
-		{ "log", required_argument, 0, O_LOG },
-		{ "batch", required_argument, 0, O_BATCH },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
-	int o;
-	while ((o = getopt_long(argc, argv, "m:a:d:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_UNIT:
-			if (rml_fault_unit_parse(optarg, &c->spec.unit, &err))
-				return cli_usage_error("%s", err.msg);
-			if (c->spec.unit == RML_FAULT_UNIT_BER)
-				return cli_usage_error("give a bit error rate with --ber P");
-			break;
-		case O_FAULT:
-			if (rml_fault_model_parse(optarg, &c->spec.model, &err))
-				return cli_usage_error("%s", err.msg);
-			break;
-		case O_BITS:
-			if (rml_fault_bits_parse(optarg, &c->spec.bits, &err))
-				return cli_usage_error("%s", err.msg);
-			break;
-		case O_TARGET: c->target = optarg; break;
-		case O_LOG: c->log = optarg; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &c->given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if ((c->given & G_BER) && (c->given & G_RATE))
@@ -136,29 +127,6 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--unit grad-topk needs --data for the gradients");
 	if (c->data && c->model && strcmp(c->data, "-") == 0 && strcmp(c->model, "-") == 0)
 		return cli_usage_error("model and data cannot both come from standard input");
-	return 0;
-}
-
-static int write_log(const char *path, const rml_fault_targets *tg, const rml_fault_log *log,
-		     rml_error *err)
-{
-	int to_stdout = strcmp(path, "-") == 0;
-	FILE *fp = to_stdout ? stdout : fopen(path, "w");
-	if (!fp) {
-		rml_errorf(err, RML_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-		return -1;
-	}
-	for (int64_t i = 0; i < log->n; i++) {
-		const rml_fault *f = &log->v[i];
-		fprintf(fp, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
-			tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value,
-			f->new_value);
-	}
-	if (to_stdout ? fflush(fp) != 0 || ferror(fp) : fclose(fp) != 0) {
-		rml_errorf(err, RML_ERR_IO, "error writing %s: %s", to_stdout ? "standard output" : path,
-			   strerror(errno));
-		return -1;
-	}
 	return 0;
 }
 
@@ -213,27 +181,23 @@ int main(int argc, char **argv)
 	rml_rng_seed(&rng, (uint64_t)c.com.seed);
 	if (rml_inject(&c.spec, tg.t, tg.n, &rng, &log, &err))
 		goto done;
-	int64_t bits = rml_fault_log_bits_changed(&log);
-	if (c.log && write_log(c.log, &tg, &log, &err))
+	rml_outbuf text;
+	rml_outbuf_init(&text);
+	if (c.log)
+		rml_fault_log_text(&text, &tg, &log);
+	rml_status s = c.log ? rml_outbuf_save(&text, c.log, &err) : RML_OK;
+	rml_outbuf_free(&text);
+	if (s || rml_model_to_file(m, &out, &err) || rml_fault_file_keys(&out, &c.spec, &log) ||
+	    cli_save(&out, c.output, c.com.seed, &err))
 		goto done;
-	if (rml_model_to_file(m, &out, &err))
-		goto done;
-	rml_set_str(&out, "fault.model", rml_fault_model_name(c.spec.model));
-	rml_set_str(&out, "fault.unit", rml_fault_unit_name(c.spec.unit));
-	rml_set_f64(&out, "fault.rate", c.spec.rate);
-	rml_set_i64(&out, "fault.count", log.n);
-	if (cli_save(&out, c.output, c.com.seed, &err))
-		goto done;
-	if (c.com.json)
-		fprintf(stderr,
-			"{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
-			"\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
-			(long long)log.n, (long long)bits, tg.n, (long long)tg.total,
-			rml_fault_model_name(c.spec.model), rml_fault_unit_name(c.spec.unit),
-			c.spec.rate, (long long)c.com.seed);
-	else if (cli_verbosity > 0)
-		cli_msg("%lld faults (%lld bits changed) in %d tensors of %lld weights",
-			(long long)log.n, (long long)bits, tg.n, (long long)tg.total);
+	if (c.com.json || cli_verbosity > 0) {
+		rml_fault_report_text(&text, c.com.json, &c.spec, &tg, &log, c.com.seed);
+		if (c.com.json)
+			fputs(rml_out_str(&text), stderr);
+		else
+			cli_msg("%s", rml_out_str(&text));
+		rml_outbuf_free(&text);
+	}
 	status = CLI_EXIT_OK;
 done:
 	if (status != CLI_EXIT_OK)

@@ -7,7 +7,6 @@
  * inputs and prints the report; the run's files, log and plots are
  * lib/metaopt_run.h's.
  */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stddef.h>
@@ -21,6 +20,7 @@
 #include "metaopt_run.h"
 #include "classes.h"
 #include "model.h"
+#include "outtext.h"
 
 struct cmdline {
 	const char *model, *data, *val, *tasks, *pool, *output, *checkpoint, *resume, *log, *plot;
@@ -95,111 +95,90 @@ static const char usage_text[] =
 	"  -q, --quiet / -v, --verbose\n"
 	"  -h, --help / -V, --version\n";
 
-enum {
-	O_ADAPTERS = 256, O_VAL, O_TASKS, O_POOL, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_PLOT, O_STEPS,
-	O_BATCH, O_ALPHA, O_VALSIZE, O_BETA, O_SIGMA, O_IMPL, O_ITERS, O_PATIENCE, O_HELDOUT,
-	O_EVERY, O_RANDOM, O_P0, O_METRIC, O_QUICK, O_EVAL, O_REPEAT,
-};
-
-static const struct option long_opts[] = {
-	{ "model", required_argument, 0, 'm' }, { "adapters", required_argument, 0, O_ADAPTERS },
-	{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
-	{ "tasks", required_argument, 0, O_TASKS }, { "pool", required_argument, 0, O_POOL },
-	{ "output", required_argument, 0, 'o' }, { "checkpoint", required_argument, 0, O_CKPT },
-	{ "resume", required_argument, 0, O_RESUME }, { "until", required_argument, 0, O_UNTIL },
-	{ "log", required_argument, 0, O_LOG }, { "plot", required_argument, 0, O_PLOT },
-	{ "steps", required_argument, 0, O_STEPS }, { "batch", required_argument, 0, O_BATCH },
-	{ "alpha", required_argument, 0, O_ALPHA }, { "val-size", required_argument, 0, O_VALSIZE },
-	{ "beta", required_argument, 0, O_BETA }, { "sigma", required_argument, 0, O_SIGMA },
-	{ "impl", required_argument, 0, O_IMPL }, { "iterations", required_argument, 0, O_ITERS },
-	{ "patience", required_argument, 0, O_PATIENCE }, { "heldout", required_argument, 0, O_HELDOUT },
-	{ "eval-every", required_argument, 0, O_EVERY }, { "random-steps", no_argument, 0, O_RANDOM },
-	{ "p0", required_argument, 0, O_P0 }, { "train-metric", required_argument, 0, O_METRIC }, { "quick", no_argument, 0, O_QUICK },
-	{ "eval", no_argument, 0, O_EVAL }, { "repeat", required_argument, 0, O_REPEAT },
-	CLI_OPTS_ALL, { 0, 0, 0, 0 },
-};
+enum { O_ADAPTERS = 1, O_SIGMA, O_P0, O_METRIC, O_QUICK };
 
 #define F(f) offsetof(struct cmdline, f)
-static const cli_number_option numbers[] = {
-	{ O_ADAPTERS, "--adapters", 'l', 1, 8, F(gamma), 0 },
-	{ O_UNTIL, "--until", 'l', 1, 1000000, F(until), 0 },
-	{ O_STEPS, "--steps", 'i', 1, 10000, F(cfg.steps), 0 },
-	{ O_BATCH, "--batch", 'i', 1, 1024, F(cfg.batch), 0 },
-	{ O_ALPHA, "--alpha", 'd', 0, 1000, F(cfg.alpha), 0 },
-	{ O_VALSIZE, "--val-size", 'i', 1, 100000, F(cfg.val_size), 0 },
-	{ O_BETA, "--beta", 'd', 0, 1000, F(cfg.beta), 0 },
-	{ O_SIGMA, "--sigma", 'd', 0, 1000, F(cfg.sigma), 0 },
-	{ O_IMPL, "--impl", 'i', 1, 1024, F(cfg.n_impl), 0 },
-	{ O_ITERS, "--iterations", 'i', 0, 1000000, F(cfg.iterations), 0 },
-	{ O_PATIENCE, "--patience", 'i', 1, 1000000, F(cfg.patience), 0 },
-	{ O_HELDOUT, "--heldout", 'i', 1, 10000, F(cfg.heldout), 0 },
-	{ O_EVERY, "--eval-every", 'i', 1, 1000000, F(cfg.eval_every), 0 },
-	{ O_P0, "--p0", 'd', 0, 1, F(cfg.p0), 0 },
-	{ O_REPEAT, "--repeat", 'l', 1, 100000, F(repeat), 0 },
-	{ 0 },
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_I64("adapters", 0, F(gamma), 1, 8, .id = O_ADAPTERS),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("val", 0, F(val)),
+	CLI_STR("tasks", 0, F(tasks)),
+	CLI_STR("pool", 0, F(pool)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_STR("checkpoint", 0, F(checkpoint)),
+	CLI_STR("resume", 0, F(resume)),
+	CLI_I64("until", 0, F(until), 1, 1000000),
+	CLI_STR("log", 0, F(log)),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_INT("steps", 0, F(cfg.steps), 1, 10000),
+	CLI_INT("batch", 0, F(cfg.batch), 1, 1024),
+	CLI_F64("alpha", 0, F(cfg.alpha), 0, 1000),
+	CLI_INT("val-size", 0, F(cfg.val_size), 1, 100000),
+	CLI_F64("beta", 0, F(cfg.beta), 0, 1000),
+	CLI_F64("sigma", 0, F(cfg.sigma), 0, 1000, .id = O_SIGMA),
+	CLI_INT("impl", 0, F(cfg.n_impl), 1, 1024),
+	CLI_INT("iterations", 0, F(cfg.iterations), 0, 1000000),
+	CLI_INT("patience", 0, F(cfg.patience), 1, 1000000),
+	CLI_INT("heldout", 0, F(cfg.heldout), 1, 10000),
+	CLI_INT("eval-every", 0, F(cfg.eval_every), 1, 1000000),
+	CLI_FLAG("random-steps", 0, F(cfg.random_steps)),
+	CLI_F64("p0", 0, F(cfg.p0), 0, 1, .id = O_P0),
+	CLI_CALL("train-metric", 0, O_METRIC),
+	CLI_FLAG("quick", 0, F(quick), .id = O_QUICK),
+	CLI_FLAG("eval", 0, F(eval)),
+	CLI_I64("repeat", 0, F(repeat), 1, 100000),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
 #undef F
 
-/* What the number table's bounds cannot say; 0 or the usage status. */
-static int check_number(int o, const struct cmdline *c)
+/* What the table cannot say or set by itself; 0 or the usage status. */
+static int option(void *base, const cli_opt *e, const char *arg)
 {
-	if (o == O_ADAPTERS && (c->gamma & (c->gamma - 1)))
-		return cli_usage_error("--adapters takes 1, 2, 4 or 8");
-	if (o == O_SIGMA && !(c->cfg.sigma > 0))
-		return cli_usage_error("--sigma must be greater than 0");
-	if (o == O_P0 && !(c->cfg.p0 > 0))
-		return cli_usage_error("--p0 must be in (0, 1]");
+	struct cmdline *c = base;
+	switch (e->id) {
+	case O_ADAPTERS:
+		if (c->gamma & (c->gamma - 1))
+			return cli_usage_error("--adapters takes 1, 2, 4 or 8");
+		break;
+	case O_SIGMA:
+		if (!(c->cfg.sigma > 0))
+			return cli_usage_error("--sigma must be greater than 0");
+		break;
+	case O_P0:
+		if (!(c->cfg.p0 > 0))
+			return cli_usage_error("--p0 must be in (0, 1]");
+		break;
+	case O_METRIC:
+		if (strcmp(arg, "prob") == 0)
+			c->cfg.train_metric = RML_METAOPT_PROB;
+		else if (strcmp(arg, "acc") == 0)
+			c->cfg.train_metric = RML_METAOPT_ACCURACY;
+		else
+			return cli_usage_error("--train-metric takes prob or acc");
+		break;
+	case O_QUICK:
+		c->cfg.steps = 10;
+		c->cfg.val_size = 50;
+		c->cfg.n_impl = 1;
+		c->cfg.iterations = 6;
+		c->cfg.heldout = 1;
+		c->cfg.eval_every = 2;
+		c->repeat = 4;
+		break;
+	}
 	return 0;
 }
 
 /* Parse argv into c; 0, or the exit status to end with. */
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	optind = 1;
 	c->com.help = usage_text;
-	for (int o; (o = getopt_long(argc, argv, "m:d:o:" CLI_SHORT_ALL, long_opts, NULL)) != -1;) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, NULL);
-		if (r == CLI_OPT_DONE)
-			r = check_number(o, c);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			continue;
-		}
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_VAL: c->val = optarg; break;
-		case O_TASKS: c->tasks = optarg; break;
-		case O_POOL: c->pool = optarg; break;
-		case O_CKPT: c->checkpoint = optarg; break;
-		case O_RESUME: c->resume = optarg; break;
-		case O_LOG: c->log = optarg; break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_RANDOM: c->cfg.random_steps = 1; break;
-		case O_METRIC:
-			if (strcmp(optarg, "prob") == 0)
-				c->cfg.train_metric = RML_METAOPT_PROB;
-			else if (strcmp(optarg, "acc") == 0)
-				c->cfg.train_metric = RML_METAOPT_ACCURACY;
-			else
-				return cli_usage_error("--train-metric takes prob or acc");
-			break;
-		case O_QUICK:
-			c->quick = 1;
-			c->cfg.steps = 10;
-			c->cfg.val_size = 50;
-			c->cfg.n_impl = 1;
-			c->cfg.iterations = 6;
-			c->cfg.heldout = 1;
-			c->cfg.eval_every = 2;
-			c->repeat = 4;
-			break;
-		case O_EVAL: c->eval = 1; break;
-		default: return CLI_EXIT_USAGE;
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (c->com.seed_given)
@@ -229,35 +208,6 @@ static int check_args(struct cmdline *c)
 	return cli_check_outputs(outs, opts, 4, ins, 5);
 }
 
-static int run_eval(struct cmdline *c, rml_model *m, const rml_dist_pool *pool,
-		    const rml_metaopt_data *data)
-{
-	rml_error err;
-	int n_per = (int)(c->repeat ? c->repeat : 20), T = c->cfg.steps;
-	int n = pool->n * n_per;
-	double *r = malloc((size_t)n * sizeof *r), *curves = malloc((size_t)n * (T + 1) * sizeof *curves);
-	double p0 = NAN;
-	int status = CLI_EXIT_FAIL;
-	if (!r || !curves) {
-		cli_msg("out of memory");
-		goto done;
-	}
-	if (rml_metaopt_evaluate(m, &c->cfg, pool, data, n_per, (int)c->com.threads, r, curves, &p0, &err)) {
-		status = cli_fail(&err);
-		goto done;
-	}
-	rml_metaopt_eval_report(stdout, c->com.json, pool, p0, T, n_per, r, curves);
-	if (c->plot && rml_metaopt_plot_curves(c->plot, pool, curves, n_per, T, p0, &err)) {
-		status = cli_fail(&err);
-		goto done;
-	}
-	status = CLI_EXIT_OK;
-done:
-	free(r);
-	free(curves);
-	return status;
-}
-
 /* --resume: the run's options come from the checkpoint (loaded into
  * ckpt), with -j and --until from the command line. *stored receives the
  * stored argv (free it; its strings belong to ckpt), c->argc its length.
@@ -271,22 +221,16 @@ static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
 	if (c->model || c->data || c->val || c->tasks || c->pool || c->output || c->log || c->plot || c->eval)
 		return cli_usage_error("--resume takes the run's options from the checkpoint");
 	const char *resume = c->resume;
-	if (rml_file_load(ckpt, resume, &err))
-		return cli_fail(&err);
-	const rml_kv *kv = rml_get(ckpt, "metaopt.argv");
-	if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000) {
+	char **stored;
+	int n_stored, status;
+	if (rml_file_load(ckpt, resume, &err) ||
+	    rml_metaopt_stored_args(ckpt, resume, &stored, &n_stored, &err)) {
 		rml_file_free(ckpt);
-		cli_msg("%s: not a metaopt checkpoint", resume);
-		return CLI_EXIT_FAIL;
+		return cli_fail(&err);
 	}
-	int64_t n_stored = kv->n;
-	char **stored = calloc((size_t)n_stored + 1, sizeof *stored);
-	for (int64_t i = 0; stored && i < n_stored; i++)
-		stored[i] = kv->sa[i];
 	memset(c, 0, sizeof *c);
 	rml_metaopt_config_default(&c->cfg);
-	int status = 0;
-	if (!stored || (status = parse_args((int)n_stored, stored, c))) {
+	if ((status = parse_args(n_stored, stored, c))) {
 		free(stored);
 		rml_file_free(ckpt);
 		return status < 0 ? -1 : CLI_EXIT_FAIL;
@@ -295,7 +239,7 @@ static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored_out)
 	c->until = until;
 	if (threads)
 		c->com.threads = threads;
-	c->argc = (int)n_stored;
+	c->argc = n_stored;
 	*stored_out = stored;
 	return 0;
 }
@@ -314,12 +258,13 @@ static int write_result(const struct cmdline *c, const rml_model *m, rml_metaopt
 	rml_file_free(&f);
 	if (st)
 		return -1;
-	if (c->com.json)
-		fprintf(strcmp(c->output, "-") ? stdout : stderr,
-			"{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,\"heldout_after\":%.6f,"
-			"\"best_iteration\":%lld}\n",
-			(long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
-	else if (cli_verbosity)
+	if (c->com.json) {
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_metaopt_result_json(&o, mo);
+		fputs(rml_out_str(&o), strcmp(c->output, "-") ? stdout : stderr);
+		rml_outbuf_free(&o);
+	} else if (cli_verbosity)
 		cli_msg("%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
 			(long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
 	return 0;
@@ -362,6 +307,21 @@ static rml_status load_inputs(const struct cmdline *c, const rml_file *ckpt, str
 	return st;
 }
 
+static int stopped(void *ctx)
+{
+	(void)ctx;
+	return interrupted != 0;
+}
+
+static void after(void *ctx, const rml_metaopt *mo, const rml_metaopt_record *rec)
+{
+	const rml_metaopt_config *cfg = ctx;
+	if (cli_verbosity >= 2)
+		cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)", (long long)rec->iteration,
+			 rml_dist_kind_name(rec->kind), rec->r_plus, rec->r_minus, rec->heldout, rec->seconds);
+	cli_progress("metaopt", rml_metaopt_iteration(mo), cfg->iterations);
+}
+
 /* The optimisation from the checkpoint's iteration (or the start) until
  * the end, --until or a signal, then the plot and the output. */
 static int run_opt(const struct cmdline *c, struct inputs *in, const rml_file *ckpt, int argc,
@@ -393,22 +353,10 @@ static int run_opt(const struct cmdline *c, struct inputs *in, const rml_file *c
 	cli_info("P0 %.4f, held-out R of the model as given %.4f", p0, before);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	while (!rml_metaopt_done(mo) && !interrupted && !(c->until && rml_metaopt_iteration(mo) >= c->until)) {
-		rml_metaopt_record rec;
-		if (rml_metaopt_step(mo, &rec, err))
-			goto done;
-		rmean[rec.iteration] = rec.r_mean;
-		held[rec.iteration] = rec.heldout;
-		if (log)
-			rml_metaopt_log_write(log, &rec);
-		if (cli_verbosity >= 2)
-			cli_info("iteration %lld %s R+ %.4f R- %.4f held-out %.4f (%.1f s)",
-				 (long long)rec.iteration, rml_dist_kind_name(rec.kind), rec.r_plus,
-				 rec.r_minus, rec.heldout, rec.seconds);
-		cli_progress("metaopt", rml_metaopt_iteration(mo), c->cfg.iterations);
-		if (ckpt_path[0] && rml_metaopt_checkpoint(mo, in->m, argc, argv, ckpt_path, err))
-			goto done;
-	}
+	const rml_metaopt_loop loop = { log, ckpt_path, in->m, argc, argv, c->until, stopped, after,
+					(void *)&c->cfg };
+	if (rml_metaopt_run_loop(mo, &loop, rmean, held, err))
+		goto done;
 	cli_progress("metaopt", c->cfg.iterations, c->cfg.iterations);
 	if (!rml_metaopt_done(mo)) {
 		if (cli_verbosity || interrupted)
@@ -457,10 +405,14 @@ int main(int argc, char **argv)
 	rml_dataset_init(&in.data);
 	rml_dataset_init(&in.val);
 	rml_file_init(&in.tasks);
-	status = CLI_EXIT_FAIL;
-	if (!load_inputs(&c, &ckpt, &in, &err))
-		status = c.eval ? run_eval(&c, in.m, &in.pool, &in.md)
-				: run_opt(&c, &in, &ckpt, argc, argv, &err);
+	if (load_inputs(&c, &ckpt, &in, &err))
+		status = CLI_EXIT_FAIL;
+	else if (c.eval)
+		status = rml_metaopt_eval_run(in.m, &c.cfg, &in.pool, &in.md, (int)(c.repeat ? c.repeat : 20),
+					      (int)c.com.threads, stdout, c.com.json, c.plot, &err)
+				 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	else
+		status = run_opt(&c, &in, &ckpt, argc, argv, &err);
 	if (status == CLI_EXIT_FAIL && err.code)
 		cli_fail(&err);
 	rml_model_free(in.m);

@@ -7,12 +7,10 @@
  * lib/monitor.c, the watching loop lib/monitor_watch.c, the
  * co-activations lib/coact.c.
  */
-#include <getopt.h>
-#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "calib_model.h"
 #include "cli.h"
@@ -21,6 +19,7 @@
 #include "model.h"
 #include "monitor.h"
 #include "monitor_watch.h"
+#include "outbuf.h"
 
 /* Exit status when a window crossed an alert threshold. */
 enum { EXIT_ALERT = 3 };
@@ -92,32 +91,45 @@ static const cli_subcommand commands[] = {
 };
 static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch a stream of inputs" };
 
+#define F(f) offsetof(struct cmdline, f)
+enum { O_ALERT = 1 };
+static const cli_opt options[] = {
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("output", 'o', F(output)),
+	CLI_SHARED_THREADS,
+	CLI_I64("window", 0, F(window), 1, 10000000),
+	CLI_I64("step", 0, F(step), 1, 10000000),
+	CLI_STR("textfile", 0, F(textfile)),
+	CLI_STR("stage", 0, F(stage)),
+	CLI_CALL("alert", 0, O_ALERT),
+	CLI_STR("plot", 0, F(plot)),
+	CLI_F64("quantile", 0, F(quantile), 0.001, 0.999),
+	CLI_F64("rare", 0, F(rare), 0, 0.999),
+	CLI_STR("ood", 0, F(ood)),
+	CLI_STR("ood-model", 0, F(ood_model)),
+	CLI_I64("batch", 0, F(batch), 1, 65536),
+	CLI_SHARED_JSON,
+	CLI_SHARED_BASE,
+	CLI_END,
+};
+#undef F
+
+/* --alert NAME=VALUE, repeatable. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	rml_error err = { 0 };
+	if (c->n_alerts == 16)
+		return cli_usage_error("at most 16 --alert");
+	if (rml_alert_parse(arg, &c->alert[c->n_alerts], &c->alert_thr[c->n_alerts], &err))
+		return cli_usage_error("%s", err.msg);
+	c->n_alerts++;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	enum { O_WINDOW = 256, O_STEP, O_TEXTFILE, O_STAGE, O_ALERT, O_PLOT, O_QUANTILE, O_RARE,
-	       O_OOD, O_OOD_MODEL, O_BATCH };
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' },
-		{ "data", required_argument, 0, 'd' },
-		{ "output", required_argument, 0, 'o' },
-		CLI_OPT_THREADS,
-		{ "window", required_argument, 0, O_WINDOW },
-		{ "step", required_argument, 0, O_STEP },
-		{ "textfile", required_argument, 0, O_TEXTFILE },
-		{ "stage", required_argument, 0, O_STAGE },
-		{ "alert", required_argument, 0, O_ALERT },
-		{ "plot", required_argument, 0, O_PLOT },
-		{ "quantile", required_argument, 0, O_QUANTILE },
-		{ "rare", required_argument, 0, O_RARE },
-		{ "ood", required_argument, 0, O_OOD },
-		{ "ood-model", required_argument, 0, O_OOD_MODEL },
-		{ "batch", required_argument, 0, O_BATCH },
-		CLI_OPT_JSON,
-		CLI_OPTS_BASE,
-		{ 0, 0, 0, 0 },
-	};
-	rml_error err = { 0 };
-	int o;
 	/* A command is the first argument; without one, watching. */
 	const cli_subcommand *named = argc > 1 ? cli_subcommand_find(commands, argv[1]) : NULL;
 	if (named) {
@@ -125,51 +137,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		argv++;
 		argc--;
 	}
-	while ((o = getopt_long(argc, argv, "m:d:o:j:" CLI_SHORT_BASE, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, NULL, NULL, NULL);
-		if (r == CLI_OPT_DONE)
-			continue;
-		if (r != CLI_OPT_OTHER)
-			return r;
-		switch (o) {
-		case 'm': c->model = optarg; break;
-		case 'd': c->data = optarg; break;
-		case 'o': c->output = optarg; break;
-		case O_WINDOW:
-			if (cli_parse_i64("--window", optarg, 1, 10000000, &c->window))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_STEP:
-			if (cli_parse_i64("--step", optarg, 1, 10000000, &c->step))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_TEXTFILE: c->textfile = optarg; break;
-		case O_STAGE: c->stage = optarg; break;
-		case O_ALERT:
-			if (c->n_alerts == 16)
-				return cli_usage_error("at most 16 --alert");
-			if (rml_alert_parse(optarg, &c->alert[c->n_alerts], &c->alert_thr[c->n_alerts], &err))
-				return cli_usage_error("%s", err.msg);
-			c->n_alerts++;
-			break;
-		case O_PLOT: c->plot = optarg; break;
-		case O_QUANTILE:
-			if (cli_parse_f64("--quantile", optarg, 0.001, 0.999, &c->quantile))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_RARE:
-			if (cli_parse_f64("--rare", optarg, 0, 0.999, &c->rare))
-				return CLI_EXIT_USAGE;
-			break;
-		case O_OOD: c->ood = optarg; break;
-		case O_OOD_MODEL: c->ood_model = optarg; break;
-		case O_BATCH:
-			if (cli_parse_i64("--batch", optarg, 1, 65536, &c->batch))
-				return CLI_EXIT_USAGE;
-			break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, NULL };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	c->files = argv + optind;
 	c->n_files = argc - optind;
 	const char *cmd = c->cmd->name;
@@ -236,18 +207,6 @@ static int load_data(const char *path, rml_dataset *d, rml_error *err)
 	return st ? -1 : 0;
 }
 
-static int check_geometry(rml_model *m, const rml_dataset *d, const char *path)
-{
-	int h, w, ch;
-	rml_model_input_shape(m, &h, &w, &ch);
-	if (d->h != h || d->w != w || d->c != ch) {
-		cli_msg("%s: images are %lldx%lldx%lld, the model takes %dx%dx%d", path, (long long)d->h,
-			(long long)d->w, (long long)d->c, h, w, ch);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- fit ------------------------------------------------------------------------ */
 
 static int cmd_fit(void *ctx)
@@ -257,40 +216,24 @@ static int cmd_fit(void *ctx)
 	rml_model *m = NULL;
 	rml_dataset d;
 	rml_dataset_init(&d);
-	rml_coact co;
-	rml_coact_init(&co);
 	rml_file out;
 	rml_file_init(&out);
-	float *feat = NULL;
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->output))
 		return CLI_EXIT_USAGE;
-	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err))
-		goto fail;
-	if (check_geometry(m, &d, c->data))
+	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err) ||
+	    rml_coact_check_images(m, &d, c->data, &err) ||
+	    rml_coact_fit_dataset(m, &d, c->batch, c->quantile > 0 ? c->quantile : 0.9,
+				  c->rare >= 0 ? c->rare : 0.002, &err) ||
+	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->output, -1, &err))
 		goto done;
-	int64_t dim = rml_model_n_features(m);
-	feat = malloc((size_t)(d.n * dim + 1) * sizeof *feat);
-	if (!feat) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	if (rml_model_features(m, d.images, d.n, c->batch, feat, NULL, NULL, &err) ||
-	    rml_coact_fit(&co, feat, d.n, dim, c->quantile > 0 ? c->quantile : 0.9,
-			  c->rare >= 0 ? c->rare : 0.002, &err) ||
-	    rml_model_set_coact(m, &co, &err) || rml_model_to_file(m, &out, &err) ||
-	    cli_save(&out, c->output, -1, &err))
-		goto fail;
-	cli_info("co-activation statistics of %lld units fitted on %lld inputs", (long long)dim,
-		 (long long)d.n);
+	cli_info("co-activation statistics of %lld units fitted on %lld inputs",
+		 (long long)rml_model_n_features(m), (long long)d.n);
 	status = CLI_EXIT_OK;
-	goto done;
-fail:
-	cli_fail(&err);
 done:
-	free(feat);
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
 	rml_file_free(&out);
-	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 	return status;
@@ -314,14 +257,7 @@ static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, in
 	return 0;
 }
 
-static void json_num(const char *key, double v, int last)
-{
-	if (isfinite(v))
-		printf("\"%s\":%.6f%s", key, v, last ? "" : ",");
-	else
-		printf("\"%s\":null%s", key, last ? "" : ",");
-}
-
+/* The score table of d, or how well each signal tells d from --ood. */
 static int cmd_score(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -332,26 +268,24 @@ static int cmd_score(void *ctx)
 	rml_dataset_init(&o);
 	rml_coact co;
 	rml_coact_init(&co);
+	rml_outbuf text;
+	rml_outbuf_init(&text);
 	float *buf = NULL;
 	int32_t *pred = NULL;
 	int status = CLI_EXIT_FAIL;
 	int auroc = strcmp(c->cmd->name, "auroc") == 0;
 	if (load_model(c->model, &m, NULL, &err) || rml_model_coact(m, &co, &err) ||
-	    load_data(c->data, &d, &err))
-		goto fail;
-	if (check_geometry(m, &d, c->data))
+	    load_data(c->data, &d, &err) || rml_coact_check_images(m, &d, c->data, &err))
 		goto done;
 	if (auroc) {
-		if (load_data(c->ood, &o, &err))
-			goto fail;
-		if (c->ood_model && load_model(c->ood_model, &m2, NULL, &err))
-			goto fail;
+		if (load_data(c->ood, &o, &err) || (c->ood_model && load_model(c->ood_model, &m2, NULL, &err)))
+			goto done;
 		if (m2 && rml_model_n_features(m2) != co.n_units) {
-			cli_msg("%s: %lld features, the statistics have %lld", c->ood_model,
-				(long long)rml_model_n_features(m2), (long long)co.n_units);
+			rml_errorf(&err, RML_ERR_MISMATCH, "%s: %lld features, the statistics have %lld",
+				   c->ood_model, (long long)rml_model_n_features(m2), (long long)co.n_units);
 			goto done;
 		}
-		if (check_geometry(m2 ? m2 : m, &o, c->ood))
+		if (rml_coact_check_images(m2 ? m2 : m, &o, c->ood, &err))
 			goto done;
 	}
 	int64_t n = d.n + o.n;
@@ -359,41 +293,30 @@ static int cmd_score(void *ctx)
 	pred = malloc((size_t)(n + 1) * sizeof *pred);
 	if (!buf || !pred) {
 		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto fail;
+		goto done;
 	}
 	float *score = buf, *ent = buf + n, *conf = buf + 2 * n;
 	if (score_set(m, &co, &d, c->batch, score, ent, conf, pred, &err) ||
 	    (auroc && score_set(m2 ? m2 : m, &co, &o, c->batch, score + d.n, ent + d.n, conf + d.n,
 				pred + d.n, &err)))
-		goto fail;
-	if (!auroc) {
-		printf("coact_score\tentropy\tconfidence\tpredicted\tlabel\n");
-		for (int64_t i = 0; i < d.n; i++)
-			printf("%.9g\t%.9g\t%.9g\t%d\t%d\n", score[i], ent[i], conf[i], pred[i], d.labels[i]);
-		status = CLI_EXIT_OK;
+		goto done;
+	double au[3];
+	if (!auroc)
+		rml_coact_score_text(&text, score, ent, conf, pred, d.labels, d.n);
+	else if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
+		goto done;
+	else
+		rml_coact_auroc_text(&text, c->com.json, d.n, o.n, au);
+	if (text.failed) {
+		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	/* The AUROC of telling out-of-distribution inputs by a higher score
-	 * or entropy, or a lower confidence. */
-	double au[3];
-	if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
-		goto fail;
-	double a_s = au[0], a_e = au[1], a_c = au[2];
-	if (c->com.json) {
-		printf("{\"n_id\":%lld,\"n_ood\":%lld,", (long long)d.n, (long long)o.n);
-		json_num("auroc_coact", a_s, 0);
-		json_num("auroc_entropy", a_e, 0);
-		json_num("auroc_confidence", a_c, 1);
-		printf("}\n");
-	} else {
-		printf("n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n");
-		printf("%lld\t%lld\t%.4f\t%.4f\t%.4f\n", (long long)d.n, (long long)o.n, a_s, a_e, a_c);
-	}
+	fwrite(text.data, 1, text.len, stdout);
 	status = CLI_EXIT_OK;
-	goto done;
-fail:
-	cli_fail(&err);
 done:
+	if (status != CLI_EXIT_OK)
+		cli_fail(&err);
+	rml_outbuf_free(&text);
 	free(buf);
 	free(pred);
 	rml_coact_free(&co);
@@ -420,22 +343,6 @@ static void watch_say(void *ctx, int level, const char *msg)
 		cli_msg("%s", msg);
 }
 
-/* A textfile whose directory is missing fails now, not after the first window. */
-static int check_textfile_dir(const char *path)
-{
-	char *dir = strdup(path);
-	if (!dir)
-		return -1;
-	char *slash = strrchr(dir, '/');
-	const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-	struct stat sb;
-	int ok = stat(d, &sb) == 0 && S_ISDIR(sb.st_mode);
-	if (!ok)
-		cli_msg("--textfile %s: the directory %s does not exist", path, d);
-	free(dir);
-	return ok ? 0 : -1;
-}
-
 static int cmd_watch(void *ctx)
 {
 	struct cmdline *c = ctx;
@@ -444,8 +351,10 @@ static int cmd_watch(void *ctx)
 	char hex[65] = "";
 	rml_watch s;
 	memset(&s, 0, sizeof s);
-	if (c->textfile && check_textfile_dir(c->textfile))
+	if (c->textfile && rml_watch_check_dir(c->textfile, &err)) {
+		cli_msg("--textfile %s", err.msg);
 		return CLI_EXIT_FAIL;
+	}
 	if (c->plot && cli_check_output(c->plot))
 		return CLI_EXIT_USAGE;
 	const rml_watch_opts o = { c->window, c->step, c->batch, c->alert, c->alert_thr, c->n_alerts,

@@ -6,7 +6,6 @@
  * librmlops: training steps, epochs and checkpoints (train.h) on the
  * engine (model.h); this file only wires them together.
  */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +18,9 @@
 #include "classes.h"
 #include "model.h"
 #include "optimizer.h"
+#include "outtext.h"
 #include "train.h"
+#include "train_report.h"
 
 /* The settings that shape the result (train.h) are recorded in
  * checkpoints so that --resume continues the same run; `given` holds the
@@ -99,123 +100,99 @@ static const char usage_text[] =
 	"\n"
 	"Example: rmlops-train -d train.rml --val val.rml --epochs 100 -o base.rml\n";
 
-enum {
-	O_VAL = 256, O_ARCH, O_ADAPTERS, O_CKPT, O_RESUME, O_UNTIL, O_LOG, O_TUNE, O_EPOCHS,
-	O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_WARM, O_LS, O_AUG, O_RA,
-	O_CUTOUT, O_ERASING, O_MIXUP, O_CUTMIX, O_EMA, O_EMA_EVAL,
-};
+enum { O_ADAPTERS = 1, O_TUNE, O_OPT, O_AUG, O_RA, O_EMA };
 
-#define S(f) offsetof(struct cmdline, s.f)
-/* The options that set one number; the settings among them (a bit) in
- * the order a resumed run warns about them. The seed is parsed by
- * cli_option as a shared option and listed here for that warning only. */
-static const cli_number_option numbers[] = {
-	{ O_EPOCHS, "--epochs", 'l', 1, RML_TRAIN_EPOCHS_MAX, S(epochs), RML_TS_EPOCHS },
-	{ O_BATCH, "--batch", 'l', 1, RML_TRAIN_BATCH_MAX, S(batch), RML_TS_BATCH },
-	{ 's', "--seed", 'l', 0, 0, S(seed), RML_TS_SEED },
-	{ O_WARM, "--warmup", 'l', 0, RML_TRAIN_WARMUP_MAX, S(warmup), RML_TS_WARMUP },
-	{ O_LR, "--lr", 'd', 0, RML_TRAIN_LR_MAX, S(lr), RML_TS_LR },
-	{ O_MOM, "--momentum", 'd', 0, RML_TRAIN_MOMENTUM_MAX, S(momentum), RML_TS_MOMENTUM },
-	{ O_WD, "--wd", 'd', 0, RML_TRAIN_WD_MAX, S(wd), RML_TS_WD },
-	{ O_LS, "--label-smoothing", 'd', 0, RML_TRAIN_SMOOTHING_MAX, S(smoothing), RML_TS_SMOOTHING },
-	{ O_EMA, "--ema", 'd', 0, 1, S(ema), RML_TS_EMA },
-	{ O_UNTIL, "--until", 'l', 1, 100000, offsetof(struct cmdline, until), 0 },
-	{ O_CUTOUT, "--cutout", 'l', 1, 1024, offsetof(struct cmdline, cutout), 0 },
-	{ O_ERASING, "--erasing", 'd', 0.001, 1, offsetof(struct cmdline, erasing), 0 },
-	{ O_MIXUP, "--mixup", 'd', 0.001, 1000, offsetof(struct cmdline, mixup), 0 },
-	{ O_CUTMIX, "--cutmix", 'd', 0.001, 1000, offsetof(struct cmdline, cutmix), 0 },
-	{ 0 },
+#define F(f) offsetof(struct cmdline, f)
+/* The settings (in s) carry their RML_TS_* bit: given on the command
+ * line, they are kept on --resume. */
+static const cli_opt options[] = {
+	CLI_STR("data", 'd', F(data)),
+	CLI_STR("val", 0, F(val)),
+	CLI_STR("model", 'm', F(model)),
+	CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("arch", 0, F(arch)),
+	CLI_I64("adapters", 0, F(gamma), 1, 8, .id = O_ADAPTERS),
+	CLI_STR("output", 'o', F(output)),
+	CLI_STR("checkpoint", 0, F(checkpoint)),
+	CLI_STR("resume", 0, F(resume)),
+	CLI_I64("until", 0, F(until), 1, 100000),
+	CLI_STR("log", 0, F(log)),
+	CLI_CALL("tune", 0, O_TUNE, .bit = RML_TS_TUNE),
+	CLI_I64("epochs", 0, F(s.epochs), 1, RML_TRAIN_EPOCHS_MAX, .bit = RML_TS_EPOCHS),
+	CLI_I64("batch", 0, F(s.batch), 1, RML_TRAIN_BATCH_MAX, .bit = RML_TS_BATCH),
+	CLI_CALL("optimizer", 0, O_OPT, .bit = RML_TS_OPT),
+	CLI_F64("lr", 0, F(s.lr), 0, RML_TRAIN_LR_MAX, .bit = RML_TS_LR),
+	CLI_F64("momentum", 0, F(s.momentum), 0, RML_TRAIN_MOMENTUM_MAX, .bit = RML_TS_MOMENTUM),
+	CLI_FLAG("nesterov", 0, F(s.nesterov), .bit = RML_TS_NESTEROV),
+	CLI_F64("wd", 0, F(s.wd), 0, RML_TRAIN_WD_MAX, .bit = RML_TS_WD),
+	CLI_I64("warmup", 0, F(s.warmup), 0, RML_TRAIN_WARMUP_MAX, .bit = RML_TS_WARMUP),
+	CLI_F64("label-smoothing", 0, F(s.smoothing), 0, RML_TRAIN_SMOOTHING_MAX, .bit = RML_TS_SMOOTHING),
+	CLI_CALL("augment", 0, O_AUG, .bit = RML_TS_AUGMENT),
+	CLI_CALL("randaugment", 0, O_RA),
+	CLI_I64("cutout", 0, F(cutout), 1, 1024),
+	CLI_F64("erasing", 0, F(erasing), 0.001, 1),
+	CLI_F64("mixup", 0, F(mixup), 0.001, 1000),
+	CLI_F64("cutmix", 0, F(cutmix), 0.001, 1000),
+	CLI_F64("ema", 0, F(s.ema), 0, 1, .bit = RML_TS_EMA, .id = O_EMA),
+	CLI_FLAG("ema-eval", 0, F(ema_eval)),
+	CLI_SHARED_ALL,
+	CLI_END,
 };
-#undef S
+#undef F
+
+/* The options the table cannot check or store by itself. */
+static int option(void *base, const cli_opt *e, const char *arg)
+{
+	struct cmdline *c = base;
+	switch (e->id) {
+	case O_ADAPTERS:
+		if (c->gamma != 1 && c->gamma != 2 && c->gamma != 4 && c->gamma != 8)
+			return cli_usage_error("--adapters is 1, 2, 4 or 8");
+		return 0;
+	case O_TUNE: {
+		if (strlen(arg) >= sizeof c->s.tune)
+			return cli_usage_error("--tune: '%s' is too long", arg);
+		strcpy(c->s.tune, arg);
+		unsigned mask;
+		rml_error perr = { 0 };
+		if (rml_group_mask_parse(arg, &mask, &perr))
+			return cli_usage_error("--tune: %s", perr.msg);
+		return 0;
+	}
+	case O_OPT:
+		if (rml_optim_kind_parse(arg, &c->s.opt))
+			return cli_usage_error("--optimizer is sgd or adamw, not '%s'", arg);
+		return 0;
+	case O_AUG:
+		if (rml_train_recipe_parse(arg, &c->s))
+			return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
+					       "randaugment, cutout, erasing, mixup, cutmix (each once; not both "
+					       "autoaugment and randaugment) or none, not '%s'", arg);
+		return 0;
+	case O_RA: {
+		const char *comma = strchr(arg, ',');
+		if (!comma)
+			return cli_usage_error("--randaugment is N,M, not '%s'", arg);
+		char *n = strndup(arg, (size_t)(comma - arg));
+		int bad = !n || cli_parse_i64("--randaugment N", n, 1, 16, &c->ra_n) ||
+			  cli_parse_i64("--randaugment M", comma + 1, 0, 30, &c->ra_m);
+		free(n);
+		return bad ? CLI_EXIT_USAGE : 0;
+	}
+	case O_EMA:
+		if (!(c->s.ema > 0 && c->s.ema < 1))
+			return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'", arg);
+		return 0;
+	}
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
-	static const struct option opts[] = {
-		{ "data", required_argument, 0, 'd' }, { "val", required_argument, 0, O_VAL },
-		{ "model", required_argument, 0, 'm' }, { "adapter-file", required_argument, 0, 'a' }, { "arch", required_argument, 0, O_ARCH },
-		{ "adapters", required_argument, 0, O_ADAPTERS },
-		{ "output", required_argument, 0, 'o' },
-		{ "checkpoint", required_argument, 0, O_CKPT },
-		{ "resume", required_argument, 0, O_RESUME }, { "until", required_argument, 0, O_UNTIL },
-		{ "log", required_argument, 0, O_LOG },
-		{ "tune", required_argument, 0, O_TUNE }, { "epochs", required_argument, 0, O_EPOCHS },
-		{ "batch", required_argument, 0, O_BATCH }, { "optimizer", required_argument, 0, O_OPT },
-		{ "lr", required_argument, 0, O_LR }, { "momentum", required_argument, 0, O_MOM },
-		{ "nesterov", no_argument, 0, O_NEST }, { "wd", required_argument, 0, O_WD },
-		{ "warmup", required_argument, 0, O_WARM },
-		{ "label-smoothing", required_argument, 0, O_LS },
-		{ "augment", required_argument, 0, O_AUG },
-		{ "randaugment", required_argument, 0, O_RA },
-		{ "cutout", required_argument, 0, O_CUTOUT }, { "erasing", required_argument, 0, O_ERASING },
-		{ "mixup", required_argument, 0, O_MIXUP }, { "cutmix", required_argument, 0, O_CUTMIX },
-		{ "ema", required_argument, 0, O_EMA }, { "ema-eval", no_argument, 0, O_EMA_EVAL },
-		CLI_OPTS_ALL, { 0, 0, 0, 0 },
-	};
-	int o;
-	while ((o = getopt_long(argc, argv, "d:m:a:o:" CLI_SHORT_ALL, opts, NULL)) != -1) {
-		int r = cli_option(o, optarg, &c->com, numbers, c, &c->given);
-		if (r != CLI_OPT_OTHER) {
-			if (r)
-				return r;
-			if (o == O_EMA && !(c->s.ema > 0 && c->s.ema < 1))
-				return cli_usage_error("--ema is a decay between 0 and 1 (exclusive), not '%s'",
-						       optarg);
-			continue;
-		}
-		switch (o) {
-		case 'd': c->data = optarg; break;
-		case O_VAL: c->val = optarg; break;
-		case 'm': c->model = optarg; break;
-		case 'a': c->adapters = optarg; break;
-		case O_ARCH: c->arch = optarg; break;
-		case O_ADAPTERS:
-			if (cli_parse_i64("--adapters", optarg, 1, 8, &c->gamma)) return 2;
-			if (c->gamma != 1 && c->gamma != 2 && c->gamma != 4 && c->gamma != 8)
-				return cli_usage_error("--adapters is 1, 2, 4 or 8");
-			break;
-		case 'o': c->output = optarg; break;
-		case O_CKPT: c->checkpoint = optarg; break;
-		case O_RESUME: c->resume = optarg; break;
-		case O_LOG: c->log = optarg; break;
-		case O_TUNE:
-			if (strlen(optarg) >= sizeof c->s.tune)
-				return cli_usage_error("--tune: '%s' is too long", optarg);
-			strcpy(c->s.tune, optarg);
-			c->given |= RML_TS_TUNE;
-			{
-				unsigned mask;
-				rml_error perr = { 0 };
-				if (rml_group_mask_parse(optarg, &mask, &perr))
-					return cli_usage_error("--tune: %s", perr.msg);
-			}
-			break;
-		case O_OPT:
-			if (rml_optim_kind_parse(optarg, &c->s.opt))
-				return cli_usage_error("--optimizer is sgd or adamw, not '%s'", optarg);
-			c->given |= RML_TS_OPT;
-			break;
-		case O_NEST: c->s.nesterov = 1; c->given |= RML_TS_NESTEROV; break;
-		case O_AUG:
-			if (rml_train_recipe_parse(optarg, &c->s))
-				return cli_usage_error("--augment is a list of crop, flip, autoaugment, "
-						       "randaugment, cutout, erasing, mixup, cutmix (each once; not both "
-						       "autoaugment and randaugment) or none, not '%s'", optarg);
-			c->given |= RML_TS_AUGMENT;
-			break;
-		case O_RA: {
-			char *comma = strchr(optarg, ',');
-			if (!comma)
-				return cli_usage_error("--randaugment is N,M, not '%s'", optarg);
-			*comma = 0;
-			if (cli_parse_i64("--randaugment N", optarg, 1, 16, &c->ra_n) ||
-			    cli_parse_i64("--randaugment M", comma + 1, 0, 30, &c->ra_m))
-				return 2;
-			break;
-		}
-		case O_EMA_EVAL: c->ema_eval = 1; break;
-		default: return cli_usage_error("unknown option");
-		}
-	}
+	const cli_parser p = { options, c, &c->com, option, &c->given };
+	int st = cli_parse_args(&p, argc, argv);
+	if (st)
+		return st;
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (c->com.seed_given) {
@@ -227,25 +204,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		if (!(c->given & RML_TS_AUGMENT))
 			return cli_usage_error("--randaugment, --cutout, --erasing, --mixup and --cutmix need "
 					       "--augment with their item");
-		const char *missing = c->ra_n && !c->s.ra_n ? "randaugment"
-				      : c->cutout && !c->s.cutout ? "cutout"
-				      : c->erasing && !(c->s.erasing > 0) ? "erasing"
-				      : c->mixup && !(c->s.mixup > 0) ? "mixup"
-				      : c->cutmix && !(c->s.cutmix > 0) ? "cutmix" : NULL;
+		const char *missing = rml_train_recipe_params(&c->s, (int)c->ra_n, (int)c->ra_m, (int)c->cutout,
+							      c->erasing, c->mixup, c->cutmix);
 		if (missing)
 			return cli_usage_error("--%s needs %s in --augment", missing, missing);
-		if (c->ra_n) {
-			c->s.ra_n = (int)c->ra_n;
-			c->s.ra_m = (int)c->ra_m;
-		}
-		if (c->cutout)
-			c->s.cutout = (int)c->cutout;
-		if (c->erasing)
-			c->s.erasing = c->erasing;
-		if (c->mixup)
-			c->s.mixup = c->mixup;
-		if (c->cutmix)
-			c->s.cutmix = c->cutmix;
 	}
 	if (c->ema_eval && !(c->given & RML_TS_EMA) && !c->resume)
 		return cli_usage_error("--ema-eval needs --ema DECAY");
@@ -267,51 +229,23 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	return 0;
 }
 
-/* The warning that a setting given differs from the checkpoint's (was). */
-static void warn_number(const cli_number_option *e, const struct cmdline *c, const rml_train_settings *was)
-{
-	struct cmdline then = *c;   /* the table's offsets are into struct cmdline */
-	then.s = *was;
-	if (e->type == 'd') {
-		cli_msg("warning: %s %g differs from the checkpoint's %g", e->name, cli_number_get(e, c),
-			cli_number_get(e, &then));
-	} else {
-		int64_t a, b;
-		memcpy(&a, (const char *)c + e->offset, sizeof a);
-		memcpy(&b, (const char *)&then + e->offset, sizeof b);
-		cli_msg("warning: %s %lld differs from the checkpoint's %lld", e->name, (long long)a,
-			(long long)b);
-	}
-}
-
 /* Adopt the settings a checkpoint was made with, except those given on the
  * command line, which win with a warning when they differ (the run then no
  * longer matches an uninterrupted one). */
 static int resume_settings(const rml_file *f, struct cmdline *c, rml_error *err)
 {
 	unsigned differ;
-	rml_train_settings w;
-	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &w, err))
+	rml_train_settings was;
+	if (rml_train_settings_resume(&c->s, c->given, f, &differ, &was, err))
 		return -1;
-	const rml_train_settings *s = &c->s;
-	/* The numbers in the order of the table, the EMA's after the recipe. */
-	for (const cli_number_option *e = numbers; e->name; e++)
-		if ((differ & e->bit) && e->bit != RML_TS_EMA)
-			warn_number(e, c, &w);
-	if (differ & RML_TS_NESTEROV)
-		cli_msg("warning: %s %lld differs from the checkpoint's %lld", "--nesterov",
-			(long long)s->nesterov, (long long)w.nesterov);
-	if (differ & RML_TS_AUGMENT) {
-		char now[128], then[128];
-		rml_train_recipe_name(s, now, sizeof now);
-		rml_train_recipe_name(&w, then, sizeof then);
-		cli_msg("warning: the recipe --augment %s (or its parameters) differs from the "
-			"checkpoint's %s", now, then);
+	rml_outbuf o;
+	rml_outbuf_init(&o);
+	rml_train_differ_text(&o, &c->s, &was, differ);
+	for (char *line = (char *)rml_out_str(&o), *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = 0;
+		cli_msg("warning: %s", line);
 	}
-	if (differ & RML_TS_EMA)
-		warn_number(cli_number_find(numbers, RML_TS_EMA), c, &w);
-	if (differ & RML_TS_TUNE)
-		cli_msg("warning: --tune %s differs from the checkpoint's %s", s->tune, w.tune);
+	rml_outbuf_free(&o);
 	return 0;
 }
 
@@ -422,22 +356,13 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 		return -1;
 	}
 	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json)) {
-		char vtext[48] = "";
-		if (c->val)
-			snprintf(vtext, sizeof vtext, ", val acc %.4f", *acc);
-		cli_msg("epoch %lld: loss %.4f, train acc %.4f%s, %.0f images/s", (long long)e + 1, *loss,
-			right, vtext, secs > 0 ? (double)ts.n / secs : 0.0);
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_train_epoch_text(&o, e + 1, *loss, right, c->val != NULL, *acc, secs, ts.n);
+		cli_msg("%s", rml_out_str(&o));
+		rml_outbuf_free(&o);
 	}
 	return 0;
-}
-
-/* A number of the final report, as the log writes them. */
-static void json5(double v)
-{
-	if (isfinite(v))
-		fprintf(stderr, "%.5f", v);
-	else
-		fputs("null", stderr);
 }
 
 int main(int argc, char **argv)
@@ -513,13 +438,11 @@ int main(int argc, char **argv)
 			goto done;
 	}
 	if (c.com.json) {
-		fprintf(stderr, "{\"epochs\":%lld,\"loss\":", (long long)e);
-		json5(last_loss);
-		fputs(",\"val_acc\":", stderr);
-		json5(last_acc);
-		fputs(",\"val_nll\":", stderr);
-		json5(last_nll);
-		fputs("}\n", stderr);
+		rml_outbuf o;
+		rml_outbuf_init(&o);
+		rml_train_report_json(&o, e, last_loss, last_acc, last_nll);
+		fputs(rml_out_str(&o), stderr);
+		rml_outbuf_free(&o);
 	}
 	status = CLI_EXIT_OK;
 done:

@@ -8,7 +8,8 @@
  * loads, prints and saves around it; a C program can call it the same way.
  *
  * Not here: the methods (calib.h), the data pipeline, the measures and the
- * calibrator a model carries (calib_model.h), the report's wording.
+ * calibrator a model carries (calib_model.h), the report's wording
+ * (calibrate_report.h).
  */
 #ifndef RML_CALIBRATE_H
 #define RML_CALIBRATE_H

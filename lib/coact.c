@@ -14,6 +14,7 @@
 #include "calib_model.h"
 #include "metrics.h"
 #include "model_internal.h"
+#include "outtext.h"
 
 void rml_coact_init(rml_coact *c)
 {
@@ -389,4 +390,64 @@ rml_status rml_coact_auroc(const float *score, const float *entropy, const float
 	free(pos);
 	free(neg);
 	return RML_OK;
+}
+
+/* ---- over datasets --------------------------------------------------------- */
+
+rml_status rml_coact_check_images(const rml_model *m, const rml_dataset *d, const char *what,
+				  rml_error *err)
+{
+	int h, w, ch;
+	rml_model_input_shape(m, &h, &w, &ch);
+	if (d->h != h || d->w != w || d->c != ch)
+		return rml_errorf(err, RML_ERR_MISMATCH, "%s: images are %lldx%lldx%lld, the model takes %dx%dx%d",
+				  what, (long long)d->h, (long long)d->w, (long long)d->c, h, w, ch);
+	return RML_OK;
+}
+
+rml_status rml_coact_fit_dataset(rml_model *m, const rml_dataset *d, int64_t batch, double q,
+				 double rho, rml_error *err)
+{
+	int64_t dim = rml_model_n_features(m);
+	float *feat = malloc((size_t)(d->n * dim + 1) * sizeof *feat);
+	if (!feat)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	rml_coact co;
+	rml_coact_init(&co);
+	rml_status st = rml_model_features(m, d->images, d->n, batch, feat, NULL, NULL, err);
+	if (!st)
+		st = rml_coact_fit(&co, feat, d->n, dim, q, rho, err);
+	if (!st)
+		st = rml_model_set_coact(m, &co, err);
+	rml_coact_free(&co);
+	free(feat);
+	return st;
+}
+
+void rml_coact_score_text(rml_outbuf *o, const float *score, const float *entropy,
+			  const float *confidence, const int32_t *pred, const int32_t *labels,
+			  int64_t n)
+{
+	rml_outbuf_printf(o, "coact_score\tentropy\tconfidence\tpredicted\tlabel\n");
+	for (int64_t i = 0; i < n; i++)
+		rml_outbuf_printf(o, "%.9g\t%.9g\t%.9g\t%d\t%d\n", score[i], entropy[i], confidence[i],
+			       pred[i], labels[i]);
+}
+
+void rml_coact_auroc_text(rml_outbuf *o, int json, int64_t n_id, int64_t n_ood,
+			  const double auroc[3])
+{
+	static const char *const keys[3] = { "auroc_coact", "auroc_entropy", "auroc_confidence" };
+	if (!json) {
+		rml_outbuf_printf(o, "n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n");
+		rml_outbuf_printf(o, "%lld\t%lld\t%.4f\t%.4f\t%.4f\n", (long long)n_id, (long long)n_ood,
+			       auroc[0], auroc[1], auroc[2]);
+		return;
+	}
+	rml_outbuf_printf(o, "{\"n_id\":%lld,\"n_ood\":%lld", (long long)n_id, (long long)n_ood);
+	for (int i = 0; i < 3; i++) {
+		rml_outbuf_printf(o, ",\"%s\":", keys[i]);
+		rml_outbuf_json_num(o, auroc[i]);
+	}
+	rml_outbuf_printf(o, "}\n");
 }

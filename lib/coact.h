@@ -42,7 +42,9 @@
 
 #include <stdint.h>
 
+#include "dataset.h"
 #include "model.h"
+#include "outbuf.h"
 #include "rml.h"
 
 typedef struct {
@@ -126,5 +128,30 @@ rml_status rml_coact_score_images(rml_model *m, const rml_coact *co, const uint8
  * the most out-of-distribution. RML_ERR_NOMEM. */
 rml_status rml_coact_auroc(const float *score, const float *entropy, const float *confidence,
 			   int64_t n_id, int64_t n_ood, double auroc[3], rml_error *err);
+
+/* ---- over datasets, as rmlops-monitor fit, score and auroc use them -------- */
+
+/* RML_ERR_MISMATCH "WHAT: images are HxWxC, the model takes HxWxC" when
+ * d's images are not of m's geometry. */
+rml_status rml_coact_check_images(const rml_model *m, const rml_dataset *d, const char *what,
+				  rml_error *err);
+
+/* Fit statistics on d's images (rml_model_features in batches of batch,
+ * then rml_coact_fit with q and rho) and store them in m
+ * (rml_model_set_coact). The errors of the steps pass through. */
+rml_status rml_coact_fit_dataset(rml_model *m, const rml_dataset *d, int64_t batch, double q,
+				 double rho, rml_error *err);
+
+/* The table of rmlops-monitor score: a header line, then per image its
+ * score, entropy, confidence (%.9g), predicted class and label. */
+void rml_coact_score_text(rml_outbuf *o, const float *score, const float *entropy,
+			  const float *confidence, const int32_t *pred, const int32_t *labels,
+			  int64_t n);
+
+/* The report of rmlops-monitor auroc: one JSON object (n_id, n_ood,
+ * auroc_coact, auroc_entropy, auroc_confidence; null when not finite) or
+ * a header and one row (four decimals). */
+void rml_coact_auroc_text(rml_outbuf *o, int json, int64_t n_id, int64_t n_ood,
+			  const double auroc[3]);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "kernels.h"
 #include "metrics.h"
+#include "outtext.h"
 #include "train.h"
 
 void rml_fault_targets_free(rml_fault_targets *tg)
@@ -291,4 +292,42 @@ rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_target
 	free(sdc);
 	free(det);
 	return st;
+}
+
+/* ---- what rmlops-inject writes about an injection ---------------------------- */
+
+void rml_fault_log_text(rml_outbuf *o, const rml_fault_targets *tg, const rml_fault_log *log)
+{
+	for (int64_t i = 0; i < log->n; i++) {
+		const rml_fault *f = &log->v[i];
+		rml_outbuf_printf(o, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
+			       tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value, f->new_value);
+	}
+}
+
+rml_status rml_fault_file_keys(rml_file *f, const rml_fault_spec *spec, const rml_fault_log *log)
+{
+	rml_status st = rml_set_str(f, "fault.model", rml_fault_model_name(spec->model));
+	if (!st)
+		st = rml_set_str(f, "fault.unit", rml_fault_unit_name(spec->unit));
+	if (!st)
+		st = rml_set_f64(f, "fault.rate", spec->rate);
+	if (!st)
+		st = rml_set_i64(f, "fault.count", log->n);
+	return st;
+}
+
+void rml_fault_report_text(rml_outbuf *o, int json, const rml_fault_spec *spec,
+			   const rml_fault_targets *tg, const rml_fault_log *log, int64_t seed)
+{
+	int64_t bits = rml_fault_log_bits_changed(log);
+	if (json)
+		rml_outbuf_printf(o, "{\"faults\":%lld,\"bits_changed\":%lld,\"targets\":%d,\"weights\":%lld,"
+			       "\"model\":\"%s\",\"unit\":\"%s\",\"rate\":%g,\"seed\":%lld}\n",
+			       (long long)log->n, (long long)bits, tg->n, (long long)tg->total,
+			       rml_fault_model_name(spec->model), rml_fault_unit_name(spec->unit), spec->rate,
+			       (long long)seed);
+	else
+		rml_outbuf_printf(o, "%lld faults (%lld bits changed) in %d tensors of %lld weights",
+			       (long long)log->n, (long long)bits, tg->n, (long long)tg->total);
 }

@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "format.h"
 #include "inject.h"
 #include "model.h"
+#include "outbuf.h"
 
 typedef struct {
 	rml_fault_target *t;
@@ -77,5 +79,21 @@ rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_target
 			      int n_points, int64_t n_rep, uint64_t seed, int64_t batch,
 			      double *acc_mean, double *acc_sd, double *sdc_mean, double *det_mean,
 			      rml_error *err);
+
+/* ---- what rmlops-inject writes about an injection ---------------------------- */
+
+/* One JSON line per fault of log: tensor (its name in tg), index, bit,
+ * old and new value (%.9g). */
+void rml_fault_log_text(rml_outbuf *o, const rml_fault_targets *tg, const rml_fault_log *log);
+
+/* The keys of a faulty model file: fault.model, fault.unit, fault.rate
+ * and fault.count (the faults of log). */
+rml_status rml_fault_file_keys(rml_file *f, const rml_fault_spec *spec, const rml_fault_log *log);
+
+/* The injection's summary, one JSON line: faults, bits_changed, targets,
+ * weights, model, unit, rate, seed; or (json 0) one line of text without
+ * a newline. */
+void rml_fault_report_text(rml_outbuf *o, int json, const rml_fault_spec *spec,
+			   const rml_fault_targets *tg, const rml_fault_log *log, int64_t seed);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "canvas.h"
 #include "metrics.h"
+#include "outtext.h"
 #include "train.h"
 
 rml_status rml_metaopt_pool_load(rml_dist_pool *p, const char *arg, int with_tasks,
@@ -85,6 +86,56 @@ void rml_metaopt_log_write(FILE *log, const rml_metaopt_record *rec)
 	num(log, "seconds", rec->seconds);
 	fprintf(log, ",\"best\":%s}\n", rec->best ? "true" : "false");
 	fflush(log);
+}
+
+rml_status rml_metaopt_stored_args(const rml_file *ckpt, const char *what, char ***argv,
+				   int *argc, rml_error *err)
+{
+	const rml_kv *kv = rml_get(ckpt, "metaopt.argv");
+	*argv = NULL;
+	*argc = 0;
+	if (!kv || kv->type != RML_KV_STR_ARRAY || kv->n < 1 || kv->n > 1000)
+		return rml_errorf(err, RML_ERR_FORMAT, "%s: not a metaopt checkpoint", what);
+	char **v = calloc((size_t)kv->n + 1, sizeof *v);
+	if (!v)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	for (int64_t i = 0; i < kv->n; i++)
+		v[i] = kv->sa[i];
+	*argv = v;
+	*argc = (int)kv->n;
+	return RML_OK;
+}
+
+rml_status rml_metaopt_run_loop(rml_metaopt *mo, const rml_metaopt_loop *l, double *rmean,
+				double *held, rml_error *err)
+{
+	while (!rml_metaopt_done(mo) && !(l->stop && l->stop(l->ctx)) &&
+	       !(l->until && rml_metaopt_iteration(mo) >= l->until)) {
+		rml_metaopt_record rec;
+		rml_status st = rml_metaopt_step(mo, &rec, err);
+		if (st)
+			return st;
+		rmean[rec.iteration] = rec.r_mean;
+		held[rec.iteration] = rec.heldout;
+		if (l->log)
+			rml_metaopt_log_write(l->log, &rec);
+		if (l->after)
+			l->after(l->ctx, mo, &rec);
+		if (l->checkpoint && l->checkpoint[0] &&
+		    (st = rml_metaopt_checkpoint(mo, l->m, l->argc, l->argv, l->checkpoint, err)))
+			return st;
+	}
+	return RML_OK;
+}
+
+void rml_metaopt_result_json(rml_outbuf *o, const rml_metaopt *mo)
+{
+	double p0, before, best;
+	int64_t best_it;
+	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
+	rml_outbuf_printf(o, "{\"iterations\":%lld,\"p0\":%.6f,\"heldout_before\":%.6f,"
+		       "\"heldout_after\":%.6f,\"best_iteration\":%lld}\n",
+		       (long long)rml_metaopt_iteration(mo), p0, before, best, (long long)best_it);
 }
 
 rml_status rml_metaopt_checkpoint(const rml_metaopt *mo, const rml_model *m, int argc,
@@ -273,5 +324,25 @@ rml_status rml_metaopt_plot_curves(const char *path, const rml_dist_pool *pool,
 				     "SGD step", "P_t / P0", s, pool->n, 0, T, 0, 1.1, err);
 	free(xs);
 	free(ys);
+	return st;
+}
+
+rml_status rml_metaopt_eval_run(const rml_model *m, const rml_metaopt_config *cfg,
+				const rml_dist_pool *pool, const rml_metaopt_data *data, int n_per,
+				int n_workers, FILE *fp, int json, const char *plot, rml_error *err)
+{
+	int T = cfg->steps, n = pool->n * n_per;
+	double *r = malloc((size_t)n * sizeof *r), *curves = malloc((size_t)n * (T + 1) * sizeof *curves);
+	double p0 = NAN;
+	rml_status st = !r || !curves ? rml_errorf(err, RML_ERR_NOMEM, "out of memory") : RML_OK;
+	if (!st)
+		st = rml_metaopt_evaluate(m, cfg, pool, data, n_per, n_workers, r, curves, &p0, err);
+	if (!st) {
+		rml_metaopt_eval_report(fp, json, pool, p0, T, n_per, r, curves);
+		if (plot)
+			st = rml_metaopt_plot_curves(plot, pool, curves, n_per, T, p0, err);
+	}
+	free(r);
+	free(curves);
 	return st;
 }

@@ -19,6 +19,7 @@
 #include "format.h"
 #include "metaopt.h"
 #include "model.h"
+#include "outbuf.h"
 #include "rml.h"
 
 /* The pool given as arg: a YAML file (rml_dist_pool_parse_yaml, at most
@@ -45,6 +46,39 @@ void rml_metaopt_log_write(FILE *log, const rml_metaopt_record *rec);
  * read back on resume) and the state of mo. */
 rml_status rml_metaopt_checkpoint(const rml_metaopt *mo, const rml_model *m, int argc,
 				  char *const *argv, const char *path, rml_error *err);
+
+/* The options of a run stored in its checkpoint (key "metaopt.argv",
+ * 1..1000 strings) as an argv of *argc strings ending in NULL: free the
+ * array, not the strings (they belong to ckpt). RML_ERR_FORMAT "WHAT:
+ * not a metaopt checkpoint" without them. */
+rml_status rml_metaopt_stored_args(const rml_file *ckpt, const char *what, char ***argv,
+				   int *argc, rml_error *err);
+
+/* How rml_metaopt_run_loop runs. */
+typedef struct {
+	FILE *log;                /* the run's log, or NULL */
+	const char *checkpoint;   /* saved after every iteration; NULL or "": none */
+	const rml_model *m;       /* the model as given, and the options, for it */
+	int argc;
+	char *const *argv;
+	int64_t until;            /* stop after this iteration; 0: no such stop */
+	/* Asked before every iteration: nonzero stops (may be NULL). */
+	int (*stop)(void *ctx);
+	/* Told after every iteration, before its checkpoint (may be NULL). */
+	void (*after)(void *ctx, const rml_metaopt *mo, const rml_metaopt_record *rec);
+	void *ctx;
+} rml_metaopt_loop;
+
+/* The outer iterations from where mo stands until it is done, stopped or
+ * at l->until: each one's step, its R in rmean[i] and held[i] (arrays of
+ * the configuration's iterations + 1), its log line, l->after, its
+ * checkpoint. The errors of the steps pass through. */
+rml_status rml_metaopt_run_loop(rml_metaopt *mo, const rml_metaopt_loop *l, double *rmean,
+				double *held, rml_error *err);
+
+/* The run's summary as one JSON line: iterations, p0, heldout_before,
+ * heldout_after, best_iteration. */
+void rml_metaopt_result_json(rml_outbuf *o, const rml_metaopt *mo);
 
 /* The run's result into f (empty on entry; the caller stamps and saves
  * it): model m as given with the best omega, and the keys
@@ -80,6 +114,15 @@ void rml_metaopt_eval_stats(const double *r, const double *curves, int n_dist, i
  * the stats over all. r and curves as rml_metaopt_evaluate gives them. */
 void rml_metaopt_eval_report(FILE *fp, int json, const rml_dist_pool *pool, double p0, int T,
 			     int n_per, const double *r, const double *curves);
+
+/* An evaluation from start to end: rml_metaopt_evaluate of n_per
+ * implementations per pool entry on n_workers threads, its report on fp
+ * (rml_metaopt_eval_report) and, when plot is not NULL, the curves' PNG
+ * there (rml_metaopt_plot_curves). The errors of the steps pass through;
+ * RML_ERR_NOMEM. */
+rml_status rml_metaopt_eval_run(const rml_model *m, const rml_metaopt_config *cfg,
+				const rml_dist_pool *pool, const rml_metaopt_data *data, int n_per,
+				int n_workers, FILE *fp, int json, const char *plot, rml_error *err);
 
 /* PNG at path: the mean resilience curve P_t / P0 (t = 0..T) of each
  * entry of pool, from rml_metaopt_evaluate's curves. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "calib_model.h"
 #include "dataset.h"
@@ -307,4 +308,19 @@ rml_status rml_watch_finish(rml_watch *s, rml_error *err)
 	if (s->since > 0 && emit_window(s, err))
 		return err->code ? err->code : RML_ERR_NOMEM;
 	return RML_OK;
+}
+
+rml_status rml_watch_check_dir(const char *path, rml_error *err)
+{
+	char *dir = strdup(path);
+	if (!dir)
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	char *slash = strrchr(dir, '/');
+	const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
+	struct stat sb;
+	rml_status st = RML_OK;
+	if (stat(d, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		st = rml_errorf(err, RML_ERR_IO, "%s: the directory %s does not exist", path, d);
+	free(dir);
+	return st;
 }

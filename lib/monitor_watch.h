@@ -71,4 +71,9 @@ rml_status rml_watch_file(rml_watch *s, const char *path, rml_error *err);
 rml_status rml_watch_finish(rml_watch *s, rml_error *err);
 void rml_watch_free(rml_watch *s);
 
+/* RML_ERR_IO "PATH: the directory DIR does not exist" unless the
+ * directory the textfile path lies in exists: checked before the stream
+ * starts, not after its first window. */
+rml_status rml_watch_check_dir(const char *path, rml_error *err);
+
 #endif

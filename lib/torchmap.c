@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "calib_model.h"
+#include "outtext.h"
 
 #define NAME_MAX_LEN 1024
 
@@ -169,6 +170,74 @@ void rml_torch_default_name(const char *rml_name, char *out, size_t size)
 		at += (size_t)k;
 	}
 	snprintf(out, size, "%s", res);
+}
+
+/* Whole text of a small file (at most 1 MiB), NUL-terminated, or NULL. */
+static char *read_text(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	size_t cap = (1u << 20) + 1;
+	char *s = malloc(cap + 1);
+	size_t n = s ? fread(s, 1, cap, fp) : 0;
+	int bad = !s || ferror(fp) || n == cap || n == 0 || memchr(s, 0, n);
+	fclose(fp);
+	if (bad) {
+		free(s);
+		return NULL;
+	}
+	s[n] = 0;
+	return s;
+}
+
+rml_status rml_torch_map_load(rml_torch_map *m, const char *path, const char *prefix,
+			      rml_error *err)
+{
+	if (path) {
+		char *text = read_text(path);
+		if (!text)
+			return rml_errorf(err, RML_ERR_IO,
+					  "%s: cannot read the map (missing, empty, binary or over 1 MiB)", path);
+		rml_status st = rml_torch_map_parse(m, text, path, err);
+		free(text);
+		if (st)
+			return st;
+	}
+	return rml_torch_map_set_prefix(m, prefix, err);
+}
+
+void rml_torch_names_text(rml_outbuf *o, const rml_param *p, int64_t n, const rml_torch_map *map)
+{
+	const char *pre = map->prefix ? map->prefix : "";
+	for (int64_t i = 0; i < n; i++) {
+		const rml_torch_name *e = NULL;
+		for (int64_t k = 0; k < map->n; k++)
+			if (strcmp(map->e[k].rml, p[i].name) == 0)
+				e = &map->e[k];
+		rml_outbuf_printf(o, "%s", p[i].name);
+		if (e) {
+			for (int k = 0; k < e->n_torch; k++)
+				rml_outbuf_printf(o, " %s%s", pre, e->torch[k]);
+		} else {
+			char nm[1024];
+			rml_torch_default_name(p[i].name, nm, sizeof nm);
+			rml_outbuf_printf(o, " %s%s", pre, nm);
+		}
+		/* The PyTorch shape of the whole tensor. */
+		const int64_t *d = p[i].dims;
+		switch (p[i].ndim) {
+		case 1: rml_outbuf_printf(o, "  # [%lld]\n", (long long)d[0]); break;
+		case 2: rml_outbuf_printf(o, "  # [%lld, %lld]\n", (long long)d[1], (long long)d[0]); break;
+		case 3:
+			rml_outbuf_printf(o, "  # [%lld, 1, %lld, %lld]\n", (long long)d[2], (long long)d[0],
+				       (long long)d[1]);
+			break;
+		default:
+			rml_outbuf_printf(o, "  # [%lld, %lld, %lld, %lld]\n", (long long)d[3], (long long)d[2],
+				       (long long)d[0], (long long)d[1]);
+		}
+	}
 }
 
 /* The PyTorch names of one rmlops tensor, prefix included. */

@@ -59,6 +59,19 @@ rml_status rml_torch_map_parse(rml_torch_map *m, const char *text, const char *w
 /* Set the prefix (copied; NULL or "" for none). */
 rml_status rml_torch_map_set_prefix(rml_torch_map *m, const char *prefix, rml_error *err);
 
+/* The map of a --map file (NULL: none; a text file of at most 1 MiB
+ * without NUL bytes, parsed by rml_torch_map_parse) with the prefix
+ * (rml_torch_map_set_prefix). RML_ERR_IO naming path when the file is
+ * missing, empty, binary or too long. */
+rml_status rml_torch_map_load(rml_torch_map *m, const char *path, const char *prefix,
+			      rml_error *err);
+
+/* One line per tensor of p[0..n) into o: its rmlops name, its PyTorch
+ * name(s) under map (with its prefix; the default name when the map has
+ * none for it), and "  # [shape]" in PyTorch's layout; the start of a
+ * --map file (rmlops-convert names). */
+void rml_torch_names_text(rml_outbuf *o, const rml_param *p, int64_t n, const rml_torch_map *map);
+
 /* The default PyTorch name of an rmlops tensor (rules above), without
  * prefix; truncated to size. */
 void rml_torch_default_name(const char *rml_name, char *out, size_t size);

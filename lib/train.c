@@ -664,6 +664,31 @@ void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n)
 		snprintf(buf, n, "none");
 }
 
+const char *rml_train_recipe_params(rml_train_settings *s, int ra_n, int ra_m, int cutout,
+				    double erasing, double mixup, double cutmix)
+{
+	const char *missing = ra_n && !s->ra_n ? "randaugment"
+			      : cutout && !s->cutout ? "cutout"
+			      : erasing && !(s->erasing > 0) ? "erasing"
+			      : mixup && !(s->mixup > 0) ? "mixup"
+			      : cutmix && !(s->cutmix > 0) ? "cutmix" : NULL;
+	if (missing)
+		return missing;
+	if (ra_n) {
+		s->ra_n = ra_n;
+		s->ra_m = ra_m;
+	}
+	if (cutout)
+		s->cutout = cutout;
+	if (erasing)
+		s->erasing = erasing;
+	if (mixup)
+		s->mixup = mixup;
+	if (cutmix)
+		s->cutmix = cutmix;
+	return NULL;
+}
+
 rml_recipe rml_train_recipe(const rml_train_settings *s)
 {
 	return (rml_recipe){ .crop_pad = s->crop ? 4 : 0, .flip = s->flip,

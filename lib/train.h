@@ -256,6 +256,14 @@ const char *rml_train_augment_name(int crop, int flip);
 int rml_train_recipe_parse(const char *list, rml_train_settings *s);
 /* The list for s, in the order above ("none" when empty), into buf. */
 void rml_train_recipe_name(const rml_train_settings *s, char *buf, size_t n);
+/* The parameters of recipe items given beside the list, over s (after
+ * rml_train_recipe_parse): RandAugment N and M (ra_n 0: not given), the
+ * Cutout side, the erasing probability, the mixup and CutMix Beta
+ * parameters (0: not given). Each needs its item on in s: the name of the
+ * first that is not ("randaugment", "cutout", "erasing", "mixup",
+ * "cutmix") is returned and s left as it was; NULL when all were set. */
+const char *rml_train_recipe_params(rml_train_settings *s, int ra_n, int ra_m, int cutout,
+				    double erasing, double mixup, double cutmix);
 /* The rml_recipe s describes. */
 rml_recipe rml_train_recipe(const rml_train_settings *s);
 

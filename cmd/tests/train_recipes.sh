@@ -48,6 +48,8 @@ rmlops-train "${common[@]}" --epochs 1 -o "$tmp/f.rml"
 rmlops-train -d "$tmp/tr.rml" --arch mvit-tiny --batch 32 --epochs 1 -j 1 -q \
 	--augment crop,randaugment --randaugment 3,5 --checkpoint "$tmp/ra.rml" -o "$tmp/ra-m.rml"
 rmlops-info --json "$tmp/ra.rml" | gq '"train.randaugment_n":3' || die "randaugment key"; ok
+# The provenance keeps the argument as typed (parsing N,M once cut it at the comma).
+rmlops-info "$tmp/ra.rml" | gq -e '--randaugment 3,5 ' || die "provenance lost M of --randaugment"; ok
 # Random erasing with its probability, recorded, and it changes training.
 rmlops-train "${base[@]}" --epochs 1 --augment crop,flip,erasing --erasing 0.25 \
 	--checkpoint "$tmp/re.rml" -o "$tmp/re-m.rml"

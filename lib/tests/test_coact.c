@@ -22,6 +22,7 @@
 #include "calib_model.h"
 #include "coact.h"
 #include "model.h"
+#include "outtext.h"
 
 /* Features of n inputs of d units from a fixed generator: unit j of
  * input i, with a correlated pair (0, 1) and an anti-correlated pair (2, 3). */
@@ -394,6 +395,60 @@ static void test_score_images_and_auroc(void **state)
 	assert_true(au[2] == 0.0);
 }
 
+/* Over a dataset: images of another geometry refused with their shape;
+ * the fit stores the same statistics as fitting the features directly;
+ * the score table and the AUROC report (null for NaN in JSON). */
+static void test_datasets_and_text(void **state)
+{
+	(void)state;
+	rml_model *m = tiny();
+	rml_error err = { 0 };
+	rml_dataset d;
+	rml_dataset_init(&d);
+	assert_int_equal(rml_dataset_alloc(&d, 8, 16, 16, 3, &err), RML_OK);
+	assert_int_equal(rml_coact_check_images(m, &d, "x.rml", &err), RML_ERR_MISMATCH);
+	assert_string_equal(err.msg, "x.rml: images are 16x16x3, the model takes 32x32x3");
+	rml_dataset_free(&d);
+	assert_int_equal(rml_dataset_alloc(&d, 8, 32, 32, 3, &err), RML_OK);
+	images(d.images, 8 * 32 * 32 * 3);
+	assert_int_equal(rml_coact_check_images(m, &d, "x.rml", &err), RML_OK);
+	assert_int_equal(rml_coact_fit_dataset(m, &d, 3, 0.75, 0.1, &err), RML_OK);
+	int64_t dim = rml_model_n_features(m);
+	float *f = malloc((size_t)(8 * dim) * sizeof *f);
+	assert_int_equal(rml_model_features(m, d.images, 8, 8, f, NULL, NULL, &err), RML_OK);
+	rml_coact want, got;
+	rml_coact_init(&want);
+	rml_coact_init(&got);
+	assert_int_equal(rml_coact_fit(&want, f, 8, dim, 0.75, 0.1, &err), RML_OK);
+	assert_int_equal(rml_model_coact(m, &got, &err), RML_OK);
+	assert_int_equal(got.n_fit, 8);
+	assert_memory_equal(got.thresholds, want.thresholds, (size_t)dim * sizeof *got.thresholds);
+	assert_memory_equal(got.pairs, want.pairs, (size_t)(dim * (dim - 1) / 2) * sizeof *got.pairs);
+	rml_coact_free(&want);
+	rml_coact_free(&got);
+	free(f);
+	rml_dataset_free(&d);
+	rml_model_free(m);
+
+	float score[2] = { 0, 3 }, ent[2] = { 0.5f, 1.25f }, conf[2] = { 0.75f, 0.125f };
+	int32_t pred[2] = { 1, 2 }, labels[2] = { 1, -1 };
+	rml_outbuf o;
+	rml_outbuf_init(&o);
+	rml_coact_score_text(&o, score, ent, conf, pred, labels, 2);
+	assert_string_equal(rml_out_str(&o), "coact_score\tentropy\tconfidence\tpredicted\tlabel\n"
+					     "0\t0.5\t0.75\t1\t1\n3\t1.25\t0.125\t2\t-1\n");
+	rml_outbuf_free(&o);
+	double au[3] = { 0.5, NAN, 0.25 };
+	rml_coact_auroc_text(&o, 1, 10, 5, au);
+	assert_string_equal(rml_out_str(&o), "{\"n_id\":10,\"n_ood\":5,\"auroc_coact\":0.500000,"
+					     "\"auroc_entropy\":null,\"auroc_confidence\":0.250000}\n");
+	rml_outbuf_free(&o);
+	rml_coact_auroc_text(&o, 0, 10, 5, au);
+	assert_string_equal(rml_out_str(&o), "n_id\tn_ood\tauroc_coact\tauroc_entropy\tauroc_confidence\n"
+					     "10\t5\t0.5000\tnan\t0.2500\n");
+	rml_outbuf_free(&o);
+}
+
 int main(void)
 {
 	rml_set_threads(1);
@@ -404,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_in_model_file),
 		cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_score_images_and_auroc),
+		cmocka_unit_test(test_datasets_and_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

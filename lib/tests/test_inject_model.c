@@ -26,6 +26,7 @@
 #include "inject_model.h"
 #include "kernels.h"
 #include "metrics.h"
+#include "outtext.h"
 
 enum { K = 4, N = 24 };
 
@@ -257,6 +258,55 @@ static void test_sweep_bits(void **state)
 	rml_model_free(m);
 }
 
+/* What rmlops-inject writes: the log lines, the file's keys, the summary
+ * as JSON and as text, for two faults written out by hand. */
+static void test_report_text(void **state)
+{
+	(void)state;
+	float w[4] = { 0 };
+	rml_fault_target t[1] = { { "blocks.0.w", w, 4, NULL } };
+	rml_fault_targets tg = { t, 1, 4, NULL };
+	rml_fault v[2] = { { 0, 2, 31, 1.5f, -1.5f }, { 0, 3, -1, 0.25f, 0 } };
+	rml_fault_log log = { v, 2, 2 };
+	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.5, RML_BITS_ANY };
+	rml_outbuf o;
+	rml_outbuf_init(&o);
+	rml_fault_log_text(&o, &tg, &log);
+	assert_string_equal(rml_out_str(&o),
+			    "{\"tensor\":\"blocks.0.w\",\"index\":2,\"bit\":31,\"old\":1.5,\"new\":-1.5}\n"
+			    "{\"tensor\":\"blocks.0.w\",\"index\":3,\"bit\":-1,\"old\":0.25,\"new\":0}\n");
+	rml_outbuf_free(&o);
+	rml_fault_report_text(&o, 1, &spec, &tg, &log, 7);
+	char want[256];
+	snprintf(want, sizeof want,
+		 "{\"faults\":2,\"bits_changed\":%lld,\"targets\":1,\"weights\":4,\"model\":\"bitflip\","
+		 "\"unit\":\"weight\",\"rate\":0.5,\"seed\":7}\n",
+		 (long long)rml_fault_log_bits_changed(&log));
+	assert_string_equal(rml_out_str(&o), want);
+	rml_outbuf_free(&o);
+	rml_fault_report_text(&o, 0, &spec, &tg, &log, 7);
+	snprintf(want, sizeof want, "2 faults (%lld bits changed) in 1 tensors of 4 weights",
+		 (long long)rml_fault_log_bits_changed(&log));
+	assert_string_equal(rml_out_str(&o), want);
+	rml_outbuf_free(&o);
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_fault_file_keys(&f, &spec, &log), RML_OK);
+	const char *str;
+	int64_t n;
+	double rate;
+	rml_error err = { 0 };
+	assert_int_equal(rml_get_str(&f, "fault.model", &str, &err), RML_OK);
+	assert_string_equal(str, "bitflip");
+	assert_int_equal(rml_get_str(&f, "fault.unit", &str, &err), RML_OK);
+	assert_string_equal(str, "weight");
+	assert_int_equal(rml_get_f64(&f, "fault.rate", &rate, &err), RML_OK);
+	assert_true(rate == 0.5);
+	assert_int_equal(rml_get_i64(&f, "fault.count", &n, &err), RML_OK);
+	assert_int_equal(n, 2);
+	rml_file_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_grad_scores),
 		cmocka_unit_test(test_repeat),
 		cmocka_unit_test(test_sweep_bits),
+		cmocka_unit_test(test_report_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,6 +183,33 @@ static void test_plot_run(void **state)
 	unlink(path);
 }
 
+/* The options a checkpoint stores, as an argv ending in NULL; a file
+ * without them (or with a key of another type) is not a checkpoint. */
+static void test_stored_args(void **state)
+{
+	(void)state;
+	rml_file f;
+	rml_file_init(&f);
+	rml_error err = { 0 };
+	char **argv = (char **)1;
+	int argc = -1;
+	assert_int_equal(rml_metaopt_stored_args(&f, "ck.rml", &argv, &argc, &err), RML_ERR_FORMAT);
+	assert_string_equal(err.msg, "ck.rml: not a metaopt checkpoint");
+	assert_null(argv);
+	assert_int_equal(argc, 0);
+	assert_int_equal(rml_set_str(&f, "metaopt.argv", "-m"), RML_OK);
+	assert_int_equal(rml_metaopt_stored_args(&f, "ck.rml", &argv, &argc, &err), RML_ERR_FORMAT);
+	const char *v[3] = { "rmlops-metaopt", "-m", "a.rml" };
+	assert_int_equal(rml_set_str_array(&f, "metaopt.argv", v, 3), RML_OK);
+	assert_int_equal(rml_metaopt_stored_args(&f, "ck.rml", &argv, &argc, &err), RML_OK);
+	assert_int_equal(argc, 3);
+	assert_string_equal(argv[0], "rmlops-metaopt");
+	assert_string_equal(argv[2], "a.rml");
+	assert_null(argv[3]);
+	free(argv);
+	rml_file_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_log),
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_plot_run),
+		cmocka_unit_test(test_stored_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,10 +126,22 @@ static void test_watch(void **state)
 	unlink(prom);
 }
 
+/* The textfile's directory: the current one, the root, a missing one. */
+static void test_check_dir(void **state)
+{
+	(void)state;
+	rml_error err = { 0 };
+	assert_int_equal(rml_watch_check_dir("metrics.prom", &err), RML_OK);
+	assert_int_equal(rml_watch_check_dir("/metrics.prom", &err), RML_OK);
+	assert_int_equal(rml_watch_check_dir("/nonexistent/dir/m.prom", &err), RML_ERR_IO);
+	assert_string_equal(err.msg, "/nonexistent/dir/m.prom: the directory /nonexistent/dir does not exist");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_check_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -401,6 +401,46 @@ static void test_map_bad_text(void **state)
 	}
 }
 
+/* A --map file read whole (missing and empty files refused, naming the
+ * file), and the names lines: a mapped tensor under its names, another
+ * under its default name, both with the prefix; PyTorch's layout of a
+ * kernel [kh,kw,cin,cout] as [cout, cin, kh, kw]. */
+static void test_map_load_names(void **state)
+{
+	(void)state;
+	rml_torch_map map;
+	rml_torch_map_init(&map);
+	rml_error err = { 0 };
+	assert_int_equal(rml_torch_map_load(&map, "/nonexistent/map.txt", NULL, &err), RML_ERR_IO);
+	assert_string_equal(err.msg, "/nonexistent/map.txt: cannot read the map (missing, empty, binary or over 1 MiB)");
+	char path[] = "/tmp/test_torchmap_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *fp = fdopen(fd, "w");
+	fputs("head.w fc.a fc.b\n", fp);
+	fclose(fp);
+	assert_int_equal(rml_torch_map_load(&map, path, "model.", &err), RML_OK);
+	remove(path);
+	assert_int_equal(map.n, 1);
+	float x[1];
+	rml_param p[2] = {
+		{ .name = "head.w", .ndim = 2, .dims = { 64, 10 }, .data = x },
+		{ .name = "stem.conv.w", .ndim = 4, .dims = { 3, 3, 3, 16 }, .data = x },
+	};
+	rml_outbuf o;
+	rml_outbuf_init(&o);
+	rml_torch_names_text(&o, p, 2, &map);
+	char def[256];
+	rml_torch_default_name("stem.conv.w", def, sizeof def);
+	char want[512];
+	snprintf(want, sizeof want, "head.w model.fc.a model.fc.b  # [10, 64]\nstem.conv.w model.%s  # [16, 3, 3, 3]\n",
+		 def);
+	rml_outbuf_add(&o, "", 1);
+	assert_string_equal((const char *)o.data, want);
+	rml_outbuf_free(&o);
+	rml_torch_map_free(&map);
+}
+
 /* Metadata that does not read: each refused with one line. */
 static void test_bad_meta(void **state)
 {
@@ -452,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_map_split),
 		cmocka_unit_test(test_map_unknown_name),
 		cmocka_unit_test(test_map_bad_text),
+		cmocka_unit_test(test_map_load_names),
 		cmocka_unit_test(test_bad_meta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
