@@ -15,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elements a loop runs on one thread: forking costs more. */
@@ -1070,6 +1071,111 @@ void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const flo
 	}
 	if (dx)
 		bnsilu_dx(dx, dz, x, run_mean, a, beta, a, zero, zero, rows, c, 0);
+}
+
+/* ---- a 1x1 convolution and the batch norm after it, backward together ---- */
+
+/* d = 0.0f + (k1 g + k2 u + k3) per element of nr rows, u = y - m and g =
+ * dz silu'(u a + b) (silu) or dz: the expressions of the first-writer
+ * bnsilu_dx and bn_backward_train, so the bits of their dx. */
+HOT static void bn_dy_rows(float *d, const float *dz, const float *y, const float *m,
+			   const float *a, const float *b, const float *k1, const float *k2,
+			   const float *k3, int64_t nr, int64_t c, int silu)
+{
+	for (int64_t r = 0; r < nr; r++) {
+		const float *yr = y + r * c, *gr = dz + r * c;
+		float *dr = d + r * c;
+		if (silu) {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++) {
+				float u = yr[j] - m[j];
+				float g = gr[j] * dsilu1(u * a[j] + b[j]);
+				dr[j] = 0.0f + (k1[j] * g + k2[j] * u + k3[j]);
+			}
+		} else {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++)
+				dr[j] = 0.0f + (k1[j] * gr[j] + k2[j] * (yr[j] - m[j]) + k3[j]);
+		}
+	}
+}
+
+/* The partial sums of dw, then one slice of rows of dy per thread; kept
+ * between calls per calling thread (fresh pages every call would cost
+ * their faults), as gemm.c keeps its own. */
+static _Thread_local float *fuse_buf;
+static _Thread_local size_t fuse_cap;
+
+void rml_conv1x1_bn_backward_train(float *dx, int set, float *dw, float *dgamma, float *dbeta,
+				   float *dy_buf, const float *dz, const float *y,
+				   const float *x, const float *wt, const float *mean,
+				   const float *rstd, const float *gamma, const float *beta,
+				   int64_t rows, int64_t cin, int64_t cout, int silu)
+{
+	int64_t seg = rml_gemm_wgrad_segment(), rc = rml_gemm_wgrad_chunk();
+	int nt = omp_get_max_threads();
+	int64_t nseg = seg > 0 ? (rows + seg - 1) / seg : 0;
+	size_t need = (size_t)(nseg * cin * cout + (int64_t)nt * rc * cout);
+	int fuse = nseg > 1 && (dx || dw);
+	if (fuse && need > fuse_cap) {
+		float *p = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+		if (p) {
+			free(fuse_buf);
+			fuse_buf = p;
+			fuse_cap = need;
+		} else {
+			fuse = 0;
+		}
+	}
+	if (!fuse) {
+		if (silu)
+			rml_bn_silu_backward_train_set(dy_buf, dgamma, dbeta, dz, y, mean, rstd, gamma,
+						       beta, rows, cout);
+		else
+			rml_bn_backward_train_set(dy_buf, dgamma, dbeta, dz, y, mean, rstd, gamma,
+						  rows, cout);
+		(set ? rml_linear_backward_set : rml_linear_backward)(dx, dw, NULL, dy_buf, x, wt,
+								       rows, cin, cout);
+		return;
+	}
+	/* The norm's sums and coefficients, as its own backward makes them. */
+	float a[4096] = { 0 }, k1[4096], k2[4096], k3[4096];
+	double sd[4096], sdx[4096];
+	for (int64_t j = 0; j < cout; j++)
+		a[j] = rstd[j] * gamma[j];
+	if (silu)
+		bnsilu_sums(sd, sdx, dz, y, mean, a, beta, rows, cout);
+	else
+		col_sums(sd, sdx, dz, NULL, y, mean, rows, cout);
+	bn_train_grad_coeffs(k1, k2, k3, dgamma, dbeta, sd, sdx, gamma, rstd, rows, cout);
+	/* Segments of the weight gradient's partial sums, one thread each;
+	 * within one, slices of a chunk of rows: dy made, then added into the
+	 * segment's partial sum and multiplied into dx while in cache. */
+	float *part = fuse_buf, *slices = fuse_buf + nseg * cin * cout;
+#pragma omp parallel num_threads(nt)
+	{
+		const float *bp = dx ? rml_gemm_pack_b(wt, cout, 1, cin, cout) : NULL;
+		float *d = slices + (int64_t)omp_get_thread_num() * rc * cout;
+#pragma omp for schedule(static)
+		for (int64_t sg = 0; sg < nseg; sg++) {
+			int64_t r0 = sg * seg, rs = rows - r0 < seg ? rows - r0 : seg;
+			float *p = part + sg * cin * cout;
+			if (dw)
+				memset(p, 0, (size_t)(cin * cout) * sizeof *p);
+			for (int64_t o = 0; o < rs; o += rc) {
+				int64_t nr = rs - o < rc ? rs - o : rc, r = r0 + o;
+				bn_dy_rows(d, dz + r * cout, y + r * cout, mean, a, beta, k1, k2, k3, nr,
+					   cout, silu);
+				if (dw)
+					rml_gemm_wgrad_part_add(nr, cin, cout, x + r * cin, cin, d, cout, p);
+				if (dx)
+					rml_gemm_rows_packed(nr, cin, cout, d, cout, bp, wt, cout, 1,
+							     set ? 0.0f : 1.0f, dx + r * cin, cin);
+			}
+		}
+	}
+	if (dw)
+		rml_gemm_add_parts(nseg, cin, cout, part, dw, cout);
 }
 
 /* ---- layer normalisation ------------------------------------------------------------- */
