@@ -176,6 +176,20 @@ void rml_conv1x1_bn_backward_train(float *dx, int set, float *dw, float *dgamma,
 				   const float *rstd, const float *gamma, const float *beta,
 				   int64_t rows, int64_t cin, int64_t cout, int silu);
 
+/* Forward of the same pair in training mode: y = x wt (stored, the norm's
+ * input for backward), z = bn(y) or silu(bn(y)), with the statistics,
+ * running updates and saved mean/rstd of the norm's own forward. The
+ * norm's sums over y are taken while the rows of y just made are in
+ * cache instead of in a pass of their own; y, z and the statistics have
+ * the bits of rml_linear_forward followed by the norm's forward, which
+ * run instead where the order cannot be kept (OpenBLAS products, more
+ * than 512 channels). */
+void rml_conv1x1_bn_forward_train(float *z, float *y, float *mean, float *rstd,
+				  float *run_mean, float *run_var, const float *x,
+				  const float *wt, const float *gamma, const float *beta,
+				  int64_t rows, int64_t cin, int64_t cout, float momentum,
+				  float eps, int silu);
+
 /* ---- layer normalisation over the last dimension --------------------------
  * x [rows,d]; gamma, beta [d]; mean/rstd [rows] saved for backward. */
 void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,

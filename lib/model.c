@@ -1127,6 +1127,18 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 			break;
 		}
 		case OP_CONV:
+			if (mode == RML_MODE_TRAIN && i + 1 < m->n_ops && conv_before_bn(m, i + 1) == o) {
+				/* With its batch norm (the next op, whose time this is). */
+				op *bn = &m->ops[i + 1];
+				rml_conv1x1_bn_forward_train(
+					m->t[bn->out].data, to->data, m->t[bn->save[0]].data,
+					m->t[bn->save[1]].data, B(m, bn->buf[0]), B(m, bn->buf[1]), ti->data,
+					P(m, o->p[0]), P(m, bn->p[0]), P(m, bn->p[1]), rows, ti->c, o->cout,
+					BN_MOMENTUM, BN_EPS, bn->kind == OP_BN_SILU);
+				o = bn;
+				i++;
+				break;
+			}
 			rml_conv2d_forward(to->data, m->ws, ti->data, P(m, o->p[0]), P(m, o->p[1]), n,
 					   ti->h, ti->w, ti->c, o->cout, o->k, o->stride, o->pad);
 			break;

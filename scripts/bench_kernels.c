@@ -137,9 +137,11 @@ static void elementwise(int64_t n, rml_rng *r)
 	free(x), free(y), free(dy), free(dx), free(g), free(b), free(mean), free(rstd);
 }
 
-/* Backward of a 1x1 convolution and the batch norm with SiLU after it:
- * the two kernels one after the other (the norm's dx written whole, then
- * the convolution's dx and dw) against rml_conv1x1_bn_backward_train. */
+/* A 1x1 convolution and the batch norm with SiLU after it, training mode:
+ * backward, the two kernels one after the other (the norm's dx written
+ * whole, then the convolution's dx and dw) against
+ * rml_conv1x1_bn_backward_train; forward, rml_linear_forward and the
+ * norm's forward against rml_conv1x1_bn_forward_train. */
 static void conv_bn_silu(const char *name, int64_t n, int64_t hw, int64_t cin, int64_t cout,
 			 rml_rng *r)
 {
@@ -156,6 +158,13 @@ static void conv_bn_silu(const char *name, int64_t n, int64_t hw, int64_t cin, i
 	TIME_MS(one, rml_conv1x1_bn_backward_train(dx, 1, dwt, dg, db, dy, dz, y, x, wt, mean, rstd,
 						   g, b, rows, cin, cout, 1));
 	printf("%-26s bwd, two kernels %7.3f ms | one kernel %7.3f ms (%.2fx)\n", name, two, one,
+	       two / one);
+	TIME_MS(two, (rml_linear_forward(y, x, wt, NULL, rows, cin, cout),
+		      rml_bn_silu_forward_train(z, mean, rstd, NULL, NULL, y, g, b, rows, cout, 0.1f,
+						1e-5f)));
+	TIME_MS(one, rml_conv1x1_bn_forward_train(z, y, mean, rstd, NULL, NULL, x, wt, g, b, rows,
+						  cin, cout, 0.1f, 1e-5f, 1));
+	printf("%-26s fwd, two kernels %7.3f ms | one kernel %7.3f ms (%.2fx)\n", name, two, one,
 	       two / one);
 	free(x), free(y), free(dz), free(dy), free(dx), free(dwt), free(wt), free(g), free(b);
 	free(dg), free(db), free(mean), free(rstd), free(z);
