@@ -1187,8 +1187,10 @@ rml_status rml_calib_choose_reject(const float *probs, const int32_t *labels, in
 	rml_entropy(probs, n, k, ent);
 	int64_t right = 0;
 	for (int64_t i = 0; i < n; i++) {
-		/* The same float uncertainty rml_predictions_reject compares. */
-		r[i].u = rule == RML_REJECT_ENTROPY ? ent[i] : 1.0f - conf[i];
+		/* The uncertainty rml_predictions_reject compares: the float
+		 * entropy, or minus the confidence (exact, where 1 - conf in
+		 * float would round). */
+		r[i].u = rule == RML_REJECT_ENTROPY ? ent[i] : -conf[i];
 		r[i].ok = ok[i];
 		right += ok[i];
 	}
@@ -1232,7 +1234,7 @@ rml_status rml_calib_choose_reject(const float *probs, const int32_t *labels, in
 	/* On the uncertainty scale; nothing is rejected by a threshold equal to
 	 * the largest uncertainty, since rejection needs it exceeded. */
 	double tu = best == 0 ? r[0].u : 0.5 * (r[best - 1].u + r[best].u);
-	out->threshold = rule == RML_REJECT_ENTROPY ? tu : 1 - tu;
+	out->threshold = rule == RML_REJECT_ENTROPY ? tu : -tu;
 done:
 	free(conf);
 	free(ent);

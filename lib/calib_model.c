@@ -341,7 +341,9 @@ rml_status rml_calib_measure(const float *probs, const int32_t *labels, int64_t 
 		for (int64_t i = 0; i < n; i++)
 			if (labels[i] >= 0 || labels[i] == RML_CALIB_OOD) {
 				cid[b] = conf[i];
-				ent[b] = -ent[i];
+				/* A broken row (entropy log k by rml_entropy) must rank
+				 * below every finite row, as it does by confidence 0. */
+				ent[b] = pred[i] < 0 ? -INFINITY : -ent[i];
 				pos[b] = labels[i] >= 0;
 				b++;
 			}

@@ -115,7 +115,8 @@ rml_status rml_calib_logits(struct rml_model *m, const uint8_t *images, int64_t 
  * equal-width bins, ece_mass/mce_mass with equal-mass bins (ace =
  * ece_mass); the AUROC of separating in-distribution rows (positive) from
  * RML_CALIB_OOD rows by confidence (higher = in) and by entropy (lower =
- * in); aurc the area under the risk-coverage curve by entropy over every
+ * in), a row with a NaN or infinite value ranking as the most
+ * out-of-distribution by both (below a finite uniform row); aurc the area under the risk-coverage curve by entropy over every
  * row with a label (OOD rows count as errors). A measure without the rows
  * it needs is NaN (no in-distribution rows; AUROC without OOD rows). */
 typedef struct {

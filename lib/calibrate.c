@@ -201,7 +201,7 @@ static rml_status make_ood(const rml_dataset *d, const rml_calibrate_opts *o, rm
 static void reject_stats(const float *probs, const int32_t *labels, int64_t n, int64_t k,
 			 rml_reject_rule rule, double thr, double *rate, double *ood_rate, double *acc2)
 {
-	int64_t rej = 0, no = 0, nor = 0, kept = 0, right = 0;
+	int64_t rej = 0, no = 0, nor = 0, kept = 0, right = 0, lab = 0;
 	for (int64_t i = 0; i < n; i++) {
 		const float *p = probs + i * k;
 		int32_t pred;
@@ -214,6 +214,7 @@ static void reject_stats(const float *probs, const int32_t *labels, int64_t n, i
 		rej += rj;
 		no += labels[i] == RML_CALIB_OOD;
 		nor += rj && labels[i] == RML_CALIB_OOD;
+		lab += labels[i] >= 0;
 		if (!rj && labels[i] >= 0) {
 			kept++;
 			right += pred == labels[i];
@@ -221,7 +222,9 @@ static void reject_stats(const float *probs, const int32_t *labels, int64_t n, i
 	}
 	*rate = n ? (double)rej / (double)n : NAN;
 	*ood_rate = no ? (double)nor / (double)no : NAN;
-	*acc2 = kept ? (double)right / (double)kept : NAN;
+	/* ACC2 as rml_eval_compute has it: 0 when labelled rows exist but
+	 * all are rejected, NaN only without any. */
+	*acc2 = kept ? (double)right / (double)kept : lab ? 0 : NAN;
 }
 
 /* The test set: the test images, SBO images made from them in the same

@@ -350,6 +350,12 @@ rml_status rml_coact_score_images(rml_model *m, const rml_coact *co, const uint8
 	if (!st) {
 		rml_top1(probs, n, k, pred, confidence);
 		rml_entropy(probs, n, k, entropy);
+		for (int64_t i = 0; i < n; i++)
+			for (int64_t j = 0; j < k; j++)
+				if (!isfinite(probs[i * k + j])) {
+					entropy[i] = INFINITY;
+					break;
+				}
 	}
 	free(feat);
 	free(logits);

@@ -109,7 +109,10 @@ rml_status rml_model_set_coact(rml_model *m, const rml_coact *c, rml_error *err)
 /* For each of n images [n,h,w,c] of the model's geometry (batches of
  * `batch`, eval mode): the co-activation score with co, and from the
  * model's probabilities (its calibrator applied, calib_model.h) the
- * entropy, top-1 confidence and predicted class; every output [n].
+ * entropy, top-1 confidence and predicted class; every output [n]. An
+ * output with a NaN or infinite value has entropy +inf, confidence 0
+ * and class -1, as in the monitor's windows (monitor.h): the most
+ * uncertain of all, above a finite uniform row's log k.
  * seconds (may be NULL) receives the time of the forward pass and of the
  * scoring. The errors of the steps pass through; RML_ERR_NOMEM. */
 rml_status rml_coact_score_images(rml_model *m, const rml_coact *co, const uint8_t *images,

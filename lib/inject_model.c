@@ -213,8 +213,13 @@ rml_status rml_inject_repeat(rml_model *m, const rml_dataset *d, rml_fault_targe
 		rml_inject_undo(tg->t, &log);
 		if (st)
 			break;
-		int64_t right = 0, clean_right = 0, corrupted = 0;
+		int64_t right = 0, labelled = 0, clean_right = 0, corrupted = 0;
 		for (int64_t i = 0; i < n; i++) {
+			/* An unlabelled image (-1) is not measured: a broken
+			 * output's class -1 must not count as right on it. */
+			if (d->labels[i] < 0)
+				continue;
+			labelled++;
 			int ok = pred[i] == d->labels[i];
 			right += ok;
 			if (clean[i] == d->labels[i]) {
@@ -223,7 +228,7 @@ rml_status rml_inject_repeat(rml_model *m, const rml_dataset *d, rml_fault_targe
 			}
 		}
 		if (acc)
-			acc[r] = n ? (double)right / (double)n : 0;
+			acc[r] = labelled ? (double)right / (double)labelled : 0;
 		if (sdc)
 			sdc[r] = clean_right ? (double)corrupted / (double)clean_right : 0;
 		if (detected)

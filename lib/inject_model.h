@@ -54,8 +54,10 @@ void rml_fault_outcomes(const float *probs, const int32_t *clean, int64_t n, int
  * model's correct predictions that become wrong), either may be NULL.
  * clean: the fault-free model's top-1 predictions on d, or NULL to compute
  * them here. detected[r] (may be NULL): the rate of detected outcomes
- * (rml_fault_outcomes). A non-finite output counts as wrong. The model is
- * bit-identical afterwards. */
+ * (rml_fault_outcomes). Accuracy and SDC rate count the labelled images
+ * only (label >= 0), as ACC1 does; a non-finite output counts as wrong
+ * (and, for the SDC rate, as corrupted). Either is 0 with nothing to
+ * count. The model is bit-identical afterwards. */
 rml_status rml_inject_repeat(rml_model *m, const rml_dataset *d, rml_fault_targets *tg,
 			       const rml_fault_spec *spec, int64_t n_rep, uint64_t seed,
 			       int64_t batch, const int32_t *clean, double *acc, double *sdc,

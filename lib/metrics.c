@@ -106,7 +106,7 @@ static double calib_error(const float *conf, const uint8_t *correct, int64_t n, 
 			  rml_binning b, int max)
 {
 	if (n <= 0 || n_bins <= 0)
-		return 0;
+		return NAN;
 	double err = 0;
 	if (b == RML_BINS_WIDTH) {
 		double *sc = calloc((size_t)n_bins, sizeof *sc), *sa = calloc((size_t)n_bins, sizeof *sa);
@@ -194,7 +194,7 @@ double rml_nll(const float *probs, const int32_t *labels, int64_t n, int64_t k)
 		s -= log(p > 1e-12 ? p : 1e-12);
 		m++;
 	}
-	return m ? s / (double)m : 0;
+	return m ? s / (double)m : NAN;
 }
 
 double rml_brier(const float *probs, const int32_t *labels, int64_t n, int64_t k)
@@ -213,7 +213,7 @@ double rml_brier(const float *probs, const int32_t *labels, int64_t n, int64_t k
 		}
 		m++;
 	}
-	return m ? s / (double)m : 0;
+	return m ? s / (double)m : NAN;
 }
 
 double rml_auroc(const float *score, const uint8_t *positive, int64_t n)
@@ -230,7 +230,7 @@ double rml_auroc(const float *score, const uint8_t *positive, int64_t n)
 	nn = n - np;
 	if (!np || !nn) {
 		free(s);
-		return 0.5;
+		return NAN;  /* no pair to rank */
 	}
 	qsort(s, (size_t)n, sizeof *s, by_conf);
 	/* Mann–Whitney U with mid-ranks for ties. */
@@ -456,7 +456,7 @@ rml_status rml_predictions_from_file(rml_predictions *p, const rml_file *f, rml_
 }
 
 typedef struct {
-	float u;
+	double u;
 	int64_t i;
 } unc_pair;
 
@@ -477,9 +477,12 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 		*used = NAN;
 	if (rule == RML_REJECT_NONE || p->n == 0)
 		return RML_OK;
-	/* One uncertainty scale for both rules, larger = less sure: entropy,
-	 * or 1 - confidence. Broken rows get entropy log k and confidence 0,
-	 * which are the maxima, and then sort first by the NaN-free key. */
+	/* One uncertainty scale for both rules, larger = less sure: the
+	 * float32 entropy as the file stores it, or minus the top
+	 * probability (negation is exact, so "confidence below t" is decided
+	 * on the confidence itself, never on a rounded 1 - confidence). A
+	 * broken row is +inf, above every finite row, so the NaN-free key
+	 * sorts it first. */
 	unc_pair *s = malloc((size_t)p->n * sizeof *s);
 	float *conf = malloc((size_t)p->n * sizeof *conf);
 	if (!s || !conf) {
@@ -489,9 +492,10 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 				  (long long)p->n);
 	}
 	rml_top1(p->probs, p->n, p->k, NULL, conf);
+	int by_conf = rule == RML_REJECT_CONFIDENCE;
 	for (int64_t i = 0; i < p->n; i++) {
 		int broken = !row_finite(p->probs + i * p->k, p->k);
-		float u = rule == RML_REJECT_CONFIDENCE ? 1.0f - conf[i] : p->entropy[i];
+		double u = by_conf ? -(double)conf[i] : (double)p->entropy[i];
 		s[i] = (unc_pair){ broken ? INFINITY : u, i };
 	}
 	double thr;
@@ -505,14 +509,16 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
 		/* The least uncertain rejected row; +inf when none is rejected. */
 		thr = k > 0 ? s[k - 1].u : INFINITY;
 		if (k > 0 && isinf(thr))
-			thr = rule == RML_REJECT_CONFIDENCE ? 1.0 : log((double)p->k);
+			thr = by_conf ? 0.0 : log((double)p->k);
+		else if (by_conf)
+			thr = -thr;  /* back to a confidence; -inf when none */
 	} else {
-		thr = rule == RML_REJECT_CONFIDENCE ? 1.0 - threshold : threshold;
+		thr = threshold;
 		for (int64_t i = 0; i < p->n; i++)
-			p->rejected[i] = s[i].u > thr;
+			p->rejected[i] = isinf(s[i].u) || (by_conf ? -s[i].u < thr : s[i].u > thr);
 	}
 	if (used)
-		*used = rule == RML_REJECT_CONFIDENCE ? 1.0 - thr : thr;
+		*used = thr;
 	free(s);
 	free(conf);
 	return RML_OK;
@@ -610,9 +616,11 @@ rml_status rml_eval_compute(const rml_predictions *p, int n_bins, rml_binning bi
 	r->n = n;
 	r->n_labelled = m;
 	r->n_rejected = rej;
-	r->reject_rate = n ? (double)rej / (double)n : 0;
-	r->acc1 = m ? (double)right / (double)m : 0;
-	r->acc2 = acc_n ? (double)acc_right / (double)acc_n : 0;
+	r->reject_rate = n ? (double)rej / (double)n : NAN;
+	/* Without a labelled row the label-based figures are undefined (NaN);
+	 * with labelled rows all rejected, ACC2 is 0 (metrics.h). */
+	r->acc1 = m ? (double)right / (double)m : NAN;
+	r->acc2 = acc_n ? (double)acc_right / (double)acc_n : m ? 0 : NAN;
 	r->nll = rml_nll(p->probs, p->labels, n, k);
 	r->brier = rml_brier(p->probs, p->labels, n, k);
 	r->ece = rml_ece(conf, correct, m, n_bins, binning);

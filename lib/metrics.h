@@ -17,6 +17,13 @@
  * uncertain than every finite row (uncertainty +inf: any threshold or
  * rate rejects it first; rml_entropy reports log k for it). It never
  * crashes, and never depends on how a comparison with NaN falls.
+ *
+ * A figure with nothing to measure is NaN (JSON null): ACC1, NLL, Brier,
+ * ECE, MCE and ACE without a labelled row, AUROC without a positive or
+ * without a negative. ACC2 is the one exception: with labelled rows that
+ * are all rejected it is 0 (a model that answers nothing answers nothing
+ * right; a mean over repetitions stays a number). All the rules, for
+ * users, are in rmlops(7), "How figures are computed".
  */
 #ifndef RML_METRICS_H
 #define RML_METRICS_H
@@ -26,10 +33,12 @@
 #include "format.h"
 #include "rml.h"
 
-/* Top-label prediction and confidence of each row; a non-finite row gives
- * pred -1 and confidence 0. */
+/* Top-label prediction and confidence of each row: the first (lowest)
+ * class among equal top probabilities, as torch.argmax and numpy.argmax
+ * choose; a non-finite row gives pred -1 and confidence 0. */
 void rml_top1(const float *probs, int64_t n, int64_t k, int32_t *pred, float *conf);
-/* Shannon entropy (nats) of each row; a non-finite row gives log(k). */
+/* Shannon entropy (nats, 0 log 0 = 0) of each row, summed in double and
+ * rounded to float; a non-finite row gives log(k). */
 void rml_entropy(const float *probs, int64_t n, int64_t k, float *ent);
 /* Top-1 accuracy (rml_top1's choice, ties to the lower class) of probs
  * [n,k] over the rows whose label is >= 0; NaN when none is labelled. */
@@ -42,25 +51,37 @@ typedef enum { RML_BINS_WIDTH = 0, RML_BINS_MASS = 1 } rml_binning;
  * MCE = max_b |acc_b - conf_b| over non-empty bins. Equal-width bins over
  * [0,1] (a confidence of exactly 1 falls in the last bin) or equal-mass
  * bins (sorted confidences cut into n_bins groups of equal size, a cut
- * moved forward past equal confidences so ties share a bin). ACE = ECE
- * with equal-mass bins. Non-finite confidences count as 0. n = 0 gives 0;
- * NaN only when memory runs out. */
+ * moved forward past equal confidences so ties share a bin). A width bin
+ * is closed below and open above: confidence c lies in bin floor(c *
+ * n_bins), computed exactly in double from the float, so float32 0.7
+ * (0.69999999) lies below the edge 0.7. Empty bins count nowhere. ACE =
+ * ECE with equal-mass bins. Non-finite confidences count as 0. NaN for
+ * n = 0 (nothing to measure) and when memory runs out. */
 double rml_ece(const float *conf, const uint8_t *correct, int64_t n, int n_bins,
 	       rml_binning b);
 double rml_mce(const float *conf, const uint8_t *correct, int64_t n, int n_bins,
 	       rml_binning b);
 
 /* Mean negative log-likelihood of the true label (probabilities clamped
- * below at 1e-12) and mean multi-class Brier score sum_j (p_j - y_j)^2. */
+ * below at 1e-12, so one row scores at most 27.63) and mean multi-class
+ * Brier score sum_j (p_j - y_j)^2, over the rows whose label is in
+ * [0, k); NaN when there is none. */
 double rml_nll(const float *probs, const int32_t *labels, int64_t n, int64_t k);
 double rml_brier(const float *probs, const int32_t *labels, int64_t n, int64_t k);
 
-/* Area under the ROC curve of score for separating positive[i]=1 from 0
- * (ties count one half); 0.5 when either class is empty. */
+/* Area under the ROC curve of score for separating positive[i]=1 from 0,
+ * a higher score meaning positive (ties count one half: mid-ranks). A
+ * score that is not finite (NaN or either infinity: a broken output)
+ * ranks below every finite score, so orient scores as "higher = surer /
+ * more in-distribution". NaN when either class is empty. */
 double rml_auroc(const float *score, const uint8_t *positive, int64_t n);
 
 /* Summary of one metric over repetitions: mean, sample standard deviation
- * and a 95% confidence interval of the mean (Student t). */
+ * (n - 1 in the denominator) and a 95% confidence interval of the mean
+ * (Student t, n - 1 degrees of freedom), all summed in double. One
+ * repetition has no spread: sd 0 and the interval [mean, mean] (n_rep
+ * says so); n = 0 gives mean 0. A NaN value propagates: the mean and
+ * the interval are NaN. */
 typedef struct {
 	double mean, sd, lo, hi;
 	int64_t n_rep;
@@ -105,12 +126,17 @@ int rml_reject_rule_parse(const char *name, rml_reject_rule *rule);
 
 /* Fill p->entropy and p->rejected from p->probs by the rule: with
  * rate >= 0 the threshold is chosen so that round(rate * n) examples are
- * rejected (the most uncertain ones, ties broken by index), otherwise the
- * given threshold is used (entropy: reject above it; confidence: reject
- * below it). Rows with NaN or infinite values are the most uncertain of
- * all. The threshold in force is returned in *used (NaN for no rule,
- * +inf entropy / -inf confidence when a rate rejects nothing). Fails only
- * when memory runs out, leaving nothing rejected. */
+ * rejected (half away from zero; the most uncertain ones, ties broken by
+ * index, smaller first), otherwise the given threshold is used (entropy:
+ * reject above it; confidence: reject below it; a value equal to the
+ * threshold is kept). Uncertainty is the float32 entropy as stored in
+ * p->entropy, or the top probability compared exactly (never a rounded
+ * 1 - confidence), so a rate rejects the rows rml_dataset_select_uncertain
+ * selects. Rows with NaN or infinite values are the most uncertain of
+ * all, rejected by any threshold. The threshold in force is returned in
+ * *used (NaN for no rule, +inf entropy / -inf confidence when a rate
+ * rejects nothing). Fails only when memory runs out, leaving nothing
+ * rejected. */
 rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, double threshold,
 				  double rate, double *used, rml_error *err);
 
@@ -118,7 +144,9 @@ rml_status rml_predictions_reject(rml_predictions *p, rml_reject_rule rule, doub
  * the labelled rows, acc2 over the labelled rows not rejected (0 when all
  * are rejected), reject_rate over all rows, nll and brier over the
  * labelled rows, ece/mce with the binning asked for, ace with n_bins
- * equal-mass bins; per-class accuracy by true label. */
+ * equal-mass bins; per-class accuracy by true label (NaN for a class
+ * without a labelled row). Without a labelled row every label-based
+ * figure is NaN. */
 typedef struct {
 	int64_t n, n_labelled, n_rejected;
 	double acc1, acc2, reject_rate, nll, brier, ece, mce, ace;

@@ -1100,6 +1100,7 @@ static float *B(rml_model *m, int i) { return i >= 0 ? m->buffers[i].data : NULL
 rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode mode,
 			     float **logits, rml_error *err)
 {
+	rml_threads_adapt();
 	if (mode != RML_MODE_EVAL && mode != RML_MODE_TRAIN)
 		return rml_errorf(err, RML_ERR_ARG, "unknown mode %d", (int)mode);
 	if (n < 1 || n > m->max_batch)
@@ -1322,6 +1323,7 @@ static op *fused_conv(rml_model *m, int i, int eval)
 
 rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml_error *err)
 {
+	rml_threads_adapt();
 	if (!m->with_grad)
 		return rml_errorf(err, RML_ERR_ARG, "the model was not reserved for gradients");
 	int64_t n = m->last_n;

@@ -137,7 +137,9 @@ rml_status rml_monitor_stats(const rml_monitor *w, rml_window_stats *s, rml_erro
 		}
 	}
 	s->reject_rate = (double)s->n_rejected / (double)n;
-	s->accuracy = judged ? (double)right / (double)judged : NAN;
+	/* ACC2's rule (metrics.h): labelled inputs all rejected score 0, so
+	 * an accuracy alert fires on a model that answers nothing. */
+	s->accuracy = judged ? (double)right / (double)judged : s->n_labelled ? 0 : NAN;
 	for (int64_t i = 0; i < n; i++)
 		v[i] = w->entropy[i];
 	summarize(v, n, &s->entropy_mean, s->entropy_q);

@@ -50,7 +50,9 @@ typedef struct {
 	double entropy_mean, entropy_q[RML_MONITOR_NQ];
 	double conf_mean, conf_q[RML_MONITOR_NQ];
 	double reject_rate;
-	double accuracy;        /* over the labelled inputs not rejected; NaN without */
+	double accuracy;        /* over the labelled inputs not rejected (ACC2): 0
+				 * when all labelled ones are rejected, NaN when
+				 * none is labelled */
 	double score_mean, score_q[RML_MONITOR_NQ];  /* over scored inputs; NaN without */
 	double rare_rate;       /* share of scored inputs with a score above 0; NaN without */
 	int64_t *class_count;   /* [k] predicted classes, owned */

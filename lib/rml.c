@@ -11,6 +11,8 @@
 #include <time.h>
 #include <zlib.h>
 #include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -286,13 +288,29 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
  * machine, though, long spinning is what lets a region start within a
  * microsecond of the last, and sleeping at every barrier costs small
  * batches up to a third of their speed; so a watcher thread, awake every
- * 50 ms, reads how long this process's threads waited for a CPU
- * (/proc/self/task/N/schedstat): more than 5% of the interval parks the
- * threads, two quiet seconds release them (the parker's team ends, the
- * parker exits, and libgomp's count falls back). A user who sets
+ * 25 ms, reads how long the threads of the computing team waited for a
+ * CPU (/proc/self/task/N/schedstat). More than 5% of the interval, twice
+ * in a row, means another process holds a core: the threads are parked,
+ * and the team is halved (at least one thread; rml_threads_adapt applies
+ * it before the model's next pass), halved again while it lasts. A team
+ * of two sharing one free core beside a busy one loses at every barrier
+ * what its slower thread waits, so there one thread beats two; and two
+ * processes that both halve share the cores without waiting on each
+ * other. Quiet intervals release both (the parker's team ends, the
+ * parker exits, libgomp's count falls back, the team is whole): one
+ * second of them, doubled each time the contention returns at once (a
+ * process that stays: up to 32 s, so the cost of trying again is
+ * small), back to one second after ten free seconds.
+ *
+ * Only the team is measured: OpenBLAS's own pool, idle here, yields in a
+ * loop for its first tenth of a second and so "waits" tens of
+ * milliseconds per interval on an idle machine, which used to park every
+ * program at start and cost batch-4 training a quarter of its speed; and
+ * one interval alone may be a passing command. A user who sets
  * OMP_WAIT_POLICY or GOMP_SPINCOUNT keeps that choice: then nothing is
- * parked. Results never depend on this: it changes how threads wait, not
- * what they compute.
+ * parked or halved. Results never depend on this (the kernels give the
+ * same bits at any thread count): it changes how threads wait and how
+ * many compute, not what they compute.
  */
 static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
@@ -353,21 +371,42 @@ static void park(int on)
 	}
 }
 
-/* Nanoseconds this process's threads have spent runnable but waiting for
- * a CPU, summed over the live threads; -1 when the kernel does not say. */
+static int n_threads_in_force;
+
+/* The thread ids of the computing team (the caller of rml_set_threads
+ * and its OpenMP workers), which libgomp keeps for later regions. */
+static int team_tid[256];
+static int team_n;
+
+static void record_team(int n)
+{
+	int tid[256], got = n < 256 ? n : 256;
+#pragma omp parallel num_threads(got)
+	{
+		int i = omp_get_thread_num();
+		if (i < got)
+			tid[i] = (int)syscall(SYS_gettid);
+	}
+	pthread_mutex_lock(&park_mu);
+	memcpy(team_tid, tid, sizeof(int) * (size_t)got);
+	team_n = got;
+	pthread_mutex_unlock(&park_mu);
+}
+
+/* Nanoseconds the team's threads have spent runnable but waiting for a
+ * CPU, summed; -1 when the kernel does not say. */
 static long long cpu_wait_ns(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
+	int tid[256], n;
+	pthread_mutex_lock(&park_mu);
+	n = team_n;
+	memcpy(tid, team_tid, sizeof(int) * (size_t)n);
+	pthread_mutex_unlock(&park_mu);
 	long long sum = 0;
 	int any = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
+	for (int i = 0; i < n; i++) {
 		char path[64];
-		snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+		snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid[i]);
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
@@ -378,20 +417,28 @@ static long long cpu_wait_ns(void)
 		}
 		fclose(f);
 	}
-	closedir(d);
 	return any ? sum : -1;
 }
+
+/* Threads the computing team should use now: 0 is all of them. Set by the
+ * watcher, read by rml_threads_adapt on the computing thread. */
+static int team_want;
 
 static void *watch_main(void *arg)
 {
 	(void)arg;
-	const long long step = 50000000;  /* ns */
+	const long long step = 25000000;  /* ns: 40 intervals a second */
 	long long last = cpu_wait_ns();
 	if (last < 0) {
 		park(1);  /* no measure: assume a shared machine */
 		return NULL;
 	}
-	int parked = 0, quiet = 0;
+	/* busy/quiet: contended/uncontended intervals in a row; hold: quiet
+	 * intervals that release the threads, one second, doubled (to 32 s)
+	 * each time the cores were contended again within a second of a
+	 * release (a process that stays), back to one second after ten free
+	 * ones; since: intervals since a release. */
+	int parked = 0, quiet = 0, busy = 0, hold = 40, since = 4000, want = 0;
 	for (;;) {
 		struct timespec ts = { 0, step };
 		while (nanosleep(&ts, &ts))
@@ -401,12 +448,29 @@ static void *watch_main(void *arg)
 		/* A thread that exited takes its count along: a fall is no news. */
 		if (now < 0 || dw < 0)
 			continue;
+		if (!parked && since < 4000)
+			since++;
 		if (dw * 20 > step) {  /* waited more than 5% of the interval */
 			quiet = 0;
-			if (!parked)
+			if (++busy < 2)
+				continue;  /* one interval may be a passing command */
+			busy = 0;
+			if (!parked) {
 				park(1), parked = 1;
-		} else if (parked && ++quiet >= 40) {
-			park(0), parked = 0;
+				hold = since < 40 ? (hold < 640 ? 2 * hold : 1280) : since >= 400 ? 40 : hold;
+			}
+			/* Half the team, at least one thread, each time the
+			 * contention persists. */
+			int n = __atomic_load_n(&n_threads_in_force, __ATOMIC_RELAXED);
+			want = want > 0 ? want : n;
+			want = want > 1 ? want / 2 : 1;
+			__atomic_store_n(&team_want, want, __ATOMIC_RELAXED);
+		} else {
+			busy = 0;
+			if (parked && ++quiet >= hold) {
+				park(0), parked = 0, quiet = 0, since = 0, want = 0;
+				__atomic_store_n(&team_want, 0, __ATOMIC_RELAXED);
+			}
 		}
 	}
 	return NULL;
@@ -469,8 +533,6 @@ static int usable_cpus(void)
 	return n < 1 ? 1 : n;
 }
 
-static int n_threads_in_force;
-
 int rml_set_threads(int n)
 {
 	if (n <= 0)
@@ -481,9 +543,24 @@ int rml_set_threads(int n)
 	/* The kernels split GEMMs over OpenMP threads themselves: a second,
 	 * spinning pool inside OpenBLAS would only compete with them. */
 	openblas_set_num_threads(1);
+	if (n >= 2)
+		record_team(n);
+	__atomic_store_n(&n_threads_in_force, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&team_want, 0, __ATOMIC_RELAXED);
 	park_threads(n);
-	n_threads_in_force = n;
 	return n;
+}
+
+void rml_threads_adapt(void)
+{
+	int n = __atomic_load_n(&n_threads_in_force, __ATOMIC_RELAXED);
+	int want = __atomic_load_n(&team_want, __ATOMIC_RELAXED);
+	if (n < 2 || omp_in_parallel())
+		return;
+	if (want < 1 || want > n)
+		want = n;
+	if (omp_get_max_threads() != want)
+		omp_set_num_threads(want);
 }
 
 int rml_get_threads(void)

@@ -91,6 +91,15 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n);
 int rml_set_threads(int n);
 int rml_get_threads(void);
 
+/* While other processes hold the cores, the library runs its parallel
+ * loops on fewer threads than rml_set_threads gave (halved each time the
+ * contention persists, at least one), and on all of them again once the
+ * cores are free; results do not change, only how fast they come. Called
+ * by the model's forward and backward before they open their loops; a
+ * caller with loops of its own outside those may call it too. Does
+ * nothing inside a parallel region. */
+void rml_threads_adapt(void);
+
 /* ---- small helpers ------------------------------------------------------ */
 
 /* a*b into *out unless it overflows int64; returns 0 on success, -1 on

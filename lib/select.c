@@ -46,7 +46,10 @@ void rml_uncertainty_compute(const float *probs, int64_t n, int64_t k, rml_uncer
 			for (int64_t j = 0; j < k; j++)
 				if (p[j] > 0)
 					h -= (double)p[j] * log((double)p[j]);
-			unc[i] = h;
+			/* Rounded to float32 as rml_entropy stores it, so that
+			 * selection and rejection by a rate rank the same values
+			 * and take the same rows. */
+			unc[i] = (double)(float)h;
 		} else {
 			double a = -INFINITY, b = -INFINITY;  /* top and second */
 			for (int64_t j = 0; j < k; j++) {

@@ -16,8 +16,11 @@
 #include "metrics.h"
 
 /* Uncertainty measures, larger = less sure: entropy of the probability
- * row (natural log, 0 log 0 = 0), 1 - the top probability (confidence),
- * 1 - (top - second) probability (margin). */
+ * row (natural log, 0 log 0 = 0, summed in double and rounded to float32
+ * as rml_entropy stores it), 1 - the top probability (confidence),
+ * 1 - (top - second) probability (margin), both in double (exact for
+ * float32 probabilities). Entropy and confidence rank rows exactly as
+ * rml_predictions_reject does with a rate. */
 typedef enum { RML_UNC_ENTROPY = 0, RML_UNC_CONFIDENCE, RML_UNC_MARGIN } rml_uncertainty;
 
 /* "entropy", "confidence" or "margin" to the enum; RML_ERR_ARG otherwise. */

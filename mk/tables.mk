@@ -101,6 +101,12 @@ SELBY_3 := entropy
 # list of rmlops-inject --bits works.
 FAULT_BITS_NO30 := 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,31
 FAULT_BITS ?= $(FAULT_BITS_NO30)
+# Checked here with rmlops-inject's grammar, so that a bad list stops the
+# run before it starts, not at its first fault cell an hour in.
+FAULT_BITS_RE := any|sign|exponent|mantissa|([0-9]|[12][0-9]|3[01])(,([0-9]|[12][0-9]|3[01]))*
+ifneq ($(shell printf '%s\n' '$(FAULT_BITS)' | grep -Eqx '$(FAULT_BITS_RE)' && echo ok),ok)
+$(error FAULT_BITS=$(FAULT_BITS): not a bit list of rmlops-inject --bits (any, sign, exponent, mantissa, or positions 0-31 separated by commas))
+endif
 # Table 2's attack, at the paper's budget (10 generations; eps 3 and 5):
 # tuned (default), the CMA-ES threshold attack with rmlops-attack --preset
 # tuned (4x4 tiles, margin fitness, sigma0 1, population 28: at most 281

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench_busy.sh — throughput when rmlops processes share the cores.
 #
-#   scripts/bench_busy.sh [BIN [OLD_BUILD]]
+#   scripts/bench_busy.sh [BIN [[NAME=]BUILD ...]]
 #
 # BIN is a build's bin/ (default build/bin; its librmlops.a is one level
-# up). OLD_BUILD, if given, is another build directory (with bin/ and
-# librmlops.a, e.g. main's tree built elsewhere): both are then measured
-# side by side, alternating run by run, so that whatever else the machine
-# is doing falls on both alike. For each workload
+# up), named "new" in the table. Each BUILD, if given, is another build
+# directory (with bin/ and librmlops.a, e.g. main's tree built elsewhere),
+# named NAME (default "old"): all are then measured side by side,
+# alternating run by run, so that whatever else the machine is doing
+# falls on each alike. For each workload
 #
 #   train128, train4  a training step of mvit-xxs (scripts/bench_engine.c)
 #   infer128          inference at batch 128 (the same program)
@@ -29,11 +30,13 @@
 # least two, so a crowded machine cannot stretch a run without end).
 # "of best 1" is the case's total over the better of 1-j1 and 1-jN; case 3
 # also as a ratio to 1-j1 (the process should never be slower than alone at
-# one thread). Raw lines go to BENCH_OUT/busy.tsv (default BIN/../bench).
+# one thread). BUSY_WORKLOADS and BUSY_CASES (space-separated) run a part
+# of the grid, e.g. BUSY_CASES="1-j1 1-jN 3" on a crowded machine. Raw
+# lines go to BENCH_OUT/busy.tsv (default BIN/../bench).
 # Uses only the shell, taskset and date.
 set -euo pipefail
 bin=${1:-build/bin}
-old=${2:-}
+[ $# -gt 0 ] && shift
 top=$(cd "$(dirname "$0")/.." && pwd)
 b=$(dirname "$bin")
 out=${BENCH_OUT:-$b/bench}
@@ -48,14 +51,21 @@ build_engine() {  # build_engine LIBRMLOPS.A OUTPUT
 	cc -O2 -march=x86-64-v2 -std=c11 -fopenmp -D_GNU_SOURCE -I"$top/lib" -o "$2" \
 		"$top/scripts/bench_engine.c" "$1" -lopenblas -lyaml -lpng -lz -lm -lpthread
 }
-variants="new"
+variants=""
+declare -A bins
+for a in "$@"; do
+	v=old d=$a
+	case $a in *=*) v=${a%%=*} d=${a#*=} ;; esac
+	case $v in '' | new | *[!a-z0-9_]*) echo "bench_busy.sh: bad build name '$v'" >&2; exit 2 ;; esac
+	[ -z "${bins[$v]:-}" ] || { echo "bench_busy.sh: build name '$v' given twice" >&2; exit 2; }
+	build_engine "$d/librmlops.a" "$out/busy_engine_$v"
+	bins[$v]=$(cd "$d/bin" && pwd)
+	variants="$variants $v"
+done
+variants="${variants# } new"
+variants=${variants# }
 build_engine "$b/librmlops.a" "$out/busy_engine_new"
-newbin=$(cd "$bin" && pwd)
-if [ -n "$old" ]; then
-	variants="old new"
-	build_engine "$old/librmlops.a" "$out/busy_engine_old"
-	oldbin=$(cd "$old/bin" && pwd)
-fi
+bins[new]=$(cd "$bin" && pwd)
 
 # The evaluation's data: the first BUSY_IMAGES (default 300) carried images.
 nimg=${BUSY_IMAGES:-300}
@@ -74,8 +84,7 @@ one() {
 	train4) "$out/busy_engine_$v" mvit-xxs train 4 "$t" "$secs" 1 2 ;;
 	infer128) "$out/busy_engine_$v" mvit-xxs infer 128 "$t" "$secs" 1 2 ;;
 	inject)
-		local p=$newbin j=()
-		[ "$v" = old ] && p=$oldbin
+		local p=${bins[$v]} j=()
 		[ "$t" -gt 0 ] && j=(-j "$t")
 		local t0 t1
 		t0=$(date +%s.%N)
@@ -94,22 +103,22 @@ sum() { awk '{ s += $1 } END { printf "%.1f\n", s }'; }
 raw="$out/busy.tsv"
 : > "$raw"
 for r in $(seq "$reps"); do
-	for w in train128 train4 infer128 inject; do
-		for c in 1-j1 1-jN 2 3 4; do
+	for w in ${BUSY_WORKLOADS:-train128 train4 infer128 inject}; do
+		for c in ${BUSY_CASES:-1-j1 1-jN 2 3 4}; do
 			for v in $variants; do
 				case $c in
-				1-j1) x=$(one $v $w 1) ;;
-				1-jN) x=$(one $v $w 0) ;;
-				2) x=$( { one $v $w 0 & one $v $w 0; wait; } | sum) ;;
+				1-j1) x=$(one "$v" "$w" 1) ;;
+				1-jN) x=$(one "$v" "$w" 0) ;;
+				2) x=$( { one "$v" "$w" 0 & one "$v" "$w" 0; wait; } | sum) ;;
 				3)
 					taskset -c "$hogcpu" sh -c 'while :; do :; done' &
 					hog=$!
-					x=$(one $v $w 0)
+					x=$(one "$v" "$w" 0)
 					kill "$hog"
 					wait "$hog" 2> /dev/null || true
 					hog=""
 					;;
-				4) x=$(one $v $w 0 | stage one $v $w 0 | stage one $v $w 0 | sum) ;;
+				4) x=$(one "$v" "$w" 0 | stage one "$v" "$w" 0 | stage one "$v" "$w" 0 | sum) ;;
 				esac
 				printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "$c" "$v" "$x" | tee -a "$raw" >&2
 			done
@@ -118,7 +127,7 @@ for r in $(seq "$reps"); do
 done
 
 # The table: medians over the runs.
-awk -F'\t' -v variants="$variants" '
+awk -F'\t' -v variants="$variants" -v cases="${BUSY_CASES:-1-j1 1-jN 2 3 4}" '
 function median(key,   n, i, j, t, a) {
 	n = cnt[key]
 	for (i = 1; i <= n; i++) a[i] = val[key, i]
@@ -128,17 +137,17 @@ function median(key,   n, i, j, t, a) {
 { k = $2 SUBSEP $3 SUBSEP $4; cnt[k]++; val[k, cnt[k]] = $5; if (!($2 in seenw)) { seenw[$2] = 1; ws[++nw] = $2 } }
 END {
 	nv = split(variants, vs, " ")
-	split("1-j1 1-jN 2 3 4", cs, " ")
+	nc = split(cases, cs, " ")
 	printf "| workload | case |"
 	for (i = 1; i <= nv; i++) printf " %s img/s | %s of best 1 |", vs[i], vs[i]
-	if (nv == 2) printf " new / old |"
+	for (i = 1; i < nv; i++) printf " new / %s |", vs[i]
 	printf "\n|---|---|"
 	for (i = 1; i <= nv; i++) printf "---|---|"
-	if (nv == 2) printf "---|"
+	for (i = 1; i < nv; i++) printf "---|"
 	printf "\n"
 	for (wi = 1; wi <= nw; wi++) {
 		w = ws[wi]
-		for (ci = 1; ci <= 5; ci++) {
+		for (ci = 1; ci <= nc; ci++) {
 			c = cs[ci]
 			printf "| %s | %s |", w, c
 			for (i = 1; i <= nv; i++) {
@@ -148,10 +157,10 @@ END {
 				best = b1 > bn ? b1 : bn
 				med[v] = m
 				extra = ""
-				if (c == "3") extra = sprintf(" (%.2fx j1)", m / b1)
-				printf " %.1f | %.2f%s |", m, m / best, extra
+				if (c == "3" && b1 > 0) extra = sprintf(" (%.2fx j1)", m / b1)
+				printf " %.1f | %.2f%s |", m, (best > 0 ? m / best : 0), extra
 			}
-			if (nv == 2) printf " %.2f |", med["new"] / med["old"]
+			for (i = 1; i < nv; i++) printf " %.2f |", (med[vs[i]] > 0 ? med["new"] / med[vs[i]] : 0)
 			printf "\n"
 		}
 	}

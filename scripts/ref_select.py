@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Reference orders of the active-learning selection (lib/select.c),
 computed here with numpy in float64 from the same float32 probabilities:
-rows by decreasing uncertainty (entropy; 1 - top probability; 1 - (top -
-second)), equal values by increasing index, rows with NaN or infinity
-first. The probabilities include exact duplicates (ties), one-hot rows
+rows by decreasing uncertainty (entropy, rounded to float32 as the
+predictions file stores it; 1 - top probability; 1 - (top - second)),
+equal values by increasing index, rows with NaN or infinity first. The probabilities include exact duplicates (ties), one-hot rows
 (entropy 0, confidence 1), uniform rows, two-way ties at the top (margin
 0) and non-finite rows. test_select compares the library's orders and
 values with these.
@@ -39,6 +39,9 @@ def measures(p):
     finite = np.isfinite(q).all(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = -np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0).sum(axis=1)
+    # Entropy ranks as the predictions file stores it, rounded to float32
+    # (the rule rejection by a rate follows too).
+    ent = ent.astype(np.float32).astype(np.float64)
     s = np.sort(np.where(np.isfinite(q), q, 0), axis=1)
     conf = 1 - s[:, -1]
     marg = 1 - (s[:, -1] - s[:, -2])

@@ -60,6 +60,13 @@ mk PROFILE=quick TT="$tmp/t7" TABLE2_ATTACK=cmaes "$tmp/t7/results.json" > "$tmp
 [ "$st" -ne 0 ] && gq 'TABLE2_ATTACK=cmaes: not an attack of the tables' "$tmp/err" \
 	|| die "message for an unknown TABLE2_ATTACK: $(cat "$tmp/err")"; ok
 [ ! -e "$tmp/t7" ] || die "files written for an unknown TABLE2_ATTACK"; ok
+for bits in 32 '1,,2' '' 'exponents' '3,-1'; do
+	st=0
+	mk PROFILE=quick TT="$tmp/t8" FAULT_BITS="$bits" "$tmp/t8/results.json" > "$tmp/out" 2> "$tmp/err" || st=$?
+	[ "$st" -ne 0 ] && gq "FAULT_BITS=$bits: not a bit list of rmlops-inject --bits" "$tmp/err" \
+		|| die "message for FAULT_BITS='$bits': $(cat "$tmp/err")"; ok
+	[ ! -e "$tmp/t8" ] || die "files written for FAULT_BITS='$bits'"; ok
+done
 # The plan: stages in order, every target once, the tables last.
 mk PROFILE=quick TT=tables/quick tables-plan > "$tmp/plan"
 [ "$(cut -f2 "$tmp/plan" | sort | uniq -d | wc -l)" -eq 0 ] || die "a target twice in the plan"; ok

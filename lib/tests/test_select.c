@@ -1,10 +1,11 @@
 /*
  * test_select.c — the active-learning selection (select.h) against an
  * independent computation: testdata/ref/select.rml (scripts/ref_select.py,
- * numpy in float64) holds probabilities with exact ties, one-hot, uniform
- * and non-finite rows, and for each measure the uncertainty of every row
- * and the order most-uncertain-first with ties by index. Orders must
- * match exactly, values to 1e-12. Then the selection on a small dataset:
+ * numpy in float64, entropy rounded to float32 as stored) holds
+ * probabilities with exact ties, one-hot, uniform and non-finite rows,
+ * and for each measure the uncertainty of every row and the order
+ * most-uncertain-first with ties by index. Orders must match exactly,
+ * values to 1e-12. Then the selection on a small dataset:
  * the count and the rounding of a fraction, selected and rest disjoint and
  * covering, labels from the dataset, and each refused input.
  */
