@@ -464,6 +464,67 @@ void rml_gemm_wgrad_part(int64_t rows, int64_t k, int64_t n, const float *A, int
 		    (int)lda, D, (int)ldd, 0.0f, P, (int)n);
 }
 
+int64_t rml_gemm_wgrad_segment(void)
+{
+#ifdef HAVE_OWN
+	if (rml_gemm_get_backend() == RML_GEMM_OWN)
+		return SEG;
+#endif
+	return 0;
+}
+
+int64_t rml_gemm_wgrad_chunk(void)
+{
+#ifdef HAVE_OWN
+	return RC;
+#else
+	return 256;
+#endif
+}
+
+void rml_gemm_wgrad_part_add(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
+			     const float *D, int64_t ldd, float *P)
+{
+	if (rows <= 0 || k <= 0 || n <= 0)
+		return;
+#ifdef HAVE_OWN
+	if (rml_gemm_get_backend() == RML_GEMM_OWN) {
+		int64_t th = n <= 16 ? MR1 : MR;
+		int64_t tiles = (k + th - 1) / th * ((n + NR - 1) / NR);
+		wgrad_tiles(0, tiles, rows, k, n, A, lda, D, ldd, P, n);
+		return;
+	}
+#endif
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)rows, 1.0f, A,
+		    (int)lda, D, (int)ldd, 1.0f, P, (int)n);
+}
+
+const float *rml_gemm_pack_b(const float *B, int64_t ldb, int transb, int64_t n, int64_t k)
+{
+#ifdef HAVE_OWN
+	if (rml_gemm_get_backend() == RML_GEMM_OWN && n > 0 && k > 0)
+		return pack_b(B, ldb, transb, n, k);
+#else
+	(void)B, (void)ldb, (void)transb, (void)n, (void)k;
+#endif
+	return NULL;
+}
+
+void rml_gemm_rows_packed(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+			  const float *bp, const float *B, int64_t ldb, int transb, float beta,
+			  float *C, int64_t ldc)
+{
+#ifdef HAVE_OWN
+	if (bp && m > 0 && n > 0 && k > 0) {
+		rows_block(0, m, n, k, A, lda, bp, beta, NULL, C, ldc);
+		return;
+	}
+#else
+	(void)bp;
+#endif
+	rml_gemm_rows(m, n, k, A, lda, B, ldb, transb, beta, NULL, C, ldc);
+}
+
 void rml_gemm_wgrad(int64_t rows, int64_t k, int64_t n, const float *A, int64_t lda,
 		    const float *D, int64_t ldd, float *G, int64_t ldg)
 {

@@ -15,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elements a loop runs on one thread: forking costs more. */
@@ -69,15 +70,20 @@ static inline float vexpf(float x)
 }
 
 /* q1/q2 over 16 * G columns: sums over rows r0..r1 (rows c apart) of
- * a - ka and (a - ka)(b - kb) (b may be NULL), G vectors at a time. */
+ * a - ka and (a - ka)(b - kb) (b may be NULL), G vectors at a time,
+ * from zero, or when acc continued from what q1/q2 hold. */
 static inline __attribute__((always_inline)) void
 col_block_sums(float *q1, float *q2, const int G, const float *a, const float *ka,
-	       const float *b, const float *kb, int64_t r0, int64_t r1, int64_t c)
+	       const float *b, const float *kb, int64_t r0, int64_t r1, int64_t c, int acc)
 {
 	v16 t1[4] = { { 0 } }, t2[4] = { { 0 } }, ka16[4], kb16[4];
 	for (int g = 0; g < G; g++) {
 		ka16[g] = V16(ka + 16 * g);
 		kb16[g] = V16(kb + 16 * g);
+		if (acc) {
+			t1[g] = V16(q1 + 16 * g);
+			t2[g] = V16(q2 + 16 * g);
+		}
 	}
 	for (int64_t r = r0; r < r1; r++)
 		for (int g = 0; g < G; g++) {
@@ -124,10 +130,10 @@ HOT static void col_sums(double *s1, double *s2, const float *a, const float *ka
 			int64_t j0 = 0;
 			for (; j0 + 64 <= cc; j0 += 64)
 				col_block_sums(q1 + j0, q2 + j0, 4, a + c0 + j0, sa + j0,
-					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c);
+					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c, 0);
 			for (; j0 + 16 <= cc; j0 += 16)
 				col_block_sums(q1 + j0, q2 + j0, 1, a + c0 + j0, sa + j0,
-					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c);
+					       b ? b + c0 + j0 : NULL, sb + j0, r0, r1, c, 0);
 			for (int64_t j = j0; j < cc; j++)
 				q1[j] = q2[j] = 0;
 			for (int64_t r = r0; r < r1 && j0 < cc; r++) {
@@ -625,6 +631,29 @@ void rml_linear_backward_set(float *dx, float *dw, float *db, const float *dy, c
 
 /* ---- batch normalisation ---------------------------------------------------------- */
 
+/* mean, rstd and the running update of c channels from the sums over
+ * rows of x - shift and of its square (shift: the first row). */
+static void bn_stats_from_sums(float *mean, float *rstd, float *run_mean, float *run_var,
+			       const double *s1, const double *s2, const float *shift,
+			       int64_t rows, int64_t c, float momentum, float eps)
+{
+	for (int64_t j = 0; j < c; j++) {
+		double d1 = s1[j] / (double)rows, m = shift[j] + d1;
+		double var = s2[j] / (double)rows - d1 * d1;
+		if (var < 0)
+			var = 0;
+		mean[j] = (float)m;
+		/* Float32 rule (kernels.h): a sum of squared deviations
+		 * beyond FLT_MAX is infinite, so rstd is 0. */
+		rstd[j] = var * (double)rows > FLT_MAX ? 0.0f : (float)(1.0 / sqrt(var + eps));
+		if (run_mean && run_var) {
+			double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
+			run_mean[j] = (float)((1 - momentum) * run_mean[j] + momentum * m);
+			run_var[j] = (float)((1 - momentum) * run_var[j] + momentum * unbiased);
+		}
+	}
+}
+
 /* Batch statistics into mean/rstd and the running update (see
  * rml_bn_forward_train). */
 HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float *run_var,
@@ -650,22 +679,9 @@ HOT static void bn_train_stats(float *mean, float *rstd, float *run_mean, float 
 				s2[j] = q;
 			}
 		}
-		for (int64_t j = 0; j < cc; j++) {
-			double d1 = s1[j] / (double)rows, m = shift[j] + d1;
-			double var = s2[j] / (double)rows - d1 * d1;
-			if (var < 0)
-				var = 0;
-			mean[c0 + j] = (float)m;
-			/* Float32 rule (kernels.h): a sum of squared deviations
-			 * beyond FLT_MAX is infinite, so rstd is 0. */
-			rstd[c0 + j] = var * (double)rows > FLT_MAX ? 0.0f : (float)(1.0 / sqrt(var + eps));
-			if (run_mean && run_var) {
-				double unbiased = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
-				run_mean[c0 + j] = (float)((1 - momentum) * run_mean[c0 + j] + momentum * m);
-				run_var[c0 + j] =
-					(float)((1 - momentum) * run_var[c0 + j] + momentum * unbiased);
-			}
-		}
+		bn_stats_from_sums(mean + c0, rstd + c0, run_mean ? run_mean + c0 : NULL,
+				   run_var ? run_var + c0 : NULL, s1, s2, shift, rows, cc, momentum,
+				   eps);
 	}
 }
 
@@ -701,11 +717,10 @@ static void bn_apply_f32(float *y, const float *x, const float *m, const float *
 		}
 }
 
-HOT void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
-			  const float *x, const float *gamma, const float *beta, int64_t rows,
-			  int64_t c, float momentum, float eps)
+/* y = bn(x) with the batch statistics mean, rstd. */
+HOT static void bn_apply_train(float *y, const float *x, const float *mean, const float *rstd,
+			       const float *gamma, const float *beta, int64_t rows, int64_t c)
 {
-	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
 	if (c <= 4096) {
 		float a[4096];
 		for (int64_t j = 0; j < c; j++)
@@ -723,6 +738,14 @@ HOT void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mea
 		for (int64_t j = 0; j < c; j++)
 			yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
 	}
+}
+
+void rml_bn_forward_train(float *y, float *mean, float *rstd, float *run_mean, float *run_var,
+			  const float *x, const float *gamma, const float *beta, int64_t rows,
+			  int64_t c, float momentum, float eps)
+{
+	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
+	bn_apply_train(y, x, mean, rstd, gamma, beta, rows, c);
 }
 
 /* From sd = Σdy and sdx = Σdy·(x − mean) per channel of a training-mode
@@ -989,19 +1012,26 @@ HOT static void bnsilu_dx(float *dx, const float *dz, const float *x, const floa
 	}
 }
 
-void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_mean,
-			       float *run_var, const float *x, const float *gamma,
-			       const float *beta, int64_t rows, int64_t c, float momentum,
-			       float eps)
+/* z = silu(bn(x)) with the batch statistics mean, rstd. */
+static void bnsilu_apply_train(float *z, const float *x, const float *mean, const float *rstd,
+			       const float *gamma, const float *beta, int64_t rows, int64_t c)
 {
 	float a[4096];
-	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
 	for (int64_t j = 0; j < c; j++)
 		a[j] = rstd[j] * gamma[j];
 	if (bn_wild(mean, a, beta, c))
 		bn_apply_f32(z, x, mean, a, beta, rows, c, 1);
 	else
 		bnsilu_apply(z, x, mean, a, beta, rows, c);
+}
+
+void rml_bn_silu_forward_train(float *z, float *mean, float *rstd, float *run_mean,
+			       float *run_var, const float *x, const float *gamma,
+			       const float *beta, int64_t rows, int64_t c, float momentum,
+			       float eps)
+{
+	bn_train_stats(mean, rstd, run_mean, run_var, x, rows, c, momentum, eps);
+	bnsilu_apply_train(z, x, mean, rstd, gamma, beta, rows, c);
 }
 
 static void bn_silu_backward_train(float *dx, float *dgamma, float *dbeta, const float *dz,
@@ -1070,6 +1100,198 @@ void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const flo
 	}
 	if (dx)
 		bnsilu_dx(dx, dz, x, run_mean, a, beta, a, zero, zero, rows, c, 0);
+}
+
+/* ---- a 1x1 convolution and the batch norm after it, backward together ---- */
+
+/* d = 0.0f + (k1 g + k2 u + k3) per element of nr rows, u = y - m and g =
+ * dz silu'(u a + b) (silu) or dz: the expressions of the first-writer
+ * bnsilu_dx and bn_backward_train, so the bits of their dx. */
+HOT static void bn_dy_rows(float *d, const float *dz, const float *y, const float *m,
+			   const float *a, const float *b, const float *k1, const float *k2,
+			   const float *k3, int64_t nr, int64_t c, int silu)
+{
+	for (int64_t r = 0; r < nr; r++) {
+		const float *yr = y + r * c, *gr = dz + r * c;
+		float *dr = d + r * c;
+		if (silu) {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++) {
+				float u = yr[j] - m[j];
+				float g = gr[j] * dsilu1(u * a[j] + b[j]);
+				dr[j] = 0.0f + (k1[j] * g + k2[j] * u + k3[j]);
+			}
+		} else {
+#pragma omp simd
+			for (int64_t j = 0; j < c; j++)
+				dr[j] = 0.0f + (k1[j] * gr[j] + k2[j] * (yr[j] - m[j]) + k3[j]);
+		}
+	}
+}
+
+/* The partial sums of dw, then one slice of rows of dy per thread; kept
+ * between calls per calling thread (fresh pages every call would cost
+ * their faults), as gemm.c keeps its own. */
+static _Thread_local float *fuse_buf;
+static _Thread_local size_t fuse_cap;
+
+void rml_conv1x1_bn_backward_train(float *dx, int set, float *dw, float *dgamma, float *dbeta,
+				   float *dy_buf, const float *dz, const float *y,
+				   const float *x, const float *wt, const float *mean,
+				   const float *rstd, const float *gamma, const float *beta,
+				   int64_t rows, int64_t cin, int64_t cout, int silu)
+{
+	int64_t seg = rml_gemm_wgrad_segment(), rc = rml_gemm_wgrad_chunk();
+	int nt = omp_get_max_threads();
+	int64_t nseg = seg > 0 ? (rows + seg - 1) / seg : 0;
+	size_t need = (size_t)(nseg * cin * cout + (int64_t)nt * rc * cout);
+	int fuse = nseg > 1 && (dx || dw);
+	if (fuse && need > fuse_cap) {
+		float *p = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+		if (p) {
+			free(fuse_buf);
+			fuse_buf = p;
+			fuse_cap = need;
+		} else {
+			fuse = 0;
+		}
+	}
+	if (!fuse) {
+		if (silu)
+			rml_bn_silu_backward_train_set(dy_buf, dgamma, dbeta, dz, y, mean, rstd, gamma,
+						       beta, rows, cout);
+		else
+			rml_bn_backward_train_set(dy_buf, dgamma, dbeta, dz, y, mean, rstd, gamma,
+						  rows, cout);
+		(set ? rml_linear_backward_set : rml_linear_backward)(dx, dw, NULL, dy_buf, x, wt,
+								       rows, cin, cout);
+		return;
+	}
+	/* The norm's sums and coefficients, as its own backward makes them. */
+	float a[4096] = { 0 }, k1[4096], k2[4096], k3[4096];
+	double sd[4096], sdx[4096];
+	for (int64_t j = 0; j < cout; j++)
+		a[j] = rstd[j] * gamma[j];
+	if (silu)
+		bnsilu_sums(sd, sdx, dz, y, mean, a, beta, rows, cout);
+	else
+		col_sums(sd, sdx, dz, NULL, y, mean, rows, cout);
+	bn_train_grad_coeffs(k1, k2, k3, dgamma, dbeta, sd, sdx, gamma, rstd, rows, cout);
+	/* Segments of the weight gradient's partial sums, one thread each;
+	 * within one, slices of a chunk of rows: dy made, then added into the
+	 * segment's partial sum and multiplied into dx while in cache. */
+	float *part = fuse_buf, *slices = fuse_buf + nseg * cin * cout;
+#pragma omp parallel num_threads(nt)
+	{
+		const float *bp = dx ? rml_gemm_pack_b(wt, cout, 1, cin, cout) : NULL;
+		float *d = slices + (int64_t)omp_get_thread_num() * rc * cout;
+#pragma omp for schedule(static)
+		for (int64_t sg = 0; sg < nseg; sg++) {
+			int64_t r0 = sg * seg, rs = rows - r0 < seg ? rows - r0 : seg;
+			float *p = part + sg * cin * cout;
+			if (dw)
+				memset(p, 0, (size_t)(cin * cout) * sizeof *p);
+			for (int64_t o = 0; o < rs; o += rc) {
+				int64_t nr = rs - o < rc ? rs - o : rc, r = r0 + o;
+				bn_dy_rows(d, dz + r * cout, y + r * cout, mean, a, beta, k1, k2, k3, nr,
+					   cout, silu);
+				if (dw)
+					rml_gemm_wgrad_part_add(nr, cin, cout, x + r * cin, cin, d, cout, p);
+				if (dx)
+					rml_gemm_rows_packed(nr, cin, cout, d, cout, bp, wt, cout, 1,
+							     set ? 0.0f : 1.0f, dx + r * cin, cin);
+			}
+		}
+	}
+	if (dw)
+		rml_gemm_add_parts(nseg, cin, cout, part, dw, cout);
+}
+
+/* y = x wt (a 1x1 convolution without bias) and the shifted column sums
+ * of y that bn_train_stats takes (col_sums with the first row of y as the
+ * shift): each chunk of rows of col_sums made by one thread, its rows'
+ * products in pieces of 64 rows, each added into the chunk's sums while
+ * in cache. The same additions in the same order as col_sums, so the same
+ * bits; the products have the bits of rml_linear_forward. Returns -1,
+ * having done nothing, when B cannot be packed. At most RED_COLS
+ * channels. */
+#define FWD_PIECE 64
+HOT static int conv1x1_sums(float *y, double *s1, double *s2, float *shift, const float *x,
+			    const float *wt, int64_t rows, int64_t cin, int64_t cout)
+{
+	const float *bp = rml_gemm_pack_b(wt, cout, 0, cout, cin);
+	if (!bp)
+		return -1;
+	rml_gemm_rows_packed(1, cout, cin, x, cin, bp, wt, cout, 0, 0.0f, y, cout);
+	memcpy(shift, y, (size_t)cout * sizeof *shift);
+	int64_t chunk = rows / RED_CHUNKS + 1;
+	if (chunk < 256)
+		chunk = 256;
+	int64_t nch = (rows + chunk - 1) / chunk;
+	float p1[RED_CHUNKS * RED_COLS], p2[RED_CHUNKS * RED_COLS];
+#pragma omp parallel if (rows * cout > PAR_MIN && nch > 1)
+	{
+		const float *bq = rml_gemm_pack_b(wt, cout, 0, cout, cin);
+#pragma omp for schedule(static)
+		for (int64_t k = 0; k < nch; k++) {
+			float *q1 = p1 + k * RED_COLS, *q2 = p2 + k * RED_COLS;
+			int64_t r0 = k * chunk, r1 = (k + 1) * chunk < rows ? (k + 1) * chunk : rows;
+			for (int64_t j = 0; j < cout; j++)
+				q1[j] = q2[j] = 0;
+			for (int64_t r = r0; r < r1; r += FWD_PIECE) {
+				int64_t nr = r1 - r < FWD_PIECE ? r1 - r : FWD_PIECE;
+				rml_gemm_rows_packed(nr, cout, cin, x + r * cin, cin, bq, wt, cout, 0, 0.0f,
+						     y + r * cout, cout);
+				/* As col_sums: 64 and 16 columns at a time in
+				 * registers, the rest one by one. */
+				int64_t j0 = 0;
+				for (; j0 + 64 <= cout; j0 += 64)
+					col_block_sums(q1 + j0, q2 + j0, 4, y + j0, shift + j0, y + j0,
+						       shift + j0, r, r + nr, cout, 1);
+				for (; j0 + 16 <= cout; j0 += 16)
+					col_block_sums(q1 + j0, q2 + j0, 1, y + j0, shift + j0, y + j0,
+						       shift + j0, r, r + nr, cout, 1);
+				for (int64_t i = r; i < r + nr && j0 < cout; i++) {
+					const float *yr = y + i * cout;
+#pragma omp simd
+					for (int64_t j = j0; j < cout; j++) {
+						float u = yr[j] - shift[j];
+						q1[j] += u;
+						q2[j] += u * (yr[j] - shift[j]);
+					}
+				}
+			}
+		}
+	}
+	for (int64_t j = 0; j < cout; j++) {
+		double t1 = 0, t2 = 0;
+		for (int64_t k = 0; k < nch; k++) {
+			t1 += p1[k * RED_COLS + j];
+			t2 += p2[k * RED_COLS + j];
+		}
+		s1[j] = t1;
+		s2[j] = t2;
+	}
+	return 0;
+}
+
+void rml_conv1x1_bn_forward_train(float *z, float *y, float *mean, float *rstd,
+				  float *run_mean, float *run_var, const float *x,
+				  const float *wt, const float *gamma, const float *beta,
+				  int64_t rows, int64_t cin, int64_t cout, float momentum,
+				  float eps, int silu)
+{
+	double s1[RED_COLS], s2[RED_COLS];
+	float shift[RED_COLS];
+	if (cout > RED_COLS || rml_gemm_get_backend() != RML_GEMM_OWN ||
+	    conv1x1_sums(y, s1, s2, shift, x, wt, rows, cin, cout)) {
+		rml_linear_forward(y, x, wt, NULL, rows, cin, cout);
+		(silu ? rml_bn_silu_forward_train : rml_bn_forward_train)(
+			z, mean, rstd, run_mean, run_var, y, gamma, beta, rows, cout, momentum, eps);
+		return;
+	}
+	bn_stats_from_sums(mean, rstd, run_mean, run_var, s1, s2, shift, rows, cout, momentum, eps);
+	(silu ? bnsilu_apply_train : bn_apply_train)(z, y, mean, rstd, gamma, beta, rows, cout);
 }
 
 /* ---- layer normalisation ------------------------------------------------------------- */

@@ -153,6 +153,43 @@ void rml_bn_silu_backward_eval(float *dx, float *dgamma, float *dbeta, const flo
 			       const float *run_mean, const float *run_var, int64_t rows,
 			       int64_t c, float eps);
 
+/* ---- a 1x1 convolution and the batch norm after it, backward together ------
+ * Training mode, the convolution without bias (stride 1, no padding) and
+ * its output y [rows,cout] read by the batch norm alone (with SiLU when
+ * silu): from dz, the gradient of the norm's (or SiLU's) output, gives
+ * the norm's dgamma +=, dbeta += and the convolution's dw += and dx
+ * (written when set, else added to), each may be NULL; x [rows,cin] is
+ * the convolution's input, wt [cin,cout] its weights, mean/rstd the
+ * norm's saved statistics. The gradient of y is made for a segment of
+ * rows at a time, used by the weight gradient and dx while it is in
+ * cache and never stored (the three passes over it in memory were most
+ * of the backward's time in the 16x16 stage). Every result has the bits
+ * of the norm's first-writer backward followed by rml_conv2d_backward;
+ * where that order cannot be kept (OpenBLAS products, rows within one
+ * segment of the weight gradient, no memory for the partial sums) the
+ * two run one after the other, through dy_buf [rows,cout]. dx may not
+ * share memory with dz (rows of dx are written while other rows of dz
+ * are still to be read). At most 4096 channels. */
+void rml_conv1x1_bn_backward_train(float *dx, int set, float *dw, float *dgamma, float *dbeta,
+				   float *dy_buf, const float *dz, const float *y,
+				   const float *x, const float *wt, const float *mean,
+				   const float *rstd, const float *gamma, const float *beta,
+				   int64_t rows, int64_t cin, int64_t cout, int silu);
+
+/* Forward of the same pair in training mode: y = x wt (stored, the norm's
+ * input for backward), z = bn(y) or silu(bn(y)), with the statistics,
+ * running updates and saved mean/rstd of the norm's own forward. The
+ * norm's sums over y are taken while the rows of y just made are in
+ * cache instead of in a pass of their own; y, z and the statistics have
+ * the bits of rml_linear_forward followed by the norm's forward, which
+ * run instead where the order cannot be kept (OpenBLAS products, more
+ * than 512 channels). */
+void rml_conv1x1_bn_forward_train(float *z, float *y, float *mean, float *rstd,
+				  float *run_mean, float *run_var, const float *x,
+				  const float *wt, const float *gamma, const float *beta,
+				  int64_t rows, int64_t cin, int64_t cout, float momentum,
+				  float eps, int silu);
+
 /* ---- layer normalisation over the last dimension --------------------------
  * x [rows,d]; gamma, beta [d]; mean/rstd [rows] saved for backward. */
 void rml_layernorm_forward(float *y, float *mean, float *rstd, const float *x,

@@ -866,6 +866,27 @@ static int64_t t_floats(const tensor *t, int64_t n)
 	return t->per_img ? t->per_img * n : t->fixed;
 }
 
+/* The 1x1 convolution op i's backward can take over when op i is a batch
+ * norm, or NULL: the operation just before it, without bias, whose
+ * output only op i reads. The pair then runs backward as one kernel
+ * (rml_conv1x1_bn_backward_train), which reads the norm's output
+ * gradient while it writes the convolution's input gradient: the two
+ * must not share memory (pack_tensors). */
+static const op *conv_before_bn(const rml_model *m, int i)
+{
+	const op *o = &m->ops[i];
+	if ((o->kind != OP_BN && o->kind != OP_BN_SILU) || i == 0 || o->cout > 4096)
+		return NULL;
+	const op *c = &m->ops[i - 1];
+	if (c->kind != OP_CONV || c->out != o->in || c->k != 1 || c->stride != 1 || c->pad != 0 ||
+	    c->p[1] >= 0)
+		return NULL;
+	for (int j = 0; j < m->n_ops; j++)
+		if (j != i && (m->ops[j].in == o->in || m->ops[j].in2 == o->in))
+			return NULL;
+	return c;
+}
+
 /* Lay tensors out in an arena so that two tensors share memory only when
  * no operation needs both: tensor i is needed from the operation that
  * writes it to the last one that reads it (the input from before the
@@ -912,6 +933,12 @@ static int64_t pack_tensors(const rml_model *m, int64_t batch, int grads, int64_
 			death[o->in] = i;
 		if (o->in2 >= 0 && i > death[o->in2])
 			death[o->in2] = i;
+		/* A 1x1 convolution and its batch norm backward in one kernel:
+		 * the convolution's input gradient lives while the norm's
+		 * output gradient is read. */
+		const op *c = grads ? conv_before_bn(m, i) : NULL;
+		if (c && i > death[c->in])
+			death[c->in] = i;
 		if (grads)
 			for (int j = 0; j < 2; j++)
 				if (o->save[j] >= 0)
@@ -1101,6 +1128,18 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 			break;
 		}
 		case OP_CONV:
+			if (mode == RML_MODE_TRAIN && i + 1 < m->n_ops && conv_before_bn(m, i + 1) == o) {
+				/* With its batch norm (the next op, whose time this is). */
+				op *bn = &m->ops[i + 1];
+				rml_conv1x1_bn_forward_train(
+					m->t[bn->out].data, to->data, m->t[bn->save[0]].data,
+					m->t[bn->save[1]].data, B(m, bn->buf[0]), B(m, bn->buf[1]), ti->data,
+					P(m, o->p[0]), P(m, bn->p[0]), P(m, bn->p[1]), rows, ti->c, o->cout,
+					BN_MOMENTUM, BN_EPS, bn->kind == OP_BN_SILU);
+				o = bn;
+				i++;
+				break;
+			}
 			rml_conv2d_forward(to->data, m->ws, ti->data, P(m, o->p[0]), P(m, o->p[1]), n,
 					   ti->h, ti->w, ti->c, o->cout, o->k, o->stride, o->pad);
 			break;
@@ -1273,6 +1312,15 @@ static float *PG(rml_model *m, int i)
 	return m->params[i].grad;
 }
 
+/* The convolution op i takes over in this backward pass (batch
+ * statistics, a gradient wanted), or NULL. */
+static op *fused_conv(rml_model *m, int i, int eval)
+{
+	const op *c = eval ? NULL : conv_before_bn(m, i);
+	const tensor *t = &m->t[m->ops[i].in];
+	return c && t->needs_grad && !t->touched ? &m->ops[i - 1] : NULL;
+}
+
 rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml_error *err)
 {
 	rml_threads_adapt();
@@ -1298,6 +1346,27 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 		if (!to->needs_grad || !to->touched)
 			continue;
 		float *dy = to->grad;
+		op *co = fused_conv(m, i, eval);
+		if (co) {
+			/* The convolution's gradients too: its output's gradient
+			 * (this op's input) stays untouched, so the convolution's
+			 * own step is skipped below. */
+			double t0 = m->profile ? rml_now() : 0;
+			int cset = 0;
+			float *cgin = grad_of(m, co->in, n, &cset);
+			tensor *tc = &m->t[co->in];
+			rml_conv1x1_bn_backward_train(
+				cgin, cset, PG(m, co->p[0]), PG(m, o->p[0]), PG(m, o->p[1]), ti->grad, dy,
+				ti->data, tc->data, P(m, co->p[0]), m->t[o->save[0]].data,
+				m->t[o->save[1]].data, P(m, o->p[0]), P(m, o->p[1]),
+				n * ti->h * ti->w, co->cin, co->cout, o->kind == OP_BN_SILU);
+			o->run = co->run = 1;
+			if (m->profile) {
+				m->prof_time[o->kind][1] += rml_now() - t0;
+				m->prof_calls[o->kind][1]++;
+			}
+			continue;
+		}
 		int first = writes_first(o->kind, eval), set = 0, set2 = 0;
 		float *gin = o->kind == OP_NORM ? NULL : grad_of(m, o->in, n, first ? &set : NULL);
 		float *gin2 = o->in2 >= 0 ? grad_of(m, o->in2, n, first ? &set2 : NULL) : NULL;

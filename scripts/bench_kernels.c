@@ -137,6 +137,39 @@ static void elementwise(int64_t n, rml_rng *r)
 	free(x), free(y), free(dy), free(dx), free(g), free(b), free(mean), free(rstd);
 }
 
+/* A 1x1 convolution and the batch norm with SiLU after it, training mode:
+ * backward, the two kernels one after the other (the norm's dx written
+ * whole, then the convolution's dx and dw) against
+ * rml_conv1x1_bn_backward_train; forward, rml_linear_forward and the
+ * norm's forward against rml_conv1x1_bn_forward_train. */
+static void conv_bn_silu(const char *name, int64_t n, int64_t hw, int64_t cin, int64_t cout,
+			 rml_rng *r)
+{
+	int64_t rows = n * hw;
+	float *x = arr(rows * cin, r), *y = arr(rows * cout, r), *dz = arr(rows * cout, r);
+	float *dy = arr(rows * cout, r), *dx = arr(rows * cin, r), *dwt = arr(cin * cout, r);
+	float *wt = arr(cin * cout, r), *g = arr(cout, r), *b = arr(cout, r);
+	float *dg = arr(cout, r), *db = arr(cout, r), *mean = arr(cout, r), *rstd = arr(cout, r);
+	float *z = arr(rows * cout, r);
+	rml_bn_silu_forward_train(z, mean, rstd, NULL, NULL, y, g, b, rows, cout, 0.1f, 1e-5f);
+	double two, one;
+	TIME_MS(two, (rml_bn_silu_backward_train_set(dy, dg, db, dz, y, mean, rstd, g, b, rows, cout),
+		      rml_linear_backward_set(dx, dwt, NULL, dy, x, wt, rows, cin, cout)));
+	TIME_MS(one, rml_conv1x1_bn_backward_train(dx, 1, dwt, dg, db, dy, dz, y, x, wt, mean, rstd,
+						   g, b, rows, cin, cout, 1));
+	printf("%-26s bwd, two kernels %7.3f ms | one kernel %7.3f ms (%.2fx)\n", name, two, one,
+	       two / one);
+	TIME_MS(two, (rml_linear_forward(y, x, wt, NULL, rows, cin, cout),
+		      rml_bn_silu_forward_train(z, mean, rstd, NULL, NULL, y, g, b, rows, cout, 0.1f,
+						1e-5f)));
+	TIME_MS(one, rml_conv1x1_bn_forward_train(z, y, mean, rstd, NULL, NULL, x, wt, g, b, rows,
+						  cin, cout, 0.1f, 1e-5f, 1));
+	printf("%-26s fwd, two kernels %7.3f ms | one kernel %7.3f ms (%.2fx)\n", name, two, one,
+	       two / one);
+	free(x), free(y), free(dz), free(dy), free(dx), free(dwt), free(wt), free(g), free(b);
+	free(dg), free(db), free(mean), free(rstd), free(z);
+}
+
 static void attention(const char *name, int64_t s, int64_t p, int64_t d, int h, rml_rng *r)
 {
 	float *qkv = arr(s * p * 3 * d, r), *out = arr(s * p * d, r), *att = arr(s * h * p * p, r);
@@ -178,6 +211,9 @@ int main(int argc, char **argv)
 	linear("qkv 8x8 64->192", n * 64, 64, 192, &r);
 	linear("mlp 8x8 64->128", n * 64, 64, 128, &r);
 	linear("mlp 4x4 160->80", n * 16, 160, 80, &r);
+	conv_bn_silu("1x1+bn+silu 16x16 16->32", n, 256, 16, 32, &r);
+	conv_bn_silu("1x1+bn+silu 16x16 24->48", n, 256, 24, 48, &r);
+	conv_bn_silu("1x1+bn+silu 8x8 64->128", n, 64, 64, 128, &r);
 	attention("attention p16 d64 h4", n * 4, 16, 64, 4, &r);
 	attention("attention p4 d80 h4", n * 4, 4, 80, 4, &r);
 	elementwise(n, &r);

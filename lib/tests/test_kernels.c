@@ -1349,6 +1349,140 @@ static void test_attention_fast_path_bits(void **state)
  * and the parameter gradients are the same. Shapes cover the 3x3
  * convolution's blocked and whole-batch paths, the pointwise one, and
  * channel counts that are not multiples of 16. */
+/* A 1x1 convolution and the batch norm after it, backward in one kernel:
+ * the bits of the norm's first-writer backward followed by the
+ * convolution's, for both norms, dx written or added to, NULL gradients,
+ * at 1 and 2 threads, on the own kernels (rows over several segments of
+ * the weight gradient, the last one short and ending within a chunk, and
+ * rows within one segment) and on OpenBLAS. */
+static void test_conv1x1_bn_fused_bits(void **state)
+{
+	(void)state;
+	rml_rng r;
+	rml_rng_seed(&r, 91);
+	const int64_t shapes[][3] = { { 5000, 24, 40 }, { 4100, 16, 32 }, { 2000, 48, 24 } };
+	for (int be = 0; be < 2; be++) {
+		rml_gemm_set_backend(be ? RML_GEMM_OPENBLAS : RML_GEMM_AUTO);
+		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+			int64_t rows = shapes[s][0], cin = shapes[s][1], cout = shapes[s][2];
+			int64_t nx = rows * cin, ny = rows * cout, nw = cin * cout;
+			float *x = rnd(nx, &r, 1), *wt = rnd(nw, &r, 0.3), *yin = rnd(ny, &r, 2);
+			float *dz = rnd(ny, &r, 1), *gamma = rnd(cout, &r, 1), *beta = rnd(cout, &r, 1);
+			float *mean = buf(cout), *rstd = buf(cout), *z = buf(ny);
+			rml_bn_forward_train(z, mean, rstd, NULL, NULL, yin, gamma, beta, rows, cout,
+					     0.1f, 1e-5f);
+			float *dx0 = rnd(nx, &r, 1), *dw0 = rnd(nw, &r, 1), *g0 = rnd(cout, &r, 1);
+			float *dya = buf(ny), *dyb = buf(ny), *dxa = buf(nx), *dxb = buf(nx);
+			float *dwa = buf(nw), *dwb = buf(nw), *ga = buf(cout), *gb = buf(cout);
+			float *ba = buf(cout), *bb = buf(cout);
+			for (int silu = 0; silu < 2; silu++)
+				for (int set = 0; set < 2; set++)
+					for (int th = 1; th <= 2; th++) {
+						rml_set_threads(th);
+						memcpy(dxa, dx0, (size_t)nx * sizeof *dxa);
+						memcpy(dxb, dx0, (size_t)nx * sizeof *dxb);
+						if (set)
+							for (int64_t i = 0; i < nx; i++)
+								dxb[i] = NAN;
+						memcpy(dwa, dw0, (size_t)nw * sizeof *dwa);
+						memcpy(dwb, dw0, (size_t)nw * sizeof *dwb);
+						memcpy(ga, g0, (size_t)cout * sizeof *ga);
+						memcpy(gb, g0, (size_t)cout * sizeof *gb);
+						memcpy(ba, g0, (size_t)cout * sizeof *ba);
+						memcpy(bb, g0, (size_t)cout * sizeof *bb);
+						for (int64_t i = 0; i < ny; i++)
+							dyb[i] = NAN;
+						if (silu)
+							rml_bn_silu_backward_train_set(dya, ga, ba, dz, yin, mean,
+										       rstd, gamma, beta, rows,
+										       cout);
+						else
+							rml_bn_backward_train_set(dya, ga, ba, dz, yin, mean, rstd,
+										  gamma, rows, cout);
+						(set ? rml_linear_backward_set : rml_linear_backward)(
+							dxa, dwa, NULL, dya, x, wt, rows, cin, cout);
+						rml_conv1x1_bn_backward_train(dxb, set, dwb, gb, bb, dyb, dz,
+									      yin, x, wt, mean, rstd,
+									      gamma, beta, rows, cin,
+									      cout, silu);
+						same_bits("fused 1x1 + batch norm dx", dxa, dxb, nx);
+						same_bits("fused 1x1 + batch norm dw", dwa, dwb, nw);
+						same_bits("fused 1x1 + batch norm dgamma", ga, gb, cout);
+						same_bits("fused 1x1 + batch norm dbeta", ba, bb, cout);
+						/* NULL gradients: the others as before. */
+						memcpy(dxb, dx0, (size_t)nx * sizeof *dxb);
+						rml_conv1x1_bn_backward_train(dxb, 0, NULL, NULL, NULL, dyb, dz,
+									      yin, x, wt, mean, rstd,
+									      gamma, beta, rows, cin,
+									      cout, silu);
+						if (!set)
+							same_bits("fused dx alone", dxa, dxb, nx);
+						memcpy(dwa, dw0, (size_t)nw * sizeof *dwa);
+						memcpy(dwb, dw0, (size_t)nw * sizeof *dwb);
+						rml_linear_backward(NULL, dwa, NULL, dya, x, wt, rows, cin, cout);
+						rml_conv1x1_bn_backward_train(NULL, 0, dwb, NULL, NULL, dyb, dz,
+									      yin, x, wt, mean, rstd,
+									      gamma, beta, rows, cin,
+									      cout, silu);
+						same_bits("fused dw alone", dwa, dwb, nw);
+					}
+			free_bufs();
+		}
+	}
+	rml_gemm_set_backend(RML_GEMM_AUTO);
+	rml_set_threads(2);
+}
+
+/* The forward of the same pair in training mode: y, z, the statistics and
+ * the running updates with the bits of the two kernels one after the
+ * other, for both norms, at 1 and 2 threads, on the own kernels and on
+ * OpenBLAS, with rows that do not fill the last chunk of the sums. */
+static void test_conv1x1_bn_forward_bits(void **state)
+{
+	(void)state;
+	rml_rng r;
+	rml_rng_seed(&r, 93);
+	const int64_t shapes[][3] = { { 5000, 24, 40 }, { 300, 16, 32 }, { 4097, 80, 96 } };
+	for (int be = 0; be < 2; be++) {
+		rml_gemm_set_backend(be ? RML_GEMM_OPENBLAS : RML_GEMM_AUTO);
+		for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+			int64_t rows = shapes[s][0], cin = shapes[s][1], cout = shapes[s][2];
+			int64_t nx = rows * cin, ny = rows * cout, nw = cin * cout;
+			float *x = rnd(nx, &r, 1), *wt = rnd(nw, &r, 0.3), *g = rnd(cout, &r, 1);
+			float *be_ = rnd(cout, &r, 1), *rm0 = rnd(cout, &r, 1), *rv0 = rnd(cout, &r, 1);
+			for (int64_t j = 0; j < cout; j++)
+				rv0[j] = fabsf(rv0[j]) + 0.5f;
+			float *ya = buf(ny), *yb = buf(ny), *za = buf(ny), *zb = buf(ny);
+			float *ma = buf(cout), *mb = buf(cout), *sa = buf(cout), *sb = buf(cout);
+			float *rma = buf(cout), *rmb = buf(cout), *rva = buf(cout), *rvb = buf(cout);
+			for (int silu = 0; silu < 2; silu++)
+				for (int th = 1; th <= 2; th++) {
+					rml_set_threads(th);
+					memcpy(rma, rm0, (size_t)cout * sizeof *rma);
+					memcpy(rmb, rm0, (size_t)cout * sizeof *rmb);
+					memcpy(rva, rv0, (size_t)cout * sizeof *rva);
+					memcpy(rvb, rv0, (size_t)cout * sizeof *rvb);
+					for (int64_t i = 0; i < ny; i++)
+						yb[i] = zb[i] = NAN;
+					rml_linear_forward(ya, x, wt, NULL, rows, cin, cout);
+					(silu ? rml_bn_silu_forward_train : rml_bn_forward_train)(
+						za, ma, sa, rma, rva, ya, g, be_, rows, cout, 0.1f, 1e-5f);
+					rml_conv1x1_bn_forward_train(zb, yb, mb, sb, rmb, rvb, x, wt, g, be_,
+								     rows, cin, cout, 0.1f, 1e-5f, silu);
+					same_bits("fused 1x1 + batch norm forward y", ya, yb, ny);
+					same_bits("fused 1x1 + batch norm forward z", za, zb, ny);
+					same_bits("fused 1x1 + batch norm mean", ma, mb, cout);
+					same_bits("fused 1x1 + batch norm rstd", sa, sb, cout);
+					same_bits("fused 1x1 + batch norm running mean", rma, rmb, cout);
+					same_bits("fused 1x1 + batch norm running variance", rva, rvb, cout);
+				}
+			free_bufs();
+		}
+	}
+	rml_gemm_set_backend(RML_GEMM_AUTO);
+	rml_set_threads(2);
+}
+
 static void test_first_writer_bits(void **state)
 {
 	(void)state;
@@ -1550,6 +1684,8 @@ int main(void)
 		cmocka_unit_test(test_more_vs_torch),
 		cmocka_unit_test(test_finite_differences),
 		cmocka_unit_test(test_first_writer_bits),
+		cmocka_unit_test(test_conv1x1_bn_fused_bits),
+		cmocka_unit_test(test_conv1x1_bn_forward_bits),
 		cmocka_unit_test(test_threads_repeat),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -664,6 +664,46 @@ static void test_determinism(void **state)
 	rml_model_free(b);
 }
 
+/* A training step at 1 and at 2 threads: the same logits, parameter and
+ * input gradients, bit for bit. At batch 12 the 16x16 maps have 3,072
+ * rows, so the 1x1 convolutions there and their batch norms run backward
+ * in one kernel over two segments of rows (the 8x8 ones, in one segment,
+ * one after the other). */
+static void test_threads_train(void **state)
+{
+	(void)state;
+	enum { N = 12 };
+	rml_model *a = tiny(0, 8);
+	int64_t np = rml_model_n_params(a, RML_GROUPS_ALL);
+	assert_int_equal(rml_model_reserve(a, N, 1, NULL), RML_OK);
+	rml_model_set_trainable(a, RML_GROUPS_ALL);
+	static float x[N * 3072], dx[2][N * 3072];
+	float dl[N * 10], logits[2][N * 10], *l;
+	float *g[2];
+	fill_pixels(x, N * 3072, 9);
+	for (int i = 0; i < N * 10; i++)
+		dl[i] = (float)(i % 7) * 0.05f - 0.15f;
+	for (int t = 0; t < 2; t++) {
+		rml_set_threads(t + 1);
+		rml_model_zero_grad(a);
+		memset(dx[t], 0, sizeof dx[t]);
+		assert_int_equal(rml_model_forward(a, x, N, RML_MODE_TRAIN, &l, NULL), RML_OK);
+		memcpy(logits[t], l, sizeof logits[t]);
+		assert_int_equal(rml_model_backward(a, dl, dx[t], NULL), RML_OK);
+		assert_int_equal(rml_model_backward_ops_run(a), rml_model_n_ops(a));
+		g[t] = malloc((size_t)np * sizeof(float));
+		assert_non_null(g[t]);
+		memcpy(g[t], rml_model_grad_block(a), (size_t)np * sizeof(float));
+	}
+	assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+	assert_memory_equal(g[0], g[1], (size_t)np * sizeof(float));
+	assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+	free(g[0]);
+	free(g[1]);
+	rml_model_free(a);
+	rml_set_threads(2);
+}
+
 /* Without gradients, activations share memory where their lifetimes
  * allow; the results must not change by a bit, in either mode. */
 static void test_shared_arena(void **state)
@@ -786,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup(test_groups_and_early_stop, threads2),
 		cmocka_unit_test_setup(test_backward_misuse, threads2),
 		cmocka_unit_test_setup(test_determinism, threads2),
+		cmocka_unit_test_setup(test_threads_train, threads2),
 		cmocka_unit_test_setup(test_shared_arena, threads2),
 		cmocka_unit_test_setup(test_nan_weight, threads2),
 		cmocka_unit_test_setup(test_uint8_input_and_head_reset, threads2),
