@@ -323,6 +323,25 @@ double cli_opt_get(const cli_opt *e, const void *base)
 	       : e->kind == CLI_KIND_INT ? (double)*(const int *)src : (double)*(const int64_t *)src;
 }
 
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop_signal(int sig)
+{
+	if (*stop_flag) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	*stop_flag = sig;
+}
+
+void cli_catch_stop(volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
+}
+
 void cli_common_threads(const cli_common *c)
 {
 	rml_set_threads((int)c->threads);

@@ -13,6 +13,7 @@
 #define RML_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -187,6 +188,14 @@ double cli_opt_get(const cli_opt *e, const void *base);
 
 /* cli_parse_args' "help or version printed" (a program ends with 0). */
 enum { CLI_OPT_STOP = -1 };
+
+/* Catch SIGINT and SIGTERM for a long run that can stop cleanly: the
+ * first signal sets *flag to its number and returns, so the run stops
+ * at its next safe point (and exits 128 + *flag); a second one while
+ * *flag is set (a validation or checkpoint still running) ends the
+ * program at once by the signal's default action, which is safe because
+ * outputs are renamed into place whole. One flag per program. */
+void cli_catch_stop(volatile sig_atomic_t *flag);
 
 /* Put the -j thread count in force (all usable cores when not given):
  * the one place a program sets it, after its arguments are checked. */

@@ -2,9 +2,11 @@
  * test_cli.c — the option table of cmd/cli.c (cli_parse_args): every
  * kind stores what it should, every rejected value gives its own message
  * and status, the shared options, the callback, bits, abbreviations and
- * operands. Messages are caught by pointing stderr at a memory stream.
+ * operands; and the stop signal catcher (cli_catch_stop). Messages are
+ * caught by pointing stderr at a memory stream.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -324,6 +326,23 @@ static void test_find_and_get(void **state)
 	assert_null(cli_opt_find(table, 64));
 }
 
+/* The first SIGINT or SIGTERM only sets the flag (to its number), so the
+ * run can stop at its next safe point; the program goes on. */
+static void test_catch_stop(void **state)
+{
+	(void)state;
+	static volatile sig_atomic_t flag;
+	cli_catch_stop(&flag);
+	assert_int_equal(flag, 0);
+	assert_int_equal(raise(SIGTERM), 0);
+	assert_int_equal(flag, SIGTERM);
+	flag = 0;
+	assert_int_equal(raise(SIGINT), 0);
+	assert_int_equal(flag, SIGINT);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+}
+
 int main(void)
 {
 	char *argv[] = { "rmlops-test", NULL };
@@ -341,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_shared),
 		cmocka_unit_test(test_help_and_version_stop),
 		cmocka_unit_test(test_find_and_get),
+		cmocka_unit_test(test_catch_stop),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	free(err_text);
