@@ -153,6 +153,9 @@ int cli_version(void)
 	return CLI_EXIT_OK;
 }
 
+/* What common_opt returns besides CLI_OPT_STOP and CLI_EXIT_USAGE. */
+enum { OPT_DONE = 0, OPT_OTHER = -2 };
+
 static int common_opt(int o, const char *arg, cli_common *c)
 {
 	switch (o) {
@@ -160,23 +163,23 @@ static int common_opt(int o, const char *arg, cli_common *c)
 		if (cli_parse_i64("--seed", arg, 0, INT64_MAX, &c->seed))
 			return CLI_EXIT_USAGE;
 		c->seed_given = 1;
-		return CLI_OPT_DONE;
+		return OPT_DONE;
 	case 'j':
 		if (cli_parse_i64("--threads", arg, 1, c->threads_max ? c->threads_max : 256, &c->threads))
 			return CLI_EXIT_USAGE;
-		return CLI_OPT_DONE;
-	case CLI_O_JSON: c->json = 1; return CLI_OPT_DONE;
-	case 'q': cli_verbosity = 0; return CLI_OPT_DONE;
-	case 'v': cli_verbosity = 2; return CLI_OPT_DONE;
+		return OPT_DONE;
+	case CLI_O_JSON: c->json = 1; return OPT_DONE;
+	case 'q': cli_verbosity = 0; return OPT_DONE;
+	case 'v': cli_verbosity = 2; return OPT_DONE;
 	case 'h':
 		if (!c->help) {
 			c->want_help = 1;
-			return CLI_OPT_DONE;
+			return OPT_DONE;
 		}
 		fputs(c->help, stdout);
 		return CLI_OPT_STOP;
 	case 'V': cli_version(); return CLI_OPT_STOP;
-	default: return CLI_OPT_OTHER;
+	default: return OPT_OTHER;
 	}
 }
 
@@ -320,13 +323,23 @@ double cli_opt_get(const cli_opt *e, const void *base)
 	       : e->kind == CLI_KIND_INT ? (double)*(const int *)src : (double)*(const int64_t *)src;
 }
 
-int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
-	       unsigned *given)
+static volatile sig_atomic_t *stop_flag;
+
+static void on_stop_signal(int sig)
 {
-	int r = common_opt(o, arg, c);
-	if (r == CLI_OPT_OTHER && numbers)
-		r = cli_number_opt(numbers, o, arg, base, given);
-	return r;
+	if (*stop_flag) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	*stop_flag = sig;
+}
+
+void cli_catch_stop(volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 }
 
 void cli_common_threads(const cli_common *c)
@@ -364,36 +377,6 @@ int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_sub
 	if (!(*out = cli_subcommand_find(t, name)))
 		return cli_usage_error("unknown command '%s'", name);
 	return 0;
-}
-
-int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given)
-{
-	for (; t->name; t++) {
-		if (t->id != o)
-			continue;
-		cli_kind kind = t->type == 'd' ? CLI_KIND_F64 : t->type == 'i' ? CLI_KIND_INT : CLI_KIND_I64;
-		if (store_value(t->name, kind, t->lo, t->hi, NULL, arg, (char *)base + t->offset))
-			return CLI_EXIT_USAGE;
-		if (given)
-			*given |= t->bit;
-		return CLI_OPT_DONE;
-	}
-	return CLI_OPT_OTHER;
-}
-
-const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit)
-{
-	for (; t->name; t++)
-		if (t->bit == bit)
-			return t;
-	return NULL;
-}
-
-double cli_number_get(const cli_number_option *e, const void *base)
-{
-	const char *src = (const char *)base + e->offset;
-	return e->type == 'd' ? *(const double *)src
-	       : e->type == 'i' ? (double)*(const int *)src : (double)*(const int64_t *)src;
 }
 
 int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)

@@ -5,7 +5,7 @@
  * refusing to write binary data to a terminal, checking that stdout was
  * really written, parsing numbers strictly, and a progress bar that shows
  * only on a terminal; the options all programs share (-s, -j, --json,
- * -q, -v, -h, -V), options that set one number, and subcommands, each
+ * -q, -v, -h, -V), the options of each program and subcommands, each
  * described once as a table (cli_parse_args). Linked into each
  * program, not into librmlops.
  */
@@ -13,6 +13,7 @@
 #define RML_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,66 +186,16 @@ const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit);
  * double. */
 double cli_opt_get(const cli_opt *e, const void *base);
 
-/* Results of cli_option (below) besides CLI_EXIT_USAGE; CLI_OPT_STOP is
- * also cli_parse_args' "help or version printed". */
-enum { CLI_OPT_DONE = 0, CLI_OPT_STOP = -1, CLI_OPT_OTHER = -2 };
+/* cli_parse_args' "help or version printed" (a program ends with 0). */
+enum { CLI_OPT_STOP = -1 };
 
-/*
- * The option loop of the programs not yet on a table (to go when the
- * last of them is): each puts the shared options into its struct option
- * table with the CLI_OPT_* macros, their letters into its getopt string
- * with CLI_SHORT_*, and hands every option getopt_long returns to
- * cli_option before its own switch, with a table of the options that set
- * one number (cli_number_option). The values are checked as
- * cli_parse_args checks them.
- */
-#define CLI_OPT_SEED { "seed", required_argument, 0, 's' }
-#define CLI_OPT_THREADS { "threads", required_argument, 0, 'j' }
-#define CLI_OPT_JSON { "json", no_argument, 0, CLI_O_JSON }
-#define CLI_OPT_QUIET { "quiet", no_argument, 0, 'q' }
-#define CLI_OPT_VERBOSE { "verbose", no_argument, 0, 'v' }
-#define CLI_OPT_HELP { "help", no_argument, 0, 'h' }
-#define CLI_OPT_VERSION { "version", no_argument, 0, 'V' }
-#define CLI_OPTS_BASE CLI_OPT_QUIET, CLI_OPT_VERBOSE, CLI_OPT_HELP, CLI_OPT_VERSION
-#define CLI_OPTS_ALL CLI_OPT_SEED, CLI_OPT_THREADS, CLI_OPT_JSON, CLI_OPTS_BASE
-#define CLI_SHORT_BASE "qvhV"
-#define CLI_SHORT_ALL "s:j:" CLI_SHORT_BASE
-
-/* Hand it getopt_long's result o (with its optarg arg). A shared option
- * sets c; an option of the number table numbers (may be NULL) sets its
- * field in base and ORs its bit into *given (may be NULL). Returns
- * CLI_OPT_DONE when handled, CLI_OPT_OTHER when o is neither (the
- * program's own switch takes it), CLI_OPT_STOP after printing the help
- * or version, or CLI_EXIT_USAGE after a usage message for a bad value. */
-typedef struct cli_number_option cli_number_option;
-int cli_option(int o, const char *arg, cli_common *c, const cli_number_option *numbers, void *base,
-	       unsigned *given);
-
-/* For cli_option: options that set one number in a program's settings
- * struct, as a table ended by a { 0 } entry: the getopt value, the option's name for
- * messages, the field's type ('l' int64_t, 'i' int, 'd' double), the
- * bounds (doubles, so whole-number bounds stay below 2^53), the field's
- * offset in the struct (offsetof) and a bit that records the option as
- * given (0: none). */
-struct cli_number_option {
-	int id;
-	const char *name;
-	char type;
-	double lo, hi;
-	size_t offset;
-	unsigned bit;
-};
-
-/* When o is in t: parse arg strictly within the entry's bounds (as
- * cli_parse_i64 / cli_parse_f64 do) into base + offset, OR its bit into
- * *given (may be NULL) and return CLI_OPT_DONE, or CLI_EXIT_USAGE after
- * the message. CLI_OPT_OTHER when o is not in t. cli_option calls it;
- * a program calls it itself only for a table outside its option loop. */
-int cli_number_opt(const cli_number_option *t, int o, const char *arg, void *base, unsigned *given);
-/* The entry of t with this bit, or NULL. */
-const cli_number_option *cli_number_find(const cli_number_option *t, unsigned bit);
-/* The value of entry e in base, as a double. */
-double cli_number_get(const cli_number_option *e, const void *base);
+/* Catch SIGINT and SIGTERM for a long run that can stop cleanly: the
+ * first signal sets *flag to its number and returns, so the run stops
+ * at its next safe point (and exits 128 + *flag); a second one while
+ * *flag is set (a validation or checkpoint still running) ends the
+ * program at once by the signal's default action, which is safe because
+ * outputs are renamed into place whole. One flag per program. */
+void cli_catch_stop(volatile sig_atomic_t *flag);
 
 /* Put the -j thread count in force (all usable cores when not given):
  * the one place a program sets it, after its arguments are checked. */

@@ -21,8 +21,7 @@
 #include "dataset.h"
 #include "model.h"
 
-#define MAX_SET 64
-#define MAX_BUDGETS 64
+#define MAX_BUDGETS RML_ATTACK_MAX_BUDGETS
 
 struct cmdline {
 	const cli_subcommand *cmd;
@@ -31,9 +30,7 @@ struct cmdline {
 	const char *eps_list, *pixels_list, *queries_list;
 	/* Attack settings given on the command line, in order; they override
 	 * the attack list's values. */
-	const char *set_key[MAX_SET], *set_val[MAX_SET];
-	char key_buf[MAX_SET][32];
-	int n_set;
+	rml_attack_sets sets;
 	int64_t batch, sheet_count;
 	double amplify;
 	int have_attack;   /* --attack given */
@@ -134,22 +131,8 @@ static void usage(void)
 /* A setting under its key (the option's name with '_' for '-'). */
 static int add_set(struct cmdline *c, const char *key, const char *val)
 {
-	if (c->n_set >= MAX_SET)
-		return cli_usage_error("too many attack settings");
-	char *k = c->key_buf[c->n_set];
-	snprintf(k, sizeof c->key_buf[0], "%s", key);
-	for (char *p = k; *p; p++)
-		*p = *p == '-' ? '_' : *p;
-	c->set_key[c->n_set] = k;
-	c->set_val[c->n_set++] = val;
-	return 0;
-}
-
-/* The command line's settings over an attack: 0, or 2 after the message. */
-static int apply_sets(const struct cmdline *c, rml_attack_spec *a, int skip_budgets)
-{
 	rml_error err = { 0 };
-	if (rml_attack_spec_apply(a, c->set_key, c->set_val, c->n_set, skip_budgets, &err))
+	if (rml_attack_sets_add(&c->sets, key, val, &err))
 		return cli_usage_error("%s", err.msg);
 	return 0;
 }
@@ -166,64 +149,18 @@ static int parse_budgets(const char *opt, const char *s, int whole, double *v, i
 }
 
 /* What the options ask of the command, judged before any file is read. */
-static int check_args(struct cmdline *c, const char *name, int have_attack)
+static int check_args(struct cmdline *c, const char *name)
 {
-	const int create = !strcmp(name, "create"), curve = !strcmp(name, "curve");
-	if (!strcmp(name, "verify")) {
-		if (!c->data || !c->clean)
-			return cli_usage_error("verify needs -d ADVERSARIAL and --clean DATA");
-		if (!strcmp(c->data, "-") && !strcmp(c->clean, "-"))
-			return cli_usage_error("the two datasets cannot both come from standard input");
-		return 0;
-	}
-	if (!c->model || !c->data)
-		return cli_usage_error("%s needs -m MODEL and -d DATA", name);
-	if (!strcmp(c->model, "-") && !strcmp(c->data, "-"))
-		return cli_usage_error("model and data cannot both come from standard input");
-	if (!have_attack && !c->config)
-		return cli_usage_error("name an attack with --attack KIND or give --config FILE");
-	if (c->clean)
-		return cli_usage_error("--clean goes with verify");
-	if (c->output && !create)
-		return cli_usage_error("-o goes with create (run and curve print reports)");
-	if ((c->sheet || c->sheet_count || c->amplify > 0) && !create)
-		return cli_usage_error("--sheet, --sheet-count and --amplify go with create");
-	if (c->plot && !curve)
-		return cli_usage_error("--plot goes with curve");
-	if (curve && !c->eps_list && !c->pixels_list)
-		return cli_usage_error("curve needs a list of budgets: --eps LIST (or --pixels LIST)");
-	if (curve && c->queries_list) {
-		/* The query axis: one eps, the list is the axis, and Square
-		 * runs with the largest count as its budget. */
-		if (!c->eps_list || c->pixels_list || strchr(c->eps_list, ','))
-			return cli_usage_error("curve --queries LIST wants one --eps E (and no --pixels)");
-		double v[MAX_BUDGETS], mx = 0;
-		int nv;
-		if (rml_attack_list_parse(c->queries_list, 1, 1e7, 1, v, MAX_BUDGETS, &nv))
-			return cli_usage_error("--queries wants up to %d whole numbers from 1 to 10000000 "
-					       "separated by commas, not '%s'", MAX_BUDGETS, c->queries_list);
-		for (int i = 0; i < nv; i++)
-			mx = fmax(mx, v[i]);
-		static char qmax[32];
-		snprintf(qmax, sizeof qmax, "%.0f", mx);
-		if (add_set(c, "eps", c->eps_list) || add_set(c, "queries", qmax))
-			return CLI_EXIT_USAGE;
-	} else if (c->queries_list && add_set(c, "queries", c->queries_list)) {
-		return CLI_EXIT_USAGE;
-	}
-	if (!curve && ((c->eps_list && add_set(c, "eps", c->eps_list)) ||
-		       (c->pixels_list && add_set(c, "pixels", c->pixels_list))))
-		return CLI_EXIT_USAGE;
-	static char seed[32];
-	snprintf(seed, sizeof seed, "%lld", (long long)c->com.seed);
-	if (c->com.seed_given && add_set(c, "seed", seed))
-		return CLI_EXIT_USAGE;
-	rml_attack_spec probe;
-	rml_attack_spec_default(&probe, RML_ATTACK_FGSM);
-	if (apply_sets(c, &probe, curve && !c->queries_list))
-		return CLI_EXIT_USAGE;
+	const rml_attack_args a = {
+		.command = name, .model = c->model, .data = c->data, .config = c->config,
+		.clean = c->clean, .output = c->output, .plot = c->plot, .eps_list = c->eps_list,
+		.pixels_list = c->pixels_list, .queries_list = c->queries_list,
+		.have_attack = c->have_attack,
+		.sheet = c->sheet || c->sheet_count || c->amplify > 0,
+		.seed_given = c->com.seed_given, .seed = c->com.seed,
+	};
 	rml_error err = { 0 };
-	if (!c->config && rml_attack_spec_check(&probe, 0, &err))
+	if (rml_attack_args_check(&a, &c->sets, &err))
 		return cli_usage_error("%s", err.msg);
 	return 0;
 }
@@ -276,7 +213,7 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
-	return check_args(c, name, c->have_attack);
+	return check_args(c, name);
 }
 
 static void progress(void *ctx, int64_t done, int64_t total)
@@ -334,40 +271,16 @@ struct job {
 	rml_outbuf out;   /* the report being written */
 };
 
-/* The attacks to run: the --config list (optionally one name) or the
- * command line's single attack, with the command line's settings on top.
- * What the file holds is checked first (a bad file: exit 1); what is
- * wrong only after the command line's settings is a bad option value
- * (usage, exit 2). */
+/* The attacks to run (rml_attack_list_make): a bad file is exit 1, a
+ * value wrong only after the command line's settings a usage error. */
 static int load_attacks(const struct cmdline *c, struct job *j)
 {
-	const int skip = c->cmd->run == cmd_curve && !c->queries_list;
-	const int k = rml_model_n_classes(j->m);
-	if (c->config) {
-		if (rml_attack_spec_load(c->config, c->name, &j->list, &j->n, &j->err))
-			return CLI_EXIT_FAIL;
-	} else {
-		if (!(j->list = malloc(sizeof *j->list))) {
-			rml_errorf(&j->err, RML_ERR_NOMEM, "out of memory");
-			return CLI_EXIT_FAIL;
-		}
-		rml_attack_spec_default(j->list, RML_ATTACK_FGSM);
-		j->n = 1;
-		if (c->name && rml_attack_spec_set(j->list, "name", c->name, &j->err))
-			return CLI_EXIT_FAIL;
-	}
-	for (int i = 0; i < j->n; i++) {
-		if (c->config && rml_attack_spec_check(&j->list[i], k, &j->err))
-			return CLI_EXIT_FAIL;
-		if (apply_sets(c, &j->list[i], skip))
-			return CLI_EXIT_USAGE;
-		if (rml_attack_spec_check(&j->list[i], k, &j->err))
-			return cli_usage_error("%s", j->err.msg);
-	}
-	if (!strcmp(c->cmd->name, "create") && j->n > 1)
-		return cli_usage_error("%s lists %d attacks; create makes one dataset: choose one with --name NAME",
-				       c->config, j->n);
-	return 0;
+	int usage;
+	if (!rml_attack_list_make(c->config, c->name, &c->sets, c->cmd->run == cmd_curve && !c->queries_list,
+				  rml_model_n_classes(j->m), !strcmp(c->cmd->name, "create"), &j->list,
+				  &j->n, &usage, &j->err))
+		return 0;
+	return usage ? cli_usage_error("%s", j->err.msg) : CLI_EXIT_FAIL;
 }
 
 /* The outputs, checked before any work (the report is an output of run

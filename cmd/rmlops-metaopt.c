@@ -32,17 +32,8 @@ struct cmdline {
 	int argc;
 };
 
+/* Set by the first SIGINT or SIGTERM (cli_catch_stop): stop at the next step. */
 static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = sig;
-}
 
 static const char usage_text[] =
 	"Usage: rmlops-metaopt -m MODEL -d DATA --val VAL [--tasks TASKS] [OPTIONS] -o OUT\n"
@@ -351,8 +342,7 @@ static int run_opt(const struct cmdline *c, struct inputs *in, const rml_file *c
 	int64_t best_it;
 	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
 	cli_info("P0 %.4f, held-out R of the model as given %.4f", p0, before);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_catch_stop(&interrupted);
 	const rml_metaopt_loop loop = { log, ckpt_path, in->m, argc, argv, c->until, stopped, after,
 					(void *)&c->cfg };
 	if (rml_metaopt_run_loop(mo, &loop, rmean, held, err))

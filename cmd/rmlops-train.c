@@ -37,20 +37,8 @@ struct cmdline {
 	double erasing, mixup, cutmix;
 };
 
+/* Set by the first SIGINT or SIGTERM (cli_catch_stop): stop at the next step. */
 static volatile sig_atomic_t interrupted;
-
-/* The first signal asks to stop at the next step; a second one while a
- * validation or a checkpoint is still running ends the program at once,
- * which is safe because checkpoints are renamed into place whole. */
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = sig;
-}
 
 static const char usage_text[] =
 	"Usage: rmlops-train -d TRAIN [OPTIONS] -o MODEL\n"
@@ -404,8 +392,7 @@ int main(int argc, char **argv)
 	int status = CLI_EXIT_FAIL;
 	if (prepare(&r, &c, &log, &err))
 		goto done;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_catch_stop(&interrupted);
 	int64_t stop = c.until ? c.until : c.s.epochs;
 	double last_acc = NAN, last_nll = NAN, last_loss = NAN;
 	int64_t e;

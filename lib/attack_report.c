@@ -88,6 +88,121 @@ int rml_attack_list_parse(const char *s, double lo, double hi, int whole, double
 	return 0;
 }
 
+rml_status rml_attack_sets_add(rml_attack_sets *s, const char *key, const char *val, rml_error *err)
+{
+	if (s->n >= RML_ATTACK_MAX_SETS)
+		return rml_errorf(err, RML_ERR_LIMIT, "too many attack settings");
+	char *k = s->key_buf[s->n];
+	snprintf(k, sizeof s->key_buf[0], "%s", key);
+	for (char *p = k; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	s->key[s->n] = k;
+	s->val[s->n++] = val;
+	return RML_OK;
+}
+
+rml_status rml_attack_args_check(const rml_attack_args *a, rml_attack_sets *s, rml_error *err)
+{
+	const char *name = a->command;
+	const int create = !strcmp(name, "create"), curve = !strcmp(name, "curve");
+	if (!strcmp(name, "verify")) {
+		if (!a->data || !a->clean)
+			return rml_errorf(err, RML_ERR_ARG, "verify needs -d ADVERSARIAL and --clean DATA");
+		if (!strcmp(a->data, "-") && !strcmp(a->clean, "-"))
+			return rml_errorf(err, RML_ERR_ARG,
+					  "the two datasets cannot both come from standard input");
+		return RML_OK;
+	}
+	if (!a->model || !a->data)
+		return rml_errorf(err, RML_ERR_ARG, "%s needs -m MODEL and -d DATA", name);
+	if (!strcmp(a->model, "-") && !strcmp(a->data, "-"))
+		return rml_errorf(err, RML_ERR_ARG, "model and data cannot both come from standard input");
+	if (!a->have_attack && !a->config)
+		return rml_errorf(err, RML_ERR_ARG, "name an attack with --attack KIND or give --config FILE");
+	if (a->clean)
+		return rml_errorf(err, RML_ERR_ARG, "--clean goes with verify");
+	if (a->output && !create)
+		return rml_errorf(err, RML_ERR_ARG, "-o goes with create (run and curve print reports)");
+	if (a->sheet && !create)
+		return rml_errorf(err, RML_ERR_ARG, "--sheet, --sheet-count and --amplify go with create");
+	if (a->plot && !curve)
+		return rml_errorf(err, RML_ERR_ARG, "--plot goes with curve");
+	if (curve && !a->eps_list && !a->pixels_list)
+		return rml_errorf(err, RML_ERR_ARG,
+				  "curve needs a list of budgets: --eps LIST (or --pixels LIST)");
+	rml_status st;
+	if (curve && a->queries_list) {
+		/* The query axis: one eps, the list is the axis, and Square
+		 * runs with the largest count as its budget. */
+		if (!a->eps_list || a->pixels_list || strchr(a->eps_list, ','))
+			return rml_errorf(err, RML_ERR_ARG,
+					  "curve --queries LIST wants one --eps E (and no --pixels)");
+		double v[RML_ATTACK_MAX_BUDGETS], mx = 0;
+		int nv;
+		if (rml_attack_list_parse(a->queries_list, 1, 1e7, 1, v, RML_ATTACK_MAX_BUDGETS, &nv))
+			return rml_errorf(err, RML_ERR_ARG,
+					  "--queries wants up to %d whole numbers from 1 to 10000000 "
+					  "separated by commas, not '%s'",
+					  RML_ATTACK_MAX_BUDGETS, a->queries_list);
+		for (int i = 0; i < nv; i++)
+			mx = fmax(mx, v[i]);
+		snprintf(s->queries_max, sizeof s->queries_max, "%.0f", mx);
+		if ((st = rml_attack_sets_add(s, "eps", a->eps_list, err)) ||
+		    (st = rml_attack_sets_add(s, "queries", s->queries_max, err)))
+			return st;
+	} else if (a->queries_list && (st = rml_attack_sets_add(s, "queries", a->queries_list, err))) {
+		return st;
+	}
+	if (!curve && ((a->eps_list && (st = rml_attack_sets_add(s, "eps", a->eps_list, err))) ||
+		       (a->pixels_list && (st = rml_attack_sets_add(s, "pixels", a->pixels_list, err)))))
+		return st;
+	snprintf(s->seed, sizeof s->seed, "%lld", (long long)a->seed);
+	if (a->seed_given && (st = rml_attack_sets_add(s, "seed", s->seed, err)))
+		return st;
+	rml_attack_spec probe;
+	rml_attack_spec_default(&probe, RML_ATTACK_FGSM);
+	if ((st = rml_attack_spec_apply(&probe, s->key, s->val, s->n, curve && !a->queries_list, err)))
+		return st;
+	if (!a->config && (st = rml_attack_spec_check(&probe, 0, err)))
+		return st;
+	return RML_OK;
+}
+
+rml_status rml_attack_list_make(const char *config, const char *name, const rml_attack_sets *s,
+				int skip_budgets, int n_classes, int only_one, rml_attack_spec **list,
+				int *n, int *usage, rml_error *err)
+{
+	rml_status st;
+	*usage = 0;
+	if (config) {
+		if ((st = rml_attack_spec_load(config, name, list, n, err)))
+			return st;
+	} else {
+		if (!(*list = malloc(sizeof **list)))
+			return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+		rml_attack_spec_default(*list, RML_ATTACK_FGSM);
+		*n = 1;
+		if (name && (st = rml_attack_spec_set(*list, "name", name, err)))
+			return st;
+	}
+	for (int i = 0; i < *n; i++) {
+		if (config && (st = rml_attack_spec_check(&(*list)[i], n_classes, err)))
+			return st;
+		*usage = 1;
+		if ((st = rml_attack_spec_apply(&(*list)[i], s->key, s->val, s->n, skip_budgets, err)) ||
+		    (st = rml_attack_spec_check(&(*list)[i], n_classes, err)))
+			return st;
+		*usage = 0;
+	}
+	if (only_one && *n > 1) {
+		*usage = 1;
+		return rml_errorf(err, RML_ERR_ARG,
+				  "%s lists %d attacks; create makes one dataset: choose one with --name NAME",
+				  config, *n);
+	}
+	return RML_OK;
+}
+
 void rml_attack_report_header(rml_outbuf *o)
 {
 	put(o, "%-16s %6s %10s %8s %12s %9s %9s %7s %12s %9s\n", "attack", "n", "clean_acc1", "acc1",

@@ -4,7 +4,9 @@
  * object, the robustness and query curves as a table or JSON, and the
  * check of a stored adversarial set; with the two steps between a
  * command line and the attacks of attack_model.h: settings given as
- * key/value pairs applied over an attack, and comma lists of budgets.
+ * key/value pairs applied over an attack, and comma lists of budgets;
+ * and what a command line of rmlops-attack asks, judged before any file
+ * is read, and the list of attacks it runs.
  * The text is built in an rml_outbuf, so a report can be tested and
  * goes to standard output or error as the program decides.
  *
@@ -36,6 +38,60 @@ rml_status rml_attack_spec_apply(rml_attack_spec *a, const char *const *keys,
  * caller words the message after its option). */
 int rml_attack_list_parse(const char *s, double lo, double hi, int whole, double *v, int max,
 			  int *n);
+
+/* At most this many budgets in a list, and settings on a command line. */
+enum { RML_ATTACK_MAX_BUDGETS = 64, RML_ATTACK_MAX_SETS = 64 };
+
+/* Attack settings from a command line, in order, for
+ * rml_attack_spec_apply: keys as an attack list spells them ("step_size"
+ * for --step-size), values as given (not copied: they must outlive the
+ * struct, as argv does). Zero it to start. */
+typedef struct {
+	const char *key[RML_ATTACK_MAX_SETS], *val[RML_ATTACK_MAX_SETS];
+	char key_buf[RML_ATTACK_MAX_SETS][32];
+	char queries_max[32], seed[32];   /* values made by rml_attack_args_check */
+	int n;
+} rml_attack_sets;
+
+/* Add key (an option's name; '-' becomes '_') = val to s. RML_ERR_LIMIT
+ * "too many attack settings" when s is full. */
+rml_status rml_attack_sets_add(rml_attack_sets *s, const char *key, const char *val, rml_error *err);
+
+/* What a command line of rmlops-attack asks, as far as it matters before
+ * any file is read. */
+typedef struct {
+	const char *command;   /* "create", "run", "curve" or "verify" */
+	const char *model, *data, *config, *clean, *output, *plot;
+	const char *eps_list, *pixels_list, *queries_list;   /* --eps, --pixels, --queries */
+	int have_attack;       /* --attack given */
+	int sheet;             /* --sheet, --sheet-count or --amplify given */
+	int seed_given;
+	int64_t seed;
+} rml_attack_args;
+
+/* Judge a's options together: the inputs each command needs (not both
+ * from standard input), the options that go only with one command, a
+ * curve's budgets and its query axis (--queries LIST with one --eps:
+ * the list is checked, and square then runs with its largest count).
+ * The budgets (not a curve's), the queries and a given seed join s as
+ * settings, and s is tried on a default attack (checked through when
+ * there is no --config). RML_OK, or RML_ERR_ARG with the message of the
+ * first thing wrong, a usage error (rmlops-attack(1) words it). */
+rml_status rml_attack_args_check(const rml_attack_args *a, rml_attack_sets *s, rml_error *err);
+
+/* The attacks a command line runs: the --config list config (only the
+ * attack named name, when not NULL) or, with config NULL, one default
+ * attack named name (when not NULL), then the settings s over each
+ * (without the budgets when skip_budgets: a curve's are a list), each
+ * checked for n_classes classes; with only_one (create), a list of more
+ * than one is refused. *list (malloc'd, the caller frees it, also on
+ * failure) and *n are set as far as it got. On failure *usage says
+ * whose fault it is: 0, the file's (what it holds is checked before the
+ * settings are applied); 1, the command line's (a value that is wrong
+ * only after the settings). */
+rml_status rml_attack_list_make(const char *config, const char *name, const rml_attack_sets *s,
+				int skip_budgets, int n_classes, int only_one, rml_attack_spec **list,
+				int *n, int *usage, rml_error *err);
 
 /* The table of per-attack reports: the header line, and one row. */
 void rml_attack_report_header(rml_outbuf *o);

@@ -2,10 +2,11 @@
  * test_cli.c — the option table of cmd/cli.c (cli_parse_args): every
  * kind stores what it should, every rejected value gives its own message
  * and status, the shared options, the callback, bits, abbreviations and
- * operands; and the older cli_option loop, which checks numbers the same
- * way. Messages are caught by pointing stderr at a memory stream.
+ * operands; and the stop signal catcher (cli_catch_stop). Messages are
+ * caught by pointing stderr at a memory stream.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -325,39 +326,21 @@ static void test_find_and_get(void **state)
 	assert_null(cli_opt_find(table, 64));
 }
 
-/* The older loop: cli_option with a number table checks as the table does. */
-static void test_cli_option_numbers(void **state)
+/* The first SIGINT or SIGTERM only sets the flag (to its number), so the
+ * run can stop at its next safe point; the program goes on. */
+static void test_catch_stop(void **state)
 {
 	(void)state;
-	static const cli_number_option numbers[] = {
-		{ 300, "--count", 'l', 1, 100, offsetof(struct settings, count), G_COUNT },
-		{ 301, "--small", 'i', -3, 3, offsetof(struct settings, small), 0 },
-		{ 302, "--fraction", 'd', 0, 1, offsetof(struct settings, frac), G_FRAC },
-		{ 0 },
-	};
-	struct settings s = { 0 };
-	unsigned given = 0;
-	assert_int_equal(cli_option(300, "5", &s.com, numbers, &s, &given), CLI_OPT_DONE);
-	assert_int_equal(cli_option(301, "-1", &s.com, numbers, &s, &given), CLI_OPT_DONE);
-	assert_int_equal(cli_option(302, "0.5", &s.com, numbers, &s, &given), CLI_OPT_DONE);
-	assert_int_equal(s.count, 5);
-	assert_int_equal(s.small, -1);
-	assert_true(s.frac == 0.5);
-	assert_int_equal(given, G_COUNT | G_FRAC);
-	assert_int_equal(cli_option(303, "1", &s.com, numbers, &s, &given), CLI_OPT_OTHER);
-	assert_int_equal(cli_option('s', "7", &s.com, numbers, &s, &given), CLI_OPT_DONE);
-	assert_int_equal(s.com.seed, 7);
-	FILE *saved = stderr;
-	free(err_text);
-	err_text = NULL;
-	stderr = open_memstream(&err_text, &err_len);
-	int r = cli_option(300, "101", &s.com, numbers, &s, &given);
-	fclose(stderr);
-	stderr = saved;
-	assert_int_equal(r, CLI_EXIT_USAGE);
-	expect_message("--count wants a whole number from 1 to 100, not '101'");
-	assert_int_equal(s.count, 5);
-	assert_true(cli_number_get(cli_number_find(numbers, G_FRAC), &s) == 0.5);
+	static volatile sig_atomic_t flag;
+	cli_catch_stop(&flag);
+	assert_int_equal(flag, 0);
+	assert_int_equal(raise(SIGTERM), 0);
+	assert_int_equal(flag, SIGTERM);
+	flag = 0;
+	assert_int_equal(raise(SIGINT), 0);
+	assert_int_equal(flag, SIGINT);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 }
 
 int main(void)
@@ -377,7 +360,7 @@ int main(void)
 		cmocka_unit_test(test_shared),
 		cmocka_unit_test(test_help_and_version_stop),
 		cmocka_unit_test(test_find_and_get),
-		cmocka_unit_test(test_cli_option_numbers),
+		cmocka_unit_test(test_catch_stop),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	free(err_text);

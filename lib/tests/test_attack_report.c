@@ -2,7 +2,9 @@
  * test_attack_report.c — rmlops-attack's report text and command-line
  * steps: budget lists (bounds, whole numbers, too many, empty), settings
  * applied kind first and preset second whatever their order, with the
- * option's spelling in the message; a report's JSON with null for NaN; a
+ * option's spelling in the message; the checks of a command line before
+ * any file is read (each message) and the list of attacks it runs
+ * (whose fault a failure is); a report's JSON with null for NaN; a
  * table row and the curve tables, written out by hand here.
  */
 #include <math.h>
@@ -10,6 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -68,6 +72,158 @@ static void test_spec_apply(void **state)
 	assert_memory_equal(err.msg, "--step-size: ", 13);
 }
 
+/* One rejected command line: RML_ERR_ARG and this message. */
+static void expect_args(const rml_attack_args *a, const char *msg)
+{
+	rml_attack_sets s;
+	memset(&s, 0, sizeof s);
+	rml_error err = { 0 };
+	assert_int_equal(rml_attack_args_check(a, &s, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, msg);
+}
+
+/* The checks of a command line before any file is read, each message of
+ * its own, and the settings they add. */
+static void test_args_check(void **state)
+{
+	(void)state;
+	rml_attack_sets s;
+	rml_error err = { 0 };
+	rml_attack_args a = { .command = "verify", .data = "adv.rml" };
+	expect_args(&a, "verify needs -d ADVERSARIAL and --clean DATA");
+	a.clean = "-";
+	a.data = "-";
+	expect_args(&a, "the two datasets cannot both come from standard input");
+	a.data = "adv.rml";
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_args_check(&a, &s, &err), RML_OK);
+
+	a = (rml_attack_args){ .command = "run", .data = "d.rml" };
+	expect_args(&a, "run needs -m MODEL and -d DATA");
+	a.model = a.data = "-";
+	expect_args(&a, "model and data cannot both come from standard input");
+	a.model = "m.rml";
+	a.data = "d.rml";
+	expect_args(&a, "name an attack with --attack KIND or give --config FILE");
+	a.config = "attacks.yaml";
+	a.clean = "c.rml";
+	expect_args(&a, "--clean goes with verify");
+	a.clean = NULL;
+	a.output = "o.rml";
+	expect_args(&a, "-o goes with create (run and curve print reports)");
+	a.output = NULL;
+	a.sheet = 1;
+	expect_args(&a, "--sheet, --sheet-count and --amplify go with create");
+	a.sheet = 0;
+	a.plot = "p.png";
+	expect_args(&a, "--plot goes with curve");
+	a.command = "curve";
+	expect_args(&a, "curve needs a list of budgets: --eps LIST (or --pixels LIST)");
+	a.eps_list = "1,2";
+	a.queries_list = "10,100";
+	expect_args(&a, "curve --queries LIST wants one --eps E (and no --pixels)");
+	a.eps_list = "3";
+	a.queries_list = "10,0";
+	expect_args(&a, "--queries wants up to 64 whole numbers from 1 to 10000000 separated by "
+			"commas, not '10,0'");
+
+	/* The query axis: eps and the largest count join the settings. */
+	a.queries_list = "10,5000,100";
+	a.seed_given = 1;
+	a.seed = 42;
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_args_check(&a, &s, &err), RML_OK);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.key[0], "eps");
+	assert_string_equal(s.val[0], "3");
+	assert_string_equal(s.key[1], "queries");
+	assert_string_equal(s.val[1], "5000");
+	assert_string_equal(s.key[2], "seed");
+	assert_string_equal(s.val[2], "42");
+
+	/* A curve's budget list is not a setting; run's budgets are. */
+	a = (rml_attack_args){ .command = "curve", .model = "m", .data = "d", .have_attack = 1,
+			       .eps_list = "0,1,2" };
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_args_check(&a, &s, &err), RML_OK);
+	assert_int_equal(s.n, 0);
+	a.command = "run";
+	a.eps_list = "2";
+	a.pixels_list = "5";
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_sets_add(&s, "step-size", "1", &err), RML_OK);
+	assert_int_equal(rml_attack_args_check(&a, &s, &err), RML_OK);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.key[0], "step_size");
+	assert_string_equal(s.key[1], "eps");
+	assert_string_equal(s.key[2], "pixels");
+	/* A bad setting, tried on a default attack, names its option. */
+	a.eps_list = "x";
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_args_check(&a, &s, &err), RML_ERR_ARG);
+	assert_memory_equal(err.msg, "--eps: ", 7);
+
+	/* Too many settings. */
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < RML_ATTACK_MAX_SETS; i++)
+		assert_int_equal(rml_attack_sets_add(&s, "steps", "3", &err), RML_OK);
+	assert_int_equal(rml_attack_sets_add(&s, "steps", "3", &err), RML_ERR_LIMIT);
+	assert_string_equal(err.msg, "too many attack settings");
+}
+
+/* The list of attacks: a default one with the settings on top, or a
+ * YAML list; whose fault a failure is. */
+static void test_list_make(void **state)
+{
+	(void)state;
+	rml_attack_sets s;
+	memset(&s, 0, sizeof s);
+	rml_error err = { 0 };
+	rml_attack_spec *list = NULL;
+	int n = 0, usage = -1;
+	assert_int_equal(rml_attack_sets_add(&s, "attack", "pgd", &err), RML_OK);
+	assert_int_equal(rml_attack_sets_add(&s, "steps", "4", &err), RML_OK);
+	assert_int_equal(rml_attack_list_make(NULL, "mine", &s, 0, 10, 1, &list, &n, &usage, &err), RML_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].cfg.kind, RML_ATTACK_PGD);
+	assert_int_equal(list[0].cfg.steps, 4);
+	assert_string_equal(list[0].name, "mine");
+	free(list);
+	list = NULL;
+	/* A class target beyond the model's classes: the command line's fault. */
+	assert_int_equal(rml_attack_sets_add(&s, "target", "12", &err), RML_OK);
+	assert_int_not_equal(rml_attack_list_make(NULL, NULL, &s, 0, 10, 1, &list, &n, &usage, &err),
+			     RML_OK);
+	assert_int_equal(usage, 1);
+	free(list);
+	list = NULL;
+
+	char path[4096];
+	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
+	snprintf(path, sizeof path, "%s/attacks.yaml", dir);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rml_attack_list_make(path, NULL, &s, 0, 10, 0, &list, &n, &usage, &err), RML_OK);
+	assert_true(n > 1);
+	free(list);
+	list = NULL;
+	/* create makes one dataset: a list of several is refused, by name. */
+	assert_int_equal(rml_attack_list_make(path, NULL, &s, 0, 10, 1, &list, &n, &usage, &err),
+			 RML_ERR_ARG);
+	assert_int_equal(usage, 1);
+	assert_non_null(strstr(err.msg, "attacks; create makes one dataset: choose one with --name NAME"));
+	free(list);
+	list = NULL;
+	assert_int_equal(rml_attack_list_make(path, "pgd-3", &s, 0, 10, 1, &list, &n, &usage, &err), RML_OK);
+	assert_int_equal(n, 1);
+	free(list);
+	list = NULL;
+	/* A file that is not there: the file's fault. */
+	assert_int_not_equal(rml_attack_list_make("no/such.yaml", NULL, &s, 0, 10, 0, &list, &n, &usage,
+						  &err), RML_OK);
+	assert_int_equal(usage, 0);
+	free(list);
+}
+
 static void test_report_text(void **state)
 {
 	(void)state;
@@ -120,6 +276,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_parse),
 		cmocka_unit_test(test_spec_apply),
+		cmocka_unit_test(test_args_check),
+		cmocka_unit_test(test_list_make),
 		cmocka_unit_test(test_report_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
