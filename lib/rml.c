@@ -373,6 +373,9 @@ static void park(int on)
 
 static int n_threads_in_force;
 
+/* OpenBLAS's threaded builds (pthreads or OpenMP) export this. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 /* The thread ids of the computing team (the caller of rml_set_threads
  * and its OpenMP workers), which libgomp keeps for later regions. */
 static int team_tid[256];
@@ -437,7 +440,7 @@ static void *watch_main(void *arg)
 	 * intervals that release the threads, one second, doubled (to 32 s)
 	 * each time the cores were contended again within a second of a
 	 * release (a process that stays), back to one second after ten free
-	 * ones; since: intervals since a release. */
+	 * seconds; since: intervals since a release. */
 	int parked = 0, quiet = 0, busy = 0, hold = 40, since = 4000, want = 0;
 	for (;;) {
 		struct timespec ts = { 0, step };
@@ -543,6 +546,15 @@ int rml_set_threads(int n)
 	/* The kernels split GEMMs over OpenMP threads themselves: a second,
 	 * spinning pool inside OpenBLAS would only compete with them. */
 	openblas_set_num_threads(1);
+	/* That only stops OpenBLAS from using its pool; the pool's threads,
+	 * made when the library was loaded, still spin for about a tenth of a
+	 * second and take a core from the team (a tenth of a short
+	 * evaluation's time, and it looked like another process to the
+	 * watcher). OpenBLAS's own fork handler ends them this way; a
+	 * threaded call would start them again, and none is made. The serial
+	 * OpenBLAS has no pool and no such function. */
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
 	if (n >= 2)
 		record_team(n);
 	__atomic_store_n(&n_threads_in_force, n, __ATOMIC_RELAXED);
