@@ -286,12 +286,6 @@ rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *er
  * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */
 int cli_finish(int status);
 
-/* JSON on standard output: a string with quotes, backslashes and control
- * characters escaped; a number with six decimals, or null for NaN and
- * infinity (JSON has neither). */
-void cli_json_str(const char *s);
-void cli_json_num(double v);
-
 /* Progress on stderr, only when stderr is a terminal and not quiet;
  * cheap to call often (redraws at most ten times a second). done == total
  * ends the line. */

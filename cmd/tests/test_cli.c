@@ -2,8 +2,8 @@
  * test_cli.c — the option table of cmd/cli.c (cli_parse_args): every
  * kind stores what it should, every rejected value gives its own message
  * and status, the shared options, the callback, bits, abbreviations and
- * operands; the shared input/output entries (CLI_MODEL_IO); and the stop
- * signal catcher (cli_catch_stop). Messages are caught by pointing stderr
+ * operands; the shared input/output entries (CLI_MODEL_IO); the escaping
+ * of cli_safe; and the stop signal catcher (cli_catch_stop). Messages are caught by pointing stderr
  * at a memory stream.
  */
 #include <setjmp.h>
@@ -370,6 +370,24 @@ static void test_model_io(void **state)
 	assert_null(s.data);
 }
 
+/* cli_safe escapes what could steer a terminal, as the reports do
+ * (rml_out_safe), and hands back plain text itself. */
+static void test_safe(void **state)
+{
+	(void)state;
+	const char *plain = "cat dog.rml";
+	assert_ptr_equal(cli_safe(plain), plain);
+	assert_string_equal(cli_safe(NULL), "(null)");
+	assert_string_equal(cli_safe("a\nb\tc\\d\x1b[2Je\x7f"), "a\\nb\\tc\\\\d\\x1b[2Je\\x7f");
+	assert_string_equal(cli_safe("x\xc2\x9by"), "x\\u009by");
+	assert_string_equal(cli_safe("caf\xc3\xa9\n"), "caf\xc3\xa9\\n");   /* other UTF-8 stays */
+	/* Eight escaped copies live at once. */
+	const char *kept = cli_safe("one\n");
+	for (int i = 0; i < 7; i++)
+		cli_safe("other\n");
+	assert_string_equal(kept, "one\\n");
+}
+
 /* The first SIGINT or SIGTERM only sets the flag (to its number), so the
  * run can stop at its next safe point; the program goes on. */
 static void test_catch_stop(void **state)
@@ -405,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version_stop),
 		cmocka_unit_test(test_find_and_get),
 		cmocka_unit_test(test_model_io),
+		cmocka_unit_test(test_safe),
 		cmocka_unit_test(test_catch_stop),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
