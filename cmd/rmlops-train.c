@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "train_help.h"
 #include "outtext.h"
+#include "train_help.h"
 #include "train_report.h"
 #include "train_run.h"
 
@@ -237,8 +237,7 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 int main(int argc, char **argv)
 {
 	cli_init("rmlops-train", argc, argv);
-	struct cmdline c = { .com = { .help = usage_text }, .s = { .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
-				    .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 } };
+	struct cmdline c = { .s = rml_train_settings_defaults(), .com = { .help = usage_text } };
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;

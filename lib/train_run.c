@@ -13,6 +13,12 @@
 #include "calib_model.h"
 #include "train_report.h"
 
+rml_train_settings rml_train_settings_defaults(void)
+{
+	return (rml_train_settings){ .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
+				     .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 };
+}
+
 rml_status rml_train_args_check(const rml_train_args *a, rml_train_settings *s, rml_error *err)
 {
 	/* The parameters of recipe items need the items, which they then set. */

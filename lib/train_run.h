@@ -34,6 +34,12 @@ typedef struct {
 	double erasing, mixup, cutmix;
 } rml_train_args;
 
+/* rmlops-train's settings before its options: 10 epochs, batches of 128,
+ * seed 1, one warm-up epoch, sgd with the optimiser's own lr and wd
+ * (-1: rml_train_run_prepare picks them), momentum 0.9, label smoothing
+ * 0.1, crop and flip. */
+rml_train_settings rml_train_settings_defaults(void);
+
 /* Check a's combination and put the recipe items' parameters into s
  * (rml_train_recipe_params), in this order, each failure RML_ERR_ARG
  * with the usage message as rmlops-train prints it: a parameter without

@@ -41,11 +41,14 @@ static void dataset(rml_dataset *d, int64_t n, uint64_t seed)
 		d->labels[i] = (int32_t)(i % K);
 }
 
-/* rmlops-train's defaults. */
+/* rmlops-train's defaults: sgd, lr and wd left to the optimiser. */
 static rml_train_settings defaults(void)
 {
-	return (rml_train_settings){ .epochs = 10, .batch = 128, .seed = 1, .warmup = 1, .lr = -1,
-				     .momentum = 0.9, .wd = -1, .smoothing = 0.1, .crop = 1, .flip = 1 };
+	rml_train_settings s = rml_train_settings_defaults();
+	assert_int_equal(s.opt, RML_OPT_SGD);
+	assert_true(s.lr < 0 && s.wd < 0);
+	assert_int_equal(s.epochs, 10);
+	return s;
 }
 
 /* Each refusal, in the order the checks run, with its message. */
