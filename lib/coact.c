@@ -424,7 +424,12 @@ rml_status rml_coact_report_datasets(rml_model *m, const rml_coact *co, const rm
 	int64_t n = d->n + (ood ? ood->n : 0);
 	float *buf = malloc((size_t)(3 * n + 1) * sizeof *buf);
 	int32_t *pred = malloc((size_t)(n + 1) * sizeof *pred);
-	rml_status st = buf && pred ? RML_OK : rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	if (!buf || !pred) {
+		free(buf);
+		free(pred);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	rml_status st = RML_OK;
 	float *score = buf, *ent = buf + n, *conf = buf + 2 * n;
 	for (int i = 0; !st && i < 2 && set[i]; i++) {
 		int64_t off = i ? d->n : 0;
