@@ -570,6 +570,20 @@ rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *er
 	return rml_file_save(out, path ? path : "-", err);
 }
 
+rml_status cli_save_made(rml_file *f, rml_status made, const char *path, int64_t seed, rml_error *err)
+{
+	rml_status st = made ? made : cli_save(f, path, seed, err);
+	rml_file_free(f);
+	return st;
+}
+
+rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	return cli_save_made(&f, rml_model_to_file(m, &f, err), path, seed, err);
+}
+
 int cli_finish(int status)
 {
 	for (int i = 0; i < n_inputs; i++)

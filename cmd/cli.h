@@ -282,6 +282,14 @@ int cli_check_output(const char *path);
  * it atomically to path ("-" = stdout). */
 rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *err);
 
+/* The output of a program, made and saved in one step: made is the
+ * status of filling f (rml_model_to_file(m, &f, &err), ...). When it is
+ * RML_OK, f is saved as cli_save does; either way f is freed (left empty)
+ * and the first failing status returned (err as its step left it). */
+rml_status cli_save_made(rml_file *f, rml_status made, const char *path, int64_t seed, rml_error *err);
+/* Save model m to path: cli_save_made of rml_model_to_file. */
+rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rml_error *err);
+
 /* Close stdout and report a write error (full disk, broken pipe): returns
  * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */
 int cli_finish(int status);

@@ -189,11 +189,7 @@ static rml_status on_stage(void *ctx, rml_calibrate_stage s, const rml_calibrate
 		return RML_OK;
 	rml_file sf;
 	rml_file_init(&sf);
-	rml_status st = rml_dataset_to_file(&r->ood, &sf, err);
-	if (!st)
-		st = cli_save(&sf, c->save_ood, c->com.seed, err);
-	rml_file_free(&sf);
-	return st;
+	return cli_save_made(&sf, rml_dataset_to_file(&r->ood, &sf, err), c->save_ood, c->com.seed, err);
 }
 
 static rml_status load_dataset(const char *path, const char *role, rml_dataset *d,
@@ -248,8 +244,6 @@ int main(int argc, char **argv)
 	rml_dataset_init(&xood);
 	rml_calibrate_result r;
 	rml_calibrate_result_init(&r);
-	rml_file of;
-	rml_file_init(&of);
 	int status = CLI_EXIT_FAIL;
 	/* Held-out inputs are read before the work, so that a bad one fails early. */
 	if (cli_load_model(&m, c.model, c.adapters, &err) || load_dataset(c.data, "data", &d, m, 1, &err) ||
@@ -273,7 +267,7 @@ int main(int argc, char **argv)
 		goto done;
 	if (c.rc_plot && rml_calibrate_risk_coverage_png(c.rc_plot, shown, &err))
 		goto done;
-	if (rml_model_to_file(m, &of, &err) || cli_save(&of, c.output ? c.output : "-", c.com.seed, &err))
+	if (cli_save_model(m, c.output ? c.output : "-", c.com.seed, &err))
 		goto done;
 	status = CLI_EXIT_OK;
 done:
@@ -284,6 +278,5 @@ done:
 	rml_dataset_free(&test);
 	rml_dataset_free(&xood);
 	rml_model_free(m);
-	rml_file_free(&of);
 	return cli_finish(status);
 }

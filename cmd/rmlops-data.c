@@ -176,10 +176,7 @@ static int save(const rml_dataset *d, const char *path, int64_t seed, rml_uncert
 	rml_file_init(&f);
 	rml_status st = idx ? rml_selection_to_file(d, by, part, idx, n, &f, err)
 			    : rml_dataset_to_file(d, &f, err);
-	if (!st)
-		st = cli_save(&f, path ? path : "-", seed, err);
-	rml_file_free(&f);
-	return st ? -1 : 0;
+	return cli_save_made(&f, st, path ? path : "-", seed, err) ? -1 : 0;
 }
 #define save_dataset(d, path, seed, err) save(d, path, seed, RML_UNC_ENTROPY, NULL, NULL, 0, err)
 
@@ -240,12 +237,10 @@ static int cmd_tasks(void *ctx)
 	rml_file f;
 	rml_file_init(&f);
 	if (!r)
-		r = rml_dataset_tasks(&j->d, (int)c->a.ways, (int)c->a.shots, (int)c->queries,
-				      (int)(c->episodes ? c->episodes : 1), (uint64_t)c->com.seed, &f,
-				      &j->err) ? -1 : 0;
-	if (!r)
-		r = cli_save(&f, c->a.output ? c->a.output : "-", c->com.seed, &j->err) ? -1 : 0;
-	rml_file_free(&f);
+		r = cli_save_made(&f, rml_dataset_tasks(&j->d, (int)c->a.ways, (int)c->a.shots, (int)c->queries,
+							(int)(c->episodes ? c->episodes : 1),
+							(uint64_t)c->com.seed, &f, &j->err),
+				  c->a.output ? c->a.output : "-", c->com.seed, &j->err) ? -1 : 0;
 	return ended(j, r);
 }
 

@@ -184,8 +184,9 @@ int main(int argc, char **argv)
 		rml_fault_log_text(&text, &tg, &log);
 	rml_status s = c.log ? rml_outbuf_save(&text, c.log, &err) : RML_OK;
 	rml_outbuf_free(&text);
-	if (s || rml_model_to_file(m, &out, &err) || rml_fault_file_keys(&out, &c.spec, &log) ||
-	    cli_save(&out, c.output, c.com.seed, &err))
+	if (!s && (s = rml_model_to_file(m, &out, &err)) == RML_OK)
+		s = rml_fault_file_keys(&out, &c.spec, &log);
+	if (cli_save_made(&out, s, c.output, c.com.seed, &err))
 		goto done;
 	if (c.com.json || cli_verbosity > 0) {
 		rml_fault_report_text(&text, c.com.json, &c.spec, &tg, &log, c.com.seed);

@@ -128,8 +128,6 @@ static int cmd_fit(void *ctx)
 	rml_model *m = NULL;
 	rml_dataset d;
 	rml_dataset_init(&d);
-	rml_file out;
-	rml_file_init(&out);
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->a.output))
 		return CLI_EXIT_USAGE;
@@ -137,7 +135,7 @@ static int cmd_fit(void *ctx)
 	    rml_coact_check_images(m, &d, c->a.data, &err) ||
 	    rml_coact_fit_dataset(m, &d, c->batch, c->a.quantile > 0 ? c->a.quantile : 0.9,
 				  c->a.rare >= 0 ? c->a.rare : 0.002, &err) ||
-	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->a.output, -1, &err))
+	    cli_save_model(m, c->a.output, -1, &err))
 		goto done;
 	cli_info("co-activation statistics of %lld units fitted on %lld inputs",
 		 (long long)rml_model_n_features(m), (long long)d.n);
@@ -145,7 +143,6 @@ static int cmd_fit(void *ctx)
 done:
 	if (status != CLI_EXIT_OK)
 		cli_fail(&err);
-	rml_file_free(&out);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 	return status;

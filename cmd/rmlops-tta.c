@@ -240,11 +240,10 @@ int main(int argc, char **argv)
 	    rml_tta_predictions_file(&r, &c.s, m, &d, &pf, &err) || cli_save(&pf, "-", c.com.seed, &err))
 		goto done;
 	if (c.output) {
-		rml_status s = c.s.o.tune == RML_TTA_TUNE_BN
-				       ? rml_model_to_file(m, &af, &err)
-				       : rml_model_adapters_to_file(m, !!(c.s.o.groups & RML_GROUP_BIT(RML_GROUP_W)),
-								    &af, &err);
-		if (s || cli_save(&af, c.output, c.com.seed, &err))
+		int head = !!(c.s.o.groups & RML_GROUP_BIT(RML_GROUP_W));
+		rml_status s = c.s.o.tune == RML_TTA_TUNE_BN ? rml_model_to_file(m, &af, &err)
+							     : rml_model_adapters_to_file(m, head, &af, &err);
+		if (cli_save_made(&af, s, c.output, c.com.seed, &err))
 			goto done;
 	}
 	report(&c, &r);
