@@ -584,6 +584,15 @@ rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rm
 	return cli_save_made(&f, rml_model_to_file(m, &f, err), path, seed, err);
 }
 
+void cli_report(const char *text, int json)
+{
+	size_t n = strlen(text);
+	if (json)
+		fprintf(stderr, "%s%s", text, n && text[n - 1] != '\n' ? "\n" : "");
+	else if (cli_verbosity > 0)
+		cli_msg("%s", text);
+}
+
 int cli_finish(int status)
 {
 	for (int i = 0; i < n_inputs; i++)

@@ -290,6 +290,11 @@ rml_status cli_save_made(rml_file *f, rml_status made, const char *path, int64_t
 /* Save model m to path: cli_save_made of rml_model_to_file. */
 rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rml_error *err);
 
+/* A report on standard error: with json, text as it is (a JSON document;
+ * a newline added when it lacks one); otherwise, unless quiet, as one
+ * message "rmlops-x: text". */
+void cli_report(const char *text, int json);
+
 /* Close stdout and report a write error (full disk, broken pipe): returns
  * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */
 int cli_finish(int status);

@@ -135,10 +135,8 @@ static int ended(struct job *j, int r)
  * status: JSON on stderr, or the line as a message when not quiet. */
 static int said(struct job *j, int r, const char *line)
 {
-	if (!r && j->c->com.json)
-		fprintf(stderr, "%s\n", line);
-	else if (!r && cli_verbosity > 0)
-		cli_msg("%s", line);
+	if (!r)
+		cli_report(line, j->c->com.json);
 	return ended(j, r);
 }
 

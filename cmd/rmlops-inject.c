@@ -190,10 +190,7 @@ int main(int argc, char **argv)
 		goto done;
 	if (c.com.json || cli_verbosity > 0) {
 		rml_fault_report_text(&text, c.com.json, &c.spec, &tg, &log, c.com.seed);
-		if (c.com.json)
-			fputs(rml_out_str(&text), stderr);
-		else
-			cli_msg("%s", rml_out_str(&text));
+		cli_report(rml_out_str(&text), c.com.json);
 		rml_outbuf_free(&text);
 	}
 	status = CLI_EXIT_OK;

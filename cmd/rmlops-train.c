@@ -200,16 +200,6 @@ static rml_status save_checkpoint(void *ctx, rml_file *f, rml_error *err)
 	return cli_save(f, c->a.checkpoint, c->s.seed, err);
 }
 
-/* o's text on standard error: as it is (JSON), or as a message. */
-static void say(rml_outbuf *o, int as_is)
-{
-	if (as_is)
-		fputs(rml_out_str(o), stderr);
-	else
-		cli_msg("%s", rml_out_str(o));
-	rml_outbuf_free(o);
-}
-
 /* One epoch, its validation, checkpoint and log line. */
 static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e,
 		 rml_train_epoch_result *res, rml_error *err)
@@ -229,7 +219,8 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 		rml_outbuf_init(&o);
 		rml_train_epoch_text(&o, res->epoch, res->loss, res->train_acc, c->a.val != NULL, res->val_acc,
 				     res->seconds, res->images);
-		say(&o, 0);
+		cli_report(rml_out_str(&o), 0);
+		rml_outbuf_free(&o);
 	}
 	return 0;
 }
@@ -302,7 +293,8 @@ int main(int argc, char **argv)
 		rml_outbuf o;
 		rml_outbuf_init(&o);
 		rml_train_report_json(&o, e, last.loss, last.val_acc, last.val_nll);
-		say(&o, 1);
+		cli_report(rml_out_str(&o), 1);
+		rml_outbuf_free(&o);
 	}
 	status = CLI_EXIT_OK;
 done:

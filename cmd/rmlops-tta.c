@@ -193,10 +193,10 @@ static void report(const struct cmdline *c, const rml_tta_result *r)
 	rml_outbuf_init(&o);
 	if (c->com.json) {
 		rml_tta_report_json(&o, &c->s, r);
-		fputs(rml_out_str(&o), stderr);
+		cli_report(rml_out_str(&o), 1);
 	} else if (cli_verbosity > 0) {
 		rml_tta_report_line(&o, &c->s, r);
-		cli_msg("%s", rml_out_str(&o));
+		cli_report(rml_out_str(&o), 0);
 		if (r->stats.skipped)
 			cli_msg("%lld steps skipped: loss or gradient not finite", (long long)r->stats.skipped);
 	}
