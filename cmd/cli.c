@@ -538,6 +538,15 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 	return 0;
 }
 
+int cli_check_all_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+			  unsigned binary, const char *const *ins, int n_in)
+{
+	for (int i = 0; i < n_out; i++)
+		if ((binary >> i & 1u) && cli_check_output(outs[i]))
+			return CLI_EXIT_USAGE;
+	return cli_check_outputs(outs, out_opts, n_out, ins, n_in);
+}
+
 const char *cli_last_hash(void)
 {
 	return last_hash;

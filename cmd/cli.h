@@ -267,6 +267,14 @@ rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, 
 int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
 		      const char *const *ins, int n_in);
 
+/* All the checks of a program's outputs before any work starts: first
+ * each output whose bit (1u << i) is set in binary, a binary file that
+ * must not go to a terminal (cli_check_output), then cli_check_outputs
+ * of them all. Returns 0, or the exit status after the message: 2
+ * (usage) or 1 (cannot write). */
+int cli_check_all_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+			  unsigned binary, const char *const *ins, int n_in);
+
 /* s with control characters (C0, DEL, C1 in UTF-8) and backslashes
  * escaped as \n, \xHH, \u009b, \\: for names and strings from files
  * that reach a terminal. Returns s itself when nothing needs escaping;

@@ -206,12 +206,10 @@ static int job_check_outputs(const struct cmdline *c)
 {
 	const int create = !strcmp(c->cmd->name, "create");
 	const char *out = c->a.output ? c->a.output : "-";
-	if (create && cli_check_output(out))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { create ? out : "-", c->sheet, c->a.plot };
 	const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
 	const char *ins[] = { c->a.model, c->adapters, c->a.data, c->a.config };
-	return cli_check_outputs(outs, opts, 3, ins, 4);
+	return cli_check_all_outputs(outs, opts, 3, create, ins, 4);
 }
 
 /* Load the model and the dataset, then the attacks (rml_attack_job_prepare). */

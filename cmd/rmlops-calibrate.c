@@ -219,14 +219,10 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output(c.output ? c.output : "-"))
-		return CLI_EXIT_USAGE;
-	if (c.save_ood && cli_check_output(c.save_ood))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { c.output ? c.output : "-", c.save_ood, c.plot, c.rc_plot };
 	const char *out_opts[] = { "-o", "--save-ood", "--plot", "--risk-coverage" };
 	const char *ins[] = { c.model, c.adapters, c.data, c.test, c.test_ood };
-	if ((st = cli_check_outputs(outs, out_opts, 4, ins, 5)) != 0)
+	if ((st = cli_check_all_outputs(outs, out_opts, 4, c.save_ood ? 3 : 1, ins, 5)) != 0)
 		return cli_finish(st);
 	cli_common_threads(&c.com);
 	FILE *rep = c.output && strcmp(c.output, "-") ? stdout : stderr;

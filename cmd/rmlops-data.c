@@ -363,15 +363,13 @@ int main(int argc, char **argv)
 	cli_common_threads(&c.com);
 	const char *cmd = c.a.command, *out = c.a.output;
 	int writes = strcmp(cmd, "show") && strcmp(cmd, "export");
-	if (writes && cli_check_output(out))
-		return CLI_EXIT_USAGE;
 	/* import's first argument names the source; export's last is the
 	 * output directory. */
 	int imp = strcmp(cmd, "import") == 0, dir_arg = strcmp(cmd, "export") == 0;
 	const char *outs[] = { writes || out ? (out ? out : "-") : NULL, c.a.rest };
 	const char *opts[] = { "-o", "--rest" };
-	if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
-				    c.a.n_args - imp - dir_arg)) != 0)
+	if ((st = cli_check_all_outputs(outs, opts, 2, writes, (const char *const *)c.args + imp,
+					c.a.n_args - imp - dir_arg)) != 0)
 		return cli_finish(st);
 	const cli_subcommand *sub = cli_subcommand_find(commands, cmd);
 	if (!sub)

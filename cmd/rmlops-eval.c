@@ -220,14 +220,12 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (a->preds_out && cli_check_output(a->preds_out))
-		return CLI_EXIT_USAGE;
 	{
 		/* The text or JSON report always goes to standard output. */
 		const char *outs[] = { "-", a->preds_out, a->plot };
 		const char *opts[] = { "the report", "-P", "--plot" };
 		const char *ins[] = { a->model, a->adapters, a->data, a->preds };
-		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
+		if ((st = cli_check_all_outputs(outs, opts, 3, a->preds_out ? 2 : 0, ins, 4)) != 0)
 			return cli_finish(st);
 	}
 	cli_common_threads(&c.com);

@@ -138,15 +138,10 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output(c.output))
-		return CLI_EXIT_USAGE;
-	{
-		const char *outs[] = { c.output, c.log };
-		const char *opts[] = { "-o", "--log" };
-		const char *ins[] = { c.model, c.adapters, c.data };
-		if ((st = cli_check_outputs(outs, opts, 2, ins, 3)) != 0)
-			return cli_finish(st);
-	}
+	const char *outs[] = { c.output, c.log }, *opts[] = { "-o", "--log" };
+	const char *ins[] = { c.model, c.adapters, c.data };
+	if ((st = cli_check_all_outputs(outs, opts, 2, 1, ins, 3)) != 0)
+		return cli_finish(st);
 	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };

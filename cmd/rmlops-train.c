@@ -234,18 +234,16 @@ int main(int argc, char **argv)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	const rml_train_args *a = &c.a;
 	const char *out = a->output ? a->output : "-";
-	/* With --until the model may not be written at all: checked then at
-	 * the end. */
-	if ((!a->until || a->output) && cli_check_output(out))
-		return CLI_EXIT_USAGE;
 	{
 		/* Checked before training, not after: -o, --checkpoint and --log
 		 * must be writable and none may overwrite an input (--checkpoint
-		 * may be the --resume file: it is rewritten on purpose). */
+		 * may be the --resume file: it is rewritten on purpose). With
+		 * --until the model may not be written at all: checked then at
+		 * the end. */
 		const char *outs[] = { a->until && !a->output ? NULL : out, a->checkpoint, a->log };
 		const char *opts[] = { "-o", "--checkpoint", "--log" };
 		const char *ins[] = { a->data, a->val, a->model, a->adapters, a->arch };
-		if ((st = cli_check_outputs(outs, opts, 3, ins, 5)) != 0)
+		if ((st = cli_check_all_outputs(outs, opts, 3, outs[0] ? 1 : 0, ins, 5)) != 0)
 			return cli_finish(st);
 		const char *ins2[] = { a->resume };
 		const char *outs2[] = { outs[0], a->log };

@@ -211,11 +211,9 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output("-") || (c.output && cli_check_output(c.output)))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { "-", c.output }, *out_opts[] = { "the predictions", "-o" };
 	const char *ins[] = { c.model, c.adapters, c.data };
-	if ((st = cli_check_outputs(outs, out_opts, 2, ins, 3)) != 0)
+	if ((st = cli_check_all_outputs(outs, out_opts, 2, c.output ? 3 : 1, ins, 3)) != 0)
 		return cli_finish(st);
 	cli_common_threads(&c.com);
 
