@@ -285,6 +285,11 @@ int cli_parse_args(const cli_parser *p, int argc, char **argv)
 	}
 }
 
+int cli_no_operands(int argc, char **argv)
+{
+	return optind < argc ? cli_usage_error("unexpected argument '%s'", argv[optind]) : 0;
+}
+
 const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit)
 {
 	for (; t->name; t++)

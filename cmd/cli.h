@@ -200,6 +200,11 @@ const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit);
  * double. */
 double cli_opt_get(const cli_opt *e, const void *base);
 
+/* After cli_parse_args (and after the operands a program takes, optind
+ * moved past them): a usage error "unexpected argument 'X'" for
+ * argv[optind] when one is left, returning CLI_EXIT_USAGE; else 0. */
+int cli_no_operands(int argc, char **argv);
+
 /* cli_parse_args' "help or version printed" (a program ends with 0). */
 enum { CLI_OPT_STOP = -1 };
 

@@ -167,8 +167,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	if (optind >= argc)
 		return cli_usage_error("no command given (create, run, curve or verify)");
 	const char *name = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
 	c->a.command = name;

@@ -131,8 +131,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&parser, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
 	const char *in[3] = { c->model, c->data, c->test };

@@ -108,8 +108,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	c->a.have_threshold = (given & G_THRESHOLD) != 0;
 	c->a.fault = (given & G_FAULT) != 0;
 	c->a.n_rules = c->cmp.n_rules;

@@ -112,8 +112,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if ((c->given & G_BER) && (c->given & G_RATE))
 		return cli_usage_error("--ber and --rate exclude each other");
 	if (c->given & G_BER)

@@ -101,8 +101,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	a->cmd = c->cmd->name;
 	a->files = argv + optind;
 	a->n_files = argc - optind;
-	if (c->cmd != &watching && a->n_files)
-		return cli_usage_error("unexpected argument '%s'", a->files[0]);
+	if (c->cmd != &watching && (st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	rml_error err = { 0 };
 	if (rml_monitor_args_check(a, &err))
 		return cli_usage_error("%s", err.msg);

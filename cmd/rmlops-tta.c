@@ -149,8 +149,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	c->have_aug = !!(given & G_AUG);
 	c->have_batch = !!(given & G_BATCH);
 	c->s.have_threshold = !!(given & G_THRESHOLD);
