@@ -478,6 +478,13 @@ rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, 
 	return st;
 }
 
+rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *role, const rml_model *m,
+				int need_labels, rml_error *err)
+{
+	rml_status st = cli_load_dataset(d, path, role, err);
+	return st ? st : rml_dataset_fit_model(d, m, need_labels, path, err);
+}
+
 /* Same file: the same name, or the same inode when both exist. A
  * character device (/dev/null) may take several outputs. */
 static int same_file(const char *a, const char *b)

@@ -263,6 +263,12 @@ rml_status cli_load_model(rml_model **m, const char *path, const char *adapters,
 /* Load a dataset, kind checked and path named in messages. */
 rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err);
 
+/* As cli_load_dataset, then the dataset fitted to model m, named path in
+ * messages (rml_dataset_fit_model: the model's image shape, its classes,
+ * at least one label when need_labels). */
+rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *role, const rml_model *m,
+				int need_labels, rml_error *err);
+
 /* Check the outputs outs[0..n_out) (named by their options out_opts, for
  * messages; NULL entries skipped; "-" is standard output, so a program
  * that prints a text report passes "-" for it) before any work starts:

@@ -218,8 +218,7 @@ static int job_open(struct cmdline *c, rml_attack_job *j, rml_error *err)
 	int usage;
 	cli_common_threads(&c->com);
 	if (cli_load_model(&j->m, c->a.model, c->adapters, err) ||
-	    cli_load_dataset(&j->d, c->a.data, "data", err) ||
-	    rml_dataset_fit_model(&j->d, j->m, 1, c->a.data, err))
+	    cli_load_dataset_fit(&j->d, c->a.data, "data", j->m, 1, err))
 		return CLI_EXIT_FAIL;
 	if (rml_attack_job_prepare(j, &c->a, &c->sets, &c->batch, &usage, err))
 		return usage ? cli_usage_error("%s", err->msg) : CLI_EXIT_FAIL;

@@ -195,12 +195,12 @@ static rml_status on_stage(void *ctx, rml_calibrate_stage s, const rml_calibrate
 static rml_status load_dataset(const char *path, const char *role, rml_dataset *d,
 			       const rml_model *m, int need_labels, rml_error *err)
 {
+	/* Out-of-distribution images carry classes of their own. */
+	if (need_labels)
+		return cli_load_dataset_fit(d, path, role, m, 1, err);
 	rml_status st = cli_load_dataset(d, path, role, err);
 	if (st)
 		return st;
-	/* Out-of-distribution images carry classes of their own. */
-	if (need_labels)
-		return rml_dataset_fit_model(d, m, 1, path, err);
 	int h, w, c;
 	rml_model_input_shape(m, &h, &w, &c);
 	if (d->h != h || d->w != w || d->c != c)

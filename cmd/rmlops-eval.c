@@ -184,8 +184,7 @@ static int predict(struct cmdline *c, rml_model **m, rml_dataset *d, rml_predict
 		   const char *const **names, rml_error *err)
 {
 	rml_eval_args *a = &c->a;
-	if (cli_load_model(m, a->model, a->adapters, err) || cli_load_dataset(d, a->data, "data", err) ||
-	    rml_dataset_fit_model(d, *m, 1, a->data, err))
+	if (cli_load_model(m, a->model, a->adapters, err) || cli_load_dataset_fit(d, a->data, "data", *m, 1, err))
 		return -1;
 	rml_reject_rule rule;
 	double thr;

@@ -160,9 +160,7 @@ int main(int argc, char **argv)
 	if (c.spec.unit == RML_FAULT_UNIT_GRAD_TOPK) {
 		rml_dataset d;
 		rml_dataset_init(&d);
-		rml_status s = cli_load_dataset(&d, c.data, "data", &err);
-		if (!s)
-			s = rml_dataset_fit_model(&d, m, 1, c.data, &err);
+		rml_status s = cli_load_dataset_fit(&d, c.data, "data", m, 1, &err);
 		if (!s)
 			s = rml_fault_targets_grad_scores(&tg, m, &d, c.batch, &err);
 		rml_dataset_free(&d);
