@@ -467,15 +467,33 @@ rml_status cli_load_model(rml_model **m, const char *path, const char *adapters,
 	return st;
 }
 
-rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err)
+/* cli_load_dataset and cli_load_dataset_named: the file's kind checked
+ * by cli_load_kind, or the reader's messages prefixed with the path. */
+static rml_status load_dataset(rml_dataset *d, const char *path, const char *role, int named,
+			       rml_error *err)
 {
 	rml_file f;
 	rml_dataset_init(d);
-	rml_status st = cli_load_kind(&f, path, role, "dataset", err);
-	if (!st)
-		st = rml_dataset_from_file(d, &f, err);
+	rml_status st = named ? cli_load(&f, path, role, err) : cli_load_kind(&f, path, role, "dataset", err);
+	if (st)
+		return st;
+	if ((st = rml_dataset_from_file(d, &f, err)) != RML_OK && named && err) {
+		char m[sizeof err->msg + 64];
+		snprintf(m, sizeof m, "%s: %s", path && strcmp(path, "-") ? path : "standard input", err->msg);
+		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
+	}
 	rml_file_free(&f);
 	return st;
+}
+
+rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err)
+{
+	return load_dataset(d, path, role, 0, err);
+}
+
+rml_status cli_load_dataset_named(rml_dataset *d, const char *path, const char *role, rml_error *err)
+{
+	return load_dataset(d, path, role, 1, err);
 }
 
 rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *role, const rml_model *m,

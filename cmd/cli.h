@@ -263,6 +263,10 @@ rml_status cli_load_model(rml_model **m, const char *path, const char *adapters,
 /* Load a dataset, kind checked and path named in messages. */
 rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err);
 
+/* As cli_load_dataset, but the kind is the reader's to check and each of
+ * the reader's messages names the file first ("FILE: ...", standard
+ * input for "-"), as rmlops-data has always said it. */
+rml_status cli_load_dataset_named(rml_dataset *d, const char *path, const char *role, rml_error *err);
 /* As cli_load_dataset, then the dataset fitted to model m, named path in
  * messages (rml_dataset_fit_model: the model's image shape, its classes,
  * at least one label when need_labels). */

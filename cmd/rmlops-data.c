@@ -148,21 +148,10 @@ static int reported(struct job *j, int r, const rml_dataset *d, const char *what
 	return said(j, r, line);
 }
 
+/* The i-th operand (standard input when there is none) into d. */
 static int load_input(struct cmdline *c, int i, rml_dataset *d, rml_error *err)
 {
-	const char *path = i < c->a.n_args ? c->args[i] : "-";
-	rml_file f;
-	if (cli_load(&f, path, "data", err))
-		return -1;
-	rml_status st = rml_dataset_from_file(d, &f, err);
-	rml_file_free(&f);
-	if (st) {
-		char m[sizeof err->msg + 64];
-		snprintf(m, sizeof m, "%s: %s", strcmp(path, "-") ? path : "standard input", err->msg);
-		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
-		return -1;
-	}
-	return 0;
+	return cli_load_dataset_named(d, i < c->a.n_args ? c->args[i] : "-", "data", err) ? -1 : 0;
 }
 
 /* Save d (with the selection's keys when idx is not NULL: by, part and
