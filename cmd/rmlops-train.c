@@ -284,7 +284,8 @@ int main(int argc, char **argv)
 	} else {
 		rml_file f;
 		rml_file_init(&f);
-		if (cli_save_made(&f, rml_train_run_model_to_file(&r, a->ema_eval, &f, &err), out, c.s.seed, &err))
+		rml_status s = rml_train_run_model_to_file(&r, a->ema_eval, &f, &err);
+		if (cli_save_made(&f, s, out, c.s.seed, &err))
 			goto done;
 	}
 	if (c.com.json) {

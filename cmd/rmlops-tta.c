@@ -227,7 +227,8 @@ int main(int argc, char **argv)
 	rml_tta_result_init(&r);
 	rml_model *m = NULL;
 	int status = CLI_EXIT_FAIL, adopted;
-	if (cli_load_model(&m, c.model, c.adapters, &err) || cli_load_dataset_fit(&d, c.data, "data", m, 0, &err) ||
+	if (cli_load_model(&m, c.model, c.adapters, &err) ||
+	    cli_load_dataset_fit(&d, c.data, "data", m, 0, &err) ||
 	    rml_tta_model_rules(&c.s, m, c.model, &adopted, &err))
 		goto done;
 	if (rml_model_calibrator_method(m))
