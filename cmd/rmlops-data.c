@@ -6,7 +6,6 @@
  * the checks of the command line and the reports in lib/data_args.c; each
  * command here is one function of the table `commands`.
  */
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
