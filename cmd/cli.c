@@ -475,9 +475,7 @@ static rml_status load_dataset(rml_dataset *d, const char *path, const char *rol
 	rml_file f;
 	rml_dataset_init(d);
 	rml_status st = named ? cli_load(&f, path, role, err) : cli_load_kind(&f, path, role, "dataset", err);
-	if (st)
-		return st;
-	if ((st = rml_dataset_from_file(d, &f, err)) != RML_OK && named && err) {
+	if (!st && (st = rml_dataset_from_file(d, &f, err)) != RML_OK && named && err) {
 		char m[sizeof err->msg + 64];
 		snprintf(m, sizeof m, "%s: %s", path && strcmp(path, "-") ? path : "standard input", err->msg);
 		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
