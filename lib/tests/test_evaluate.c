@@ -133,6 +133,20 @@ static void test_repeat(void **state)
 	assert_true(sum[RML_EVAL_N_METRICS].mean == 0);       /* acc_drop */
 	assert_true(sum[RML_EVAL_N_METRICS + 1].mean == 0);   /* sdc_rate */
 	assert_true(sum[RML_EVAL_N_METRICS + 2].mean == 1);   /* masked */
+	/* With some of the images the model gets wrong unlabelled, still no
+	 * drop at rate 0: both accuracies count the labelled images only. */
+	int32_t top[N];
+	rml_top1(probs, N, K, top, NULL);
+	assert_true(clean_acc > 0);
+	for (int i = 1; i < N; i += 2)
+		if (top[i] != d.labels[i])
+			p.labels[i] = d.labels[i] = -1;
+	assert_int_equal(rml_eval_repeat(m, &d, "all", &none, 2, 1, 8, 0, &o, &p, sum, NULL, &err), RML_OK);
+	assert_true(sum[0].mean == rml_accuracy(probs, d.labels, N, K) && sum[0].mean > clean_acc);
+	assert_true(sum[RML_EVAL_N_METRICS].mean == 0);
+	assert_true(sum[RML_EVAL_N_METRICS + 1].mean == 0);
+	for (int i = 1; i < N; i += 2)
+		p.labels[i] = d.labels[i] = i % K;
 	/* Real faults: the accuracies rml_inject_repeat counts, by seed. */
 	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.02, RML_BITS_EXPONENT };
 	assert_int_equal(rml_eval_repeat(m, &d, "all", &spec, 4, 9, 8, 0, &o, &p, sum, NULL, &err), RML_OK);
@@ -160,6 +174,61 @@ static void test_repeat(void **state)
 	rml_predictions_free(&p);
 	rml_dataset_free(&d);
 	rml_model_free(m);
+}
+
+/* One repetition's extra figures on five images worked out by hand
+ * (k = 2; clean is the fault-free top-1, -1 for a broken output):
+ *   image  label  clean  faulty  fault-free right  faulty right
+ *   0      0      0      0       yes               yes
+ *   1      1      0      0       no                no
+ *   2      -1     -1     1       (unlabelled)
+ *   3      1      1      0       yes               no  (corrupted)
+ *   4      -1     0      NaN     (unlabelled)
+ * acc1 = 1/3 over the 3 labelled images, the fault-free accuracy 2/3 over
+ * the same: acc_drop = 1/3; sdc_rate = 1 of 2 = 1/2; image 2's broken
+ * fault-free output is not "right" on an unlabelled image (the old count
+ * gave 3/5 - 1/3 and 2/3). Outcomes over all five images: masked 0, 1
+ * (2/5), sdc 2, 3 (2/5), detected 4 (1/5). */
+static void test_repeat_values(void **state)
+{
+	(void)state;
+	static const float probs[10] = { 0.9f, 0.1f, 0.8f, 0.2f, 0.45f, 0.55f, 0.7f, 0.3f, NAN, NAN };
+	static const int32_t labels[5] = { 0, 1, -1, 1, -1 };
+	static const int32_t clean[5] = { 0, 0, -1, 1, 0 };
+	rml_predictions p;
+	rml_predictions_init(&p);
+	assert_int_equal(rml_predictions_alloc(&p, 5, 2, NULL), RML_OK);
+	memcpy(p.probs, probs, sizeof probs);
+	memcpy(p.labels, labels, sizeof labels);
+	rml_eval_report r = { 0 };
+	rml_error err = { 0 };
+	assert_int_equal(rml_eval_compute(&p, 15, RML_BINS_WIDTH, &r, &err), RML_OK);
+	assert_true(r.acc1 == 1.0 / 3);
+	double v[RML_EVAL_REPEAT_N];
+	int32_t pred[5];
+	rml_eval_repeat_values(&p, &r, clean, pred, v);
+	assert_true(v[0] == r.acc1);
+	assert_true(fabs(v[RML_EVAL_N_METRICS] - 1.0 / 3) < 1e-15);    /* acc_drop */
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0.5);                   /* sdc_rate */
+	assert_true(v[RML_EVAL_N_METRICS + 2] == 0.4);                   /* masked */
+	assert_true(v[RML_EVAL_N_METRICS + 3] == 0.4);                   /* sdc */
+	assert_true(v[RML_EVAL_N_METRICS + 4] == 0.2);                   /* detected */
+	/* The fault-free model right where the faulty one is: no drop, no
+	 * corruption, whatever the unlabelled images do. */
+	static const int32_t same[5] = { 0, 0, 1, 0, -1 };
+	rml_eval_repeat_values(&p, &r, same, pred, v);
+	assert_true(v[RML_EVAL_N_METRICS] == 0);
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0);
+	/* Without a labelled image acc_drop is NaN, like acc1. */
+	for (int i = 0; i < 5; i++)
+		p.labels[i] = -1;
+	rml_eval_report_free(&r);
+	assert_int_equal(rml_eval_compute(&p, 15, RML_BINS_WIDTH, &r, &err), RML_OK);
+	rml_eval_repeat_values(&p, &r, clean, pred, v);
+	assert_true(isnan(v[0]) && isnan(v[RML_EVAL_N_METRICS]));
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0);
+	rml_eval_report_free(&r);
+	rml_predictions_free(&p);
 }
 
 static void test_sweep(void **state)
@@ -204,6 +273,16 @@ static void test_sweep(void **state)
 	o.len = 0;
 	rml_eval_sweep_text(&o, 0, "rates", 1, &s);
 	assert_non_null(strstr(text(&o), "0                                                    0.5000     0.2500     0.0000     1.0000\n"));
+	/* A label is escaped (a tensor name may hold any character) and a
+	 * non-finite value is null. */
+	free(s.label[1]);
+	s.label[1] = strdup("a\"b\\c");
+	s.mean[1] = NAN;
+	s.sd[1] = INFINITY;
+	o.len = 0;
+	rml_eval_sweep_text(&o, 1, "rates", 1, &s);
+	assert_non_null(strstr(text(&o), ",{\"rate\":\"a\\\"b\\\\c\",\"acc1\":null,\"sd\":null,"
+					 "\"sdc_rate\":0.000000,\"detected\":0.000000}]}\n"));
 	rml_outbuf_free(&o);
 	rml_eval_sweep_free(&s);
 	rml_dataset_free(&d);
@@ -271,6 +350,19 @@ static void test_repeat_text(void **state)
 			       "\"acc1\":{\"mean\":0.000000,\"sd\":0.500000,\"ci95\":[-1.000000,2.000000],\"n_rep\":3},"));
 	assert_non_null(strstr(t, ",\"sdc_rate\":{\"mean\":0.090000,"));
 	assert_int_equal(t[strlen(t) - 2], '}');
+	/* A NaN figure (nothing to measure, or a NaN repetition) is null. */
+	sum[0] = (rml_summary){ NAN, NAN, NAN, NAN, 3 };
+	sum[1].hi = INFINITY;
+	o.len = 0;
+	rml_eval_repeat_text(&o, 1, 10, 3, &spec, sum);
+	t = text(&o);
+	assert_non_null(strstr(t, "\"acc1\":{\"mean\":null,\"sd\":null,\"ci95\":[null,null],\"n_rep\":3},"
+				  "\"acc2\":{\"mean\":0.010000,\"sd\":0.500000,\"ci95\":[-1.000000,null],\"n_rep\":3},"));
+	assert_null(strstr(t, "nan"));
+	assert_null(strstr(t, "inf"));
+	o.len = 0;
+	rml_eval_repeat_text(&o, 0, 10, 3, &spec, sum);
+	assert_non_null(strstr(text(&o), "acc1                nan        nan   [     nan,      nan]\n"));
 	rml_outbuf_free(&o);
 	assert_string_equal(rml_eval_repeat_name(RML_EVAL_N_METRICS), "acc_drop");
 	assert_string_equal(rml_eval_repeat_name(RML_EVAL_REPEAT_N), "?");
@@ -281,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_measure),
 		cmocka_unit_test(test_repeat),
+		cmocka_unit_test(test_repeat_values),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_single_text),
 		cmocka_unit_test(test_repeat_text),

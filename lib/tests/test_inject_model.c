@@ -276,6 +276,19 @@ static void test_report_text(void **state)
 			    "{\"tensor\":\"blocks.0.w\",\"index\":2,\"bit\":31,\"old\":1.5,\"new\":-1.5}\n"
 			    "{\"tensor\":\"blocks.0.w\",\"index\":3,\"bit\":-1,\"old\":0.25,\"new\":0}\n");
 	rml_outbuf_free(&o);
+	/* A name holding a quote and a backslash is escaped, and a fault in
+	 * the exponent's infinity or NaN is null (JSON has no number for
+	 * either). */
+	rml_fault_target odd[1] = { { "a\"b\\c", w, 4, NULL } };
+	rml_fault_targets otg = { odd, 1, 4, NULL };
+	rml_fault ov[2] = { { 0, 1, 30, 2.0f, INFINITY }, { 0, 0, 22, NAN, -NAN } };
+	rml_fault_log olog = { ov, 2, 2 };
+	rml_outbuf_init(&o);
+	rml_fault_log_text(&o, &otg, &olog);
+	assert_string_equal(rml_out_str(&o),
+			    "{\"tensor\":\"a\\\"b\\\\c\",\"index\":1,\"bit\":30,\"old\":2,\"new\":null}\n"
+			    "{\"tensor\":\"a\\\"b\\\\c\",\"index\":0,\"bit\":22,\"old\":null,\"new\":null}\n");
+	rml_outbuf_free(&o);
 	rml_fault_report_text(&o, 1, &spec, &tg, &log, 7);
 	char want[256];
 	snprintf(want, sizeof want,
