@@ -18,6 +18,7 @@
 
 #include "autoenc.h"
 #include "dataset.h"
+#include "fixtures.h"
 
 static void fill_uniform(float *v, int64_t n, double lo, double hi, uint64_t seed)
 {
@@ -106,16 +107,7 @@ static rml_dataset cifar;
 static int load_cifar(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
-	rml_error err = { 0 };
-	rml_dataset_init(&cifar);
-	if (rml_dataset_load(&cifar, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	return 0;
+	return rml_fx_load_set(&cifar, "cifar10-test-1000.rml");
 }
 
 static int free_cifar(void **state)

@@ -27,6 +27,7 @@
 #include "augment.h"
 #include "calib.h"
 #include "calib_model.h"
+#include "fixtures.h"
 #include "kernels.h"
 #include "model.h"
 
@@ -35,15 +36,8 @@ static rml_dataset cifar;
 static int load_cifar(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
-	rml_error err = { 0 };
-	rml_dataset_init(&cifar);
-	if (rml_dataset_load(&cifar, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
+	if (rml_fx_load_set(&cifar, "cifar10-test-1000.rml"))
 		return -1;
-	}
 	rml_set_threads(1);
 	return 0;
 }
@@ -406,24 +400,6 @@ static void test_reliability_png(void **state)
 	close(fd);
 }
 
-static rml_model *tiny(int gamma, uint64_t seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", 10, gamma, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void fill_pixels(float *x, int64_t n, uint64_t seed)
-{
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
-}
-
 /* ---- the calibrator a model carries (rml_model_calibrator and friends) -------------------------------------------- */
 
 /* A calibrator of method m fitted on 200 made-up, overconfident rows. */
@@ -452,9 +428,9 @@ static void test_calibrator_round_trip(void **state)
 	(void)state;
 	rml_error err = { 0 };
 	float x[2 * 3072], *lg, logits[20], want[20], got[20];
-	fill_pixels(x, 2 * 3072, 5);
+	rml_fx_pixels(x, 2 * 3072, 5);
 	for (int meth = 0; meth < RML_CALIB_COUNT; meth++) {
-		rml_model *m = tiny(0, 8), *back = NULL;
+		rml_model *m = rml_fx_tiny(10, 0, 8), *back = NULL;
 		assert_null(rml_model_calibrator_method(m));
 		rml_reject_rule rule;
 		double thr;
@@ -522,7 +498,7 @@ static void test_calibrator_misuse(void **state)
 {
 	(void)state;
 	rml_error err = { 0 };
-	rml_model *m = tiny(0, 8);
+	rml_model *m = rml_fx_tiny(10, 0, 8);
 	rml_calib c;
 	rml_calib_init(&c);
 	assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_ERR_ARG);
@@ -552,7 +528,7 @@ static void test_calibrator_misuse(void **state)
  * itself still loads, since the model does not read what it carries. */
 static void refused_calibrated(void (*damage)(rml_file *), const char *says)
 {
-	rml_model *m = tiny(0, 8), *bad = NULL;
+	rml_model *m = rml_fx_tiny(10, 0, 8), *bad = NULL;
 	rml_error err = { 0 };
 	rml_calib c;
 	fit_toy(&c, RML_CALIB_ISOTONIC);
