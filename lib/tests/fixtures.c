@@ -84,6 +84,24 @@ int rml_fx_load_set(rml_dataset *d, const char *name)
 	return 0;
 }
 
+rml_dataset rml_fx_cifar;
+
+int rml_fx_cifar_setup(void **state)
+{
+	(void)state;
+	if (rml_fx_load_set(&rml_fx_cifar, "cifar10-test-1000.rml"))
+		return -1;
+	rml_set_threads(1);
+	return 0;
+}
+
+int rml_fx_cifar_teardown(void **state)
+{
+	(void)state;
+	rml_dataset_free(&rml_fx_cifar);
+	return 0;
+}
+
 const char *rml_fx_text(rml_outbuf *o)
 {
 	const char *s = rml_out_str(o);

@@ -49,6 +49,14 @@ int rml_fx_load_file(rml_file *f, const char *name, const char *hint);
  * here); 0, or -1 after printing the library's message on stderr. */
 int rml_fx_load_set(rml_dataset *d, const char *name);
 
+/* The carried 1000 CIFAR-10 test images (cifar10-test-1000.rml, grouped
+ * by class), for the tests that need real pictures: a cmocka setup that
+ * loads them into rml_fx_cifar and sets one thread (these tests' passes
+ * are small), and the teardown that frees them. */
+extern rml_dataset rml_fx_cifar;
+int rml_fx_cifar_setup(void **state);
+int rml_fx_cifar_teardown(void **state);
+
 /* The buffer's text, NUL-terminated (rml_out_str); the test fails if a
  * write to it failed. */
 const char *rml_fx_text(rml_outbuf *o);

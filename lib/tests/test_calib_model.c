@@ -31,24 +31,6 @@
 #include "kernels.h"
 #include "model.h"
 
-static rml_dataset cifar;
-
-static int load_cifar(void **state)
-{
-	(void)state;
-	if (rml_fx_load_set(&cifar, "cifar10-test-1000.rml"))
-		return -1;
-	rml_set_threads(1);
-	return 0;
-}
-
-static int free_cifar(void **state)
-{
-	(void)state;
-	rml_dataset_free(&cifar);
-	return 0;
-}
-
 /* 60 images spread over the carried set (every 16th), of which those of
  * classes 0..2 are labelled and the rest unknown. */
 static void small_set(rml_dataset *d)
@@ -58,8 +40,8 @@ static void small_set(rml_dataset *d)
 	const char *names[10] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j" };
 	assert_int_equal(rml_dataset_set_classes(d, names, 10, &err), RML_OK);
 	for (int i = 0; i < 60; i++) {
-		memcpy(d->images + i * 3072, cifar.images + (int64_t)i * 16 * 3072, 3072);
-		d->labels[i] = cifar.labels[i * 16] <= 2 ? cifar.labels[i * 16] : -1;
+		memcpy(d->images + i * 3072, rml_fx_cifar.images + (int64_t)i * 16 * 3072, 3072);
+		d->labels[i] = rml_fx_cifar.labels[i * 16] <= 2 ? rml_fx_cifar.labels[i * 16] : -1;
 	}
 }
 
@@ -150,14 +132,14 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	ao.seed = 3;
 	rml_error err = { 0 };
 	enum { N = 200, M = 40 };
-	assert_int_equal(rml_oodgen_fit(&g, space, cifar.images, N, 32, 32, 3, &ao, NULL, NULL, &err),
+	assert_int_equal(rml_oodgen_fit(&g, space, rml_fx_cifar.images, N, 32, 32, 3, &ao, NULL, NULL, &err),
 			 RML_OK);
 	int64_t dim = g.dim;
 	assert_int_equal(dim, space == RML_OOD_SBO_LATENT ? 256 : 3072);
 	float *x = malloc((size_t)(N * dim) * sizeof *x), *q = malloc((size_t)(M * dim) * sizeof *q);
 	uint8_t *out = malloc((size_t)M * 3072);
 	double nn[M];
-	assert_int_equal(rml_oodgen_codes(&g, cifar.images, N, x, &err), RML_OK);
+	assert_int_equal(rml_oodgen_codes(&g, rml_fx_cifar.images, N, x, &err), RML_OK);
 	/* Standardised: every dimension has mean 0 and sd 1 over the data. */
 	for (int64_t d = 0; d < dim; d += 37) {
 		double s = 0, s2 = 0;
@@ -174,7 +156,7 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	o.d_min = dmin;
 	o.d_off = doff;
 	o.seed = 9;
-	assert_int_equal(rml_oodgen_sample(&g, cifar.images, N, M, &o, out, q, nn, NULL, &err), RML_OK);
+	assert_int_equal(rml_oodgen_sample(&g, rml_fx_cifar.images, N, M, &o, out, q, nn, NULL, &err), RML_OK);
 	double lo = INFINITY;
 	for (int i = 0; i < M; i++) {
 		double b = brute_nn(x, N, q + i * dim, dim);
@@ -187,7 +169,7 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	/* The images are not copies of the data. */
 	for (int i = 0; i < M; i++)
 		for (int j = 0; j < N; j++)
-			assert_true(memcmp(out + i * 3072, cifar.images + j * 3072, 3072) != 0);
+			assert_true(memcmp(out + i * 3072, rml_fx_cifar.images + j * 3072, 3072) != 0);
 	free(x);
 	free(q);
 	free(out);
@@ -211,16 +193,16 @@ static void test_oodgen_refused(void **state)
 	(void)state;
 	rml_oodgen g;
 	rml_error err = { 0 };
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_NONE, cifar.images, 10, 32, 32, 3, NULL, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_NONE, rml_fx_cifar.images, 10, 32, 32, 3, NULL, NULL, NULL,
 					&err), RML_ERR_ARG);
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_PIXEL, cifar.images, 1, 32, 32, 3, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_PIXEL, rml_fx_cifar.images, 1, 32, 32, 3, NULL, NULL,
 					NULL, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "at least 2 images"));
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_LATENT, cifar.images, 4, 30, 30, 3, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_LATENT, rml_fx_cifar.images, 4, 30, 30, 3, NULL, NULL,
 					NULL, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "multiples of 8"));
 	uint8_t out[3072];
-	assert_int_equal(rml_oodgen_sample(&g, cifar.images, 4, 1, NULL, out, NULL, NULL, NULL, &err),
+	assert_int_equal(rml_oodgen_sample(&g, rml_fx_cifar.images, 4, 1, NULL, out, NULL, NULL, NULL, &err),
 			 RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "not fitted"));
 	/* Constant images: the dimensions that never vary are only shifted. */
@@ -639,5 +621,5 @@ int main(void)
 		cmocka_unit_test(test_calibrator_misuse),
 		cmocka_unit_test(test_calibrator_hostile_files),
 	};
-	return cmocka_run_group_tests(tests, load_cifar, free_cifar);
+	return cmocka_run_group_tests(tests, rml_fx_cifar_setup, rml_fx_cifar_teardown);
 }

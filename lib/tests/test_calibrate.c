@@ -22,24 +22,6 @@
 #include "calibrate.h"
 #include "fixtures.h"
 
-static rml_dataset cifar;
-
-static int load_cifar(void **state)
-{
-	(void)state;
-	if (rml_fx_load_set(&cifar, "cifar10-test-1000.rml"))
-		return -1;
-	rml_set_threads(1);
-	return 0;
-}
-
-static int free_cifar(void **state)
-{
-	(void)state;
-	rml_dataset_free(&cifar);
-	return 0;
-}
-
 /* n images of the carried set (grouped by class), every 97th (cyclically) from first
  * on, so that every class is there: labelled, or all unknown. */
 static void subset(rml_dataset *d, int64_t first, int64_t n, int labelled)
@@ -47,12 +29,12 @@ static void subset(rml_dataset *d, int64_t first, int64_t n, int labelled)
 	rml_error err = { 0 };
 	rml_dataset_init(d);
 	assert_int_equal(rml_dataset_alloc(d, n, 32, 32, 3, &err), RML_OK);
-	assert_int_equal(rml_dataset_set_classes(d, (const char *const *)cifar.class_names,
-						 cifar.n_classes, &err), RML_OK);
+	assert_int_equal(rml_dataset_set_classes(d, (const char *const *)rml_fx_cifar.class_names,
+						 rml_fx_cifar.n_classes, &err), RML_OK);
 	for (int64_t i = 0; i < n; i++) {
-		int64_t j = (first + 97 * i) % cifar.n;
-		memcpy(d->images + i * 3072, cifar.images + j * 3072, 3072);
-		d->labels[i] = labelled ? cifar.labels[j] : -1;
+		int64_t j = (first + 97 * i) % rml_fx_cifar.n;
+		memcpy(d->images + i * 3072, rml_fx_cifar.images + j * 3072, 3072);
+		d->labels[i] = labelled ? rml_fx_cifar.labels[j] : -1;
 	}
 }
 
@@ -250,5 +232,5 @@ int main(void)
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_refused),
 	};
-	return cmocka_run_group_tests(tests, load_cifar, free_cifar);
+	return cmocka_run_group_tests(tests, rml_fx_cifar_setup, rml_fx_cifar_teardown);
 }
