@@ -242,9 +242,9 @@ void rml_eval_repeat_text(rml_outbuf *o, int json, int64_t n, int64_t n_rep,
 	for (int i = 0; i < RML_EVAL_REPEAT_N; i++) {
 		const rml_summary *s = &sum[i];
 		if (json) {
-			/* A figure can be NaN (nothing to measure, e.g. an AUROC
-			 * without a positive row), and one NaN repetition makes
-			 * its mean NaN: JSON has null for it. */
+			/* A figure can be NaN (acc1 and acc_drop without a
+			 * labelled image), and one NaN repetition makes the
+			 * mean NaN: JSON has null for it. */
 			rml_outbuf_printf(o, ",\"%s\":{\"mean\":", rml_eval_repeat_name(i));
 			rml_outbuf_json_num(o, s->mean);
 			rml_outbuf_printf(o, ",\"sd\":");
