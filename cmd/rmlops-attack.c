@@ -4,36 +4,26 @@
  * (run), draw a robustness curve (curve), and check a stored adversarial
  * set against its clean set (verify). The attacks are lib/attack.c, their
  * binding to the model, quantisation, curves and pictures
- * lib/attack_model.c, the reports' text lib/attack_report.c; this file
- * reads the command line and writes the outputs.
+ * lib/attack_model.c, the reports' text and the command line's checks
+ * lib/attack_report.c, the commands' work lib/attack_run.c; this file
+ * reads the command line, loads the inputs and writes the outputs.
  */
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "attack_model.h"
-#include "attack_report.h"
-#include "calib_model.h"
+#include "attack_run.h"
 #include "classes.h"
 #include "cli.h"
-#include "dataset.h"
-#include "model.h"
-
-#define MAX_BUDGETS RML_ATTACK_MAX_BUDGETS
+#include "outtext.h"
 
 struct cmdline {
 	const cli_subcommand *cmd;
-	const char *model, *data, *output, *config, *name, *clean, *adapters;
-	const char *sheet, *plot;
-	const char *eps_list, *pixels_list, *queries_list;
-	/* Attack settings given on the command line, in order; they override
-	 * the attack list's values. */
-	rml_attack_sets sets;
+	rml_attack_args a;   /* the inputs, outputs and lists, judged together */
+	rml_attack_sets sets;   /* the attack settings given, in order: over the list's */
+	const char *adapters, *sheet;
 	int64_t batch, sheet_count;
 	double amplify;
-	int have_attack;   /* --attack given */
 	cli_common com;
 };
 
@@ -128,63 +118,27 @@ static void usage(void)
 	       "    --queries 10,100,1000,5000 --plot queries.png\n");
 }
 
-/* A setting under its key (the option's name with '_' for '-'). */
-static int add_set(struct cmdline *c, const char *key, const char *val)
-{
-	rml_error err = { 0 };
-	if (rml_attack_sets_add(&c->sets, key, val, &err))
-		return cli_usage_error("%s", err.msg);
-	return 0;
-}
-
-/* A comma list of budgets >= 0. */
-static int parse_budgets(const char *opt, const char *s, int whole, double *v, int *n)
-{
-	if (rml_attack_list_parse(s, 0, INFINITY, whole, v, MAX_BUDGETS, n))
-		return cli_usage_error("%s wants up to %d %s >= 0 separated by commas, not '%s'", opt,
-				       MAX_BUDGETS, whole ? "whole numbers" : "numbers", s);
-	if (!*n)
-		return cli_usage_error("%s is empty", opt);
-	return 0;
-}
-
-/* What the options ask of the command, judged before any file is read. */
-static int check_args(struct cmdline *c, const char *name)
-{
-	const rml_attack_args a = {
-		.command = name, .model = c->model, .data = c->data, .config = c->config,
-		.clean = c->clean, .output = c->output, .plot = c->plot, .eps_list = c->eps_list,
-		.pixels_list = c->pixels_list, .queries_list = c->queries_list,
-		.have_attack = c->have_attack,
-		.sheet = c->sheet || c->sheet_count || c->amplify > 0,
-		.seed_given = c->com.seed_given, .seed = c->com.seed,
-	};
-	rml_error err = { 0 };
-	if (rml_attack_args_check(&a, &c->sets, &err))
-		return cli_usage_error("%s", err.msg);
-	return 0;
-}
-
-/* An attack setting (O_SET) goes to the list of settings under the
- * option's name as its key. */
-enum { O_SET = 1 };
+/* Attack settings (SET) go to c->sets under the option's name. Each has
+ * an id of its own: settings sharing an abbreviation ("--step": --steps
+ * or --step-size) are then ambiguous, as any two options are, instead of
+ * the first quietly taking it. */
 #define F(f) offsetof(struct cmdline, f)
-#define SET(name) CLI_CALL(name, 0, O_SET)
+#define SET(name, id) CLI_CALL(name, 0, id)
 static const cli_opt options[] = {
-	CLI_STR("model", 'm', F(model)), CLI_STR("adapter-file", 'a', F(adapters)),
-	CLI_STR("data", 'd', F(data)), CLI_STR("output", 'o', F(output)),
-	SET("attack"), CLI_STR("config", 0, F(config)),
-	CLI_STR("name", 0, F(name)), SET("norm"),
-	CLI_STR("eps", 0, F(eps_list)), CLI_STR("pixels", 0, F(pixels_list)),
-	SET("target"), SET("steps"), SET("step-size"), SET("restarts"), SET("random-start"),
-	SET("generations"), SET("popsize"), SET("search"), SET("fitness"), SET("sigma0"),
-	SET("de-f"), SET("de-cr"), SET("min-search"),
-	CLI_STR("clean", 0, F(clean)), CLI_STR("sheet", 0, F(sheet)),
+	CLI_STR("model", 'm', F(a.model)), CLI_STR("adapter-file", 'a', F(adapters)),
+	CLI_STR("data", 'd', F(a.data)), CLI_STR("output", 'o', F(a.output)),
+	SET("attack", 1), CLI_STR("config", 0, F(a.config)),
+	CLI_STR("name", 0, F(a.name)), SET("norm", 2),
+	CLI_STR("eps", 0, F(a.eps_list)), CLI_STR("pixels", 0, F(a.pixels_list)),
+	SET("target", 3), SET("steps", 4), SET("step-size", 5), SET("restarts", 6),
+	SET("random-start", 7), SET("generations", 8), SET("popsize", 9), SET("search", 10),
+	SET("fitness", 11), SET("sigma0", 12), SET("de-f", 13), SET("de-cr", 14),
+	SET("min-search", 15), CLI_STR("clean", 0, F(a.clean)), CLI_STR("sheet", 0, F(sheet)),
 	CLI_I64("sheet-count", 0, F(sheet_count), 1, 1000),
 	CLI_F64("amplify", 0, F(amplify), 0, 255),
-	CLI_STR("plot", 0, F(plot)), CLI_I64("batch", 0, F(batch), 1, 65536),
-	SET("loss"), SET("tile"), SET("preset"), CLI_STR("queries", 0, F(queries_list)),
-	SET("p-init"), CLI_SHARED_ALL, CLI_END,
+	CLI_STR("plot", 0, F(a.plot)), CLI_I64("batch", 0, F(batch), 1, 65536),
+	SET("loss", 16), SET("tile", 17), SET("preset", 18), CLI_STR("queries", 0, F(a.queries_list)),
+	SET("p-init", 19), CLI_SHARED_ALL, CLI_END,
 };
 #undef SET
 #undef F
@@ -192,10 +146,14 @@ static const cli_opt options[] = {
 static int option(void *base, const cli_opt *e, const char *arg)
 {
 	struct cmdline *c = base;
-	c->have_attack |= !strcmp(e->name, "attack");
-	return add_set(c, e->name, arg);
+	rml_error err = { 0 };
+	c->a.have_attack |= !strcmp(e->name, "attack");
+	if (rml_attack_sets_add(&c->sets, e->name, arg, &err))
+		return cli_usage_error("%s", err.msg);
+	return 0;
 }
 
+/* Parse argv into c and judge what it asks before any file is read. */
 static int parse_args(int argc, char **argv, struct cmdline *c)
 {
 	const cli_parser p = { options, c, &c->com, option, NULL };
@@ -213,7 +171,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
-	return check_args(c, name);
+	c->a.command = name;
+	c->a.sheet = c->sheet || c->sheet_count || c->amplify > 0;
+	c->a.seed_given = c->com.seed_given;
+	c->a.seed = c->com.seed;
+	rml_error err = { 0 };
+	if (rml_attack_args_check(&c->a, &c->sets, &err))
+		return cli_usage_error("%s", err.msg);
+	return 0;
 }
 
 static void progress(void *ctx, int64_t done, int64_t total)
@@ -221,148 +186,77 @@ static void progress(void *ctx, int64_t done, int64_t total)
 	cli_progress((const char *)ctx, done, total);
 }
 
-/* Write a report built in o to fp and empty o. */
-static void emit(FILE *fp, rml_outbuf *o)
-{
-	if (o->len) /* an empty buffer may have no storage: fwrite(NULL) is undefined */
-		fwrite(o->data, 1, o->len, fp);
-	o->len = 0;
-}
-
 static int cmd_verify(void *ctx)
 {
 	struct cmdline *c = ctx;
 	rml_error err = { 0 };
-	rml_file af;
-	rml_dataset clean;
 	rml_outbuf o;
-	rml_file_init(&af);
-	rml_dataset_init(&clean);
 	rml_outbuf_init(&o);
-	rml_attack_verify_report v;
-	int status = CLI_EXIT_FAIL;
-	if (!cli_load(&af, c->data, "adversarial", &err) && !rml_dataset_load(&clean, c->clean, &err) &&
-	    !rml_attack_verify(&af, &clean, &v, &err)) {
-		rml_attack_verify_text(&o, c->com.json, &v);
-		emit(stdout, &o);
-		if (v.n_over)
-			rml_errorf(&err, RML_ERR_MISMATCH, "%lld of %lld images are over the %s budget %g (first: %lld)",
-				   (long long)v.n_over, (long long)v.n, rml_attack_norm_name(v.norm), v.budget,
-				   (long long)v.first_over);
-		else
-			status = CLI_EXIT_OK;
-	}
-	if (status)
-		cli_fail(&err);
+	int st = rml_attack_verify_files(c->a.data, c->a.clean, c->com.json, cli_load, &o, &err);
+	fputs(rml_out_str(&o), stdout);
 	rml_outbuf_free(&o);
-	rml_file_free(&af);
-	rml_dataset_free(&clean);
-	return status;
+	return st ? cli_fail(&err) : CLI_EXIT_OK;
 }
 
 /* ---- create, run, curve: a model, a dataset and a list of attacks ------------------ */
-
-struct job {
-	rml_model *m;
-	rml_dataset d;
-	rml_attack_spec *list;
-	int n;
-	rml_error err;
-	rml_outbuf out;   /* the report being written */
-};
-
-/* The attacks to run (rml_attack_list_make): a bad file is exit 1, a
- * value wrong only after the command line's settings a usage error. */
-static int load_attacks(const struct cmdline *c, struct job *j)
-{
-	int usage;
-	if (!rml_attack_list_make(c->config, c->name, &c->sets, c->cmd->run == cmd_curve && !c->queries_list,
-				  rml_model_n_classes(j->m), !strcmp(c->cmd->name, "create"), &j->list,
-				  &j->n, &usage, &j->err))
-		return 0;
-	return usage ? cli_usage_error("%s", j->err.msg) : CLI_EXIT_FAIL;
-}
 
 /* The outputs, checked before any work (the report is an output of run
  * and curve). */
 static int job_check_outputs(const struct cmdline *c)
 {
 	const int create = !strcmp(c->cmd->name, "create");
-	const char *out = c->output ? c->output : "-";
+	const char *out = c->a.output ? c->a.output : "-";
 	if (create && cli_check_output(out))
 		return CLI_EXIT_USAGE;
-	const char *outs[] = { create ? out : "-", c->sheet, c->plot };
+	const char *outs[] = { create ? out : "-", c->sheet, c->a.plot };
 	const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
-	const char *ins[] = { c->model, c->adapters, c->data, c->config };
+	const char *ins[] = { c->a.model, c->adapters, c->a.data, c->a.config };
 	return cli_check_outputs(outs, opts, 3, ins, 4);
 }
 
-/* Load the model, the dataset and the attacks; refuse budgets the images
- * cannot hold (not for curves, whose budgets are a list). */
-static int job_open(struct cmdline *c, struct job *j)
+/* Load the model and the dataset, then the attacks (rml_attack_job_prepare). */
+static int job_open(struct cmdline *c, rml_attack_job *j, rml_error *err)
 {
-	int st;
+	int usage;
 	cli_common_threads(&c->com);
-	if (cli_load_model(&j->m, c->model, c->adapters, &j->err) ||
-	    cli_load_dataset(&j->d, c->data, "data", &j->err) ||
-	    rml_dataset_fit_model(&j->d, j->m, 1, c->data, &j->err))
+	if (cli_load_model(&j->m, c->a.model, c->adapters, err) ||
+	    cli_load_dataset(&j->d, c->a.data, "data", err) ||
+	    rml_dataset_fit_model(&j->d, j->m, 1, c->a.data, err))
 		return CLI_EXIT_FAIL;
-	if ((st = load_attacks(c, j)) != 0)
-		return st;
-	if (c->batch > j->d.n)
-		c->batch = j->d.n;   /* one batch of the whole set: the same results, less memory */
-	for (int i = 0; i < j->n; i++) {
-		const rml_attack_spec *a = &j->list[i];
-		if (a->cfg.kind != RML_ATTACK_PIXEL_L0 || c->cmd->run == cmd_curve ||
-		    a->cfg.pixels <= j->d.h * j->d.w)
-			continue;
-		if (c->pixels_list)
-			return cli_usage_error("--pixels %lld: the images have %lld pixels",
-					       (long long)a->cfg.pixels, (long long)(j->d.h * j->d.w));
-		rml_errorf(&j->err, RML_ERR_ARG, "attack %s: %lld pixels, the images have %lld", a->name,
-			   (long long)a->cfg.pixels, (long long)(j->d.h * j->d.w));
-		return CLI_EXIT_FAIL;
-	}
+	if (rml_attack_job_prepare(j, &c->a, &c->sets, &c->batch, &usage, err))
+		return usage ? cli_usage_error("%s", err->msg) : CLI_EXIT_FAIL;
 	return 0;
 }
 
 /* Print the error of a failed job (usage messages are printed already)
  * and free it. */
-static int job_close(struct job *j, int status)
+static int job_close(rml_attack_job *j, int status, const rml_error *err)
 {
-	if (status == CLI_EXIT_FAIL)
-		cli_fail(&j->err);
-	free(j->list);
-	rml_dataset_free(&j->d);
-	rml_model_free(j->m);
-	rml_outbuf_free(&j->out);
-	return status;
+	rml_attack_job_free(j);
+	return status == CLI_EXIT_FAIL ? cli_fail(err) : status;
 }
 
 static int cmd_curve(void *ctx)
 {
 	struct cmdline *c = ctx;
-	struct job j = { 0 };
-	rml_dataset_init(&j.d);
-	double eps[MAX_BUDGETS], pix[MAX_BUDGETS], q[MAX_BUDGETS];
-	int n_eps = 0, n_pix = 0, nq = 0, st = job_check_outputs(c);
+	rml_attack_curve_lists l;
+	rml_error err = { 0 };
+	int usage, st = job_check_outputs(c);
 	if (st)
 		return st;
-	if ((c->eps_list && parse_budgets("--eps", c->eps_list, 0, eps, &n_eps)) ||
-	    (c->pixels_list && parse_budgets("--pixels", c->pixels_list, 1, pix, &n_pix)))
-		return CLI_EXIT_USAGE;
-	if ((st = job_open(c, &j)) != 0)
-		return job_close(&j, st);
-	if (c->queries_list && parse_budgets("--queries", c->queries_list, 1, q, &nq))
-		return job_close(&j, CLI_EXIT_USAGE);
-	const int l0 = j.list[0].cfg.kind == RML_ATTACK_PIXEL_L0;
-	if (rml_attack_curve_check(j.list, j.n, nq, n_eps, n_pix, &j.err))
-		return job_close(&j, cli_usage_error("%s", j.err.msg));
-	st = rml_attack_curves_report(j.m, j.list, j.n, &j.d, l0 ? pix : eps, l0 ? n_pix : n_eps, l0, q, nq,
-				      c->batch, progress, c->com.json, c->plot, &j.out, &j.err)
-		     ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-	emit(stdout, &j.out);   /* the table, also when only the chart failed */
-	return job_close(&j, st);
+	if (rml_attack_curve_lists_parse(&c->a, &l, &err))
+		return cli_usage_error("%s", err.msg);
+	rml_attack_job j;
+	rml_attack_job_init(&j);
+	rml_outbuf out;
+	rml_outbuf_init(&out);
+	if (!(st = job_open(c, &j, &err))) {
+		if (rml_attack_curve_run(&j, &l, c->batch, progress, c->com.json, c->a.plot, &out, &usage, &err))
+			st = usage ? cli_usage_error("%s", err.msg) : CLI_EXIT_FAIL;
+		fputs(rml_out_str(&out), stdout);   /* the table, also when only the chart failed */
+	}
+	rml_outbuf_free(&out);
+	return job_close(&j, st, &err);
 }
 
 /* create and run: each attack over the dataset, a report row each;
@@ -371,61 +265,28 @@ static int cmd_attack(void *ctx)
 {
 	struct cmdline *c = ctx;
 	const int create = !strcmp(c->cmd->name, "create");
-	const char *out = c->output ? c->output : "-";
-	struct job j = { 0 };
-	rml_dataset_init(&j.d);
+	const char *out = c->a.output ? c->a.output : "-";
+	rml_error err = { 0 };
 	int st = job_check_outputs(c);
 	if (st)
 		return st;
-	if ((st = job_open(c, &j)) != 0)
-		return job_close(&j, st);
+	rml_attack_job j;
+	rml_attack_job_init(&j);
 	rml_file of;
 	rml_file_init(&of);
 	rml_attack_dataset_result r;
 	rml_attack_dataset_result_init(&r);
 	/* The report shares standard output only when no data goes there. */
 	FILE *rep_fp = create && !strcmp(out, "-") ? stderr : stdout;
-	const char *const *names = rml_model_class_names(j.m);
-	if (!names && j.d.n_classes == rml_model_n_classes(j.m))
-		names = (const char *const *)j.d.class_names;
-	const int rows = !c->com.json && (cli_verbosity > 0 || !create);
-	if (rows && cli_verbosity > 0 && !create)
-		rml_attack_report_header(&j.out);
-	if (c->com.json && !create)
-		rml_outbuf_add(&j.out, "{\"attacks\":[", 12);
-	emit(rep_fp, &j.out);
-	for (int i = 0; !st && i < j.n; i++) {
-		rml_attack_report rep;
-		rml_attack_dataset_result_free(&r);
-		st = rml_attack_dataset(j.m, &j.list[i], &j.d, c->batch, progress, (void *)j.list[i].name,
-					&r, &j.err) ? CLI_EXIT_FAIL : 0;
-		if (st)
-			break;
-		rml_attack_summarize(&r, j.d.labels, &rep);
-		if (c->com.json && i)
-			rml_outbuf_add(&j.out, ",", 1);
-		if (c->com.json)
-			rml_attack_report_json(&j.out, &j.list[i], &rep);
-		else if (rows && create)
-			rml_attack_report_header(&j.out);
-		if (rows)
-			rml_attack_report_row(&j.out, &j.list[i], &rep);
-		emit(rep_fp, &j.out);
-	}
-	if (!st && c->com.json)
-		fputs(create ? "\n" : "]}\n", rep_fp);
-	/* The sheet first: when it cannot be written, no dataset is left
-	 * behind to look like a finished run. */
-	if (!st && create && c->sheet &&
-	    rml_attack_sheet(c->sheet, &j.list[0], &j.d, &r, names, c->sheet_count ? c->sheet_count : 8,
-			     c->amplify, &j.err))
-		st = CLI_EXIT_FAIL;
-	if (!st && create && (rml_attack_to_file(&j.list[0], &j.d, &r, &of, &j.err) ||
-			      cli_save(&of, out, (int64_t)j.list[0].cfg.seed, &j.err)))
+	if (!(st = job_open(c, &j, &err)) &&
+	    (rml_attack_run_report(&j, create, c->com.json, cli_verbosity == 0, c->batch, progress, rep_fp,
+				   &r, &err) ||
+	     (create && (rml_attack_create_files(&j, &r, c->sheet, c->sheet_count, c->amplify, &of, &err) ||
+			 cli_save(&of, out, (int64_t)j.list[0].cfg.seed, &err)))))
 		st = CLI_EXIT_FAIL;
 	rml_attack_dataset_result_free(&r);
 	rml_file_free(&of);
-	return job_close(&j, st);
+	return job_close(&j, st, &err);
 }
 
 int main(int argc, char **argv)

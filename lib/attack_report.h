@@ -62,6 +62,7 @@ rml_status rml_attack_sets_add(rml_attack_sets *s, const char *key, const char *
 typedef struct {
 	const char *command;   /* "create", "run", "curve" or "verify" */
 	const char *model, *data, *config, *clean, *output, *plot;
+	const char *name;      /* --name: the attack chosen from --config, or the name shown */
 	const char *eps_list, *pixels_list, *queries_list;   /* --eps, --pixels, --queries */
 	int have_attack;       /* --attack given */
 	int sheet;             /* --sheet, --sheet-count or --amplify given */

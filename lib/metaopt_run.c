@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "canvas.h"
+#include "classes.h"
 #include "metrics.h"
 #include "outtext.h"
 #include "train.h"
@@ -345,4 +346,166 @@ rml_status rml_metaopt_eval_run(const rml_model *m, const rml_metaopt_config *cf
 	free(r);
 	free(curves);
 	return st;
+}
+
+/* ---- what a command line asks, and its inputs ------------------------------- */
+
+void rml_metaopt_args_init(rml_metaopt_args *a)
+{
+	memset(a, 0, sizeof *a);
+	rml_metaopt_config_default(&a->cfg);
+}
+
+rml_status rml_metaopt_args_option(rml_metaopt_args *a, const char *name, const char *arg,
+				   rml_error *err)
+{
+	rml_metaopt_config *c = &a->cfg;
+	if (!strcmp(name, "adapters") && (a->gamma & (a->gamma - 1)))
+		return rml_errorf(err, RML_ERR_ARG, "--adapters takes 1, 2, 4 or 8");
+	if (!strcmp(name, "sigma") && !(c->sigma > 0))
+		return rml_errorf(err, RML_ERR_ARG, "--sigma must be greater than 0");
+	if (!strcmp(name, "p0") && !(c->p0 > 0))
+		return rml_errorf(err, RML_ERR_ARG, "--p0 must be in (0, 1]");
+	if (!strcmp(name, "train-metric")) {
+		if (!strcmp(arg, "prob"))
+			c->train_metric = RML_METAOPT_PROB;
+		else if (!strcmp(arg, "acc"))
+			c->train_metric = RML_METAOPT_ACCURACY;
+		else
+			return rml_errorf(err, RML_ERR_ARG, "--train-metric takes prob or acc");
+	}
+	if (!strcmp(name, "quick")) {
+		c->steps = 10;
+		c->val_size = 50;
+		c->n_impl = 1;
+		c->iterations = 6;
+		c->heldout = 1;
+		c->eval_every = 2;
+		a->repeat = 4;
+	}
+	return RML_OK;
+}
+
+rml_status rml_metaopt_args_check(rml_metaopt_args *a, rml_error *err)
+{
+	if (!a->model)
+		return rml_errorf(err, RML_ERR_ARG, "no model (-m)");
+	if (!a->val)
+		return rml_errorf(err, RML_ERR_ARG, "no held-out images (--val)");
+	if (!a->eval && !a->data)
+		return rml_errorf(err, RML_ERR_ARG, "no training images (-d)");
+	if (a->log && !strcmp(a->log, "-"))
+		return rml_errorf(err, RML_ERR_ARG, "--log wants a file: it is rewritten on --resume");
+	if (a->eval && (a->output || a->checkpoint || a->log || a->until))
+		return rml_errorf(err, RML_ERR_ARG, "--eval writes no model, checkpoint or log");
+	if (!a->eval && !a->output)
+		a->output = "-";
+	return RML_OK;
+}
+
+rml_status rml_metaopt_resume_load(const rml_metaopt_args *a, rml_file *ckpt, char ***argv,
+				   int *argc, int *usage, rml_error *err)
+{
+	*usage = a->model || a->data || a->val || a->tasks || a->pool || a->output || a->log || a->plot ||
+		 a->eval;
+	if (*usage)
+		return rml_errorf(err, RML_ERR_ARG, "--resume takes the run's options from the checkpoint");
+	rml_status st = rml_file_load(ckpt, a->resume, err);
+	if (!st)
+		st = rml_metaopt_stored_args(ckpt, a->resume, argv, argc, err);
+	if (st)
+		rml_file_free(ckpt);
+	return st;
+}
+
+void rml_metaopt_inputs_init(rml_metaopt_inputs *in)
+{
+	memset(in, 0, sizeof *in);
+	rml_dataset_init(&in->data);
+	rml_dataset_init(&in->val);
+	rml_file_init(&in->tasks);
+}
+
+void rml_metaopt_inputs_free(rml_metaopt_inputs *in)
+{
+	rml_model_free(in->m);
+	rml_dataset_free(&in->data);
+	rml_dataset_free(&in->val);
+	rml_file_free(&in->tasks);
+	rml_metaopt_inputs_init(in);
+}
+
+typedef rml_status (*load_fn)(rml_file *f, const char *path, const char *role, rml_error *err);
+
+static rml_status load_file(load_fn load, rml_file *f, const char *path, const char *role,
+			    rml_error *err)
+{
+	rml_file_init(f);
+	return load ? load(f, path, role, err) : rml_file_load(f, path, err);
+}
+
+/* A dataset as cli_load_dataset reads it: the kind checked, the path (or
+ * "standard input") named, then fitted to the model. */
+static rml_status load_images(load_fn load, rml_dataset *d, const char *path, const char *role,
+			      const rml_model *m, rml_error *err)
+{
+	rml_file f;
+	rml_status st = load_file(load, &f, path, role, err);
+	if (!st)
+		st = rml_expect_kind(&f, "dataset", strcmp(path, "-") ? path : "standard input", err);
+	if (!st)
+		st = rml_dataset_from_file(d, &f, err);
+	rml_file_free(&f);
+	return st ? st : rml_dataset_fit_model(d, m, 1, path, err);
+}
+
+rml_status rml_metaopt_inputs_load(rml_metaopt_inputs *in, const rml_metaopt_args *a,
+				   const rml_file *ckpt, load_fn load, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = rml_metaopt_pool_load(&in->pool, a->pool, a->tasks != NULL, err);
+	if (!st && a->resume)
+		st = rml_model_from_file(&in->m, ckpt, err);
+	else if (!st) {
+		if (!(st = load_file(load, &f, a->model, "model", err)) &&
+		    !(st = rml_expect_kind(&f, "model", a->model, err)))
+			st = rml_model_from_file(&in->m, &f, err);
+		if (!st && a->gamma && !rml_model_has_adapters(in->m))
+			st = rml_model_add_adapters(in->m, (int)a->gamma, a->cfg.seed, err);
+	}
+	rml_file_free(&f);
+	if (!st && a->data)
+		st = load_images(load, &in->data, a->data, "data", in->m, err);
+	if (!st)
+		st = load_images(load, &in->val, a->val, "val", in->m, err);
+	if (!st && a->tasks && !(st = load_file(load, &in->tasks, a->tasks, "tasks", err)))
+		st = rml_expect_kind(&in->tasks, "dataset", a->tasks, err);
+	in->md = (rml_metaopt_data){ a->data ? &in->data : NULL, &in->val, a->tasks ? &in->tasks : NULL };
+	return st;
+}
+
+rml_status rml_metaopt_result_write(const rml_metaopt *mo, const rml_model *m, const char *path,
+				    int64_t seed,
+				    rml_status (*save)(rml_file *f, const char *path, int64_t seed,
+						       rml_error *err),
+				    int json, rml_outbuf *o, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	rml_status st = rml_metaopt_result_file(mo, m, &f, err);
+	if (!st)
+		st = save ? save(&f, path, seed, err) : rml_file_save(&f, path, err);
+	rml_file_free(&f);
+	if (st)
+		return st;
+	double p0, before, best;
+	int64_t best_it;
+	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
+	if (json)
+		rml_metaopt_result_json(o, mo);
+	else
+		rml_outbuf_printf(o, "%lld iterations; held-out R %.4f -> %.4f (best after iteration %lld)",
+				  (long long)rml_metaopt_iteration(mo), before, best, (long long)best_it);
+	return RML_OK;
 }

@@ -5,10 +5,13 @@
  * iteration, trimmed to the checkpoint's iterations on resume), its
  * checkpoint and output files, the plots of R over the iterations and of
  * the resilience curves, and the summary of an evaluation (mean, sd and
- * Student-t 95% interval per disturbance and overall).
+ * Student-t 95% interval per disturbance and overall); and what a
+ * command line of rmlops-metaopt asks (its values' checks, its files
+ * judged together, --resume's checkpoint) and the inputs it names.
  *
  * Not here: the optimisation and the evaluation themselves (metaopt.h),
- * option parsing and printing (rmlops-metaopt).
+ * option parsing, loading files with their provenance and printing
+ * (rmlops-metaopt).
  */
 #ifndef RML_METAOPT_RUN_H
 #define RML_METAOPT_RUN_H
@@ -129,5 +132,88 @@ rml_status rml_metaopt_eval_run(const rml_model *m, const rml_metaopt_config *cf
 rml_status rml_metaopt_plot_curves(const char *path, const rml_dist_pool *pool,
 				   const double *curves, int n_per, int T, double p0,
 				   rml_error *err);
+
+/* ---- what a command line asks, and its inputs ------------------------------- */
+
+/* A command line of rmlops-metaopt: its files (NULL: not given), the
+ * configuration, and the settings of the program itself. */
+typedef struct {
+	const char *model, *data, *val, *tasks, *pool, *output, *checkpoint, *resume, *log, *plot;
+	rml_metaopt_config cfg;
+	int64_t gamma;    /* --adapters: adapters of this size for a model without (0: none) */
+	int64_t until;    /* --until: stop after this iteration (0: no such stop) */
+	int64_t repeat;   /* --eval: implementations per disturbance (0: 20) */
+	int eval, quick;
+} rml_metaopt_args;
+
+/* Nothing given: every file NULL, the configuration's defaults. */
+void rml_metaopt_args_init(rml_metaopt_args *a);
+
+/* What the option named name (without dashes; its value arg already
+ * stored in a within its range) asks beyond that: --adapters a power of
+ * two, --sigma above 0, --p0 above 0, --train-metric prob or acc (set
+ * here), --quick the small settings of tests and demos (set here: 10
+ * steps, 50 validation images, one implementation, 6 iterations, one
+ * held-out implementation every 2 iterations, --repeat 4). Other names
+ * ask nothing. RML_ERR_ARG with the usage message ("--sigma must be
+ * greater than 0"). */
+rml_status rml_metaopt_args_option(rml_metaopt_args *a, const char *name, const char *arg,
+				   rml_error *err);
+
+/* Judge a's files together, before any is read: a model, held-out images
+ * and, for a run, training images; a log that is a file (--resume
+ * rewrites it); no model, checkpoint or log with --eval. A run without
+ * an output writes to standard output (a->output becomes "-").
+ * RML_ERR_ARG with the usage message of the first thing wrong. */
+rml_status rml_metaopt_args_check(rml_metaopt_args *a, rml_error *err);
+
+/* --resume's start: only -j, --until and the verbosity may come with it
+ * (else *usage = 1 and RML_ERR_ARG "--resume takes the run's options
+ * from the checkpoint"); then the checkpoint at a->resume loaded into
+ * ckpt (empty on entry) and the options stored there as *argv, *argc
+ * (rml_metaopt_stored_args: free the array, the strings are ckpt's). On
+ * a failure to load, *usage is 0 and ckpt is freed. */
+rml_status rml_metaopt_resume_load(const rml_metaopt_args *a, rml_file *ckpt, char ***argv,
+				   int *argc, int *usage, rml_error *err);
+
+/* What a run or an evaluation reads. */
+typedef struct {
+	rml_model *m;
+	rml_dataset data, val;
+	rml_file tasks;
+	rml_dist_pool pool;
+	rml_metaopt_data md;   /* pointing into the above */
+} rml_metaopt_inputs;
+
+void rml_metaopt_inputs_init(rml_metaopt_inputs *in);
+void rml_metaopt_inputs_free(rml_metaopt_inputs *in);
+
+/* The inputs a names, in this order: the pool (rml_metaopt_pool_load of
+ * a->pool, with task when there are tasks); the model, from ckpt when
+ * resuming (it holds the model as given to the run), else from a->model
+ * (kind model) with adapters of size a->gamma added, seeded by the
+ * configuration's seed, when it has none; the images of a->data (when
+ * given) and of a->val (kind dataset, fitted to the model); the file of
+ * a->tasks (kind dataset). Files are read by load (as cli_load reads
+ * them, with the roles "model", "data", "val" and "tasks"; NULL:
+ * rml_file_load). The errors of each step pass through; what was read
+ * stays in in for rml_metaopt_inputs_free. */
+rml_status rml_metaopt_inputs_load(rml_metaopt_inputs *in, const rml_metaopt_args *a,
+				   const rml_file *ckpt,
+				   rml_status (*load)(rml_file *f, const char *path, const char *role,
+						      rml_error *err),
+				   rml_error *err);
+
+/* The run's result saved to path by save (as cli_save saves, stamped
+ * with seed; the file is rml_metaopt_result_file's), and its summary
+ * into o: with json rml_metaopt_result_json's line, else the sentence
+ * "6 iterations; held-out R 0.9000 -> 0.9500 (best after iteration 4)"
+ * without a newline. The errors of the file and of save pass through,
+ * with nothing in o. */
+rml_status rml_metaopt_result_write(const rml_metaopt *mo, const rml_model *m, const char *path,
+				    int64_t seed,
+				    rml_status (*save)(rml_file *f, const char *path, int64_t seed,
+						       rml_error *err),
+				    int json, rml_outbuf *o, rml_error *err);
 
 #endif

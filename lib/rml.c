@@ -290,7 +290,11 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
  * batches up to a third of their speed; so a watcher thread, awake every
  * 25 ms, reads how long the threads of the computing team waited for a
  * CPU (/proc/self/task/N/schedstat). More than 5% of the interval, twice
- * in a row, means another process holds a core: the threads are parked,
+ * in a row, means another process holds a core (in the first 200 ms
+ * after the start or a release it looks every 5 ms and decides on three
+ * of four looks, since a team of two beside a busy core runs at half the
+ * speed of one thread and a short run cannot spend 50 ms finding out
+ * that it should shrink): the threads are parked,
  * and the team is halved (at least one thread; rml_threads_adapt applies
  * it before the model's next pass), halved again while it lasts. A team
  * of two sharing one free core beside a busy one loses at every barrier
@@ -430,20 +434,30 @@ static int team_want;
 static void *watch_main(void *arg)
 {
 	(void)arg;
-	const long long step = 25000000;  /* ns: 40 intervals a second */
+	/* Quick looks (5 ms) for the first 200 ms after the start and after
+	 * each release, when contention is most likely new and costs most
+	 * (two threads beside a busy core run at half the speed of one), then
+	 * the steady 25 ms. Times below are in milliseconds. */
+	enum { STEP = 25, QUICK = 5, QUICK_FOR = 200 };
 	long long last = cpu_wait_ns();
 	if (last < 0) {
 		park(1);  /* no measure: assume a shared machine */
 		return NULL;
 	}
-	/* busy/quiet: contended/uncontended intervals in a row; hold: quiet
-	 * intervals that release the threads, one second, doubled (to 32 s)
-	 * each time the cores were contended again within a second of a
-	 * release (a process that stays), back to one second after ten free
-	 * seconds; since: intervals since a release. */
-	int parked = 0, quiet = 0, busy = 0, hold = 40, since = 4000, want = 0;
+	/* seen: the last four quick looks, a bit each (contended or not);
+	 * busy/quiet: steady intervals in a row, contended/uncontended;
+	 * hold: quiet milliseconds that release the threads, one second,
+	 * doubled (to 32 s) each time the cores were contended again within a
+	 * second of a release (a process that stays), back to one second
+	 * after ten free seconds; since: milliseconds since a release (capped
+	 * at ten seconds; at the start, as if long ago); young: milliseconds
+	 * since the start or a release, for the quick looks. */
+	int parked = 0, busy = 0, want = 0;
+	unsigned seen = 0;
+	long long quiet = 0, hold = 1000, since = 10000, young = 0;
 	for (;;) {
-		struct timespec ts = { 0, step };
+		int step = !parked && young < QUICK_FOR ? QUICK : STEP;
+		struct timespec ts = { 0, step * 1000000L };
 		while (nanosleep(&ts, &ts))
 			;
 		long long now = cpu_wait_ns(), dw = now - last;
@@ -451,16 +465,33 @@ static void *watch_main(void *arg)
 		/* A thread that exited takes its count along: a fall is no news. */
 		if (now < 0 || dw < 0)
 			continue;
-		if (!parked && since < 4000)
-			since++;
-		if (dw * 20 > step) {  /* waited more than 5% of the interval */
+		if (!parked && since < 10000)
+			since += step;
+		if (!parked && young < QUICK_FOR)
+			young += step;
+		/* Waited for a CPU more than 5% of the look. */
+		int contended = dw * 20 > step * 1000000LL;
+		int decide;
+		if (step == QUICK) {
+			/* Three of the last four quick looks: a busy core shows in
+			 * nearly every one (a scheduler slice is a few ms), a
+			 * passing command of a few ms in one or two. */
+			seen = ((seen << 1) | (unsigned)contended) & 0xf;
+			decide = __builtin_popcount(seen) >= 3;
+		} else {
+			/* Two steady intervals in a row: one may be a passing
+			 * command. */
+			busy = contended ? busy + 1 : 0;
+			decide = busy >= 2;
+		}
+		if (contended) {
 			quiet = 0;
-			if (++busy < 2)
-				continue;  /* one interval may be a passing command */
-			busy = 0;
+			if (!decide)
+				continue;
+			busy = 0, seen = 0;
 			if (!parked) {
 				park(1), parked = 1;
-				hold = since < 40 ? (hold < 640 ? 2 * hold : 1280) : since >= 400 ? 40 : hold;
+				hold = since < 1000 ? (hold < 16000 ? 2 * hold : 32000) : since >= 10000 ? 1000 : hold;
 			}
 			/* Half the team, at least one thread, each time the
 			 * contention persists. */
@@ -468,12 +499,9 @@ static void *watch_main(void *arg)
 			want = want > 0 ? want : n;
 			want = want > 1 ? want / 2 : 1;
 			__atomic_store_n(&team_want, want, __ATOMIC_RELAXED);
-		} else {
-			busy = 0;
-			if (parked && ++quiet >= hold) {
-				park(0), parked = 0, quiet = 0, since = 0, want = 0;
-				__atomic_store_n(&team_want, 0, __ATOMIC_RELAXED);
-			}
+		} else if (parked && (quiet += step) >= hold) {
+			park(0), parked = 0, quiet = 0, since = 0, young = 0, want = 0, seen = 0;
+			__atomic_store_n(&team_want, 0, __ATOMIC_RELAXED);
 		}
 	}
 	return NULL;

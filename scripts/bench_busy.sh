@@ -21,7 +21,9 @@
 #   1  one process alone, at 1 thread (j1) and at its default threads (jN)
 #   2  two processes at once, each at its default threads
 #   3  one process at its default threads beside a CPU hog (a shell busy
-#      loop pinned to one of the process's CPUs)
+#      loop pinned to one of the process's CPUs); 3-j1 the same process at
+#      one thread beside the hog, which is what more threads must not lose
+#      to (the hog may slow even a lone thread on the other core)
 #   4  a three-stage pipeline (a | b | c), every stage computing at once
 #
 # and prints images per second summed over the processes of a case, the
@@ -29,9 +31,10 @@
 # the engine's figure is the median step after one warm-up step, of at
 # least two, so a crowded machine cannot stretch a run without end).
 # "of best 1" is the case's total over the better of 1-j1 and 1-jN; case 3
-# also as a ratio to 1-j1 (the process should never be slower than alone at
-# one thread). BUSY_WORKLOADS and BUSY_CASES (space-separated) run a part
-# of the grid, e.g. BUSY_CASES="1-j1 1-jN 3" on a crowded machine. Raw
+# also as a ratio to 1-j1 (alone at one thread) and to 3-j1 (at one thread
+# beside the same hog; the process should never be slower). BUSY_WORKLOADS
+# and BUSY_CASES (space-separated) run a part of the grid, e.g.
+# BUSY_CASES="1-j1 1-jN 3 3-j1" on a crowded machine. Raw
 # lines go to BENCH_OUT/busy.tsv (default BIN/../bench).
 # Uses only the shell, taskset and date.
 set -euo pipefail
@@ -104,16 +107,16 @@ raw="$out/busy.tsv"
 : > "$raw"
 for r in $(seq "$reps"); do
 	for w in ${BUSY_WORKLOADS:-train128 train4 infer128 inject}; do
-		for c in ${BUSY_CASES:-1-j1 1-jN 2 3 4}; do
+		for c in ${BUSY_CASES:-1-j1 1-jN 2 3 3-j1 4}; do
 			for v in $variants; do
 				case $c in
 				1-j1) x=$(one "$v" "$w" 1) ;;
 				1-jN) x=$(one "$v" "$w" 0) ;;
 				2) x=$( { one "$v" "$w" 0 & one "$v" "$w" 0; wait; } | sum) ;;
-				3)
+				3 | 3-j1)
 					taskset -c "$hogcpu" sh -c 'while :; do :; done' &
 					hog=$!
-					x=$(one "$v" "$w" 0)
+					x=$(one "$v" "$w" "$([ "$c" = 3 ] && echo 0 || echo 1)")
 					kill "$hog"
 					wait "$hog" 2> /dev/null || true
 					hog=""
@@ -127,7 +130,7 @@ for r in $(seq "$reps"); do
 done
 
 # The table: medians over the runs.
-awk -F'\t' -v variants="$variants" -v cases="${BUSY_CASES:-1-j1 1-jN 2 3 4}" '
+awk -F'\t' -v variants="$variants" -v cases="${BUSY_CASES:-1-j1 1-jN 2 3 3-j1 4}" '
 function median(key,   n, i, j, t, a) {
 	n = cnt[key]
 	for (i = 1; i <= n; i++) a[i] = val[key, i]
@@ -157,7 +160,9 @@ END {
 				best = b1 > bn ? b1 : bn
 				med[v] = m
 				extra = ""
-				if (c == "3" && b1 > 0) extra = sprintf(" (%.2fx j1)", m / b1)
+				b3 = median(w SUBSEP "3-j1" SUBSEP v)
+				if (c == "3" && b1 > 0) extra = sprintf(" (%.2fx j1", m / b1)
+				if (c == "3" && b1 > 0) extra = extra (b3 > 0 ? sprintf(", %.2fx 3-j1)", m / b3) : ")")
 				printf " %.1f | %.2f%s |", m, (best > 0 ? m / best : 0), extra
 			}
 			for (i = 1; i < nv; i++) printf " %.2f |", (med[vs[i]] > 0 ? med["new"] / med[vs[i]] : 0)

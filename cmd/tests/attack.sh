@@ -70,6 +70,11 @@ differ <(rmlops-info --digest "$tmp/t1.rml") <(rmlops-info --digest "$tmp/t9.rml
 at create -m "$M" -d "$A" --attack cmaes-linf --eps 5 --generations 3 --popsize 8 --batch 3 -q -o "$tmp/cma2.rml"
 same_content "$tmp/cma.rml" "$tmp/cma2.rml"
 
+# Unambiguous abbreviations of settings are the settings.
+at create -m "$T" -d "$A" --attack pgd --eps 3 --steps 2 --step-size 1 -q -o "$tmp/ab1.rml"
+at create -m "$T" -d "$A" --att pgd --eps 3 --steps 2 --step-s 1 -q -o "$tmp/ab2.rml"
+same_content "$tmp/ab1.rml" "$tmp/ab2.rml"
+
 # Transfer: made on one model, evaluated on another, through pipes.
 at create -m "$T" -d - --attack fgsm --eps 8 -q < "$A" | rmlops-eval -j 1 -m "$M" -d - --json > "$tmp/tr.json"
 grep -q '"acc1":' "$tmp/tr.json" || die "transfer"; ok
@@ -151,6 +156,11 @@ grep -q 'line 3: unknown setting' "$tmp/err" || die "yaml line number"; ok
 expect_fail 1 rmlops-attack run -m "$M" -d "$A" --config "$tmp/nothere.yaml"
 expect_fail 1 rmlops-attack run -m "$M" -d "$A" --config "$td/attacks.yaml" --name nope
 expect_fail 2 at create -m "$M" -d "$A" --attack fgsm --target 12 -o "$tmp/x.rml"  # a class the model lacks: a bad option value
+# An abbreviation two settings share is ambiguous, not the first of them.
+expect_fail 2 at create -m "$M" -d "$A" --attack pgd --step 2 -o "$tmp/x.rml"
+gq ambiguous "$tmp/err" && gq -- "--steps'" "$tmp/err" && gq -- "--step-size'" "$tmp/err" || die "--step"; ok
+expect_fail 2 at create -m "$M" -d "$A" --attack pgd --de 0.5 -o "$tmp/x.rml"
+gq ambiguous "$tmp/err" && gq -- "--de-f'" "$tmp/err" && gq -- "--de-cr'" "$tmp/err" || die "--de"; ok
 expect_fail 1 rmlops-attack create -m "$A" -d "$A" --attack fgsm -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack create -m "$M" -d "$M" --attack fgsm -o "$tmp/x.rml"
 expect_fail 1 rmlops-attack verify -d "$A" --clean "$A"

@@ -4,7 +4,10 @@
  * sample sd, Student-t interval), the report's table and JSON, the log's
  * lines and how a resumed run keeps and reads back the first ones, the
  * pool from a list, a YAML file and a file with a NUL byte, and the run
- * plot.
+ * plot; what a command line asks (every refusal's message, --quick's
+ * settings, --resume's checkpoint), the inputs it names (order, roles,
+ * kinds, adapters added, the model of a resumed run), and the result
+ * written with its summary.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -210,6 +213,320 @@ static void test_stored_args(void **state)
 	rml_file_free(&f);
 }
 
+static void expect_option(rml_metaopt_args *a, const char *name, const char *arg, const char *msg)
+{
+	rml_error err = { 0 };
+	assert_int_equal(rml_metaopt_args_option(a, name, arg, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, msg);
+}
+
+/* What an option asks beyond its range, each refusal with its message;
+ * --quick's settings. */
+static void test_args_option(void **state)
+{
+	(void)state;
+	rml_metaopt_args a;
+	rml_metaopt_args_init(&a);
+	rml_metaopt_config def;
+	rml_metaopt_config_default(&def);
+	assert_int_equal(a.cfg.steps, def.steps);
+	assert_null(a.model);
+	a.gamma = 3;
+	expect_option(&a, "adapters", "3", "--adapters takes 1, 2, 4 or 8");
+	a.gamma = 8;
+	assert_int_equal(rml_metaopt_args_option(&a, "adapters", "8", NULL), RML_OK);
+	a.cfg.sigma = 0;
+	expect_option(&a, "sigma", "0", "--sigma must be greater than 0");
+	a.cfg.sigma = 0.5;
+	assert_int_equal(rml_metaopt_args_option(&a, "sigma", "0.5", NULL), RML_OK);
+	a.cfg.p0 = 0;
+	expect_option(&a, "p0", "0", "--p0 must be in (0, 1]");
+	expect_option(&a, "train-metric", "loss", "--train-metric takes prob or acc");
+	assert_int_equal(rml_metaopt_args_option(&a, "train-metric", "acc", NULL), RML_OK);
+	assert_int_equal(a.cfg.train_metric, RML_METAOPT_ACCURACY);
+	assert_int_equal(rml_metaopt_args_option(&a, "train-metric", "prob", NULL), RML_OK);
+	assert_int_equal(a.cfg.train_metric, RML_METAOPT_PROB);
+	/* Other options ask nothing more, whatever their value. */
+	a.cfg.steps = 0;
+	assert_int_equal(rml_metaopt_args_option(&a, "steps", "0", NULL), RML_OK);
+	assert_int_equal(rml_metaopt_args_option(&a, "quick", NULL, NULL), RML_OK);
+	assert_int_equal(a.cfg.steps, 10);
+	assert_int_equal(a.cfg.val_size, 50);
+	assert_int_equal(a.cfg.n_impl, 1);
+	assert_int_equal(a.cfg.iterations, 6);
+	assert_int_equal(a.cfg.heldout, 1);
+	assert_int_equal(a.cfg.eval_every, 2);
+	assert_int_equal(a.repeat, 4);
+}
+
+static void expect_refused(rml_metaopt_args a, const char *msg)
+{
+	rml_error err = { 0 };
+	assert_int_equal(rml_metaopt_args_check(&a, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, msg);
+}
+
+/* The files of a command line judged together, each refusal with its
+ * message; a run without -o writes to standard output. */
+static void test_args_check(void **state)
+{
+	(void)state;
+	rml_metaopt_args a;
+	rml_metaopt_args_init(&a);
+	expect_refused(a, "no model (-m)");
+	a.model = "m.rml";
+	expect_refused(a, "no held-out images (--val)");
+	a.val = "v.rml";
+	expect_refused(a, "no training images (-d)");
+	a.data = "d.rml";
+	a.log = "-";
+	expect_refused(a, "--log wants a file: it is rewritten on --resume");
+	a.log = NULL;
+	assert_int_equal(rml_metaopt_args_check(&a, NULL), RML_OK);
+	assert_string_equal(a.output, "-");
+	a.output = "o.rml";
+	assert_int_equal(rml_metaopt_args_check(&a, NULL), RML_OK);
+	assert_string_equal(a.output, "o.rml");
+	/* --eval: no training images needed, and nothing written but the report. */
+	rml_metaopt_args e;
+	rml_metaopt_args_init(&e);
+	e.model = "m.rml";
+	e.val = "v.rml";
+	e.eval = 1;
+	assert_int_equal(rml_metaopt_args_check(&e, NULL), RML_OK);
+	assert_null(e.output);
+	const char **what[] = { &e.output, &e.checkpoint, &e.log };
+	for (int i = 0; i < 3; i++) {
+		*what[i] = "x.rml";
+		expect_refused(e, "--eval writes no model, checkpoint or log");
+		*what[i] = NULL;
+	}
+	e.until = 3;
+	expect_refused(e, "--eval writes no model, checkpoint or log");
+}
+
+/* --resume: other options refused as a usage error; a missing file and
+ * a file that is not a checkpoint as failures; the stored options. */
+static void test_resume_load(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rml-test-resume-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_set_str(&f, "kind", "model"), RML_OK);
+	assert_int_equal(rml_file_save(&f, path, NULL), RML_OK);
+	rml_metaopt_args a;
+	rml_metaopt_args_init(&a);
+	a.resume = path;
+	a.until = 2;   /* allowed, as -j */
+	rml_file ck;
+	rml_file_init(&ck);
+	char **argv = NULL;
+	int argc = 0, usage = -1;
+	rml_error err = { 0 };
+	const char **other[] = { &a.model, &a.data, &a.val, &a.tasks, &a.pool, &a.output, &a.log, &a.plot };
+	for (int i = 0; i < 8; i++) {
+		*other[i] = "x.rml";
+		assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_ARG);
+		assert_int_equal(usage, 1);
+		assert_string_equal(err.msg, "--resume takes the run's options from the checkpoint");
+		*other[i] = NULL;
+	}
+	a.eval = 1;
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_ARG);
+	a.eval = 0;
+	/* Not a checkpoint: the message names it; ck is left empty. */
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_FORMAT);
+	assert_int_equal(usage, 0);
+	assert_non_null(strstr(err.msg, "not a metaopt checkpoint"));
+	assert_non_null(strstr(err.msg, path));
+	assert_int_equal(ck.n_kv, 0);
+	a.resume = "/nonexistent-dir/ck.rml";
+	assert_int_not_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_OK);
+	assert_int_equal(usage, 0);
+	/* A checkpoint: its options, the strings in ck. */
+	const char *v[4] = { "rmlops-metaopt", "-m", "a.rml", "--quick" };
+	assert_int_equal(rml_set_str_array(&f, "metaopt.argv", v, 4), RML_OK);
+	assert_int_equal(rml_file_save(&f, path, NULL), RML_OK);
+	a.resume = path;
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_OK);
+	assert_int_equal(argc, 4);
+	assert_string_equal(argv[3], "--quick");
+	assert_null(argv[4]);
+	free(argv);
+	rml_file_free(&ck);
+	rml_file_free(&f);
+	remove(path);
+}
+
+/* The loader of the tests: rml_file_load, the roles in order. */
+static char roles[128];
+static rml_status load(rml_file *f, const char *path, const char *role, rml_error *err)
+{
+	snprintf(roles + strlen(roles), sizeof roles - strlen(roles), "%s%s", roles[0] ? " " : "", role);
+	return rml_file_load(f, path, err);
+}
+
+#define IMAGES "testdata/cifar10-test-1000.rml"
+
+/* A fresh mvit-tiny, with adapters of size gamma (0: none), saved at
+ * path (a mkstemp template). */
+static void model_file(char *path, int gamma, rml_file *f)
+{
+	rml_model_config mc = { "mvit-tiny", 10, gamma, 1 };
+	rml_model *m = NULL;
+	assert_int_equal(rml_model_create(&m, &mc, NULL), RML_OK);
+	rml_file_init(f);
+	assert_int_equal(rml_model_to_file(m, f, NULL), RML_OK);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rml_file_save(f, path, NULL), RML_OK);
+	rml_model_free(m);
+}
+
+/* The inputs of a run, an evaluation and a resumed run: what is read,
+ * in which order and role; adapters added to a model without; kinds
+ * checked with the file named. */
+static void test_inputs_load(void **state)
+{
+	(void)state;
+	char plain[] = "/tmp/rml-test-plain-XXXXXX", with[] = "/tmp/rml-test-adapters-XXXXXX";
+	rml_file pf, wf;
+	model_file(plain, 0, &pf);
+	model_file(with, 2, &wf);
+	rml_metaopt_args a;
+	rml_metaopt_args_init(&a);
+	a.model = plain;
+	a.gamma = 2;
+	a.data = IMAGES;
+	a.val = IMAGES;
+	rml_metaopt_inputs in;
+	rml_metaopt_inputs_init(&in);
+	rml_error err = { 0 };
+	roles[0] = 0;
+	assert_int_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_string_equal(roles, "model data val");
+	assert_true(rml_model_has_adapters(in.m));
+	assert_int_equal(in.data.n, 1000);
+	assert_ptr_equal(in.md.data, &in.data);
+	assert_ptr_equal(in.md.val, &in.val);
+	assert_null(in.md.tasks);
+	assert_int_equal(in.pool.n, 2);   /* fgsm and fault */
+	rml_metaopt_inputs_free(&in);
+	assert_null(in.m);
+	/* --eval with tasks: no training images; task joins the pool. */
+	a.data = NULL;
+	a.tasks = IMAGES;
+	roles[0] = 0;
+	assert_int_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_string_equal(roles, "model val tasks");
+	assert_null(in.md.data);
+	assert_ptr_equal(in.md.tasks, &in.tasks);
+	assert_int_equal(in.pool.n, 3);
+	rml_metaopt_inputs_free(&in);
+	/* Without --adapters a model without them stays so. */
+	a.gamma = 0;
+	a.tasks = NULL;
+	assert_int_equal(rml_metaopt_inputs_load(&in, &a, NULL, NULL, &err), RML_OK);
+	assert_false(rml_model_has_adapters(in.m));
+	rml_metaopt_inputs_free(&in);
+	/* Resumed: the model is the checkpoint's, and -m is not read. */
+	a.resume = "ck.rml";
+	a.model = NULL;
+	roles[0] = 0;
+	assert_int_equal(rml_metaopt_inputs_load(&in, &a, &wf, load, &err), RML_OK);
+	assert_string_equal(roles, "val");
+	assert_true(rml_model_has_adapters(in.m));
+	rml_metaopt_inputs_free(&in);
+	a.resume = NULL;
+	/* Files of the wrong kind, each named; a bad pool before any file. */
+	a.model = IMAGES;
+	assert_int_not_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_non_null(strstr(err.msg, IMAGES));
+	rml_metaopt_inputs_free(&in);
+	a.model = with;
+	a.val = plain;
+	assert_int_not_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_non_null(strstr(err.msg, plain));
+	rml_metaopt_inputs_free(&in);
+	a.val = IMAGES;
+	a.tasks = with;
+	assert_int_not_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_non_null(strstr(err.msg, with));
+	rml_metaopt_inputs_free(&in);
+	a.tasks = NULL;
+	a.pool = "fgsm,noise";
+	roles[0] = 0;
+	assert_int_not_equal(rml_metaopt_inputs_load(&in, &a, NULL, load, &err), RML_OK);
+	assert_string_equal(roles, "");
+	rml_metaopt_inputs_free(&in);
+	rml_file_free(&pf);
+	rml_file_free(&wf);
+	remove(plain);
+	remove(with);
+}
+
+/* The result: the file as rml_metaopt_result_file makes it, saved; the
+ * summary as JSON or a sentence; nothing said when it cannot be saved. */
+static void test_result_write(void **state)
+{
+	(void)state;
+	char with[] = "/tmp/rml-test-result-XXXXXX";
+	rml_file wf;
+	model_file(with, 2, &wf);
+	rml_metaopt_args a;
+	rml_metaopt_args_init(&a);
+	a.model = with;
+	a.data = IMAGES;
+	a.val = IMAGES;
+	a.pool = "fault";
+	a.cfg.val_size = 20;
+	a.cfg.heldout = 1;
+	a.cfg.steps = 1;
+	rml_metaopt_inputs in;
+	rml_metaopt_inputs_init(&in);
+	rml_error err = { 0 };
+	assert_int_equal(rml_metaopt_inputs_load(&in, &a, NULL, NULL, &err), RML_OK);
+	rml_metaopt *mo = NULL;
+	if (rml_metaopt_init(&mo, in.m, &a.cfg, &in.pool, &in.md, 1, &err))
+		fail_msg("%s", err.msg);
+	rml_outbuf o, want;
+	rml_outbuf_init(&o);
+	rml_outbuf_init(&want);
+	assert_int_equal(rml_metaopt_result_write(mo, in.m, with, 1, NULL, 1, &o, &err), RML_OK);
+	rml_metaopt_result_json(&want, mo);
+	assert_int_equal(o.len, want.len);
+	assert_memory_equal(o.data, want.data, o.len);
+	rml_file back;
+	assert_int_equal(rml_file_load(&back, with, NULL), RML_OK);
+	assert_non_null(rml_get(&back, "metaopt.heldout_after"));
+	rml_file_free(&back);
+	o.len = 0;
+	assert_int_equal(rml_metaopt_result_write(mo, in.m, with, 1, NULL, 0, &o, &err), RML_OK);
+	double p0, before, best;
+	int64_t best_it;
+	rml_metaopt_summary(mo, &p0, &before, &best, &best_it);
+	char line[160];
+	snprintf(line, sizeof line, "0 iterations; held-out R %.4f -> %.4f (best after iteration %lld)", before,
+		 best, (long long)best_it);
+	assert_int_equal(o.len, strlen(line));
+	assert_memory_equal(o.data, line, o.len);
+	o.len = 0;
+	assert_int_not_equal(rml_metaopt_result_write(mo, in.m, "/nonexistent-dir/r.rml", 1, NULL, 1, &o, &err),
+			     RML_OK);
+	assert_int_equal(o.len, 0);
+	rml_outbuf_free(&o);
+	rml_outbuf_free(&want);
+	rml_metaopt_free(mo);
+	rml_metaopt_inputs_free(&in);
+	rml_file_free(&wf);
+	remove(with);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +536,11 @@ int main(void)
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_plot_run),
 		cmocka_unit_test(test_stored_args),
+		cmocka_unit_test(test_args_option),
+		cmocka_unit_test(test_args_check),
+		cmocka_unit_test(test_resume_load),
+		cmocka_unit_test(test_inputs_load),
+		cmocka_unit_test(test_result_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
