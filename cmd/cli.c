@@ -20,6 +20,7 @@
 
 #include "calib_model.h"
 #include "classes.h"
+#include "outtext.h"
 
 #define CLI_MAX_INPUTS 32
 
@@ -52,8 +53,7 @@ void cli_init(const char *prog, int argc, char **argv)
 /* Escaped copies handed out by cli_safe: a few at a time may be alive in
  * one printf, so they rotate through slots that grow as needed. */
 #define CLI_SAFE_SLOTS 8
-static char *safe_buf[CLI_SAFE_SLOTS];
-static size_t safe_cap[CLI_SAFE_SLOTS];
+static rml_outbuf safe_buf[CLI_SAFE_SLOTS];
 static int safe_next;
 
 const char *cli_safe(const char *s)
@@ -65,37 +65,14 @@ const char *cli_safe(const char *s)
 		plain = *p >= 0x20 && *p != 0x7f && *p != '\\' && !(*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f);
 	if (plain)
 		return s;
-	size_t need = strlen(s) * 6 + 1;
-	int k = safe_next;
+	/* The escaping is the reports' own (rml_out_safe), ended by a NUL. */
+	rml_outbuf *b = &safe_buf[safe_next];
 	safe_next = (safe_next + 1) % CLI_SAFE_SLOTS;
-	if (safe_cap[k] < need) {
-		char *b = realloc(safe_buf[k], need);
-		if (!b)
-			return "(out of memory)";
-		safe_buf[k] = b;
-		safe_cap[k] = need;
-	}
-	char *o = safe_buf[k];
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		unsigned ch = *p;
-		if (ch == '\\') {
-			*o++ = '\\';
-			*o++ = '\\';
-		} else if (ch == '\n' || ch == '\t' || ch == '\r') {
-			*o++ = '\\';
-			*o++ = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
-		} else if (ch < 0x20 || ch == 0x7f) {
-			o += sprintf(o, "\\x%02x", ch);
-		} else if (ch == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			/* C1 controls (CSI is U+009B) in UTF-8. */
-			o += sprintf(o, "\\u%04x", (unsigned)p[1]);
-			p++;
-		} else {
-			*o++ = (char)ch;
-		}
-	}
-	*o = 0;
-	return safe_buf[k];
+	b->len = 0;
+	b->failed = 0;
+	rml_out_safe(b, s);
+	rml_outbuf_add(b, NULL, 1);
+	return b->failed ? "(out of memory)" : (const char *)b->data;
 }
 
 /* Messages may quote class names, dataset names and paths from files: the
@@ -598,11 +575,8 @@ int cli_finish(int status)
 	for (int i = 0; i < n_inputs; i++)
 		rml_file_free(&inputs[i].lineage);
 	n_inputs = 0;
-	for (int i = 0; i < CLI_SAFE_SLOTS; i++) {
-		free(safe_buf[i]);
-		safe_buf[i] = NULL;
-		safe_cap[i] = 0;
-	}
+	for (int i = 0; i < CLI_SAFE_SLOTS; i++)
+		rml_outbuf_free(&safe_buf[i]);
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
 		if (status == CLI_EXIT_OK)
 			cli_msg("error writing to standard output: %s", strerror(errno));
@@ -632,27 +606,4 @@ void cli_progress(const char *label, int64_t done, int64_t total)
 	if (done >= total)
 		fputc('\n', stderr);
 	fflush(stderr);
-}
-
-void cli_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-void cli_json_num(double v)
-{
-	if (isfinite(v))
-		printf("%.6f", v);
-	else
-		printf("null");
 }

@@ -156,6 +156,20 @@ enum { CLI_O_JSON = 0x7f00 };  /* the id of --json, clear of the letters */
 #define CLI_SHARED_BASE CLI_SHARED_QUIET, CLI_SHARED_VERBOSE, CLI_SHARED_HELP, CLI_SHARED_VERSION
 #define CLI_SHARED_ALL CLI_SHARED_SEED, CLI_SHARED_THREADS, CLI_SHARED_JSON, CLI_SHARED_BASE
 
+/* The inputs and output most programs take, with their usual letters:
+ * -m/--model, -a/--adapter-file, -d/--data, -o/--output, each a CLI_STR
+ * into the program's field at that offset (more fields may follow, as
+ * for any entry: CLI_OPT_DATA(F(data), .bit = G_DATA)). CLI_MODEL_IO
+ * is the four in that order, for a program that takes them all:
+ *     CLI_MODEL_IO(F(model), F(adapters), F(data), F(output)),
+ */
+#define CLI_OPT_MODEL(off_, ...) CLI_STR("model", 'm', off_, __VA_ARGS__)
+#define CLI_OPT_ADAPTERS(off_, ...) CLI_STR("adapter-file", 'a', off_, __VA_ARGS__)
+#define CLI_OPT_DATA(off_, ...) CLI_STR("data", 'd', off_, __VA_ARGS__)
+#define CLI_OPT_OUTPUT(off_, ...) CLI_STR("output", 'o', off_, __VA_ARGS__)
+#define CLI_MODEL_IO(model_, adapters_, data_, output_) \
+	CLI_OPT_MODEL(model_), CLI_OPT_ADAPTERS(adapters_), CLI_OPT_DATA(data_), CLI_OPT_OUTPUT(output_)
+
 /* A program's options: the table, the struct its offsets are in, what
  * the shared options set, the callback (may be NULL when no entry has an
  * id) and where the bits of the options seen go (may be NULL). */
@@ -271,12 +285,6 @@ rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *er
 /* Close stdout and report a write error (full disk, broken pipe): returns
  * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */
 int cli_finish(int status);
-
-/* JSON on standard output: a string with quotes, backslashes and control
- * characters escaped; a number with six decimals, or null for NaN and
- * infinity (JSON has neither). */
-void cli_json_str(const char *s);
-void cli_json_num(double v);
 
 /* Progress on stderr, only when stderr is a terminal and not quiet;
  * cheap to call often (redraws at most ten times a second). done == total

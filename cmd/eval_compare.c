@@ -67,17 +67,17 @@ static rml_status load_model(side *s, const struct eval_compare *c, const rml_da
 	rml_model_input_shape(cs->m, &h, &w, &ch);
 	if (d->h != h || d->w != w || d->c != ch)
 		return rml_errorf(err, RML_ERR_MISMATCH, "%s takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-				  s->path, h, w, ch, c->data, (long long)d->h, (long long)d->w, (long long)d->c);
+				  s->path, h, w, ch, c->a->data, (long long)d->h, (long long)d->w, (long long)d->c);
 	if (d->n_classes > rml_model_n_classes(cs->m))
 		return rml_errorf(err, RML_ERR_MISMATCH, "the dataset has %d classes, %s %d", d->n_classes,
 				  s->path, rml_model_n_classes(cs->m));
 	/* Each model keeps the rejection rule it carries unless the command
 	 * line gives one for both. */
-	cs->rule = c->reject;
-	cs->threshold = c->threshold;
-	cs->rate = c->reject == RML_REJECT_NONE ? -1 : c->rate;
-	cs->calibrated = !c->no_calib;
-	if (!c->reject_given && !c->no_calib) {
+	cs->rule = c->a->reject;
+	cs->threshold = c->a->threshold;
+	cs->rate = c->a->reject == RML_REJECT_NONE ? -1 : c->a->rate;
+	cs->calibrated = !c->a->no_calib;
+	if (!c->a->reject_given && !c->a->no_calib) {
 		rml_model_reject_rule(cs->m, &cs->rule, &cs->threshold);
 		cs->rate = -1;
 	}
@@ -114,7 +114,7 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 		   rml_error *err)
 {
 	double lo[RML_CMP_N], hi[RML_CMP_N];
-	if (c->preds) {
+	if (c->a->preds) {
 		if (load_preds(sa, "predictions", err) || load_preds(sb, "candidate", err))
 			return CLI_EXIT_FAIL;
 		/* The digests of the data each was made on, when recorded. */
@@ -128,10 +128,10 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 		if (!da || !db)
 			cli_info("a predictions file does not name its dataset: checking count and labels only");
 		/* A predictions file keeps its rejections unless --reject is given. */
-		for (int j = 0; c->reject_given && j < 2; j++) {
+		for (int j = 0; c->a->reject_given && j < 2; j++) {
 			double used;
-			if (rml_predictions_reject(&(j ? sb : sa)->s.p, c->reject, c->threshold,
-						   c->reject == RML_REJECT_NONE ? -1 : c->rate, &used, err))
+			if (rml_predictions_reject(&(j ? sb : sa)->s.p, c->a->reject, c->a->threshold,
+						   c->a->reject == RML_REJECT_NONE ? -1 : c->a->rate, &used, err))
 				return CLI_EXIT_FAIL;
 		}
 		if (rml_compare_check(&sa->s.p, &sb->s.p, err)) {
@@ -141,11 +141,11 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 			return CLI_EXIT_FAIL;
 		}
 	} else {
-		if (!strcmp(c->data, "-") && (!strcmp(c->model, "-") || !strcmp(c->against, "-"))) {
+		if (!strcmp(c->a->data, "-") && (!strcmp(c->a->model, "-") || !strcmp(c->a->against, "-"))) {
 			rml_errorf(err, RML_ERR_ARG, "the models and the data cannot share standard input");
 			return CLI_EXIT_FAIL;
 		}
-		if (cli_load(&sa->f, c->data, "data", err) || rml_dataset_from_file(d, &sa->f, err))
+		if (cli_load(&sa->f, c->a->data, "data", err) || rml_dataset_from_file(d, &sa->f, err))
 			return CLI_EXIT_FAIL;
 		rml_file_free(&sa->f);
 		if (load_model(sa, c, d, "model", err) || load_model(sb, c, d, "candidate", err))
@@ -155,22 +155,22 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 				   (long long)sa->s.p.k, sb->path, (long long)sb->s.p.k);
 			return CLI_EXIT_FAIL;
 		}
-		if (c->repeat) {
+		if (c->a->repeat) {
 			rml_summary sum[RML_CMP_N][3];
-			if (rml_compare_under_faults(&sa->s, &sb->s, d, c->target ? c->target : "theta", &c->spec,
-						     c->repeat, (uint64_t)c->seed, c->batch, (int)c->bins, sum, lo,
+			if (rml_compare_under_faults(&sa->s, &sb->s, d, c->a->target ? c->a->target : "theta", &c->a->spec,
+						     c->a->repeat, (uint64_t)c->seed, c->a->batch, (int)c->a->bins, sum, lo,
 						     hi, progress, err))
 				return CLI_EXIT_FAIL;
-			rml_compare_repeat_text(o, c->json, sa->path, sb->path, d->n, c->repeat, c->seed, &c->spec,
+			rml_compare_repeat_text(o, c->json, sa->path, sb->path, d->n, c->a->repeat, c->seed, &c->a->spec,
 						(const rml_summary(*)[3])sum, lo, hi);
 			return decide(c, o, lo, hi, err);
 		}
-		if (rml_compare_side_predict(&sa->s, d, c->batch, err) ||
-		    rml_compare_side_predict(&sb->s, d, c->batch, err))
+		if (rml_compare_side_predict(&sa->s, d, c->a->batch, err) ||
+		    rml_compare_side_predict(&sb->s, d, c->a->batch, err))
 			return CLI_EXIT_FAIL;
 	}
 	rml_compare_report r;
-	if (rml_compare(&sa->s.p, &sb->s.p, (int)c->bins, c->n_boot, (uint64_t)c->seed, &r, err))
+	if (rml_compare(&sa->s.p, &sb->s.p, (int)c->a->bins, c->a->n_boot, (uint64_t)c->seed, &r, err))
 		return CLI_EXIT_FAIL;
 	rml_compare_text(o, c->json, &r, sa->path, sb->path, c->seed);
 	for (int k = 0; k < RML_CMP_N; k++) {
@@ -183,7 +183,7 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 int eval_compare_run(const struct eval_compare *c)
 {
 	rml_error err = { 0 };
-	side sa = { .path = c->preds ? c->preds : c->model }, sb = { .path = c->against };
+	side sa = { .path = c->a->preds ? c->a->preds : c->a->model }, sb = { .path = c->a->against };
 	side *both[2] = { &sa, &sb };
 	rml_dataset d;
 	rml_dataset_init(&d);

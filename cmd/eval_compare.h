@@ -2,8 +2,8 @@
  * eval_compare.h — `rmlops-eval --compare`: the A/B comparison of two
  * models (or two predictions files) on the same data, its report and the
  * promotion decision. Kept apart from rmlops-eval.c, which only parses
- * the options into struct eval_compare and calls eval_compare_run; the
- * computing is lib/compare.c.
+ * the options (rml_eval_args, the rules into struct eval_compare) and
+ * calls eval_compare_run; the computing is lib/compare.c.
  */
 #ifndef RML_EVAL_COMPARE_H
 #define RML_EVAL_COMPARE_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "compare.h"
+#include "eval_args.h"
 #include "inject.h"
 #include "metrics.h"
 
@@ -20,19 +21,12 @@ enum { EVAL_EXIT_KEEP = 3 };
 #define EVAL_MAX_RULES 8
 
 struct eval_compare {
-	/* Set by the --compare options. */
-	const char *against;                        /* B: a model or a predictions file */
-	rml_promote_rule rules[EVAL_MAX_RULES];     /* all must hold to promote */
+	const rml_eval_args *a;   /* rmlops-eval's options: B is a->against */
+	rml_promote_rule rules[EVAL_MAX_RULES];     /* --promote-if: all must hold to promote */
 	const char *rule_text[EVAL_MAX_RULES];
 	int n_rules;
-	int64_t n_boot;
-	/* Copied from rmlops-eval's other options. */
-	const char *model, *data, *preds, *target;
-	rml_reject_rule reject;
-	int reject_given, have_threshold, no_calib, json;
-	double threshold, rate;
-	int64_t bins, batch, seed, repeat;
-	rml_fault_spec spec;
+	int json;
+	int64_t seed;
 };
 
 /* Add one --promote-if rule: 0, or a usage message and 2. */

@@ -2,8 +2,9 @@
  * rmlops-data — get images into rmlops datasets and reshape them: import,
  * split, take, tasks, concat, show (PNG contact sheet), export (image
  * folder), select (the most uncertain images of a predictions file),
- * corrupt. The work is in lib/dataops.c, lib/select.c and lib/corrupt.c;
- * each command here is one function of the table `commands`.
+ * corrupt. The work is in lib/dataops.c, lib/select.c and lib/corrupt.c,
+ * the checks of the command line and the reports in lib/data_args.c; each
+ * command here is one function of the table `commands`.
  */
 #include <math.h>
 #include <stddef.h>
@@ -14,75 +15,19 @@
 
 #include "cli.h"
 #include "corrupt.h"
+#include "data_args.h"
+#include "data_help.h"
 #include "dataops.h"
 #include "select.h"
 
 struct cmdline {
-	const char *cmd;
-	const char *output, *rest, *split, *labels, *classes, *meta;
-	int64_t resize, count, per_class, first, ways, shots, queries, episodes;
-	int64_t cols, scale;
-	double fraction;
-	int gray_to_rgb, relabel, fashion, unite, shuffle;
+	rml_data_args a;   /* what the commands' checks read */
+	const char *split, *labels, *meta, *by;
+	int64_t resize, queries, episodes, cols, scale;
+	int gray_to_rgb, relabel, unite;
 	cli_common com;
-	const char *corruption, *predictions, *by;
-	int64_t severity;
 	char **args;
-	int n_args;
 };
-
-static void usage(void)
-{
-	printf("Usage: rmlops-data COMMAND [OPTIONS] [ARGS]\n"
-	       "Import, reshape and look at image datasets (.rml files of kind dataset).\n"
-	       "\n"
-	       "Commands:\n"
-	       "  import cifar10 DIR|FILE...   CIFAR-10 binary batches (cifar-10-batches-bin);\n"
-	       "                               with a directory, --split train|test picks the files\n"
-	       "  import cifar100 DIR|FILE     CIFAR-100 binary; --labels fine|coarse\n"
-	       "  import folder DIR            DIR/<class>/<image> (PNG, JPEG, BMP, ...)\n"
-	       "  import idx IMAGES LABELS     idx3/idx1 files, gzipped or not (MNIST, Fashion-MNIST)\n"
-	       "  split [IN]                   stratified split: --fraction F or --count N to -o,\n"
-	       "                               the rest to --rest FILE\n"
-	       "  take [IN]                    a subset: --count N, --fraction F, --per-class N,\n"
-	       "                               --first N, --classes LIST [--relabel], --shuffle\n"
-	       "  tasks [IN]                   n-way k-shot episodes: --ways N --shots K\n"
-	       "                               --queries Q --episodes E\n"
-	       "  concat A B... [--union]      images of B... after those of A\n"
-	       "  show [IN]                    a PNG contact sheet (-o sheet.png; --count, --cols, --scale)\n"
-	       "  export [IN] DIR              write DIR/<class>/<index>.png\n"
-	       "  select -p PREDS [IN]         the most uncertain images of a predictions file:\n"
-	       "                               --fraction F or --count N, --by entropy|confidence|\n"
-	       "                               margin, to -o (with labels), the rest to --rest FILE\n"
-	       "  corrupt [IN]                 a common corruption: --type NAME --severity 1..5\n"
-	       "                               (gaussian_noise, shot_noise, impulse_noise, defocus_blur,\n"
-	       "                               motion_blur, contrast, brightness, fog, pixelate,\n"
-	       "                               jpeg_compression)\n"
-	       "\n"
-	       "Options:\n"
-	       "  -o, --output FILE     output (default standard output)\n"
-	       "      --rest FILE       split, select: where the remaining images go\n"
-	       "  -p, --predictions FILE  select: the predictions made on IN\n"
-	       "      --by MEASURE      select: entropy (default), confidence or margin\n"
-	       "      --split train|test   import cifar10/cifar100: which part of a directory\n"
-	       "      --labels fine|coarse import cifar100 (default fine)\n"
-	       "      --classes LIST    take: class names or indices, comma separated;\n"
-	       "                        import idx: 'fashion-mnist' for its class names\n"
-	       "      --meta FILE       import cifar10/cifar100: class-name file\n"
-	       "      --resize N        import: resize every image to NxN\n"
-	       "      --gray-to-rgb     import: expand grey images to three channels\n"
-	       "  -s, --seed N          seed of every random choice (default 1)\n"
-	       "  -j, --threads N       worker threads (default: all cores)\n"
-	       "      --union           concat: merge differing class lists by name\n"
-	       "      --json            report as JSON on standard error\n"
-	       "  -q, --quiet / -v, --verbose\n"
-	       "  -h, --help / -V, --version\n"
-	       "\n"
-	       "'rmlops-data COMMAND --help' describes one command.\n"
-	       "\n"
-	       "Example: rmlops-data import folder cifar10/test -o test.rml\n"
-	       "         rmlops-data take --per-class 100 < test.rml | rmlops-data show -o sheet.png\n");
-}
 
 /* The commands; help is the text of 'rmlops-data COMMAND --help' (none:
  * the program's help). */
@@ -91,67 +36,17 @@ static int cmd_take(void *ctx), cmd_tasks(void *ctx);
 static int cmd_concat(void *ctx), cmd_select(void *ctx);
 static int cmd_show(void *ctx), cmd_corrupt(void *ctx);
 static int cmd_export(void *ctx);
-#define TAKE_HELP \
-	"Usage: rmlops-data take [--count N | --fraction F | --per-class N | --first N]\n" \
-	"                        [--classes LIST [--relabel]] [--shuffle] [IN] [-o OUT] [-s SEED]\n" \
-	"A subset, in input order: N or a fraction F of the images at random, N of each\n" \
-	"class at random, or the first N. --classes keeps only the listed classes (names\n" \
-	"or indices, comma separated); --relabel renumbers them 0..k-1 in list order.\n" \
-	"--shuffle puts the result in random order (alone: the whole input shuffled);\n" \
-	"the images chosen are the same with and without it.\n"
 static const cli_subcommand commands[] = {
-	{ "import", "", cmd_import,
-	  "Usage: rmlops-data import cifar10 DIR|FILE... [--split train|test] [--meta FILE]\n"
-	  "       rmlops-data import cifar100 DIR|FILE [--split train|test] [--labels fine|coarse]\n"
-	  "       rmlops-data import folder DIR [--resize N] [--gray-to-rgb]\n"
-	  "       rmlops-data import idx IMAGES LABELS [--classes fashion-mnist]\n"
-	  "                                            [--resize N] [--gray-to-rgb]\n"
-	  "Import images into a dataset (.rml) written to -o FILE or standard output.\n"
-	  "  cifar10   binary batches; a directory means data_batch_1..5.bin (train, the\n"
-	  "            default) or test_batch.bin, with names from batches.meta.txt\n"
-	  "  cifar100  train.bin or test.bin; fine (100) or coarse (20) labels, names from\n"
-	  "            fine_label_names.txt or coarse_label_names.txt\n"
-	  "  folder    DIR/<class>/<image>, PNG, JPEG, BMP, GIF, PNM or TGA, sorted by name;\n"
-	  "            all the same size unless --resize N (area average when shrinking,\n"
-	  "            bilinear when enlarging); grey images keep one channel\n"
-	  "  idx       MNIST-style idx3 images and idx1 labels, gzipped or plain\n" },
-	{ "split", "", cmd_split,
-	  "Usage: rmlops-data split (--fraction F | --count N) [IN] -o A.rml [--rest B.rml] [-s SEED]\n"
-	  "Stratified split: from each class a share F (or N images in all, spread over the\n"
-	  "classes in proportion) goes to -o, the rest to --rest. Both keep the input order.\n" },
-	{ "take", "", cmd_take, TAKE_HELP },
-	{ "subset", "", cmd_take, TAKE_HELP },
-	{ "tasks", "", cmd_tasks,
-	  "Usage: rmlops-data tasks --ways N --shots K [--queries Q] [--episodes E] [IN] [-o OUT]\n"
-	  "N-way K-shot episodes: per episode N classes at random, K support and Q query\n"
-	  "images of each, labels renumbered 0..N-1. Tensors support.images [E,N*K,h,w,c],\n"
-	  "support.labels [E,N*K], query.images [E,N*Q,h,w,c], query.labels [E,N*Q],\n"
-	  "episode.classes [E,N] (the original class of each new label).\n" },
-	{ "concat", "", cmd_concat,
-	  "Usage: rmlops-data concat A B... [--union] [-o OUT]\n"
-	  "The images of B... after those of A. The class lists must match, unless --union:\n"
-	  "then classes are merged by name (A's first) and labels mapped to the merged list.\n" },
-	{ "select", "", cmd_select,
-	  "Usage: rmlops-data select -p PREDICTIONS (--fraction F | --count N)\n"
-	  "                          [--by entropy|confidence|margin] [IN] -o SEL.rml [--rest REST.rml]\n"
-	  "The active-learning step: the N (or round(F x n)) images of IN the model was\n"
-	  "least sure of, by the entropy of its prediction, 1 - its confidence (top\n"
-	  "probability) or 1 - its margin (top minus second probability), written with\n"
-	  "their labels; the others to --rest. PREDICTIONS (rmlops-eval -P, rmlops-tta)\n"
-	  "must be made on IN: the same number of rows and classes, the same known labels,\n"
-	  "and, when it records the digest of its data, the same file. Equal uncertainty\n"
-	  "goes by position, earlier first; a row with NaN or infinity is the most\n"
-	  "uncertain. Both outputs keep the input order and record the rows they hold\n"
-	  "(key select.indices).\n" },
-	{ "show", "", cmd_show,
-	  "Usage: rmlops-data show [IN] -o sheet.png [--count N] [--cols N] [--scale S]\n"
-	  "A PNG contact sheet of the first N images (default 100) with their class names,\n"
-	  "--cols per row (default 10), each pixel drawn S x S (default 3 for small images).\n"
-	  "Refuses to write the PNG to a terminal.\n" },
+	{ "import", "", cmd_import, DATA_HELP_IMPORT },
+	{ "split", "", cmd_split, DATA_HELP_SPLIT },
+	{ "take", "", cmd_take, DATA_HELP_TAKE },
+	{ "subset", "", cmd_take, DATA_HELP_TAKE },
+	{ "tasks", "", cmd_tasks, DATA_HELP_TASKS },
+	{ "concat", "", cmd_concat, DATA_HELP_CONCAT },
+	{ "select", "", cmd_select, DATA_HELP_SELECT },
+	{ "show", "", cmd_show, DATA_HELP_SHOW },
 	{ "corrupt", "", cmd_corrupt, NULL },
-	{ "export", "", cmd_export,
-	  "Usage: rmlops-data export [IN] DIR\n"
-	  "Write each image as DIR/<class>/<index>.png (index: its position in the dataset).\n" },
+	{ "export", "", cmd_export, DATA_HELP_EXPORT },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -168,33 +63,33 @@ static int command_usage(const char *cmd)
 
 #define F(f) offsetof(struct cmdline, f)
 static const cli_opt options[] = {
-	CLI_STR("output", 'o', F(output)),
+	CLI_OPT_OUTPUT(F(a.output)),
 	CLI_SHARED_SEED,
 	CLI_SHARED_THREADS,
-	CLI_STR("rest", 0, F(rest)),
+	CLI_STR("rest", 0, F(a.rest)),
 	CLI_WORD("split", 0, F(split), "train|test"),
 	CLI_WORD("labels", 0, F(labels), "fine|coarse"),
-	CLI_STR("classes", 0, F(classes)),
+	CLI_STR("classes", 0, F(a.classes)),
 	CLI_STR("meta", 0, F(meta)),
 	CLI_I64("resize", 0, F(resize), 1, 4096),
 	CLI_FLAG("gray-to-rgb", 0, F(gray_to_rgb)),
-	CLI_F64("fraction", 0, F(fraction), 0, 1),
-	CLI_I64("count", 0, F(count), 1, CLI_I64_MAX),
-	CLI_I64("per-class", 0, F(per_class), 1, CLI_I64_MAX),
-	CLI_I64("first", 0, F(first), 1, CLI_I64_MAX),
+	CLI_F64("fraction", 0, F(a.fraction), 0, 1),
+	CLI_I64("count", 0, F(a.count), 1, CLI_I64_MAX),
+	CLI_I64("per-class", 0, F(a.per_class), 1, CLI_I64_MAX),
+	CLI_I64("first", 0, F(a.first), 1, CLI_I64_MAX),
 	CLI_FLAG("relabel", 0, F(relabel)),
-	CLI_FLAG("shuffle", 0, F(shuffle)),
-	CLI_I64("ways", 0, F(ways), 2, 100000),
-	CLI_I64("shots", 0, F(shots), 1, 100000),
+	CLI_FLAG("shuffle", 0, F(a.shuffle)),
+	CLI_I64("ways", 0, F(a.ways), 2, 100000),
+	CLI_I64("shots", 0, F(a.shots), 1, 100000),
 	CLI_I64("queries", 0, F(queries), 0, 100000),
 	CLI_I64("episodes", 0, F(episodes), 1, 1000000),
 	CLI_I64("cols", 0, F(cols), 1, 1000),
 	CLI_I64("scale", 0, F(scale), 1, 32),
 	CLI_SHARED_JSON,
 	CLI_FLAG("union", 0, F(unite)),
-	CLI_STR("type", 0, F(corruption)),
-	CLI_I64("severity", 0, F(severity), 1, 5),
-	CLI_STR("predictions", 'p', F(predictions)),
+	CLI_STR("type", 0, F(a.corruption)),
+	CLI_I64("severity", 0, F(a.severity), 1, 5),
+	CLI_STR("predictions", 'p', F(a.predictions)),
 	CLI_WORD("by", 0, F(by), "entropy|confidence|margin"),
 	CLI_SHARED_BASE,
 	CLI_END,
@@ -210,14 +105,14 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	/* Help after the rest is parsed, so that "take --help" finds its command. */
 	if (c->com.want_help) {
 		if (optind >= argc || !command_usage(argv[optind]))
-			usage();
+			fputs(DATA_USAGE, stdout);
 		return -1;
 	}
 	if (optind >= argc)
 		return cli_usage_error("no command given");
-	c->cmd = argv[optind++];
+	c->a.command = argv[optind++];
 	c->args = argv + optind;
-	c->n_args = argc - optind;
+	c->a.n_args = argc - optind;
 	return 0;
 }
 
@@ -236,11 +131,30 @@ static int ended(struct job *j, int r)
 	return r < 0 ? cli_fail(&j->err) : r;
 }
 
-static int load_input(struct cmdline *c, int i, rml_dataset *d, const char *role, rml_error *err)
+/* A command's report line (when r says it succeeded), then its exit
+ * status: JSON on stderr, or the line as a message when not quiet. */
+static int said(struct job *j, int r, const char *line)
 {
-	const char *path = i < c->n_args ? c->args[i] : "-";
+	if (!r && j->c->com.json)
+		fprintf(stderr, "%s\n", line);
+	else if (!r && cli_verbosity > 0)
+		cli_msg("%s", line);
+	return ended(j, r);
+}
+
+/* The report of a command that made d, as said. */
+static int reported(struct job *j, int r, const rml_dataset *d, const char *what)
+{
+	char line[256];
+	rml_data_report(line, sizeof line, j->c->com.json, what, d);
+	return said(j, r, line);
+}
+
+static int load_input(struct cmdline *c, int i, rml_dataset *d, rml_error *err)
+{
+	const char *path = i < c->a.n_args ? c->args[i] : "-";
 	rml_file f;
-	if (cli_load(&f, path, role, err))
+	if (cli_load(&f, path, "data", err))
 		return -1;
 	rml_status st = rml_dataset_from_file(d, &f, err);
 	rml_file_free(&f);
@@ -253,187 +167,84 @@ static int load_input(struct cmdline *c, int i, rml_dataset *d, const char *role
 	return 0;
 }
 
-static int save_dataset(const rml_dataset *d, const char *path, int64_t seed, rml_error *err)
+/* Save d (with the selection's keys when idx is not NULL: by, part and
+ * the rows idx[0..n)) to path (NULL: standard output). */
+static int save(const rml_dataset *d, const char *path, int64_t seed, rml_uncertainty by,
+		const char *part, const int64_t *idx, int64_t n, rml_error *err)
 {
 	rml_file f;
 	rml_file_init(&f);
-	rml_status st = rml_dataset_to_file(d, &f, err);
+	rml_status st = idx ? rml_selection_to_file(d, by, part, idx, n, &f, err)
+			    : rml_dataset_to_file(d, &f, err);
 	if (!st)
 		st = cli_save(&f, path ? path : "-", seed, err);
 	rml_file_free(&f);
 	return st ? -1 : 0;
 }
-
-static int report(const struct cmdline *c, const rml_dataset *d, const char *what)
-{
-	if (c->com.json)
-		fprintf(stderr, "{\"%s\":{\"n\":%lld,\"h\":%lld,\"w\":%lld,\"c\":%lld,\"classes\":%d}}\n",
-			what, (long long)d->n, (long long)d->h, (long long)d->w, (long long)d->c,
-			d->n_classes);
-	else if (cli_verbosity > 0)
-		cli_msg("%s: %lld images of %lldx%lldx%lld in %d classes", what, (long long)d->n,
-			(long long)d->h, (long long)d->w, (long long)d->c, d->n_classes);
-	return 0;
-}
-
-static int save_part(const rml_dataset *d, const char *path, rml_uncertainty by, const char *part,
-		     const int64_t *idx, int64_t n, rml_error *err)
-{
-	rml_file f;
-	rml_file_init(&f);
-	rml_status st = rml_selection_to_file(d, by, part, idx, n, &f, err);
-	if (!st)
-		st = cli_save(&f, path, -1, err);
-	rml_file_free(&f);
-	return st ? -1 : 0;
-}
-
-static int select_run(struct cmdline *c, rml_dataset *d, rml_dataset *a, rml_dataset *b,
-		      rml_error *err)
-{
-	rml_uncertainty by = RML_UNC_ENTROPY;
-	if (c->by && rml_uncertainty_parse(c->by, &by, err))
-		return cli_usage_error("%s", err->msg);
-	rml_file pf;
-	rml_predictions p;
-	rml_predictions_init(&p);
-	if (cli_load(&pf, c->predictions, "predictions", err))
-		return -1;
-	/* The digest of the data the predictions were made on, if recorded. */
-	const char *want = rml_provenance_input(&pf, "data");
-	char want_copy[80] = "";
-	if (want && strncmp(want, "sha256:", 7) == 0)
-		snprintf(want_copy, sizeof want_copy, "%s", want + 7);
-	rml_status st = rml_expect_kind(&pf, "predictions", c->predictions, err);
-	if (!st)
-		st = rml_predictions_from_file(&p, &pf, err);
-	rml_file_free(&pf);
-	if (st) {
-		rml_predictions_free(&p);
-		return -1;
-	}
-	int r = load_input(c, 0, d, "data", err);
-	const char *in = c->n_args > 0 && strcmp(c->args[0], "-") ? c->args[0] : "standard input";
-	if (!r && want_copy[0] && strcmp(want_copy, cli_last_hash()) != 0) {
-		rml_errorf(err, RML_ERR_MISMATCH,
-			   "%s: the predictions were made on another dataset (data digest %.12s..., "
-			   "this one %.12s...)", in, want_copy, cli_last_hash());
-		r = -1;
-	}
-	rml_selection s;
-	memset(&s, 0, sizeof s);
-	if (!r && rml_dataset_select_uncertain(d, &p, by, c->fraction, c->count, a,
-					      c->rest ? b : NULL, &s, err)) {
-		char m[sizeof err->msg + 64];
-		snprintf(m, sizeof m, "%s: %s", c->predictions, err->msg);
-		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
-		r = -1;
-	}
-	rml_predictions_free(&p);
-	const char *name = rml_uncertainty_name(by);
-	/* The rest first: the main output appears only when everything is done. */
-	if (!r && c->rest)
-		r = save_part(b, c->rest, by, "rest", s.rest, s.n_rest, err);
-	if (!r)
-		r = save_part(a, c->output ? c->output : "-", by, "selected", s.selected,
-			      s.n_selected, err);
-	if (!r) {
-		if (c->com.json)
-			fprintf(stderr, "{\"select\":{\"by\":\"%s\",\"n\":%lld,\"selected\":%lld,"
-				"\"rest\":%lld,\"threshold\":%.17g}}\n", name, (long long)d->n,
-				(long long)s.n_selected, (long long)s.n_rest,
-				s.n_selected ? s.threshold : 0.0);
-		else if (cli_verbosity > 0)
-			cli_msg("select: %lld of %lld images by %s (uncertainty >= %.6g)",
-				(long long)s.n_selected, (long long)d->n, name,
-				s.n_selected ? s.threshold : NAN);
-	}
-	rml_selection_free(&s);
-	return r;
-}
+#define save_dataset(d, path, seed, err) save(d, path, seed, RML_UNC_ENTROPY, NULL, NULL, 0, err)
 
 static int cmd_import(void *ctx)
 {
 	struct job *j = ctx;
 	const struct cmdline *c = j->c;
-	const rml_import_opts o = { c->n_args ? c->args[0] : NULL, c->args + 1, c->n_args - 1, c->split,
-				    c->labels, c->meta, c->classes, (int)c->resize, c->gray_to_rgb };
+	const int n = c->a.n_args;
+	const rml_import_opts o = { n ? c->args[0] : NULL, c->args + 1, n - 1, c->split, c->labels,
+				    c->meta, c->a.classes, (int)c->resize, c->gray_to_rgb };
 	if (rml_import_check(&o, &j->err))
 		return cli_usage_error("%s", j->err.msg);
 	int r = rml_import(&j->d, &o, &j->err) ? -1 : 0;
 	if (!r)
-		r = save_dataset(&j->d, j->c->output, -1, &j->err);
-	if (!r)
-		report(j->c, &j->d, "import");
-	return ended(j, r);
+		r = save_dataset(&j->d, c->a.output, -1, &j->err);
+	return reported(j, r, &j->d, "import");
 }
 
 static int cmd_split(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("split takes one input"));
-	if (!c->fraction && !c->count)
-		return ended(j, cli_usage_error("split needs --fraction F or --count N"));
-	int r = load_input(c, 0, &j->d, "data", &j->err);
+	int r = load_input(c, 0, &j->d, &j->err);
 	if (!r)
-		r = rml_dataset_split(&j->d, c->fraction, c->count, (uint64_t)c->com.seed, &j->a, &j->b,
-				      &j->err) ? -1 : 0;
+		r = rml_dataset_split(&j->d, c->a.fraction, c->a.count, (uint64_t)c->com.seed, &j->a,
+				      &j->b, &j->err) ? -1 : 0;
 	if (!r)
-		r = save_dataset(&j->a, c->output, c->com.seed, &j->err);
-	if (!r && c->rest)
-		r = save_dataset(&j->b, c->rest, c->com.seed, &j->err);
-	if (!r)
-		report(c, &j->a, "split");
-	return ended(j, r);
+		r = save_dataset(&j->a, c->a.output, c->com.seed, &j->err);
+	if (!r && c->a.rest)
+		r = save_dataset(&j->b, c->a.rest, c->com.seed, &j->err);
+	return reported(j, r, &j->a, "split");
 }
 
 static int cmd_take(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("take takes one input"));
-	int modes = (c->count > 0) + (c->fraction > 0) + (c->per_class > 0) + (c->first > 0);
-	if (modes > 1)
-		return ended(j, cli_usage_error("give only one of --count, --fraction, --per-class, --first"));
-	if (!modes && !c->classes && !c->shuffle)
-		return ended(j, cli_usage_error("take needs --count, --fraction, --per-class, --first, --classes or --shuffle"));
-	int r = load_input(c, 0, &j->d, "data", &j->err), st;
+	int r = load_input(c, 0, &j->d, &j->err), st;
 	int *cls = NULL, ncls = 0;
-	if (!r && c->classes && (st = rml_dataset_class_list(&j->d, c->classes, &cls, &ncls, &j->err)))
+	if (!r && c->a.classes && (st = rml_dataset_class_list(&j->d, c->a.classes, &cls, &ncls, &j->err)))
 		return cli_usage_error(st == RML_ERR_NOMEM ? "%s" : "--classes: %s", j->err.msg);
 	if (!r) {
-		rml_take_opts o = { c->count, c->fraction, c->per_class, c->first, cls, ncls,
-				    c->relabel, (uint64_t)c->com.seed, c->shuffle };
+		rml_take_opts o = { c->a.count, c->a.fraction, c->a.per_class, c->a.first, cls, ncls,
+				    c->relabel, (uint64_t)c->com.seed, c->a.shuffle };
 		r = rml_dataset_take(&j->a, &j->d, &o, &j->err) ? -1 : 0;
 	}
 	free(cls);
 	if (!r)
-		r = save_dataset(&j->a, c->output, c->com.seed, &j->err);
-	if (!r)
-		report(c, &j->a, "take");
-	return ended(j, r);
+		r = save_dataset(&j->a, c->a.output, c->com.seed, &j->err);
+	return reported(j, r, &j->a, "take");
 }
 
 static int cmd_tasks(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("tasks takes one input"));
-	if (!c->ways || !c->shots)
-		return ended(j, cli_usage_error("tasks needs --ways N and --shots K"));
-	int r = load_input(c, 0, &j->d, "data", &j->err);
+	int r = load_input(c, 0, &j->d, &j->err);
 	rml_file f;
 	rml_file_init(&f);
 	if (!r)
-		r = rml_dataset_tasks(&j->d, (int)c->ways, (int)c->shots, (int)c->queries,
+		r = rml_dataset_tasks(&j->d, (int)c->a.ways, (int)c->a.shots, (int)c->queries,
 				      (int)(c->episodes ? c->episodes : 1), (uint64_t)c->com.seed, &f,
 				      &j->err) ? -1 : 0;
 	if (!r)
-		r = cli_save(&f, c->output ? c->output : "-", c->com.seed, &j->err) ? -1 : 0;
+		r = cli_save(&f, c->a.output ? c->a.output : "-", c->com.seed, &j->err) ? -1 : 0;
 	rml_file_free(&f);
 	return ended(j, r);
 }
@@ -442,12 +253,10 @@ static int cmd_concat(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args < 2)
-		return ended(j, cli_usage_error("concat needs at least two inputs"));
-	int r = load_input(c, 0, &j->d, "data", &j->err);
-	for (int i = 1; !r && i < c->n_args; i++) {
+	int r = load_input(c, 0, &j->d, &j->err);
+	for (int i = 1; !r && i < c->a.n_args; i++) {
 		rml_dataset_free(&j->b);
-		r = load_input(c, i, &j->b, "data", &j->err);
+		r = load_input(c, i, &j->b, &j->err);
 		if (!r) {
 			rml_dataset_free(&j->a);
 			r = (c->unite ? rml_dataset_concat_union(&j->a, &j->d, &j->b, &j->err)
@@ -460,44 +269,63 @@ static int cmd_concat(void *ctx)
 		}
 	}
 	if (!r)
-		r = save_dataset(&j->d, c->output, -1, &j->err);
-	if (!r)
-		report(c, &j->d, "concat");
-	return ended(j, r);
+		r = save_dataset(&j->d, c->a.output, -1, &j->err);
+	return reported(j, r, &j->d, "concat");
 }
 
+/* The predictions first, then the data they must have been made on; the
+ * rest is saved first, so the main output appears only when all is done. */
 static int cmd_select(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("select takes one input"));
-	if (!c->predictions)
-		return ended(j, cli_usage_error("select needs -p PREDICTIONS"));
-	if ((c->fraction > 0) == (c->count > 0))
-		return ended(j, cli_usage_error("select needs one of --fraction F and --count N"));
-	if (c->rest && cli_check_output(c->rest))
-		return ended(j, CLI_EXIT_USAGE);
-	if (c->rest && c->output && strcmp(c->rest, c->output) == 0)
-		return ended(j, cli_usage_error("--rest and -o name the same file"));
-	return ended(j, select_run(c, &j->d, &j->a, &j->b, &j->err));
+	if (c->a.rest && cli_check_output(c->a.rest))
+		return CLI_EXIT_USAGE;
+	rml_uncertainty by = RML_UNC_ENTROPY;
+	if (c->by && rml_uncertainty_parse(c->by, &by, &j->err))
+		return cli_usage_error("%s", j->err.msg);
+	rml_file pf;
+	rml_predictions p;
+	rml_predictions_init(&p);
+	char digest[80];
+	if (cli_load(&pf, c->a.predictions, "predictions", &j->err))
+		return ended(j, -1);
+	rml_status st = rml_data_select_predictions(&pf, c->a.predictions, &p, digest, sizeof digest, &j->err);
+	rml_file_free(&pf);
+	if (st)
+		return ended(j, -1);
+	int r = load_input(c, 0, &j->d, &j->err);
+	const char *in = c->a.n_args > 0 && strcmp(c->args[0], "-") ? c->args[0] : "standard input";
+	rml_selection s = { 0 };
+	if (!r)
+		r = rml_data_select(&j->d, in, cli_last_hash(), &p, c->a.predictions, digest, by,
+				    c->a.fraction, c->a.count, &j->a, c->a.rest ? &j->b : NULL, &s,
+				    &j->err) ? -1 : 0;
+	rml_predictions_free(&p);
+	if (!r && c->a.rest)
+		r = save(&j->b, c->a.rest, -1, by, "rest", s.rest, s.n_rest, &j->err);
+	if (!r)
+		r = save(&j->a, c->a.output, -1, by, "selected", s.selected, s.n_selected, &j->err);
+	char line[256];
+	rml_data_select_report(line, sizeof line, c->com.json, by, j->d.n, &s);
+	rml_selection_free(&s);
+	return said(j, r, line);
 }
 
 static int cmd_show(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("show takes one input"));
-	int r = load_input(c, 0, &j->d, "data", &j->err);
+	int r = load_input(c, 0, &j->d, &j->err);
 	if (r)
 		return ended(j, r);
-	const char *out = c->output ? c->output : "-";
+	const char *out = c->a.output ? c->a.output : "-";
 	if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
 		cli_msg("refusing to write a PNG to a terminal; use -o sheet.png");
 		return ended(j, 2);
 	}
-	return ended(j, rml_dataset_sheet_png(&j->d, out, c->count, (int)c->cols, (int)c->scale, &j->err) ? -1 : 0);
+	return ended(j, rml_dataset_sheet_png(&j->d, out, c->a.count, (int)c->cols, (int)c->scale,
+					      &j->err) ? -1 : 0);
 }
 
 static int cmd_corrupt(void *ctx)
@@ -505,22 +333,15 @@ static int cmd_corrupt(void *ctx)
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
 	rml_corruption kind;
-	if (c->n_args > 1)
-		return ended(j, cli_usage_error("corrupt takes one input"));
-	if (!c->corruption || !c->severity)
-		return ended(j, cli_usage_error("corrupt needs --type NAME and --severity 1..5"));
-	if (rml_corruption_parse(c->corruption, &kind, &j->err))
-		return ended(j, cli_usage_error("%s", j->err.msg));
-	int r = load_input(c, 0, &j->d, "data", &j->err);
+	rml_corruption_parse(c->a.corruption, &kind, &j->err);   /* checked already */
+	int r = load_input(c, 0, &j->d, &j->err);
 	rml_dataset *d = &j->d;
 	if (!r)
-		r = rml_corrupt_images(kind, (int)c->severity, d->images, d->n, d->h, d->w, d->c,
+		r = rml_corrupt_images(kind, (int)c->a.severity, d->images, d->n, d->h, d->w, d->c,
 				       (uint64_t)c->com.seed, &j->err) ? -1 : 0;
 	if (!r)
-		r = save_dataset(d, c->output, c->com.seed, &j->err);
-	if (!r)
-		report(c, d, "corrupt");
-	return ended(j, r);
+		r = save_dataset(d, c->a.output, c->com.seed, &j->err);
+	return reported(j, r, d, "corrupt");
 }
 
 static void export_progress(int64_t done, int64_t total)
@@ -532,11 +353,8 @@ static int cmd_export(void *ctx)
 {
 	struct job *j = ctx;
 	struct cmdline *c = j->c;
-	if (c->n_args < 1 || c->n_args > 2)
-		return ended(j, cli_usage_error("export needs [INPUT] DIR"));
-	const char *dir = c->args[c->n_args - 1];
-	c->n_args--;
-	int r = load_input(c, 0, &j->d, "data", &j->err);
+	const char *dir = c->args[--c->a.n_args];
+	int r = load_input(c, 0, &j->d, &j->err);
 	if (!r)
 		r = rml_dataset_export_pngs(&j->d, dir, export_progress, &j->err) ? -1 : 0;
 	return ended(j, r);
@@ -550,25 +368,28 @@ int main(int argc, char **argv)
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	cli_common_threads(&c.com);
-	int writes = strcmp(c.cmd, "show") && strcmp(c.cmd, "export");
-	if (writes && cli_check_output(c.output))
+	const char *cmd = c.a.command, *out = c.a.output;
+	int writes = strcmp(cmd, "show") && strcmp(cmd, "export");
+	if (writes && cli_check_output(out))
 		return CLI_EXIT_USAGE;
 	/* import's first argument names the source; export's last is the
 	 * output directory. */
-	int imp = strcmp(c.cmd, "import") == 0, dir_arg = strcmp(c.cmd, "export") == 0;
-	const char *outs[] = { writes || c.output ? (c.output ? c.output : "-") : NULL, c.rest };
+	int imp = strcmp(cmd, "import") == 0, dir_arg = strcmp(cmd, "export") == 0;
+	const char *outs[] = { writes || out ? (out ? out : "-") : NULL, c.a.rest };
 	const char *opts[] = { "-o", "--rest" };
 	if ((st = cli_check_outputs(outs, opts, 2, (const char *const *)c.args + imp,
-				    c.n_args - imp - dir_arg)) != 0)
+				    c.a.n_args - imp - dir_arg)) != 0)
 		return cli_finish(st);
-	const cli_subcommand *cmd = cli_subcommand_find(commands, c.cmd);
-	if (!cmd)
-		return cli_usage_error("unknown command '%s'", c.cmd);
+	const cli_subcommand *sub = cli_subcommand_find(commands, cmd);
+	if (!sub)
+		return cli_usage_error("unknown command '%s'", cmd);
 	struct job j = { .c = &c };
+	if (rml_data_args_check(&c.a, &j.err))
+		return cli_finish(cli_usage_error("%s", j.err.msg));
 	rml_dataset_init(&j.d);
 	rml_dataset_init(&j.a);
 	rml_dataset_init(&j.b);
-	int status = cmd->run(&j);
+	int status = sub->run(&j);
 	rml_dataset_free(&j.d);
 	rml_dataset_free(&j.a);
 	rml_dataset_free(&j.b);

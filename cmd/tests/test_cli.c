@@ -2,8 +2,9 @@
  * test_cli.c — the option table of cmd/cli.c (cli_parse_args): every
  * kind stores what it should, every rejected value gives its own message
  * and status, the shared options, the callback, bits, abbreviations and
- * operands; and the stop signal catcher (cli_catch_stop). Messages are
- * caught by pointing stderr at a memory stream.
+ * operands; the shared input/output entries (CLI_MODEL_IO); the escaping
+ * of cli_safe; and the stop signal catcher (cli_catch_stop). Messages are caught by pointing stderr
+ * at a memory stream.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -326,6 +327,67 @@ static void test_find_and_get(void **state)
 	assert_null(cli_opt_find(table, 64));
 }
 
+/* The shared input/output entries: their names and letters, stored where
+ * their offsets say. */
+struct io_settings {
+	const char *model, *adapters, *data, *output;
+	cli_common com;
+};
+
+static void test_model_io(void **state)
+{
+	(void)state;
+#define F(f) offsetof(struct io_settings, f)
+	static const cli_opt io[] = {
+		CLI_MODEL_IO(F(model), F(adapters), F(data), F(output)),
+		CLI_OPT_DATA(F(output), .bit = 1),
+		CLI_END,
+	};
+#undef F
+	assert_string_equal(io[0].name, "model");
+	assert_int_equal(io[0].letter, 'm');
+	assert_string_equal(io[1].name, "adapter-file");
+	assert_int_equal(io[1].letter, 'a');
+	assert_string_equal(io[2].name, "data");
+	assert_string_equal(io[3].name, "output");
+	assert_int_equal(io[3].letter, 'o');
+	assert_int_equal(io[4].bit, 1);
+	assert_int_equal(io[4].kind, CLI_KIND_STR);
+	struct io_settings s = { 0 };
+	char *argv[] = { "rmlops-test", "-m", "m.rml", "-a", "a.rml", "-d", "d.rml", "-o", "o.rml", NULL };
+	cli_parser p = { io, &s, &s.com, NULL, NULL };
+	assert_int_equal(cli_parse_args(&p, 9, argv), 0);
+	assert_string_equal(s.model, "m.rml");
+	assert_string_equal(s.adapters, "a.rml");
+	assert_string_equal(s.data, "d.rml");
+	assert_string_equal(s.output, "o.rml");
+	char *argv2[] = { "rmlops-test", "--model=x", "--adapter-file", "y", "--output", "z", NULL };
+	memset(&s, 0, sizeof s);
+	assert_int_equal(cli_parse_args(&p, 6, argv2), 0);
+	assert_string_equal(s.model, "x");
+	assert_string_equal(s.adapters, "y");
+	assert_string_equal(s.output, "z");
+	assert_null(s.data);
+}
+
+/* cli_safe escapes what could steer a terminal, as the reports do
+ * (rml_out_safe), and hands back plain text itself. */
+static void test_safe(void **state)
+{
+	(void)state;
+	const char *plain = "cat dog.rml";
+	assert_ptr_equal(cli_safe(plain), plain);
+	assert_string_equal(cli_safe(NULL), "(null)");
+	assert_string_equal(cli_safe("a\nb\tc\\d\x1b[2Je\x7f"), "a\\nb\\tc\\\\d\\x1b[2Je\\x7f");
+	assert_string_equal(cli_safe("x\xc2\x9by"), "x\\u009by");
+	assert_string_equal(cli_safe("caf\xc3\xa9\n"), "caf\xc3\xa9\\n");   /* other UTF-8 stays */
+	/* Eight escaped copies live at once. */
+	const char *kept = cli_safe("one\n");
+	for (int i = 0; i < 7; i++)
+		cli_safe("other\n");
+	assert_string_equal(kept, "one\\n");
+}
+
 /* The first SIGINT or SIGTERM only sets the flag (to its number), so the
  * run can stop at its next safe point; the program goes on. */
 static void test_catch_stop(void **state)
@@ -360,6 +422,8 @@ int main(void)
 		cmocka_unit_test(test_shared),
 		cmocka_unit_test(test_help_and_version_stop),
 		cmocka_unit_test(test_find_and_get),
+		cmocka_unit_test(test_model_io),
+		cmocka_unit_test(test_safe),
 		cmocka_unit_test(test_catch_stop),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
