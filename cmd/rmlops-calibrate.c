@@ -75,10 +75,7 @@ enum { G_RATE = 1, G_COV = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
 static const cli_opt options[] = {
-	CLI_STR("model", 'm', F(model)),
-	CLI_STR("adapter-file", 'a', F(adapters)),
-	CLI_STR("data", 'd', F(data)),
-	CLI_STR("output", 'o', F(output)),
+	CLI_MODEL_IO(F(model), F(adapters), F(data), F(output)),
 	CLI_CALL("method", 0, O_METHOD),
 	CLI_FLAG("ensemble", 0, F(o.calib.bbq_ensemble)),
 	CLI_INT("bins", 0, F(o.calib.n_bins), 1, 10000),
@@ -120,13 +117,7 @@ static int option(void *base, const cli_opt *e, const char *arg)
 			return cli_usage_error("--ood: %s", err.msg);
 		break;
 	case O_REJECT:
-		if (strcmp(arg, "none") == 0)
-			p->reject = RML_REJECT_NONE;
-		else if (strcmp(arg, "entropy") == 0)
-			p->reject = RML_REJECT_ENTROPY;
-		else if (strcmp(arg, "confidence") == 0)
-			p->reject = RML_REJECT_CONFIDENCE;
-		else
+		if (rml_reject_rule_parse(arg, &p->reject))
 			return cli_usage_error("--reject is entropy, confidence or none, not '%s'", arg);
 		break;
 	}

@@ -68,10 +68,7 @@ enum { G_RATE = 1, G_BER = 2 };
 
 #define F(f) offsetof(struct cmdline, f)
 static const cli_opt options[] = {
-	CLI_STR("model", 'm', F(model)),
-	CLI_STR("adapter-file", 'a', F(adapters)),
-	CLI_STR("data", 'd', F(data)),
-	CLI_STR("output", 'o', F(output)),
+	CLI_MODEL_IO(F(model), F(adapters), F(data), F(output)),
 	CLI_CALL("unit", 0, O_UNIT),
 	CLI_F64("rate", 0, F(spec.rate), 0, 1, .bit = G_RATE),
 	CLI_F64("ber", 0, F(spec.rate), 0, 1, .bit = G_BER),

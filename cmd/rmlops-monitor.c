@@ -9,15 +9,14 @@
  */
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "calib_model.h"
 #include "cli.h"
+#include "monitor_help.h"
 #include "coact.h"
-#include "metrics.h"
 #include "model.h"
 #include "monitor.h"
+#include "monitor_args.h"
 #include "monitor_watch.h"
 #include "outbuf.h"
 
@@ -26,58 +25,15 @@ enum { EXIT_ALERT = 3 };
 
 struct cmdline {
 	const cli_subcommand *cmd;
-	const char *model, *data, *output, *ood, *ood_model;
-	const char *textfile, *plot, *stage;
+	rml_monitor_args a;   /* the files, fit's parameters, how many --alert */
+	const char *stage;
 	int64_t window, step, batch;
-	double quantile, rare;
-	int n_alerts;
 	rml_alert_kind alert[16];
 	double alert_thr[16];
 	cli_common com;
-	char **files;
-	int n_files;
 };
 
-static const char help[] =
-	"Usage: rmlops-monitor [OPTIONS] [FILE...]        watch a stream\n"
-	"       rmlops-monitor fit -m MODEL -d DATA [-o OUTPUT] [--quantile Q] [--rare R]\n"
-	"       rmlops-monitor score -m MODEL -d DATA\n"
-	"       rmlops-monitor auroc -m MODEL -d DATA --ood DATA [--ood-model MODEL] [--json]\n"
-	"Watch a deployed model's inputs window by window; fit and use the rare\n"
-	"co-activation statistics behind its drift score.\n"
-	"\n"
-	"Watching (FILEs are predictions files, or datasets run through -m MODEL;\n"
-	"a FILE may hold several files one after another; default: standard input):\n"
-	"  -m, --model FILE         run datasets through this model (its calibrator,\n"
-	"                           rejection rule and co-activation statistics)\n"
-	"      --window N           inputs per window (default 500)\n"
-	"      --step N             inputs between windows (default: the window)\n"
-	"      --textfile PATH      the last window's metrics in the Prometheus text\n"
-	"                           format, replaced atomically after every window\n"
-	"      --stage NAME         the stage label of the metrics (default production)\n"
-	"      --alert NAME=VALUE   alert when a window's value crosses VALUE: entropy,\n"
-	"                           reject_rate, coact_score, coact_rare_rate (above),\n"
-	"                           accuracy (below); repeatable\n"
-	"      --plot PNG           a dashboard of the windows at the end\n"
-	"Fitting and scoring co-activations:\n"
-	"  -d, --data FILE          in-distribution data (fit), data to score\n"
-	"  -o, --output FILE        the model with its statistics (fit; default stdout)\n"
-	"      --quantile Q         a unit is active above this quantile of its\n"
-	"                           in-distribution values (default 0.9)\n"
-	"      --rare R             a pair is rare when active together on at most\n"
-	"                           this share of the in-distribution data (default 0.002)\n"
-	"      --ood FILE           out-of-distribution data (auroc)\n"
-	"      --ood-model FILE     run --ood through this model instead (a faulty copy)\n"
-	"Common:\n"
-	"      --batch N            batch size of the model (default 100)\n"
-	"  -j, --threads N          worker threads (default: all cores)\n"
-	"      --json               auroc: one JSON object\n"
-	"  -q, --quiet              no messages;  -v, --verbose  more\n"
-	"  -h, --help               this help;  -V, --version  the version\n"
-	"\n"
-	"Exit status: 0 fine, 1 failure, 2 usage, 3 a window crossed an alert threshold.\n"
-	"Example: rmlops-monitor -m deployed.rml --window 200 --textfile /var/lib/node_exporter/rmlops.prom \\\n"
-	"           --alert coact_rare_rate=0.4 batch-*.rml\n";
+static const char help[] = MONITOR_USAGE;
 
 /* The commands named by the first argument; without one, watching. They
  * print their messages where they arise and return the exit status (3
@@ -94,20 +50,20 @@ static const cli_subcommand watching = { "watch", "[FILE...]", cmd_watch, "watch
 #define F(f) offsetof(struct cmdline, f)
 enum { O_ALERT = 1 };
 static const cli_opt options[] = {
-	CLI_STR("model", 'm', F(model)),
-	CLI_STR("data", 'd', F(data)),
-	CLI_STR("output", 'o', F(output)),
+	CLI_OPT_MODEL(F(a.model)),
+	CLI_OPT_DATA(F(a.data)),
+	CLI_OPT_OUTPUT(F(a.output)),
 	CLI_SHARED_THREADS,
 	CLI_I64("window", 0, F(window), 1, 10000000),
 	CLI_I64("step", 0, F(step), 1, 10000000),
-	CLI_STR("textfile", 0, F(textfile)),
+	CLI_STR("textfile", 0, F(a.textfile)),
 	CLI_STR("stage", 0, F(stage)),
 	CLI_CALL("alert", 0, O_ALERT),
-	CLI_STR("plot", 0, F(plot)),
-	CLI_F64("quantile", 0, F(quantile), 0.001, 0.999),
-	CLI_F64("rare", 0, F(rare), 0, 0.999),
-	CLI_STR("ood", 0, F(ood)),
-	CLI_STR("ood-model", 0, F(ood_model)),
+	CLI_STR("plot", 0, F(a.plot)),
+	CLI_F64("quantile", 0, F(a.quantile), 0.001, 0.999),
+	CLI_F64("rare", 0, F(a.rare), 0, 0.999),
+	CLI_STR("ood", 0, F(a.ood)),
+	CLI_STR("ood-model", 0, F(a.ood_model)),
 	CLI_I64("batch", 0, F(batch), 1, 65536),
 	CLI_SHARED_JSON,
 	CLI_SHARED_BASE,
@@ -120,11 +76,11 @@ static int option(void *base, const cli_opt *e, const char *arg)
 {
 	struct cmdline *c = base;
 	rml_error err = { 0 };
-	if (c->n_alerts == 16)
+	if (c->a.n_alerts == 16)
 		return cli_usage_error("at most 16 --alert");
-	if (rml_alert_parse(arg, &c->alert[c->n_alerts], &c->alert_thr[c->n_alerts], &err))
+	if (rml_alert_parse(arg, &c->alert[c->a.n_alerts], &c->alert_thr[c->a.n_alerts], &err))
 		return cli_usage_error("%s", err.msg);
-	c->n_alerts++;
+	c->a.n_alerts++;
 	return 0;
 }
 
@@ -141,70 +97,26 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	c->files = argv + optind;
-	c->n_files = argc - optind;
-	const char *cmd = c->cmd->name;
-	int watch = c->cmd == &watching;
-	if (!watch && c->n_files)
-		return cli_usage_error("unexpected argument '%s'", c->files[0]);
-	if (!watch && (!c->model || !c->data))
-		return cli_usage_error("%s needs -m MODEL and -d DATA", cmd);
-	if (strcmp(cmd, "auroc") == 0 && !c->ood)
-		return cli_usage_error("auroc needs --ood DATA");
-	if (strcmp(cmd, "auroc") != 0 && (c->ood || c->ood_model))
-		return cli_usage_error("--ood and --ood-model belong to auroc");
-	if (!watch && (c->textfile || c->plot || c->n_alerts))
-		return cli_usage_error("--textfile, --plot and --alert belong to watching");
-	if (watch && (c->data || c->output))
-		return cli_usage_error("watching reads FILE arguments, not -d or -o");
-	if (strcmp(cmd, "fit") != 0 && (c->quantile > 0 || c->rare >= 0))
-		return cli_usage_error("--quantile and --rare belong to fit");
-	if (c->plot && strcmp(c->plot, "-") == 0)
-		return cli_usage_error("--plot needs a file: standard output carries the windows");
-	if (c->textfile && strcmp(c->textfile, "-") == 0)
-		return cli_usage_error("--textfile needs a file: standard output carries the windows");
+	rml_monitor_args *a = &c->a;
+	a->cmd = c->cmd->name;
+	a->files = argv + optind;
+	a->n_files = argc - optind;
+	if (c->cmd != &watching && a->n_files)
+		return cli_usage_error("unexpected argument '%s'", a->files[0]);
+	rml_error err = { 0 };
+	if (rml_monitor_args_check(a, &err))
+		return cli_usage_error("%s", err.msg);
 	if (c->step == 0)
 		c->step = c->window;
-	if (!c->output)
-		c->output = "-";
-	int stdin_uses = (c->model && strcmp(c->model, "-") == 0) +
-			 (c->data && strcmp(c->data, "-") == 0) + (c->ood && strcmp(c->ood, "-") == 0) +
-			 (c->ood_model && strcmp(c->ood_model, "-") == 0);
-	for (int i = 0; i < c->n_files; i++)
-		stdin_uses += strcmp(c->files[i], "-") == 0;
-	if (watch && c->n_files == 0)
-		stdin_uses++;
-	if (stdin_uses > 1)
-		return cli_usage_error("only one input can come from standard input");
+	if (!a->output)
+		a->output = "-";
 	return 0;
 }
 
-static int load_model(const char *path, rml_model **m, char hex[65], rml_error *err)
+/* A model, its calibrator and co-activation statistics checked. */
+static int load_model(const char *path, rml_model **m, rml_error *err)
 {
-	rml_file f;
-	rml_file_init(&f);
-	rml_status st = hex ? rml_file_load_hashed(&f, path, hex, err) : cli_load(&f, path, "model", err);
-	if (!st)
-		st = rml_expect_kind(&f, "model", path, err);
-	if (!st)
-		st = rml_model_from_file(m, &f, err);
-	if (!st)
-		st = rml_model_calib_check(*m, err);
-	if (!st)
-		st = rml_model_coact_check(*m, err);
-	rml_file_free(&f);
-	return st ? -1 : 0;
-}
-
-static int load_data(const char *path, rml_dataset *d, rml_error *err)
-{
-	rml_file f;
-	rml_file_init(&f);
-	rml_status st = cli_load(&f, path, "data", err);
-	if (!st)
-		st = rml_dataset_from_file(d, &f, err);
-	rml_file_free(&f);
-	return st ? -1 : 0;
+	return cli_load_model(m, path, NULL, err) || rml_model_coact_check(*m, err) ? -1 : 0;
 }
 
 /* ---- fit ------------------------------------------------------------------------ */
@@ -219,13 +131,13 @@ static int cmd_fit(void *ctx)
 	rml_file out;
 	rml_file_init(&out);
 	int status = CLI_EXIT_FAIL;
-	if (cli_check_output(c->output))
+	if (cli_check_output(c->a.output))
 		return CLI_EXIT_USAGE;
-	if (load_model(c->model, &m, NULL, &err) || load_data(c->data, &d, &err) ||
-	    rml_coact_check_images(m, &d, c->data, &err) ||
-	    rml_coact_fit_dataset(m, &d, c->batch, c->quantile > 0 ? c->quantile : 0.9,
-				  c->rare >= 0 ? c->rare : 0.002, &err) ||
-	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->output, -1, &err))
+	if (load_model(c->a.model, &m, &err) || cli_load_dataset(&d, c->a.data, "data", &err) ||
+	    rml_coact_check_images(m, &d, c->a.data, &err) ||
+	    rml_coact_fit_dataset(m, &d, c->batch, c->a.quantile > 0 ? c->a.quantile : 0.9,
+				  c->a.rare >= 0 ? c->a.rare : 0.002, &err) ||
+	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->a.output, -1, &err))
 		goto done;
 	cli_info("co-activation statistics of %lld units fitted on %lld inputs",
 		 (long long)rml_model_n_features(m), (long long)d.n);
@@ -241,20 +153,14 @@ done:
 
 /* ---- score and auroc --------------------------------------------------------------- */
 
-/* Co-activation score, entropy and confidence of every image of d; with
- * -v, the time of the forward pass and of the score per image. */
-static int score_set(rml_model *m, const rml_coact *co, const rml_dataset *d, int64_t batch,
-		     float *score, float *ent, float *conf, int32_t *pred, rml_error *err)
+/* With -v, the time of the forward pass and of the score per image. */
+static void seen(void *ctx, int64_t n, const double t[2])
 {
-	double t[2];
-	if (rml_coact_score_images(m, co, d->images, d->n, batch, score, ent, conf, pred, t, err))
-		return -1;
-	if (d->n > 0)
+	(void)ctx;
+	if (n > 0)
 		cli_info("%lld images: forward pass %.3f ms per image, co-activation score %.3f us "
 			 "per image (%.2f%% of the forward pass)",
-			 (long long)d->n, 1e3 * t[0] / (double)d->n, 1e6 * t[1] / (double)d->n,
-			 100 * t[1] / t[0]);
-	return 0;
+			 (long long)n, 1e3 * t[0] / (double)n, 1e6 * t[1] / (double)n, 100 * t[1] / t[0]);
 }
 
 /* The score table of d, or how well each signal tells d from --ood. */
@@ -270,55 +176,25 @@ static int cmd_score(void *ctx)
 	rml_coact_init(&co);
 	rml_outbuf text;
 	rml_outbuf_init(&text);
-	float *buf = NULL;
-	int32_t *pred = NULL;
 	int status = CLI_EXIT_FAIL;
 	int auroc = strcmp(c->cmd->name, "auroc") == 0;
-	if (load_model(c->model, &m, NULL, &err) || rml_model_coact(m, &co, &err) ||
-	    load_data(c->data, &d, &err) || rml_coact_check_images(m, &d, c->data, &err))
+	if (load_model(c->a.model, &m, &err) || rml_model_coact(m, &co, &err) ||
+	    cli_load_dataset(&d, c->a.data, "data", &err) || rml_coact_check_images(m, &d, c->a.data, &err))
 		goto done;
-	if (auroc) {
-		if (load_data(c->ood, &o, &err) || (c->ood_model && load_model(c->ood_model, &m2, NULL, &err)))
-			goto done;
-		if (m2 && rml_model_n_features(m2) != co.n_units) {
-			rml_errorf(&err, RML_ERR_MISMATCH, "%s: %lld features, the statistics have %lld",
-				   c->ood_model, (long long)rml_model_n_features(m2), (long long)co.n_units);
-			goto done;
-		}
-		if (rml_coact_check_images(m2 ? m2 : m, &o, c->ood, &err))
-			goto done;
-	}
-	int64_t n = d.n + o.n;
-	buf = malloc((size_t)(3 * n + 1) * sizeof *buf);
-	pred = malloc((size_t)(n + 1) * sizeof *pred);
-	if (!buf || !pred) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
+	if (auroc && (cli_load_dataset(&o, c->a.ood, "data", &err) ||
+		      (c->a.ood_model && (load_model(c->a.ood_model, &m2, &err) ||
+					rml_coact_check_units(m2, &co, c->a.ood_model, &err))) ||
+		      rml_coact_check_images(m2 ? m2 : m, &o, c->a.ood, &err)))
 		goto done;
-	}
-	float *score = buf, *ent = buf + n, *conf = buf + 2 * n;
-	if (score_set(m, &co, &d, c->batch, score, ent, conf, pred, &err) ||
-	    (auroc && score_set(m2 ? m2 : m, &co, &o, c->batch, score + d.n, ent + d.n, conf + d.n,
-				pred + d.n, &err)))
+	if (rml_coact_report_datasets(m, &co, &d, m2, auroc ? &o : NULL, c->batch, c->com.json, seen, NULL,
+				      &text, &err))
 		goto done;
-	double au[3];
-	if (!auroc)
-		rml_coact_score_text(&text, score, ent, conf, pred, d.labels, d.n);
-	else if (rml_coact_auroc(score, ent, conf, d.n, o.n, au, &err))
-		goto done;
-	else
-		rml_coact_auroc_text(&text, c->com.json, d.n, o.n, au);
-	if (text.failed) {
-		rml_errorf(&err, RML_ERR_NOMEM, "out of memory");
-		goto done;
-	}
 	fwrite(text.data, 1, text.len, stdout);
 	status = CLI_EXIT_OK;
 done:
 	if (status != CLI_EXIT_OK)
 		cli_fail(&err);
 	rml_outbuf_free(&text);
-	free(buf);
-	free(pred);
 	rml_coact_free(&co);
 	rml_dataset_free(&d);
 	rml_dataset_free(&o);
@@ -351,18 +227,23 @@ static int cmd_watch(void *ctx)
 	char hex[65] = "";
 	rml_watch s;
 	memset(&s, 0, sizeof s);
-	if (c->textfile && rml_watch_check_dir(c->textfile, &err)) {
+	if (c->a.textfile && rml_watch_check_dir(c->a.textfile, &err)) {
 		cli_msg("--textfile %s", err.msg);
 		return CLI_EXIT_FAIL;
 	}
-	if (c->plot && cli_check_output(c->plot))
+	if (c->a.plot && cli_check_output(c->a.plot))
 		return CLI_EXIT_USAGE;
-	const rml_watch_opts o = { c->window, c->step, c->batch, c->alert, c->alert_thr, c->n_alerts,
-				   c->textfile, c->stage, watch_emit, watch_say, NULL };
+	const rml_watch_opts o = { c->window, c->step, c->batch, c->alert, c->alert_thr, c->a.n_alerts,
+				   c->a.textfile, c->stage, watch_emit, watch_say, NULL };
 	static char *const stdin_only[] = { "-" };
-	char *const *files = c->n_files ? c->files : stdin_only;
-	int n = c->n_files ? c->n_files : 1, status = CLI_EXIT_FAIL;
-	if ((c->model && load_model(c->model, &m, hex, &err)) || rml_watch_init(&s, &o, m, hex, &err))
+	char *const *files = c->a.n_files ? c->a.files : stdin_only;
+	int n = c->a.n_files ? c->a.n_files : 1, status = CLI_EXIT_FAIL;
+	if (c->a.model) {
+		if (load_model(c->a.model, &m, &err))
+			goto fail;
+		snprintf(hex, sizeof hex, "%s", cli_last_hash());  /* labels the metrics */
+	}
+	if (rml_watch_init(&s, &o, m, hex, &err))
 		goto fail;
 	for (int i = 0; i < n; i++)
 		if (rml_watch_file(&s, files[i], &err))
@@ -372,7 +253,7 @@ static int cmd_watch(void *ctx)
 		goto done;
 	}
 	if (rml_watch_finish(&s, &err) ||
-	    (c->plot && rml_monitor_plot(c->plot, s.hist, s.n_hist, s.k, "rmlops-monitor", &err)))
+	    (c->a.plot && rml_monitor_plot(c->a.plot, s.hist, s.n_hist, s.k, "rmlops-monitor", &err)))
 		goto fail;
 	cli_info("%lld inputs, %lld windows", (long long)s.w.total, (long long)s.n_hist);
 	status = s.alerted ? EXIT_ALERT : CLI_EXIT_OK;
@@ -390,7 +271,7 @@ int main(int argc, char **argv)
 	cli_init("rmlops-monitor", argc, argv);
 	struct cmdline c = {
 		.cmd = &watching, .stage = "production", .window = 500, .batch = 100,
-		.quantile = -1, .rare = -1, .com = { .help = help, .threads_max = 1024 },
+		.a = { .quantile = -1, .rare = -1 }, .com = { .help = help, .threads_max = 1024 },
 	};
 	int st = parse_args(argc, argv, &c);
 	if (st)

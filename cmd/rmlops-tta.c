@@ -77,10 +77,7 @@ enum { G_AUG = 1, G_BATCH = 2, G_THRESHOLD = 4 };  /* given on the command line 
 
 #define F(f) offsetof(struct cmdline, f)
 static const cli_opt options[] = {
-	CLI_STR("model", 'm', F(model)),
-	CLI_STR("adapter-file", 'a', F(adapters)),
-	CLI_STR("data", 'd', F(data)),
-	CLI_STR("output", 'o', F(output)),
+	CLI_MODEL_IO(F(model), F(adapters), F(data), F(output)),
 	CLI_CALL("method", 0, O_METHOD),
 	CLI_CALL("mode", 0, O_MODE),
 	CLI_CALL("tune", 0, O_TUNE),

@@ -405,6 +405,52 @@ rml_status rml_coact_check_images(const rml_model *m, const rml_dataset *d, cons
 	return RML_OK;
 }
 
+rml_status rml_coact_check_units(const rml_model *m, const rml_coact *co, const char *what,
+				 rml_error *err)
+{
+	if (rml_model_n_features(m) != co->n_units)
+		return rml_errorf(err, RML_ERR_MISMATCH, "%s: %lld features, the statistics have %lld", what,
+				  (long long)rml_model_n_features(m), (long long)co->n_units);
+	return RML_OK;
+}
+
+rml_status rml_coact_report_datasets(rml_model *m, const rml_coact *co, const rml_dataset *d,
+				     rml_model *m_ood, const rml_dataset *ood, int64_t batch, int json,
+				     void (*seen)(void *ctx, int64_t n, const double seconds[2]),
+				     void *ctx, rml_outbuf *text, rml_error *err)
+{
+	const rml_dataset *set[2] = { d, ood };
+	rml_model *by[2] = { m, m_ood ? m_ood : m };
+	int64_t n = d->n + (ood ? ood->n : 0);
+	float *buf = malloc((size_t)(3 * n + 1) * sizeof *buf);
+	int32_t *pred = malloc((size_t)(n + 1) * sizeof *pred);
+	if (!buf || !pred) {
+		free(buf);
+		free(pred);
+		return rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	}
+	rml_status st = RML_OK;
+	float *score = buf, *ent = buf + n, *conf = buf + 2 * n;
+	for (int i = 0; !st && i < 2 && set[i]; i++) {
+		int64_t off = i ? d->n : 0;
+		double t[2];
+		st = rml_coact_score_images(by[i], co, set[i]->images, set[i]->n, batch, score + off,
+					    ent + off, conf + off, pred + off, t, err);
+		if (!st && seen)
+			seen(ctx, set[i]->n, t);
+	}
+	double au[3];
+	if (!st && !ood)
+		rml_coact_score_text(text, score, ent, conf, pred, d->labels, d->n);
+	else if (!st && !(st = rml_coact_auroc(score, ent, conf, d->n, ood->n, au, err)))
+		rml_coact_auroc_text(text, json, d->n, ood->n, au);
+	if (!st && text->failed)
+		st = rml_errorf(err, RML_ERR_NOMEM, "out of memory");
+	free(buf);
+	free(pred);
+	return st;
+}
+
 rml_status rml_coact_fit_dataset(rml_model *m, const rml_dataset *d, int64_t batch, double q,
 				 double rho, rml_error *err)
 {

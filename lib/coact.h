@@ -142,6 +142,26 @@ rml_status rml_coact_check_images(const rml_model *m, const rml_dataset *d, cons
 rml_status rml_coact_fit_dataset(rml_model *m, const rml_dataset *d, int64_t batch, double q,
 				 double rho, rml_error *err);
 
+/* RML_ERR_MISMATCH "WHAT: N features, the statistics have D" when m's
+ * features are not co's units (a model other than the one fitted). */
+rml_status rml_coact_check_units(const rml_model *m, const rml_coact *co, const char *what,
+				 rml_error *err);
+
+/* rmlops-monitor score and auroc: the score, entropy, confidence and
+ * class of every image of d under m with co (rml_coact_score_images, in
+ * batches of batch), then, when ood is not NULL, of every image of ood
+ * under m_ood (NULL: m); after each set seen(ctx, n, seconds) when seen
+ * is not NULL (seconds as rml_coact_score_images gives them). Then into
+ * text: without ood the table of d (rml_coact_score_text), with it the
+ * AUROC report (rml_coact_auroc, rml_coact_auroc_text, json or not). The
+ * images must be of the models' geometry (rml_coact_check_images) and
+ * m_ood's features co's units (rml_coact_check_units). The errors of the
+ * steps pass through; RML_ERR_NOMEM. */
+rml_status rml_coact_report_datasets(rml_model *m, const rml_coact *co, const rml_dataset *d,
+				     rml_model *m_ood, const rml_dataset *ood, int64_t batch, int json,
+				     void (*seen)(void *ctx, int64_t n, const double seconds[2]),
+				     void *ctx, rml_outbuf *text, rml_error *err);
+
 /* The table of rmlops-monitor score: a header line, then per image its
  * score, entropy, confidence (%.9g), predicted class and label. */
 void rml_coact_score_text(rml_outbuf *o, const float *score, const float *entropy,

@@ -30,6 +30,10 @@ rmlops-train -d "$tmp/tr.rml" --val "$tmp/va.rml" -j 1 -q --resume "$tmp/ck.rml"
 same_content "$tmp/a.rml" "$tmp/b.rml"
 untimed() { sed 's/,"seconds".*//' "$1"; }
 cmp -s <(untimed "$tmp/a.jsonl") <(untimed "$tmp/b.jsonl") || die "resumed log differs"; ok
+# The checkpoint remembers --ema-eval: resumed without it, the same model.
+gq '"train.ema_eval":1' "$tmp/ck.json" || die "ema-eval key"; ok
+rmlops-train -d "$tmp/tr.rml" --val "$tmp/va.rml" -j 1 -q --resume "$tmp/ck.rml" -o "$tmp/b2.rml"
+same_content "$tmp/a.rml" "$tmp/b2.rml"
 
 # The average does not steer training: with --ema but without
 # --ema-eval the written model is the one trained without --ema, and

@@ -6,7 +6,9 @@
  * them with the head's weights by hand agree with the forward pass). In
  * the model file: the statistics round-trip, survive a calibrator being
  * set and removed (and it survives them), and a damaged copy is refused
- * with its own message.
+ * with its own message. Over datasets: the score table and the AUROC
+ * report are those of the steps taken one by one; another model's units
+ * are refused.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -390,6 +392,15 @@ static void test_score_images_and_auroc(void **state)
 /* Over a dataset: images of another geometry refused with their shape;
  * the fit stores the same statistics as fitting the features directly;
  * the score table and the AUROC report (null for NaN in JSON). */
+/* Counts the sets rml_coact_report_datasets reports: how many, then each
+ * one's size. */
+static void seen(void *ctx, int64_t n, const double seconds[2])
+{
+	int64_t *sets = ctx;
+	assert_true(seconds[0] >= 0 && seconds[1] >= 0);
+	sets[++sets[0]] = n;
+}
+
 static void test_datasets_and_text(void **state)
 {
 	(void)state;
@@ -417,6 +428,52 @@ static void test_datasets_and_text(void **state)
 	assert_memory_equal(got.thresholds, want.thresholds, (size_t)dim * sizeof *got.thresholds);
 	assert_memory_equal(got.pairs, want.pairs, (size_t)(dim * (dim - 1) / 2) * sizeof *got.pairs);
 	rml_coact_free(&want);
+	/* Units of another model are refused by name. */
+	assert_int_equal(rml_coact_check_units(m, &got, "m2.rml", &err), RML_OK);
+	got.n_units++;
+	assert_int_equal(rml_coact_check_units(m, &got, "m2.rml", &err), RML_ERR_MISMATCH);
+	char msg[128];
+	snprintf(msg, sizeof msg, "m2.rml: %lld features, the statistics have %lld", (long long)dim,
+		 (long long)dim + 1);
+	assert_string_equal(err.msg, msg);
+	got.n_units--;
+	/* The score table and the AUROC report over datasets are what the
+	 * steps give one by one; each set is reported to the callback. */
+	float sc[16], en[16], cf[16];
+	int32_t pr[16];
+	assert_int_equal(rml_coact_score_images(m, &got, d.images, 8, 3, sc, en, cf, pr, NULL, &err), RML_OK);
+	rml_outbuf want_text, got_text;
+	rml_outbuf_init(&want_text);
+	rml_outbuf_init(&got_text);
+	rml_coact_score_text(&want_text, sc, en, cf, pr, d.labels, 8);
+	int64_t sets[3] = { 0 };
+	assert_int_equal(rml_coact_report_datasets(m, &got, &d, NULL, NULL, 3, 0, seen, sets, &got_text, &err),
+			 RML_OK);
+	assert_string_equal(rml_out_str(&got_text), rml_out_str(&want_text));
+	assert_int_equal(sets[0], 1);
+	assert_int_equal(sets[1], 8);
+	rml_outbuf_free(&want_text);
+	rml_outbuf_free(&got_text);
+	rml_dataset ood;
+	rml_dataset_init(&ood);
+	assert_int_equal(rml_dataset_alloc(&ood, 5, 32, 32, 3, &err), RML_OK);
+	images(ood.images, 5 * 32 * 32 * 3);
+	for (int64_t i = 0; i < 5 * 32 * 32 * 3; i++)
+		ood.images[i] = (uint8_t)(255 - ood.images[i]);
+	assert_int_equal(rml_coact_score_images(m, &got, ood.images, 5, 3, sc + 8, en + 8, cf + 8, pr + 8, NULL,
+						&err), RML_OK);
+	double aus[3];
+	assert_int_equal(rml_coact_auroc(sc, en, cf, 8, 5, aus, &err), RML_OK);
+	rml_coact_auroc_text(&want_text, 1, 8, 5, aus);
+	memset(sets, 0, sizeof sets);
+	assert_int_equal(rml_coact_report_datasets(m, &got, &d, m, &ood, 3, 1, seen, sets, &got_text, &err),
+			 RML_OK);
+	assert_string_equal(rml_out_str(&got_text), rml_out_str(&want_text));
+	assert_int_equal(sets[0], 2);
+	assert_int_equal(sets[2], 5);
+	rml_outbuf_free(&want_text);
+	rml_outbuf_free(&got_text);
+	rml_dataset_free(&ood);
 	rml_coact_free(&got);
 	free(f);
 	rml_dataset_free(&d);
