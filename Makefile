@@ -43,8 +43,9 @@ PROGS    := $(CMD_SRC:cmd/%.c=$(B)/bin/%)
 CLI_OBJ  := $(B)/cmd/cli.o
 TEST_SRC := $(sort $(wildcard lib/tests/test_*.c))
 TESTS    := $(TEST_SRC:lib/tests/%.c=$(B)/tests/%) $(B)/tests/test_cli
-# Test-only code (the naive reference kernels) stays out of librmlops.a.
-TEST_SUPPORT := $(B)/lib/tests/kernels_ref.o
+# Test-only code (the naive reference kernels, the shared fixtures) stays
+# out of librmlops.a.
+TEST_SUPPORT := $(B)/lib/tests/kernels_ref.o $(B)/lib/tests/fixtures.o
 CMD_TESTS := $(sort $(wildcard cmd/tests/*.sh))
 MAN1     := $(sort $(wildcard man/*.1))
 MAN5     := $(sort $(wildcard man/*.5))

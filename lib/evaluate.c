@@ -35,20 +35,28 @@ const char *rml_eval_repeat_name(int i)
 	return i >= RML_EVAL_N_METRICS && i < RML_EVAL_REPEAT_N ? repeat_extra[i - RML_EVAL_N_METRICS] : "?";
 }
 
-/* One repetition's values v[RML_EVAL_REPEAT_N] from its predictions p and
- * report r, against the fault-free top-1 clean (clean_right of them
- * correct); pred is scratch [n]. */
-static void repeat_values(const rml_predictions *p, const rml_eval_report *r, const rml_dataset *d,
-			  const int32_t *clean, int64_t clean_right, int32_t *pred, double *v)
+void rml_eval_repeat_values(const rml_predictions *p, const rml_eval_report *r, const int32_t *clean,
+			    int32_t *pred, double v[RML_EVAL_REPEAT_N])
 {
 	rml_eval_report_values(r, v);
-	rml_top1(p->probs, d->n, p->k, pred, NULL);
-	int64_t corrupted = 0;
-	for (int64_t i = 0; i < d->n; i++)
-		corrupted += clean[i] == d->labels[i] && pred[i] != d->labels[i];
-	v[RML_EVAL_N_METRICS] = d->n ? (double)clean_right / (double)d->n - r->acc1 : 0;
+	rml_top1(p->probs, p->n, p->k, pred, NULL);
+	/* Both accuracies of acc_drop are over the labelled images, as acc1
+	 * is. An unlabelled image (-1) is not measured at all: a broken
+	 * fault-free output predicts -1 too, which must not count as right
+	 * on it. */
+	int64_t labelled = 0, clean_right = 0, corrupted = 0;
+	for (int64_t i = 0; i < p->n; i++) {
+		if (p->labels[i] < 0)
+			continue;
+		labelled++;
+		if (clean[i] == p->labels[i]) {
+			clean_right++;
+			corrupted += pred[i] != p->labels[i];
+		}
+	}
+	v[RML_EVAL_N_METRICS] = labelled ? (double)clean_right / (double)labelled - r->acc1 : NAN;
 	v[RML_EVAL_N_METRICS + 1] = clean_right ? (double)corrupted / (double)clean_right : 0;
-	rml_fault_outcomes(p->probs, clean, d->n, p->k, v + RML_EVAL_N_METRICS + 2,
+	rml_fault_outcomes(p->probs, clean, p->n, p->k, v + RML_EVAL_N_METRICS + 2,
 			   v + RML_EVAL_N_METRICS + 3, v + RML_EVAL_N_METRICS + 4);
 }
 
@@ -76,9 +84,6 @@ rml_status rml_eval_repeat(rml_model *m, const rml_dataset *d, const char *targe
 	if ((st = rml_model_predict_calibrated(m, d, batch, calibrated, p->probs, err)) != RML_OK)
 		goto out;
 	rml_top1(p->probs, d->n, p->k, clean, NULL);
-	int64_t clean_right = 0;
-	for (int64_t i = 0; i < d->n; i++)
-		clean_right += clean[i] == d->labels[i];
 	for (int64_t r = 0; r < n_rep; r++) {
 		rml_fault_log log;
 		rml_fault_log_init(&log);
@@ -92,7 +97,7 @@ rml_status rml_eval_repeat(rml_model *m, const rml_dataset *d, const char *targe
 		rml_eval_report_free(&rep);
 		if (st || (st = rml_eval_measure(p, o, &rep, err)) != RML_OK)
 			goto out;
-		repeat_values(p, &rep, d, clean, clean_right, pred, vals + r * NR);
+		rml_eval_repeat_values(p, &rep, clean, pred, vals + r * NR);
 		if (progress)
 			progress(r + 1, n_rep);
 	}
@@ -236,10 +241,20 @@ void rml_eval_repeat_text(rml_outbuf *o, int json, int64_t n, int64_t n_rep,
 				  "sd", "95% CI", (long long)n_rep, (long long)n);
 	for (int i = 0; i < RML_EVAL_REPEAT_N; i++) {
 		const rml_summary *s = &sum[i];
-		if (json)
-			rml_outbuf_printf(o, ",\"%s\":{\"mean\":%.6f,\"sd\":%.6f,\"ci95\":[%.6f,%.6f],\"n_rep\":%lld}",
-					  rml_eval_repeat_name(i), s->mean, s->sd, s->lo, s->hi, (long long)s->n_rep);
-		else
+		if (json) {
+			/* A figure can be NaN (acc1 and acc_drop without a
+			 * labelled image), and one NaN repetition makes the
+			 * mean NaN: JSON has null for it. */
+			rml_outbuf_printf(o, ",\"%s\":{\"mean\":", rml_eval_repeat_name(i));
+			rml_outbuf_json_num(o, s->mean);
+			rml_outbuf_printf(o, ",\"sd\":");
+			rml_outbuf_json_num(o, s->sd);
+			rml_outbuf_printf(o, ",\"ci95\":[");
+			rml_outbuf_json_num(o, s->lo);
+			rml_outbuf_add(o, ",", 1);
+			rml_outbuf_json_num(o, s->hi);
+			rml_outbuf_printf(o, "],\"n_rep\":%lld}", (long long)s->n_rep);
+		} else
 			rml_outbuf_printf(o, "%-12s %10.4f %10.4f   [%8.4f, %8.4f]\n", rml_eval_repeat_name(i), s->mean,
 					  s->sd, s->lo, s->hi);
 	}
@@ -261,10 +276,20 @@ void rml_eval_sweep_text(rml_outbuf *o, int json, const char *kind, int64_t n_re
 	else
 		rml_outbuf_printf(o, "%-48s %10s %10s %10s %10s\n", axis, "acc1", "sd", "sdc_rate", "detected");
 	for (int i = 0; i < s->n; i++) {
-		if (json)
-			rml_outbuf_printf(o, "%s{\"%s\":\"%s\",\"acc1\":%.6f,\"sd\":%.6f,\"sdc_rate\":%.6f,\"detected\":%.6f}",
-					  i ? "," : "", axis, s->label[i], s->mean[i], s->sd[i], s->sdc[i], s->det[i]);
-		else
+		if (json) {
+			/* The label is a tensor name, which may hold any character. */
+			rml_outbuf_printf(o, "%s{\"%s\":", i ? "," : "", axis);
+			rml_outbuf_json_str(o, s->label[i]);
+			rml_outbuf_printf(o, ",\"acc1\":");
+			rml_outbuf_json_num(o, s->mean[i]);
+			rml_outbuf_printf(o, ",\"sd\":");
+			rml_outbuf_json_num(o, s->sd[i]);
+			rml_outbuf_printf(o, ",\"sdc_rate\":");
+			rml_outbuf_json_num(o, s->sdc[i]);
+			rml_outbuf_printf(o, ",\"detected\":");
+			rml_outbuf_json_num(o, s->det[i]);
+			rml_outbuf_add(o, "}", 1);
+		} else
 			rml_outbuf_printf(o, "%-48s %10.4f %10.4f %10.4f %10.4f\n", s->label[i], s->mean[i], s->sd[i],
 					  s->sdc[i], s->det[i]);
 	}

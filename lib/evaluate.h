@@ -45,6 +45,17 @@ rml_status rml_eval_measure(rml_predictions *p, const rml_eval_opts *o, rml_eval
 #define RML_EVAL_REPEAT_N (RML_EVAL_N_METRICS + 5)
 const char *rml_eval_repeat_name(int i);
 
+/* One repetition's values v[RML_EVAL_REPEAT_N] from its predictions p
+ * (with the images' labels, -1 for unknown) and their report r, against
+ * clean[p->n], the fault-free model's top-1 (-1 for a broken output):
+ * acc_drop is the fault-free accuracy over the labelled images minus
+ * r->acc1 (NaN without a labelled image), sdc_rate the share of the
+ * labelled images clean has right that p has wrong (0 when none);
+ * unlabelled images count only in masked, sdc and detected. pred is
+ * scratch [p->n]. */
+void rml_eval_repeat_values(const rml_predictions *p, const rml_eval_report *r, const int32_t *clean,
+			    int32_t *pred, double v[RML_EVAL_REPEAT_N]);
+
 /* n_rep repetitions on d of: inject faults by spec into the targets
  * named by targets (rml_fault_targets_select), drawn from stream r of
  * seed so that any repetition can be reproduced alone; predict (through
@@ -85,10 +96,13 @@ void rml_eval_sweep_free(rml_eval_sweep_result *s);
 void rml_eval_single_text(rml_outbuf *o, int json, const rml_eval_report *r, int with_threshold,
 			  int per_class, const char *const *names, int64_t k,
 			  const char *(*safe)(const char *));
-/* The repetitions' summaries on n images. */
+/* The repetitions' summaries on n images (a non-finite value is null in
+ * the JSON). */
 void rml_eval_repeat_text(rml_outbuf *o, int json, int64_t n, int64_t n_rep,
 			  const rml_fault_spec *spec, const rml_summary sum[RML_EVAL_REPEAT_N]);
-/* The sweep's table, and its chart (accuracy and SDC rate) as a PNG. */
+/* The sweep's table, and its chart (accuracy and SDC rate) as a PNG. In
+ * the JSON a point's label is an escaped string and a non-finite value
+ * null. */
 void rml_eval_sweep_text(rml_outbuf *o, int json, const char *kind, int64_t n_rep,
 			 const rml_eval_sweep_result *s);
 rml_status rml_eval_sweep_png(const char *path, const char *kind, int64_t n_rep,

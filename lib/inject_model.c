@@ -296,12 +296,30 @@ rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_target
 
 /* ---- what rmlops-inject writes about an injection ---------------------------- */
 
+/* A logged weight: %.9g (enough digits to give the float32 back), null
+ * when not finite. */
+static void log_value(rml_outbuf *o, float v)
+{
+	if (isfinite(v))
+		rml_outbuf_printf(o, "%.9g", v);
+	else
+		rml_outbuf_add(o, "null", 4);
+}
+
 void rml_fault_log_text(rml_outbuf *o, const rml_fault_targets *tg, const rml_fault_log *log)
 {
 	for (int64_t i = 0; i < log->n; i++) {
 		const rml_fault *f = &log->v[i];
-		rml_outbuf_printf(o, "{\"tensor\":\"%s\",\"index\":%lld,\"bit\":%d,\"old\":%.9g,\"new\":%.9g}\n",
-			       tg->t[f->tensor].name, (long long)f->index, f->bit, f->old_value, f->new_value);
+		/* A name may hold any character a model file allows, and a
+		 * fault in the exponent makes infinities and NaNs, which JSON
+		 * has no number for. */
+		rml_outbuf_printf(o, "{\"tensor\":");
+		rml_outbuf_json_str(o, tg->t[f->tensor].name);
+		rml_outbuf_printf(o, ",\"index\":%lld,\"bit\":%d,\"old\":", (long long)f->index, f->bit);
+		log_value(o, f->old_value);
+		rml_outbuf_printf(o, ",\"new\":");
+		log_value(o, f->new_value);
+		rml_outbuf_add(o, "}\n", 2);
 	}
 }
 

@@ -82,8 +82,9 @@ rml_status rml_inject_sweep(rml_model *m, const rml_dataset *d, rml_fault_target
 
 /* ---- what rmlops-inject writes about an injection ---------------------------- */
 
-/* One JSON line per fault of log: tensor (its name in tg), index, bit,
- * old and new value (%.9g). */
+/* One JSON line per fault of log: tensor (its name in tg, escaped as a
+ * JSON string), index, bit, old and new value (%.9g; null when not
+ * finite). */
 void rml_fault_log_text(rml_outbuf *o, const rml_fault_targets *tg, const rml_fault_log *log);
 
 /* The keys of a faulty model file: fault.model, fault.unit, fault.rate

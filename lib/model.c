@@ -1109,6 +1109,10 @@ rml_status rml_model_forward(rml_model *m, const float *x, int64_t n, rml_mode m
 	m->last_mode = mode;
 	m->last_n = n;
 	for (int i = 0; i < m->n_ops; i++) {
+		/* Before every op, not once a pass: a pass at batch 128 takes
+		 * tens of milliseconds, which two threads beside a busy core
+		 * would spend at half the speed of one. */
+		rml_threads_adapt();
 		op *o = &m->ops[i];
 		tensor *ti = &m->t[o->in], *to = &m->t[o->out];
 		int64_t rows = n * ti->h * ti->w;
@@ -1345,6 +1349,7 @@ rml_status rml_model_backward(rml_model *m, const float *dlogits, float *dx, rml
 		tensor *ti = &m->t[o->in], *to = &m->t[o->out];
 		if (!to->needs_grad || !to->touched)
 			continue;
+		rml_threads_adapt();  /* as in the forward pass */
 		float *dy = to->grad;
 		op *co = fused_conv(m, i, eval);
 		if (co) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rmlops-inject and rmlops-eval --repeat: the number of changed bits is
 # what the description asks for (checked by comparing files), seeds
-# reproduce, faulty models pipe into evaluation, bad options are refused.
+# reproduce, faulty models pipe into evaluation, the fault log is strict
+# JSON, acc_drop counts labelled images only, bad options are refused.
 . "$(dirname "$0")/lib.bash"
 scripts="$(dirname "$0")/../../scripts"
 d="$td/cifar10-test-1000.rml"
@@ -57,7 +58,14 @@ nk=$(rmlops-info --json "$tmp/m.rml" | grep -o '"name":"[^"]*","dtype":"f32","sh
 # Non-finite weights: the rows they make non-finite count as wrong, and
 # as detected; recomputed from the predictions file.
 rmlops-inject --fault stuck1 --bits 30 --unit weight --rate 0.002 -s 3 \
-	-m "$tmp/m.rml" -o "$tmp/inf.rml" -q
+	-m "$tmp/m.rml" -o "$tmp/inf.rml" -q --log "$tmp/inf.jsonl"
+# Its log is strict JSON: a non-finite weight is null, not inf or nan.
+python3 -c '
+import json, sys
+def refuse(c):
+    raise ValueError(c)
+rows = [json.loads(l, parse_constant=refuse) for l in open(sys.argv[1])]
+sys.exit(not any(r["new"] is None for r in rows))' "$tmp/inf.jsonl" || die "log of non-finite weights"; ok
 python3 "$scripts/rml_check.py" diff "$tmp/m.rml" "$tmp/inf.rml" | gq nonfinite || die "no Inf/NaN weight"; ok
 rmlops-eval -m "$tmp/inf.rml" -d "$tmp/small.rml" -P "$tmp/inf-p.rml" --json > "$tmp/inf.json"
 read -r _ n _ bad _ acc < <(python3 "$scripts/rml_check.py" preds "$tmp/inf-p.rml")
@@ -71,6 +79,20 @@ sum=$(sed 's/.*"masked":{"mean":\([0-9.]*\).*"sdc":{"mean":\([0-9.]*\).*"detecte
 	"$tmp/det.json" | awk '{ printf "%.4f", $1 + $2 + $3 }')
 awk -v d="$det" 'BEGIN { exit !(d > 0) }' || die "no detected outcome"; ok
 [ "$sum" = "1.0000" ] || die "masked + sdc + detected = $sum"; ok
+# acc_drop compares accuracies over the labelled images only: with every
+# other image unlabelled, rate 0 drops nothing.
+python3 -c '
+import json, struct, sys
+sys.path.insert(0, sys.argv[1])
+import rmlfile
+kv, t = rmlfile.read(sys.argv[2])
+d = t["labels"][2]
+labels = struct.unpack("<%di" % (len(d) // 4), d)
+print(json.dumps([-1 if i % 2 else v for i, v in enumerate(labels)]))' "$scripts" "$tmp/small.rml" > "$tmp/half.json"
+python3 "$scripts/rml_edit.py" "$tmp/small.rml" "$tmp/half.rml" "@labels=$(cat "$tmp/half.json")"
+rmlops-eval -m "$tmp/m.rml" -d "$tmp/half.rml" --repeat 2 --rate 0 --json > "$tmp/half-rep.json"
+gq '"acc_drop":{"mean":0.000000,' "$tmp/half-rep.json" || die "acc_drop at rate 0 with unlabelled images"; ok
+gq '"sdc_rate":{"mean":0.000000,' "$tmp/half-rep.json" || die "sdc_rate at rate 0 with unlabelled images"; ok
 # Repetitions in one process, with confidence intervals.
 rmlops-eval -m "$tmp/m.rml" -d "$tmp/small.rml" --repeat 5 --rate 0.2 -s 2 --json > "$tmp/rep.json"
 grep -q '"acc1":{"mean":' "$tmp/rep.json" && grep -q '"ci95":\[' "$tmp/rep.json" || die "repeat JSON"; ok

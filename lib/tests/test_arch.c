@@ -18,15 +18,8 @@
 #include <cmocka.h>
 
 #include "arch.h"
+#include "fixtures.h"
 #include "model.h"
-
-static void fill_pixels(float *x, int64_t n, uint64_t seed)
-{
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
-}
 
 /* ---- architecture errors: one test each ------------------------------------------ */
 
@@ -64,7 +57,7 @@ static void test_arch_good_custom(void **state)
 	rml_model_input_shape(m, &h, &w, &ch);
 	assert_true(h == 16 && w == 24 && ch == 1);
 	float x[2 * 16 * 24], *l;
-	fill_pixels(x, 2 * 16 * 24, 4);
+	rml_fx_pixels(x, 2 * 16 * 24, 4);
 	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
 	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_TRAIN, &l, &err), RML_OK);
 	for (int i = 0; i < 6; i++)

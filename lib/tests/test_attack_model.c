@@ -24,15 +24,8 @@
 
 #include "attack_model.h"
 #include "attack_report.h"
+#include "fixtures.h"
 #include "metrics.h"
-
-static rml_model *tiny(void)
-{
-	rml_model_config mc = { "mvit-tiny", 10, 0, 5 };
-	rml_model *m = NULL;
-	assert_int_equal(rml_model_create(&m, &mc, NULL), RML_OK);
-	return m;
-}
 
 /* n random images; every tenth value is 0 or 255 so that the box binds. */
 static void random_set(rml_dataset *d, int64_t n, uint64_t seed)
@@ -117,7 +110,7 @@ static void check_budget(rml_model *m, const rml_dataset *d, const rml_attack_sp
 static void test_budget_linf(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 24, 1);
 	const double eps[] = { 3, 2.5, 8, 0.7 };
@@ -157,7 +150,7 @@ static void test_budget_linf(void **state)
 static void test_budget_l2(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 16, 2);
 	const double eps[] = { 40, 7.3, 300 };
@@ -178,7 +171,7 @@ static void test_budget_l2(void **state)
 static void test_budget_l0(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 16, 3);
 	const int64_t ks[] = { 1, 3, 10 };
@@ -277,7 +270,7 @@ static void test_quantize_random(void **state)
 static void test_grad_binding(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_attack_binding b;
 	rml_attack_model am;
 	assert_int_equal(rml_attack_bind(&b, &am, m, 3, 1, NULL), RML_OK);
@@ -324,7 +317,7 @@ static void test_grad_binding(void **state)
 static void test_stored_and_chunks(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 13, 5);
 	{
@@ -382,7 +375,7 @@ static void test_stored_and_chunks(void **state)
 static void test_targets(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 30, 6);
 	rml_attack_spec a;
@@ -552,7 +545,7 @@ static void test_settings(void **state)
 static void test_refused_data(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 4, 7);
 	rml_attack_spec a;
@@ -601,7 +594,7 @@ static void test_refused_data(void **state)
 static void test_integer_search(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 6, 9);
 	rml_attack_binding b;
@@ -648,7 +641,7 @@ static void test_integer_search(void **state)
 static void test_curve(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 20, 8);
 	rml_attack_spec a;
@@ -670,7 +663,7 @@ static void test_curve(void **state)
 static void test_budget_square_apgd(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 12, 9);
 	for (int k = 0; k < 4; k++)
@@ -693,7 +686,7 @@ static void test_budget_square_apgd(void **state)
 static void test_grad_dlr_binding(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_attack_binding b;
 	rml_attack_model am;
 	assert_int_equal(rml_attack_bind(&b, &am, m, 4, 1, NULL), RML_OK);
@@ -744,17 +737,16 @@ static void test_grad_dlr_binding(void **state)
 static void test_pretrained(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
 	rml_file f;
 	rml_file_init(&f);
 	rml_model *m = NULL;
-	snprintf(path, sizeof path, "%s/mvit-xxs-cifar10.rml", dir);
+	rml_fx_path(path, sizeof path, "mvit-xxs-cifar10.rml");
 	assert_int_equal(rml_file_load(&f, path, NULL), RML_OK);
 	assert_int_equal(rml_model_from_file(&m, &f, NULL), RML_OK);
 	rml_file_free(&f);
 	rml_dataset all, d;
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
+	rml_fx_path(path, sizeof path, "cifar10-test-1000.rml");
 	assert_int_equal(rml_dataset_load(&all, path, NULL), RML_OK);
 	rml_dataset_init(&d);
 	assert_int_equal(rml_dataset_alloc(&d, 24, 32, 32, 3, NULL), RML_OK);
@@ -842,9 +834,8 @@ static void test_query_curve(void **state)
 static void test_spec_load(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/attacks.yaml", dir);
+	rml_fx_path(path, sizeof path, "attacks.yaml");
 	rml_attack_spec *list = NULL;
 	int n = 0;
 	rml_error err = { 0 };
@@ -887,7 +878,7 @@ static void test_spec_load(void **state)
 static void test_curves_report(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 5);
 	rml_dataset d;
 	random_set(&d, 12, 9);
 	rml_attack_spec a[2];

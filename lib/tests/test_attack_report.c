@@ -19,14 +19,7 @@
 #include <cmocka.h>
 
 #include "attack_report.h"
-
-/* The buffer as a string (it holds no NUL). */
-static const char *text(rml_outbuf *o)
-{
-	rml_outbuf_add(o, "", 1);
-	o->len--;
-	return (const char *)o->data;
-}
+#include "fixtures.h"
 
 static void test_list_parse(void **state)
 {
@@ -199,8 +192,7 @@ static void test_list_make(void **state)
 	list = NULL;
 
 	char path[4096];
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	snprintf(path, sizeof path, "%s/attacks.yaml", dir);
+	rml_fx_path(path, sizeof path, "attacks.yaml");
 	memset(&s, 0, sizeof s);
 	assert_int_equal(rml_attack_list_make(path, NULL, &s, 0, 10, 0, &list, &n, &usage, &err), RML_OK);
 	assert_true(n > 1);
@@ -240,11 +232,11 @@ static void test_report_text(void **state)
 	rml_outbuf o;
 	rml_outbuf_init(&o);
 	rml_attack_report_row(&o, &a, &r);
-	assert_string_equal(text(&o), "fgsm                  4     0.7500   0.2500       0.6667       nan     0.000"
+	assert_string_equal(rml_fx_text(&o), "fgsm                  4     0.7500   0.2500       0.6667       nan     0.000"
 				      "     0.0          0.0      0.00\n");
 	o.len = 0;
 	rml_attack_report_json(&o, &a, &r);
-	const char *j = text(&o);
+	const char *j = rml_fx_text(&o);
 	assert_non_null(strstr(j, "{\"name\":\"fgsm\",\"attack\":\"fgsm\",\"norm\":\"linf\",\"eps\":3,"));
 	assert_non_null(strstr(j, "\"acc1\":0.25,"));
 	assert_non_null(strstr(j, "\"linf_mean\":null,"));
@@ -256,17 +248,17 @@ static void test_report_text(void **state)
 	reps[1].acc1 = 0;
 	double bud[2] = { 0, 2.5 };
 	rml_attack_curve_text(&o, 0, 0, &a, 1, bud, 2, reps, 4);
-	assert_string_equal(text(&o), "eps                  fgsm   (robust accuracy acc1, 4 images)\n"
+	assert_string_equal(rml_fx_text(&o), "eps                  fgsm   (robust accuracy acc1, 4 images)\n"
 				      "0                  0.2500\n"
 				      "2.5                0.0000\n");
 	o.len = 0;
 	rml_attack_curve_text(&o, 1, 0, &a, 1, bud, 2, reps, 4);
-	assert_non_null(strstr(text(&o), "{\"budget\":\"eps\",\"curves\":[{\"name\":\"fgsm\",\"attack\":\"fgsm\","
+	assert_non_null(strstr(rml_fx_text(&o), "{\"budget\":\"eps\",\"curves\":[{\"name\":\"fgsm\",\"attack\":\"fgsm\","
 					 "\"points\":[{\"eps\":0,\"n\":4,\"acc1\":0.25,"));
 	o.len = 0;
 	double q[2] = { 10, 100 }, rates[2] = { 0.5, NAN };
 	rml_attack_query_text(&o, 1, &a, 1, q, 2, rates, reps, 4);
-	assert_non_null(strstr(text(&o), "{\"queries\":100,\"success_rate\":null}]}]}\n"));
+	assert_non_null(strstr(rml_fx_text(&o), "{\"queries\":100,\"success_rate\":null}]}]}\n"));
 	assert_false(o.failed);
 	rml_outbuf_free(&o);
 }

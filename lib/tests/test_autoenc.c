@@ -18,6 +18,7 @@
 
 #include "autoenc.h"
 #include "dataset.h"
+#include "fixtures.h"
 
 static void fill_uniform(float *v, int64_t n, double lo, double hi, uint64_t seed)
 {
@@ -101,30 +102,6 @@ static void test_gradients(void **state)
 	rml_autoenc_free(&ae);
 }
 
-static rml_dataset cifar;
-
-static int load_cifar(void **state)
-{
-	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
-	rml_error err = { 0 };
-	rml_dataset_init(&cifar);
-	if (rml_dataset_load(&cifar, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int free_cifar(void **state)
-{
-	(void)state;
-	rml_dataset_free(&cifar);
-	return 0;
-}
-
 static double recon_mse(rml_autoenc *ae, const uint8_t *img, int64_t n)
 {
 	float *x = malloc((size_t)(n * 3072) * sizeof *x);
@@ -162,11 +139,11 @@ static void test_training(void **state)
 	rml_error err = { 0 };
 	assert_int_equal(rml_autoenc_create(&a, 32, 32, 3, &o, &err), RML_OK);
 	assert_int_equal(a.latent_dim, 256);
-	const uint8_t *held = cifar.images + 900 * 3072;
+	const uint8_t *held = rml_fx_cifar.images + 900 * 3072;
 	double before = recon_mse(&a, held, 50);
 	double mse;
 	epochs_seen = 0;
-	assert_int_equal(rml_autoenc_train(&a, cifar.images, 200, &o, count_epochs, NULL, &mse, &err),
+	assert_int_equal(rml_autoenc_train(&a, rml_fx_cifar.images, 200, &o, count_epochs, NULL, &mse, &err),
 			 RML_OK);
 	assert_int_equal(epochs_seen, 3);
 	double after = recon_mse(&a, held, 50);
@@ -175,11 +152,11 @@ static void test_training(void **state)
 	assert_true(after < 0.5 * before);
 	assert_true(after < 0.04);
 	assert_int_equal(rml_autoenc_create(&b, 32, 32, 3, &o, &err), RML_OK);
-	assert_int_equal(rml_autoenc_train(&b, cifar.images, 200, &o, NULL, NULL, NULL, &err), RML_OK);
+	assert_int_equal(rml_autoenc_train(&b, rml_fx_cifar.images, 200, &o, NULL, NULL, NULL, &err), RML_OK);
 	assert_memory_equal(a.params, b.params, (size_t)a.n_params * sizeof(float));
 	o.seed = 12;
 	assert_int_equal(rml_autoenc_create(&c, 32, 32, 3, &o, &err), RML_OK);
-	assert_int_equal(rml_autoenc_train(&c, cifar.images, 200, &o, NULL, NULL, NULL, &err), RML_OK);
+	assert_int_equal(rml_autoenc_train(&c, rml_fx_cifar.images, 200, &o, NULL, NULL, NULL, &err), RML_OK);
 	assert_true(memcmp(a.params, c.params, (size_t)a.n_params * sizeof(float)) != 0);
 
 	/* Decoding the codes gives the reconstruction the loss measured, to
@@ -248,7 +225,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_upsample),
 		cmocka_unit_test(test_gradients),
-		cmocka_unit_test_setup_teardown(test_training, load_cifar, free_cifar),
+		cmocka_unit_test_setup_teardown(test_training, rml_fx_cifar_setup, rml_fx_cifar_teardown),
 		cmocka_unit_test(test_refused),
 	};
 	rml_set_threads(1);

@@ -27,33 +27,9 @@
 #include "augment.h"
 #include "calib.h"
 #include "calib_model.h"
+#include "fixtures.h"
 #include "kernels.h"
 #include "model.h"
-
-static rml_dataset cifar;
-
-static int load_cifar(void **state)
-{
-	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
-	rml_error err = { 0 };
-	rml_dataset_init(&cifar);
-	if (rml_dataset_load(&cifar, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	rml_set_threads(1);
-	return 0;
-}
-
-static int free_cifar(void **state)
-{
-	(void)state;
-	rml_dataset_free(&cifar);
-	return 0;
-}
 
 /* 60 images spread over the carried set (every 16th), of which those of
  * classes 0..2 are labelled and the rest unknown. */
@@ -64,8 +40,8 @@ static void small_set(rml_dataset *d)
 	const char *names[10] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j" };
 	assert_int_equal(rml_dataset_set_classes(d, names, 10, &err), RML_OK);
 	for (int i = 0; i < 60; i++) {
-		memcpy(d->images + i * 3072, cifar.images + (int64_t)i * 16 * 3072, 3072);
-		d->labels[i] = cifar.labels[i * 16] <= 2 ? cifar.labels[i * 16] : -1;
+		memcpy(d->images + i * 3072, rml_fx_cifar.images + (int64_t)i * 16 * 3072, 3072);
+		d->labels[i] = rml_fx_cifar.labels[i * 16] <= 2 ? rml_fx_cifar.labels[i * 16] : -1;
 	}
 }
 
@@ -156,14 +132,14 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	ao.seed = 3;
 	rml_error err = { 0 };
 	enum { N = 200, M = 40 };
-	assert_int_equal(rml_oodgen_fit(&g, space, cifar.images, N, 32, 32, 3, &ao, NULL, NULL, &err),
+	assert_int_equal(rml_oodgen_fit(&g, space, rml_fx_cifar.images, N, 32, 32, 3, &ao, NULL, NULL, &err),
 			 RML_OK);
 	int64_t dim = g.dim;
 	assert_int_equal(dim, space == RML_OOD_SBO_LATENT ? 256 : 3072);
 	float *x = malloc((size_t)(N * dim) * sizeof *x), *q = malloc((size_t)(M * dim) * sizeof *q);
 	uint8_t *out = malloc((size_t)M * 3072);
 	double nn[M];
-	assert_int_equal(rml_oodgen_codes(&g, cifar.images, N, x, &err), RML_OK);
+	assert_int_equal(rml_oodgen_codes(&g, rml_fx_cifar.images, N, x, &err), RML_OK);
 	/* Standardised: every dimension has mean 0 and sd 1 over the data. */
 	for (int64_t d = 0; d < dim; d += 37) {
 		double s = 0, s2 = 0;
@@ -180,7 +156,7 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	o.d_min = dmin;
 	o.d_off = doff;
 	o.seed = 9;
-	assert_int_equal(rml_oodgen_sample(&g, cifar.images, N, M, &o, out, q, nn, NULL, &err), RML_OK);
+	assert_int_equal(rml_oodgen_sample(&g, rml_fx_cifar.images, N, M, &o, out, q, nn, NULL, &err), RML_OK);
 	double lo = INFINITY;
 	for (int i = 0; i < M; i++) {
 		double b = brute_nn(x, N, q + i * dim, dim);
@@ -193,7 +169,7 @@ static void check_space(rml_ood_space space, double dmin, double doff)
 	/* The images are not copies of the data. */
 	for (int i = 0; i < M; i++)
 		for (int j = 0; j < N; j++)
-			assert_true(memcmp(out + i * 3072, cifar.images + j * 3072, 3072) != 0);
+			assert_true(memcmp(out + i * 3072, rml_fx_cifar.images + j * 3072, 3072) != 0);
 	free(x);
 	free(q);
 	free(out);
@@ -217,16 +193,16 @@ static void test_oodgen_refused(void **state)
 	(void)state;
 	rml_oodgen g;
 	rml_error err = { 0 };
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_NONE, cifar.images, 10, 32, 32, 3, NULL, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_NONE, rml_fx_cifar.images, 10, 32, 32, 3, NULL, NULL, NULL,
 					&err), RML_ERR_ARG);
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_PIXEL, cifar.images, 1, 32, 32, 3, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_PIXEL, rml_fx_cifar.images, 1, 32, 32, 3, NULL, NULL,
 					NULL, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "at least 2 images"));
-	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_LATENT, cifar.images, 4, 30, 30, 3, NULL, NULL,
+	assert_int_equal(rml_oodgen_fit(&g, RML_OOD_SBO_LATENT, rml_fx_cifar.images, 4, 30, 30, 3, NULL, NULL,
 					NULL, &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "multiples of 8"));
 	uint8_t out[3072];
-	assert_int_equal(rml_oodgen_sample(&g, cifar.images, 4, 1, NULL, out, NULL, NULL, NULL, &err),
+	assert_int_equal(rml_oodgen_sample(&g, rml_fx_cifar.images, 4, 1, NULL, out, NULL, NULL, NULL, &err),
 			 RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "not fitted"));
 	/* Constant images: the dimensions that never vary are only shifted. */
@@ -406,24 +382,6 @@ static void test_reliability_png(void **state)
 	close(fd);
 }
 
-static rml_model *tiny(int gamma, uint64_t seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", 10, gamma, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void fill_pixels(float *x, int64_t n, uint64_t seed)
-{
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
-}
-
 /* ---- the calibrator a model carries (rml_model_calibrator and friends) -------------------------------------------- */
 
 /* A calibrator of method m fitted on 200 made-up, overconfident rows. */
@@ -452,9 +410,9 @@ static void test_calibrator_round_trip(void **state)
 	(void)state;
 	rml_error err = { 0 };
 	float x[2 * 3072], *lg, logits[20], want[20], got[20];
-	fill_pixels(x, 2 * 3072, 5);
+	rml_fx_pixels(x, 2 * 3072, 5);
 	for (int meth = 0; meth < RML_CALIB_COUNT; meth++) {
-		rml_model *m = tiny(0, 8), *back = NULL;
+		rml_model *m = rml_fx_tiny(10, 0, 8), *back = NULL;
 		assert_null(rml_model_calibrator_method(m));
 		rml_reject_rule rule;
 		double thr;
@@ -522,7 +480,7 @@ static void test_calibrator_misuse(void **state)
 {
 	(void)state;
 	rml_error err = { 0 };
-	rml_model *m = tiny(0, 8);
+	rml_model *m = rml_fx_tiny(10, 0, 8);
 	rml_calib c;
 	rml_calib_init(&c);
 	assert_int_equal(rml_model_set_calibrator(m, &c, &err), RML_ERR_ARG);
@@ -552,7 +510,7 @@ static void test_calibrator_misuse(void **state)
  * itself still loads, since the model does not read what it carries. */
 static void refused_calibrated(void (*damage)(rml_file *), const char *says)
 {
-	rml_model *m = tiny(0, 8), *bad = NULL;
+	rml_model *m = rml_fx_tiny(10, 0, 8), *bad = NULL;
 	rml_error err = { 0 };
 	rml_calib c;
 	fit_toy(&c, RML_CALIB_ISOTONIC);
@@ -663,5 +621,5 @@ int main(void)
 		cmocka_unit_test(test_calibrator_misuse),
 		cmocka_unit_test(test_calibrator_hostile_files),
 	};
-	return cmocka_run_group_tests(tests, load_cifar, free_cifar);
+	return cmocka_run_group_tests(tests, rml_fx_cifar_setup, rml_fx_cifar_teardown);
 }

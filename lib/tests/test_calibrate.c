@@ -20,31 +20,7 @@
 #include <cmocka.h>
 
 #include "calibrate.h"
-
-static rml_dataset cifar;
-
-static int load_cifar(void **state)
-{
-	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/cifar10-test-1000.rml", dir);
-	rml_error err = { 0 };
-	rml_dataset_init(&cifar);
-	if (rml_dataset_load(&cifar, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	rml_set_threads(1);
-	return 0;
-}
-
-static int free_cifar(void **state)
-{
-	(void)state;
-	rml_dataset_free(&cifar);
-	return 0;
-}
+#include "fixtures.h"
 
 /* n images of the carried set (grouped by class), every 97th (cyclically) from first
  * on, so that every class is there: labelled, or all unknown. */
@@ -53,23 +29,13 @@ static void subset(rml_dataset *d, int64_t first, int64_t n, int labelled)
 	rml_error err = { 0 };
 	rml_dataset_init(d);
 	assert_int_equal(rml_dataset_alloc(d, n, 32, 32, 3, &err), RML_OK);
-	assert_int_equal(rml_dataset_set_classes(d, (const char *const *)cifar.class_names,
-						 cifar.n_classes, &err), RML_OK);
+	assert_int_equal(rml_dataset_set_classes(d, (const char *const *)rml_fx_cifar.class_names,
+						 rml_fx_cifar.n_classes, &err), RML_OK);
 	for (int64_t i = 0; i < n; i++) {
-		int64_t j = (first + 97 * i) % cifar.n;
-		memcpy(d->images + i * 3072, cifar.images + j * 3072, 3072);
-		d->labels[i] = labelled ? cifar.labels[j] : -1;
+		int64_t j = (first + 97 * i) % rml_fx_cifar.n;
+		memcpy(d->images + i * 3072, rml_fx_cifar.images + j * 3072, 3072);
+		d->labels[i] = labelled ? rml_fx_cifar.labels[j] : -1;
 	}
-}
-
-static rml_model *tiny(uint64_t seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", 10, 0, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
 }
 
 static void small_opts(rml_calibrate_opts *o)
@@ -110,7 +76,7 @@ static void test_pipeline(void **state)
 	subset(&d, 0, 50, 1);
 	subset(&t, 3, 30, 1);
 	subset(&x, 5, 7, 0);
-	rml_model *m = tiny(3);
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_calibrate_opts o;
 	small_opts(&o);
 	o.compare = 1;
@@ -201,7 +167,7 @@ static void test_seed(void **state)
 	rml_calibrate_result r[3];
 	rml_error err = { 0 };
 	for (int i = 0; i < 3; i++) {
-		rml_model *m = tiny(3);
+		rml_model *m = rml_fx_tiny(10, 0, 3);
 		rml_calibrate_opts o;
 		small_opts(&o);
 		o.method = RML_CALIB_HIST_WIDTH;
@@ -229,7 +195,7 @@ static void test_refused(void **state)
 	rml_dataset d, u;
 	subset(&d, 0, 30, 1);
 	subset(&u, 0, 20, 0);
-	rml_model *m = tiny(3);
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_calibrate_opts o;
 	small_opts(&o);
 	rml_calibrate_result r;
@@ -266,5 +232,5 @@ int main(void)
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_refused),
 	};
-	return cmocka_run_group_tests(tests, load_cifar, free_cifar);
+	return cmocka_run_group_tests(tests, rml_fx_cifar_setup, rml_fx_cifar_teardown);
 }

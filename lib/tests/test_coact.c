@@ -23,6 +23,7 @@
 #include "calib.h"
 #include "calib_model.h"
 #include "coact.h"
+#include "fixtures.h"
 #include "model.h"
 #include "outtext.h"
 
@@ -154,15 +155,6 @@ static void test_refused(void **state)
 
 /* ---- the model ------------------------------------------------------------------- */
 
-static rml_model *tiny(void)
-{
-	rml_model_config cfg = { "mvit-tiny", 10, 0, 3 };
-	rml_model *m;
-	rml_error err = { 0 };
-	assert_int_equal(rml_model_create(&m, &cfg, &err), RML_OK);
-	return m;
-}
-
 static void images(uint8_t *x, int64_t n)
 {
 	uint64_t s = 5;
@@ -175,7 +167,7 @@ static void images(uint8_t *x, int64_t n)
 static void test_features_are_head_input(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	int h, w, ch;
 	rml_model_input_shape(m, &h, &w, &ch);
 	int64_t n = 7, d = rml_model_n_features(m), k = rml_model_n_classes(m), dd;
@@ -237,7 +229,7 @@ static void fitted(rml_model *m, rml_coact *c)
 static void test_in_model_file(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_error err = { 0 };
 	rml_coact c, back;
 	assert_false(rml_model_has_coact(m));
@@ -283,7 +275,7 @@ static void test_in_model_file(void **state)
 /* A model file with its statistics, then one thing broken by `how`. */
 static void damaged(int how, const char *want)
 {
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_error err = { 0 };
 	rml_coact c;
 	fitted(m, &c);
@@ -348,7 +340,7 @@ static void test_damaged(void **state)
 static void test_score_images_and_auroc(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_coact c;
 	rml_coact_init(&c);
 	fitted(m, &c);
@@ -412,7 +404,7 @@ static void seen(void *ctx, int64_t n, const double seconds[2])
 static void test_datasets_and_text(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(10, 0, 3);
 	rml_error err = { 0 };
 	rml_dataset d;
 	rml_dataset_init(&d);

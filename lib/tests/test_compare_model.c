@@ -18,18 +18,9 @@
 #include <cmocka.h>
 
 #include "compare_model.h"
+#include "fixtures.h"
 
 enum { K = 4, N = 24 };
-
-static rml_model *tiny(int seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", K, 0, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
 
 static void side(rml_compare_side *s, rml_model *m, const rml_dataset *d)
 {
@@ -60,7 +51,7 @@ static void test_paired(void **state)
 	(void)state;
 	rml_dataset d;
 	data(&d);
-	rml_model *m = tiny(5), *twin = tiny(5), *other = tiny(6);
+	rml_model *m = rml_fx_tiny(K, 0, 5), *twin = rml_fx_tiny(K, 0, 5), *other = rml_fx_tiny(K, 0, 6);
 	rml_compare_side a, b, c;
 	side(&a, m, &d);
 	side(&b, twin, &d);

@@ -16,14 +16,7 @@
 #include <cmocka.h>
 
 #include "compare_report.h"
-
-static const char *text(rml_outbuf *o)
-{
-	rml_outbuf_add(o, "", 1);
-	o->len--;
-	assert_false(o->failed);
-	return (const char *)o->data;
-}
+#include "fixtures.h"
 
 static int starts(const char *s, const char *prefix)
 {
@@ -50,7 +43,7 @@ static void test_single(void **state)
 	rml_outbuf o;
 	rml_outbuf_init(&o);
 	rml_compare_text(&o, 0, &r, "a.rml", "b.rml", 7);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "a            a.rml\nb            b.rml\n"
 			    "n            100 labelled examples, 2000 bootstrap resamples (paired, percentile 95% CI), seed 7\n"
 			    "metric          a        b       b-a   95% CI                a_only  b_only  mcnemar_p\n"
@@ -59,7 +52,7 @@ static void test_single(void **state)
 			    "ece        0.0500   0.0400   -0.0100   [-0.0300, +nan]            -       -          -\n");
 	o.len = 0;
 	rml_compare_text(&o, 1, &r, "a\"", "b", 7);
-	const char *t = text(&o);
+	const char *t = rml_fx_text(&o);
 	assert_true(starts(t, "{\"a\":\"a\\\"\",\"b\":\"b\",\"n\":100,\"n_boot\":2000,\"seed\":7,\"bins\":15,"
 			       "\"ci\":\"paired percentile bootstrap, 95%\",\"acc1\":{\"a\":0.800000,\"b\":0.850000,"
 			       "\"diff\":0.050000,\"ci95\":[0.010000,0.090000],\"n_pairs\":100,\"a_only\":2,\"b_only\":7,"
@@ -83,7 +76,7 @@ static void test_repeat(void **state)
 	rml_outbuf o;
 	rml_outbuf_init(&o);
 	rml_compare_repeat_text(&o, 0, "a", "b", 50, 4, 3, &spec, (const rml_summary(*)[3])sum, lo, hi);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "a            a\nb            b\n"
 			    "n            50 examples, 4 repetitions of bitflip faults (the same seeds for a and b), seed 3\n"
 			    "metric          a        b       b-a        sd   95% CI of the mean\n"
@@ -92,7 +85,7 @@ static void test_repeat(void **state)
 			    "ece        0.5000   0.6250   +0.7500    0.2500   [-0.3000, +0.3000]\n");
 	o.len = 0;
 	rml_compare_repeat_text(&o, 1, "a", "b", 50, 4, 3, &spec, (const rml_summary(*)[3])sum, lo, hi);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "{\"a\":\"a\",\"b\":\"b\",\"n\":50,\"n_rep\":4,\"seed\":3,"
 			    "\"fault\":{\"model\":\"bitflip\",\"unit\":\"tensor\",\"rate\":0.1},"
 			    "\"ci\":\"Student t over repetitions, 95%\","
@@ -113,21 +106,21 @@ static void test_rules(void **state)
 	rml_outbuf o;
 	rml_outbuf_init(&o);
 	assert_int_equal(rml_promote_text(&o, 0, rules, texts, 2, lo, hi), 1);
-	assert_string_equal(text(&o), "rule         acc1 > +0.01: holds (95% CI lower bound +0.0200)\n"
+	assert_string_equal(rml_fx_text(&o), "rule         acc1 > +0.01: holds (95% CI lower bound +0.0200)\n"
 				      "rule         ece < 0: holds (95% CI upper bound -0.0100)\n"
 				      "decision     promote\n");
 	o.len = 0;
 	hi[RML_CMP_ECE] = 0.01;
 	assert_int_equal(rml_promote_text(&o, 1, rules, texts, 2, lo, hi), 0);
-	assert_string_equal(text(&o), ",\"rules\":[{\"rule\":\"acc1 > +0.01\",\"bound\":\"ci95_lo\",\"value\":0.020000,\"holds\":true},"
+	assert_string_equal(rml_fx_text(&o), ",\"rules\":[{\"rule\":\"acc1 > +0.01\",\"bound\":\"ci95_lo\",\"value\":0.020000,\"holds\":true},"
 				      "{\"rule\":\"ece < 0\",\"bound\":\"ci95_hi\",\"value\":0.010000,\"holds\":false}],"
 				      "\"decision\":\"keep\"}\n");
 	/* Without rules: no decision. */
 	o.len = 0;
 	assert_int_equal(rml_promote_text(&o, 0, rules, texts, 0, lo, hi), 1);
-	assert_string_equal(text(&o), "");
+	assert_string_equal(rml_fx_text(&o), "");
 	assert_int_equal(rml_promote_text(&o, 1, rules, texts, 0, lo, hi), 1);
-	assert_string_equal(text(&o), ",\"rules\":[],\"decision\":null}\n");
+	assert_string_equal(rml_fx_text(&o), ",\"rules\":[],\"decision\":null}\n");
 	rml_outbuf_free(&o);
 }
 

@@ -25,6 +25,7 @@
 
 #include "calib.h"
 #include "calib_model.h"
+#include "fixtures.h"
 #include "format.h"
 #include "inject_model.h"
 #include "kernels.h"
@@ -37,15 +38,7 @@ static rml_file ref;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/ref/edges.rml", dir);
-	rml_error err = { 0 };
-	if (rml_file_load(&ref, path, &err)) {
-		fprintf(stderr, "%s (run scripts/ref_edges.py)\n", err.msg);
-		return -1;
-	}
-	return 0;
+	return rml_fx_load_file(&ref, "ref/edges.rml", "run scripts/ref_edges.py");
 }
 
 static int teardown(void **state)
@@ -248,9 +241,8 @@ static void test_reject_is_selection(void **state)
 	int64_t nk, k;
 	const float *probs = get("rj_probs", RML_DTYPE_F32, &nk, &k);
 	check_same_rows(probs, nk / k, k);
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/select.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/select.rml");
 	rml_file f;
 	rml_error err = { 0 };
 	assert_int_equal(rml_file_load(&f, path, &err), RML_OK);

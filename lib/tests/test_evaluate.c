@@ -19,45 +19,13 @@
 #include <cmocka.h>
 
 #include "evaluate.h"
+#include "fixtures.h"
 
 enum { K = 4, N = 24 };
-
-static rml_model *tiny(void)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", K, 0, 5 };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void data(rml_dataset *d, uint64_t seed)
-{
-	rml_error err = { 0 };
-	rml_dataset_init(d);
-	assert_int_equal(rml_dataset_alloc(d, N, 32, 32, 3, &err), RML_OK);
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < N * 32 * 32 * 3; i++)
-		d->images[i] = (uint8_t)rml_rng_below(&r, 256);
-	for (int i = 0; i < N; i++)
-		d->labels[i] = i % K;
-	d->n_classes = K;
-}
 
 static int starts(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* The buffer's text, NUL-terminated. */
-static const char *text(rml_outbuf *o)
-{
-	rml_outbuf_add(o, "", 1);
-	o->len--;
-	assert_false(o->failed);
-	return (const char *)o->data;
 }
 
 /* Four examples over two classes: right, right, wrong, right; the third
@@ -109,9 +77,9 @@ static void test_measure(void **state)
 static void test_repeat(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(K, 0, 5);
 	rml_dataset d;
-	data(&d, 8);
+	rml_fx_random_set(&d, N, K, 8);
 	rml_error err = { 0 };
 	rml_predictions p;
 	rml_predictions_init(&p);
@@ -133,6 +101,20 @@ static void test_repeat(void **state)
 	assert_true(sum[RML_EVAL_N_METRICS].mean == 0);       /* acc_drop */
 	assert_true(sum[RML_EVAL_N_METRICS + 1].mean == 0);   /* sdc_rate */
 	assert_true(sum[RML_EVAL_N_METRICS + 2].mean == 1);   /* masked */
+	/* With some of the images the model gets wrong unlabelled, still no
+	 * drop at rate 0: both accuracies count the labelled images only. */
+	int32_t top[N];
+	rml_top1(probs, N, K, top, NULL);
+	assert_true(clean_acc > 0);
+	for (int i = 1; i < N; i += 2)
+		if (top[i] != d.labels[i])
+			p.labels[i] = d.labels[i] = -1;
+	assert_int_equal(rml_eval_repeat(m, &d, "all", &none, 2, 1, 8, 0, &o, &p, sum, NULL, &err), RML_OK);
+	assert_true(sum[0].mean == rml_accuracy(probs, d.labels, N, K) && sum[0].mean > clean_acc);
+	assert_true(sum[RML_EVAL_N_METRICS].mean == 0);
+	assert_true(sum[RML_EVAL_N_METRICS + 1].mean == 0);
+	for (int i = 1; i < N; i += 2)
+		p.labels[i] = d.labels[i] = i % K;
 	/* Real faults: the accuracies rml_inject_repeat counts, by seed. */
 	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.02, RML_BITS_EXPONENT };
 	assert_int_equal(rml_eval_repeat(m, &d, "all", &spec, 4, 9, 8, 0, &o, &p, sum, NULL, &err), RML_OK);
@@ -162,12 +144,67 @@ static void test_repeat(void **state)
 	rml_model_free(m);
 }
 
+/* One repetition's extra figures on five images worked out by hand
+ * (k = 2; clean is the fault-free top-1, -1 for a broken output):
+ *   image  label  clean  faulty  fault-free right  faulty right
+ *   0      0      0      0       yes               yes
+ *   1      1      0      0       no                no
+ *   2      -1     -1     1       (unlabelled)
+ *   3      1      1      0       yes               no  (corrupted)
+ *   4      -1     0      NaN     (unlabelled)
+ * acc1 = 1/3 over the 3 labelled images, the fault-free accuracy 2/3 over
+ * the same: acc_drop = 1/3; sdc_rate = 1 of 2 = 1/2; image 2's broken
+ * fault-free output is not "right" on an unlabelled image (the old count
+ * gave 3/5 - 1/3 and 2/3). Outcomes over all five images: masked 0, 1
+ * (2/5), sdc 2, 3 (2/5), detected 4 (1/5). */
+static void test_repeat_values(void **state)
+{
+	(void)state;
+	static const float probs[10] = { 0.9f, 0.1f, 0.8f, 0.2f, 0.45f, 0.55f, 0.7f, 0.3f, NAN, NAN };
+	static const int32_t labels[5] = { 0, 1, -1, 1, -1 };
+	static const int32_t clean[5] = { 0, 0, -1, 1, 0 };
+	rml_predictions p;
+	rml_predictions_init(&p);
+	assert_int_equal(rml_predictions_alloc(&p, 5, 2, NULL), RML_OK);
+	memcpy(p.probs, probs, sizeof probs);
+	memcpy(p.labels, labels, sizeof labels);
+	rml_eval_report r = { 0 };
+	rml_error err = { 0 };
+	assert_int_equal(rml_eval_compute(&p, 15, RML_BINS_WIDTH, &r, &err), RML_OK);
+	assert_true(r.acc1 == 1.0 / 3);
+	double v[RML_EVAL_REPEAT_N];
+	int32_t pred[5];
+	rml_eval_repeat_values(&p, &r, clean, pred, v);
+	assert_true(v[0] == r.acc1);
+	assert_true(fabs(v[RML_EVAL_N_METRICS] - 1.0 / 3) < 1e-15);    /* acc_drop */
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0.5);                   /* sdc_rate */
+	assert_true(v[RML_EVAL_N_METRICS + 2] == 0.4);                   /* masked */
+	assert_true(v[RML_EVAL_N_METRICS + 3] == 0.4);                   /* sdc */
+	assert_true(v[RML_EVAL_N_METRICS + 4] == 0.2);                   /* detected */
+	/* The fault-free model right where the faulty one is: no drop, no
+	 * corruption, whatever the unlabelled images do. */
+	static const int32_t same[5] = { 0, 0, 1, 0, -1 };
+	rml_eval_repeat_values(&p, &r, same, pred, v);
+	assert_true(v[RML_EVAL_N_METRICS] == 0);
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0);
+	/* Without a labelled image acc_drop is NaN, like acc1. */
+	for (int i = 0; i < 5; i++)
+		p.labels[i] = -1;
+	rml_eval_report_free(&r);
+	assert_int_equal(rml_eval_compute(&p, 15, RML_BINS_WIDTH, &r, &err), RML_OK);
+	rml_eval_repeat_values(&p, &r, clean, pred, v);
+	assert_true(isnan(v[0]) && isnan(v[RML_EVAL_N_METRICS]));
+	assert_true(v[RML_EVAL_N_METRICS + 1] == 0);
+	rml_eval_report_free(&r);
+	rml_predictions_free(&p);
+}
+
 static void test_sweep(void **state)
 {
 	(void)state;
-	rml_model *m = tiny();
+	rml_model *m = rml_fx_tiny(K, 0, 5);
 	rml_dataset d;
-	data(&d, 10);
+	rml_fx_random_set(&d, N, K, 10);
 	rml_error err = { 0 };
 	rml_fault_spec spec = { RML_FAULT_BITFLIP, RML_FAULT_UNIT_WEIGHT, 0.05, RML_BITS_ANY };
 	rml_eval_sweep_result s;
@@ -198,12 +235,22 @@ static void test_sweep(void **state)
 	s.det[0] = 1;
 	s.mean[1] = s.sd[1] = s.sdc[1] = s.det[1] = 0;
 	rml_eval_sweep_text(&o, 1, "rates", 1, &s);
-	assert_string_equal(text(&o), "{\"sweep\":\"rates\",\"n_rep\":1,\"points\":["
+	assert_string_equal(rml_fx_text(&o), "{\"sweep\":\"rates\",\"n_rep\":1,\"points\":["
 			    "{\"rate\":\"0\",\"acc1\":0.500000,\"sd\":0.250000,\"sdc_rate\":0.000000,\"detected\":1.000000},"
 			    "{\"rate\":\"0.5\",\"acc1\":0.000000,\"sd\":0.000000,\"sdc_rate\":0.000000,\"detected\":0.000000}]}\n");
 	o.len = 0;
 	rml_eval_sweep_text(&o, 0, "rates", 1, &s);
-	assert_non_null(strstr(text(&o), "0                                                    0.5000     0.2500     0.0000     1.0000\n"));
+	assert_non_null(strstr(rml_fx_text(&o), "0                                                    0.5000     0.2500     0.0000     1.0000\n"));
+	/* A label is escaped (a tensor name may hold any character) and a
+	 * non-finite value is null. */
+	free(s.label[1]);
+	s.label[1] = strdup("a\"b\\c");
+	s.mean[1] = NAN;
+	s.sd[1] = INFINITY;
+	o.len = 0;
+	rml_eval_sweep_text(&o, 1, "rates", 1, &s);
+	assert_non_null(strstr(rml_fx_text(&o), ",{\"rate\":\"a\\\"b\\\\c\",\"acc1\":null,\"sd\":null,"
+					 "\"sdc_rate\":0.000000,\"detected\":0.000000}]}\n"));
 	rml_outbuf_free(&o);
 	rml_eval_sweep_free(&s);
 	rml_dataset_free(&d);
@@ -225,18 +272,18 @@ static void test_single_text(void **state)
 	rml_outbuf_init(&o);
 	const char *names[2] = { "a\"", "b\x01" };
 	rml_eval_single_text(&o, 1, &r, 1, 1, names, 2, shout);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "{\"n\":4,\"acc1\":0.750000,\"acc2\":1.000000,\"reject_rate\":0.250000,\"nll\":0.500000,"
 			    "\"brier\":0.125000,\"ece\":0.062500,\"mce\":0.100000,\"ace\":0.200000,\"threshold\":0.300000,"
 			    "\"per_class\":{\"a\\\"\":{\"acc\":0.500000,\"n\":2},\"b\\u0001\":{\"acc\":null,\"n\":0}}}\n");
 	o.len = 0;
 	rml_eval_single_text(&o, 1, &r, 0, 0, NULL, 2, NULL);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "{\"n\":4,\"acc1\":0.750000,\"acc2\":1.000000,\"reject_rate\":0.250000,\"nll\":0.500000,"
 			    "\"brier\":0.125000,\"ece\":0.062500,\"mce\":0.100000,\"ace\":0.200000}\n");
 	o.len = 0;
 	rml_eval_single_text(&o, 0, &r, 1, 1, names, 2, shout);
-	assert_string_equal(text(&o),
+	assert_string_equal(rml_fx_text(&o),
 			    "n            4\nacc1         0.7500\nacc2         1.0000\nreject_rate  0.2500\n"
 			    "nll          0.5000\nbrier        0.1250\nece          0.0625\nmce          0.1000\n"
 			    "ace          0.2000\nthreshold    0.3000\n"
@@ -246,7 +293,7 @@ static void test_single_text(void **state)
 	o.len = 0;
 	/* Unnamed classes are class_J. */
 	rml_eval_single_text(&o, 1, &r, 0, 1, NULL, 2, NULL);
-	assert_non_null(strstr(text(&o), "\"per_class\":{\"class_0\":"));
+	assert_non_null(strstr(rml_fx_text(&o), "\"per_class\":{\"class_0\":"));
 	rml_outbuf_free(&o);
 }
 
@@ -260,17 +307,30 @@ static void test_repeat_text(void **state)
 	rml_outbuf o;
 	rml_outbuf_init(&o);
 	rml_eval_repeat_text(&o, 0, 10, 3, &spec, sum);
-	const char *t = text(&o);
+	const char *t = rml_fx_text(&o);
 	assert_non_null(strstr(t, "metric             mean         sd                95% CI   (3 repetitions, 10 images)\n"));
 	assert_non_null(strstr(t, "acc1             0.0000     0.5000   [ -1.0000,   2.0000]\n"));
 	assert_non_null(strstr(t, "detected         0.1200     0.5000   [ -1.0000,   2.0000]\n"));
 	o.len = 0;
 	rml_eval_repeat_text(&o, 1, 10, 3, &spec, sum);
-	t = text(&o);
+	t = rml_fx_text(&o);
 	assert_true(starts(t, "{\"n\":10,\"n_rep\":3,\"fault\":{\"model\":\"stuck0\",\"unit\":\"weight\",\"rate\":0.01},"
 			       "\"acc1\":{\"mean\":0.000000,\"sd\":0.500000,\"ci95\":[-1.000000,2.000000],\"n_rep\":3},"));
 	assert_non_null(strstr(t, ",\"sdc_rate\":{\"mean\":0.090000,"));
 	assert_int_equal(t[strlen(t) - 2], '}');
+	/* A NaN figure (nothing to measure, or a NaN repetition) is null. */
+	sum[0] = (rml_summary){ NAN, NAN, NAN, NAN, 3 };
+	sum[1].hi = INFINITY;
+	o.len = 0;
+	rml_eval_repeat_text(&o, 1, 10, 3, &spec, sum);
+	t = rml_fx_text(&o);
+	assert_non_null(strstr(t, "\"acc1\":{\"mean\":null,\"sd\":null,\"ci95\":[null,null],\"n_rep\":3},"
+				  "\"acc2\":{\"mean\":0.010000,\"sd\":0.500000,\"ci95\":[-1.000000,null],\"n_rep\":3},"));
+	assert_null(strstr(t, "nan"));
+	assert_null(strstr(t, "inf"));
+	o.len = 0;
+	rml_eval_repeat_text(&o, 0, 10, 3, &spec, sum);
+	assert_non_null(strstr(rml_fx_text(&o), "acc1                nan        nan   [     nan,      nan]\n"));
 	rml_outbuf_free(&o);
 	assert_string_equal(rml_eval_repeat_name(RML_EVAL_N_METRICS), "acc_drop");
 	assert_string_equal(rml_eval_repeat_name(RML_EVAL_REPEAT_N), "?");
@@ -281,6 +341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_measure),
 		cmocka_unit_test(test_repeat),
+		cmocka_unit_test(test_repeat_values),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_single_text),
 		cmocka_unit_test(test_repeat_text),

@@ -23,36 +23,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "inject_model.h"
 #include "kernels.h"
 #include "metrics.h"
 #include "outtext.h"
 
 enum { K = 4, N = 24 };
-
-static rml_model *tiny(int gamma)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", K, gamma, 5 };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void data(rml_dataset *d, uint64_t seed)
-{
-	rml_error err = { 0 };
-	rml_dataset_init(d);
-	assert_int_equal(rml_dataset_alloc(d, N, 32, 32, 3, &err), RML_OK);
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < N * 32 * 32 * 3; i++)
-		d->images[i] = (uint8_t)rml_rng_below(&r, 256);
-	for (int i = 0; i < N; i++)
-		d->labels[i] = i % K;
-	d->n_classes = K;
-}
 
 static float *copy_params(rml_model *m)
 {
@@ -65,7 +42,7 @@ static float *copy_params(rml_model *m)
 static void test_select(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2);
+	rml_model *m = rml_fx_tiny(K, 2, 5);
 	rml_error err = { 0 };
 	int64_t np;
 	rml_param *p = rml_model_params(m, &np);
@@ -106,7 +83,7 @@ static void test_select(void **state)
 	assert_int_equal(rml_fault_targets_select(&tg, m, "nosuch.*", &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "nosuch.*"));
 	rml_model_free(m);
-	m = tiny(0);
+	m = rml_fx_tiny(K, 0, 5);
 	assert_int_equal(rml_fault_targets_select(&tg, m, "phi", &err), RML_ERR_ARG);
 	assert_non_null(strstr(err.msg, "no weight tensors"));
 	rml_model_free(m);
@@ -127,9 +104,9 @@ static double mean_loss(rml_model *m, const rml_dataset *d)
 static void test_grad_scores(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2);
+	rml_model *m = rml_fx_tiny(K, 2, 5);
 	rml_dataset d;
-	data(&d, 7);
+	rml_fx_random_set(&d, N, K, 7);
 	rml_error err = { 0 };
 	rml_fault_targets tg;
 	assert_int_equal(rml_fault_targets_select(&tg, m, "W,phi", &err), RML_OK);
@@ -170,9 +147,9 @@ static void test_grad_scores(void **state)
 static void test_repeat(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(0);
+	rml_model *m = rml_fx_tiny(K, 0, 5);
 	rml_dataset d;
-	data(&d, 8);
+	rml_fx_random_set(&d, N, K, 8);
 	rml_error err = { 0 };
 	rml_fault_targets tg;
 	assert_int_equal(rml_fault_targets_select(&tg, m, "all", &err), RML_OK);
@@ -235,9 +212,9 @@ static void test_repeat(void **state)
 static void test_sweep_bits(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(0);
+	rml_model *m = rml_fx_tiny(K, 0, 5);
 	rml_dataset d;
-	data(&d, 10);
+	rml_fx_random_set(&d, N, K, 10);
 	rml_error err = { 0 };
 	rml_fault_targets tg;
 	assert_int_equal(rml_fault_targets_select(&tg, m, "theta", &err), RML_OK);
@@ -275,6 +252,19 @@ static void test_report_text(void **state)
 	assert_string_equal(rml_out_str(&o),
 			    "{\"tensor\":\"blocks.0.w\",\"index\":2,\"bit\":31,\"old\":1.5,\"new\":-1.5}\n"
 			    "{\"tensor\":\"blocks.0.w\",\"index\":3,\"bit\":-1,\"old\":0.25,\"new\":0}\n");
+	rml_outbuf_free(&o);
+	/* A name holding a quote and a backslash is escaped, and a fault in
+	 * the exponent's infinity or NaN is null (JSON has no number for
+	 * either). */
+	rml_fault_target odd[1] = { { "a\"b\\c", w, 4, NULL } };
+	rml_fault_targets otg = { odd, 1, 4, NULL };
+	rml_fault ov[2] = { { 0, 1, 30, 2.0f, INFINITY }, { 0, 0, 22, NAN, -NAN } };
+	rml_fault_log olog = { ov, 2, 2 };
+	rml_outbuf_init(&o);
+	rml_fault_log_text(&o, &otg, &olog);
+	assert_string_equal(rml_out_str(&o),
+			    "{\"tensor\":\"a\\\"b\\\\c\",\"index\":1,\"bit\":30,\"old\":2,\"new\":null}\n"
+			    "{\"tensor\":\"a\\\"b\\\\c\",\"index\":0,\"bit\":22,\"old\":null,\"new\":null}\n");
 	rml_outbuf_free(&o);
 	rml_fault_report_text(&o, 1, &spec, &tg, &log, 7);
 	char want[256];

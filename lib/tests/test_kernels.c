@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "attn512.h"
+#include "fixtures.h"
 #include "format.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -45,9 +46,8 @@ static int verbose;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/kernels.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/kernels.rml");
 	rml_error err = { 0 };
 	if (rml_file_load(&ref, path, &err)) {
 		fprintf(stderr, "%s\n", err.msg);

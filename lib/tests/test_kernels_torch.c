@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "format.h"
 #include "kernels.h"
 
@@ -25,9 +26,8 @@ static rml_file ref;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/kernels.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/kernels.rml");
 	rml_error err = { 0 };
 	if (rml_file_load(&ref, path, &err)) {
 		fprintf(stderr, "%s\n", err.msg);

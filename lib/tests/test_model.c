@@ -33,6 +33,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "format.h"
 #include "kernels.h"
 #include "model.h"
@@ -43,15 +44,7 @@ static rml_file ref;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
-	char path[512];
-	snprintf(path, sizeof path, "%s/ref/model.rml", dir);
-	rml_error err = { 0 };
-	if (rml_file_load(&ref, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	return 0;
+	return rml_fx_load_file(&ref, "ref/model.rml", NULL);
 }
 
 static int teardown(void **state)
@@ -76,24 +69,6 @@ static int threads1(void **state)
 	(void)state;
 	rml_set_threads(1);
 	return 0;
-}
-
-static rml_model *tiny(int gamma, uint64_t seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", 10, gamma, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void fill_pixels(float *x, int64_t n, uint64_t seed)
-{
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
 }
 
 /* ---- against PyTorch ---------------------------------------------------- */
@@ -154,7 +129,7 @@ static void load_ref_weights(rml_model *m)
 
 static void run_vs_torch(rml_mode mode, const char *tag)
 {
-	rml_model *m = tiny(2, 1);
+	rml_model *m = rml_fx_tiny(10, 2, 1);
 	load_ref_weights(m);
 	rml_error err = { 0 };
 	assert_int_equal(rml_model_reserve(m, 3, 1, &err), RML_OK);
@@ -237,9 +212,8 @@ static int row_is_finite(const float *l, int64_t k)
 static void test_faults_vs_torch(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/faults.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/faults.rml");
 	rml_file fr;
 	rml_file_init(&fr);
 	rml_error err = { 0 };
@@ -253,7 +227,7 @@ static void test_faults_vs_torch(void **state)
 	int64_t compared = 0, nonfinite = 0, ties = 0;
 	for (int64_t c = 0; c < n_cases; c++) {
 		for (int mode = 0; mode < 2; mode++) {
-			rml_model *m = tiny(2, 1);
+			rml_model *m = rml_fx_tiny(10, 2, 1);
 			int64_t np;
 			rml_param *p = rml_model_params(m, &np);
 			char name[300];
@@ -354,7 +328,7 @@ static double weighted(const float *logits, int64_t n)
 
 static void run_finite_differences(rml_mode mode)
 {
-	rml_model *m = tiny(2, 5);
+	rml_model *m = rml_fx_tiny(10, 2, 5);
 	rml_error err = { 0 };
 	int64_t np;
 	rml_param *p = rml_model_params(m, &np);
@@ -369,7 +343,7 @@ static void run_finite_differences(rml_mode mode)
 	rml_rng r;
 	rml_rng_seed(&r, 9);
 	float x[2 * 3072], dx[2 * 3072] = { 0 }, dl[20], *logits;
-	fill_pixels(x, 2 * 3072, 9);
+	rml_fx_pixels(x, 2 * 3072, 9);
 	for (int i = 0; i < 20; i++)
 		dl[i] = (float)(((double)(i % 7) - 3) / 3);
 	assert_int_equal(rml_model_forward(m, x, 2, mode, &logits, &err), RML_OK);
@@ -455,7 +429,7 @@ static void test_mvit_xxs_size(void **state)
 	rml_model_input_shape(m, &h, &w, &ch);
 	assert_true(h == 32 && w == 32 && ch == 3);
 	float x[2 * 3072], *logits;
-	fill_pixels(x, 2 * 3072, 3);
+	rml_fx_pixels(x, 2 * 3072, 3);
 	assert_int_equal(rml_model_reserve(m, 2, 0, NULL), RML_OK);
 	assert_int_equal(rml_model_forward(m, x, 2, RML_MODE_EVAL, &logits, NULL), RML_OK);
 	for (int i = 0; i < 20; i++)
@@ -485,12 +459,12 @@ static void test_mvit_xxs_size(void **state)
 static void test_adapters_start_as_identity(void **state)
 {
 	(void)state;
-	rml_model *a = tiny(0, 4), *b = tiny(4, 4);
+	rml_model *a = rml_fx_tiny(10, 0, 4), *b = rml_fx_tiny(10, 4, 4);
 	rml_error err = { 0 };
 	assert_int_equal(rml_model_reserve(a, 4, 0, &err), RML_OK);
 	assert_int_equal(rml_model_reserve(b, 4, 0, &err), RML_OK);
 	float x[4 * 3072], *la, *lb, keep[40];
-	fill_pixels(x, 4 * 3072, 2);
+	rml_fx_pixels(x, 4 * 3072, 2);
 	for (int mode = 0; mode < 2; mode++) {
 		rml_model_forward(a, x, 4, (rml_mode)mode, &la, &err);
 		memcpy(keep, la, sizeof keep);
@@ -527,7 +501,7 @@ static int run_backward(rml_model *m, unsigned groups, float *dx)
 {
 	rml_error err = { 0 };
 	float x[2 * 3072], dl[20], *logits;
-	fill_pixels(x, 2 * 3072, 11);
+	rml_fx_pixels(x, 2 * 3072, 11);
 	for (int i = 0; i < 20; i++)
 		dl[i] = 0.1f * (float)(i % 3) - 0.1f;
 	rml_model_set_trainable(m, groups);
@@ -539,7 +513,7 @@ static int run_backward(rml_model *m, unsigned groups, float *dx)
 static void test_groups_and_early_stop(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2, 6);
+	rml_model *m = rml_fx_tiny(10, 2, 6);
 	rml_error err = { 0 };
 	assert_int_equal(rml_model_reserve(m, 2, 1, &err), RML_OK);
 	int64_t off, cnt, total = rml_model_n_params(m, RML_GROUPS_ALL);
@@ -608,7 +582,7 @@ static void test_groups_and_early_stop(void **state)
 static void test_backward_misuse(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(0, 6);
+	rml_model *m = rml_fx_tiny(10, 0, 6);
 	rml_error err = { 0 };
 	float dl[10] = { 0 }, x[3072] = { 0 }, *logits;
 	/* Reserved without gradients. */
@@ -631,16 +605,16 @@ static void test_backward_misuse(void **state)
 static void test_determinism(void **state)
 {
 	(void)state;
-	rml_model *a = tiny(2, 3), *b = tiny(2, 3);
+	rml_model *a = rml_fx_tiny(10, 2, 3), *b = rml_fx_tiny(10, 2, 3);
 	int64_t n = rml_model_n_params(a, RML_GROUPS_ALL);
 	assert_memory_equal(rml_model_param_block(a), rml_model_param_block(b), (size_t)n * 4);
-	rml_model *c = tiny(2, 4);
+	rml_model *c = rml_fx_tiny(10, 2, 4);
 	assert_memory_not_equal(rml_model_param_block(a), rml_model_param_block(c), (size_t)n * 4);
 	rml_model_free(c);
 	/* Same inputs, same thread count: the same logits and gradients, bit
 	 * for bit, in training mode with batch statistics. */
 	float x[4 * 3072], dl[40], keep[40], *la, *lb;
-	fill_pixels(x, 4 * 3072, 5);
+	rml_fx_pixels(x, 4 * 3072, 5);
 	for (int i = 0; i < 40; i++)
 		dl[i] = (float)(i % 5) * 0.1f - 0.2f;
 	rml_model *v[2] = { a, b };
@@ -673,14 +647,14 @@ static void test_threads_train(void **state)
 {
 	(void)state;
 	enum { N = 12 };
-	rml_model *a = tiny(0, 8);
+	rml_model *a = rml_fx_tiny(10, 0, 8);
 	int64_t np = rml_model_n_params(a, RML_GROUPS_ALL);
 	assert_int_equal(rml_model_reserve(a, N, 1, NULL), RML_OK);
 	rml_model_set_trainable(a, RML_GROUPS_ALL);
 	static float x[N * 3072], dx[2][N * 3072];
 	float dl[N * 10], logits[2][N * 10], *l;
 	float *g[2];
-	fill_pixels(x, N * 3072, 9);
+	rml_fx_pixels(x, N * 3072, 9);
 	for (int i = 0; i < N * 10; i++)
 		dl[i] = (float)(i % 7) * 0.05f - 0.15f;
 	for (int t = 0; t < 2; t++) {
@@ -709,7 +683,7 @@ static void test_threads_train(void **state)
 static void test_shared_arena(void **state)
 {
 	(void)state;
-	rml_model *a = tiny(2, 14), *b = tiny(2, 14);
+	rml_model *a = rml_fx_tiny(10, 2, 14), *b = rml_fx_tiny(10, 2, 14);
 	int64_t np;
 	rml_param *p = rml_model_params(a, &np), *q = rml_model_params(b, &np);
 	for (int64_t i = 0; i < np; i++)
@@ -727,7 +701,7 @@ static void test_shared_arena(void **state)
 	assert_true(act_a * 4 < act_b);
 	assert_true(grad_b < act_b);
 	float x[3 * 3072], keep[30], *la, *lb;
-	fill_pixels(x, 3 * 3072, 17);
+	rml_fx_pixels(x, 3 * 3072, 17);
 	for (int mode = 0; mode < 2; mode++)
 		for (int n = 1; n <= 3; n += 2) {
 			rml_model_forward(a, x, n, (rml_mode)mode, &la, NULL);
@@ -751,7 +725,7 @@ static void test_shared_arena(void **state)
 static void test_nan_weight(void **state)
 {
 	(void)state;
-	rml_model *a = tiny(0, 3);
+	rml_model *a = rml_fx_tiny(10, 0, 3);
 	/* A NaN weight gives non-finite logits, not a crash. */
 	rml_model_param_block(a)[0] = NAN;
 	rml_model_reserve(a, 1, 0, NULL);
@@ -767,11 +741,11 @@ static void test_nan_weight(void **state)
 static void test_uint8_input_and_head_reset(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2, 12);
+	rml_model *m = rml_fx_tiny(10, 2, 12);
 	assert_int_equal(rml_model_reserve(m, 2, 0, NULL), RML_OK);
 	uint8_t u[2 * 3072];
 	float x[2 * 3072], keep[20], *l;
-	fill_pixels(x, 2 * 3072, 8);
+	rml_fx_pixels(x, 2 * 3072, 8);
 	for (int i = 0; i < 2 * 3072; i++)
 		u[i] = (uint8_t)x[i];
 	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l, NULL);

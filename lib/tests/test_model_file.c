@@ -16,34 +16,17 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "format.h"
 #include "model.h"
 #include "model_internal.h"
-
-static rml_model *tiny(int gamma, uint64_t seed)
-{
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", 10, gamma, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
-	return m;
-}
-
-static void fill_pixels(float *x, int64_t n, uint64_t seed)
-{
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)rml_rng_below(&r, 256);
-}
 
 /* ---- files ------------------------------------------------------------------------ */
 
 static void test_file_round_trip(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2, 8), *back = NULL;
+	rml_model *m = rml_fx_tiny(10, 2, 8), *back = NULL;
 	rml_error err = { 0 };
 	int64_t np;
 	rml_param *p = rml_model_params(m, &np);
@@ -56,7 +39,7 @@ static void test_file_round_trip(void **state)
 	assert_int_equal(rml_model_set_class_names(m, names, 9, &err), RML_ERR_MISMATCH);
 	/* Give the batch-norm statistics something to carry. */
 	float x[2 * 3072], *l1, *l2, keep[20];
-	fill_pixels(x, 2 * 3072, 1);
+	rml_fx_pixels(x, 2 * 3072, 1);
 	rml_model_reserve(m, 2, 0, &err);
 	rml_model_forward(m, x, 2, RML_MODE_TRAIN, &l1, &err);
 	rml_file f;
@@ -87,7 +70,7 @@ static void test_file_round_trip(void **state)
  * message that contains `says`. */
 static void refused_model_file(void (*damage)(rml_file *), const char *says)
 {
-	rml_model *m = tiny(0, 8), *bad = NULL;
+	rml_model *m = rml_fx_tiny(10, 0, 8), *bad = NULL;
 	rml_error err = { 0 };
 	rml_file f;
 	rml_file_init(&f);
@@ -200,7 +183,7 @@ static void test_file_class_count(void **state)
 static void test_adapter_files(void **state)
 {
 	(void)state;
-	rml_model *m = tiny(2, 8), *other = tiny(2, 99), *fresh = tiny(0, 8);
+	rml_model *m = rml_fx_tiny(10, 2, 8), *other = rml_fx_tiny(10, 2, 99), *fresh = rml_fx_tiny(10, 0, 8);
 	rml_error err = { 0 };
 	int64_t np;
 	rml_param *p = rml_model_params(m, &np);
@@ -229,7 +212,7 @@ static void test_adapter_files(void **state)
 	assert_int_equal(rml_model_load_adapters(fresh, &ah, &err), RML_OK);
 	assert_int_equal(rml_model_adapter_gamma(fresh), 2);
 	float x[2 * 3072], *l1, *l2, keep[20];
-	fill_pixels(x, 2 * 3072, 21);
+	rml_fx_pixels(x, 2 * 3072, 21);
 	rml_model_reserve(m, 2, 0, &err);
 	rml_model_reserve(fresh, 2, 0, &err);
 	rml_model_forward(m, x, 2, RML_MODE_EVAL, &l1, &err);
@@ -250,7 +233,7 @@ static void test_adapter_files(void **state)
 	rml_model_forward(fresh, x, 2, RML_MODE_EVAL, &l2, &err);
 	assert_memory_equal(keep, l2, sizeof keep);
 	/* A model without adapters has none to write. */
-	rml_model *plain = tiny(0, 8);
+	rml_model *plain = rml_fx_tiny(10, 0, 8);
 	rml_file e;
 	rml_file_init(&e);
 	assert_int_equal(rml_model_adapters_to_file(plain, 0, &e, &err), RML_ERR_ARG);
@@ -272,7 +255,7 @@ static void test_carried_round_trip(void **state)
 {
 	(void)state;
 	rml_error err = { 0 };
-	rml_model *m = tiny(0, 8), *back = NULL;
+	rml_model *m = rml_fx_tiny(10, 0, 8), *back = NULL;
 	assert_int_equal(rml_model_carried(m)->n_kv, 0);
 	rml_file part;
 	rml_file_init(&part);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "format.h"
 #include "optimizer.h"
 
@@ -28,9 +29,8 @@ static double wd;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/optim.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/optim.rml");
 	rml_error err = { 0 };
 	if (rml_file_load(&ref, path, &err) || rml_get_f64(&ref, "reference.wd", &wd, &err)) {
 		fprintf(stderr, "%s\n", err.msg);

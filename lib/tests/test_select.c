@@ -19,6 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "format.h"
 #include "select.h"
 
@@ -29,9 +30,8 @@ static const float *probs_ref;
 static int setup(void **state)
 {
 	(void)state;
-	const char *dir = getenv("RML_TESTDATA") ? getenv("RML_TESTDATA") : "testdata";
 	char path[512];
-	snprintf(path, sizeof path, "%s/ref/select.rml", dir);
+	rml_fx_path(path, sizeof path, "ref/select.rml");
 	rml_error err = { 0 };
 	if (rml_file_load(&ref, path, &err)) {
 		fprintf(stderr, "%s\n", err.msg);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "dataset.h"
+#include "fixtures.h"
 #include "model.h"
 #include "optimizer.h"
 #include "train.h"
@@ -32,10 +33,8 @@ enum { N = 8, K = 4, IMG = 32 * 32 * 3 };
 
 static rml_model *tiny(uint64_t seed)
 {
-	rml_model *m = NULL;
-	rml_model_config cfg = { "mvit-tiny", K, 2, seed };
+	rml_model *m = rml_fx_tiny(K, 2, seed);
 	rml_error err = { 0 };
-	assert_int_equal(rml_model_create(&m, &cfg, &err), RML_OK);
 	assert_int_equal(rml_model_reserve(m, N, 1, &err), RML_OK);
 	return m;
 }

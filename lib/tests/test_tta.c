@@ -25,6 +25,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "model.h"
 #include "tta.h"
 
@@ -33,11 +34,7 @@
 
 static rml_model *tiny(int gamma, uint64_t seed)
 {
-	rml_model *m;
-	rml_model_config c = { "mvit-tiny", K, gamma, seed };
-	rml_error err = { 0 };
-	if (rml_model_create(&m, &c, &err))
-		fail_msg("%s", err.msg);
+	rml_model *m = rml_fx_tiny(K, gamma, seed);
 	int64_t n;
 	rml_param *p = rml_model_params(m, &n);
 	for (int64_t i = 0; i < n; i++)
@@ -204,6 +201,44 @@ static float *snapshot(rml_model *m, int64_t *n)
 	return s;
 }
 
+/* Fail unless m's parameters and buffers are, bit for bit, the ns values
+ * of snapshot s0. */
+static void same_as(rml_model *m, const float *s0, int64_t ns)
+{
+	int64_t n;
+	float *s = snapshot(m, &n);
+	assert_int_equal(n, ns);
+	assert_memory_equal(s0, s, (size_t)ns * sizeof *s);
+	free(s);
+}
+
+/* Fail unless, against snapshot s0, some parameter of m moved and every
+ * one that moved is one may_move accepts. */
+static void moved_only(rml_model *m, const float *s0, int (*may_move)(const rml_param *p))
+{
+	int64_t np;
+	rml_param *p = rml_model_params(m, &np);
+	const float *q = s0;
+	int moved = 0;
+	for (int64_t i = 0; i < np; q += p[i].numel, i++) {
+		int same = memcmp(q, p[i].data, (size_t)p[i].numel * sizeof *q) == 0;
+		if (!may_move(&p[i]) && !same)
+			fail_msg("%s moved", p[i].name);
+		moved += !same;
+	}
+	assert_true(moved > 0);
+}
+
+static int is_phi(const rml_param *p)
+{
+	return p->group == RML_GROUP_PHI;
+}
+
+static int is_bn(const rml_param *p)
+{
+	return strstr(p->name, ".bn.") != NULL;
+}
+
 static void test_episodic_leaves_no_trace(void **state)
 {
 	(void)state;
@@ -241,10 +276,7 @@ static void test_episodic_leaves_no_trace(void **state)
 	assert_int_equal(st.inputs, 1);
 	/* Adaptation did change the prediction, and the model is back bit for bit. */
 	assert_true(memcmp(a1, b1, sizeof a1) != 0);
-	int64_t ns2;
-	float *s1 = snapshot(m, &ns2);
-	assert_int_equal(ns, ns2);
-	assert_memory_equal(s0, s1, (size_t)ns * sizeof *s0);
+	same_as(m, s0, ns);
 	rml_tta_free(t);
 	/* Episodic: "before" is the unadapted model for every input. */
 	float *z;
@@ -257,7 +289,6 @@ static void test_episodic_leaves_no_trace(void **state)
 	for (int j = 0; j < K; j++)
 		assert_true(fabs(exp(z[j] - mx) / sum - b1[j]) <= 1e-6);
 	free(s0);
-	free(s1);
 	rml_model_free(m);
 }
 
@@ -306,17 +337,13 @@ static void test_stream(void **state)
 	rml_tta_free(t);
 	/* Continual TENT moved the model: put it back for the second run. */
 	rml_model *m2 = tiny(2, 11);
-	int64_t ns2;
-	float *s2 = snapshot(m2, &ns2);
-	assert_int_equal(ns, ns2);
-	assert_memory_equal(s0, s2, (size_t)ns * sizeof *s0);
+	same_as(m2, s0, ns);
 	t = start(m2, &o);
 	assert_int_equal(rml_tta_run_stream(t, x, N, 1, 7, NULL, a1, NULL, NULL, &err), RML_OK);
 	for (int i = 0; i < N; i++)
 		assert_memory_equal(a0 + i * K, a1 + order[i] * K, K * sizeof *a0);
 	rml_tta_free(t);
 	free(s0);
-	free(s2);
 	rml_model_free(m);
 	rml_model_free(m2);
 }
@@ -343,24 +370,11 @@ static void test_continual_keeps_adapting(void **state)
 	assert_true(memcmp(a1, a3 + K, sizeof a1) != 0);
 	assert_true(memcmp(b1, b3 + K, sizeof b1) != 0);
 	/* Only PHI moved. */
-	int64_t np;
-	rml_param *p = rml_model_params(m, &np);
-	const float *q = s0;
-	int moved = 0;
-	for (int64_t i = 0; i < np; q += p[i].numel, i++) {
-		int same = memcmp(q, p[i].data, (size_t)p[i].numel * sizeof *q) == 0;
-		if (p[i].group != RML_GROUP_PHI && !same)
-			fail_msg("%s moved", p[i].name);
-		moved += !same;
-	}
-	assert_true(moved > 0);
+	moved_only(m, s0, is_phi);
 	rml_tta_reset(t);
-	int64_t ns2;
-	float *s1 = snapshot(m, &ns2);
-	assert_memory_equal(s0, s1, (size_t)ns * sizeof *s0);
+	same_as(m, s0, ns);
 	rml_tta_free(t);
 	free(s0);
-	free(s1);
 	rml_model_free(m);
 }
 
@@ -421,18 +435,12 @@ static void test_tent_bn(void **state)
 	float b8[8 * K], a8[8 * K], b4[8 * K], a4[8 * K];
 	run(t, x, 8, 0, b8, a8);
 	/* Only batch-norm gamma and beta moved; running statistics did not. */
+	moved_only(m, s0, is_bn);
 	int64_t np, nb;
 	rml_param *p = rml_model_params(m, &np), *bf = rml_model_buffers(m, &nb);
 	const float *q = s0;
-	int moved = 0;
-	for (int64_t i = 0; i < np; q += p[i].numel, i++) {
-		int same = memcmp(q, p[i].data, (size_t)p[i].numel * sizeof *q) == 0;
-		int bn = strstr(p[i].name, ".bn.") != NULL;
-		if (!bn && !same)
-			fail_msg("%s moved", p[i].name);
-		moved += !same;
-	}
-	assert_true(moved > 0);
+	for (int64_t i = 0; i < np; i++)
+		q += p[i].numel;
 	for (int64_t i = 0; i < nb; q += bf[i].numel, i++)
 		if (memcmp(q, bf[i].data, (size_t)bf[i].numel * sizeof *q))
 			fail_msg("%s moved", bf[i].name);
