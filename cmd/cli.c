@@ -285,6 +285,11 @@ int cli_parse_args(const cli_parser *p, int argc, char **argv)
 	}
 }
 
+int cli_no_operands(int argc, char **argv)
+{
+	return optind < argc ? cli_usage_error("unexpected argument '%s'", argv[optind]) : 0;
+}
+
 const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit)
 {
 	for (; t->name; t++)
@@ -462,15 +467,38 @@ rml_status cli_load_model(rml_model **m, const char *path, const char *adapters,
 	return st;
 }
 
-rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err)
+/* cli_load_dataset and cli_load_dataset_named: the file's kind checked
+ * by cli_load_kind, or the reader's messages prefixed with the path. */
+static rml_status load_dataset(rml_dataset *d, const char *path, const char *role, int named,
+			       rml_error *err)
 {
 	rml_file f;
 	rml_dataset_init(d);
-	rml_status st = cli_load_kind(&f, path, role, "dataset", err);
-	if (!st)
-		st = rml_dataset_from_file(d, &f, err);
+	rml_status st = named ? cli_load(&f, path, role, err) : cli_load_kind(&f, path, role, "dataset", err);
+	if (!st && (st = rml_dataset_from_file(d, &f, err)) != RML_OK && named && err) {
+		char m[sizeof err->msg + 64];
+		snprintf(m, sizeof m, "%s: %s", path && strcmp(path, "-") ? path : "standard input", err->msg);
+		snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, m);
+	}
 	rml_file_free(&f);
 	return st;
+}
+
+rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err)
+{
+	return load_dataset(d, path, role, 0, err);
+}
+
+rml_status cli_load_dataset_named(rml_dataset *d, const char *path, const char *role, rml_error *err)
+{
+	return load_dataset(d, path, role, 1, err);
+}
+
+rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *role, const rml_model *m,
+				int need_labels, rml_error *err)
+{
+	rml_status st = cli_load_dataset(d, path, role, err);
+	return st ? st : rml_dataset_fit_model(d, m, need_labels, path, err);
 }
 
 /* Same file: the same name, or the same inode when both exist. A
@@ -538,6 +566,15 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 	return 0;
 }
 
+int cli_check_all_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+			  unsigned binary, const char *const *ins, int n_in)
+{
+	for (int i = 0; i < n_out; i++)
+		if ((binary >> i & 1u) && cli_check_output(outs[i]))
+			return CLI_EXIT_USAGE;
+	return cli_check_outputs(outs, out_opts, n_out, ins, n_in);
+}
+
 const char *cli_last_hash(void)
 {
 	return last_hash;
@@ -568,6 +605,29 @@ rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *er
 	if (cli_check_output(path))
 		return rml_errorf(err, RML_ERR_ARG, "no output written");
 	return rml_file_save(out, path ? path : "-", err);
+}
+
+rml_status cli_save_made(rml_file *f, rml_status made, const char *path, int64_t seed, rml_error *err)
+{
+	rml_status st = made ? made : cli_save(f, path, seed, err);
+	rml_file_free(f);
+	return st;
+}
+
+rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rml_error *err)
+{
+	rml_file f;
+	rml_file_init(&f);
+	return cli_save_made(&f, rml_model_to_file(m, &f, err), path, seed, err);
+}
+
+void cli_report(const char *text, int json)
+{
+	size_t n = strlen(text);
+	if (json)
+		fprintf(stderr, "%s%s", text, n && text[n - 1] != '\n' ? "\n" : "");
+	else if (cli_verbosity > 0)
+		cli_msg("%s", text);
 }
 
 int cli_finish(int status)

@@ -200,6 +200,11 @@ const cli_opt *cli_opt_find(const cli_opt *t, unsigned bit);
  * double. */
 double cli_opt_get(const cli_opt *e, const void *base);
 
+/* After cli_parse_args (and after the operands a program takes, optind
+ * moved past them): a usage error "unexpected argument 'X'" for
+ * argv[optind] when one is left, returning CLI_EXIT_USAGE; else 0. */
+int cli_no_operands(int argc, char **argv);
+
 /* cli_parse_args' "help or version printed" (a program ends with 0). */
 enum { CLI_OPT_STOP = -1 };
 
@@ -258,6 +263,16 @@ rml_status cli_load_model(rml_model **m, const char *path, const char *adapters,
 /* Load a dataset, kind checked and path named in messages. */
 rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, rml_error *err);
 
+/* As cli_load_dataset, but the kind is the reader's to check and each of
+ * the reader's messages names the file first ("FILE: ...", standard
+ * input for "-"), as rmlops-data has always said it. */
+rml_status cli_load_dataset_named(rml_dataset *d, const char *path, const char *role, rml_error *err);
+/* As cli_load_dataset, then the dataset fitted to model m, named path in
+ * messages (rml_dataset_fit_model: the model's image shape, its classes,
+ * at least one label when need_labels). */
+rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *role, const rml_model *m,
+				int need_labels, rml_error *err);
+
 /* Check the outputs outs[0..n_out) (named by their options out_opts, for
  * messages; NULL entries skipped; "-" is standard output, so a program
  * that prints a text report passes "-" for it) before any work starts:
@@ -266,6 +281,14 @@ rml_status cli_load_dataset(rml_dataset *d, const char *path, const char *role, 
  * returns 0 when all is well, 2 (usage) or 1 (cannot write) otherwise. */
 int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
 		      const char *const *ins, int n_in);
+
+/* All the checks of a program's outputs before any work starts: first
+ * each output whose bit (1u << i) is set in binary, a binary file that
+ * must not go to a terminal (cli_check_output), then cli_check_outputs
+ * of them all. Returns 0, or the exit status after the message: 2
+ * (usage) or 1 (cannot write). */
+int cli_check_all_outputs(const char *const *outs, const char *const *out_opts, int n_out,
+			  unsigned binary, const char *const *ins, int n_in);
 
 /* s with control characters (C0, DEL, C1 in UTF-8) and backslashes
  * escaped as \n, \xHH, \u009b, \\: for names and strings from files
@@ -281,6 +304,19 @@ int cli_check_output(const char *path);
  * >= 0, every input loaded through cli_load and their lineage) and save
  * it atomically to path ("-" = stdout). */
 rml_status cli_save(rml_file *out, const char *path, int64_t seed, rml_error *err);
+
+/* The output of a program, made and saved in one step: made is the
+ * status of filling f (rml_model_to_file(m, &f, &err), ...). When it is
+ * RML_OK, f is saved as cli_save does; either way f is freed (left empty)
+ * and the first failing status returned (err as its step left it). */
+rml_status cli_save_made(rml_file *f, rml_status made, const char *path, int64_t seed, rml_error *err);
+/* Save model m to path: cli_save_made of rml_model_to_file. */
+rml_status cli_save_model(const rml_model *m, const char *path, int64_t seed, rml_error *err);
+
+/* A report on standard error: with json, text as it is (a JSON document;
+ * a newline added when it lacks one); otherwise, unless quiet, as one
+ * message "rmlops-x: text". */
+void cli_report(const char *text, int json);
 
 /* Close stdout and report a write error (full disk, broken pipe): returns
  * status unchanged when all is well, CLI_EXIT_FAIL otherwise. Call last. */

@@ -167,8 +167,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	if (optind >= argc)
 		return cli_usage_error("no command given (create, run, curve or verify)");
 	const char *name = argv[optind++];
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (!(c->cmd = cli_subcommand_find(commands, name)))
 		return cli_usage_error("unknown command '%s' (create, run, curve or verify)", name);
 	c->a.command = name;
@@ -206,12 +206,10 @@ static int job_check_outputs(const struct cmdline *c)
 {
 	const int create = !strcmp(c->cmd->name, "create");
 	const char *out = c->a.output ? c->a.output : "-";
-	if (create && cli_check_output(out))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { create ? out : "-", c->sheet, c->a.plot };
 	const char *opts[] = { create ? "-o" : "the report", "--sheet", "--plot" };
 	const char *ins[] = { c->a.model, c->adapters, c->a.data, c->a.config };
-	return cli_check_outputs(outs, opts, 3, ins, 4);
+	return cli_check_all_outputs(outs, opts, 3, create, ins, 4);
 }
 
 /* Load the model and the dataset, then the attacks (rml_attack_job_prepare). */
@@ -220,8 +218,7 @@ static int job_open(struct cmdline *c, rml_attack_job *j, rml_error *err)
 	int usage;
 	cli_common_threads(&c->com);
 	if (cli_load_model(&j->m, c->a.model, c->adapters, err) ||
-	    cli_load_dataset(&j->d, c->a.data, "data", err) ||
-	    rml_dataset_fit_model(&j->d, j->m, 1, c->a.data, err))
+	    cli_load_dataset_fit(&j->d, c->a.data, "data", j->m, 1, err))
 		return CLI_EXIT_FAIL;
 	if (rml_attack_job_prepare(j, &c->a, &c->sets, &c->batch, &usage, err))
 		return usage ? cli_usage_error("%s", err->msg) : CLI_EXIT_FAIL;

@@ -131,8 +131,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&parser, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
 	const char *in[3] = { c->model, c->data, c->test };
@@ -189,22 +189,18 @@ static rml_status on_stage(void *ctx, rml_calibrate_stage s, const rml_calibrate
 		return RML_OK;
 	rml_file sf;
 	rml_file_init(&sf);
-	rml_status st = rml_dataset_to_file(&r->ood, &sf, err);
-	if (!st)
-		st = cli_save(&sf, c->save_ood, c->com.seed, err);
-	rml_file_free(&sf);
-	return st;
+	return cli_save_made(&sf, rml_dataset_to_file(&r->ood, &sf, err), c->save_ood, c->com.seed, err);
 }
 
 static rml_status load_dataset(const char *path, const char *role, rml_dataset *d,
 			       const rml_model *m, int need_labels, rml_error *err)
 {
+	/* Out-of-distribution images carry classes of their own. */
+	if (need_labels)
+		return cli_load_dataset_fit(d, path, role, m, 1, err);
 	rml_status st = cli_load_dataset(d, path, role, err);
 	if (st)
 		return st;
-	/* Out-of-distribution images carry classes of their own. */
-	if (need_labels)
-		return rml_dataset_fit_model(d, m, 1, path, err);
 	int h, w, c;
 	rml_model_input_shape(m, &h, &w, &c);
 	if (d->h != h || d->w != w || d->c != c)
@@ -223,14 +219,10 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output(c.output ? c.output : "-"))
-		return CLI_EXIT_USAGE;
-	if (c.save_ood && cli_check_output(c.save_ood))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { c.output ? c.output : "-", c.save_ood, c.plot, c.rc_plot };
 	const char *out_opts[] = { "-o", "--save-ood", "--plot", "--risk-coverage" };
 	const char *ins[] = { c.model, c.adapters, c.data, c.test, c.test_ood };
-	if ((st = cli_check_outputs(outs, out_opts, 4, ins, 5)) != 0)
+	if ((st = cli_check_all_outputs(outs, out_opts, 4, c.save_ood ? 3 : 1, ins, 5)) != 0)
 		return cli_finish(st);
 	cli_common_threads(&c.com);
 	FILE *rep = c.output && strcmp(c.output, "-") ? stdout : stderr;
@@ -248,8 +240,6 @@ int main(int argc, char **argv)
 	rml_dataset_init(&xood);
 	rml_calibrate_result r;
 	rml_calibrate_result_init(&r);
-	rml_file of;
-	rml_file_init(&of);
 	int status = CLI_EXIT_FAIL;
 	/* Held-out inputs are read before the work, so that a bad one fails early. */
 	if (cli_load_model(&m, c.model, c.adapters, &err) || load_dataset(c.data, "data", &d, m, 1, &err) ||
@@ -273,7 +263,7 @@ int main(int argc, char **argv)
 		goto done;
 	if (c.rc_plot && rml_calibrate_risk_coverage_png(c.rc_plot, shown, &err))
 		goto done;
-	if (rml_model_to_file(m, &of, &err) || cli_save(&of, c.output ? c.output : "-", c.com.seed, &err))
+	if (cli_save_model(m, c.output ? c.output : "-", c.com.seed, &err))
 		goto done;
 	status = CLI_EXIT_OK;
 done:
@@ -284,6 +274,5 @@ done:
 	rml_dataset_free(&test);
 	rml_dataset_free(&xood);
 	rml_model_free(m);
-	rml_file_free(&of);
 	return cli_finish(status);
 }

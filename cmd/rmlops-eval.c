@@ -108,8 +108,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	c->a.have_threshold = (given & G_THRESHOLD) != 0;
 	c->a.fault = (given & G_FAULT) != 0;
 	c->a.n_rules = c->cmp.n_rules;
@@ -184,8 +184,7 @@ static int predict(struct cmdline *c, rml_model **m, rml_dataset *d, rml_predict
 		   const char *const **names, rml_error *err)
 {
 	rml_eval_args *a = &c->a;
-	if (cli_load_model(m, a->model, a->adapters, err) || cli_load_dataset(d, a->data, "data", err) ||
-	    rml_dataset_fit_model(d, *m, 1, a->data, err))
+	if (cli_load_model(m, a->model, a->adapters, err) || cli_load_dataset_fit(d, a->data, "data", *m, 1, err))
 		return -1;
 	rml_reject_rule rule;
 	double thr;
@@ -220,14 +219,12 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (a->preds_out && cli_check_output(a->preds_out))
-		return CLI_EXIT_USAGE;
 	{
 		/* The text or JSON report always goes to standard output. */
 		const char *outs[] = { "-", a->preds_out, a->plot };
 		const char *opts[] = { "the report", "-P", "--plot" };
 		const char *ins[] = { a->model, a->adapters, a->data, a->preds };
-		if ((st = cli_check_outputs(outs, opts, 3, ins, 4)) != 0)
+		if ((st = cli_check_all_outputs(outs, opts, 3, a->preds_out ? 2 : 0, ins, 4)) != 0)
 			return cli_finish(st);
 	}
 	cli_common_threads(&c.com);

@@ -112,8 +112,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if ((c->given & G_BER) && (c->given & G_RATE))
 		return cli_usage_error("--ber and --rate exclude each other");
 	if (c->given & G_BER)
@@ -138,15 +138,10 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output(c.output))
-		return CLI_EXIT_USAGE;
-	{
-		const char *outs[] = { c.output, c.log };
-		const char *opts[] = { "-o", "--log" };
-		const char *ins[] = { c.model, c.adapters, c.data };
-		if ((st = cli_check_outputs(outs, opts, 2, ins, 3)) != 0)
-			return cli_finish(st);
-	}
+	const char *outs[] = { c.output, c.log }, *opts[] = { "-o", "--log" };
+	const char *ins[] = { c.model, c.adapters, c.data };
+	if ((st = cli_check_all_outputs(outs, opts, 2, 1, ins, 3)) != 0)
+		return cli_finish(st);
 	cli_common_threads(&c.com);
 
 	rml_error err = { 0 };
@@ -165,9 +160,7 @@ int main(int argc, char **argv)
 	if (c.spec.unit == RML_FAULT_UNIT_GRAD_TOPK) {
 		rml_dataset d;
 		rml_dataset_init(&d);
-		rml_status s = cli_load_dataset(&d, c.data, "data", &err);
-		if (!s)
-			s = rml_dataset_fit_model(&d, m, 1, c.data, &err);
+		rml_status s = cli_load_dataset_fit(&d, c.data, "data", m, 1, &err);
 		if (!s)
 			s = rml_fault_targets_grad_scores(&tg, m, &d, c.batch, &err);
 		rml_dataset_free(&d);
@@ -184,15 +177,13 @@ int main(int argc, char **argv)
 		rml_fault_log_text(&text, &tg, &log);
 	rml_status s = c.log ? rml_outbuf_save(&text, c.log, &err) : RML_OK;
 	rml_outbuf_free(&text);
-	if (s || rml_model_to_file(m, &out, &err) || rml_fault_file_keys(&out, &c.spec, &log) ||
-	    cli_save(&out, c.output, c.com.seed, &err))
+	if (!s && (s = rml_model_to_file(m, &out, &err)) == RML_OK)
+		s = rml_fault_file_keys(&out, &c.spec, &log);
+	if (cli_save_made(&out, s, c.output, c.com.seed, &err))
 		goto done;
 	if (c.com.json || cli_verbosity > 0) {
 		rml_fault_report_text(&text, c.com.json, &c.spec, &tg, &log, c.com.seed);
-		if (c.com.json)
-			fputs(rml_out_str(&text), stderr);
-		else
-			cli_msg("%s", rml_out_str(&text));
+		cli_report(rml_out_str(&text), c.com.json);
 		rml_outbuf_free(&text);
 	}
 	status = CLI_EXIT_OK;

@@ -122,8 +122,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (c->com.seed_given)
 		c->a.cfg.seed = (uint64_t)c->com.seed;
 	c->argc = argc;
@@ -137,12 +137,10 @@ static int check_args(struct cmdline *c)
 	rml_error err = { 0 };
 	if (rml_metaopt_args_check(&c->a, &err))
 		return cli_usage_error("%s", err.msg);
-	if (!a->eval && cli_check_output(a->output))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { a->eval ? "-" : a->output, a->checkpoint, a->log, a->plot };
 	const char *opts[] = { a->eval ? "the report" : "-o", "--checkpoint", "--log", "--plot" };
 	const char *ins[] = { a->model, a->data, a->val, a->tasks, a->pool };
-	return cli_check_outputs(outs, opts, 4, ins, 5);
+	return cli_check_all_outputs(outs, opts, 4, !a->eval, ins, 5);
 }
 
 /* --resume: the run's options come from the checkpoint (loaded into

@@ -101,8 +101,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	a->cmd = c->cmd->name;
 	a->files = argv + optind;
 	a->n_files = argc - optind;
-	if (c->cmd != &watching && a->n_files)
-		return cli_usage_error("unexpected argument '%s'", a->files[0]);
+	if (c->cmd != &watching && (st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	rml_error err = { 0 };
 	if (rml_monitor_args_check(a, &err))
 		return cli_usage_error("%s", err.msg);
@@ -128,8 +128,6 @@ static int cmd_fit(void *ctx)
 	rml_model *m = NULL;
 	rml_dataset d;
 	rml_dataset_init(&d);
-	rml_file out;
-	rml_file_init(&out);
 	int status = CLI_EXIT_FAIL;
 	if (cli_check_output(c->a.output))
 		return CLI_EXIT_USAGE;
@@ -137,7 +135,7 @@ static int cmd_fit(void *ctx)
 	    rml_coact_check_images(m, &d, c->a.data, &err) ||
 	    rml_coact_fit_dataset(m, &d, c->batch, c->a.quantile > 0 ? c->a.quantile : 0.9,
 				  c->a.rare >= 0 ? c->a.rare : 0.002, &err) ||
-	    rml_model_to_file(m, &out, &err) || cli_save(&out, c->a.output, -1, &err))
+	    cli_save_model(m, c->a.output, -1, &err))
 		goto done;
 	cli_info("co-activation statistics of %lld units fitted on %lld inputs",
 		 (long long)rml_model_n_features(m), (long long)d.n);
@@ -145,7 +143,6 @@ static int cmd_fit(void *ctx)
 done:
 	if (status != CLI_EXIT_OK)
 		cli_fail(&err);
-	rml_file_free(&out);
 	rml_dataset_free(&d);
 	rml_model_free(m);
 	return status;

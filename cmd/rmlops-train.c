@@ -127,8 +127,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	if (c->com.seed_given) {
 		c->s.seed = c->com.seed;
 		c->a.given |= RML_TS_SEED;
@@ -200,16 +200,6 @@ static rml_status save_checkpoint(void *ctx, rml_file *f, rml_error *err)
 	return cli_save(f, c->a.checkpoint, c->s.seed, err);
 }
 
-/* o's text on standard error: as it is (JSON), or as a message. */
-static void say(rml_outbuf *o, int as_is)
-{
-	if (as_is)
-		fputs(rml_out_str(o), stderr);
-	else
-		cli_msg("%s", rml_out_str(o));
-	rml_outbuf_free(o);
-}
-
 /* One epoch, its validation, checkpoint and log line. */
 static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e,
 		 rml_train_epoch_result *res, rml_error *err)
@@ -229,7 +219,8 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 		rml_outbuf_init(&o);
 		rml_train_epoch_text(&o, res->epoch, res->loss, res->train_acc, c->a.val != NULL, res->val_acc,
 				     res->seconds, res->images);
-		say(&o, 0);
+		cli_report(rml_out_str(&o), 0);
+		rml_outbuf_free(&o);
 	}
 	return 0;
 }
@@ -243,18 +234,16 @@ int main(int argc, char **argv)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
 	const rml_train_args *a = &c.a;
 	const char *out = a->output ? a->output : "-";
-	/* With --until the model may not be written at all: checked then at
-	 * the end. */
-	if ((!a->until || a->output) && cli_check_output(out))
-		return CLI_EXIT_USAGE;
 	{
 		/* Checked before training, not after: -o, --checkpoint and --log
 		 * must be writable and none may overwrite an input (--checkpoint
-		 * may be the --resume file: it is rewritten on purpose). */
+		 * may be the --resume file: it is rewritten on purpose). With
+		 * --until the model may not be written at all: checked then at
+		 * the end. */
 		const char *outs[] = { a->until && !a->output ? NULL : out, a->checkpoint, a->log };
 		const char *opts[] = { "-o", "--checkpoint", "--log" };
 		const char *ins[] = { a->data, a->val, a->model, a->adapters, a->arch };
-		if ((st = cli_check_outputs(outs, opts, 3, ins, 5)) != 0)
+		if ((st = cli_check_all_outputs(outs, opts, 3, outs[0] ? 1 : 0, ins, 5)) != 0)
 			return cli_finish(st);
 		const char *ins2[] = { a->resume };
 		const char *outs2[] = { outs[0], a->log };
@@ -296,17 +285,15 @@ int main(int argc, char **argv)
 		rml_file f;
 		rml_file_init(&f);
 		rml_status s = rml_train_run_model_to_file(&r, a->ema_eval, &f, &err);
-		if (!s)
-			s = cli_save(&f, out, c.s.seed, &err);
-		rml_file_free(&f);
-		if (s)
+		if (cli_save_made(&f, s, out, c.s.seed, &err))
 			goto done;
 	}
 	if (c.com.json) {
 		rml_outbuf o;
 		rml_outbuf_init(&o);
 		rml_train_report_json(&o, e, last.loss, last.val_acc, last.val_nll);
-		say(&o, 1);
+		cli_report(rml_out_str(&o), 1);
+		rml_outbuf_free(&o);
 	}
 	status = CLI_EXIT_OK;
 done:

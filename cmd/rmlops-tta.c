@@ -149,8 +149,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	int st = cli_parse_args(&p, argc, argv);
 	if (st)
 		return st;
-	if (optind < argc)
-		return cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((st = cli_no_operands(argc, argv)) != 0)
+		return st;
 	c->have_aug = !!(given & G_AUG);
 	c->have_batch = !!(given & G_BATCH);
 	c->s.have_threshold = !!(given & G_THRESHOLD);
@@ -193,10 +193,10 @@ static void report(const struct cmdline *c, const rml_tta_result *r)
 	rml_outbuf_init(&o);
 	if (c->com.json) {
 		rml_tta_report_json(&o, &c->s, r);
-		fputs(rml_out_str(&o), stderr);
+		cli_report(rml_out_str(&o), 1);
 	} else if (cli_verbosity > 0) {
 		rml_tta_report_line(&o, &c->s, r);
-		cli_msg("%s", rml_out_str(&o));
+		cli_report(rml_out_str(&o), 0);
 		if (r->stats.skipped)
 			cli_msg("%lld steps skipped: loss or gradient not finite", (long long)r->stats.skipped);
 	}
@@ -211,11 +211,9 @@ int main(int argc, char **argv)
 	int st = parse_args(argc, argv, &c);
 	if (st)
 		return st < 0 ? cli_finish(CLI_EXIT_OK) : st;
-	if (cli_check_output("-") || (c.output && cli_check_output(c.output)))
-		return CLI_EXIT_USAGE;
 	const char *outs[] = { "-", c.output }, *out_opts[] = { "the predictions", "-o" };
 	const char *ins[] = { c.model, c.adapters, c.data };
-	if ((st = cli_check_outputs(outs, out_opts, 2, ins, 3)) != 0)
+	if ((st = cli_check_all_outputs(outs, out_opts, 2, c.output ? 3 : 1, ins, 3)) != 0)
 		return cli_finish(st);
 	cli_common_threads(&c.com);
 
@@ -229,8 +227,8 @@ int main(int argc, char **argv)
 	rml_tta_result_init(&r);
 	rml_model *m = NULL;
 	int status = CLI_EXIT_FAIL, adopted;
-	if (cli_load_model(&m, c.model, c.adapters, &err) || cli_load_dataset(&d, c.data, "data", &err) ||
-	    rml_dataset_fit_model(&d, m, 0, c.data, &err) ||
+	if (cli_load_model(&m, c.model, c.adapters, &err) ||
+	    cli_load_dataset_fit(&d, c.data, "data", m, 0, &err) ||
 	    rml_tta_model_rules(&c.s, m, c.model, &adopted, &err))
 		goto done;
 	if (rml_model_calibrator_method(m))
@@ -240,11 +238,10 @@ int main(int argc, char **argv)
 	    rml_tta_predictions_file(&r, &c.s, m, &d, &pf, &err) || cli_save(&pf, "-", c.com.seed, &err))
 		goto done;
 	if (c.output) {
-		rml_status s = c.s.o.tune == RML_TTA_TUNE_BN
-				       ? rml_model_to_file(m, &af, &err)
-				       : rml_model_adapters_to_file(m, !!(c.s.o.groups & RML_GROUP_BIT(RML_GROUP_W)),
-								    &af, &err);
-		if (s || cli_save(&af, c.output, c.com.seed, &err))
+		int head = !!(c.s.o.groups & RML_GROUP_BIT(RML_GROUP_W));
+		rml_status s = c.s.o.tune == RML_TTA_TUNE_BN ? rml_model_to_file(m, &af, &err)
+							     : rml_model_adapters_to_file(m, head, &af, &err);
+		if (cli_save_made(&af, s, c.output, c.com.seed, &err))
 			goto done;
 	}
 	report(&c, &r);

@@ -3,7 +3,9 @@
  * kind stores what it should, every rejected value gives its own message
  * and status, the shared options, the callback, bits, abbreviations and
  * operands; the shared input/output entries (CLI_MODEL_IO); the escaping
- * of cli_safe; and the stop signal catcher (cli_catch_stop). Messages are caught by pointing stderr
+ * of cli_safe; the stop signal catcher (cli_catch_stop); the helpers
+ * of the programs' repeated steps (operands left over, reports, output
+ * checks, saving what was made). Messages are caught by pointing stderr
  * at a memory stream.
  */
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -388,6 +391,120 @@ static void test_safe(void **state)
 	assert_string_equal(kept, "one\\n");
 }
 
+/* stderr into err_text, from catch_stderr until release_stderr. */
+static FILE *saved_stderr;
+
+static void catch_stderr(void)
+{
+	free(err_text);
+	err_text = NULL;
+	saved_stderr = stderr;
+	stderr = open_memstream(&err_text, &err_len);
+}
+
+static void release_stderr(void)
+{
+	fclose(stderr);
+	stderr = saved_stderr;
+}
+
+/* Operands left after the options (and after those a program took) are
+ * refused, the first one named. */
+static void test_no_operands(void **state)
+{
+	(void)state;
+	struct settings s = { 0 };
+	char *argv[] = { "rmlops-test", "run", "-c5", "extra", "more", NULL };
+	cli_parser p = { table, &s, &s.com, callback, NULL };
+	assert_int_equal(cli_parse_args(&p, 5, argv), 0);
+	optind++;   /* the program takes "run" */
+	catch_stderr();
+	int st = cli_no_operands(5, argv);
+	release_stderr();
+	assert_int_equal(st, CLI_EXIT_USAGE);
+	expect_message("unexpected argument 'extra'");
+	optind = 5;
+	catch_stderr();
+	st = cli_no_operands(5, argv);
+	release_stderr();
+	assert_int_equal(st, 0);
+	assert_string_equal(err_text, "");
+}
+
+/* A report: JSON as it is (ended by a newline), also when quiet; text as
+ * a message, unless quiet. */
+static void test_report(void **state)
+{
+	(void)state;
+	const struct {
+		const char *text;
+		int json, verbosity;
+		const char *want;
+	} cases[] = {
+		{ "{\"a\":1}", 1, 1, "{\"a\":1}\n" },
+		{ "{\"a\":1}\n", 1, 0, "{\"a\":1}\n" },
+		{ "", 1, 1, "" },
+		{ "5 images", 0, 1, "rmlops-test: 5 images\n" },
+		{ "5 images", 0, 2, "rmlops-test: 5 images\n" },
+		{ "5 images", 0, 0, "" },
+		{ "a\x1b[2Jb", 0, 1, "rmlops-test: a\\x1b[2Jb\n" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cli_verbosity = cases[i].verbosity;
+		catch_stderr();
+		cli_report(cases[i].text, cases[i].json);
+		release_stderr();
+		assert_string_equal(err_text, cases[i].want);
+	}
+	cli_verbosity = 1;
+}
+
+/* The output checks in one call: cli_check_outputs' refusals pass through
+ * with their status; a binary output on standard output is fine when
+ * that is no terminal. */
+static void test_check_all_outputs(void **state)
+{
+	(void)state;
+	const char *opts[] = { "-o", "--log" };
+	const char *ins[] = { "in.rml", "a.rml" };
+	const char *outs1[] = { "a.rml", NULL };
+	catch_stderr();
+	int st = cli_check_all_outputs(outs1, opts, 2, 0, ins, 2);
+	release_stderr();
+	assert_int_equal(st, CLI_EXIT_USAGE);
+	expect_message("-o a.rml is also an input; write to another file");
+	const char *outs2[] = { "-", "-" };
+	catch_stderr();
+	st = cli_check_all_outputs(outs2, opts, 2, 0, ins, 2);
+	release_stderr();
+	assert_int_equal(st, CLI_EXIT_USAGE);
+	expect_message("-o and --log both write to standard output");
+	if (!isatty(STDOUT_FILENO)) {
+		const char *outs3[] = { "-", NULL };
+		catch_stderr();
+		st = cli_check_all_outputs(outs3, opts, 2, 1, ins, 2);
+		release_stderr();
+		assert_int_equal(st, 0);
+		assert_string_equal(err_text, "");
+	}
+}
+
+/* A file whose making failed is not saved, only freed, and the making's
+ * status comes back. */
+static void test_save_made_failed(void **state)
+{
+	(void)state;
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_set_str(&f, "kind", "model"), RML_OK);
+	rml_error err = { 0 };
+	const char *path = "no-such-directory/never-written.rml";
+	assert_int_equal(cli_save_made(&f, RML_ERR_FORMAT, path, -1, &err), RML_ERR_FORMAT);
+	assert_null(rml_get(&f, "kind"));
+	assert_string_equal(err.msg, "");
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
 /* The first SIGINT or SIGTERM only sets the flag (to its number), so the
  * run can stop at its next safe point; the program goes on. */
 static void test_catch_stop(void **state)
@@ -425,6 +542,10 @@ int main(void)
 		cmocka_unit_test(test_model_io),
 		cmocka_unit_test(test_safe),
 		cmocka_unit_test(test_catch_stop),
+		cmocka_unit_test(test_no_operands),
+		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_check_all_outputs),
+		cmocka_unit_test(test_save_made_failed),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	free(err_text);
