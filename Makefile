@@ -172,6 +172,6 @@ clean:
 # main file) are kept after linking. Only they: a global .SECONDARY would
 # make every file intermediate, and make would not remake a deleted file
 # (a cell of the life-cycle tables) whose dependents are up to date.
-.SECONDARY: $(PROGS:$(B)/bin/%=$(B)/cmd/%.o) $(TESTS:$(B)/tests/%=$(B)/lib/tests/%.o)
+.SECONDARY: $(PROGS:$(B)/bin/%=$(B)/cmd/%.o) $(TESTS:$(B)/tests/%=$(B)/lib/tests/%.o) $(TEST_SUPPORT)
 
 include mk/slurm.mk

@@ -257,6 +257,11 @@ for ((i = 0; i < 60; i++)); do
 	[ "$(squeue -h -j "${j1}_0" -o %T 2> /dev/null)" = PENDING ] && break
 	sleep 0.5
 done
+# slurmd refuses to launch a job whose credential is not newer than its
+# revocation at the requeue, and credentials carry whole seconds: started
+# within the same second, the task was killed as "Job credential
+# revoked" and the run failed. Let the clock pass the requeue's second.
+sleep 2
 scontrol update jobid="${j1}_0" StartTime=now
 st=0
 run -C "$tmp/requeue" --wait-only "${mk[@]}" > "$tmp/out" 2> "$tmp/err" || st=$?
