@@ -50,6 +50,7 @@ static const cli_opt options[] = {
 	CLI_STR("resume", 0, A(resume)),
 	CLI_I64("until", 0, A(until), 1, 100000),
 	CLI_STR("log", 0, A(log)),
+	CLI_STR("plot", 0, A(plot)),
 	CLI_CALL("tune", 0, O_TUNE, .bit = RML_TS_TUNE),
 	CLI_I64("epochs", 0, F(s.epochs), 1, RML_TRAIN_EPOCHS_MAX, .bit = RML_TS_EPOCHS),
 	CLI_I64("batch", 0, F(s.batch), 1, RML_TRAIN_BATCH_MAX, .bit = RML_TS_BATCH),
@@ -149,7 +150,8 @@ static void warn_lines(rml_outbuf *o)
 /* Load the data and the model (from the checkpoint, whose settings then
  * apply, from -m, or new), settle the settings, set up the optimiser and
  * the log. */
-static int prepare(rml_train_run *r, struct cmdline *c, FILE **log, rml_error *err)
+static int prepare(rml_train_run *r, struct cmdline *c, FILE **log, rml_train_curve *curve,
+		   rml_error *err)
 {
 	rml_train_args *a = &c->a;
 	rml_file ck;
@@ -179,6 +181,9 @@ static int prepare(rml_train_run *r, struct cmdline *c, FILE **log, rml_error *e
 		goto out;
 	if (ema_fresh)
 		cli_msg("warning: the checkpoint holds no weight average; it starts here");
+	/* The log's epochs up to the checkpoint's are the curve so far. */
+	if (a->plot && a->log && a->resume && rml_train_curve_read_log(curve, a->log, r->start_epoch, err))
+		goto out;
 	if (a->log && !(*log = rml_train_log_open(a->log, a->resume ? r->start_epoch : 0, err)))
 		goto out;
 	rc = 0;
@@ -200,9 +205,9 @@ static rml_status save_checkpoint(void *ctx, rml_file *f, rml_error *err)
 	return cli_save(f, c->a.checkpoint, c->s.seed, err);
 }
 
-/* One epoch, its validation, checkpoint and log line. */
-static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e,
-		 rml_train_epoch_result *res, rml_error *err)
+/* One epoch, its validation, checkpoint, log line and learning curve. */
+static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, rml_train_curve *curve,
+		 int64_t e, rml_train_epoch_result *res, rml_error *err)
 {
 	char label[64];
 	snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)c->s.epochs);
@@ -214,6 +219,18 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, int64_t e
 		return st ? -1 : 0;
 	if (rml_train_run_epoch_end(r, &c->s, &c->a, res, log, save_checkpoint, (void *)c, err))
 		return -1;
+	if (c->a.plot) {
+		/* Through the log's line, so that a resumed curve draws the same. */
+		char line[512];
+		rml_train_log_line(line, sizeof line, res->epoch, res->lr, res->loss, res->train_acc,
+				   c->a.val ? res->val_acc : NAN, NAN, 1, 0);
+		int added = rml_train_curve_add_line(curve, line, err);
+		if (added == 0)
+			rml_errorf(err, RML_ERR_NUMERIC, "epoch %lld has nothing finite to plot",
+				   (long long)res->epoch);
+		if (added != 1 || rml_train_curve_plot(curve, c->a.plot, c->s.epochs, err))
+			return -1;
+	}
 	if (cli_verbosity > 1 || (cli_verbosity > 0 && !c->com.json)) {
 		rml_outbuf o;
 		rml_outbuf_init(&o);
@@ -240,15 +257,15 @@ int main(int argc, char **argv)
 		 * may be the --resume file: it is rewritten on purpose). With
 		 * --until the model may not be written at all: checked then at
 		 * the end. */
-		const char *outs[] = { a->until && !a->output ? NULL : out, a->checkpoint, a->log };
-		const char *opts[] = { "-o", "--checkpoint", "--log" };
+		const char *outs[] = { a->until && !a->output ? NULL : out, a->checkpoint, a->log, a->plot };
+		const char *opts[] = { "-o", "--checkpoint", "--log", "--plot" };
 		const char *ins[] = { a->data, a->val, a->model, a->adapters, a->arch };
-		if ((st = cli_check_all_outputs(outs, opts, 3, outs[0] ? 1 : 0, ins, 5)) != 0)
+		if ((st = cli_check_all_outputs(outs, opts, 4, outs[0] ? 1 : 0, ins, 5)) != 0)
 			return cli_finish(st);
 		const char *ins2[] = { a->resume };
-		const char *outs2[] = { outs[0], a->log };
-		const char *opts2[] = { "-o", "--log" };
-		if ((st = cli_check_outputs(outs2, opts2, 2, ins2, 1)) != 0)
+		const char *outs2[] = { outs[0], a->log, a->plot };
+		const char *opts2[] = { "-o", "--log", "--plot" };
+		if ((st = cli_check_outputs(outs2, opts2, 3, ins2, 1)) != 0)
 			return cli_finish(st);
 	}
 	cli_common_threads(&c.com);
@@ -259,14 +276,16 @@ int main(int argc, char **argv)
 	rml_dataset_init(&val);
 	rml_train_run r = { .train = &train, .val = &val };
 	FILE *log = NULL;
+	rml_train_curve curve;
+	rml_train_curve_init(&curve);
 	int status = CLI_EXIT_FAIL;
-	if (prepare(&r, &c, &log, &err))
+	if (prepare(&r, &c, &log, &curve, &err))
 		goto done;
 	cli_catch_stop(&interrupted);
 	int64_t stop = a->until ? a->until : c.s.epochs, e;
 	rml_train_epoch_result last = { .loss = NAN, .val_acc = NAN, .val_nll = NAN };
 	for (e = r.start_epoch; e < stop && !interrupted; e++)
-		if (epoch(&r, &c, log, e, &last, &err))
+		if (epoch(&r, &c, log, &curve, e, &last, &err))
 			goto done;
 	if (interrupted) {
 		cli_msg("%s; %s", interrupted == SIGINT ? "interrupted" : "terminated",
@@ -301,6 +320,7 @@ done:
 		cli_fail(&err);
 	if (log)
 		fclose(log);
+	rml_train_curve_free(&curve);
 	rml_train_run_free(&r);
 	rml_dataset_free(&train);
 	rml_dataset_free(&val);

@@ -24,6 +24,8 @@
 	"      --resume FILE       continue from a checkpoint, exactly\n" \
 	"      --until N           stop after epoch N, leaving the checkpoint\n" \
 	"      --log FILE          one JSON line per epoch\n" \
+	"      --plot FILE         the learning curve as PNG, redrawn every epoch (with\n" \
+	"                          --log, a resumed run's curve starts at epoch 1)\n" \
 	"What is trained:\n" \
 	"      --tune GROUPS       parameter groups to train: theta, omega, phi, W,\n" \
 	"                          adapters, all (default: all for a new model, phi,W\n" \

@@ -47,6 +47,8 @@ rml_status rml_train_args_check(const rml_train_args *a, rml_train_settings *s, 
 		msg = "--until needs --checkpoint FILE to continue from";
 	else if (a->log && strcmp(a->log, "-") == 0)
 		msg = "--log wants a file: it is rewritten on --resume";
+	else if (a->plot && strcmp(a->plot, "-") == 0)
+		msg = "--plot wants a file: it is redrawn after every epoch";
 	else if (a->adapters && !a->model)
 		msg = "--adapter-file needs --model, the base it belongs to";
 	return msg ? rml_errorf(err, RML_ERR_ARG, "%s", msg) : RML_OK;

@@ -27,6 +27,7 @@
  * recipe items' parameters as given (0: not given). */
 typedef struct {
 	const char *data, *val, *model, *arch, *output, *checkpoint, *resume, *log, *adapters;
+	const char *plot;    /* the learning curve's PNG, redrawn every epoch */
 	int64_t gamma, until;
 	int ema_eval;
 	unsigned given;
@@ -47,7 +48,8 @@ rml_train_settings rml_train_settings_defaults(void);
  * resuming); no -d; --model with --arch; --resume with --model, --arch or
  * --adapters; --until beyond --epochs (unless resuming: checked once the
  * checkpoint's epochs are known); --until without --checkpoint; --log to
- * standard output; --adapter-file without --model. */
+ * standard output; --plot to standard output; --adapter-file without
+ * --model. */
 rml_status rml_train_args_check(const rml_train_args *a, rml_train_settings *s, rml_error *err);
 
 /* Resume run r from checkpoint ck (loaded by the caller from a->resume):

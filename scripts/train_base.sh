@@ -28,7 +28,14 @@
 #     RECIPE=next UNTIL=$u scripts/train_base.sh work/cifar10-jpg work/next
 #   done
 # The last slice writes work/next/mvit-xxs-cifar10.rml (the averaged
-# model); work/next/train-log.jsonl is the log to keep in testdata/.
+# model); work/next/train-log.jsonl is the log to keep in testdata/, and
+# work/next/learning-curve.png its picture (redrawn after every epoch).
+#
+# CARRY=DIR continues a run whose slice ended on another machine: DIR
+# holds that slice's checkpoint.rml and train-log.jsonl (testdata/next-base
+# carries the next recipe's latest slice), copied into a work directory
+# that has no checkpoint yet. The run then continues exactly:
+#   RECIPE=next CARRY=testdata/next-base scripts/train_base.sh work/cifar10-jpg work/next
 set -euo pipefail
 src=${1:?usage: train_base.sh CIFAR_DIR [WORKDIR] [EPOCHS]}
 work=${2:-work/base}
@@ -54,6 +61,10 @@ if [ ! -f "$work/train.rml" ]; then
 		< "$work/all.rml"
 	rm -f "$work/all.rml"
 fi
+if [ -n "${CARRY:-}" ] && [ ! -f "$work/checkpoint.rml" ]; then
+	cp "$CARRY/train-log.jsonl" "$work/train-log.jsonl"
+	cp "$CARRY/checkpoint.rml" "$work/checkpoint.rml"
+fi
 resume=()
 [ -f "$work/checkpoint.rml" ] && resume=(--resume "$work/checkpoint.rml")
 [ -n "${UNTIL:-}" ] && resume+=(--until "$UNTIL")
@@ -64,4 +75,4 @@ resume=()
 	--warmup "${WARMUP:-2}" --label-smoothing 0.1 --augment "${AUGMENT:-crop,flip}" -s 1 \
 	-j "${THREADS:-$(nproc)}" \
 	--checkpoint "$work/checkpoint.rml" --log "$work/train-log.jsonl" \
-	-o "$work/mvit-xxs-cifar10.rml"
+	--plot "$work/learning-curve.png" -o "$work/mvit-xxs-cifar10.rml"

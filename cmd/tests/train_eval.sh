@@ -11,7 +11,8 @@ rmlops-data take --classes airplane,frog --relabel "$d" -q -o "$tmp/two.rml"
 rmlops-data split --fraction 0.8 -s 1 "$tmp/two.rml" -o "$tmp/tr.rml" --rest "$tmp/va.rml" -q
 common=(-d "$tmp/tr.rml" --val "$tmp/va.rml" --arch mvit-tiny --batch 32 --optimizer adamw
 	--lr 0.005 -s 1 -j 1 -q)
-rmlops-train "${common[@]}" --epochs 4 -o "$tmp/m1.rml" --log "$tmp/log.jsonl"
+rmlops-train "${common[@]}" --epochs 4 -o "$tmp/m1.rml" --log "$tmp/log.jsonl" --plot "$tmp/c1.png"
+[ "$(head -c 4 "$tmp/c1.png" | od -An -c | tr -d ' ')" = '211PNG' ] || die "--plot wrote no PNG"; ok
 
 # The log: one JSON line per epoch with the documented keys, no NaN.
 [ "$(wc -l < "$tmp/log.jsonl")" -eq 4 ] || die "log lines"; ok
@@ -48,14 +49,16 @@ differ "$tmp/a1/m.rml" "$tmp/b1/m.rml"
 # --resume: the settings come from the checkpoint, the model equals the
 # uninterrupted one and so does the log (but for the timings).
 rmlops-train "${common[@]}" --epochs 4 --until 2 --checkpoint "$tmp/ck.rml" --log "$tmp/rl.jsonl" \
-	> "$tmp/until.out"
+	--plot "$tmp/c2.png" > "$tmp/until.out"
 [ ! -s "$tmp/until.out" ] || die "--until wrote a model"; ok
 rmlops-info --json "$tmp/ck.rml" | gq '"train.epoch":2' || die "checkpoint epoch"; ok
 rmlops-train -d "$tmp/tr.rml" --val "$tmp/va.rml" -j 1 -q --resume "$tmp/ck.rml" -o "$tmp/m2.rml" \
-	--log "$tmp/rl.jsonl"
+	--log "$tmp/rl.jsonl" --plot "$tmp/c2.png"
 same_content "$tmp/m1.rml" "$tmp/m2.rml"
 untimed() { sed 's/,"seconds".*//' "$1"; }
 cmp -s <(untimed "$tmp/log.jsonl") <(untimed "$tmp/rl.jsonl") || die "resumed log differs"; ok
+# The resumed run's curve starts at epoch 1 (read back from its log).
+cmp -s "$tmp/c1.png" "$tmp/c2.png" || die "resumed learning curve differs"; ok
 # A resumed fine-tuning run keeps training only what it trained.
 ft=(-d "$tmp/tr.rml" -m "$tmp/m1.rml" --adapters 2 --tune phi,W --batch 16 --lr 0.01 -s 1 -j 1 -q)
 rmlops-train "${ft[@]}" --epochs 2 -o "$tmp/ft.rml"

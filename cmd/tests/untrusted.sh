@@ -109,6 +109,8 @@ gq '"tensor"' "$tmp/log.jsonl" || die "--log - is not standard output"; ok
 [ ! -e "$tmp/-" ] || die "--log - made a file named '-'"; ok
 expect_fail 2 rmlops-eval -m "$m" -d "$tmp/s.rml" -P -
 expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --log - -o "$tmp/t.rml"
+expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --plot - -o "$tmp/t.rml"
+expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --plot "$tmp/s.rml" -o "$tmp/t.rml"
 expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --log "$tmp/s.rml" -o "$tmp/t.rml"
 expect_fail 2 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 --checkpoint "$tmp/c.rml" -o "$tmp/c.rml"
 expect_fail 1 rmlops-train -d "$tmp/s.rml" --arch mvit-tiny --epochs 1 -o "$tmp/no/such/dir/t.rml"

@@ -4,10 +4,16 @@
  * the tune list; an epoch's line with and without validation (0 images/s
  * for no time); the summary's JSON with null for NaN; and the recipe
  * parameters given beside --augment (set only with their item, the first
- * missing item named). Written out by hand here.
+ * missing item named). Written out by hand here. And the learning curve:
+ * read back from a log with null validation, the epochs beyond a resume
+ * dropped, malformed lines named by their number, a missing log empty;
+ * drawn as PNG, an empty curve refused.
  */
 #include <math.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,12 +88,79 @@ static void test_recipe_params(void **state)
 	assert_string_equal(rml_train_recipe_params(&s, 1, 1, 0, 0, 0, 0), "randaugment");
 }
 
+/* A temporary file holding text; its path in path (of 64 bytes). */
+static void write_temp(char *path, const char *text)
+{
+	snprintf(path, 64, "/tmp/rml-test-curve-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void test_curve_from_log(void **state)
+{
+	(void)state;
+	char line[512], text[2048] = "", path[64];
+	/* The log's own lines: epoch 2 without validation (null). */
+	for (int e = 1; e <= 3; e++) {
+		rml_train_log_line(line, sizeof line, e, 0.001 * e, 2.0 / e, 0.3 * e, e == 2 ? NAN : 0.25 * e,
+				   1.5, 10.0, 1000);
+		strcat(text, line);
+		strcat(text, "\n");
+	}
+	write_temp(path, text);
+	rml_train_curve c;
+	rml_train_curve_init(&c);
+	rml_error err = { 0 };
+	assert_int_equal(rml_train_curve_read_log(&c, path, 0, &err), RML_OK);
+	assert_int_equal(c.n, 3);
+	assert_true(c.epoch[2] == 3 && fabs(c.lr[2] - 0.003) < 1e-12 && fabs(c.loss[1] - 1.0) < 1e-12);
+	assert_true(fabs(c.train_acc[0] - 0.3) < 1e-12 && fabs(c.val_acc[2] - 0.75) < 1e-12);
+	assert_true(isnan(c.val_acc[1]));
+	/* A resumed run keeps only the checkpoint's epochs. */
+	rml_train_curve_free(&c);
+	assert_int_equal(rml_train_curve_read_log(&c, path, 2, &err), RML_OK);
+	assert_int_equal(c.n, 2);
+
+	/* Drawn; then an empty curve is refused. */
+	char png[80];
+	snprintf(png, sizeof png, "%s.png", path);
+	assert_int_equal(rml_train_curve_plot(&c, png, 10, &err), RML_OK);
+	FILE *fp = fopen(png, "rb");
+	assert_non_null(fp);
+	unsigned char sig[8];
+	assert_int_equal(fread(sig, 1, 8, fp), 8);
+	fclose(fp);
+	assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
+	unlink(png);
+	rml_train_curve_free(&c);
+	assert_int_equal(rml_train_curve_plot(&c, png, 10, &err), RML_ERR_ARG);
+	assert_int_equal(access(png, F_OK), -1);
+	unlink(path);
+
+	/* A line that is not the log's, named by its number. */
+	write_temp(path, "{\"epoch\":1,\"lr\":0.1,\"loss\":1,\"train_acc\":0.5,\"val_acc\":null}\n"
+			 "{\"epoch\":2,\"lr\":0.1,\"loss\":x,\"train_acc\":0.5,\"val_acc\":0.5}\n");
+	assert_int_equal(rml_train_curve_read_log(&c, path, 0, &err), RML_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, " line 2: not a training log line"));
+	rml_train_curve_free(&c);
+	unlink(path);
+
+	/* No log yet: nothing to read, not an error. */
+	assert_int_equal(rml_train_curve_read_log(&c, path, 0, &err), RML_OK);
+	assert_int_equal(c.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_differ),
 		cmocka_unit_test(test_epoch_and_json),
 		cmocka_unit_test(test_recipe_params),
+		cmocka_unit_test(test_curve_from_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
