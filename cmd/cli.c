@@ -231,6 +231,26 @@ static int opt_value(const cli_opt *t, int i)
 	return 0x10000 + i;
 }
 
+/* What follows getopt_long's own message about word, an option it
+ * refused. optopt is the value of an option it knows whose argument is
+ * missing or not wanted, the letter of an unknown short option, or 0
+ * for a long option it could not pick: none of the table's, or a prefix
+ * of several (an exact name is never ambiguous). */
+static const char *bad_option(const struct option *lo, const char *word)
+{
+	for (const struct option *e = lo; optopt && e->name; e++)
+		if (e->val == optopt)
+			return e->has_arg ? "missing argument" : "option takes no argument";
+	if (optopt || strncmp(word, "--", 2) != 0)
+		return "unknown option";
+	word += 2;
+	size_t len = strcspn(word, "=");
+	int matches = 0;
+	for (; lo->name; lo++)
+		matches += strncmp(lo->name, word, len) == 0;
+	return matches > 1 ? "ambiguous option" : "unknown option";
+}
+
 int cli_parse_args(const cli_parser *p, int argc, char **argv)
 {
 	struct option lo[CLI_MAX_OPTS + 1];
@@ -256,7 +276,7 @@ int cli_parse_args(const cli_parser *p, int argc, char **argv)
 		if (o == -1)
 			return 0;
 		if (o == '?')
-			return cli_usage_error("unknown option");
+			return cli_usage_error("%s", bad_option(lo, argv[optind - 1]));
 		const cli_opt *e = NULL;
 		if (idx >= 0)
 			e = &p->opts[idx];

@@ -223,12 +223,16 @@ static void test_unknown_and_missing(void **state)
 	assert_int_equal(run(&s, "--nope", NULL), CLI_EXIT_USAGE);
 	expect_message("unknown option");
 	assert_non_null(strstr(err_text, "'--nope'"));   /* getopt_long's line first */
+	assert_int_equal(run(&s, "--nope=3", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
 	assert_int_equal(run(&s, "-x", NULL), CLI_EXIT_USAGE);
 	expect_message("unknown option");
 	assert_int_equal(run(&s, "--count", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
+	expect_message("missing argument");
+	assert_int_equal(run(&s, "-c", NULL), CLI_EXIT_USAGE);
+	expect_message("missing argument");
 	assert_int_equal(run(&s, "--flag=1", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
+	expect_message("option takes no argument");
 	/* Parsing stops at the first bad option. */
 	assert_int_equal(run(&s, "--count", "0", "--by", "x", NULL), CLI_EXIT_USAGE);
 	assert_null(strstr(err_text, "--by"));
@@ -267,8 +271,10 @@ static void test_abbreviations(void **state)
 	assert_string_equal(s.last_name, "step-size");
 	/* Different options sharing a prefix are ambiguous. */
 	assert_int_equal(run(&s, "--s", "4", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
-	assert_int_equal(run(&s, "--f", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
+	assert_non_null(strstr(err_text, "'--s' is ambiguous"));   /* getopt_long's line first */
+	assert_int_equal(run(&s, "--f=1", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
 }
 
 static void test_shared(void **state)
