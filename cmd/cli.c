@@ -217,18 +217,13 @@ static int store_value(const char *opt, cli_kind kind, double lo, double hi, con
 	}
 }
 
-/* The getopt value of entry i: its letter, or one above the letters,
- * shared by the CLI_KIND_CALL entries of one id (see cli.h). */
+/* The getopt value of entry i: its letter, or one above the letters of
+ * its own, so that a prefix two entries share is ambiguous. */
 static int opt_value(const cli_opt *t, int i)
 {
 	if (t[i].kind == CLI_KIND_SHARED)
 		return t[i].id;
-	if (t[i].letter)
-		return t[i].letter;
-	for (int j = 0; t[i].kind == CLI_KIND_CALL && j < i; j++)
-		if (t[j].kind == CLI_KIND_CALL && t[j].id == t[i].id && !t[j].letter)
-			return 0x10000 + j;
-	return 0x10000 + i;
+	return t[i].letter ? t[i].letter : 0x10000 + i;
 }
 
 /* What follows getopt_long's own message about word, an option it

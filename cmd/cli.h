@@ -98,13 +98,12 @@ typedef struct {
  * a shared one) with a nonzero id (always, for CLI_CALL) is then handed
  * to the callback, call(base, entry, argument), which may check more,
  * set more, or do all the work, switching on entry->id; it returns 0,
- * or CLI_EXIT_USAGE after a usage message (cli_usage_error). CLI_CALL
- * entries with the same id count as one option to getopt_long, so that
- * an abbreviation they share picks the first, as one getopt value always
- * did. An option not in the table, a prefix of several, one missing its
- * argument or a flag given one is a usage error: "unknown option",
- * "ambiguous option", "missing argument" or "option takes no argument",
- * after getopt_long's own message.
+ * or CLI_EXIT_USAGE after a usage message (cli_usage_error). A long
+ * option may be shortened to a prefix no other entry shares. An option
+ * not in the table, a prefix of several, one missing its argument or a
+ * flag given one is a usage error: "unknown option", "ambiguous option",
+ * "missing argument" or "option takes no argument", after getopt_long's
+ * own message.
  * cli_opt_find and cli_opt_get read an entry back (a resumed run's
  * warnings about settings that differ).
  * Bounds are doubles: whole-number bounds stay below 2^53 (or are

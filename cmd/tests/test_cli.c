@@ -264,12 +264,13 @@ static void test_abbreviations(void **state)
 	/* Unique prefixes are the option. */
 	assert_int_equal(run(&s, "--cou", "3", "--frac", "1", NULL), 0);
 	assert_int_equal(s.count, 3);
-	/* Entries of one callback id are one option: the first is taken. */
-	assert_int_equal(run(&s, "--step", "4", NULL), 0);
-	assert_string_equal(s.last_name, "steps");
 	assert_int_equal(run(&s, "--step-", "4", NULL), 0);
 	assert_string_equal(s.last_name, "step-size");
-	/* Different options sharing a prefix are ambiguous. */
+	/* Different options sharing a prefix are ambiguous, also two of
+	 * one callback id. */
+	assert_int_equal(run(&s, "--step", "4", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
+	assert_int_equal(s.calls & 0xff, 0);
 	assert_int_equal(run(&s, "--s", "4", NULL), CLI_EXIT_USAGE);
 	expect_message("ambiguous option");
 	assert_non_null(strstr(err_text, "'--s' is ambiguous"));   /* getopt_long's line first */
