@@ -187,6 +187,20 @@ static int is_word(const char *words, const char *arg)
 	return 0;
 }
 
+/* As cli_parse_i64, for a CLI_F64 entry: a finite number within [lo, hi]. */
+static int parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+		cli_usage_error("%s wants a number from %g to %g, not '%s'", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Check arg as kind and store it at dst; opt is the option as messages
  * name it ("--count"). 0, or CLI_EXIT_USAGE after the message. */
 static int store_value(const char *opt, cli_kind kind, double lo, double hi, const char *words,
@@ -202,7 +216,7 @@ static int store_value(const char *opt, cli_kind kind, double lo, double hi, con
 		*(const char **)dst = arg;
 		return 0;
 	case CLI_KIND_F64:
-		return cli_parse_f64(opt, arg, lo, hi, (double *)dst) ? CLI_EXIT_USAGE : 0;
+		return parse_f64(opt, arg, lo, hi, (double *)dst) ? CLI_EXIT_USAGE : 0;
 	case CLI_KIND_I64:
 	case CLI_KIND_INT:
 		/* 2^63 does not fit an int64_t: it stands for INT64_MAX. */
@@ -384,19 +398,6 @@ int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_
 	if (errno || end == s || *end || v < lo || v > hi) {
 		cli_usage_error("%s wants a whole number from %lld to %lld, not '%s'", opt,
 				(long long)lo, (long long)hi, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-		cli_usage_error("%s wants a number from %g to %g, not '%s'", opt, lo, hi, s);
 		return -1;
 	}
 	*out = v;

@@ -243,10 +243,10 @@ void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
  * the entry and the result 0. */
 int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out);
 
-/* Strict number parsing for option values: the whole string must be a
- * number within [lo, hi]; otherwise a usage message naming the option. */
+/* Strict number parsing for an option value: the whole string must be a
+ * whole number within [lo, hi]; otherwise a usage message naming the
+ * option, and -1. */
 int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
-int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *out);
 
 /* Load path ("-" = stdin) and remember (role, sha256) for the provenance of
  * whatever this program writes next. Returns RML_OK or fills err. */
