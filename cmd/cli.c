@@ -426,22 +426,12 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 	if (n_inputs < CLI_MAX_INPUTS) {
 		snprintf(inputs[n_inputs].role, sizeof inputs[n_inputs].role, "%s", role);
 		memcpy(inputs[n_inputs].hash, hex, sizeof hex);
+		/* Lineage is copied into what this program writes. */
 		rml_file_init(&inputs[n_inputs].lineage);
-		/* Lineage is copied into what this program writes: escaped, so a
-		 * control character in one file does not travel on. */
-		const rml_kv *kv = rml_get(f, "lineage.history");
-		if (kv && kv->type == RML_KV_STR_ARRAY) {
-			char **esc = calloc(kv->n > 0 ? (size_t)kv->n : 1, sizeof *esc);
-			int64_t j = 0;
-			for (; esc && j < kv->n; j++)
-				if (!(esc[j] = strdup(cli_safe(kv->sa[j]))))
-					break;
-			if (esc && j == kv->n)
-				rml_set_str_array(&inputs[n_inputs].lineage, "lineage.history",
-						  (const char *const *)esc, kv->n);
-			for (int64_t i = 0; esc && i < j; i++)
-				free(esc[i]);
-			free(esc);
+		if ((st = rml_provenance_lineage(&inputs[n_inputs].lineage, f, err)) != RML_OK) {
+			rml_file_free(&inputs[n_inputs].lineage);
+			rml_file_free(f);
+			return st;
 		}
 		n_inputs++;
 	}
