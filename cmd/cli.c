@@ -572,6 +572,16 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 	return 0;
 }
 
+int cli_check_stdin(const char *const *ins, const char *const *in_opts, int n_in)
+{
+	for (int i = 0; i < n_in; i++)
+		for (int j = 0; ins[i] && !strcmp(ins[i], "-") && j < i; j++)
+			if (ins[j] && !strcmp(ins[j], "-"))
+				return cli_usage_error("%s and %s cannot both read standard input", in_opts[j],
+						       in_opts[i]);
+	return 0;
+}
+
 int cli_check_all_outputs(const char *const *outs, const char *const *out_opts, int n_out,
 			  unsigned binary, const char *const *ins, int n_in)
 {

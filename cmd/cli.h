@@ -283,6 +283,13 @@ rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *ro
 int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
 		      const char *const *ins, int n_in);
 
+/* Before any input is read: at most one of the inputs ins[0..n_in)
+ * (named by their options in_opts, for the message; NULL entries
+ * skipped) may be "-", since standard input can be read once. Returns 0,
+ * or CLI_EXIT_USAGE after the usage message "-m and -d cannot both read
+ * standard input" (the first two that are). */
+int cli_check_stdin(const char *const *ins, const char *const *in_opts, int n_in);
+
 /* All the checks of a program's outputs before any work starts: first
  * each output whose bit (1u << i) is set in binary, a binary file that
  * must not go to a terminal (cli_check_output), then cli_check_outputs

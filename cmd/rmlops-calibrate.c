@@ -135,12 +135,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return st;
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
-	const char *in[3] = { c->model, c->data, c->test };
+	const char *in[3] = { c->model, c->data, c->test }, *in_opts[3] = { "-m", "-d", "--test" };
 	const char *out[3] = { c->output ? c->output : "-", c->plot, c->rc_plot };
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
-			if (in[i] && in[j] && !strcmp(in[i], "-") && !strcmp(in[j], "-"))
-				return cli_usage_error("only one input can come from standard input");
+	if ((st = cli_check_stdin(in, in_opts, 3)) != 0)
+		return st;
 	for (int i = 1; i < 3; i++)
 		if (out[i] && !strcmp(out[i], "-"))
 			return cli_usage_error("pictures go to files, not standard output");

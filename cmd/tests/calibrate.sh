@@ -103,6 +103,8 @@ expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --ood gan
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --test-ood "$tmp/ood.rml"
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --per-class -1
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --sbo-dmin 0
+expect_fail 2 rmlops-calibrate -m "$m" -d - --test - < /dev/null
+gq -- '-d and --test cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --plot -
 expect_fail 2 rmlops-calibrate -m - -d - 
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" extra
