@@ -187,6 +187,20 @@ static int is_word(const char *words, const char *arg)
 	return 0;
 }
 
+/* As cli_parse_i64, for a CLI_F64 entry: a finite number within [lo, hi]. */
+static int parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+		cli_usage_error("%s wants a number from %g to %g, not '%s'", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Check arg as kind and store it at dst; opt is the option as messages
  * name it ("--count"). 0, or CLI_EXIT_USAGE after the message. */
 static int store_value(const char *opt, cli_kind kind, double lo, double hi, const char *words,
@@ -202,7 +216,7 @@ static int store_value(const char *opt, cli_kind kind, double lo, double hi, con
 		*(const char **)dst = arg;
 		return 0;
 	case CLI_KIND_F64:
-		return cli_parse_f64(opt, arg, lo, hi, (double *)dst) ? CLI_EXIT_USAGE : 0;
+		return parse_f64(opt, arg, lo, hi, (double *)dst) ? CLI_EXIT_USAGE : 0;
 	case CLI_KIND_I64:
 	case CLI_KIND_INT:
 		/* 2^63 does not fit an int64_t: it stands for INT64_MAX. */
@@ -217,18 +231,33 @@ static int store_value(const char *opt, cli_kind kind, double lo, double hi, con
 	}
 }
 
-/* The getopt value of entry i: its letter, or one above the letters,
- * shared by the CLI_KIND_CALL entries of one id (see cli.h). */
+/* The getopt value of entry i: its letter, or one above the letters of
+ * its own, so that a prefix two entries share is ambiguous. */
 static int opt_value(const cli_opt *t, int i)
 {
 	if (t[i].kind == CLI_KIND_SHARED)
 		return t[i].id;
-	if (t[i].letter)
-		return t[i].letter;
-	for (int j = 0; t[i].kind == CLI_KIND_CALL && j < i; j++)
-		if (t[j].kind == CLI_KIND_CALL && t[j].id == t[i].id && !t[j].letter)
-			return 0x10000 + j;
-	return 0x10000 + i;
+	return t[i].letter ? t[i].letter : 0x10000 + i;
+}
+
+/* What follows getopt_long's own message about word, an option it
+ * refused. optopt is the value of an option it knows whose argument is
+ * missing or not wanted, the letter of an unknown short option, or 0
+ * for a long option it could not pick: none of the table's, or a prefix
+ * of several (an exact name is never ambiguous). */
+static const char *bad_option(const struct option *lo, const char *word)
+{
+	for (const struct option *e = lo; optopt && e->name; e++)
+		if (e->val == optopt)
+			return e->has_arg ? "missing argument" : "option takes no argument";
+	if (optopt || strncmp(word, "--", 2) != 0)
+		return "unknown option";
+	word += 2;
+	size_t len = strcspn(word, "=");
+	int matches = 0;
+	for (; lo->name; lo++)
+		matches += strncmp(lo->name, word, len) == 0;
+	return matches > 1 ? "ambiguous option" : "unknown option";
 }
 
 int cli_parse_args(const cli_parser *p, int argc, char **argv)
@@ -256,7 +285,7 @@ int cli_parse_args(const cli_parser *p, int argc, char **argv)
 		if (o == -1)
 			return 0;
 		if (o == '?')
-			return cli_usage_error("unknown option");
+			return cli_usage_error("%s", bad_option(lo, argv[optind - 1]));
 		const cli_opt *e = NULL;
 		if (idx >= 0)
 			e = &p->opts[idx];
@@ -375,19 +404,6 @@ int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_
 	return 0;
 }
 
-int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-		cli_usage_error("%s wants a number from %g to %g, not '%s'", opt, lo, hi, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *err)
 {
 	char hex[65];
@@ -410,22 +426,12 @@ rml_status cli_load(rml_file *f, const char *path, const char *role, rml_error *
 	if (n_inputs < CLI_MAX_INPUTS) {
 		snprintf(inputs[n_inputs].role, sizeof inputs[n_inputs].role, "%s", role);
 		memcpy(inputs[n_inputs].hash, hex, sizeof hex);
+		/* Lineage is copied into what this program writes. */
 		rml_file_init(&inputs[n_inputs].lineage);
-		/* Lineage is copied into what this program writes: escaped, so a
-		 * control character in one file does not travel on. */
-		const rml_kv *kv = rml_get(f, "lineage.history");
-		if (kv && kv->type == RML_KV_STR_ARRAY) {
-			char **esc = calloc(kv->n > 0 ? (size_t)kv->n : 1, sizeof *esc);
-			int64_t j = 0;
-			for (; esc && j < kv->n; j++)
-				if (!(esc[j] = strdup(cli_safe(kv->sa[j]))))
-					break;
-			if (esc && j == kv->n)
-				rml_set_str_array(&inputs[n_inputs].lineage, "lineage.history",
-						  (const char *const *)esc, kv->n);
-			for (int64_t i = 0; esc && i < j; i++)
-				free(esc[i]);
-			free(esc);
+		if ((st = rml_provenance_lineage(&inputs[n_inputs].lineage, f, err)) != RML_OK) {
+			rml_file_free(&inputs[n_inputs].lineage);
+			rml_file_free(f);
+			return st;
 		}
 		n_inputs++;
 	}
@@ -563,6 +569,16 @@ int cli_check_outputs(const char *const *outs, const char *const *out_opts, int 
 		if (bad)
 			return CLI_EXIT_FAIL;
 	}
+	return 0;
+}
+
+int cli_check_stdin(const char *const *ins, const char *const *in_opts, int n_in)
+{
+	for (int i = 0; i < n_in; i++)
+		for (int j = 0; ins[i] && !strcmp(ins[i], "-") && j < i; j++)
+			if (ins[j] && !strcmp(ins[j], "-"))
+				return cli_usage_error("%s and %s cannot both read standard input", in_opts[j],
+						       in_opts[i]);
 	return 0;
 }
 

@@ -98,11 +98,12 @@ typedef struct {
  * a shared one) with a nonzero id (always, for CLI_CALL) is then handed
  * to the callback, call(base, entry, argument), which may check more,
  * set more, or do all the work, switching on entry->id; it returns 0,
- * or CLI_EXIT_USAGE after a usage message (cli_usage_error). CLI_CALL
- * entries with the same id count as one option to getopt_long, so that
- * an abbreviation they share picks the first, as one getopt value always
- * did. An option not in the table, or one missing its argument, is a
- * usage error ("unknown option", after getopt_long's own message).
+ * or CLI_EXIT_USAGE after a usage message (cli_usage_error). A long
+ * option may be shortened to a prefix no other entry shares. An option
+ * not in the table, a prefix of several, one missing its argument or a
+ * flag given one is a usage error: "unknown option", "ambiguous option",
+ * "missing argument" or "option takes no argument", after getopt_long's
+ * own message.
  * cli_opt_find and cli_opt_get read an entry back (a resumed run's
  * warnings about settings that differ).
  * Bounds are doubles: whole-number bounds stay below 2^53 (or are
@@ -242,10 +243,10 @@ void cli_subcommand_list(FILE *fp, const cli_subcommand *t, int width);
  * the entry and the result 0. */
 int cli_subcommand_pick(const cli_subcommand *t, const char *name, const cli_subcommand **out);
 
-/* Strict number parsing for option values: the whole string must be a
- * number within [lo, hi]; otherwise a usage message naming the option. */
+/* Strict number parsing for an option value: the whole string must be a
+ * whole number within [lo, hi]; otherwise a usage message naming the
+ * option, and -1. */
 int cli_parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
-int cli_parse_f64(const char *opt, const char *s, double lo, double hi, double *out);
 
 /* Load path ("-" = stdin) and remember (role, sha256) for the provenance of
  * whatever this program writes next. Returns RML_OK or fills err. */
@@ -281,6 +282,13 @@ rml_status cli_load_dataset_fit(rml_dataset *d, const char *path, const char *ro
  * returns 0 when all is well, 2 (usage) or 1 (cannot write) otherwise. */
 int cli_check_outputs(const char *const *outs, const char *const *out_opts, int n_out,
 		      const char *const *ins, int n_in);
+
+/* Before any input is read: at most one of the inputs ins[0..n_in)
+ * (named by their options in_opts, for the message; NULL entries
+ * skipped) may be "-", since standard input can be read once. Returns 0,
+ * or CLI_EXIT_USAGE after the usage message "-m and -d cannot both read
+ * standard input" (the first two that are). */
+int cli_check_stdin(const char *const *ins, const char *const *in_opts, int n_in);
 
 /* All the checks of a program's outputs before any work starts: first
  * each output whose bit (1u << i) is set in binary, a binary file that

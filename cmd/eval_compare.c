@@ -141,10 +141,6 @@ static int measure(const struct eval_compare *c, side *sa, side *sb, rml_dataset
 			return CLI_EXIT_FAIL;
 		}
 	} else {
-		if (!strcmp(c->a->data, "-") && (!strcmp(c->a->model, "-") || !strcmp(c->a->against, "-"))) {
-			rml_errorf(err, RML_ERR_ARG, "the models and the data cannot share standard input");
-			return CLI_EXIT_FAIL;
-		}
 		if (cli_load(&sa->f, c->a->data, "data", err) || rml_dataset_from_file(d, &sa->f, err))
 			return CLI_EXIT_FAIL;
 		rml_file_free(&sa->f);

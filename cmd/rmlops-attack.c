@@ -118,27 +118,26 @@ static void usage(void)
 	       "    --queries 10,100,1000,5000 --plot queries.png\n");
 }
 
-/* Attack settings (SET) go to c->sets under the option's name. Each has
- * an id of its own: settings sharing an abbreviation ("--step": --steps
- * or --step-size) are then ambiguous, as any two options are, instead of
- * the first quietly taking it. */
+/* Attack settings (SET) go to c->sets under the option's name. Settings
+ * sharing an abbreviation ("--step": --steps or --step-size) are
+ * ambiguous, as any two options are. */
 #define F(f) offsetof(struct cmdline, f)
-#define SET(name, id) CLI_CALL(name, 0, id)
+#define SET(name) CLI_CALL(name, 0, 1)
 static const cli_opt options[] = {
 	CLI_STR("model", 'm', F(a.model)), CLI_STR("adapter-file", 'a', F(adapters)),
 	CLI_STR("data", 'd', F(a.data)), CLI_STR("output", 'o', F(a.output)),
-	SET("attack", 1), CLI_STR("config", 0, F(a.config)),
-	CLI_STR("name", 0, F(a.name)), SET("norm", 2),
+	SET("attack"), CLI_STR("config", 0, F(a.config)),
+	CLI_STR("name", 0, F(a.name)), SET("norm"),
 	CLI_STR("eps", 0, F(a.eps_list)), CLI_STR("pixels", 0, F(a.pixels_list)),
-	SET("target", 3), SET("steps", 4), SET("step-size", 5), SET("restarts", 6),
-	SET("random-start", 7), SET("generations", 8), SET("popsize", 9), SET("search", 10),
-	SET("fitness", 11), SET("sigma0", 12), SET("de-f", 13), SET("de-cr", 14),
-	SET("min-search", 15), CLI_STR("clean", 0, F(a.clean)), CLI_STR("sheet", 0, F(sheet)),
+	SET("target"), SET("steps"), SET("step-size"), SET("restarts"),
+	SET("random-start"), SET("generations"), SET("popsize"), SET("search"),
+	SET("fitness"), SET("sigma0"), SET("de-f"), SET("de-cr"),
+	SET("min-search"), CLI_STR("clean", 0, F(a.clean)), CLI_STR("sheet", 0, F(sheet)),
 	CLI_I64("sheet-count", 0, F(sheet_count), 1, 1000),
 	CLI_F64("amplify", 0, F(amplify), 0, 255),
 	CLI_STR("plot", 0, F(a.plot)), CLI_I64("batch", 0, F(batch), 1, 65536),
-	SET("loss", 16), SET("tile", 17), SET("preset", 18), CLI_STR("queries", 0, F(a.queries_list)),
-	SET("p-init", 19), CLI_SHARED_ALL, CLI_END,
+	SET("loss"), SET("tile"), SET("preset"), CLI_STR("queries", 0, F(a.queries_list)),
+	SET("p-init"), CLI_SHARED_ALL, CLI_END,
 };
 #undef SET
 #undef F

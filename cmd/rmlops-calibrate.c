@@ -135,12 +135,10 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return st;
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
-	const char *in[3] = { c->model, c->data, c->test };
+	const char *in[3] = { c->model, c->data, c->test }, *in_opts[3] = { "-m", "-d", "--test" };
 	const char *out[3] = { c->output ? c->output : "-", c->plot, c->rc_plot };
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
-			if (in[i] && in[j] && !strcmp(in[i], "-") && !strcmp(in[j], "-"))
-				return cli_usage_error("only one input can come from standard input");
+	if ((st = cli_check_stdin(in, in_opts, 3)) != 0)
+		return st;
 	for (int i = 1; i < 3; i++)
 		if (out[i] && !strcmp(out[i], "-"))
 			return cli_usage_error("pictures go to files, not standard output");
@@ -195,20 +193,11 @@ static rml_status on_stage(void *ctx, rml_calibrate_stage s, const rml_calibrate
 static rml_status load_dataset(const char *path, const char *role, rml_dataset *d,
 			       const rml_model *m, int need_labels, rml_error *err)
 {
-	/* Out-of-distribution images carry classes of their own. */
 	if (need_labels)
 		return cli_load_dataset_fit(d, path, role, m, 1, err);
+	/* Out-of-distribution images carry classes of their own: their shape only. */
 	rml_status st = cli_load_dataset(d, path, role, err);
-	if (st)
-		return st;
-	int h, w, c;
-	rml_model_input_shape(m, &h, &w, &c);
-	if (d->h != h || d->w != w || d->c != c)
-		return rml_errorf(err, RML_ERR_MISMATCH, "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld",
-				  h, w, c, path, (long long)d->h, (long long)d->w, (long long)d->c);
-	if (d->n < 1)
-		return rml_errorf(err, RML_ERR_ARG, "%s holds no images", path);
-	return RML_OK;
+	return st ? st : rml_dataset_fit_shape(d, m, path, err);
 }
 
 int main(int argc, char **argv)

@@ -114,7 +114,11 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	c->a.fault = (given & G_FAULT) != 0;
 	c->a.n_rules = c->cmp.n_rules;
 	rml_error err = { 0 };
-	return rml_eval_args_check(&c->a, &err) ? cli_usage_error("%s", err.msg) : 0;
+	if (rml_eval_args_check(&c->a, &err))
+		return cli_usage_error("%s", err.msg);
+	/* --compare reads a second model. */
+	const char *ins[] = { c->a.model, c->a.against, c->a.data }, *opts[] = { "-m", "--compare", "-d" };
+	return c->a.against ? cli_check_stdin(ins, opts, 3) : 0;
 }
 
 /* Write a report built in o to standard output and empty o; out of

@@ -122,9 +122,8 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 		return cli_usage_error("--ber needs a bit-level fault (bitflip, stuck0, stuck1)");
 	if (c->spec.unit == RML_FAULT_UNIT_GRAD_TOPK && !c->data)
 		return cli_usage_error("--unit grad-topk needs --data for the gradients");
-	if (c->data && c->model && strcmp(c->data, "-") == 0 && strcmp(c->model, "-") == 0)
-		return cli_usage_error("model and data cannot both come from standard input");
-	return 0;
+	const char *ins[] = { c->model, c->data }, *opts[] = { "-m", "-d" };
+	return cli_check_stdin(ins, opts, 2);
 }
 
 int main(int argc, char **argv)

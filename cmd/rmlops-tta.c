@@ -156,8 +156,9 @@ static int parse_args(int argc, char **argv, struct cmdline *c)
 	c->s.have_threshold = !!(given & G_THRESHOLD);
 	if (!c->model || !c->data)
 		return cli_usage_error("give -m MODEL and -d DATA");
-	if (!strcmp(c->model, "-") && !strcmp(c->data, "-"))
-		return cli_usage_error("model and data cannot both come from standard input");
+	const char *ins[] = { c->model, c->data }, *opts[] = { "-m", "-d" };
+	if ((st = cli_check_stdin(ins, opts, 2)) != 0)
+		return st;
 	if (!c->have_mode)
 		t->continual = t->method == RML_TTA_TENT;
 	if (t->method == RML_TTA_MEMO && c->have_batch)

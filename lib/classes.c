@@ -58,8 +58,8 @@ rml_status rml_classes_match(rml_dataset *d, const char *const *model_names, int
 	return st;
 }
 
-rml_status rml_dataset_fit_model(rml_dataset *d, const rml_model *m, int need_labels,
-				 const char *what, rml_error *err)
+rml_status rml_dataset_fit_shape(const rml_dataset *d, const rml_model *m, const char *what,
+				 rml_error *err)
 {
 	if (!what)
 		what = "the data";
@@ -71,6 +71,17 @@ rml_status rml_dataset_fit_model(rml_dataset *d, const rml_model *m, int need_la
 		return rml_errorf(err, RML_ERR_MISMATCH,
 				  "the model takes %dx%dx%d images, %s holds %lldx%lldx%lld", h, w, c,
 				  what, (long long)d->h, (long long)d->w, (long long)d->c);
+	return RML_OK;
+}
+
+rml_status rml_dataset_fit_model(rml_dataset *d, const rml_model *m, int need_labels,
+				 const char *what, rml_error *err)
+{
+	if (!what)
+		what = "the data";
+	rml_status st = rml_dataset_fit_shape(d, m, what, err);
+	if (st)
+		return st;
 	if (need_labels) {
 		int64_t i = 0;
 		while (i < d->n && d->labels[i] < 0)

@@ -2,8 +2,9 @@
  * classes.h — pairing a dataset with a model's classes by name, so a
  * label means the same class to both. A dataset whose class names are
  * some of the model's, in any order, is mapped onto the model's class
- * indices; a name the model does not know is refused. Not here: the
- * shapes of images (each program checks those), relabelling on purpose
+ * indices; a name the model does not know is refused. Also whether the
+ * model takes the images' shape (rml_dataset_fit_shape), the checks a
+ * program makes before pairing the two. Not here: relabelling on purpose
  * (rmlops-data take --relabel).
  */
 #ifndef RML_CLASSES_H
@@ -24,11 +25,19 @@
 rml_status rml_classes_match(rml_dataset *d, const char *const *model_names, int k,
 			     const char *what, rml_error *err);
 
+/* That model m can take the images of dataset d (named what in
+ * messages), whatever their classes: d holds images ("what holds no
+ * images"), of the model's input shape ("the model takes 32x32x3
+ * images, what holds 28x28x1"). For images whose classes are their own
+ * (out-of-distribution data). */
+rml_status rml_dataset_fit_shape(const rml_dataset *d, const rml_model *m, const char *what,
+				 rml_error *err);
+
 /* Everything a program checks before it pairs model m with dataset d
- * (named what in messages): d holds images, of the model's input shape;
- * its classes are matched as by rml_classes_match (d is mapped onto the
- * model's classes); and, when need_labels, at least one image carries a
- * label (a metric or a loss needs labels). */
+ * (named what in messages): rml_dataset_fit_shape; its classes are
+ * matched as by rml_classes_match (d is mapped onto the model's classes);
+ * and, when need_labels, at least one image carries a label (a metric or
+ * a loss needs labels). */
 rml_status rml_dataset_fit_model(rml_dataset *d, const rml_model *m, int need_labels,
 				 const char *what, rml_error *err);
 

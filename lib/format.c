@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outtext.h"
+
 static const uint8_t MAGIC[8] = { 0x89, 'R', 'M', 'L', '\r', '\n', 0x1a, '\n' };
 static const uint8_t END_MARK[8] = { 'R', 'M', 'L', 'E', 'N', 'D', 0, 0 };
 #define CHUNK ((size_t)16 << 20)
@@ -1363,6 +1365,33 @@ rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 	free(entry.p);
 	if (st)
 		return rml_errorf(err, st, "cannot record provenance: %s", rml_strerror(st));
+	return RML_OK;
+}
+
+rml_status rml_provenance_lineage(rml_file *dst, const rml_file *src, rml_error *err)
+{
+	const rml_kv *kv = rml_get(src, "lineage.history");
+	if (!kv || kv->type != RML_KV_STR_ARRAY)
+		return RML_OK;
+	/* The escaped entries one after another, each ended by a NUL. */
+	rml_outbuf b;
+	rml_outbuf_init(&b);
+	for (int64_t i = 0; i < kv->n; i++) {
+		rml_out_safe(&b, kv->sa[i]);
+		rml_outbuf_add(&b, NULL, 1);
+	}
+	const char **v = calloc(kv->n > 0 ? (size_t)kv->n : 1, sizeof *v);
+	rml_status st = b.failed || !v ? RML_ERR_NOMEM : RML_OK;
+	for (int64_t i = 0, at = 0; !st && i < kv->n; i++) {
+		v[i] = (const char *)b.data + at;
+		at += (int64_t)strlen(v[i]) + 1;
+	}
+	if (!st)
+		st = rml_set_str_array(dst, "lineage.history", v, kv->n);
+	free(v);
+	rml_outbuf_free(&b);
+	if (st)
+		return rml_errorf(err, st, "cannot keep the input's lineage: %s", rml_strerror(st));
 	return RML_OK;
 }
 

@@ -178,6 +178,14 @@ rml_status rml_provenance_stamp(rml_file *out, const char *program, int argc,
 				const rml_file *const *parents, int n_parents,
 				rml_error *err);
 
+/* dst (initialised) takes the lineage.history of src, an input just read,
+ * as rml_provenance_stamp's parents want it: each entry with control
+ * characters and backslashes escaped as reports escape text (rml_out_safe,
+ * outtext.h), so that a control character in one file does not travel on
+ * into every file made from it. A src without a history, or with one that
+ * is not a list of strings, leaves dst as it is. */
+rml_status rml_provenance_lineage(rml_file *dst, const rml_file *src, rml_error *err);
+
 /* The digest f's provenance records for its input of this role: the text
  * after "<role>=" of the first such entry of provenance.inputs
  * ("sha256:<hex>"), or NULL when it records none. */

@@ -591,6 +591,18 @@ rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, cons
 	return RML_OK;
 }
 
+rml_status rml_train_ema_eval_from_file(const rml_file *f, int *ema_eval, rml_error *err)
+{
+	if (!rml_get(f, "train.ema_eval"))
+		return RML_OK;
+	int64_t v;
+	if (rml_get_i64(f, "train.ema_eval", &v, NULL) || (v != 0 && v != 1))
+		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.ema_eval is not 0 or 1");
+	if (v)
+		*ema_eval = 1;
+	return RML_OK;
+}
+
 rml_status rml_train_state_check(const rml_file *f, rml_error *err)
 {
 	if (!rml_get(f, "train.epoch"))
@@ -605,7 +617,10 @@ rml_status rml_train_state_check(const rml_file *f, rml_error *err)
 	rml_train_settings s = { .epochs = 1, .batch = 1, .opt = RML_OPT_SGD };
 	rml_train_settings was;
 	unsigned differ;
-	return rml_train_settings_resume(&s, 0, f, &differ, &was, err);
+	int ema_eval = 0;
+	if ((st = rml_train_settings_resume(&s, 0, f, &differ, &was, err)) != RML_OK)
+		return st;
+	return rml_train_ema_eval_from_file(f, &ema_eval, err);
 }
 
 /* ---- training recipes in settings ------------------------------------------ */

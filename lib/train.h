@@ -299,9 +299,16 @@ rml_status rml_train_checkpoint_check(const rml_file *f, const char *digest, int
 rml_status rml_train_settings_resume(rml_train_settings *s, unsigned given, const rml_file *f,
 				     unsigned *differ, rml_train_settings *was, rml_error *err);
 
+/* Whether the run of checkpoint f validates and writes the weights'
+ * average (train.ema_eval, which rml_train_run_checkpoint writes): 1 sets
+ * *ema_eval, 0 or none leaves it as it is; anything else is
+ * RML_ERR_FORMAT "the checkpoint's train.ema_eval is not 0 or 1". */
+rml_status rml_train_ema_eval_from_file(const rml_file *f, int *ema_eval, rml_error *err);
+
 /* Check the training settings and optimiser state a model file carries
- * without resuming: rml_train_settings_resume's checks, and train.epoch.
- * A file without training keys passes. (For readers that only look.) */
+ * without resuming: rml_train_settings_resume's checks, train.epoch and
+ * train.ema_eval. A file without training keys passes. (For readers that
+ * only look.) */
 rml_status rml_train_state_check(const rml_file *f, rml_error *err);
 
 /* ---- a whole run ------------------------------------------------------------

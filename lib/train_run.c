@@ -54,19 +54,6 @@ rml_status rml_train_args_check(const rml_train_args *a, rml_train_settings *s, 
 	return msg ? rml_errorf(err, RML_ERR_ARG, "%s", msg) : RML_OK;
 }
 
-/* Whether the run validates and writes the average: 1 or absent (0). */
-static rml_status ema_eval_from_file(const rml_file *ck, int *ema_eval, rml_error *err)
-{
-	if (!rml_get(ck, "train.ema_eval"))
-		return RML_OK;
-	int64_t v;
-	if (rml_get_i64(ck, "train.ema_eval", &v, NULL) || (v != 0 && v != 1))
-		return rml_errorf(err, RML_ERR_FORMAT, "the checkpoint's train.ema_eval is not 0 or 1");
-	if (v)
-		*ema_eval = 1;
-	return RML_OK;
-}
-
 rml_status rml_train_run_resume(rml_train_run *r, rml_train_settings *s, rml_train_args *a,
 				const rml_file *ck, rml_outbuf *warn, rml_error *err)
 {
@@ -86,7 +73,7 @@ rml_status rml_train_run_resume(rml_train_run *r, rml_train_settings *s, rml_tra
 	unsigned differ;
 	rml_train_settings was;
 	if ((st = rml_train_settings_resume(s, a->given, ck, &differ, &was, err)) ||
-	    (st = ema_eval_from_file(ck, &a->ema_eval, err)))
+	    (st = rml_train_ema_eval_from_file(ck, &a->ema_eval, err)))
 		return st;
 	rml_train_differ_text(warn, s, &was, differ);
 	return RML_OK;

@@ -103,6 +103,8 @@ expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --ood gan
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --test-ood "$tmp/ood.rml"
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --per-class -1
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --sbo-dmin 0
+expect_fail 2 rmlops-calibrate -m "$m" -d - --test - < /dev/null
+gq -- '-d and --test cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" --plot -
 expect_fail 2 rmlops-calibrate -m - -d - 
 expect_fail 2 rmlops-calibrate -m "$m" -d "$tmp/cal.rml" extra
@@ -115,6 +117,13 @@ expect_fail 1 rmlops-calibrate -m "$m" -d "$tmp/gray.rml" -j 1 -o "$tmp/x.rml"
 grep -q 'the model takes 32x32x3 images' "$tmp/err" || die "message for geometry"; ok
 expect_fail 1 rmlops-calibrate -m "$tmp/cal.rml" -d "$tmp/cal.rml" -o "$tmp/x.rml"
 expect_fail 1 run -m "$m" --test "$tmp/gray.rml" --ood none -o "$tmp/x.rml"
+# Out-of-distribution test images keep classes of their own, not a shape
+# of their own.
+rmlops-data import cifar100 "$td/cifar100-bin" -q -o "$tmp/c100.rml"
+run --test "$tmp/test.rml" --test-ood "$tmp/c100.rml" --ood none --json -q -o "$tmp/x.rml" > /dev/null
+rm "$tmp/x.rml"; ok
+expect_fail 1 run --test "$tmp/test.rml" --test-ood "$tmp/gray.rml" --ood none -o "$tmp/x.rml"
+gq "the model takes 32x32x3 images, $tmp/gray.rml holds 28x28x1" "$tmp/err" || die "OOD geometry"; ok
 [ ! -e "$tmp/x.rml" ] || die "a failed run left a file"; ok
 # A hostile calibrator inside a model file is refused when read.
 python3 - "$tmp/c1.rml" "$tmp/bad.rml" 2> /dev/null <<'EOF' || true

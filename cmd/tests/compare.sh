@@ -147,4 +147,6 @@ expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --bootstrap -1
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --binning mass
 expect_fail 2 rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$m20" --sweep bits
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --repeat 2
+expect_fail 2 rmlops-eval -m "$m" -d - --compare - < /dev/null
+gq -- '--compare and -d cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
 echo "compare: $checks checks passed"

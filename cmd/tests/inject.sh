@@ -116,6 +116,8 @@ expect_fail 2 rmlops-inject --rate 2 -m "$tmp/m.rml"
 expect_fail 2 rmlops-inject --fault melt -m "$tmp/m.rml"
 expect_fail 2 rmlops-inject --bits 40 -m "$tmp/m.rml"
 expect_fail 2 rmlops-inject --ber 0.1 --fault zero -m "$tmp/m.rml"
+expect_fail 2 rmlops-inject -d - < /dev/null   # -m is standard input by default
+gq -- '-m and -d cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
 expect_fail 1 rmlops-inject --target phi -m "$tmp/m.rml" -o "$tmp/x.rml"
 expect_fail 1 rmlops-inject --target 'nothing.*' -m "$tmp/m.rml" -o "$tmp/x.rml"
 expect_fail 1 rmlops-inject -m "$tmp/small.rml" -o "$tmp/x.rml"

@@ -5,7 +5,7 @@
  * operands; the shared input/output entries (CLI_MODEL_IO); the escaping
  * of cli_safe; the stop signal catcher (cli_catch_stop); the helpers
  * of the programs' repeated steps (operands left over, reports, output
- * checks, saving what was made). Messages are caught by pointing stderr
+ * checks, one standard input, saving what was made). Messages are caught by pointing stderr
  * at a memory stream.
  */
 #include <setjmp.h>
@@ -223,12 +223,16 @@ static void test_unknown_and_missing(void **state)
 	assert_int_equal(run(&s, "--nope", NULL), CLI_EXIT_USAGE);
 	expect_message("unknown option");
 	assert_non_null(strstr(err_text, "'--nope'"));   /* getopt_long's line first */
+	assert_int_equal(run(&s, "--nope=3", NULL), CLI_EXIT_USAGE);
+	expect_message("unknown option");
 	assert_int_equal(run(&s, "-x", NULL), CLI_EXIT_USAGE);
 	expect_message("unknown option");
 	assert_int_equal(run(&s, "--count", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
+	expect_message("missing argument");
+	assert_int_equal(run(&s, "-c", NULL), CLI_EXIT_USAGE);
+	expect_message("missing argument");
 	assert_int_equal(run(&s, "--flag=1", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
+	expect_message("option takes no argument");
 	/* Parsing stops at the first bad option. */
 	assert_int_equal(run(&s, "--count", "0", "--by", "x", NULL), CLI_EXIT_USAGE);
 	assert_null(strstr(err_text, "--by"));
@@ -260,15 +264,18 @@ static void test_abbreviations(void **state)
 	/* Unique prefixes are the option. */
 	assert_int_equal(run(&s, "--cou", "3", "--frac", "1", NULL), 0);
 	assert_int_equal(s.count, 3);
-	/* Entries of one callback id are one option: the first is taken. */
-	assert_int_equal(run(&s, "--step", "4", NULL), 0);
-	assert_string_equal(s.last_name, "steps");
 	assert_int_equal(run(&s, "--step-", "4", NULL), 0);
 	assert_string_equal(s.last_name, "step-size");
-	/* Different options sharing a prefix are ambiguous. */
+	/* Different options sharing a prefix are ambiguous, also two of
+	 * one callback id. */
+	assert_int_equal(run(&s, "--step", "4", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
+	assert_int_equal(s.calls & 0xff, 0);
 	assert_int_equal(run(&s, "--s", "4", NULL), CLI_EXIT_USAGE);
-	expect_message("unknown option");
-	assert_int_equal(run(&s, "--f", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
+	assert_non_null(strstr(err_text, "'--s' is ambiguous"));   /* getopt_long's line first */
+	assert_int_equal(run(&s, "--f=1", NULL), CLI_EXIT_USAGE);
+	expect_message("ambiguous option");
 }
 
 static void test_shared(void **state)
@@ -489,6 +496,32 @@ static void test_check_all_outputs(void **state)
 	}
 }
 
+/* One standard input for all the inputs: the first two that are "-"
+ * named by their options; absent inputs and files are fine. */
+static void test_check_stdin(void **state)
+{
+	(void)state;
+	const char *opts[] = { "-m", "-a", "-d", "--test" };
+	const char *ins1[] = { "-", NULL, "d.rml", "-" };
+	catch_stderr();
+	int st = cli_check_stdin(ins1, opts, 4);
+	release_stderr();
+	assert_int_equal(st, CLI_EXIT_USAGE);
+	expect_message("-m and --test cannot both read standard input");
+	const char *ins2[] = { "m.rml", "-", "-", "-" };
+	catch_stderr();
+	st = cli_check_stdin(ins2, opts, 4);
+	release_stderr();
+	assert_int_equal(st, CLI_EXIT_USAGE);
+	expect_message("-a and -d cannot both read standard input");
+	const char *ins3[] = { NULL, NULL, "-", "t.rml" };
+	catch_stderr();
+	st = cli_check_stdin(ins3, opts, 4);
+	release_stderr();
+	assert_int_equal(st, 0);
+	assert_string_equal(err_text, "");
+}
+
 /* A file whose making failed is not saved, only freed, and the making's
  * status comes back. */
 static void test_save_made_failed(void **state)
@@ -545,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_no_operands),
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_check_all_outputs),
+		cmocka_unit_test(test_check_stdin),
 		cmocka_unit_test(test_save_made_failed),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

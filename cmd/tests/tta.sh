@@ -89,6 +89,8 @@ expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --lr nan
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adam --momentum 0.9
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamw --momentum 0.9
 expect_fail 2 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamx
+expect_fail 2 t -m - -d - < /dev/null
+gq -- '-m and -d cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
 # adamw and its earlier name adam are the same optimiser.
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adamw -q > "$tmp/aw.rml"
 t -m "$tmp/m.rml" -d "$tmp/small.rml" --optimizer adam -q > "$tmp/a.rml"

@@ -19,29 +19,16 @@
 #include <cmocka.h>
 
 #include "attack_run.h"
+#include "fixtures.h"
 #include "outtext.h"
 
-static rml_model *tiny(void)
-{
-	rml_model_config mc = { "mvit-tiny", 10, 0, 5 };
-	rml_model *m = NULL;
-	assert_int_equal(rml_model_create(&m, &mc, NULL), RML_OK);
-	return m;
-}
-
-/* n random labelled images of 32 x 32 x 3, ten named classes. */
+/* n random images of ten classes (fixtures.h), named as a loaded
+ * dataset's are: verify writes them to a file, and create's sheet takes
+ * its names from the data. */
 static void random_set(rml_dataset *d, int64_t n, uint64_t seed)
 {
-	rml_dataset_init(d);
-	assert_int_equal(rml_dataset_alloc(d, n, 32, 32, 3, NULL), RML_OK);
-	const char *names[10] = { "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9" };
-	assert_int_equal(rml_dataset_set_classes(d, names, 10, NULL), RML_OK);
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t j = 0; j < n * 32 * 32 * 3; j++)
-		d->images[j] = (uint8_t)rml_rng_below(&r, 256);
-	for (int64_t i = 0; i < n; i++)
-		d->labels[i] = (int32_t)rml_rng_below(&r, 10);
+	rml_fx_random_set(d, n, 10, seed);
+	assert_int_equal(rml_dataset_set_classes(d, NULL, 10, NULL), RML_OK);
 }
 
 /* A job of the tiny model and 12 images, its list made for a with the
@@ -51,7 +38,7 @@ static rml_status job_for(rml_attack_job *j, const rml_attack_args *a, const cha
 {
 	rml_attack_sets s = { 0 };
 	rml_attack_job_init(j);
-	j->m = tiny();
+	j->m = rml_fx_tiny(10, 0, 5);
 	random_set(&j->d, 12, 3);
 	for (; kv && kv[0]; kv += 2)
 		assert_int_equal(rml_attack_sets_add(&s, kv[0], kv[1], NULL), RML_OK);

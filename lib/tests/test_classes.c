@@ -3,7 +3,9 @@
  * (classes.h): the identity leaves labels alone, a subset in another order
  * is mapped onto the model's indices (unknown labels stay unknown), an
  * unknown or repeated name is refused without changing the dataset, and a
- * model without names pairs by index and count.
+ * model without names pairs by index and count; a dataset fitted to a
+ * model (an untrained mvit-tiny): its images' count and shape, whatever
+ * its classes, then its classes and labels.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "classes.h"
+#include "fixtures.h"
 
 static const char *const model[] = { "airplane", "cat", "ship", "truck" };
 
@@ -86,6 +89,48 @@ static void test_unnamed_model(void **state)
 	rml_dataset_free(&d);
 }
 
+static void test_fit(void **state)
+{
+	(void)state;
+	rml_model *m = rml_fx_tiny(4, 0, 3);
+	rml_error err = { 0 };
+	assert_int_equal(rml_model_set_class_names(m, model, 4, &err), RML_OK);
+	/* Images of another shape, none at all. */
+	rml_dataset d;
+	make(&d, model, 4);
+	assert_int_equal(rml_dataset_fit_shape(&d, m, "small.rml", &err), RML_ERR_MISMATCH);
+	assert_string_equal(err.msg, "the model takes 32x32x3 images, small.rml holds 2x2x3");
+	assert_int_equal(rml_dataset_fit_model(&d, m, 0, "small.rml", &err), RML_ERR_MISMATCH);
+	assert_string_equal(err.msg, "the model takes 32x32x3 images, small.rml holds 2x2x3");
+	rml_dataset_free(&d);
+	rml_fx_random_set(&d, 0, 4, 1);
+	assert_int_equal(rml_dataset_fit_shape(&d, m, NULL, &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "the data holds no images");
+	rml_dataset_free(&d);
+	/* Classes of their own: the shape fits, the classes do not. */
+	static const char *const other[] = { "dog", "frog" };
+	rml_fx_random_set(&d, 6, 2, 1);
+	assert_int_equal(rml_dataset_set_classes(&d, other, 2, &err), RML_OK);
+	assert_int_equal(rml_dataset_fit_shape(&d, m, "ood.rml", &err), RML_OK);
+	assert_int_equal(rml_dataset_fit_model(&d, m, 0, "ood.rml", &err), RML_ERR_MISMATCH);
+	assert_string_equal(err.msg, "ood.rml: class 'dog' is not one of the model's 4 classes");
+	rml_dataset_free(&d);
+	/* Some of the model's classes fit, mapped; labels when they are needed. */
+	static const char *const some[] = { "ship", "cat" };
+	rml_fx_random_set(&d, 6, 2, 1);
+	assert_int_equal(rml_dataset_set_classes(&d, some, 2, &err), RML_OK);
+	assert_int_equal(rml_dataset_fit_model(&d, m, 1, "d.rml", &err), RML_OK);
+	assert_int_equal(d.labels[0], 2);
+	assert_int_equal(d.labels[1], 1);
+	for (int i = 0; i < 6; i++)
+		d.labels[i] = -1;
+	assert_int_equal(rml_dataset_fit_model(&d, m, 0, "d.rml", &err), RML_OK);
+	assert_int_equal(rml_dataset_fit_model(&d, m, 1, "d.rml", &err), RML_ERR_ARG);
+	assert_string_equal(err.msg, "d.rml has no labelled images: nothing to measure");
+	rml_dataset_free(&d);
+	rml_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +138,7 @@ int main(void)
 		cmocka_unit_test(test_subset_reordered),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_unnamed_model),
+		cmocka_unit_test(test_fit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -507,6 +507,52 @@ static void test_provenance(void **state)
 	rml_file_free(&out);
 }
 
+/* An input's history as a parent of the next stamp: escaped entry by
+ * entry (control characters, C1 controls in UTF-8, backslashes), plain
+ * entries as they are; no history, or one of another type, leaves the
+ * copy as it was. */
+static void test_provenance_lineage(void **state)
+{
+	(void)state;
+	rml_file in, kept;
+	rml_file_init(&in);
+	rml_file_init(&kept);
+	const char *hist[] = { "{\"program\":\"rmlops-a\"}", "title\x1b]0;x\x07 \xc2\x9b" "2J a\\b\n", "" };
+	assert_int_equal(rml_set_str_array(&in, "lineage.history", hist, 3), RML_OK);
+	assert_int_equal(rml_provenance_lineage(&kept, &in, NULL), RML_OK);
+	assert_int_equal(kept.n_kv, 1);
+	const rml_kv *h = rml_get(&kept, "lineage.history");
+	assert_non_null(h);
+	assert_int_equal(h->type, RML_KV_STR_ARRAY);
+	assert_int_equal(h->n, 3);
+	assert_string_equal(h->sa[0], hist[0]);
+	assert_string_equal(h->sa[1], "title\\x1b]0;x\\x07 \\u009b2J a\\\\b\\n");
+	assert_string_equal(h->sa[2], "");
+	/* What the next stamp makes of it: the escaped entries, then its own. */
+	const rml_file *parents[1] = { &kept };
+	char *argv[] = { "rmlops-b", 0 };
+	rml_file out;
+	rml_file_init(&out);
+	assert_int_equal(rml_provenance_stamp(&out, "rmlops-b", 1, argv, -1, NULL, NULL, 0, parents, 1, NULL),
+			 RML_OK);
+	h = rml_get(&out, "lineage.history");
+	assert_int_equal(h->n, 4);
+	assert_string_equal(h->sa[1], "title\\x1b]0;x\\x07 \\u009b2J a\\\\b\\n");
+	rml_file_free(&out);
+	rml_file_free(&kept);
+	/* Nothing to keep. */
+	rml_file_init(&kept);
+	rml_file_free(&in);
+	rml_file_init(&in);
+	assert_int_equal(rml_provenance_lineage(&kept, &in, NULL), RML_OK);
+	assert_int_equal(kept.n_kv, 0);
+	assert_int_equal(rml_set_str(&in, "lineage.history", "not a list"), RML_OK);
+	assert_int_equal(rml_provenance_lineage(&kept, &in, NULL), RML_OK);
+	assert_int_equal(kept.n_kv, 0);
+	rml_file_free(&kept);
+	rml_file_free(&in);
+}
+
 /* Bytes after the end marker: a file holding one container and then
  * anything (a second container, one stray byte) is refused by load, with
  * the byte where they start; read on a stream leaves the rest for the
@@ -694,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_counts_beyond_header),
 		cmocka_unit_test(test_atomic_save),
 		cmocka_unit_test(test_provenance),
+		cmocka_unit_test(test_provenance_lineage),
 		cmocka_unit_test(test_api_rejects),
 		cmocka_unit_test(test_seed_corpus_parses),
 	};

@@ -392,7 +392,9 @@ static void test_checkpoint_settings(void **state)
  * option: a crafted checkpoint (NaN or infinite lr, NaN momentum or decay,
  * 2^62 epochs, label smoothing 5, warm-up -3, optimiser "bogus", a value
  * of the wrong type) is refused by resume, naming the key, whether the
- * value would be adopted or overridden by an option. */
+ * value would be adopted or overridden by an option; and by a look
+ * (rml_train_state_check), which also refuses a train.ema_eval other
+ * than 0 or 1. */
 static void test_checkpoint_hostile(void **state)
 {
 	(void)state;
@@ -442,6 +444,26 @@ static void test_checkpoint_hostile(void **state)
 		assert_int_equal(rml_train_state_check(&f, &err), RML_ERR_FORMAT);
 		rml_file_free(&f);
 	}
+	/* train.ema_eval, which only a resume uses, is checked by a look too. */
+	rml_file f;
+	rml_file_init(&f);
+	assert_int_equal(rml_train_checkpoint_to_file(m, &o, &S0, 5, dig, &f, &err), RML_OK);
+	int ema_eval = 0;
+	assert_int_equal(rml_train_state_check(&f, &err), RML_OK);
+	assert_int_equal(rml_train_ema_eval_from_file(&f, &ema_eval, &err), RML_OK);
+	assert_int_equal(ema_eval, 0);
+	assert_int_equal(rml_set_i64(&f, "train.ema_eval", 1), RML_OK);
+	assert_int_equal(rml_train_state_check(&f, &err), RML_OK);
+	assert_int_equal(rml_train_ema_eval_from_file(&f, &ema_eval, &err), RML_OK);
+	assert_int_equal(ema_eval, 1);
+	assert_int_equal(rml_set_i64(&f, "train.ema_eval", 0), RML_OK);
+	assert_int_equal(rml_train_state_check(&f, &err), RML_OK);
+	assert_int_equal(rml_set_i64(&f, "train.ema_eval", 2), RML_OK);
+	assert_int_equal(rml_train_state_check(&f, &err), RML_ERR_FORMAT);
+	assert_string_equal(err.msg, "the checkpoint's train.ema_eval is not 0 or 1");
+	assert_int_equal(rml_set_str(&f, "train.ema_eval", "yes"), RML_OK);
+	assert_int_equal(rml_train_state_check(&f, &err), RML_ERR_FORMAT);
+	rml_file_free(&f);
 	/* The option bounds and the file bounds are one function. */
 	rml_train_settings s = S0;
 	assert_int_equal(rml_train_settings_check(&s, "--", &err), RML_OK);

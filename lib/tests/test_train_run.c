@@ -19,26 +19,20 @@
 #include <cmocka.h>
 
 #include "dataset.h"
+#include "fixtures.h"
 #include "model.h"
 #include "outtext.h"
 #include "train.h"
 #include "train_run.h"
 
-enum { K = 4, IMG = 32 * 32 * 3 };
+enum { K = 4 };
 
+/* n random images (fixtures.h), image i labelled i % K; named, since a
+ * new model takes the data's class names. */
 static void dataset(rml_dataset *d, int64_t n, uint64_t seed)
 {
-	static const char *const names[K] = { "a", "b", "c", "d" };
-	rml_error err = { 0 };
-	rml_dataset_init(d);
-	assert_int_equal(rml_dataset_alloc(d, n, 32, 32, 3, &err), RML_OK);
-	assert_int_equal(rml_dataset_set_classes(d, names, K, &err), RML_OK);
-	rml_rng r;
-	rml_rng_seed(&r, seed);
-	for (int64_t i = 0; i < n * IMG; i++)
-		d->images[i] = (uint8_t)(rml_rng_u64(&r) % 256);
-	for (int64_t i = 0; i < n; i++)
-		d->labels[i] = (int32_t)(i % K);
+	rml_fx_random_set(d, n, K, seed);
+	assert_int_equal(rml_dataset_set_classes(d, NULL, K, NULL), RML_OK);
 }
 
 /* rmlops-train's defaults: sgd, lr and wd left to the optimiser. */
