@@ -289,8 +289,10 @@ uint32_t rml_crc32(uint32_t crc, const void *data, size_t n)
  * microsecond of the last, and sleeping at every barrier costs small
  * batches up to a third of their speed; so a watcher thread, awake every
  * 25 ms, reads how long the threads of the computing team waited for a
- * CPU (/proc/self/task/N/schedstat). More than 5% of the interval, twice
- * in a row, means another process holds a core (in the first 200 ms
+ * CPU (/proc/self/task/N/schedstat). More than 15% of the interval, in
+ * waits of a millisecond or more on average (a scheduler slice, not the
+ * wake-up of an idle virtual CPU), twice in a row, means another process
+ * holds a core (in the first 200 ms
  * after the start or a release it looks every 5 ms and decides on three
  * of four looks, since a team of two beside a busy core runs at half the
  * speed of one thread and a short run cannot spend 50 ms finding out
@@ -401,15 +403,16 @@ static void record_team(int n)
 }
 
 /* Nanoseconds the team's threads have spent runnable but waiting for a
- * CPU, summed; -1 when the kernel does not say. */
-static long long cpu_wait_ns(void)
+ * CPU, summed, and in *slices the times they were put on one (the third
+ * field of schedstat); -1 when the kernel does not say. */
+static long long cpu_wait_ns(long long *slices)
 {
 	int tid[256], n;
 	pthread_mutex_lock(&park_mu);
 	n = team_n;
 	memcpy(tid, team_tid, sizeof(int) * (size_t)n);
 	pthread_mutex_unlock(&park_mu);
-	long long sum = 0;
+	long long sum = 0, count = 0;
 	int any = 0;
 	for (int i = 0; i < n; i++) {
 		char path[64];
@@ -417,13 +420,15 @@ static long long cpu_wait_ns(void)
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		unsigned long long run, wait;
-		if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+		unsigned long long run, wait, times;
+		if (fscanf(f, "%llu %llu %llu", &run, &wait, &times) == 3) {
 			sum += (long long)wait;
+			count += (long long)times;
 			any = 1;
 		}
 		fclose(f);
 	}
+	*slices = count;
 	return any ? sum : -1;
 }
 
@@ -439,7 +444,15 @@ static void *watch_main(void *arg)
 	 * (two threads beside a busy core run at half the speed of one), then
 	 * the steady 25 ms. Times below are in milliseconds. */
 	enum { STEP = 25, QUICK = 5, QUICK_FOR = 200 };
-	long long last = cpu_wait_ns();
+	/* A wait counts as another process's only when it averages a
+	 * millisecond or more each time a thread got a CPU: a busy process
+	 * holds a core for a scheduler slice (a few ms; 2.7-4.2 ms a wait
+	 * beside a busy loop, measured), while a thread woken on an idle
+	 * core waits only for that core to wake, which on a virtual machine
+	 * takes 0.1-0.6 ms and, summed over a look's wake-ups, used to pass
+	 * 5% of an idle machine's looks and park the team for good. */
+	const long long slice_ns = 1000000;
+	long long slices, last_slices, last = cpu_wait_ns(&last_slices);
 	if (last < 0) {
 		park(1);  /* no measure: assume a shared machine */
 		return NULL;
@@ -460,17 +473,21 @@ static void *watch_main(void *arg)
 		struct timespec ts = { 0, step * 1000000L };
 		while (nanosleep(&ts, &ts))
 			;
-		long long now = cpu_wait_ns(), dw = now - last;
+		long long now = cpu_wait_ns(&slices), dw = now - last, ds = slices - last_slices;
 		last = now;
+		last_slices = slices;
 		/* A thread that exited takes its count along: a fall is no news. */
-		if (now < 0 || dw < 0)
+		if (now < 0 || dw < 0 || ds < 0)
 			continue;
 		if (!parked && since < 10000)
 			since += step;
 		if (!parked && young < QUICK_FOR)
 			young += step;
-		/* Waited for a CPU more than 5% of the look. */
-		int contended = dw * 20 > step * 1000000LL;
+		/* Waited for a CPU more than 15% of the look, in waits of a
+		 * scheduler slice. (A busy loop beside a team of two costs it
+		 * 30-70%; the kernel's own threads take a millisecond or two
+		 * now and then, which at 5% parked the team for nothing.) */
+		int contended = dw * 100 > step * 15 * 1000000LL && dw >= slice_ns * (ds > 0 ? ds : 1);
 		int decide;
 		if (step == QUICK) {
 			/* Three of the last four quick looks: a busy core shows in
