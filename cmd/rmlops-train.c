@@ -221,10 +221,7 @@ static int epoch(rml_train_run *r, const struct cmdline *c, FILE *log, rml_train
 		return -1;
 	if (c->a.plot) {
 		/* Through the log's line, so that a resumed curve draws the same. */
-		char line[512];
-		rml_train_log_line(line, sizeof line, res->epoch, res->lr, res->loss, res->train_acc,
-				   c->a.val ? res->val_acc : NAN, NAN, 1, 0);
-		int added = rml_train_curve_add_line(curve, line, err);
+		int added = rml_train_curve_add_line(curve, res->log_line, err);
 		if (added == 0)
 			rml_errorf(err, RML_ERR_NUMERIC, "epoch %lld has nothing finite to plot",
 				   (long long)res->epoch);

@@ -446,10 +446,10 @@ static void *watch_main(void *arg)
 	enum { STEP = 25, QUICK = 5, QUICK_FOR = 200 };
 	/* A wait counts as another process's only when it averages a
 	 * millisecond or more each time a thread got a CPU: a busy process
-	 * holds a core for a scheduler slice (a few ms; 2.7-4.2 ms a wait
-	 * beside a busy loop, measured), while a thread woken on an idle
-	 * core waits only for that core to wake, which on a virtual machine
-	 * takes 0.1-0.6 ms and, summed over a look's wake-ups, used to pass
+	 * holds a core for a scheduler slice (2.9-4.3 ms a wait beside a
+	 * busy loop, scripts/thread_waits.py), while a thread woken on an
+	 * idle core waits only for that core to wake (0.18-0.42 ms on a
+	 * virtual machine), which summed over a look's wake-ups used to pass
 	 * 5% of an idle machine's looks and park the team for good. */
 	const long long slice_ns = 1000000;
 	long long slices, last_slices, last = cpu_wait_ns(&last_slices);

@@ -105,8 +105,9 @@ rml_status rml_train_run_epoch_timed(rml_train_run *r, const rml_train_settings 
 	}
 	if (st || *stopped)
 		return st;
-	*res = (rml_train_epoch_result){ e + 1, lr, ts.loss, (double)ts.correct / (double)ts.n, NAN, NAN,
-					 rml_now() - t0, ts.n };
+	*res = (rml_train_epoch_result){ .epoch = e + 1, .lr = lr, .loss = ts.loss,
+					 .train_acc = (double)ts.correct / (double)ts.n, .val_acc = NAN,
+					 .val_nll = NAN, .seconds = rml_now() - t0, .images = ts.n };
 	return RML_OK;
 }
 
@@ -128,10 +129,9 @@ rml_status rml_train_run_epoch_end(rml_train_run *r, const rml_train_settings *s
 		if (st)
 			return st;
 	}
-	char line[512];
-	rml_train_log_line(line, sizeof line, res->epoch, res->lr, res->loss, res->train_acc, res->val_acc,
-			   res->val_nll, res->seconds, res->images);
-	if (log && (fprintf(log, "%s\n", line) < 0 || fflush(log)))
+	rml_train_log_line(res->log_line, sizeof res->log_line, res->epoch, res->lr, res->loss,
+			   res->train_acc, res->val_acc, res->val_nll, res->seconds, res->images);
+	if (log && (fprintf(log, "%s\n", res->log_line) < 0 || fflush(log)))
 		return rml_errorf(err, RML_ERR_IO, "cannot write %s", a->log);
 	return RML_OK;
 }

@@ -76,11 +76,12 @@ rml_status rml_train_run_checkpoint(const rml_train_run *r, const rml_train_sett
 /* One epoch's figures: the epoch (from 1), the learning rate of its last
  * step, mean loss, training accuracy, validation accuracy and NLL (NaN
  * without validation), seconds of training (not of validation) and
- * images trained on. */
+ * images trained on; and, once the epoch has ended, its log line. */
 typedef struct {
 	int64_t epoch;
 	double lr, loss, train_acc, val_acc, val_nll, seconds;
 	int64_t images;
+	char log_line[512];
 } rml_train_epoch_result;
 
 /* Train epoch e (from 0) of r under s (rml_train_run_epoch; progress and
@@ -96,8 +97,9 @@ rml_status rml_train_run_epoch_timed(rml_train_run *r, const rml_train_settings 
  * there is one) into res's val_acc and val_nll, the average when
  * a->ema_eval (rml_train_run_validate); the checkpoint when
  * a->checkpoint (rml_train_run_checkpoint), handed to save(ctx, f, err)
- * to be stamped and saved; the log line (rml_train_log_line) on log when
- * not NULL, else RML_ERR_IO "cannot write LOG". */
+ * to be stamped and saved; the log line (rml_train_log_line) into
+ * res->log_line and on log when not NULL, else RML_ERR_IO "cannot write
+ * LOG". */
 rml_status rml_train_run_epoch_end(rml_train_run *r, const rml_train_settings *s,
 				   const rml_train_args *a, rml_train_epoch_result *res, FILE *log,
 				   rml_status (*save)(void *ctx, rml_file *f, rml_error *err),
