@@ -17,6 +17,7 @@
 #include "augment.h"
 #include "metrics.h"
 #include "minibatch.h"
+#include "outbuf.h"
 
 rml_mode rml_train_mode(unsigned groups)
 {
@@ -836,25 +837,29 @@ rml_status rml_train_check_labels(const rml_dataset *d, const char *what, rml_er
 FILE *rml_log_reopen(const char *path, rml_log_keep_fn keep, void *ctx, rml_error *err)
 {
 	FILE *fp = NULL;
-	char *kept = NULL;
-	size_t len = 0;
 	if (keep && (fp = fopen(path, "r"))) {
-		FILE *mem = open_memstream(&kept, &len);
+		/* The kept lines replace the file at once (a temporary file
+		 * renamed over it): written through the stream instead, they sat
+		 * in its buffer until the next line, and a run killed before that
+		 * left the log cut short. */
+		rml_outbuf kept;
+		rml_outbuf_init(&kept);
 		char *line = NULL;
 		size_t cap = 0;
 		int r = 1;
-		for (int64_t i = 0; mem && r >= 0 && getline(&line, &cap, fp) > 0; i++)
+		for (int64_t i = 0; r >= 0 && getline(&line, &cap, fp) > 0; i++)
 			if ((r = keep(ctx, i, line)) > 0)
-				fputs(line, mem);
+				rml_outbuf_add(&kept, line, strlen(line));
 		free(line);
 		fclose(fp);
-		if (mem)
-			fclose(mem);
+		rml_status st = rml_outbuf_save(&kept, path, err);
+		rml_outbuf_free(&kept);
+		if (st)
+			return NULL;
+		fp = fopen(path, "a");
+	} else {
+		fp = fopen(path, "w");
 	}
-	fp = fopen(path, "w");
-	if (fp && kept)
-		fwrite(kept, 1, len, fp);
-	free(kept);
 	if (!fp)
 		rml_errorf(err, RML_ERR_IO, "cannot write %s", path);
 	return fp;
