@@ -12,6 +12,7 @@
 #                        then on a busy machine (BENCH_OLD=dir: beside another build)
 #   make fuzz FUZZ_SECONDS=600   libFuzzer on the .rml, YAML and safetensors readers
 #   make tables PROFILE=quick    the life-cycle tables (mk/tables.mk; full: CIFAR10=DIR)
+#   make tables-carry / tables-restore   a stopped run taken to another machine
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local

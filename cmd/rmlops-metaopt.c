@@ -154,7 +154,7 @@ static int resume_args(struct cmdline *c, rml_file *ckpt, char ***stored)
 	const char *resume = c->a.resume;
 	int64_t until = c->a.until, threads = c->com.threads;
 	int n_stored, usage, status;
-	if (rml_metaopt_resume_load(&c->a, ckpt, stored, &n_stored, &usage, &err))
+	if (rml_metaopt_resume_load(&c->a, ckpt, stored, &n_stored, &usage, cli_load, &err))
 		return usage ? cli_usage_error("%s", err.msg) : cli_fail(&err);
 	if ((status = parse_args(n_stored, *stored, c))) {
 		free(*stored);

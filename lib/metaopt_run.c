@@ -403,14 +403,16 @@ rml_status rml_metaopt_args_check(rml_metaopt_args *a, rml_error *err)
 	return RML_OK;
 }
 
+typedef rml_status (*load_fn)(rml_file *f, const char *path, const char *role, rml_error *err);
+
 rml_status rml_metaopt_resume_load(const rml_metaopt_args *a, rml_file *ckpt, char ***argv,
-				   int *argc, int *usage, rml_error *err)
+				   int *argc, int *usage, load_fn load, rml_error *err)
 {
 	*usage = a->model || a->data || a->val || a->tasks || a->pool || a->output || a->log || a->plot ||
 		 a->eval;
 	if (*usage)
 		return rml_errorf(err, RML_ERR_ARG, "--resume takes the run's options from the checkpoint");
-	rml_status st = rml_file_load(ckpt, a->resume, err);
+	rml_status st = load ? load(ckpt, a->resume, "checkpoint", err) : rml_file_load(ckpt, a->resume, err);
 	if (!st)
 		st = rml_metaopt_stored_args(ckpt, a->resume, argv, argc, err);
 	if (st)
@@ -434,8 +436,6 @@ void rml_metaopt_inputs_free(rml_metaopt_inputs *in)
 	rml_file_free(&in->tasks);
 	rml_metaopt_inputs_init(in);
 }
-
-typedef rml_status (*load_fn)(rml_file *f, const char *path, const char *role, rml_error *err);
 
 static rml_status load_file(load_fn load, rml_file *f, const char *path, const char *role,
 			    rml_error *err)

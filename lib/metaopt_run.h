@@ -171,10 +171,15 @@ rml_status rml_metaopt_args_check(rml_metaopt_args *a, rml_error *err);
  * (else *usage = 1 and RML_ERR_ARG "--resume takes the run's options
  * from the checkpoint"); then the checkpoint at a->resume loaded into
  * ckpt (empty on entry) and the options stored there as *argv, *argc
- * (rml_metaopt_stored_args: free the array, the strings are ckpt's). On
- * a failure to load, *usage is 0 and ckpt is freed. */
+ * (rml_metaopt_stored_args: free the array, the strings are ckpt's),
+ * read with load (role "checkpoint", so that the output's provenance names
+ * it; NULL: rml_file_load). On a failure to load, *usage is 0 and ckpt is
+ * freed. */
 rml_status rml_metaopt_resume_load(const rml_metaopt_args *a, rml_file *ckpt, char ***argv,
-				   int *argc, int *usage, rml_error *err);
+				   int *argc, int *usage,
+				   rml_status (*load)(rml_file *f, const char *path, const char *role,
+						      rml_error *err),
+				   rml_error *err);
 
 /* What a run or an evaluation reads. */
 typedef struct {

@@ -7,6 +7,10 @@
 #                               or a folder with train/ and test/ images)
 #   make -s tables-plan         one line per target: STAGE<TAB>TARGET
 #   make tables-check           the protocol checks on a finished run
+#   make tables-carry           what a run holds so far, packed small
+#                               enough to commit (TCARRY=tables/carry-PROFILE)
+#   make tables-restore         that carry unpacked on another checkout (the
+#                               same paths); `make tables` then continues
 #
 # Every intermediate is a file under $(TT) (tables/<profile>/), written
 # atomically (the programs' own outputs, or a temporary file renamed), so
@@ -211,10 +215,12 @@ ifeq ($(ADAPTERS),)
 endif
 	$(TIMED) c0-0 $(TBIN)/rmlops-train -m $(MODEL) $(if $(ADAPTERS),--adapters $(ADAPTERS)) -d $(D)/dev-inner.rml \
 		$(CFG0_WARM) -j $(TJ) -q -o $@
-# Config 1: after resilience optimisation (meta-adapters omega).
+# Config 1: after resilience optimisation (meta-adapters omega). A run
+# that was stopped continues from its checkpoint (newer than Config 0).
 $(TT)/models/c1-0.rml: $(TT)/models/c0-0.rml $(D)/dev-val.rml $(D)/tasks-train.rml
-	$(TIMED) c1-0 $(TBIN)/rmlops-metaopt -m $< -d $(D)/dev-inner.rml --val $(D)/dev-val.rml \
-		--tasks $(D)/tasks-train.rml $(METAOPT) $(METAOPT_ES) -s 1 -j $(TJ) -q --checkpoint $@.ckpt --log $(TT)/models/c1-0.jsonl -o $@
+	$(TIMED) c1-0 $(TBIN)/rmlops-metaopt $(if $(shell test $@.ckpt -nt $< && echo y),--resume $@.ckpt,-m $< \
+		-d $(D)/dev-inner.rml --val $(D)/dev-val.rml --tasks $(D)/tasks-train.rml $(METAOPT) $(METAOPT_ES) -s 1 \
+		--checkpoint $@.ckpt --log $(TT)/models/c1-0.jsonl -o $@) -j $(TJ) -q
 	rm -f $@.ckpt
 # Config 2 (and 3): Config 1 calibrated.
 $(TT)/models/c2-0.rml: $(TT)/models/c1-0.rml $(D)/dev-val.rml
@@ -312,5 +318,19 @@ tables-plan:
 	@$(MAKE) -s -n -p --no-print-directory PROFILE=$(PROFILE) TT=$(TT) $(TT)/results.json 2>/dev/null \
 		| $(TX) plan $(TT) $(TT)/results.json
 
-.PHONY: tables tables-check tables-plan
+# Carrying a run to another machine (scripts/tables_carry.py): pack what
+# it holds so far into TCARRY, small enough to commit (stage models as
+# their difference from the model before; data and selections made
+# again); on a fresh checkout, restore it and `make tables` continues.
+# The same PROFILE, MODEL and data settings on both sides.
+TCARRY ?= tables/carry-$(PROFILE)
+TPLANF = plan=$$(mktemp) && trap 'rm -f "$$plan"' EXIT && \
+	$(MAKE) -s --no-print-directory PROFILE=$(PROFILE) TT=$(TT) tables-plan > "$$plan"
+tables-carry:
+	@$(TPLANF) && $(TPY) scripts/tables_carry.py pack $(TT) $(TCARRY) $(MODEL) < "$$plan"
+tables-restore: all
+	@$(TPLANF) && MAKE="$(MAKE) -s --no-print-directory" \
+		$(TPY) scripts/tables_carry.py restore $(TCARRY) $(TT) $(MODEL) < "$$plan"
+
+.PHONY: tables tables-check tables-plan tables-carry tables-restore
 .DELETE_ON_ERROR:

@@ -28,9 +28,32 @@ shift 9
 here=$(cd "$(dirname "$0")" && pwd)
 py=${TPY:-python3}
 d=$out.d
-rm -rf "$d"
-mkdir -p "$d"
 t0=$(date +%s.%N)
+# Fault and attack cells continue after the repetitions a stopped run
+# finished (the same model, data and settings, checked by their digest in
+# OUT.d/key); each repetition's line in reps.jsonl is its last write, and
+# OUT.d/elapsed keeps the wall time of the repetitions done.
+first=1 before=0
+key="$kind $cfg $(sha256sum < "$model" | cut -c1-64) $(sha256sum < "$data" | cut -c1-64) $level $rep"
+key="$key ${TBITS:-any} ${TATTACK:-tuned} $*"
+if [ "$kind" != faults ] && [ "$kind" != attack ]; then
+	rm -rf "$d"
+elif [ -f "$d/key" ] && [ "$(cat "$d/key")" = "$key" ] && [ -f "$d/reps.jsonl" ]; then
+	done=$(wc -l < "$d/reps.jsonl")
+	head -n "$done" "$d/reps.jsonl" > "$d/reps.jsonl.tmp"
+	mv "$d/reps.jsonl.tmp" "$d/reps.jsonl"
+	before=$(cat "$d/elapsed" 2> /dev/null || echo 0)
+	first=$((done + 1))
+	echo "tables_cell.sh: $(basename "$out" .json): continuing after $done of $rep repetitions" >&2
+else
+	rm -rf "$d"
+fi
+mkdir -p "$d"
+printf '%s\n' "$key" > "$d/key"
+# The wall time so far, after each repetition.
+elapsed() {
+	awk -v p="$before" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", p + b - a }'
+}
 case $kind in
 clean)
 	if [ "$cfg" = 3 ]; then
@@ -45,8 +68,8 @@ faults)
 	# every configuration: the four cells of one Test see the same faults
 	# (theta is the same tensors in all of them), so their differences are
 	# the configurations' and not the draws'.
-	: > "$d/reps.jsonl"
-	for k in $(seq 1 "$rep"); do
+	[ "$first" -gt 1 ] || : > "$d/reps.jsonl"
+	for k in $(seq "$first" "$rep"); do
 		"$bin/rmlops-inject" -m "$model" --unit tensor --rate "$level" --bits "${TBITS:-any}" -s "$k" \
 			--log "$d/faults-$k.jsonl" -q -o "$d/faulty.rml"
 		if [ "$cfg" = 3 ]; then
@@ -55,6 +78,7 @@ faults)
 		else
 			"$bin/rmlops-eval" -m "$d/faulty.rml" -d "$data" -j "$j" -q --json "$@" >> "$d/reps.jsonl"
 		fi
+		elapsed > "$d/elapsed.tmp" && mv "$d/elapsed.tmp" "$d/elapsed"
 	done
 	rm -f "$d/faulty.rml" "$d/p.rml"
 	;;
@@ -64,8 +88,8 @@ attack)
 	square) how=(--attack square --norm linf --queries 5000) ;;
 	*) echo "tables_cell.sh: unknown attack '$TATTACK' (paper, tuned, square)" >&2; exit 2 ;;
 	esac
-	: > "$d/reps.jsonl"
-	for k in $(seq 1 "$rep"); do
+	[ "$first" -gt 1 ] || : > "$d/reps.jsonl"
+	for k in $(seq "$first" "$rep"); do
 		"$bin/rmlops-attack" create -m "$model" -d "$data" "${how[@]}" --eps "$level" \
 			-s "$k" -j "$j" --json -o "$d/adv-$k.rml" > "$d/attack-$k.json"
 		"$bin/rmlops-attack" verify -d "$d/adv-$k.rml" --clean "$data" --json > "$d/verify-$k.json"
@@ -76,6 +100,7 @@ attack)
 		else
 			"$bin/rmlops-eval" -m "$model" -d "$d/adv-$k.rml" -j "$j" -q --json "$@" >> "$d/reps.jsonl"
 		fi
+		elapsed > "$d/elapsed.tmp" && mv "$d/elapsed.tmp" "$d/elapsed"
 	done
 	;;
 resilience)
@@ -89,7 +114,5 @@ resilience)
 	exit 2
 	;;
 esac
-t1=$(date +%s.%N)
-"$py" "$here/tables.py" summary "$kind" "$d" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
-	"$level" > "$out.tmp"
+"$py" "$here/tables.py" summary "$kind" "$d" "$(elapsed)" "$level" > "$out.tmp"
 mv "$out.tmp" "$out"

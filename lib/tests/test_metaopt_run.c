@@ -330,29 +330,29 @@ static void test_resume_load(void **state)
 	const char **other[] = { &a.model, &a.data, &a.val, &a.tasks, &a.pool, &a.output, &a.log, &a.plot };
 	for (int i = 0; i < 8; i++) {
 		*other[i] = "x.rml";
-		assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_ARG);
+		assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, NULL, &err), RML_ERR_ARG);
 		assert_int_equal(usage, 1);
 		assert_string_equal(err.msg, "--resume takes the run's options from the checkpoint");
 		*other[i] = NULL;
 	}
 	a.eval = 1;
-	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_ARG);
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, NULL, &err), RML_ERR_ARG);
 	a.eval = 0;
 	/* Not a checkpoint: the message names it; ck is left empty. */
-	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_ERR_FORMAT);
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, NULL, &err), RML_ERR_FORMAT);
 	assert_int_equal(usage, 0);
 	assert_non_null(strstr(err.msg, "not a metaopt checkpoint"));
 	assert_non_null(strstr(err.msg, path));
 	assert_int_equal(ck.n_kv, 0);
 	a.resume = "/nonexistent-dir/ck.rml";
-	assert_int_not_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_OK);
+	assert_int_not_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, NULL, &err), RML_OK);
 	assert_int_equal(usage, 0);
 	/* A checkpoint: its options, the strings in ck. */
 	const char *v[4] = { "rmlops-metaopt", "-m", "a.rml", "--quick" };
 	assert_int_equal(rml_set_str_array(&f, "metaopt.argv", v, 4), RML_OK);
 	assert_int_equal(rml_file_save(&f, path, NULL), RML_OK);
 	a.resume = path;
-	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, &err), RML_OK);
+	assert_int_equal(rml_metaopt_resume_load(&a, &ck, &argv, &argc, &usage, NULL, &err), RML_OK);
 	assert_int_equal(argc, 4);
 	assert_string_equal(argv[3], "--quick");
 	assert_null(argv[4]);
