@@ -328,7 +328,7 @@ TPLANF = plan=$$(mktemp) && trap 'rm -f "$$plan"' EXIT && \
 	$(MAKE) -s --no-print-directory PROFILE=$(PROFILE) TT=$(TT) tables-plan > "$$plan"
 tables-carry:
 	@$(TPLANF) && $(TPY) scripts/tables_carry.py pack $(TT) $(TCARRY) $(MODEL) < "$$plan"
-tables-restore: all
+tables-restore: all $(TPLOT)
 	@$(TPLANF) && MAKE="$(MAKE) -s --no-print-directory" \
 		$(TPY) scripts/tables_carry.py restore $(TCARRY) $(TT) $(MODEL) < "$$plan"
 
