@@ -55,13 +55,11 @@ def container(kvs, tensors):
     return head + data + END
 
 
-def read(path):
-    """(kvs dict, tensors dict name -> (dtype, dims, bytes)) of an .rml file;
-    the inverse of container() for the scripts that check the engine's
-    outputs against PyTorch."""
-    b = open(path, "rb").read()
+def layout(b):
+    """(kvs dict, [(name, dtype code, dims, start, length)]) of an .rml
+    file's bytes, start being where the tensor's data begins in b."""
     if b[:8] != MAGIC:
-        raise ValueError("%s: not an .rml file" % path)
+        raise ValueError("not an .rml file")
     ver, flags, hlen = struct.unpack_from("<IIQ", b, 8)
     pos = 24
     nkv, nt = struct.unpack_from("<QQ", b, pos)
@@ -97,6 +95,8 @@ def read(path):
             v = list(struct.unpack_from("<%d%s" % (cnt, fmt), b, pos + 8))
             pos += 8 + 8 * cnt
         kvs[key] = v
+    data0 = 24 + hlen + 4
+    data0 += (-data0) % 64
     table = []
     for _ in range(nt):
         (nl,) = struct.unpack_from("<H", b, pos)
@@ -108,10 +108,22 @@ def read(path):
         pos += 8 * nd
         off, ln, _crc = struct.unpack_from("<QQI", b, pos)
         pos += 20
-        table.append((name, code, dims, off, ln))
-    data0 = 24 + hlen + 4
-    data0 += (-data0) % 64
+        if data0 + off + ln > len(b):
+            raise ValueError("tensor %s beyond the end of the file" % name)
+        table.append((name, code, dims, data0 + off, ln))
+    return kvs, table
+
+
+def read(path):
+    """(kvs dict, tensors dict name -> (dtype, dims, bytes)) of an .rml file;
+    the inverse of container() for the scripts that check the engine's
+    outputs against PyTorch."""
+    b = open(path, "rb").read()
+    try:
+        kvs, table = layout(b)
+    except ValueError as e:
+        raise ValueError("%s: %s" % (path, e))
     names = {c: k for k, (c, _) in DTYPES.items()}
-    tensors = {name: (names[code], dims, b[data0 + off:data0 + off + ln])
-               for name, code, dims, off, ln in table}
+    tensors = {name: (names[code], dims, b[start:start + ln])
+               for name, code, dims, start, ln in table}
     return kvs, tensors

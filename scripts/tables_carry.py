@@ -39,8 +39,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rmlfile import layout  # noqa: E402
+
 SCRATCH = ("faulty.rml", "p.rml")
-MAGIC = b"\x89RML\r\n\x1a\n"
 
 
 def die(msg):
@@ -66,49 +68,11 @@ def read_plan(tt):
 
 
 def tensors(data):
-    """{(name, length): (offset, length)} of an .rml file's tensors, or None
+    """{(name, length): (start, length)} of an .rml file's tensors, or None
     if data is not one."""
-    if data[:8] != MAGIC or len(data) < 40:
-        return None
     try:
-        (hlen,) = struct.unpack_from("<Q", data, 16)
-        nkv, nt = struct.unpack_from("<QQ", data, 24)
-        pos = 40
-        for _ in range(nkv):
-            (kl,) = struct.unpack_from("<H", data, pos)
-            pos += 2 + kl
-            t = data[pos]
-            pos += 1
-            if t in (0, 1):
-                pos += 8
-            elif t == 2:
-                (sl,) = struct.unpack_from("<Q", data, pos)
-                pos += 8 + sl
-            elif t == 5:
-                (cnt,) = struct.unpack_from("<Q", data, pos)
-                pos += 8
-                for _ in range(cnt):
-                    (sl,) = struct.unpack_from("<Q", data, pos)
-                    pos += 8 + sl
-            else:
-                (cnt,) = struct.unpack_from("<Q", data, pos)
-                pos += 8 + 8 * cnt
-        out = {}
-        data0 = 24 + hlen + 4
-        data0 += (-data0) % 64
-        for _ in range(nt):
-            (nl,) = struct.unpack_from("<H", data, pos)
-            name = data[pos + 2:pos + 2 + nl].decode()
-            pos += 2 + nl
-            nd = data[pos + 1]
-            pos += 2 + 8 * nd
-            off, ln, _crc = struct.unpack_from("<QQI", data, pos)
-            pos += 20
-            if data0 + off + ln > len(data):
-                return None
-            out[(name, ln)] = (data0 + off, ln)
-        return out
-    except (struct.error, IndexError, UnicodeDecodeError):
+        return {(name, ln): (start, ln) for name, _, _, start, ln in layout(data)[1]}
+    except (ValueError, struct.error, IndexError, UnicodeDecodeError):
         return None
 
 
