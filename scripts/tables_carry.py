@@ -54,6 +54,14 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def slurp(path, what):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as ex:
+        die("%s %s: %s" % (what, path, ex.strerror))
+
+
 def read_plan(tt):
     """[(stage, target relative to tt)] in the plan's order."""
     plan = []
@@ -165,7 +173,7 @@ def pack(tt, carry, model):
         entries.append({"path": rel, "target": t, "stage": stage.get(t, 1 << 30),
                         "order": order.get(t, end), "how": "make" if made else "carry"})
     entries.sort(key=lambda e: (e["order"], e["path"] != e["target"], e["path"]))
-    model_bytes = open(model, "rb").read()
+    model_bytes = slurp(model, "MODEL")
     refs = [("@model", model_bytes, tensors(model_bytes))]
     tmp = carry.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -174,7 +182,7 @@ def pack(tt, carry, model):
     # repetition logs) compress together and stay one file in the carry.
     groups = {}
     for e in entries:
-        data = open(os.path.join(tt, e["path"]), "rb").read()
+        data = slurp(os.path.join(tt, e["path"]), "run file")
         e.update({"sha256": sha256(data), "size": len(data)})
         table = tensors(data)
         if e["how"] == "carry":
@@ -227,7 +235,7 @@ def restore(carry, tt, model):
         die("%s: not a carried run (%s)" % (carry, ex))
     if manifest.get("format") != 1:
         die("%s: a carry of another format" % carry)
-    model_bytes = open(model, "rb").read()
+    model_bytes = slurp(model, "MODEL")
     if sha256(model_bytes) != manifest["model_sha256"]:
         die("MODEL=%s is not the model the carried run started from" % model)
     if os.path.isdir(tt):
@@ -269,7 +277,7 @@ def restore(carry, tt, model):
                 r = subprocess.run(make + [os.path.join(tt, e["path"])])
                 if r.returncode:
                     die("make %s failed" % os.path.join(tt, e["path"]))
-            data = open(path, "rb").read()
+            data = slurp(path, "made file")
             check(e, data)
             made[e["path"]] = data
             n_made += 1
@@ -286,7 +294,7 @@ def restore(carry, tt, model):
                     ref = model_bytes
                 else:
                     rp = os.path.join(tt, e["ref"])
-                    ref = made.get(e["ref"]) or open(rp, "rb").read()
+                    ref = made.get(e["ref"]) or slurp(rp, "reference")
                 try:
                     data = rebuild(pay, e["segments"], ref)
                 except (ValueError, OverflowError):
@@ -322,7 +330,10 @@ def main():
     if a[:1] == ["pack"] and len(a) == 4:
         pack(a[1], a[2], a[3])
     elif a[:1] == ["restore"] and len(a) == 4:
-        restore(a[1], a[2], a[3])
+        try:
+            restore(a[1], a[2], a[3])
+        except (KeyError, TypeError, AttributeError) as ex:
+            die("%s: a damaged manifest (%s)" % (a[1], ex))
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

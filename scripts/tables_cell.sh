@@ -49,7 +49,7 @@ else
 	rm -rf "$d"
 fi
 mkdir -p "$d"
-printf '%s\n' "$key" > "$d/key"
+[ "$kind" != faults ] && [ "$kind" != attack ] || printf '%s\n' "$key" > "$d/key"
 # The wall time so far, after each repetition.
 elapsed() {
 	awk -v p="$before" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", p + b - a }'
