@@ -27,7 +27,7 @@ int rml_att512_usable(int64_t p, int64_t hd)
 /* vexpf of kernels.c, lane by lane: the same operations in the same order. */
 INLINE_AVX512 __m512 vexp16(__m512 x)
 {
-	__m512 xh = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
+	__m512 xh = _mm512_min_ps(x, _mm512_set1_ps(89.0f));
 	__m512 xc = _mm512_max_ps(xh, _mm512_set1_ps(-87.3365447504f));
 	__m512 n = _mm512_roundscale_ps(
 		_mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
@@ -43,9 +43,12 @@ INLINE_AVX512 __m512 vexp16(__m512 x)
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
 	p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), _mm512_set1_ps(1.0f));
-	__m512i e = _mm512_slli_epi32(
-		_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-	return _mm512_add_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(e)), _mm512_sub_ps(x, x));
+	__m512i ni = _mm512_cvttps_epi32(n);
+	__m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+	__m512i e1 = _mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23);
+	__m512i e2 = _mm512_slli_epi32(_mm512_add_epi32(n2, _mm512_set1_epi32(127)), 23);
+	p = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(e1)), _mm512_castsi512_ps(e2));
+	return _mm512_add_ps(p, _mm512_sub_ps(x, x));
 }
 
 /* t[e] = lanes j < p of column e of rows x (stride st), zero beyond p. */

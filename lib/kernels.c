@@ -48,12 +48,17 @@ typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 
 /* exp(x) in float without libm, so loops over it vectorise: range
  * reduction by ln 2 and the degree-6 polynomial of Cephes' expf (about
- * 1 ulp) for |x| < 87. Outside it saturates (about 1e-38 and 2e38);
- * NaN and infinite inputs give NaN, which is what fault injection needs:
- * a damaged activation must stay visibly damaged. */
+ * 1 ulp). Above about 88.72 it overflows to infinity as expf does, so
+ * silu(x) = x / (1 + exp(-x)) is -0 for x below about -88.72, as in
+ * PyTorch's float32 kernels (a fault that makes a pre-activation -3e37
+ * silences the unit there; saturating at 2e38 instead left it at -0.14).
+ * 2^n is applied as two halves so that n up to 128 stays a normal float.
+ * Below -87.34 it saturates at about 1e-38 (PyTorch gives subnormals or
+ * 0: the same decisions). NaN and infinite inputs give NaN, which is what
+ * fault injection needs: a damaged activation must stay visibly damaged. */
 static inline float vexpf(float x)
 {
-	float xh = x < 88.3762626647949f ? x : 88.3762626647949f;
+	float xh = x < 89.0f ? x : 89.0f;
 	float xc = xh > -87.3365447504f ? xh : -87.3365447504f;
 	float n = floorf(xc * 1.44269504088896341f + 0.5f);
 	float r = xc - n * 0.693359375f;
@@ -62,11 +67,13 @@ static inline float vexpf(float x)
 	float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
 		    4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
 	p = p * z + r + 1.0f;
-	int32_t e = ((int32_t)n + 127) << 23;
-	float scale;
-	memcpy(&scale, &e, 4);
+	int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
+	int32_t e1 = (n1 + 127) << 23, e2 = (n2 + 127) << 23;
+	float s1, s2;
+	memcpy(&s1, &e1, 4);
+	memcpy(&s2, &e2, 4);
 	/* x - x is 0 for finite x and NaN otherwise: non-finite inputs give NaN. */
-	return p * scale + (x - x);
+	return p * s1 * s2 + (x - x);
 }
 
 /* q1/q2 over 16 * G columns: sums over rows r0..r1 (rows c apart) of
