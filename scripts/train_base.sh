@@ -12,9 +12,10 @@
 # WARMUP=N the warm-up epochs (2), AUGMENT=LIST the --augment recipe
 # (crop,flip), EMA=DECAY an average of the weights that is validated and
 # written (--ema DECAY --ema-eval; default none). The defaults are the
-# settings the shipped model was trained with (README).
+# settings the previous model (testdata/mvit-xxs-cifar10-prev.rml) was
+# trained with (README).
 #
-# RECIPE=next selects the recipe for the next base model instead: from
+# RECIPE=next selects the recipe of the shipped model's first phase: from
 # scratch, 200 epochs, AdamW at lr 5e-4 with 5 warm-up epochs, weight
 # decay 0.05, label smoothing 0.1, crop, flip, the AutoAugment CIFAR-10
 # policy, Cutout 16 and CutMix (Beta(1,1)), and an average of the weights
@@ -33,7 +34,7 @@
 #
 # That model reached 83.8% on the test set (ECE 0.205, underconfident);
 # 15 more epochs without the strong augmentation took it to 86.2% (ECE
-# 0.053), testdata/next-base/mvit-xxs-cifar10.rml:
+# 0.053), the shipped testdata/mvit-xxs-cifar10.rml:
 #   FROM=work/next/mvit-xxs-cifar10.rml LR=0.0002 WARMUP=0 AUGMENT=crop,flip \
 #     EMA=0.999 scripts/train_base.sh work/cifar10-jpg work/anneal 15
 #

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.bash"
 scripts="$(dirname "$0")/../../scripts"
 m="$td/mvit-xxs-cifar10.rml"
-m20="$td/mvit-xxs-cifar10-e20.rml"
+prev="$td/mvit-xxs-cifar10-prev.rml"
 
 # craft OUT N RIGHT...: a predictions file of N images over 10 classes
 # (label i % 10) that is right exactly on the images listed (confidence
@@ -85,21 +85,21 @@ gq '"diff":0.500000,"ci95":\[0.000000,1.000000\]' <<<"$j" || die "n = 2: $j"; ok
 # Two models on real data (200 images): the report is the same bytes at
 # one and two threads and again; the points agree with plain rmlops-eval.
 rmlops-data take --per-class 20 -s 1 "$td/cifar10-test-1000.rml" -q -o "$tmp/d.rml"
-rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$m20" -j 1 --json > "$tmp/j1"
-rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$m20" -j 2 --json > "$tmp/j2"
+rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$prev" -j 1 --json > "$tmp/j1"
+rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$prev" -j 2 --json > "$tmp/j2"
 same "$tmp/j1" "$tmp/j2"
 a=$(rmlops-eval -m "$m" -d "$tmp/d.rml" --json | sed 's/.*"acc1":\([0-9.]*\).*/\1/')
-b=$(rmlops-eval -m "$m20" -d "$tmp/d.rml" --json | sed 's/.*"ece":\([0-9.]*\).*/\1/')
+b=$(rmlops-eval -m "$prev" -d "$tmp/d.rml" --json | sed 's/.*"ece":\([0-9.]*\).*/\1/')
 [ "$(field "$(cat "$tmp/j1")" acc1 a)" = "$a" ] || die "acc1 of A differs from rmlops-eval"; ok
 [ "$(field "$(cat "$tmp/j1")" ece b)" = "$b" ] || die "ece of B differs from rmlops-eval"; ok
 # Predictions files written by rmlops-eval give the same comparison.
 rmlops-eval -m "$m" -d "$tmp/d.rml" -P "$tmp/pa.rml" -q > /dev/null
-rmlops-eval -m "$m20" -d "$tmp/d.rml" -P "$tmp/pb.rml" -q > /dev/null
+rmlops-eval -m "$prev" -d "$tmp/d.rml" -P "$tmp/pb.rml" -q > /dev/null
 rmlops-eval -p "$tmp/pa.rml" --compare "$tmp/pb.rml" --json > "$tmp/jp"
 cmp -s <(sed 's/"a":"[^"]*","b":"[^"]*",//' "$tmp/j1") <(sed 's/"a":"[^"]*","b":"[^"]*",//' "$tmp/jp") \
 	|| die "models and their predictions files compare differently"; ok
 # Another seed, another interval; the same points.
-rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$m20" -s 2 --json > "$tmp/js"
+rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$prev" -s 2 --json > "$tmp/js"
 differ "$tmp/j1" "$tmp/js"
 # A model against itself under paired faults: the same faults hit both
 # sides, so every repetition's difference is exactly zero.
@@ -145,7 +145,7 @@ expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --promote-if 'a
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --promote-if 'acc1 > x'
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --bootstrap -1
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --binning mass
-expect_fail 2 rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$m20" --sweep bits
+expect_fail 2 rmlops-eval -m "$m" -d "$tmp/d.rml" --compare "$prev" --sweep bits
 expect_fail 2 rmlops-eval -p "$tmp/a.rml" --compare "$tmp/b.rml" --repeat 2
 expect_fail 2 rmlops-eval -m "$m" -d - --compare - < /dev/null
 gq -- '--compare and -d cannot both read standard input' "$tmp/err" || die "stdin twice"; ok
