@@ -4,7 +4,8 @@
 #
 #   eval      acc1, ECE and NLL on the 10,000 test images and on the 1,000
 #             the repository carries (rmlops-eval --json)
-#   figures   scripts/figures.sh: rejection, faults in 10% / 15% of tensors
+#   figures   scripts/figures.sh on the carried 1,000 images: rejection,
+#             faults in 10% / 15% of tensors, accuracy against the fault rate
 #   attack    scripts/attack_table.sh on the carried 1,000 images
 #   attackfig scripts/attack_figures.sh, 5 subsets of 500 test images
 #   calib     scripts/calib_figures.sh (held-out = the training's 5,000)
@@ -68,7 +69,9 @@ step_eval() {
 		> "$work/eval-1000.json"
 	cat "$work/eval-10000.json" "$work/eval-1000.json"
 }
-step_figures() { BIN=$bin "$top/scripts/figures.sh" "$model" "$work/test.rml" "$work/figures"; }
+step_figures() {
+	BIN=$bin "$top/scripts/figures.sh" "$model" "$top/testdata/cifar10-test-1000.rml" "$work/figures"
+}
 step_attack() {
 	BIN=$bin "$top/scripts/attack_table.sh" "$model" "$top/testdata/cifar10-test-1000.rml" \
 		"$work/attack-table"
@@ -77,13 +80,16 @@ step_attackfig() {
 	BIN=$bin "$top/scripts/attack_figures.sh" "$model" "$work/test.rml" "$work/attack-figures" 5 500
 }
 step_calib() {
-	BIN=$bin "$top/scripts/calib_figures.sh" "$model" "$work/val.rml" "$work/test.rml" "$work/calib"
+	BIN=$bin FIGURES=$top/man/figures "$top/scripts/calib_figures.sh" "$model" "$work/val.rml" "$work/test.rml" \
+		"$work/calib"
 }
 step_tta() {
 	BASE=$model TEST=$work/test.rml TRAIN=$work/train.rml VAL=$work/val.rml \
 		"$top/scripts/tta_figures.sh" "$bin" "$work/tta" 5
 }
-step_monitor() { BIN=$bin "$top/scripts/monitor_table.sh" "$model" "$work/all.rml" "$work/monitor"; }
+step_monitor() {
+	BIN=$bin TESTDATA=$top/testdata "$top/scripts/monitor_table.sh" "$model" "$work/all.rml" "$work/monitor"
+}
 step_metaopt() {
 	(cd "$top" && BIN=$bin BASE=$model REPEAT=10 scripts/metaopt_figures.sh "$src" "$work/metaopt")
 }
