@@ -323,6 +323,15 @@ rml_status rml_plot_png(const char *path, const char *title, const char *xlabel,
 			const char *ylabel, const rml_series *s, int n_series, double xmin,
 			double xmax, double ymin, double ymax, rml_error *err)
 {
+	return rml_plot_png_xticks(path, title, xlabel, ylabel, s, n_series, xmin, xmax, ymin, ymax,
+				   NULL, NULL, 0, err);
+}
+
+rml_status rml_plot_png_xticks(const char *path, const char *title, const char *xlabel,
+			       const char *ylabel, const rml_series *s, int n_series, double xmin,
+			       double xmax, double ymin, double ymax, const double *xticks,
+			       const char *const *xlabels, int n_xticks, rml_error *err)
+{
 	const int W = 720, H = 480, L = 80, R = 170, T = 40, B = 60;
 	rml_canvas c;
 	rml_status st = rml_canvas_init(&c, W, H, 0xffffff, err);
@@ -336,14 +345,21 @@ rml_status rml_plot_png(const char *path, const char *title, const char *xlabel,
 #define PX(v) (L + (int)lround(((v) - xmin) / (xmax - xmin) * pw))
 #define PY(v) (T + ph - (int)lround(((v) - ymin) / (ymax - ymin) * ph))
 	for (int i = 0; i <= 5; i++) {  /* grid and ticks */
-		double xv = xmin + (xmax - xmin) * i / 5, yv = ymin + (ymax - ymin) * i / 5;
+		double yv = ymin + (ymax - ymin) * i / 5;
 		char lab[32];
-		rml_canvas_line(&c, PX(xv), T, PX(xv), T + ph, 1, 0xe0e0e0);
 		rml_canvas_line(&c, L, PY(yv), L + pw, PY(yv), 1, 0xe0e0e0);
-		snprintf(lab, sizeof lab, "%.3g", xv);
-		rml_canvas_text(&c, PX(xv) - rml_canvas_text_width(lab, 1) / 2, T + ph + 8, lab, 1, 0x000000);
 		snprintf(lab, sizeof lab, "%.3g", yv);
 		rml_canvas_text(&c, L - 8 - rml_canvas_text_width(lab, 1), PY(yv) - 3, lab, 1, 0x000000);
+	}
+	for (int i = 0; i < (n_xticks > 0 ? n_xticks : 6); i++) {
+		double xv = n_xticks > 0 ? xticks[i] : xmin + (xmax - xmin) * i / 5;
+		char num[32];
+		const char *lab = n_xticks > 0 && xlabels && xlabels[i] ? xlabels[i] : num;
+		if (!(xv >= xmin && xv <= xmax))
+			continue;
+		snprintf(num, sizeof num, "%.3g", xv);
+		rml_canvas_line(&c, PX(xv), T, PX(xv), T + ph, 1, 0xe0e0e0);
+		rml_canvas_text(&c, PX(xv) - rml_canvas_text_width(lab, 1) / 2, T + ph + 8, lab, 1, 0x000000);
 	}
 	rml_canvas_line(&c, L, T + ph, L + pw, T + ph, 1, 0x000000);
 	rml_canvas_line(&c, L, T, L, T + ph, 1, 0x000000);

@@ -53,5 +53,13 @@ typedef struct {
 rml_status rml_plot_png(const char *path, const char *title, const char *xlabel,
 			const char *ylabel, const rml_series *s, int n_series, double xmin,
 			double xmax, double ymin, double ymax, rml_error *err);
+/* The same with the x grid at the n_xticks positions xticks[] (each inside
+ * [xmin, xmax]) labelled xlabels[] (NULL: the position's value), for an
+ * axis of a few named steps; n_xticks 0 is rml_plot_png's five equal
+ * divisions. */
+rml_status rml_plot_png_xticks(const char *path, const char *title, const char *xlabel,
+			       const char *ylabel, const rml_series *s, int n_series, double xmin,
+			       double xmax, double ymin, double ymax, const double *xticks,
+			       const char *const *xlabels, int n_xticks, rml_error *err);
 
 #endif

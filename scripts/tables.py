@@ -7,6 +7,8 @@
     tables.py summary KIND CELLDIR WALL LEVEL
                                      one cell's JSON from its repetitions
     tables.py assemble DIR PROFILE   results.json, table1-3.md, charts
+    tables.py charts DIR             table1.png, table2.png again from
+                                     DIR/results.json (TPLOT: the chart program)
     tables.py plan DIR FINAL         (stdin: make -p -n) STAGE<TAB>TARGET lines
     tables.py adapters MODEL...      L2 norms of the meta-adapters omega (u1, u2),
                                      the adapter unit u3 and the channel scale s
@@ -249,13 +251,19 @@ def charts(d, cells):
                                ("attack", "table2.png", attack_title(cells).replace(
                                     "accuracy under the ", "").replace(" attack", ""))):
         lines = [title, "accuracy (dark ACC1, light ACC2)"]
+        ys = {(c, m): [cells["t0-c%d" % c if t == 0 else "%s-t%d-c%d" % (table, t, c)][m]["mean"]
+                       for t in range(4)] for c in range(4) for m in ("acc1", "acc2")}
         for c in range(4):
             for m, col in (("acc1", COLOURS), ("acc2", LIGHT)):
                 pts = []
                 for t in range(4):
-                    cell = cells["t0-c%d" % c if t == 0 else "%s-t%d-c%d" % (table, t, c)]
-                    pts += ["%d" % t, "%.6f" % cell[m]["mean"]]
-                lines.append("Config_%d_%s %s %s" % (c, m.upper(), col[c], " ".join(pts)))
+                    pts += ["%d" % t, "%.6f" % ys[(c, m)][t]]
+                # A line equal to a later configuration's is drawn under
+                # it: the legend says so instead of leaving it missing.
+                same = [k for k in range(c + 1, 4)
+                        if all(abs(a - b) < 1e-9 for a, b in zip(ys[(c, m)], ys[(k, m)]))]
+                label = "Config_%d_%s" % (c, m.upper()) + ("_(=Cfg_%d)" % same[-1] if same else "")
+                lines.append("%s %s %s" % (label, col[c], " ".join(pts)))
         if plot and os.path.exists(plot):
             subprocess.run([plot, os.path.join(d, name)], input="\n".join(lines) + "\n",
                            text=True, check=True)
@@ -354,6 +362,9 @@ def main():
         cmd_summary(a[1], a[2], a[3], a[4])
     elif a[:1] == ["assemble"] and len(a) == 3:
         cmd_assemble(a[1], a[2])
+    elif a[:1] == ["charts"] and len(a) == 2:
+        with open(os.path.join(a[1], "results.json")) as f:
+            charts(a[1], json.load(f)["cells"])
     elif a[:1] == ["plan"] and len(a) == 3:
         cmd_plan(a[1], a[2])
     elif a[:1] == ["adapters"] and len(a) >= 2:

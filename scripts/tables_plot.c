@@ -7,6 +7,7 @@
  *
  * A helper of scripts/tables.py, not an installed program.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double pad = (ymax - ymin) * 0.1 + 0.01;
+	/* The x axis is the test stages: a tick at each whole stage, named. */
+	static char tick_names[MAX_POINTS][16];
+	static const char *tick_labels[MAX_POINTS];
+	double ticks[MAX_POINTS];
+	int n_ticks = 0;
+	for (double t = ceil(xmin); t <= xmax && n_ticks < MAX_POINTS; t++, n_ticks++) {
+		ticks[n_ticks] = t;
+		snprintf(tick_names[n_ticks], sizeof tick_names[n_ticks], "Test %.0f", t);
+		tick_labels[n_ticks] = tick_names[n_ticks];
+	}
 	rml_error err = { 0 };
-	if (rml_plot_png(argv[1], title, "test stage", ylabel, s, n, xmin - 0.2, xmax + 0.2, ymin - pad,
-			 ymax + pad, &err)) {
+	if (rml_plot_png_xticks(argv[1], title, "test stage", ylabel, s, n, xmin - 0.2, xmax + 0.2,
+				ymin - pad, ymax + pad, ticks, tick_labels, n_ticks, &err)) {
 		fprintf(stderr, "tables_plot: %s\n", err.msg);
 		return 1;
 	}

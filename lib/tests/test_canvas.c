@@ -307,6 +307,40 @@ static void test_plot(void **state)
 	assert_int_equal(rml_plot_png(path, "flat", "x", "y", s, 1, 2, 2, 1, 1, &err), RML_OK);
 }
 
+/* Named x ticks: the picture is drawn, its tick labels differ from the
+ * default numbers, and a tick outside the axis is left out, not drawn
+ * off the plot. */
+static void test_plot_xticks(void **state)
+{
+	(void)state;
+	rml_error err = { 0 };
+	const double x[4] = { 0, 1, 2, 3 }, y[4] = { 0.2, 0.4, 0.6, 0.8 };
+	rml_series s[1] = { { "line", x, y, 4, 0xd62728, 0 } };
+	const double ticks[5] = { 0, 1, 2, 3, 9 };
+	const char *const labels[5] = { "Test 0", "Test 1", "Test 2", "Test 3", "far" };
+	char a[128], b[128];
+	snprintf(a, sizeof a, "%s/plain.png", dir);
+	snprintf(b, sizeof b, "%s/ticks.png", dir);
+	assert_int_equal(rml_plot_png(a, "t", "x", "y", s, 1, -0.2, 3.2, 0, 1, &err), RML_OK);
+	assert_int_equal(rml_plot_png_xticks(b, "t", "x", "y", s, 1, -0.2, 3.2, 0, 1, ticks, labels, 5, &err),
+			 RML_OK);
+	int w, h, w2, h2;
+	uint8_t *pa = read_png(a, &w, &h), *pb = read_png(b, &w2, &h2);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_int_equal(w, w2);
+	assert_int_equal(h, h2);
+	assert_memory_not_equal(pa, pb, (size_t)w * h * 3);
+	/* Only the area below the plot (the tick labels) and the grid differ:
+	 * the title rows are the same. */
+	assert_memory_equal(pa, pb, (size_t)w * 30 * 3);
+	free(pa);
+	free(pb);
+	/* No labels: the positions' values are written. */
+	assert_int_equal(rml_plot_png_xticks(b, "t", "x", "y", s, 1, -0.2, 3.2, 0, 1, ticks, NULL, 4, &err),
+			 RML_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_png_round_trip),
 		cmocka_unit_test(test_save_errors),
 		cmocka_unit_test(test_plot),
+		cmocka_unit_test(test_plot_xticks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
