@@ -1028,8 +1028,11 @@ rml_status rml_attack_curve_png(const char *path, const char *title, const char 
 		s[a] = (rml_series){ names[a], budgets, y + a * n_budgets, n_budgets,
 				     colours[a % 8], 0 };
 	}
-	rml_status st = rml_plot_png(path, title, xlabel, "robust accuracy (acc1)", s, n_attacks, xmin,
-				     xmax, 0, 1, err);
+	/* The budgets measured are the x ticks (a few of them; many would
+	 * crowd their labels). */
+	rml_status st = rml_plot_png_xticks(path, title, xlabel, "robust accuracy (acc1)", s, n_attacks,
+					    xmin, xmax, 0, 1, budgets, NULL, n_budgets <= 12 ? n_budgets : 0,
+					    err);
 	free(s);
 	free(y);
 	return st;
