@@ -578,6 +578,11 @@ static void init_params(rml_model *m, uint64_t seed, unsigned groups)
 			p->data[j] = (float)v;
 		}
 	}
+	/* Batch-norm statistics belong to the whole network: only a full
+	 * initialisation resets them. A new head (rml_model_reset_head) keeps
+	 * the features the trained statistics give. */
+	if (groups != RML_GROUPS_ALL)
+		return;
 	for (int i = 0; i < m->n_b; i++)
 		for (int64_t j = 0; j < m->buffers[i].numel; j++)
 			m->buffers[i].data[j] = m->bd[i].init == INIT_ONE ? 1.0f : 0.0f;

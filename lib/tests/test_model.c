@@ -752,10 +752,29 @@ static void test_uint8_input_and_head_reset(void **state)
 	memcpy(keep, l, sizeof keep);
 	assert_int_equal(rml_model_forward_u8(m, u, 2, RML_MODE_EVAL, &l, NULL), RML_OK);
 	assert_memory_equal(keep, l, sizeof keep);
-	/* A task change: a fresh 5-way head, the rest untouched. */
+	/* A task change: a fresh 5-way head, the rest untouched, the trained
+	 * batch-norm statistics too (resetting them to mean 0, variance 1
+	 * gave every image nearly the same features, and a new head trained
+	 * on them stayed at chance). Both paths: same class count, then a
+	 * rebuild for another. */
+	int64_t nb;
+	rml_param *bufs = rml_model_buffers(m, &nb);
+	assert_true(nb > 0);
+	for (int64_t i = 0; i < nb; i++)
+		for (int64_t j = 0; j < bufs[i].numel; j++)
+			bufs[i].data[j] = 0.25f + (float)(j % 7);
+	assert_int_equal(rml_model_reset_head(m, 10, 76, NULL), RML_OK);
+	bufs = rml_model_buffers(m, &nb);
+	for (int64_t i = 0; i < nb; i++)
+		for (int64_t j = 0; j < bufs[i].numel; j++)
+			assert_float_equal(bufs[i].data[j], 0.25f + (float)(j % 7), 0);
 	char h1[65], h2[65];
 	rml_model_base_hash(m, h1);
 	assert_int_equal(rml_model_reset_head(m, 5, 77, NULL), RML_OK);
+	bufs = rml_model_buffers(m, &nb);
+	for (int64_t i = 0; i < nb; i++)
+		for (int64_t j = 0; j < bufs[i].numel; j++)
+			assert_float_equal(bufs[i].data[j], 0.25f + (float)(j % 7), 0);
 	assert_int_equal(rml_model_n_classes(m), 5);
 	rml_model_base_hash(m, h2);
 	assert_string_equal(h1, h2);
