@@ -995,8 +995,19 @@ rml_status rml_attack_query_png(const char *path, const char *title, const char 
 		xmax = xmin + 1;
 	for (int a = 0; a < n_attacks; a++)
 		s[a] = (rml_series){ names[a], x, rates + a * n_q, n_q, colours[a % 8], 0 };
-	rml_status st = rml_plot_png(path, title, logx ? "queries (log10)" : "queries",
-				     "success rate", s, n_attacks, xmin, xmax, 0, 1, err);
+	/* The query counts measured are the x ticks, named by the count on a
+	 * log axis (a few of them; many would crowd their labels). */
+	enum { MAX_TICKS = 12 };
+	char names_q[MAX_TICKS][24];
+	const char *labels[MAX_TICKS];
+	int n_ticks = n_q <= MAX_TICKS ? n_q : 0;
+	for (int j = 0; j < n_ticks; j++) {
+		snprintf(names_q[j], sizeof names_q[j], "%.0f", q[j]);
+		labels[j] = names_q[j];
+	}
+	rml_status st = rml_plot_png_xticks(path, title, logx ? "queries (log scale)" : "queries",
+					    "success rate", s, n_attacks, xmin, xmax, 0, 1, x, labels,
+					    n_ticks, err);
 	free(s);
 	free(x);
 	return st;
