@@ -355,8 +355,8 @@ rml_status rml_plot_png_xticks(const char *path, const char *title, const char *
 		double xv = n_xticks > 0 ? xticks[i] : xmin + (xmax - xmin) * i / 5;
 		char num[32];
 		const char *lab = n_xticks > 0 && xlabels && xlabels[i] ? xlabels[i] : num;
-		if (!(xv >= xmin && xv <= xmax))
-			continue;
+		if (n_xticks > 0 && !(xv >= xmin && xv <= xmax))
+			continue;  /* a given tick off the axis; the default grid always draws */
 		snprintf(num, sizeof num, "%.3g", xv);
 		rml_canvas_line(&c, PX(xv), T, PX(xv), T + ph, 1, 0xe0e0e0);
 		rml_canvas_text(&c, PX(xv) - rml_canvas_text_width(lab, 1) / 2, T + ph + 8, lab, 1, 0x000000);

@@ -274,6 +274,23 @@ def charts(d, cells):
             os.replace(os.path.join(d, "table3-c%d.png.tmp" % c), os.path.join(d, "table3-c%d.png" % c))
 
 
+def cmd_charts(d):
+    """table1.png, table2.png again from d/results.json."""
+    plot = os.environ.get("TPLOT", "")
+    if not plot or not os.access(plot, os.X_OK):
+        die("charts: TPLOT must name the chart program (make build/tables_plot)")
+    path = os.path.join(d, "results.json")
+    try:
+        with open(path) as f:
+            cells = json.load(f)["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        die("charts: %s: not a tables results file (%s)" % (path, e))
+    try:
+        charts(d, cells)
+    except (KeyError, TypeError) as e:
+        die("charts: %s: a cell is missing or damaged (%s)" % (path, e))
+
+
 def cmd_plan(d, final):
     """Read make's database (make -p -n) from stdin; print every target
     under d with its stage: 1 + the largest stage of its prerequisites
@@ -363,8 +380,7 @@ def main():
     elif a[:1] == ["assemble"] and len(a) == 3:
         cmd_assemble(a[1], a[2])
     elif a[:1] == ["charts"] and len(a) == 2:
-        with open(os.path.join(a[1], "results.json")) as f:
-            charts(a[1], json.load(f)["cells"])
+        cmd_charts(a[1])
     elif a[:1] == ["plan"] and len(a) == 3:
         cmd_plan(a[1], a[2])
     elif a[:1] == ["adapters"] and len(a) >= 2:

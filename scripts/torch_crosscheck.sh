@@ -8,7 +8,8 @@
 set -eu
 bin=${1:-build/bin}
 seeds=${2:-"$(seq 1 20)"}
-shift 2 2>/dev/null || shift $#
+# (dash exits on a failed shift, || or not: count first)
+if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 [ $# -gt 0 ] || set -- --unit tensor --rate 0.1
 model=testdata/mvit-xxs-cifar10.rml
 data=testdata/cifar10-test-1000.rml

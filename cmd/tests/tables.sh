@@ -67,6 +67,39 @@ for bits in 32 '1,,2' '' 'exponents' '3,-1'; do
 		|| die "message for FAULT_BITS='$bits': $(cat "$tmp/err")"; ok
 	[ ! -e "$tmp/t8" ] || die "files written for FAULT_BITS='$bits'"; ok
 done
+# Charts drawn again from a results file (tables.py charts): the tables'
+# two pictures, the same bytes twice; refused: no chart program, no or a
+# damaged results file, a missing cell, each with its message and no picture.
+pb=build
+case "${RML_MAKEFLAGS:-}" in *SANITIZE=1*) pb=build-san ;; esac
+mk "$pb/tables_plot" > /dev/null || die "cannot build $pb/tables_plot"
+charts() { TPLOT="$repo/$pb/tables_plot" "$py" "$repo/scripts/tables.py" charts "$@"; }
+mkdir -p "$tmp/ch"
+cp "$repo/tables/full/results.json" "$tmp/ch/"
+charts "$tmp/ch" || die "charts from the full profile's results"
+for n in 1 2; do
+	head -c 8 "$tmp/ch/table$n.png" | od -An -tx1 | gq '89 50 4e 47' || die "table$n.png is no PNG"; ok
+	cp "$tmp/ch/table$n.png" "$tmp/ch/first$n.png"
+done
+charts "$tmp/ch" || die "charts again"
+cmp -s "$tmp/ch/table1.png" "$tmp/ch/first1.png" && cmp -s "$tmp/ch/table2.png" "$tmp/ch/first2.png" \
+	|| die "the charts differ when drawn again"; ok
+charts_refused() { # DIR MESSAGE [env...]: refused with MESSAGE, no picture
+	local d=$1 msg=$2 st=0
+	shift 2
+	env "$@" TPLOT="${TP-$repo/$pb/tables_plot}" "$py" "$repo/scripts/tables.py" charts "$d" \
+		> /dev/null 2> "$tmp/err" || st=$?
+	[ "$st" -eq 1 ] && gq "$msg" "$tmp/err" || die "charts $d: status $st, $(cat "$tmp/err")"; ok
+	[ ! -e "$d/table1.png" ] || die "a chart written after the refusal"; ok
+}
+mkdir -p "$tmp/ch0" "$tmp/ch1" "$tmp/ch2" "$tmp/ch3"
+charts_refused "$tmp/ch0" 'not a tables results file'
+echo 'not json' > "$tmp/ch1/results.json"
+charts_refused "$tmp/ch1" 'not a tables results file'
+echo '{"cells": {}}' > "$tmp/ch2/results.json"
+charts_refused "$tmp/ch2" 'a cell is missing or damaged'
+cp "$repo/tables/full/results.json" "$tmp/ch3/"
+TP= charts_refused "$tmp/ch3" 'TPLOT must name the chart program'
 # The plan: stages in order, every target once, the tables last.
 mk PROFILE=quick TT=tables/quick tables-plan > "$tmp/plan"
 [ "$(cut -f2 "$tmp/plan" | sort | uniq -d | wc -l)" -eq 0 ] || die "a target twice in the plan"; ok
